@@ -1,0 +1,226 @@
+//! /todos: the caller's own todo items.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiJson, ApiQuery, IfMatch, Principal, TodoUid, etag};
+use crate::AppState;
+use crate::domain::{Description, Metadata, Timestamp, Todo, TodoPatch, TodoState, Username};
+use crate::store::{PageRequest, StoreError};
+
+const DEFAULT_LIMIT: u32 = 100;
+const MAX_LIMIT: u32 = 1000;
+
+#[derive(Deserialize, IntoParams)]
+pub struct ListQuery {
+    /// Only todos in this state.
+    #[param(value_type = Option<TodoState>)]
+    state: Option<String>,
+    /// Items per page, 1–1000 (default 100).
+    #[param(value_type = Option<u32>)]
+    limit: Option<String>,
+    /// From the `Link: rel="next"` header of the previous page.
+    cursor: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTodo {
+    description: Description,
+    #[serde(default)]
+    metadata: Option<Metadata>,
+}
+
+/// Fields to change; those left out (or null) stay as they are.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TodoChanges {
+    #[serde(default)]
+    description: Option<Description>,
+    #[serde(default)]
+    state: Option<TodoState>,
+    #[serde(default)]
+    metadata: Option<Metadata>,
+}
+
+const NOT_FOUND: ApiError = ApiError::NotFound("Todo not found");
+
+fn not_found_or(e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound => NOT_FOUND,
+        other => other.into(),
+    }
+}
+
+fn item_headers(todo: &Todo) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Ok(value) = HeaderValue::from_str(&etag(todo.version)) {
+        headers.insert(header::ETAG, value);
+    }
+    headers
+}
+
+/// The scope a list cursor is sealed to: who listed, and which filter.
+fn list_scope(owner: &Username, state: Option<TodoState>) -> String {
+    format!("todos {owner} {}", state.map_or("", TodoState::as_str))
+}
+
+/// List your todos
+#[utoipa::path(get, path = "/todos", tag = "todos", params(ListQuery), security(("token" = [])),
+    responses(
+        (status = 200, body = [Todo], description = "Oldest first; a `Link: <…>; rel=\"next\"` header when more follow"),
+        (status = 400, description = "Bad state, limit or cursor"),
+        (status = 401, description = "Unauthorized"),
+    ))]
+pub async fn list_todos(
+    State(app): State<AppState>,
+    Principal(caller): Principal,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> ApiResult<impl IntoResponse> {
+    let state = query
+        .state
+        .as_deref()
+        .map(str::parse::<TodoState>)
+        .transpose()?;
+    let limit = match query.limit.as_deref() {
+        None => DEFAULT_LIMIT,
+        Some(raw) => raw
+            .parse()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "limit must be a whole number from 1 to {MAX_LIMIT}"
+                ))
+            })?,
+    };
+    let scope = list_scope(&caller.principal, state);
+    let after = query
+        .cursor
+        .as_deref()
+        .map(|c| app.cursors.open(&scope, c))
+        .transpose()?;
+    let page = app
+        .store
+        .list_todos(&caller.principal, state, &PageRequest { limit, after })
+        .await?;
+
+    let mut headers = HeaderMap::new();
+    if let Some(position) = page.next {
+        let state_param = state.map(|s| format!("&state={s}")).unwrap_or_default();
+        let cursor = app.cursors.seal(&scope, &position);
+        let link = format!("</todos?limit={limit}{state_param}&cursor={cursor}>; rel=\"next\"");
+        headers.insert(
+            header::LINK,
+            HeaderValue::from_str(&link).map_err(|e| ApiError::Internal(e.to_string()))?,
+        );
+    }
+    Ok((headers, Json(page.items)))
+}
+
+/// Create a todo
+#[utoipa::path(post, path = "/todos", tag = "todos", request_body = NewTodo, security(("token" = [])),
+    responses(
+        (status = 201, body = Todo, description = "Created; `Location` names the new item"),
+        (status = 400, description = "Invalid description or metadata"),
+        (status = 401, description = "Unauthorized"),
+        (status = 413, description = "Body over 64 KiB"),
+    ))]
+pub async fn create_todo(
+    State(app): State<AppState>,
+    Principal(caller): Principal,
+    ApiJson(new): ApiJson<NewTodo>,
+) -> ApiResult<impl IntoResponse> {
+    let todo = Todo::new(
+        caller.principal,
+        new.description,
+        new.metadata.unwrap_or_default(),
+    );
+    // The owner vanished between authorization and this write: as if the token were invalid.
+    app.store.create_todo(&todo).await.map_err(|e| match e {
+        StoreError::NotFound => ApiError::Unauthorized,
+        other => other.into(),
+    })?;
+    let mut headers = item_headers(&todo);
+    let location = HeaderValue::from_str(&format!("/todos/{}", todo.uid))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    headers.insert(header::LOCATION, location);
+    Ok((StatusCode::CREATED, headers, Json(todo)))
+}
+
+/// Get one todo
+#[utoipa::path(get, path = "/todos/{uid}", tag = "todos", security(("token" = [])),
+    params(("uid" = String, Path, format = Uuid)),
+    responses(
+        (status = 200, body = Todo, description = "The item, with its `ETag`"),
+        (status = 401, description = "Unauthorized"),
+        (status = 404, description = "No such todo of yours"),
+    ))]
+pub async fn get_todo(
+    State(app): State<AppState>,
+    Principal(caller): Principal,
+    TodoUid(uid): TodoUid,
+) -> ApiResult<impl IntoResponse> {
+    let todo = app
+        .store
+        .get_todo(&caller.principal, uid)
+        .await?
+        .ok_or(NOT_FOUND)?;
+    Ok((item_headers(&todo), Json(todo)))
+}
+
+/// Change a todo
+#[utoipa::path(method(put, patch), path = "/todos/{uid}", tag = "todos", request_body = TodoChanges,
+    security(("token" = [])),
+    params(("uid" = String, Path, format = Uuid),
+           ("If-Match" = Option<String>, Header, description = "The item's ETag; the change applies only at that version")),
+    responses(
+        (status = 200, body = Todo, description = "The changed item"),
+        (status = 400, description = "Invalid field or unknown state"),
+        (status = 401, description = "Unauthorized"),
+        (status = 404, description = "No such todo of yours"),
+        (status = 412, description = "If-Match does not match"),
+    ))]
+pub async fn update_todo(
+    State(app): State<AppState>,
+    Principal(caller): Principal,
+    TodoUid(uid): TodoUid,
+    IfMatch(expected): IfMatch,
+    ApiJson(changes): ApiJson<TodoChanges>,
+) -> ApiResult<impl IntoResponse> {
+    let patch = TodoPatch::new(changes.description, changes.state, changes.metadata)?;
+    let todo = app
+        .store
+        .update_todo(&caller.principal, uid, &patch, expected, Timestamp::now())
+        .await
+        .map_err(not_found_or)?;
+    Ok((item_headers(&todo), Json(todo)))
+}
+
+/// Delete a todo
+#[utoipa::path(delete, path = "/todos/{uid}", tag = "todos", security(("token" = [])),
+    params(("uid" = String, Path, format = Uuid),
+           ("If-Match" = Option<String>, Header, description = "The item's ETag; deletes only at that version")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Unauthorized"),
+        (status = 404, description = "No such todo of yours"),
+        (status = 412, description = "If-Match does not match"),
+    ))]
+pub async fn delete_todo(
+    State(app): State<AppState>,
+    Principal(caller): Principal,
+    TodoUid(uid): TodoUid,
+    IfMatch(expected): IfMatch,
+) -> ApiResult<StatusCode> {
+    app.store
+        .delete_todo(&caller.principal, uid, expected)
+        .await
+        .map_err(not_found_or)?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,153 @@
+use axum::http::Method;
+
+use crate::domain::Invalid;
+
+/// One route pattern a caller is granted: `*`, `GET /todos*`, `/todos/*` (any method) or
+/// `* /todos` — a method (or `*`) and a path where `*` matches any run of characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutePattern {
+    method: Option<Method>,
+    path: String,
+}
+
+impl RoutePattern {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let raw = raw.trim();
+        let (method, path) = match raw.split_once(' ') {
+            Some((method, path)) => (method, path.trim()),
+            None if raw.starts_with('/') || raw == "*" => ("*", raw),
+            None => return Err(Invalid(format!("route pattern {raw:?} has no path"))),
+        };
+        let method = match method {
+            "*" => None,
+            m if !m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase()) => {
+                Some(Method::from_bytes(m.as_bytes()).map_err(|_| bad_method(m))?)
+            }
+            m => return Err(bad_method(m)),
+        };
+        if !(path.starts_with('/') || path == "*") || path.contains(' ') {
+            return Err(Invalid(format!(
+                "route pattern {raw:?} needs a path starting with / (or *)"
+            )));
+        }
+        Ok(Self {
+            method,
+            path: path.to_owned(),
+        })
+    }
+
+    pub fn matches(&self, method: &Method, path: &str) -> bool {
+        let method_ok = match &self.method {
+            None => true,
+            Some(m) => m == method || (*m == Method::GET && *method == Method::HEAD),
+        };
+        method_ok && glob(self.path.as_bytes(), path.as_bytes())
+    }
+}
+
+fn bad_method(m: &str) -> Invalid {
+    Invalid(format!(
+        "{m:?} is not an HTTP method (use upper case, or *)"
+    ))
+}
+
+impl std::fmt::Display for RoutePattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.method {
+            Some(m) => write!(f, "{m} {}", self.path),
+            None if self.path == "*" => f.write_str("*"),
+            None => write!(f, "* {}", self.path),
+        }
+    }
+}
+
+/// `*` matches any (possibly empty) run of bytes; everything else matches itself.
+fn glob(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let mut backtrack: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && pattern[p] == b'*' {
+            backtrack = Some((p, t));
+            p += 1;
+        } else if p < pattern.len() && pattern[p] == text[t] {
+            p += 1;
+            t += 1;
+        } else if let Some((star, from)) = backtrack {
+            p = star + 1;
+            t = from + 1;
+            backtrack = Some((star, from + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&b| b == b'*')
+}
+
+/// The routes a caller may call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteGrants(Vec<RoutePattern>);
+
+impl RouteGrants {
+    pub fn all() -> Self {
+        Self(vec![RoutePattern {
+            method: None,
+            path: "*".into(),
+        }])
+    }
+
+    pub fn parse<S: AsRef<str>>(patterns: &[S]) -> Result<Self, Invalid> {
+        patterns
+            .iter()
+            .map(|p| RoutePattern::parse(p.as_ref()))
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+
+    pub fn allows(&self, method: &Method, path: &str) -> bool {
+        self.0.iter().any(|p| p.matches(method, path))
+    }
+
+    pub fn patterns(&self) -> Vec<String> {
+        self.0.iter().map(ToString::to_string).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allows(pattern: &str, method: Method, path: &str) -> bool {
+        RoutePattern::parse(pattern).unwrap().matches(&method, path)
+    }
+
+    #[test]
+    fn a_star_grants_everything() {
+        assert!(allows("*", Method::DELETE, "/todos/1"));
+    }
+
+    #[test]
+    fn method_and_path_glob_must_both_match() {
+        assert!(allows("GET /todos*", Method::GET, "/todos"));
+        assert!(allows("GET /todos*", Method::GET, "/todos/abc"));
+        assert!(allows("GET /todos*", Method::HEAD, "/todos/abc"));
+        assert!(!allows("GET /todos*", Method::POST, "/todos"));
+        assert!(!allows("GET /todos*", Method::GET, "/users/x"));
+        assert!(allows("/todos/*/x", Method::PUT, "/todos/abc/x"));
+        assert!(!allows("/todos/*/x", Method::PUT, "/todos/abc/y"));
+        assert!(allows("* /a*b*c", Method::GET, "/aXbYbZc"));
+    }
+
+    #[test]
+    fn malformed_patterns_are_refused() {
+        for bad in ["", "todos", "get /todos", "GET todos", "GET /a b"] {
+            assert!(RoutePattern::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn patterns_print_as_they_parse() {
+        for p in ["*", "GET /todos*", "* /todos"] {
+            assert_eq!(RoutePattern::parse(p).unwrap().to_string(), p);
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! The built-in authorizer: a token from `/login` (or `checkoff tokens issue`) in the
+//! `Authorization` header, raw or as `Bearer <token>`, of a user who still exists.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use serde_json::{Map, Value, json};
+
+use super::{AuthError, Authorizer, Decision, RouteGrants, TokenService};
+use crate::domain::Username;
+use crate::store::{Store, StoreError};
+
+pub struct JwtAuthorizer {
+    tokens: Arc<TokenService>,
+    store: Arc<dyn Store>,
+}
+
+impl JwtAuthorizer {
+    pub fn new(tokens: Arc<TokenService>, store: Arc<dyn Store>) -> Self {
+        Self { tokens, store }
+    }
+}
+
+/// The token from `Authorization: <token>` or `Authorization: Bearer <token>`.
+fn bearer_token(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?.trim();
+    let token = match value.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+        Some(_) => return None,
+        None => value,
+    };
+    (!token.is_empty()).then_some(token)
+}
+
+#[async_trait]
+impl Authorizer for JwtAuthorizer {
+    async fn authorize(&self, parts: &Parts) -> Result<Decision, AuthError> {
+        let token = bearer_token(parts).ok_or(AuthError::Unauthorized)?;
+        let claims = self.tokens.verify(token).ok_or(AuthError::Unauthorized)?;
+        let principal = Username::parse(&claims.sub).map_err(|_| AuthError::Unauthorized)?;
+        let routes = match &claims.routes {
+            None => RouteGrants::all(),
+            Some(patterns) => RouteGrants::parse(patterns).map_err(|_| AuthError::Unauthorized)?,
+        };
+        // A token outlives nothing: once its user is gone, so is its access.
+        let user = match self.store.get_user(&principal).await {
+            Ok(Some(user)) => user,
+            Ok(None) => return Err(AuthError::Unauthorized),
+            Err(StoreError::Unavailable(why)) => return Err(AuthError::Unavailable(why)),
+            Err(e) => return Err(AuthError::Unavailable(e.to_string())),
+        };
+        let mut context = Map::new();
+        context.insert("jti".into(), Value::String(claims.jti));
+        context.insert("exp".into(), json!(claims.exp));
+        Ok(Decision {
+            principal,
+            authorizer: "jwt",
+            admin: user.admin,
+            routes,
+            context,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::Request;
+
+    use super::*;
+
+    fn parts(header: Option<&str>) -> Parts {
+        let mut request = Request::builder().uri("/todos");
+        if let Some(value) = header {
+            request = request.header(AUTHORIZATION, value);
+        }
+        request.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn raw_and_bearer_tokens_are_both_read() {
+        assert_eq!(
+            bearer_token(&parts(Some("abc.def.ghi"))),
+            Some("abc.def.ghi")
+        );
+        assert_eq!(
+            bearer_token(&parts(Some("Bearer abc.def.ghi"))),
+            Some("abc.def.ghi")
+        );
+        assert_eq!(bearer_token(&parts(Some("bearer  abc"))), Some("abc"));
+    }
+
+    #[test]
+    fn other_schemes_and_empty_headers_carry_no_token() {
+        assert_eq!(bearer_token(&parts(None)), None);
+        assert_eq!(bearer_token(&parts(Some(""))), None);
+        assert_eq!(bearer_token(&parts(Some("Bearer "))), None);
+        assert_eq!(bearer_token(&parts(Some("Basic dXNlcjpwYXNz"))), None);
+    }
+}

@@ -1,0 +1,51 @@
+//! Who is calling and what they may call: the AuthResponse of the source documents
+//! (principal, routes, context), produced by an [`Authorizer`].
+
+mod grants;
+mod jwt;
+mod key;
+mod passwords;
+mod throttle;
+mod tokens;
+
+use async_trait::async_trait;
+use axum::http::request::Parts;
+use serde_json::{Map, Value};
+
+use crate::domain::Username;
+
+pub use grants::{RouteGrants, RoutePattern};
+pub use jwt::JwtAuthorizer;
+pub use key::{JwtSecret, load_or_create_secret};
+pub use passwords::{PasswordAlgorithm, Passwords, Verdict, legacy_pbkdf2_phc};
+pub use throttle::{LoginThrottle, ThrottlePolicy};
+pub use tokens::{IssuedToken, TokenService};
+
+/// What an authorizer decided about a request.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub principal: Username,
+    /// Which authorizer decided, e.g. `jwt`.
+    pub authorizer: &'static str,
+    pub admin: bool,
+    pub routes: RouteGrants,
+    /// Facts the authorizer wants handlers to see (token id, expiry, claims).
+    pub context: Map<String, Value>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// No credentials, or credentials that prove nothing: always the same answer.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// The authorizer could not reach what it needs to decide (the store, a key set).
+    #[error("authorizer unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Turns a request into a [`Decision`]. The built-in JWT authorizer is one; OIDC and API Gateway
+/// context authorizers are others.
+#[async_trait]
+pub trait Authorizer: Send + Sync + 'static {
+    async fn authorize(&self, request: &Parts) -> Result<Decision, AuthError>;
+}

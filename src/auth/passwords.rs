@@ -1,0 +1,240 @@
+//! Password hashing: Argon2id (PHC strings) for everything new; the original sample's
+//! PBKDF2-HMAC-SHA256 records still verify and are flagged for rehashing. Hashing runs on the
+//! blocking pool, a few at a time, so a login storm cannot starve other requests of CPU or memory.
+
+use std::sync::OnceLock;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+use pbkdf2::Pbkdf2;
+use tokio::sync::Semaphore;
+
+use crate::domain::{Invalid, LoginPassword, Password};
+
+/// OWASP's minimum for Argon2id: 19 MiB of memory, 2 passes, 1 lane.
+const MEMORY_KIB: u32 = 19 * 1024;
+const PASSES: u32 = 2;
+const LANES: u32 = 1;
+
+fn argon2() -> Argon2<'static> {
+    let params =
+        Params::new(MEMORY_KIB, PASSES, LANES, None).expect("constant parameters are valid");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The password is right; `rehash` when the stored hash is weaker than today's.
+    Valid {
+        rehash: bool,
+    },
+    Invalid,
+}
+
+/// The scheme of a stored hash and its cost parameters, with nothing secret in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordAlgorithm {
+    pub algorithm: String,
+    pub params: String,
+}
+
+impl PasswordAlgorithm {
+    pub fn of(phc: &str) -> Result<Self, Invalid> {
+        let hash = PasswordHash::new(phc).map_err(|e| Invalid(format!("unreadable hash: {e}")))?;
+        Ok(Self {
+            algorithm: hash.algorithm.to_string(),
+            params: hash.params.to_string(),
+        })
+    }
+}
+
+pub struct Passwords {
+    permits: Semaphore,
+}
+
+impl Default for Passwords {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Passwords {
+    pub fn new() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self {
+            permits: Semaphore::new(cores),
+        }
+    }
+
+    /// An Argon2id PHC string for a new password.
+    pub async fn hash(&self, password: &Password) -> Result<String, String> {
+        let password = password.expose().to_owned();
+        self.blocking(move || hash_now(&password)).await?
+    }
+
+    /// An Argon2id PHC string for a password that just verified against an outdated hash
+    /// (which may predate the policy).
+    pub async fn rehash(&self, password: &LoginPassword) -> Result<String, String> {
+        let password = password.expose().to_owned();
+        self.blocking(move || hash_now(&password)).await?
+    }
+
+    /// Checks `password` against `stored`; with no stored hash (an unknown user) it does the same
+    /// work against a dummy hash, so the answer takes as long either way.
+    pub async fn verify(&self, stored: Option<String>, password: &LoginPassword) -> Verdict {
+        let password = password.expose().to_owned();
+        self.blocking(move || verify_now(stored.as_deref(), &password))
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "password verification failed to run");
+                Verdict::Invalid
+            })
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, String> {
+        let _permit = self.permits.acquire().await.map_err(|e| e.to_string())?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn hash_now(password: &str) -> Result<String, String> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| format!("no randomness from the OS: {e}"))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+    argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| format!("cannot hash a password: {e}"))
+}
+
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| hash_now("not the password of anyone").unwrap_or_default())
+}
+
+fn verify_now(stored: Option<&str>, password: &str) -> Verdict {
+    let Some(stored) = stored else {
+        if let Ok(dummy) = PasswordHash::new(dummy_hash()) {
+            let _ = argon2().verify_password(password.as_bytes(), &dummy);
+        }
+        return Verdict::Invalid;
+    };
+    let hash = match PasswordHash::new(stored) {
+        Ok(hash) => hash,
+        Err(e) => {
+            tracing::error!(error = %e, "a stored password hash is unreadable");
+            return Verdict::Invalid;
+        }
+    };
+    // Each verifier recomputes with the parameters stored in the hash and compares in constant
+    // time; one that does not know the hash's algorithm declines.
+    match hash.verify_password(&[&Argon2::default(), &Pbkdf2], password) {
+        Ok(()) => Verdict::Valid {
+            rehash: is_outdated(&hash),
+        },
+        Err(_) => Verdict::Invalid,
+    }
+}
+
+fn is_outdated(hash: &PasswordHash<'_>) -> bool {
+    hash.algorithm != Algorithm::Argon2id.ident()
+        || Params::try_from(hash).map_or(true, |p| {
+            (p.m_cost(), p.t_cost(), p.p_cost()) != (MEMORY_KIB, PASSES, LANES)
+        })
+}
+
+/// The PHC form of a record from the original sample's users table (hash name, salt, rounds and
+/// derived key), which `Passwords::verify` accepts.
+pub fn legacy_pbkdf2_phc(
+    hash_name: &str,
+    salt: &[u8],
+    rounds: u32,
+    derived: &[u8],
+) -> Result<String, Invalid> {
+    let algorithm = match hash_name {
+        "sha256" => "pbkdf2-sha256",
+        "sha512" => "pbkdf2-sha512",
+        other => return Err(Invalid(format!("unsupported PBKDF2 hash {other:?}"))),
+    };
+    let phc = format!(
+        "${algorithm}$i={rounds},l={}${}${}",
+        derived.len(),
+        STANDARD_NO_PAD.encode(salt),
+        STANDARD_NO_PAD.encode(derived)
+    );
+    PasswordHash::new(&phc).map_err(|e| Invalid(format!("unusable PBKDF2 record: {e}")))?;
+    Ok(phc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn login(text: &str) -> LoginPassword {
+        LoginPassword::parse(text.into()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_new_hash_is_argon2id_and_verifies() {
+        let passwords = Passwords::new();
+        let hash = passwords
+            .hash(&Password::parse("Correct1Horse".into()).unwrap())
+            .await
+            .unwrap();
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        let good = passwords
+            .verify(Some(hash.clone()), &login("Correct1Horse"))
+            .await;
+        assert_eq!(good, Verdict::Valid { rehash: false });
+        let bad = passwords.verify(Some(hash), &login("Correct1Horsf")).await;
+        assert_eq!(bad, Verdict::Invalid);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_user_never_verifies() {
+        assert_eq!(
+            Passwords::new().verify(None, &login("anything")).await,
+            Verdict::Invalid
+        );
+    }
+
+    #[tokio::test]
+    async fn original_pbkdf2_records_verify_and_ask_for_a_rehash() {
+        let salt = b"0123456789abcdef0123456789abcdef";
+        let mut derived = [0u8; 32];
+        pbkdf2::pbkdf2_hmac::<sha2::Sha256>(b"mypassword", salt, 1000, &mut derived);
+        let phc = legacy_pbkdf2_phc("sha256", salt, 1000, &derived).unwrap();
+        let passwords = Passwords::new();
+        let verdict = passwords
+            .verify(Some(phc.clone()), &login("mypassword"))
+            .await;
+        assert_eq!(verdict, Verdict::Valid { rehash: true });
+        assert_eq!(
+            passwords.verify(Some(phc), &login("notmypassword")).await,
+            Verdict::Invalid
+        );
+    }
+
+    #[test]
+    fn the_algorithm_summary_shows_no_secret() {
+        let phc = legacy_pbkdf2_phc("sha256", b"saltsaltsalt", 100_000, &[7; 32]).unwrap();
+        let summary = PasswordAlgorithm::of(&phc).unwrap();
+        assert_eq!(summary.algorithm, "pbkdf2-sha256");
+        assert_eq!(summary.params, "i=100000,l=32");
+    }
+
+    #[test]
+    fn unknown_pbkdf2_hash_names_are_refused() {
+        assert!(legacy_pbkdf2_phc("md5", b"saltsalt", 1, &[1; 32]).is_err());
+    }
+}

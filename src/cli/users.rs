@@ -1,0 +1,140 @@
+//! `checkoff users …`: the original sample's users helper, on the configured store.
+
+use clap::Subcommand;
+
+use super::password_input::{Confirm, read_password};
+use super::{Cli, CliResult, Failure};
+use crate::auth::{PasswordAlgorithm, Passwords, Verdict};
+use crate::domain::{Email, LoginPassword, Password, Timestamp, User, Username};
+use crate::store::{PageRequest, StoreError};
+
+#[derive(Debug, Subcommand)]
+pub(super) enum UsersCommand {
+    /// Add a user (asks for the password twice, or reads it from --password-stdin).
+    Create {
+        name: String,
+        /// May manage other users and see everyone's todos.
+        #[arg(long)]
+        admin: bool,
+        #[arg(long)]
+        email: Option<String>,
+        /// Read the password from standard input instead of the terminal.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Check a password: prints "Password verified." and exits 0, or exits 1.
+    TestPassword {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Show a user's stored fields (never a secret).
+    Get { name: String },
+    /// List every user.
+    List,
+    /// Delete a user and all their todos.
+    Delete { name: String },
+}
+
+pub(super) async fn run(cli: &Cli, command: &UsersCommand) -> CliResult {
+    let store = cli.open_store()?;
+    match command {
+        UsersCommand::Create {
+            name,
+            admin,
+            email,
+            password_stdin,
+        } => {
+            let username = Username::parse(name)?;
+            let email = email.as_deref().map(Email::parse).transpose()?;
+            let password = Password::parse(read_password(*password_stdin, Confirm::Twice)?)?;
+            let user = User {
+                username,
+                password_hash: Passwords::new().hash(&password).await?,
+                email,
+                admin: *admin,
+                created_at: Timestamp::now(),
+            };
+            store.create_user(&user).await.map_err(|e| match e {
+                StoreError::AlreadyExists => Failure(format!("user {name} already exists")),
+                other => other.into(),
+            })?;
+            println!(
+                "Created user {name}{}.",
+                if *admin { " (admin)" } else { "" }
+            );
+        }
+        UsersCommand::TestPassword {
+            name,
+            password_stdin,
+        } => {
+            let username = Username::parse(name)?;
+            let user = store
+                .get_user(&username)
+                .await?
+                .ok_or_else(|| no_such_user(name))?;
+            let password = LoginPassword::parse(read_password(*password_stdin, Confirm::Once)?)?;
+            match Passwords::new()
+                .verify(Some(user.password_hash), &password)
+                .await
+            {
+                Verdict::Valid { .. } => println!("Password verified."),
+                Verdict::Invalid => return Err("Password verification failed.".into()),
+            }
+        }
+        UsersCommand::Get { name } => {
+            let username = Username::parse(name)?;
+            let user = store
+                .get_user(&username)
+                .await?
+                .ok_or_else(|| no_such_user(name))?;
+            print!("{}", describe(&user));
+        }
+        UsersCommand::List => {
+            let mut page = PageRequest::first(500);
+            loop {
+                let listed = store.list_users(&page).await?;
+                for user in &listed.items {
+                    println!(
+                        "{}{}",
+                        user.username,
+                        if user.admin { " (admin)" } else { "" }
+                    );
+                }
+                match listed.next {
+                    Some(after) => page.after = Some(after),
+                    None => break,
+                }
+            }
+        }
+        UsersCommand::Delete { name } => {
+            let username = Username::parse(name)?;
+            let todos = store.delete_user(&username).await.map_err(|e| match e {
+                StoreError::NotFound => no_such_user(name),
+                other => other.into(),
+            })?;
+            println!("Deleted user {name} and {todos} todo(s).");
+        }
+    }
+    Ok(())
+}
+
+fn no_such_user(name: &str) -> Failure {
+    Failure(format!("no such user: {name}"))
+}
+
+/// The stored fields, as the original helper's `--get-user` showed them, minus salt and digest.
+fn describe(user: &User) -> String {
+    let (algorithm, params) = match PasswordAlgorithm::of(&user.password_hash) {
+        Ok(summary) => (summary.algorithm, summary.params),
+        Err(e) => ("unreadable".to_owned(), e.0),
+    };
+    format!(
+        "Entry for user: {name}\n  username   : {name}\n  admin      : {admin}\n  email      : {email}\n  \
+         created_at : {created}\n  hash       : {algorithm}\n  params     : {params}\n",
+        name = user.username,
+        admin = user.admin,
+        email = user.email.as_ref().map_or("-", |e| e.as_str()),
+        created = user.created_at,
+    )
+}

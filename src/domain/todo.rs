@@ -1,0 +1,315 @@
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{Invalid, Timestamp, Username};
+
+/// Where a todo stands. Anything else is refused at the edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase", try_from = "String")]
+pub enum TodoState {
+    Unstarted,
+    Started,
+    Completed,
+}
+
+impl TodoState {
+    pub const ALL: [TodoState; 3] = [Self::Unstarted, Self::Started, Self::Completed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unstarted => "unstarted",
+            Self::Started => "started",
+            Self::Completed => "completed",
+        }
+    }
+}
+
+impl FromStr for TodoState {
+    type Err = Invalid;
+    fn from_str(raw: &str) -> Result<Self, Invalid> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+            .ok_or_else(|| {
+                Invalid(format!(
+                    "state must be one of unstarted, started, completed (got {raw:?})"
+                ))
+            })
+    }
+}
+
+impl TryFrom<String> for TodoState {
+    type Error = Invalid;
+    fn try_from(raw: String) -> Result<Self, Invalid> {
+        raw.parse()
+    }
+}
+
+impl fmt::Display for TodoState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the todo says: trimmed, not empty, at most 1,000 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(try_from = "String", into = "String")]
+#[schema(value_type = String, min_length = 1, max_length = 1000)]
+pub struct Description(String);
+
+impl Description {
+    pub const MAX_CHARS: usize = 1000;
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let text = raw.trim();
+        if text.is_empty() {
+            return Err(Invalid("description must not be empty".into()));
+        }
+        if text.chars().count() > Self::MAX_CHARS {
+            return Err(Invalid(format!(
+                "description must be at most {} characters",
+                Self::MAX_CHARS
+            )));
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Description {
+    type Error = Invalid;
+    fn try_from(raw: String) -> Result<Self, Invalid> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<Description> for String {
+    fn from(d: Description) -> String {
+        d.0
+    }
+}
+
+/// Free-form data the client keeps with a todo: a JSON object of at most 16 KiB (as compact JSON)
+/// nested at most 8 levels deep.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(try_from = "Value", into = "Value")]
+#[schema(value_type = Object)]
+pub struct Metadata(Map<String, Value>);
+
+impl Metadata {
+    pub const MAX_BYTES: usize = 16 * 1024;
+    pub const MAX_DEPTH: usize = 8;
+
+    pub fn parse(value: Value) -> Result<Self, Invalid> {
+        let Value::Object(map) = value else {
+            return Err(Invalid("metadata must be a JSON object".into()));
+        };
+        let object = Value::Object(map);
+        if depth(&object) > Self::MAX_DEPTH {
+            return Err(Invalid(format!(
+                "metadata must be nested at most {} levels deep",
+                Self::MAX_DEPTH
+            )));
+        }
+        let size = serde_json::to_vec(&object).map_or(usize::MAX, |bytes| bytes.len());
+        if size > Self::MAX_BYTES {
+            return Err(Invalid(format!(
+                "metadata must be at most {} bytes as JSON",
+                Self::MAX_BYTES
+            )));
+        }
+        let Value::Object(map) = object else {
+            unreachable!("built as an object above")
+        };
+        Ok(Self(map))
+    }
+
+    /// Compact JSON text, the form both stores keep.
+    pub fn to_json(&self) -> String {
+        Value::Object(self.0.clone()).to_string()
+    }
+
+    pub fn from_json(text: &str) -> Result<Self, Invalid> {
+        let value = serde_json::from_str(text).map_err(|e| Invalid(format!("metadata: {e}")))?;
+        Self::parse(value)
+    }
+}
+
+fn depth(value: &Value) -> usize {
+    match value {
+        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+impl TryFrom<Value> for Metadata {
+    type Error = Invalid;
+    fn try_from(value: Value) -> Result<Self, Invalid> {
+        Self::parse(value)
+    }
+}
+
+impl From<Metadata> for Value {
+    fn from(m: Metadata) -> Value {
+        Value::Object(m.0)
+    }
+}
+
+/// One todo item as stored and as served.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Todo {
+    #[schema(value_type = String, format = Uuid)]
+    pub uid: Uuid,
+    #[schema(value_type = String)]
+    pub username: Username,
+    pub description: Description,
+    pub state: TodoState,
+    pub metadata: Metadata,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+    /// Goes up by one with every change; the `ETag` of the item.
+    pub version: u64,
+}
+
+impl Todo {
+    /// A fresh item; its v7 uid sorts by creation time, which is what listing order relies on.
+    pub fn new(username: Username, description: Description, metadata: Metadata) -> Self {
+        let now = Timestamp::now();
+        Self {
+            uid: Uuid::now_v7(),
+            username,
+            description,
+            state: TodoState::Unstarted,
+            metadata,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
+
+    /// The item after `patch`, stamped `now`, one version on.
+    pub fn patched(mut self, patch: &TodoPatch, now: Timestamp) -> Self {
+        if let Some(description) = &patch.description {
+            self.description = description.clone();
+        }
+        if let Some(state) = patch.state {
+            self.state = state;
+        }
+        if let Some(metadata) = &patch.metadata {
+            self.metadata = metadata.clone();
+        }
+        self.updated_at = now;
+        self.version += 1;
+        self
+    }
+}
+
+/// A change to some fields of a todo; never empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TodoPatch {
+    pub description: Option<Description>,
+    pub state: Option<TodoState>,
+    pub metadata: Option<Metadata>,
+}
+
+impl TodoPatch {
+    pub fn new(
+        description: Option<Description>,
+        state: Option<TodoState>,
+        metadata: Option<Metadata>,
+    ) -> Result<Self, Invalid> {
+        if description.is_none() && state.is_none() && metadata.is_none() {
+            return Err(Invalid(
+                "nothing to change: give at least one of description, state, metadata".into(),
+            ));
+        }
+        Ok(Self {
+            description,
+            state,
+            metadata,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn descriptions_are_trimmed_and_bounded() {
+        assert_eq!(
+            Description::parse("  buy milk \n").unwrap().as_str(),
+            "buy milk"
+        );
+        assert!(Description::parse("   ").is_err());
+        assert!(Description::parse(&"é".repeat(1000)).is_ok());
+        assert!(Description::parse(&"é".repeat(1001)).is_err());
+    }
+
+    #[test]
+    fn states_parse_only_the_three_names() {
+        assert_eq!("started".parse::<TodoState>().unwrap(), TodoState::Started);
+        let err = "done".parse::<TodoState>().unwrap_err().0;
+        assert!(err.contains("unstarted, started, completed"), "{err}");
+        assert!("Completed".parse::<TodoState>().is_err());
+    }
+
+    #[test]
+    fn metadata_must_be_an_object() {
+        assert!(Metadata::parse(json!({"a": [1, {"b": null}]})).is_ok());
+        for bad in [json!([]), json!("x"), json!(1), json!(null)] {
+            assert!(Metadata::parse(bad).is_err());
+        }
+    }
+
+    #[test]
+    fn metadata_depth_is_bounded() {
+        let mut value = json!(1);
+        for _ in 0..Metadata::MAX_DEPTH {
+            value = json!({ "k": value });
+        }
+        assert!(Metadata::parse(value.clone()).is_ok());
+        assert!(Metadata::parse(json!({ "k": [value] })).is_err());
+    }
+
+    #[test]
+    fn metadata_size_is_bounded() {
+        let fits = "x".repeat(Metadata::MAX_BYTES - 10);
+        assert!(Metadata::parse(json!({ "k": fits })).is_ok());
+        let too_big = "x".repeat(Metadata::MAX_BYTES);
+        assert!(Metadata::parse(json!({ "k": too_big })).is_err());
+    }
+
+    #[test]
+    fn an_empty_patch_is_refused() {
+        assert!(TodoPatch::new(None, None, None).is_err());
+        assert!(TodoPatch::new(None, Some(TodoState::Completed), None).is_ok());
+    }
+
+    #[test]
+    fn patching_bumps_the_version_and_keeps_untouched_fields() {
+        let user = Username::parse("alice").unwrap();
+        let todo = Todo::new(user, Description::parse("a").unwrap(), Metadata::default());
+        let patch = TodoPatch::new(None, Some(TodoState::Completed), None).unwrap();
+        let later = Timestamp::now();
+        let after = todo.clone().patched(&patch, later);
+        assert_eq!(after.version, 2);
+        assert_eq!(after.state, TodoState::Completed);
+        assert_eq!(after.description, todo.description);
+        assert_eq!(after.updated_at, later);
+        assert_eq!(after.created_at, todo.created_at);
+    }
+}

@@ -1,0 +1,135 @@
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Invalid, Timestamp};
+
+/// A login name: 1–64 characters of letters, digits and `.`, `_`, `-`, `@`, `+`, starting with a
+/// letter or digit. The set leaves out `#`, which the DynamoDB key layout uses as a separator.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Username(String);
+
+impl Username {
+    pub const MAX_LEN: usize = 64;
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let allowed =
+            |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '+');
+        match raw.chars().next() {
+            None => Err(Invalid::new("username must not be empty")),
+            Some(_) if raw.len() > Self::MAX_LEN => Err(Invalid::new(format!(
+                "username must be at most {} characters",
+                Self::MAX_LEN
+            ))),
+            Some(first) if !first.is_ascii_alphanumeric() => {
+                Err(Invalid::new("username must start with a letter or a digit"))
+            }
+            Some(_) if !raw.chars().all(allowed) => Err(Invalid::new(
+                "username may contain only letters, digits and . _ - @ +",
+            )),
+            Some(_) => Ok(Self(raw.to_owned())),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Username {
+    type Error = Invalid;
+    fn try_from(raw: String) -> Result<Self, Invalid> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<Username> for String {
+    fn from(name: Username) -> String {
+        name.0
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An e-mail address, checked only for shape: delivery is the only real proof.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let raw = raw.trim();
+        let shaped = matches!(raw.split_once('@'), Some((local, domain))
+            if !local.is_empty() && domain.contains('.') && !domain.contains('@'));
+        if raw.len() > 254 || !shaped || raw.chars().any(char::is_whitespace) {
+            return Err(Invalid::new("email must look like name@example.com"));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Email {
+    type Error = Invalid;
+    fn try_from(raw: String) -> Result<Self, Invalid> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<Email> for String {
+    fn from(email: Email) -> String {
+        email.0
+    }
+}
+
+/// A stored account. `password_hash` is a PHC string (`$argon2id$…` or the original sample's
+/// PBKDF2 record as `$pbkdf2-sha256$…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub username: Username,
+    pub password_hash: String,
+    pub email: Option<Email>,
+    pub admin: bool,
+    pub created_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_follow_the_documented_alphabet() {
+        for ok in [
+            "alice",
+            "a",
+            "bob.smith",
+            "x_y-z",
+            "me@example.com",
+            "a+b",
+            "9lives",
+        ] {
+            assert!(Username::parse(ok).is_ok(), "{ok} should be accepted");
+        }
+        for bad in ["", "-alice", ".a", "al ice", "USER#x", "é", "a/b"] {
+            assert!(Username::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+        assert!(Username::parse(&"a".repeat(64)).is_ok());
+        assert!(Username::parse(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn emails_need_a_local_part_and_a_dotted_domain() {
+        assert_eq!(Email::parse(" a@b.co ").unwrap().as_str(), "a@b.co");
+        for bad in ["", "a", "@b.co", "a@b", "a@@b.co", "a b@c.de"] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+}

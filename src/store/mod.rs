@@ -1,0 +1,96 @@
+//! The only door to data. Every store passes the same contract suite (tests/it/contract.rs).
+
+mod sqlite;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::domain::{Timestamp, Todo, TodoPatch, TodoState, User, Username};
+
+pub use sqlite::SqliteStore;
+
+/// What went wrong in a store, in terms that do not depend on the engine behind it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("already exists")]
+    AlreadyExists,
+    /// A conditional write found another version than the caller expected.
+    #[error("version mismatch: the item is at version {current}")]
+    VersionMismatch { current: u64 },
+    /// The engine could not be reached or did not answer in time; worth retrying later.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Data in the store breaks the domain rules or the engine failed in an unexpected way.
+    #[error("store failure: {0}")]
+    Internal(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Which slice of a list to read. `after` is the store's own key from a previous [`Page::next`];
+/// callers treat it as opaque.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: u32,
+    pub after: Option<String>,
+}
+
+impl PageRequest {
+    pub fn first(limit: u32) -> Self {
+        Self { limit, after: None }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Where the next page starts, when there is one.
+    pub next: Option<String>,
+}
+
+/// Users and their todos. Todos are always addressed through their owner, so no call can reach
+/// another user's item.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Answers when the store can serve requests.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Adds a user; `AlreadyExists` when the name is taken.
+    async fn create_user(&self, user: &User) -> StoreResult<()>;
+    async fn get_user(&self, username: &Username) -> StoreResult<Option<User>>;
+    async fn list_users(&self, page: &PageRequest) -> StoreResult<Page<User>>;
+    /// Replaces the stored password hash (a rehash after login); `NotFound` for an unknown user.
+    async fn set_password_hash(&self, username: &Username, hash: &str) -> StoreResult<()>;
+    /// Removes a user and all their todos; returns how many todos went with them.
+    async fn delete_user(&self, username: &Username) -> StoreResult<u64>;
+
+    /// Stores a new todo; `NotFound` when its owner does not exist.
+    async fn create_todo(&self, todo: &Todo) -> StoreResult<()>;
+    async fn get_todo(&self, owner: &Username, uid: Uuid) -> StoreResult<Option<Todo>>;
+    /// The owner's todos in creation order, optionally only those in `state`.
+    async fn list_todos(
+        &self,
+        owner: &Username,
+        state: Option<TodoState>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Todo>>;
+    /// Applies `patch` atomically. With `expected_version`, only when the item is at that version
+    /// (`VersionMismatch` otherwise); `NotFound` when there is no such item.
+    async fn update_todo(
+        &self,
+        owner: &Username,
+        uid: Uuid,
+        patch: &TodoPatch,
+        expected_version: Option<u64>,
+        now: Timestamp,
+    ) -> StoreResult<Todo>;
+    /// Removes one todo, under the same conditions as `update_todo`.
+    async fn delete_todo(
+        &self,
+        owner: &Username,
+        uid: Uuid,
+        expected_version: Option<u64>,
+    ) -> StoreResult<()>;
+}

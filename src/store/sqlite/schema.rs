@@ -1,0 +1,52 @@
+//! Embedded migrations, applied in order at start; `PRAGMA user_version` records how far a
+//! database has come.
+
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE users (
+    username      TEXT PRIMARY KEY NOT NULL,
+    password_hash TEXT NOT NULL,
+    email         TEXT,
+    admin         INTEGER NOT NULL DEFAULT 0,
+    created_at    TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE todos (
+    owner       TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+    uid         TEXT NOT NULL,
+    description TEXT NOT NULL,
+    state       TEXT NOT NULL CHECK (state IN ('unstarted', 'started', 'completed')),
+    metadata    TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    PRIMARY KEY (owner, uid)
+) WITHOUT ROWID;
+
+CREATE INDEX todos_by_owner_state ON todos (owner, state, uid);
+CREATE INDEX todos_by_state ON todos (state, created_at, uid);
+"#];
+
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), String> {
+    let applied: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(|e| e.to_string())?;
+    let applied = usize::try_from(applied).map_err(|_| format!("bad schema version {applied}"))?;
+    if applied > MIGRATIONS.len() {
+        return Err(format!(
+            "the database is at schema version {applied}, newer than this checkoff knows ({}); \
+             upgrade checkoff",
+            MIGRATIONS.len()
+        ));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = conn.transaction().map_err(|e| e.to_string())?;
+        tx.execute_batch(sql)
+            .map_err(|e| format!("migration {}: {e}", index + 1))?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)
+            .map_err(|e| e.to_string())?;
+        tx.commit().map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}

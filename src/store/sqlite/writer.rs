@@ -1,0 +1,124 @@
+//! One thread owns the write connection and commits concurrent writes together: each request's
+//! work runs in its own savepoint inside a shared transaction, and every caller hears back only
+//! after the one fsync'd COMMIT that made its write durable.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc;
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use super::error::from_sqlite;
+use crate::store::{StoreError, StoreResult};
+
+/// Most writes folded into one commit; bounds how long the first of them waits.
+const MAX_BATCH: usize = 256;
+
+/// Sends the outcome to the caller once the batch's COMMIT is known (`Some(why)` if it failed).
+type Reply = Box<dyn FnOnce(Option<&str>) + Send>;
+
+trait Job: Send {
+    fn run(self: Box<Self>, conn: &Connection) -> Reply;
+    fn fail(self: Box<Self>, why: &str);
+}
+
+struct Task<F, T> {
+    work: F,
+    reply: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<F, T> Job for Task<F, T>
+where
+    F: FnOnce(&Connection) -> StoreResult<T> + Send,
+    T: Send + 'static,
+{
+    fn run(self: Box<Self>, conn: &Connection) -> Reply {
+        let Task { work, reply } = *self;
+        let result = in_savepoint(conn, work);
+        Box::new(move |commit_failure| {
+            let outcome = match commit_failure {
+                Some(why) => Err(StoreError::Unavailable(why.to_owned())),
+                None => result,
+            };
+            let _ = reply.send(outcome);
+        })
+    }
+
+    fn fail(self: Box<Self>, why: &str) {
+        let _ = self
+            .reply
+            .send(Err(StoreError::Unavailable(why.to_owned())));
+    }
+}
+
+/// A failed job rolls back alone; the others in its batch still commit.
+fn in_savepoint<T>(
+    conn: &Connection,
+    work: impl FnOnce(&Connection) -> StoreResult<T>,
+) -> StoreResult<T> {
+    conn.execute_batch("SAVEPOINT job").map_err(from_sqlite)?;
+    let result = catch_unwind(AssertUnwindSafe(|| work(conn)))
+        .unwrap_or_else(|_| Err(StoreError::Internal("a write panicked".into())));
+    let end = if result.is_ok() {
+        "RELEASE job"
+    } else {
+        "ROLLBACK TO job; RELEASE job"
+    };
+    conn.execute_batch(end).map_err(from_sqlite)?;
+    result
+}
+
+pub(super) struct Writer {
+    jobs: mpsc::Sender<Box<dyn Job>>,
+}
+
+impl Writer {
+    pub(super) fn start(conn: Connection) -> std::io::Result<Self> {
+        let (jobs, queue) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("checkoff-sqlite-writer".into())
+            .spawn(move || run(conn, queue))?;
+        Ok(Self { jobs })
+    }
+
+    /// Runs `work` in a write transaction and resolves once it is committed to disk.
+    pub(super) async fn write<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Box::new(Task { work, reply }))
+            .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?
+    }
+}
+
+fn run(conn: Connection, queue: mpsc::Receiver<Box<dyn Job>>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        batch.extend(queue.try_iter().take(MAX_BATCH - 1));
+        commit_batch(&conn, batch);
+    }
+}
+
+fn commit_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let why = format!("could not start a write: {e}");
+        tracing::error!(error = %e, "SQLite BEGIN failed");
+        batch.into_iter().for_each(|job| job.fail(&why));
+        return;
+    }
+    let replies: Vec<Reply> = batch.into_iter().map(|job| job.run(conn)).collect();
+    let commit_failure = conn.execute_batch("COMMIT").err().map(|e| {
+        tracing::error!(error = %e, "SQLite COMMIT failed");
+        let _ = conn.execute_batch("ROLLBACK");
+        format!("could not commit: {e}")
+    });
+    for reply in replies {
+        reply(commit_failure.as_deref());
+    }
+}

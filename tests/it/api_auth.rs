@@ -1,0 +1,259 @@
+//! The built-in JWT authorizer: every bad token gets the same 401; scoped tokens get 403 off
+//! their routes.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use checkoff::auth::{RouteGrants, TokenService};
+use checkoff::domain::Username;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::TestApp;
+
+const UNAUTHORIZED: &str = r#"{"message":"Unauthorized"}"#;
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn claims(sub: &str, iat: u64, nbf: u64, exp: u64) -> Value {
+    json!({ "sub": sub, "iat": iat, "nbf": nbf, "exp": exp, "jti": "test" })
+}
+
+fn sign(app: &TestApp, alg: Algorithm, claims: &Value) -> String {
+    jsonwebtoken::encode(
+        &Header::new(alg),
+        claims,
+        &EncodingKey::from_secret(app.secret.bytes()),
+    )
+    .unwrap()
+}
+
+async fn assert_unauthorized(app: &TestApp, authorization: Option<&str>) {
+    let mut request = app.request(Method::GET, "/todos");
+    if let Some(value) = authorization {
+        request = request.header("Authorization", value);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::UNAUTHORIZED,
+        "{authorization:?}"
+    );
+    assert_eq!(response.headers()["content-type"], "application/json");
+    assert_eq!(
+        response.text().await.unwrap(),
+        UNAUTHORIZED,
+        "{authorization:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_token_works_bare_or_as_bearer() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("alice").await;
+    for value in [
+        token.clone(),
+        format!("Bearer {token}"),
+        format!("bearer {token}"),
+    ] {
+        let response = app
+            .request(Method::GET, "/todos")
+            .header("Authorization", value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn missing_or_garbled_credentials_get_the_exact_401() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("alice").await;
+    assert_unauthorized(&app, None).await;
+    for value in [
+        "",
+        "Bearer",
+        "Bearer ",
+        "garbage",
+        "a.b.c",
+        "Basic YWxpY2U6cHc=",
+        &format!("Token {token}"),
+    ] {
+        assert_unauthorized(&app, Some(value)).await;
+    }
+}
+
+#[tokio::test]
+async fn tokens_with_alg_none_or_another_algorithm_are_refused() {
+    let app = TestApp::spawn().await;
+    app.user_token("alice").await;
+    let t = now();
+    let body = claims("alice", t, t, t + 600);
+
+    let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(body.to_string());
+    assert_unauthorized(&app, Some(&format!("{header}.{payload}."))).await;
+    assert_unauthorized(&app, Some(&sign(&app, Algorithm::HS512, &body))).await;
+    assert_unauthorized(&app, Some(&sign(&app, Algorithm::HS384, &body))).await;
+    // The control: the same claims under HS256 are accepted.
+    let good = sign(&app, Algorithm::HS256, &body);
+    assert_eq!(
+        app.authed(Method::GET, "/todos", &good)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_token_signed_with_another_key_is_refused() {
+    let app = TestApp::spawn().await;
+    app.user_token("alice").await;
+    let t = now();
+    let forged = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims("alice", t, t, t + 600),
+        &EncodingKey::from_secret(&[7u8; 32]),
+    )
+    .unwrap();
+    assert_unauthorized(&app, Some(&forged)).await;
+}
+
+#[tokio::test]
+async fn a_tampered_payload_is_refused() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("alice").await;
+    app.create_user("bob").await;
+    let parts: Vec<&str> = token.split('.').collect();
+    let t = now();
+    let swapped = URL_SAFE_NO_PAD.encode(claims("bob", t, t, t + 600).to_string());
+    assert_unauthorized(&app, Some(&format!("{}.{swapped}.{}", parts[0], parts[2]))).await;
+}
+
+#[tokio::test]
+async fn expired_and_not_yet_valid_tokens_are_refused() {
+    let app = TestApp::spawn().await;
+    app.user_token("alice").await;
+    let t = now();
+    assert_unauthorized(
+        &app,
+        Some(&sign(
+            &app,
+            Algorithm::HS256,
+            &claims("alice", t - 7200, t - 7200, t - 60),
+        )),
+    )
+    .await;
+    assert_unauthorized(
+        &app,
+        Some(&sign(
+            &app,
+            Algorithm::HS256,
+            &claims("alice", t, t + 600, t + 1200),
+        )),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn tokens_missing_a_required_claim_are_refused() {
+    let app = TestApp::spawn().await;
+    app.user_token("alice").await;
+    let t = now();
+    for missing in ["exp", "nbf", "sub", "iat", "jti"] {
+        let mut body = claims("alice", t, t, t + 600);
+        body.as_object_mut().unwrap().remove(missing);
+        assert_unauthorized(&app, Some(&sign(&app, Algorithm::HS256, &body))).await;
+    }
+}
+
+#[tokio::test]
+async fn a_token_of_a_deleted_user_stops_working() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("alice").await;
+    app.create_todo(&token, "soon gone").await;
+    app.store
+        .delete_user(&Username::parse("alice").unwrap())
+        .await
+        .unwrap();
+    assert_unauthorized(&app, Some(&token)).await;
+}
+
+#[tokio::test]
+async fn a_token_for_a_user_that_never_existed_is_refused() {
+    let app = TestApp::spawn().await;
+    let t = now();
+    assert_unauthorized(
+        &app,
+        Some(&sign(
+            &app,
+            Algorithm::HS256,
+            &claims("ghost", t, t, t + 600),
+        )),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_scoped_token_is_forbidden_off_its_routes() {
+    let app = TestApp::spawn().await;
+    let full = app.user_token("alice").await;
+    let todo = app.create_todo(&full, "read me").await;
+    let tokens = TokenService::new(&app.secret, std::time::Duration::from_secs(600));
+    let read_only = tokens
+        .issue(
+            "alice",
+            Some(&RouteGrants::parse(&["GET /todos*"]).unwrap()),
+            None,
+        )
+        .unwrap()
+        .token;
+
+    let uid = todo["uid"].as_str().unwrap();
+    assert_eq!(
+        app.list_todos(&read_only, "").await.status(),
+        StatusCode::OK
+    );
+    let get = app
+        .authed(Method::GET, &format!("/todos/{uid}"), &read_only)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), StatusCode::OK);
+    let create = app
+        .authed(Method::POST, "/todos", &read_only)
+        .json(&json!({"description": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(create.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        create.text().await.unwrap(),
+        r#"{"message":"User is not authorized to access this resource"}"#
+    );
+    let delete = app
+        .authed(Method::DELETE, &format!("/todos/{uid}"), &read_only)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.list_todos(&full, "")
+            .await
+            .json::<Vec<Value>>()
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}

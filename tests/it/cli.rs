@@ -1,0 +1,867 @@
+//! The `checkoff` binary from the outside: what each command prints, its exit code, the files it
+//! leaves in the data dir, and `serve` answering over HTTP.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use reqwest::{Client, Method, Response, StatusCode, header};
+use serde_json::{Value, json};
+
+use crate::helpers::PASSWORD;
+
+/// Longest a one-shot command may run (hashing a password included).
+const COMMAND_LIMIT: Duration = Duration::from_secs(60);
+/// Longest `serve` may take to print its listening line.
+const STARTUP_LIMIT: Duration = Duration::from_secs(20);
+
+const BINARY: &str = env!("CARGO_BIN_EXE_checkoff");
+
+/// Settings a developer's shell might carry that would change what the binary does.
+const AMBIENT_SETTINGS: &[&str] = &[
+    "CHECKOFF_STORE",
+    "CHECKOFF_DATA_DIR",
+    "CHECKOFF_TABLE",
+    "CHECKOFF_ADDR",
+    "CHECKOFF_TOKEN_TTL",
+    "CHECKOFF_REQUEST_TIMEOUT",
+    "CHECKOFF_JWT_SECRET",
+];
+
+// ---------------------------------------------------------------------------------------------
+// Running the binary
+// ---------------------------------------------------------------------------------------------
+
+/// `checkoff` with a clean environment and quiet logs, data dir not yet chosen.
+fn bare_command() -> Command {
+    let mut command = Command::new(BINARY);
+    for name in AMBIENT_SETTINGS {
+        command.env_remove(name);
+    }
+    command.env("RUST_LOG", "warn");
+    command
+}
+
+/// `checkoff --data-dir DIR ARGS…`.
+fn checkoff(data_dir: &Path, args: &[&str]) -> Command {
+    let mut command = bare_command();
+    command.arg("--data-dir").arg(data_dir).args(args);
+    command
+}
+
+/// A child process that is killed and reaped however the test ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// What a finished command showed the person who ran it.
+#[derive(Debug)]
+struct Outcome {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Outcome {
+    #[track_caller]
+    fn assert_code(&self, expected: i32) -> &Self {
+        assert_eq!(
+            self.code,
+            Some(expected),
+            "exit code of a command that showed {self:#?}"
+        );
+        self
+    }
+
+    #[track_caller]
+    fn assert_stderr_contains(&self, text: &str) -> &Self {
+        assert!(
+            self.stderr.contains(text),
+            "stderr should contain {text:?}: {self:#?}"
+        );
+        self
+    }
+}
+
+/// Reads a pipe to its end on another thread.
+fn drain(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+/// Runs `command` to its end, feeding it `stdin` (or no input at all when `None`), and gives up
+/// after [`COMMAND_LIMIT`].
+fn run(mut command: Command, stdin: Option<&str>) -> Outcome {
+    command
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = Running(command.spawn().expect("start checkoff"));
+    if let Some(text) = stdin {
+        let mut pipe = child.0.stdin.take().expect("stdin is piped");
+        // A command that fails before reading its input closes the pipe: that is not our error.
+        let _ = pipe.write_all(text.as_bytes());
+        drop(pipe);
+    }
+    let stdout = drain(child.0.stdout.take().expect("stdout is piped"));
+    let stderr = drain(child.0.stderr.take().expect("stderr is piped"));
+    let deadline = Instant::now() + COMMAND_LIMIT;
+    let status = loop {
+        if let Some(status) = child.0.try_wait().expect("poll checkoff") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "checkoff {:?} ran longer than {COMMAND_LIMIT:?}",
+            command.get_args()
+        );
+        thread::sleep(Duration::from_millis(10));
+    };
+    Outcome {
+        code: status.code(),
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    }
+}
+
+/// `checkoff users create NAME [--admin] --password-stdin`, which must succeed.
+fn create_user(data_dir: &Path, name: &str, admin: bool) {
+    let mut args = vec!["users", "create", name, "--password-stdin"];
+    if admin {
+        args.push("--admin");
+    }
+    run(checkoff(data_dir, &args), Some(&format!("{PASSWORD}\n"))).assert_code(0);
+}
+
+/// The value of `key` in the `  key : value` lines of `users get`.
+fn field<'a>(described: &'a str, key: &str) -> Option<&'a str> {
+    described.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        (name.trim() == key).then(|| value.trim())
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// A running `checkoff serve`
+// ---------------------------------------------------------------------------------------------
+
+/// `checkoff serve` on a random local port; killed when dropped.
+struct Server {
+    base: String,
+    client: Client,
+    stderr: Arc<Mutex<String>>,
+    child: Running,
+}
+
+impl Server {
+    fn start(data_dir: &Path) -> Self {
+        Self::start_with(data_dir, &[])
+    }
+
+    /// Starts the server with extra environment and waits (bounded) for its listening line.
+    fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Self {
+        let mut command = checkoff(data_dir, &["serve", "--addr", "127.0.0.1:0"]);
+        command
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = Running(command.spawn().expect("start checkoff serve"));
+
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let pipe = child.0.stderr.take().expect("stderr is piped");
+        let sink = Arc::clone(&stderr);
+        thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut text = sink.lock().unwrap_or_else(|e| e.into_inner());
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        let (lines, listened) = mpsc::channel();
+        let pipe = child.0.stdout.take().expect("stdout is piped");
+        thread::spawn(move || {
+            // Keeps reading after the first line so the server never blocks on a full pipe.
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+
+        let mut server = Self {
+            base: String::new(),
+            client: Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("HTTP client"),
+            stderr,
+            child,
+        };
+        let deadline = Instant::now() + STARTUP_LIMIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match listened.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(rest) = line.strip_prefix("checkoff listening on ") {
+                        let base = rest.split_whitespace().next().unwrap_or_default();
+                        assert!(
+                            base.starts_with("http://127.0.0.1:"),
+                            "listening line {line:?}"
+                        );
+                        server.base = base.to_owned();
+                        return server;
+                    }
+                }
+                Err(e) => panic!(
+                    "no listening line from checkoff serve ({e}); exit status {:?}; stderr:\n{}",
+                    server.child.0.try_wait(),
+                    server.stderr_text()
+                ),
+            }
+        }
+    }
+
+    fn stderr_text(&self) -> String {
+        self.stderr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.base))
+    }
+
+    fn authed(&self, method: Method, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.request(method, path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+    }
+
+    /// POST /login, which must succeed: the whole answer.
+    async fn login(&self, name: &str, password: &str) -> Value {
+        let response = self
+            .request(Method::POST, "/login")
+            .json(&json!({ "username": name, "password": password }))
+            .send()
+            .await
+            .expect("POST /login");
+        let (status, body) = status_json(response).await;
+        assert_eq!(status, StatusCode::OK, "login answered {body}");
+        body
+    }
+
+    async fn token(&self, name: &str) -> String {
+        let body = self.login(name, PASSWORD).await;
+        body["token"]
+            .as_str()
+            .expect("token in the login answer")
+            .to_owned()
+    }
+
+    async fn create_todo(&self, token: &str, description: &str) -> Response {
+        self.authed(Method::POST, "/todos", token)
+            .json(&json!({ "description": description }))
+            .send()
+            .await
+            .expect("POST /todos")
+    }
+
+    async fn list_todos(&self, token: &str) -> Response {
+        self.authed(Method::GET, "/todos", token)
+            .send()
+            .await
+            .expect("GET /todos")
+    }
+}
+
+async fn status_json(response: Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.expect("response body");
+    let body =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: not JSON: {text:?}"));
+    (status, body)
+}
+
+fn descriptions(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .expect("a JSON array of todos")
+        .iter()
+        .map(|todo| todo["description"].as_str().expect("description"))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// users create
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn creating_a_user_confirms_it_and_makes_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let outcome = run(
+        checkoff(
+            dir.path(),
+            &["users", "create", "alice", "--password-stdin"],
+        ),
+        Some(PASSWORD),
+    );
+
+    outcome.assert_code(0);
+    assert_eq!(outcome.stdout, "Created user alice.\n");
+    assert!(
+        dir.path().join("checkoff.db").is_file(),
+        "checkoff.db in the data dir"
+    );
+}
+
+#[test]
+fn creating_a_user_reads_the_data_dir_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = bare_command();
+    command.env("CHECKOFF_DATA_DIR", dir.path()).args([
+        "users",
+        "create",
+        "alice",
+        "--password-stdin",
+    ]);
+
+    let outcome = run(command, Some(PASSWORD));
+
+    outcome.assert_code(0);
+    assert!(
+        dir.path().join("checkoff.db").is_file(),
+        "checkoff.db in $CHECKOFF_DATA_DIR"
+    );
+}
+
+#[test]
+fn creating_an_admin_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let outcome = run(
+        checkoff(
+            dir.path(),
+            &["users", "create", "root", "--admin", "--password-stdin"],
+        ),
+        Some(&format!("{PASSWORD}\n")),
+    );
+
+    outcome.assert_code(0);
+    assert_eq!(outcome.stdout, "Created user root (admin).\n");
+}
+
+#[test]
+fn creating_the_same_user_twice_fails_the_second_time() {
+    let dir = tempfile::tempdir().unwrap();
+    create_user(dir.path(), "alice", false);
+
+    let outcome = run(
+        checkoff(
+            dir.path(),
+            &["users", "create", "alice", "--password-stdin"],
+        ),
+        Some(PASSWORD),
+    );
+
+    outcome
+        .assert_code(1)
+        .assert_stderr_contains("already exists");
+    assert!(outcome.stdout.is_empty(), "nothing on stdout: {outcome:#?}");
+}
+
+#[test]
+fn a_weak_password_is_refused_with_the_policy_it_breaks() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let outcome = run(
+        checkoff(
+            dir.path(),
+            &["users", "create", "alice", "--password-stdin"],
+        ),
+        Some("short\n"),
+    );
+
+    outcome
+        .assert_code(1)
+        .assert_stderr_contains("at least 10 characters")
+        .assert_stderr_contains("upper-case")
+        .assert_stderr_contains("digit");
+    run(checkoff(dir.path(), &["users", "get", "alice"]), None).assert_code(1);
+}
+
+#[test]
+fn an_invalid_username_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+
+    // After `--` so that clap takes it as the name, not as flags.
+    let dashed = run(
+        checkoff(
+            dir.path(),
+            &["users", "create", "--password-stdin", "--", "-bad"],
+        ),
+        Some(PASSWORD),
+    );
+    let spaced = run(
+        checkoff(
+            dir.path(),
+            &["users", "create", "bad name", "--password-stdin"],
+        ),
+        Some(PASSWORD),
+    );
+
+    dashed.assert_code(1).assert_stderr_contains("username");
+    spaced.assert_code(1).assert_stderr_contains("username");
+    let listed = run(checkoff(dir.path(), &["users", "list"]), None);
+    listed.assert_code(0);
+    assert_eq!(listed.stdout, "", "no user was created");
+}
+
+#[test]
+fn without_a_terminal_or_password_stdin_the_password_cannot_be_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let outcome = run(checkoff(dir.path(), &["users", "create", "alice"]), None);
+
+    outcome
+        .assert_code(1)
+        .assert_stderr_contains("--password-stdin");
+    run(checkoff(dir.path(), &["users", "get", "alice"]), None).assert_code(1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// users test-password
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn the_right_password_is_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    create_user(dir.path(), "alice", false);
+
+    let outcome = run(
+        checkoff(
+            dir.path(),
+            &["users", "test-password", "alice", "--password-stdin"],
+        ),
+        Some(&format!("{PASSWORD}\n")),
+    );
+
+    outcome.assert_code(0);
+    assert_eq!(outcome.stdout, "Password verified.\n");
+}
+
+#[test]
+fn a_wrong_password_fails_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    create_user(dir.path(), "alice", false);
+
+    let outcome = run(
+        checkoff(
+            dir.path(),
+            &["users", "test-password", "alice", "--password-stdin"],
+        ),
+        Some("Wrong1Horse-battery\n"),
+    );
+
+    outcome.assert_code(1);
+    assert!(
+        !outcome.stderr.trim().is_empty(),
+        "a message on stderr: {outcome:#?}"
+    );
+    assert!(
+        !outcome.stdout.contains("verified."),
+        "nothing verified: {outcome:#?}"
+    );
+}
+
+#[test]
+fn testing_the_password_of_an_unknown_user_fails() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let outcome = run(
+        checkoff(
+            dir.path(),
+            &["users", "test-password", "nobody", "--password-stdin"],
+        ),
+        Some(PASSWORD),
+    );
+
+    outcome
+        .assert_code(1)
+        .assert_stderr_contains("no such user");
+}
+
+#[test]
+fn testing_a_password_without_a_terminal_or_password_stdin_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    create_user(dir.path(), "alice", false);
+
+    let outcome = run(
+        checkoff(dir.path(), &["users", "test-password", "alice"]),
+        None,
+    );
+
+    outcome
+        .assert_code(1)
+        .assert_stderr_contains("--password-stdin");
+}
+
+// ---------------------------------------------------------------------------------------------
+// users get / list
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn getting_a_user_shows_the_hash_parameters_but_never_the_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let created = run(
+        checkoff(
+            dir.path(),
+            &[
+                "users",
+                "create",
+                "alice",
+                "--email",
+                "alice@example.com",
+                "--password-stdin",
+            ],
+        ),
+        Some(PASSWORD),
+    );
+    created.assert_code(0);
+
+    let outcome = run(checkoff(dir.path(), &["users", "get", "alice"]), None);
+
+    outcome.assert_code(0);
+    let shown = &outcome.stdout;
+    assert_eq!(field(shown, "username"), Some("alice"), "{shown}");
+    assert_eq!(field(shown, "admin"), Some("false"), "{shown}");
+    assert_eq!(field(shown, "email"), Some("alice@example.com"), "{shown}");
+    assert_eq!(field(shown, "hash"), Some("argon2id"), "{shown}");
+    assert_eq!(field(shown, "params"), Some("m=19456,t=2,p=1"), "{shown}");
+    assert!(!shown.contains("$argon2id$"), "no PHC string: {shown}");
+    assert!(!shown.contains("$v=19$"), "no PHC string: {shown}");
+    assert!(!shown.contains(PASSWORD), "no password: {shown}");
+}
+
+#[test]
+fn getting_an_admin_shows_admin_true() {
+    let dir = tempfile::tempdir().unwrap();
+    create_user(dir.path(), "root", true);
+
+    let outcome = run(checkoff(dir.path(), &["users", "get", "root"]), None);
+
+    outcome.assert_code(0);
+    assert_eq!(
+        field(&outcome.stdout, "admin"),
+        Some("true"),
+        "{}",
+        outcome.stdout
+    );
+}
+
+#[test]
+fn getting_an_unknown_user_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    create_user(dir.path(), "alice", false);
+
+    let outcome = run(checkoff(dir.path(), &["users", "get", "nobody"]), None);
+
+    outcome
+        .assert_code(1)
+        .assert_stderr_contains("no such user");
+    assert!(outcome.stdout.is_empty(), "nothing on stdout: {outcome:#?}");
+}
+
+#[test]
+fn listing_users_shows_each_on_its_own_line_with_admins_marked() {
+    let dir = tempfile::tempdir().unwrap();
+    create_user(dir.path(), "bob", false);
+    create_user(dir.path(), "alice", true);
+    create_user(dir.path(), "carol", false);
+
+    let outcome = run(checkoff(dir.path(), &["users", "list"]), None);
+
+    outcome.assert_code(0);
+    let mut lines: Vec<&str> = outcome.stdout.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(
+        lines,
+        ["alice (admin)", "bob", "carol"],
+        "{}",
+        outcome.stdout
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// users delete
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn deleting_a_user_removes_their_todos_and_their_tokens_stop_working() {
+    let dir = tempfile::tempdir().unwrap();
+    create_user(dir.path(), "alice", false);
+    create_user(dir.path(), "bob", false);
+    let server = Server::start(dir.path());
+    let token = server.token("alice").await;
+    for description in ["buy milk", "walk the dog"] {
+        assert_eq!(
+            server.create_todo(&token, description).await.status(),
+            StatusCode::CREATED
+        );
+    }
+
+    let outcome = run(checkoff(dir.path(), &["users", "delete", "alice"]), None);
+
+    outcome.assert_code(0);
+    assert!(outcome.stdout.contains("alice"), "{outcome:#?}");
+    assert!(
+        outcome
+            .stdout
+            .split(|c: char| !c.is_ascii_digit())
+            .any(|n| n == "2"),
+        "the two todos are counted: {outcome:#?}"
+    );
+    assert_eq!(
+        server.list_todos(&token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let listed = run(checkoff(dir.path(), &["users", "list"]), None);
+    assert_eq!(listed.stdout, "bob\n");
+    run(checkoff(dir.path(), &["users", "delete", "alice"]), None)
+        .assert_code(1)
+        .assert_stderr_contains("no such user");
+}
+
+// ---------------------------------------------------------------------------------------------
+// serve
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn serving_walks_through_a_todo_from_creation_to_deletion() {
+    let dir = tempfile::tempdir().unwrap();
+    create_user(dir.path(), "alice", false);
+    let server = Server::start(dir.path());
+    let token = server.token("alice").await;
+
+    let (status, list) = status_json(server.list_todos(&token).await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list, json!([]));
+
+    let created = server.create_todo(&token, "buy milk").await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let location = created
+        .headers()
+        .get(header::LOCATION)
+        .expect("Location")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let (_, todo) = status_json(created).await;
+    let uid = todo["uid"].as_str().expect("uid").to_owned();
+    assert_eq!(location, format!("/todos/{uid}"));
+    assert_eq!(todo["description"], "buy milk");
+    assert_eq!(todo["state"], "unstarted");
+    let item = format!("/todos/{uid}");
+
+    let updated = server
+        .authed(Method::PUT, &item, &token)
+        .json(&json!({ "state": "completed" }))
+        .send()
+        .await
+        .unwrap();
+    let (status, todo) = status_json(updated).await;
+    assert_eq!(status, StatusCode::OK, "{todo}");
+    assert_eq!(todo["state"], "completed");
+
+    let (status, todo) = status_json(
+        server
+            .authed(Method::GET, &item, &token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(todo["state"], "completed");
+    assert_eq!(todo["description"], "buy milk");
+
+    let deleted = server
+        .authed(Method::DELETE, &item, &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+
+    let gone = server
+        .authed(Method::GET, &item, &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn serving_keeps_a_private_key_and_reuses_it_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    create_user(dir.path(), "alice", false);
+    let first = Server::start(dir.path());
+    let token = first.token("alice").await;
+    assert_eq!(
+        first
+            .create_todo(&token, "survive a restart")
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+
+    let key_path = dir.path().join("jwt.key");
+    let mode = std::fs::metadata(&key_path)
+        .expect("jwt.key in the data dir")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "jwt.key mode {mode:o}");
+    let key_text = std::fs::read_to_string(&key_path).unwrap();
+    let key = STANDARD.decode(key_text.trim()).expect("jwt.key is base64");
+    assert_eq!(key.len(), 32);
+
+    drop(first);
+    let second = Server::start(dir.path());
+    let (status, list) = status_json(second.list_todos(&token).await).await;
+
+    assert_eq!(status, StatusCode::OK, "the old token still works: {list}");
+    assert_eq!(descriptions(&list), ["survive a restart"]);
+    assert_eq!(
+        std::fs::read_to_string(&key_path).unwrap(),
+        key_text,
+        "the key was not replaced"
+    );
+}
+
+#[test]
+fn serving_on_an_address_in_use_fails_naming_the_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+
+    let outcome = run(checkoff(dir.path(), &["serve", "--addr", &addr]), None);
+
+    outcome.assert_code(1).assert_stderr_contains(&addr);
+}
+
+#[tokio::test]
+async fn the_token_ttl_setting_is_what_login_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    create_user(dir.path(), "alice", false);
+    let server = Server::start_with(dir.path(), &[("CHECKOFF_TOKEN_TTL", "2s")]);
+
+    let answer = server.login("alice", PASSWORD).await;
+
+    assert_eq!(answer["expires_in"], 2, "{answer}");
+    assert!(answer["token"].is_string(), "{answer}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// tokens issue
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn an_issued_token_limited_to_some_routes_is_refused_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    create_user(dir.path(), "alice", false);
+    let server = Server::start(dir.path());
+
+    let issued = run(
+        checkoff(
+            dir.path(),
+            &[
+                "tokens",
+                "issue",
+                "alice",
+                "--routes",
+                "GET /todos*",
+                "--ttl",
+                "10m",
+            ],
+        ),
+        None,
+    );
+    issued.assert_code(0);
+    let token = issued.stdout.trim();
+    assert!(
+        !token.is_empty() && !token.contains(char::is_whitespace),
+        "one token: {issued:#?}"
+    );
+
+    let listed = server.list_todos(token).await;
+    let posted = server.create_todo(token, "not allowed").await;
+
+    assert_eq!(listed.status(), StatusCode::OK);
+    assert_eq!(posted.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        posted.text().await.unwrap(),
+        r#"{"message":"User is not authorized to access this resource"}"#
+    );
+}
+
+#[test]
+fn issuing_a_token_for_an_unknown_user_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    create_user(dir.path(), "alice", false);
+
+    let outcome = run(checkoff(dir.path(), &["tokens", "issue", "nobody"]), None);
+
+    outcome
+        .assert_code(1)
+        .assert_stderr_contains("no such user");
+    assert!(outcome.stdout.is_empty(), "no token: {outcome:#?}");
+}
+
+#[test]
+fn issuing_a_token_with_a_nonsense_ttl_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    create_user(dir.path(), "alice", false);
+
+    let outcome = run(
+        checkoff(
+            dir.path(),
+            &["tokens", "issue", "alice", "--ttl", "nonsense"],
+        ),
+        None,
+    );
+
+    outcome.assert_code(2).assert_stderr_contains("--ttl");
+    assert!(outcome.stdout.is_empty(), "no token: {outcome:#?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// openapi
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn the_openapi_command_prints_the_document() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let outcome = run(checkoff(dir.path(), &["openapi"]), None);
+
+    outcome.assert_code(0);
+    let doc: Value = serde_json::from_str(&outcome.stdout).expect("JSON on stdout");
+    assert!(doc["openapi"].is_string(), "an openapi version");
+    assert!(doc["paths"]["/todos"].is_object(), "a /todos path");
+}

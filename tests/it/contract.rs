@@ -1,0 +1,399 @@
+//! The store contract: every store must pass these, through the `Store` trait alone.
+
+use std::sync::Arc;
+
+use checkoff::domain::{
+    Description, Metadata, Timestamp, Todo, TodoPatch, TodoState, User, Username,
+};
+use checkoff::store::{PageRequest, Store, StoreError};
+use serde_json::json;
+use tempfile::TempDir;
+use uuid::Uuid;
+
+use crate::helpers::open_store;
+
+/// A fresh, empty store of the kind under test.
+async fn fresh() -> (Arc<dyn Store>, TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    (open_store(dir.path()).await, dir)
+}
+
+fn name(n: &str) -> Username {
+    Username::parse(n).unwrap()
+}
+
+fn user(n: &str) -> User {
+    User {
+        username: name(n),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".into(),
+        email: None,
+        admin: false,
+        created_at: Timestamp::now(),
+    }
+}
+
+fn todo(owner: &str, text: &str) -> Todo {
+    Todo::new(
+        name(owner),
+        Description::parse(text).unwrap(),
+        Metadata::default(),
+    )
+}
+
+fn state_patch(state: TodoState) -> TodoPatch {
+    TodoPatch::new(None, Some(state), None).unwrap()
+}
+
+async fn with_todos(store: &dyn Store, owner: &str, count: usize) -> Vec<Todo> {
+    store.create_user(&user(owner)).await.unwrap();
+    let mut todos = Vec::new();
+    for i in 0..count {
+        let t = todo(owner, &format!("todo {i}"));
+        store.create_todo(&t).await.unwrap();
+        todos.push(t);
+    }
+    todos
+}
+
+async fn all_pages(
+    store: &dyn Store,
+    owner: &str,
+    state: Option<TodoState>,
+    limit: u32,
+) -> Vec<Todo> {
+    let mut page = PageRequest::first(limit);
+    let mut seen = Vec::new();
+    loop {
+        let listed = store.list_todos(&name(owner), state, &page).await.unwrap();
+        assert!(listed.items.len() <= limit as usize);
+        seen.extend(listed.items);
+        match listed.next {
+            Some(after) => page.after = Some(after),
+            None => return seen,
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_store_answers_a_ping() {
+    let (store, _dir) = fresh().await;
+    store.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_user_reads_back_as_written() {
+    let (store, _dir) = fresh().await;
+    let mut alice = user("alice");
+    alice.admin = true;
+    alice.email = Some(checkoff::domain::Email::parse("alice@example.com").unwrap());
+    store.create_user(&alice).await.unwrap();
+    assert_eq!(store.get_user(&name("alice")).await.unwrap(), Some(alice));
+    assert_eq!(store.get_user(&name("nobody")).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_taken_username_is_refused() {
+    let (store, _dir) = fresh().await;
+    store.create_user(&user("alice")).await.unwrap();
+    let again = store.create_user(&user("alice")).await;
+    assert!(matches!(again, Err(StoreError::AlreadyExists)), "{again:?}");
+}
+
+#[tokio::test]
+async fn users_list_in_name_order_across_pages() {
+    let (store, _dir) = fresh().await;
+    for n in ["carol", "alice", "dave", "bob", "erin"] {
+        store.create_user(&user(n)).await.unwrap();
+    }
+    let mut page = PageRequest::first(2);
+    let mut names = Vec::new();
+    loop {
+        let listed = store.list_users(&page).await.unwrap();
+        names.extend(listed.items.iter().map(|u| u.username.to_string()));
+        match listed.next {
+            Some(after) => page.after = Some(after),
+            None => break,
+        }
+    }
+    assert_eq!(names, ["alice", "bob", "carol", "dave", "erin"]);
+}
+
+#[tokio::test]
+async fn a_password_hash_can_be_replaced() {
+    let (store, _dir) = fresh().await;
+    store.create_user(&user("alice")).await.unwrap();
+    store
+        .set_password_hash(&name("alice"), "$argon2id$new")
+        .await
+        .unwrap();
+    let stored = store.get_user(&name("alice")).await.unwrap().unwrap();
+    assert_eq!(stored.password_hash, "$argon2id$new");
+    let missing = store.set_password_hash(&name("nobody"), "x").await;
+    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+}
+
+#[tokio::test]
+async fn deleting_a_user_takes_their_todos_and_no_one_elses() {
+    let (store, _dir) = fresh().await;
+    let alices = with_todos(&*store, "alice", 3).await;
+    let bobs = with_todos(&*store, "bob", 2).await;
+    assert_eq!(store.delete_user(&name("alice")).await.unwrap(), 3);
+    assert_eq!(store.get_user(&name("alice")).await.unwrap(), None);
+    assert_eq!(
+        store.get_todo(&name("alice"), alices[0].uid).await.unwrap(),
+        None
+    );
+    assert!(all_pages(&*store, "alice", None, 10).await.is_empty());
+    assert_eq!(all_pages(&*store, "bob", None, 10).await, bobs);
+    let again = store.delete_user(&name("alice")).await;
+    assert!(matches!(again, Err(StoreError::NotFound)), "{again:?}");
+}
+
+#[tokio::test]
+async fn a_todo_reads_back_exactly_and_only_for_its_owner() {
+    let (store, _dir) = fresh().await;
+    store.create_user(&user("alice")).await.unwrap();
+    store.create_user(&user("bob")).await.unwrap();
+    let mut t = todo("alice", "buy milk");
+    t.metadata = Metadata::parse(json!({"tags": ["home"], "n": 1.5, "deep": {"x": null}})).unwrap();
+    store.create_todo(&t).await.unwrap();
+    assert_eq!(
+        store.get_todo(&name("alice"), t.uid).await.unwrap(),
+        Some(t.clone())
+    );
+    assert_eq!(store.get_todo(&name("bob"), t.uid).await.unwrap(), None);
+    assert_eq!(
+        store
+            .get_todo(&name("alice"), Uuid::now_v7())
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn a_todo_needs_an_existing_owner() {
+    let (store, _dir) = fresh().await;
+    let orphan = store.create_todo(&todo("ghost", "boo")).await;
+    assert!(matches!(orphan, Err(StoreError::NotFound)), "{orphan:?}");
+}
+
+#[tokio::test]
+async fn lists_come_oldest_first_and_pages_cover_every_item_once() {
+    let (store, _dir) = fresh().await;
+    let created = with_todos(&*store, "alice", 7).await;
+    with_todos(&*store, "bob", 3).await;
+    for limit in [1, 2, 3, 7, 100] {
+        assert_eq!(
+            all_pages(&*store, "alice", None, limit).await,
+            created,
+            "limit {limit}"
+        );
+    }
+    let first = store
+        .list_todos(&name("alice"), None, &PageRequest::first(7))
+        .await
+        .unwrap();
+    assert_eq!(
+        first.next, None,
+        "an exactly full last page announces no next page"
+    );
+}
+
+#[tokio::test]
+async fn a_state_filter_applies_across_pages() {
+    let (store, _dir) = fresh().await;
+    let created = with_todos(&*store, "alice", 6).await;
+    for t in created.iter().step_by(2) {
+        store
+            .update_todo(
+                &name("alice"),
+                t.uid,
+                &state_patch(TodoState::Completed),
+                None,
+                Timestamp::now(),
+            )
+            .await
+            .unwrap();
+    }
+    let done = all_pages(&*store, "alice", Some(TodoState::Completed), 2).await;
+    let uids: Vec<_> = done.iter().map(|t| t.uid).collect();
+    let expected: Vec<_> = created.iter().step_by(2).map(|t| t.uid).collect();
+    assert_eq!(uids, expected);
+    assert!(done.iter().all(|t| t.state == TodoState::Completed));
+    assert_eq!(
+        all_pages(&*store, "alice", Some(TodoState::Unstarted), 2)
+            .await
+            .len(),
+        3
+    );
+    assert!(
+        all_pages(&*store, "alice", Some(TodoState::Started), 2)
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn an_update_changes_only_the_given_fields_and_bumps_the_version() {
+    let (store, _dir) = fresh().await;
+    let t = with_todos(&*store, "alice", 1).await.remove(0);
+    let now = Timestamp::now();
+    let patch = TodoPatch::new(Some(Description::parse("new words").unwrap()), None, None).unwrap();
+    let updated = store
+        .update_todo(&name("alice"), t.uid, &patch, None, now)
+        .await
+        .unwrap();
+    assert_eq!(updated, t.clone().patched(&patch, now));
+    assert_eq!(updated.version, 2);
+    assert_eq!(
+        store.get_todo(&name("alice"), t.uid).await.unwrap(),
+        Some(updated)
+    );
+}
+
+#[tokio::test]
+async fn a_conditional_update_needs_the_current_version() {
+    let (store, _dir) = fresh().await;
+    let t = with_todos(&*store, "alice", 1).await.remove(0);
+    let patch = state_patch(TodoState::Started);
+    let ok = store
+        .update_todo(&name("alice"), t.uid, &patch, Some(1), Timestamp::now())
+        .await
+        .unwrap();
+    assert_eq!(ok.version, 2);
+    let stale = store
+        .update_todo(&name("alice"), t.uid, &patch, Some(1), Timestamp::now())
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::VersionMismatch { current: 2 })),
+        "{stale:?}"
+    );
+    assert_eq!(
+        store
+            .get_todo(&name("alice"), t.uid)
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        2
+    );
+}
+
+#[tokio::test]
+async fn updates_of_missing_or_foreign_todos_find_nothing() {
+    let (store, _dir) = fresh().await;
+    let t = with_todos(&*store, "alice", 1).await.remove(0);
+    store.create_user(&user("bob")).await.unwrap();
+    let patch = state_patch(TodoState::Completed);
+    for (owner, uid) in [("bob", t.uid), ("alice", Uuid::now_v7())] {
+        let result = store
+            .update_todo(&name(owner), uid, &patch, None, Timestamp::now())
+            .await;
+        assert!(matches!(result, Err(StoreError::NotFound)), "{result:?}");
+        let result = store.delete_todo(&name(owner), uid, None).await;
+        assert!(matches!(result, Err(StoreError::NotFound)), "{result:?}");
+    }
+    assert_eq!(
+        store.get_todo(&name("alice"), t.uid).await.unwrap(),
+        Some(t)
+    );
+}
+
+#[tokio::test]
+async fn a_delete_removes_the_todo_once() {
+    let (store, _dir) = fresh().await;
+    let t = with_todos(&*store, "alice", 1).await.remove(0);
+    let stale = store.delete_todo(&name("alice"), t.uid, Some(7)).await;
+    assert!(
+        matches!(stale, Err(StoreError::VersionMismatch { current: 1 })),
+        "{stale:?}"
+    );
+    store
+        .delete_todo(&name("alice"), t.uid, Some(1))
+        .await
+        .unwrap();
+    assert_eq!(store.get_todo(&name("alice"), t.uid).await.unwrap(), None);
+    let again = store.delete_todo(&name("alice"), t.uid, None).await;
+    assert!(matches!(again, Err(StoreError::NotFound)), "{again:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_conditional_updates_let_exactly_one_win() {
+    let (store, _dir) = fresh().await;
+    let t = with_todos(&*store, "alice", 1).await.remove(0);
+    let racers = (0..16).map(|i| {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            let patch = TodoPatch::new(
+                Some(Description::parse(&format!("racer {i}")).unwrap()),
+                None,
+                None,
+            )
+            .unwrap();
+            store
+                .update_todo(&name("alice"), t.uid, &patch, Some(1), Timestamp::now())
+                .await
+        })
+    });
+    let mut wins = 0;
+    for racer in racers.collect::<Vec<_>>() {
+        match racer.await.unwrap() {
+            Ok(_) => wins += 1,
+            Err(StoreError::VersionMismatch { current: 2 }) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(wins, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_unconditional_updates_all_land() {
+    let (store, _dir) = fresh().await;
+    let t = with_todos(&*store, "alice", 1).await.remove(0);
+    let description =
+        TodoPatch::new(Some(Description::parse("renamed").unwrap()), None, None).unwrap();
+    let state = state_patch(TodoState::Completed);
+    let metadata =
+        TodoPatch::new(None, None, Some(Metadata::parse(json!({"k": 1})).unwrap())).unwrap();
+    let mut tasks = Vec::new();
+    for patch in [description, state, metadata] {
+        for _ in 0..5 {
+            let (store, patch) = (Arc::clone(&store), patch.clone());
+            tasks.push(tokio::spawn(async move {
+                store
+                    .update_todo(&name("alice"), t.uid, &patch, None, Timestamp::now())
+                    .await
+                    .unwrap()
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let after = store
+        .get_todo(&name("alice"), t.uid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.version, 16, "every update counted, none lost");
+    assert_eq!(after.description.as_str(), "renamed");
+    assert_eq!(after.state, TodoState::Completed);
+    assert_eq!(after.metadata, Metadata::parse(json!({"k": 1})).unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creates_are_all_kept() {
+    let (store, _dir) = fresh().await;
+    store.create_user(&user("alice")).await.unwrap();
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.create_todo(&todo("alice", &format!("t{i}"))).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(all_pages(&*store, "alice", None, 1000).await.len(), 50);
+}

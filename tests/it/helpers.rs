@@ -1,0 +1,177 @@
+//! A running service per test, on a fresh data dir, with typed helpers.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use checkoff::auth::{JwtSecret, Passwords, load_or_create_secret};
+use checkoff::domain::{Password, Timestamp, User, Username};
+use checkoff::store::{SqliteStore, Store};
+use checkoff::{AppState, ServiceSettings};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const PASSWORD: &str = "Correct1Horse";
+
+/// The store the tests run against: `CHECKOFF_TEST_STORE` (default `sqlite`).
+pub async fn open_store(data_dir: &Path) -> Arc<dyn Store> {
+    match std::env::var("CHECKOFF_TEST_STORE").as_deref() {
+        Ok("sqlite") | Err(_) => Arc::new(SqliteStore::open(data_dir).expect("open SQLite store")),
+        Ok(other) => panic!("unknown CHECKOFF_TEST_STORE {other:?}"),
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub store: Arc<dyn Store>,
+    pub secret: JwtSecret,
+    _dir: Option<TempDir>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(ServiceSettings::default()).await
+    }
+
+    pub async fn spawn_with(settings: ServiceSettings) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut app = Self::spawn_in(dir.path(), settings).await;
+        app._dir = Some(dir);
+        app
+    }
+
+    /// A service on an existing data dir (which the caller keeps alive).
+    pub async fn spawn_in(data_dir: &Path, settings: ServiceSettings) -> Self {
+        let store = open_store(data_dir).await;
+        let secret = load_or_create_secret(data_dir).expect("JWT key");
+        let state = AppState::new(Arc::clone(&store), &secret, &settings);
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            checkoff::server::serve(listener, state, async {
+                let _ = stop.await;
+            })
+            .await
+            .expect("server runs");
+        });
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        Self {
+            base,
+            client,
+            store,
+            secret,
+            _dir: None,
+            shutdown: Some(shutdown),
+            server: Some(server),
+        }
+    }
+
+    /// Stops the server and waits until it has finished.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            tokio::time::timeout(Duration::from_secs(10), server)
+                .await
+                .expect("server stops")
+                .unwrap();
+        }
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.base))
+    }
+
+    pub fn authed(&self, method: Method, path: &str, token: &str) -> RequestBuilder {
+        self.request(method, path)
+            .header("Authorization", format!("Bearer {token}"))
+    }
+
+    /// Adds a user straight to the store, as `checkoff users create` does.
+    pub async fn create_user(&self, name: &str) {
+        let password = Password::parse(PASSWORD.into()).unwrap();
+        let user = User {
+            username: Username::parse(name).unwrap(),
+            password_hash: Passwords::new().hash(&password).await.unwrap(),
+            email: None,
+            admin: false,
+            created_at: Timestamp::now(),
+        };
+        self.store.create_user(&user).await.expect("create user");
+    }
+
+    pub async fn login(&self, name: &str, password: &str) -> Response {
+        self.request(Method::POST, "/login")
+            .json(&json!({ "username": name, "password": password }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A new user, logged in: their token.
+    pub async fn user_token(&self, name: &str) -> String {
+        self.create_user(name).await;
+        let response = self.login(name, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    pub async fn create_todo(&self, token: &str, description: &str) -> Value {
+        let response = self
+            .authed(Method::POST, "/todos", token)
+            .json(&json!({ "description": description }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.unwrap()
+    }
+
+    pub async fn list_todos(&self, token: &str, query: &str) -> Response {
+        self.authed(Method::GET, &format!("/todos{query}"), token)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// Status and parsed JSON body of a response.
+pub async fn status_json(response: Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}"));
+    (status, body)
+}
+
+/// The `message` of an error response with the expected status.
+pub async fn error_message(response: Response, expected: StatusCode) -> String {
+    let (status, body) = status_json(response).await;
+    assert_eq!(status, expected, "body: {body}");
+    let object = body.as_object().expect("error body is an object");
+    assert_eq!(object.len(), 1, "error body has only a message: {body}");
+    body["message"]
+        .as_str()
+        .expect("message is text")
+        .to_owned()
+}

@@ -1,0 +1,246 @@
+//! The route table as a whole: the OpenAPI document agrees with what each route enforces,
+//! unknown routes and methods, body limits, health, restarts, and no 5xx for any input.
+
+use checkoff::ServiceSettings;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, error_message, status_json};
+
+const UNAUTHORIZED: &str = r#"{"message":"Unauthorized"}"#;
+
+/// Every (method, path) of the OpenAPI document, with whether it declares a security requirement.
+fn documented_operations() -> Vec<(Method, String, bool)> {
+    let doc = serde_json::to_value(checkoff::api::openapi()).unwrap();
+    let mut operations = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let secured = operation
+                .get("security")
+                .and_then(Value::as_array)
+                .is_some_and(|s| !s.is_empty());
+            operations.push((
+                method.to_uppercase().parse::<Method>().unwrap(),
+                path.clone(),
+                secured,
+            ));
+        }
+    }
+    operations.sort_by(|a, b| (a.1.as_str(), a.0.as_str()).cmp(&(b.1.as_str(), b.0.as_str())));
+    operations
+}
+
+#[test]
+fn the_document_lists_exactly_the_served_routes() {
+    let listed: Vec<String> = documented_operations()
+        .iter()
+        .map(|(m, p, _)| format!("{m} {p}"))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            "GET /healthz",
+            "POST /login",
+            "GET /todos",
+            "POST /todos",
+            "DELETE /todos/{uid}",
+            "GET /todos/{uid}",
+            "PATCH /todos/{uid}",
+            "PUT /todos/{uid}",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn every_documented_security_requirement_is_enforced_and_no_other() {
+    let app = TestApp::spawn().await;
+    for (method, path, secured) in documented_operations() {
+        let path = path.replace("{uid}", &uuid::Uuid::now_v7().to_string());
+        let response = app
+            .request(method.clone(), &path)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        if secured {
+            assert_eq!(
+                (status, body.as_str()),
+                (StatusCode::UNAUTHORIZED, UNAUTHORIZED),
+                "{method} {path}"
+            );
+        } else {
+            assert_ne!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} needs no token: {body}"
+            );
+            assert_ne!(status, StatusCode::NOT_FOUND, "{method} {path} is routed");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_served() {
+    let app = TestApp::spawn().await;
+    let (status, doc) = status_json(
+        app.request(Method::GET, "/openapi.json")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert!(doc["paths"]["/todos/{uid}"]["patch"].is_object());
+    assert!(doc["components"]["securitySchemes"]["token"].is_object());
+}
+
+#[tokio::test]
+async fn unknown_paths_are_json_404s() {
+    let app = TestApp::spawn().await;
+    for path in ["/nope", "/todos/a/b", "/login/x"] {
+        let response = app.request(Method::GET, path).send().await.unwrap();
+        assert_eq!(
+            error_message(response, StatusCode::NOT_FOUND).await,
+            "Not found",
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unsupported_methods_are_json_405s_with_allow() {
+    let app = TestApp::spawn().await;
+    let todo_path = format!("/todos/{}", uuid::Uuid::now_v7());
+    for (method, path) in [
+        (Method::DELETE, "/todos"),
+        (Method::GET, "/login"),
+        (Method::POST, todo_path.as_str()),
+        (Method::PUT, "/healthz"),
+    ] {
+        let response = app.request(method.clone(), path).send().await.unwrap();
+        assert!(response.headers().contains_key("allow"), "{method} {path}");
+        assert_eq!(
+            error_message(response, StatusCode::METHOD_NOT_ALLOWED).await,
+            "Method not allowed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn bodies_over_64_kib_are_413s() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("alice").await;
+    let huge = json!({ "description": "x".repeat(70 * 1024) });
+    let create = app
+        .authed(Method::POST, "/todos", &token)
+        .json(&huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_message(create, StatusCode::PAYLOAD_TOO_LARGE).await,
+        "Request body is larger than 64 KiB"
+    );
+    let login = app
+        .request(Method::POST, "/login")
+        .json(&json!({"username": "x".repeat(70 * 1024), "password": "p"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let fits = json!({ "description": "ok", "metadata": { "k": "x".repeat(15 * 1024) } });
+    let created = app
+        .authed(Method::POST, "/todos", &token)
+        .json(&fits)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn health_reports_ok_while_the_store_answers() {
+    let app = TestApp::spawn().await;
+    let (status, body) =
+        status_json(app.request(Method::GET, "/healthz").send().await.unwrap()).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"status": "ok"})));
+}
+
+#[tokio::test]
+async fn todos_and_tokens_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = TestApp::spawn_in(dir.path(), ServiceSettings::default()).await;
+    let token = first.user_token("alice").await;
+    let todo = first.create_todo(&token, "durable").await;
+    first.stop().await;
+
+    let second = TestApp::spawn_in(dir.path(), ServiceSettings::default()).await;
+    let (status, listed) = status_json(second.list_todos(&token, "").await).await;
+    assert_eq!((status, listed), (StatusCode::OK, json!([todo])));
+    second.stop().await;
+}
+
+#[tokio::test]
+async fn no_input_makes_the_server_answer_5xx() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("alice").await;
+    let todo = app.create_todo(&token, "target").await;
+    let item = format!("/todos/{}", todo["uid"].as_str().unwrap());
+    let paths = [
+        "/login",
+        "/todos",
+        item.as_str(),
+        "/todos/x",
+        "/healthz",
+        "/todos?limit=%ZZ&state=\u{0}",
+        "/%2e%2e/etc/passwd",
+    ];
+    let bodies: [&[u8]; 10] = [
+        b"",
+        b"{",
+        b"null",
+        b"[]",
+        b"{\"description\": \"\\ud800\"}",
+        b"{\"description\": 1e999}",
+        b"\xff\xfe\x00",
+        b"{\"metadata\": {\"a\": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}}",
+        b"{\"description\": \"a\", \"description\": \"b\"}",
+        b"{\"state\": \"completed\", \"username\": \"alice\", \"password\": \"x\"}",
+    ];
+    let headers = [
+        ("authorization", format!("Bearer {token}")),
+        ("authorization", "Bearer \u{7f}".to_owned()),
+        ("if-match", "\"99999999999999999999999\"".to_owned()),
+        ("content-type", "text/plain".to_owned()),
+    ];
+    for method in [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+    ] {
+        for path in paths {
+            for body in bodies {
+                for (name, value) in &headers {
+                    let mut request = app.request(method.clone(), path).body(body.to_vec());
+                    if *name != "authorization" {
+                        request = request.header("authorization", format!("Bearer {token}"));
+                    }
+                    if let Ok(value) = reqwest::header::HeaderValue::from_str(value) {
+                        request = request.header(*name, value);
+                    }
+                    let response = request.send().await.unwrap();
+                    assert!(
+                        response.status().as_u16() < 500,
+                        "{method} {path} {body:?} {name}: {}",
+                        response.status()
+                    );
+                }
+            }
+        }
+    }
+}
