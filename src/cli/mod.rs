@@ -1,6 +1,8 @@
 //! The command line: `serve`, `users`, `tokens`, `openapi`.
 
+mod copy;
 mod password_input;
+mod resources;
 mod tokens;
 mod users;
 
@@ -17,7 +19,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::auth::{JwtSecret, load_or_create_secret};
 use crate::domain::Invalid;
-use crate::store::{SqliteStore, Store, StoreError};
+use crate::store::{DynamoStore, SqliteStore, Store, StoreError, dynamodb};
 use crate::{AppState, ServiceSettings};
 
 #[derive(Debug, Parser)]
@@ -38,6 +40,15 @@ pub struct Cli {
         global = true
     )]
     data_dir: PathBuf,
+    /// DynamoDB table (with --store dynamodb); region, credentials and endpoint come from the
+    /// standard AWS environment (AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL, ...).
+    #[arg(
+        long,
+        env = "CHECKOFF_TABLE",
+        default_value = "checkoff",
+        global = true
+    )]
+    table: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -46,6 +57,8 @@ pub struct Cli {
 enum StoreKind {
     /// An SQLite file in the data dir.
     Sqlite,
+    /// A DynamoDB table (--table).
+    Dynamodb,
 }
 
 #[derive(Debug, Subcommand)]
@@ -58,6 +71,13 @@ enum Command {
     /// Issue tokens.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
+    /// Create or delete the DynamoDB table.
+    #[command(subcommand)]
+    Resources(resources::ResourcesCommand),
+    /// Copy users and todos from one store to another (resumable: items already there are kept).
+    Migrate(copy::MigrateArgs),
+    /// Bring in the users and todos tables of the original Chalice sample (from DynamoDB).
+    ImportChalice(copy::ImportChaliceArgs),
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -158,6 +178,9 @@ async fn dispatch(cli: Cli) -> CliResult {
         Command::Serve(args) => serve(&cli, args).await,
         Command::Users(command) => users::run(&cli, command).await,
         Command::Tokens(command) => tokens::run(&cli, command).await,
+        Command::Resources(command) => resources::run(&cli, command).await,
+        Command::Migrate(args) => copy::migrate(&cli, args).await,
+        Command::ImportChalice(args) => copy::import_chalice(&cli, args).await,
         Command::Openapi => {
             let doc = crate::api::openapi()
                 .to_pretty_json()
@@ -169,16 +192,23 @@ async fn dispatch(cli: Cli) -> CliResult {
 }
 
 impl Cli {
-    fn open_store(&self) -> Result<Arc<dyn Store>, Failure> {
-        match self.store {
-            StoreKind::Sqlite => Ok(Arc::new(SqliteStore::open(&self.data_dir).map_err(
-                |e| {
-                    Failure(format!(
-                        "cannot open the store in {}: {e}",
-                        self.data_dir.display()
-                    ))
-                },
-            )?)),
+    async fn open_store(&self) -> Result<Arc<dyn Store>, Failure> {
+        self.open(self.store).await
+    }
+
+    async fn open(&self, kind: StoreKind) -> Result<Arc<dyn Store>, Failure> {
+        match kind {
+            StoreKind::Sqlite => match SqliteStore::open(&self.data_dir) {
+                Ok(store) => Ok(Arc::new(store)),
+                Err(e) => Err(Failure(format!(
+                    "cannot open the store in {}: {e}",
+                    self.data_dir.display()
+                ))),
+            },
+            StoreKind::Dynamodb => Ok(Arc::new(DynamoStore::new(
+                dynamodb::client_from_env().await,
+                &self.table,
+            ))),
         }
     }
 
@@ -193,7 +223,11 @@ impl Cli {
 }
 
 async fn serve(cli: &Cli, args: &ServeArgs) -> CliResult {
-    let store = cli.open_store()?;
+    // Bound first: a taken address fails before anything is written to the data dir.
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+    let store = cli.open_store().await?;
     let secret = cli.jwt_secret()?;
     let settings = ServiceSettings {
         token_ttl: args.token_ttl,
@@ -201,15 +235,13 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> CliResult {
         ..ServiceSettings::default()
     };
     let state = AppState::new(store, &secret, &settings);
-    let listener = tokio::net::TcpListener::bind(args.addr)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     // Printed, not logged: scripts and tests read the port from here when given port 0.
-    println!(
-        "checkoff listening on http://{addr} (data in {})",
-        cli.data_dir.display()
-    );
+    let data = match cli.store {
+        StoreKind::Sqlite => format!("data in {}", cli.data_dir.display()),
+        StoreKind::Dynamodb => format!("DynamoDB table {}", cli.table),
+    };
+    println!("checkoff listening on http://{addr} ({data})");
     let _ = std::io::stdout().flush();
     crate::server::serve(listener, state, crate::server::shutdown_signal())
         .await

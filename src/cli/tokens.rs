@@ -30,7 +30,7 @@ pub(super) async fn run(cli: &Cli, command: &TokensCommand) -> CliResult {
     } else {
         Some(RouteGrants::parse(routes)?)
     };
-    let store = cli.open_store()?;
+    let store = cli.open_store().await?;
     if store.get_user(&username).await?.is_none() {
         return Err(Failure(format!("no such user: {name}")));
     }

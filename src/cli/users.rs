@@ -37,7 +37,7 @@ pub(super) enum UsersCommand {
 }
 
 pub(super) async fn run(cli: &Cli, command: &UsersCommand) -> CliResult {
-    let store = cli.open_store()?;
+    let store = cli.open_store().await?;
     match command {
         UsersCommand::Create {
             name,

@@ -1,5 +1,6 @@
 //! The only door to data. Every store passes the same contract suite (tests/it/contract.rs).
 
+pub mod dynamodb;
 mod sqlite;
 
 use async_trait::async_trait;
@@ -7,6 +8,7 @@ use uuid::Uuid;
 
 use crate::domain::{Timestamp, Todo, TodoPatch, TodoState, User, Username};
 
+pub use dynamodb::DynamoStore;
 pub use sqlite::SqliteStore;
 
 /// What went wrong in a store, in terms that do not depend on the engine behind it.
@@ -48,6 +50,21 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// Where the next page starts, when there is one.
     pub next: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// A page from `items` read one past `limit`: the extra item only tells that more follow, so
+    /// an exactly full last page announces no next page.
+    pub fn from_overfetch(mut items: Vec<T>, limit: u32, position: impl Fn(&T) -> String) -> Self {
+        let limit = limit as usize;
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(position)
+        } else {
+            None
+        };
+        Self { items, next }
+    }
 }
 
 /// Users and their todos. Todos are always addressed through their owner, so no call can reach

@@ -604,3 +604,32 @@ async fn item_uids_are_unique_and_ordered_by_creation() {
     sorted.sort();
     assert_eq!(sorted, uids);
 }
+
+#[tokio::test]
+async fn a_list_larger_than_a_megabyte_comes_back_whole() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("alice").await;
+    // 80 items of ~15 KiB: about 1.2 MB, past the 1 MB a single DynamoDB Query returns.
+    let padding = "x".repeat(15 * 1024);
+    let mut created = Vec::new();
+    for i in 0..80 {
+        let body = json!({ "description": format!("big {i}"), "metadata": { "pad": padding } });
+        let response = send_json(&app, Method::POST, "/todos", &token, body).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        created.push(uid(&response.json().await.unwrap()));
+    }
+
+    let whole = app.list_todos(&token, "?limit=1000").await;
+    assert!(next_link(&whole).is_none());
+    let items: Vec<Value> = whole.json().await.unwrap();
+    assert_eq!(items.iter().map(uid).collect::<Vec<_>>(), created);
+
+    let mut seen = Vec::new();
+    let mut next = Some("/todos?limit=30".to_owned());
+    while let Some(path) = next {
+        let response = app.authed(Method::GET, &path, &token).send().await.unwrap();
+        next = next_link(&response);
+        seen.extend(response.json::<Vec<Value>>().await.unwrap().iter().map(uid));
+    }
+    assert_eq!(seen, created);
+}

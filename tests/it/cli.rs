@@ -50,7 +50,7 @@ fn bare_command() -> Command {
 }
 
 /// `checkoff --data-dir DIR ARGS…`.
-fn checkoff(data_dir: &Path, args: &[&str]) -> Command {
+pub(crate) fn checkoff(data_dir: &Path, args: &[&str]) -> Command {
     let mut command = bare_command();
     command.arg("--data-dir").arg(data_dir).args(args);
     command
@@ -68,15 +68,15 @@ impl Drop for Running {
 
 /// What a finished command showed the person who ran it.
 #[derive(Debug)]
-struct Outcome {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Outcome {
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Outcome {
     #[track_caller]
-    fn assert_code(&self, expected: i32) -> &Self {
+    pub(crate) fn assert_code(&self, expected: i32) -> &Self {
         assert_eq!(
             self.code,
             Some(expected),
@@ -86,7 +86,7 @@ impl Outcome {
     }
 
     #[track_caller]
-    fn assert_stderr_contains(&self, text: &str) -> &Self {
+    pub(crate) fn assert_stderr_contains(&self, text: &str) -> &Self {
         assert!(
             self.stderr.contains(text),
             "stderr should contain {text:?}: {self:#?}"
@@ -106,7 +106,7 @@ fn drain(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
 
 /// Runs `command` to its end, feeding it `stdin` (or no input at all when `None`), and gives up
 /// after [`COMMAND_LIMIT`].
-fn run(mut command: Command, stdin: Option<&str>) -> Outcome {
+pub(crate) fn run(mut command: Command, stdin: Option<&str>) -> Outcome {
     command
         .stdin(if stdin.is_some() {
             Stdio::piped()
@@ -165,7 +165,7 @@ fn field<'a>(described: &'a str, key: &str) -> Option<&'a str> {
 // ---------------------------------------------------------------------------------------------
 
 /// `checkoff serve` on a random local port; killed when dropped.
-struct Server {
+pub(crate) struct Server {
     base: String,
     client: Client,
     stderr: Arc<Mutex<String>>,
@@ -178,7 +178,7 @@ impl Server {
     }
 
     /// Starts the server with extra environment and waits (bounded) for its listening line.
-    fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Self {
+    pub(crate) fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Self {
         let mut command = checkoff(data_dir, &["serve", "--addr", "127.0.0.1:0"]);
         command
             .envs(env.iter().copied())
@@ -268,7 +268,7 @@ impl Server {
         body
     }
 
-    async fn token(&self, name: &str) -> String {
+    pub(crate) async fn token(&self, name: &str) -> String {
         let body = self.login(name, PASSWORD).await;
         body["token"]
             .as_str()
@@ -276,7 +276,7 @@ impl Server {
             .to_owned()
     }
 
-    async fn create_todo(&self, token: &str, description: &str) -> Response {
+    pub(crate) async fn create_todo(&self, token: &str, description: &str) -> Response {
         self.authed(Method::POST, "/todos", token)
             .json(&json!({ "description": description }))
             .send()

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use checkoff::auth::{JwtSecret, Passwords, load_or_create_secret};
 use checkoff::domain::{Password, Timestamp, User, Username};
-use checkoff::store::{SqliteStore, Store};
+use checkoff::store::{DynamoStore, SqliteStore, Store};
 use checkoff::{AppState, ServiceSettings};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
@@ -17,12 +17,74 @@ use tokio::task::JoinHandle;
 
 pub const PASSWORD: &str = "Correct1Horse";
 
-/// The store the tests run against: `CHECKOFF_TEST_STORE` (default `sqlite`).
+/// The store the tests run against: `CHECKOFF_TEST_STORE` (default `sqlite`); for `dynamodb`, a
+/// fresh table on the DynamoDB Local that `scripts/test` started.
 pub async fn open_store(data_dir: &Path) -> Arc<dyn Store> {
     match std::env::var("CHECKOFF_TEST_STORE").as_deref() {
         Ok("sqlite") | Err(_) => Arc::new(SqliteStore::open(data_dir).expect("open SQLite store")),
+        Ok("dynamodb") => {
+            let endpoint =
+                dynamodb_endpoint().expect("CHECKOFF_TEST_STORE=dynamodb needs AWS_ENDPOINT_URL");
+            Arc::new(fresh_dynamo_table(&endpoint).await)
+        }
         Ok(other) => panic!("unknown CHECKOFF_TEST_STORE {other:?}"),
     }
+}
+
+/// The store again after its service stopped: SQLite opens its file anew; DynamoDB keeps nothing
+/// in the process, so the same client serves.
+pub async fn reopen_store(data_dir: &Path, previous: &Arc<dyn Store>) -> Arc<dyn Store> {
+    match std::env::var("CHECKOFF_TEST_STORE").as_deref() {
+        Ok("dynamodb") => Arc::clone(previous),
+        _ => Arc::new(SqliteStore::open(data_dir).expect("reopen SQLite store")),
+    }
+}
+
+/// The DynamoDB Local endpoint, when there is one. Under CI there must be: nothing is skipped.
+pub fn dynamodb_endpoint() -> Option<String> {
+    match std::env::var("AWS_ENDPOINT_URL") {
+        Ok(endpoint) => Some(endpoint),
+        Err(_) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true but no DynamoDB Local: run the tests through scripts/test")
+        }
+        Err(_) => {
+            eprintln!(
+                "skipped: no DynamoDB Local (AWS_ENDPOINT_URL unset); scripts/test starts one"
+            );
+            None
+        }
+    }
+}
+
+/// A client for DynamoDB Local at `endpoint`, with region and dummy credentials set here so the
+/// SDK never looks anywhere else (nor at the EC2 metadata service).
+pub fn dynamo_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "checkoff-tests",
+        ))
+        .endpoint_url(endpoint)
+        .timeout_config(checkoff::store::dynamodb::timeouts())
+        .retry_config(checkoff::store::dynamodb::retries())
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// A table of its own for one test.
+pub async fn fresh_dynamo_table(endpoint: &str) -> DynamoStore {
+    let client = dynamo_client(endpoint);
+    let table = format!("test-{}", uuid::Uuid::new_v4().simple());
+    checkoff::store::dynamodb::create_table(&client, &table, |_| {})
+        .await
+        .expect("create table");
+    DynamoStore::new(client, table)
 }
 
 pub struct TestApp {
@@ -49,7 +111,15 @@ impl TestApp {
 
     /// A service on an existing data dir (which the caller keeps alive).
     pub async fn spawn_in(data_dir: &Path, settings: ServiceSettings) -> Self {
-        let store = open_store(data_dir).await;
+        Self::spawn_on(open_store(data_dir).await, data_dir, settings).await
+    }
+
+    /// A service on a given store; `data_dir` holds its JWT key.
+    pub async fn spawn_on(
+        store: Arc<dyn Store>,
+        data_dir: &Path,
+        settings: ServiceSettings,
+    ) -> Self {
         let secret = load_or_create_secret(data_dir).expect("JWT key");
         let state = AppState::new(Arc::clone(&store), &secret, &settings);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");

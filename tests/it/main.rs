@@ -5,5 +5,6 @@ mod api_login;
 mod api_todos;
 mod cli;
 mod contract;
+mod dynamodb;
 mod helpers;
 mod routes;

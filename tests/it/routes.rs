@@ -5,7 +5,7 @@ use checkoff::ServiceSettings;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, error_message, status_json};
+use crate::helpers::{TestApp, error_message, reopen_store, status_json};
 
 const UNAUTHORIZED: &str = r#"{"message":"Unauthorized"}"#;
 
@@ -173,11 +173,17 @@ async fn health_reports_ok_while_the_store_answers() {
 async fn todos_and_tokens_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let first = TestApp::spawn_in(dir.path(), ServiceSettings::default()).await;
+    let store = std::sync::Arc::clone(&first.store);
     let token = first.user_token("alice").await;
     let todo = first.create_todo(&token, "durable").await;
     first.stop().await;
 
-    let second = TestApp::spawn_in(dir.path(), ServiceSettings::default()).await;
+    let second = TestApp::spawn_on(
+        reopen_store(dir.path(), &store).await,
+        dir.path(),
+        ServiceSettings::default(),
+    )
+    .await;
     let (status, listed) = status_json(second.list_todos(&token, "").await).await;
     assert_eq!((status, listed), (StatusCode::OK, json!([todo])));
     second.stop().await;

@@ -99,18 +99,6 @@ fn sql_int(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// Reads one more row than asked so it can tell whether another page follows.
-fn page_of<T>(mut items: Vec<T>, limit: u32, key: impl Fn(&T) -> String) -> Page<T> {
-    let limit = limit as usize;
-    let next = if items.len() > limit {
-        items.truncate(limit);
-        items.last().map(key)
-    } else {
-        None
-    };
-    Page { items, next }
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
@@ -177,7 +165,7 @@ impl Store for SqliteStore {
                     })
                     .map_err(from_sqlite)?;
                 let users = raws.into_iter().map(user_from_row).collect::<StoreResult<Vec<_>>>()?;
-                Ok(page_of(users, limit, |u| u.username.to_string()))
+                Ok(Page::from_overfetch(users, limit, |u| u.username.to_string()))
             })
             .await
     }
@@ -296,7 +284,7 @@ impl Store for SqliteStore {
                     .into_iter()
                     .map(todo_from_row)
                     .collect::<StoreResult<Vec<_>>>()?;
-                Ok(page_of(todos, limit, |t| t.uid.to_string()))
+                Ok(Page::from_overfetch(todos, limit, |t| t.uid.to_string()))
             })
             .await
     }

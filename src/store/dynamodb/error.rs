@@ -1,0 +1,38 @@
+//! SDK errors in the store's terms. Conditional-check failures are decided at each call site,
+//! where their meaning (taken, missing, stale) is known.
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+use crate::store::StoreError;
+
+/// Error codes that mean "not now": retried by the SDK, then reported as unavailable.
+const TRANSIENT: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "LimitExceededException",
+    "TransactionInProgressException",
+];
+
+pub(super) fn from_sdk<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let detail = DisplayErrorContext(&e).to_string();
+    match &e {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            StoreError::Unavailable(detail)
+        }
+        SdkError::ServiceError(service) => match service.err().code() {
+            Some(code) if TRANSIENT.contains(&code) => StoreError::Unavailable(detail),
+            Some("ResourceNotFoundException") => StoreError::Unavailable(format!(
+                "the DynamoDB table does not exist (run `checkoff resources create`): {detail}"
+            )),
+            _ => StoreError::Internal(detail),
+        },
+        _ => StoreError::Internal(detail),
+    }
+}

@@ -1,0 +1,255 @@
+//! The single-table layout, and the mapping between domain values and DynamoDB items.
+//!
+//! | item | PK | SK | GSI1PK | GSI1SK | LSI1SK |
+//! |---|---|---|---|---|---|
+//! | user | `USER#<name>` | `PROFILE` | `USERS` | `<name>` | — |
+//! | todo | `USER#<name>` | `TODO#<uid>` | `STATE#<state>#<shard>` | `<created_at>#<uid>` | `<state>#<uid>` |
+//!
+//! GSI1 serves the admin view of todos by state, spread over [`SHARDS`] partitions per state (the
+//! shard is taken from the uid's random tail) so one busy state is never one hot partition; it
+//! also lists users by name without a Scan. LSI1 lists one user's todos in one state, in creation
+//! order, with strongly consistent reads.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use uuid::Uuid;
+
+use crate::domain::{Description, Email, Metadata, Timestamp, Todo, TodoState, User, Username};
+use crate::store::StoreError;
+
+pub(super) type Item = HashMap<String, AttributeValue>;
+
+pub(super) const PK: &str = "PK";
+pub(super) const SK: &str = "SK";
+pub(super) const GSI1: &str = "GSI1";
+pub(super) const GSI1PK: &str = "GSI1PK";
+pub(super) const GSI1SK: &str = "GSI1SK";
+pub(super) const LSI1: &str = "LSI1";
+pub(super) const LSI1SK: &str = "LSI1SK";
+
+pub(super) const PROFILE: &str = "PROFILE";
+pub(super) const TODO_PREFIX: &str = "TODO#";
+pub(super) const USERS_PARTITION: &str = "USERS";
+
+/// Partitions per state in GSI1. Fixed: changing it means re-keying every todo.
+pub const SHARDS: u8 = 8;
+
+pub(super) fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+pub(super) fn n(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+pub(super) fn user_pk(name: &Username) -> AttributeValue {
+    s(format!("USER#{name}"))
+}
+
+fn todo_sk(uid: &str) -> AttributeValue {
+    s(format!("{TODO_PREFIX}{uid}"))
+}
+
+/// The primary key of a user's profile item.
+pub(super) fn profile_key(name: &Username) -> Item {
+    HashMap::from([(PK.into(), user_pk(name)), (SK.into(), s(PROFILE))])
+}
+
+/// The primary key of one todo.
+pub(super) fn todo_key(owner: &Username, uid: &str) -> Item {
+    HashMap::from([(PK.into(), user_pk(owner)), (SK.into(), todo_sk(uid))])
+}
+
+pub(super) fn shard(uid: Uuid) -> u8 {
+    uid.as_bytes()[15] % SHARDS
+}
+
+pub(super) fn state_partition(state: TodoState, uid: Uuid) -> AttributeValue {
+    s(format!("STATE#{state}#{}", shard(uid)))
+}
+
+pub(super) fn state_sort_key(state: TodoState, uid: &str) -> AttributeValue {
+    s(format!("{state}#{uid}"))
+}
+
+pub(super) fn user_item(user: &User) -> Item {
+    let mut item = profile_key(&user.username);
+    item.insert(GSI1PK.into(), s(USERS_PARTITION));
+    item.insert(GSI1SK.into(), s(user.username.as_str()));
+    item.insert("username".into(), s(user.username.as_str()));
+    item.insert("password_hash".into(), s(&user.password_hash));
+    item.insert("admin".into(), AttributeValue::Bool(user.admin));
+    item.insert("created_at".into(), s(user.created_at.to_string()));
+    if let Some(email) = &user.email {
+        item.insert("email".into(), s(email.as_str()));
+    }
+    item
+}
+
+pub(super) fn todo_item(todo: &Todo) -> Item {
+    let uid = todo.uid.to_string();
+    let mut item = todo_key(&todo.username, &uid);
+    item.insert(GSI1PK.into(), state_partition(todo.state, todo.uid));
+    item.insert(GSI1SK.into(), s(format!("{}#{uid}", todo.created_at)));
+    item.insert(LSI1SK.into(), state_sort_key(todo.state, &uid));
+    item.insert("uid".into(), s(uid));
+    item.insert("username".into(), s(todo.username.as_str()));
+    item.insert("description".into(), s(todo.description.as_str()));
+    item.insert("state".into(), s(todo.state.as_str()));
+    item.insert("metadata".into(), s(todo.metadata.to_json()));
+    item.insert("created_at".into(), s(todo.created_at.to_string()));
+    item.insert("updated_at".into(), s(todo.updated_at.to_string()));
+    item.insert("version".into(), n(todo.version));
+    item
+}
+
+/// Reads attributes of one item, naming the item in every complaint.
+struct Reader<'a> {
+    item: &'a Item,
+    what: &'static str,
+}
+
+impl Reader<'_> {
+    fn corrupt(&self, why: impl std::fmt::Display) -> StoreError {
+        let key = self
+            .item
+            .get(PK)
+            .and_then(|v| v.as_s().ok())
+            .map_or("?", String::as_str);
+        let sort = self
+            .item
+            .get(SK)
+            .and_then(|v| v.as_s().ok())
+            .map_or("?", String::as_str);
+        StoreError::Internal(format!(
+            "stored {} {key}/{sort} is invalid: {why}",
+            self.what
+        ))
+    }
+
+    fn text(&self, name: &str) -> Result<&str, StoreError> {
+        match self.item.get(name) {
+            Some(AttributeValue::S(text)) => Ok(text),
+            _ => Err(self.corrupt(format!("{name} is missing or not a string"))),
+        }
+    }
+
+    fn number(&self, name: &str) -> Result<u64, StoreError> {
+        match self.item.get(name) {
+            Some(AttributeValue::N(number)) => number.parse().map_err(|e| self.corrupt(e)),
+            _ => Err(self.corrupt(format!("{name} is missing or not a number"))),
+        }
+    }
+
+    fn parsed<T, E: std::fmt::Display>(
+        &self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Result<T, StoreError> {
+        parse(self.text(name)?).map_err(|e| self.corrupt(format!("{name}: {e}")))
+    }
+}
+
+pub(super) fn user_from_item(item: &Item) -> Result<User, StoreError> {
+    let r = Reader { item, what: "user" };
+    Ok(User {
+        username: r.parsed("username", Username::parse)?,
+        password_hash: r.text("password_hash")?.to_owned(),
+        email: match item.get("email") {
+            None => None,
+            Some(_) => Some(r.parsed("email", Email::parse)?),
+        },
+        admin: matches!(item.get("admin"), Some(AttributeValue::Bool(true))),
+        created_at: r.parsed("created_at", Timestamp::parse)?,
+    })
+}
+
+pub(super) fn todo_from_item(item: &Item) -> Result<Todo, StoreError> {
+    let r = Reader { item, what: "todo" };
+    Ok(Todo {
+        uid: r.parsed("uid", Uuid::parse_str)?,
+        username: r.parsed("username", Username::parse)?,
+        description: r.parsed("description", Description::parse)?,
+        state: r.parsed("state", str::parse::<TodoState>)?,
+        metadata: r.parsed("metadata", Metadata::from_json)?,
+        created_at: r.parsed("created_at", Timestamp::parse)?,
+        updated_at: r.parsed("updated_at", Timestamp::parse)?,
+        version: r.number("version")?,
+    })
+}
+
+/// The uid in a todo's sort key: the position a list cursor records.
+pub(super) fn position_of(todo: &Todo) -> String {
+    todo.uid.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alice() -> Username {
+        Username::parse("alice").unwrap()
+    }
+
+    #[test]
+    fn a_todo_survives_the_round_trip_through_an_item() {
+        let mut todo = Todo::new(
+            alice(),
+            Description::parse("x").unwrap(),
+            Metadata::default(),
+        );
+        todo.metadata = Metadata::parse(serde_json::json!({"a": [1, 2.5, "b"]})).unwrap();
+        assert_eq!(todo_from_item(&todo_item(&todo)).unwrap(), todo);
+    }
+
+    #[test]
+    fn a_user_survives_the_round_trip_through_an_item() {
+        let user = User {
+            username: alice(),
+            password_hash: "$argon2id$x".into(),
+            email: Some(Email::parse("a@b.co").unwrap()),
+            admin: true,
+            created_at: Timestamp::now(),
+        };
+        assert_eq!(user_from_item(&user_item(&user)).unwrap(), user);
+    }
+
+    #[test]
+    fn todo_keys_follow_the_documented_layout() {
+        let todo = Todo::new(
+            alice(),
+            Description::parse("x").unwrap(),
+            Metadata::default(),
+        );
+        let item = todo_item(&todo);
+        assert_eq!(item[PK], s("USER#alice"));
+        assert_eq!(item[SK], s(format!("TODO#{}", todo.uid)));
+        let partition = item[GSI1PK].as_s().unwrap();
+        assert!(partition.starts_with("STATE#unstarted#"), "{partition}");
+        let shard: u8 = partition.rsplit('#').next().unwrap().parse().unwrap();
+        assert!(shard < SHARDS);
+    }
+
+    #[test]
+    fn shards_spread_over_every_partition() {
+        let mut seen = [false; SHARDS as usize];
+        for _ in 0..500 {
+            seen[shard(Uuid::now_v7()) as usize] = true;
+        }
+        assert!(seen.iter().all(|s| *s));
+    }
+
+    #[test]
+    fn a_broken_item_is_reported_not_served() {
+        let todo = Todo::new(
+            alice(),
+            Description::parse("x").unwrap(),
+            Metadata::default(),
+        );
+        let mut item = todo_item(&todo);
+        item.insert("state".into(), s("done"));
+        let err = todo_from_item(&item).unwrap_err().to_string();
+        assert!(err.contains("state"), "{err}");
+    }
+}

@@ -1,0 +1,496 @@
+//! The DynamoDB store: one table in the layout of [`items`], one request per API call on the hot
+//! paths, conditional writes instead of read-modify-write.
+
+pub mod chalice;
+mod error;
+mod items;
+mod table;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::types::{
+    DeleteRequest, ReturnValue, ReturnValuesOnConditionCheckFailure, WriteRequest,
+};
+use uuid::Uuid;
+
+use self::error::from_sdk;
+use self::items::{
+    GSI1, GSI1PK, GSI1SK, Item, LSI1, LSI1SK, PK, SK, TODO_PREFIX, USERS_PARTITION, n, position_of,
+    profile_key, s, state_partition, state_sort_key, todo_from_item, todo_item, todo_key,
+    user_from_item, user_item, user_pk,
+};
+use super::{Page, PageRequest, Store, StoreError, StoreResult};
+use crate::domain::{Timestamp, Todo, TodoPatch, TodoState, User, Username};
+
+pub use self::items::SHARDS;
+pub use self::table::{Outcome, create_table, delete_table};
+
+/// Most items one BatchWriteItem takes.
+const BATCH_LIMIT: usize = 25;
+
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+/// Timeouts that keep a dead or slow endpoint from outlasting a request: a few attempts of at
+/// most 3 s each, 10 s in all, well inside the service's request timeout.
+pub fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(3))
+        .operation_timeout(Duration::from_secs(10))
+        .build()
+}
+
+/// The SDK's standard retries (with backoff, for throttling and transient faults).
+pub fn retries() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(3)
+}
+
+/// A client configured from the standard AWS environment (region, credentials,
+/// `AWS_ENDPOINT_URL`).
+pub async fn client_from_env() -> Client {
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(timeouts())
+        .retry_config(retries())
+        .load()
+        .await;
+    Client::new(&config)
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Runs `query` from `start` until it has `limit + 1` items or the partition ends: a page may
+    /// need several requests when items are large (DynamoDB stops each response at 1 MB).
+    async fn query_page(
+        &self,
+        query: impl Fn() -> QueryFluentBuilder,
+        mut start: Option<Item>,
+        limit: u32,
+    ) -> StoreResult<Vec<Item>> {
+        let wanted = limit as usize + 1;
+        let mut items = Vec::with_capacity(wanted);
+        loop {
+            let remaining = i32::try_from(wanted - items.len()).unwrap_or(i32::MAX);
+            let page = query()
+                .set_exclusive_start_key(start)
+                .limit(remaining)
+                .send()
+                .await
+                .map_err(from_sdk)?;
+            items.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
+            if items.len() >= wanted || start.is_none() {
+                items.truncate(wanted);
+                return Ok(items);
+            }
+        }
+    }
+
+    /// Every todo key of one user, for deleting them.
+    async fn todo_keys(&self, owner: &Username) -> StoreResult<Vec<Item>> {
+        let mut keys = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :todo)")
+                .expression_attribute_values(":pk", user_pk(owner))
+                .expression_attribute_values(":todo", s(TODO_PREFIX))
+                .projection_expression("PK, SK")
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(from_sdk)?;
+            keys.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(keys);
+            }
+        }
+    }
+
+    /// Deletes items by key in batches, retrying what DynamoDB leaves unprocessed.
+    async fn delete_keys(&self, keys: Vec<Item>) -> StoreResult<()> {
+        for chunk in keys.chunks(BATCH_LIMIT) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|key| {
+                    let delete = DeleteRequest::builder()
+                        .set_key(Some(key.clone()))
+                        .build()
+                        .map_err(|e| StoreError::Internal(e.to_string()))?;
+                    Ok(WriteRequest::builder().delete_request(delete).build())
+                })
+                .collect::<StoreResult<_>>()?;
+            let mut backoff = Duration::from_millis(50);
+            for attempt in 0.. {
+                let written = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(from_sdk)?;
+                requests = written
+                    .unprocessed_items
+                    .and_then(|mut left| left.remove(&self.table))
+                    .unwrap_or_default();
+                if requests.is_empty() {
+                    break;
+                }
+                if attempt == 8 {
+                    return Err(StoreError::Unavailable(format!(
+                        "{} deletes still unprocessed after retries",
+                        requests.len()
+                    )));
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn to_todos(items: Vec<Item>, limit: u32) -> StoreResult<Page<Todo>> {
+    let todos = items
+        .iter()
+        .map(todo_from_item)
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(Page::from_overfetch(todos, limit, position_of))
+}
+
+/// The item DynamoDB returned with a failed condition: `None` when there was no item at all.
+fn version_of(old: Option<&Item>) -> StoreError {
+    match old
+        .and_then(|item| item.get("version"))
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+    {
+        Some(current) => StoreError::VersionMismatch { current },
+        None => StoreError::NotFound,
+    }
+}
+
+/// `attribute_exists(PK)`, plus the version check when the caller asked for one.
+fn existing_at(expected: Option<u64>) -> &'static str {
+    if expected.is_some() {
+        "attribute_exists(PK) AND #version = :expected"
+    } else {
+        "attribute_exists(PK)"
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s("HEALTH"))
+            .key(SK, s("PING"))
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        Ok(())
+    }
+
+    async fn create_user(&self, user: &User) -> StoreResult<()> {
+        if self.get_user(&user.username).await?.is_some() {
+            return Err(StoreError::AlreadyExists);
+        }
+        // Todos can outlive their owner when a create raced the owner's deletion; a new user of
+        // the same name must not inherit them.
+        let leftovers = self.todo_keys(&user.username).await?;
+        self.delete_keys(leftovers).await?;
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(user_item(user)))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::AlreadyExists)
+            }
+            Err(e) => Err(from_sdk(e)),
+        }
+    }
+
+    async fn get_user(&self, username: &Username) -> StoreResult<Option<User>> {
+        let found = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(profile_key(username)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        found.item.as_ref().map(user_from_item).transpose()
+    }
+
+    async fn list_users(&self, page: &PageRequest) -> StoreResult<Page<User>> {
+        let start = page.after.as_ref().map(|after| {
+            let name = Username::parse(after).map_err(|e| StoreError::Internal(e.0))?;
+            let mut key = profile_key(&name);
+            key.insert(GSI1PK.into(), s(USERS_PARTITION));
+            key.insert(GSI1SK.into(), s(name.as_str()));
+            Ok::<_, StoreError>(key)
+        });
+        let query = || {
+            self.client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("GSI1PK = :users")
+                .expression_attribute_values(":users", s(USERS_PARTITION))
+        };
+        let items = self
+            .query_page(query, start.transpose()?, page.limit)
+            .await?;
+        let users = items
+            .iter()
+            .map(user_from_item)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_overfetch(users, page.limit, |u| {
+            u.username.to_string()
+        }))
+    }
+
+    async fn set_password_hash(&self, username: &Username, hash: &str) -> StoreResult<()> {
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(profile_key(username)))
+            .update_expression("SET password_hash = :hash")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":hash", s(hash))
+            .send()
+            .await;
+        match updated {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::NotFound)
+            }
+            Err(e) => Err(from_sdk(e)),
+        }
+    }
+
+    async fn delete_user(&self, username: &Username) -> StoreResult<u64> {
+        // The profile goes first, so the authorizer refuses the user's tokens from now on.
+        let removed = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(profile_key(username)))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        let keys = self.todo_keys(username).await?;
+        let count = keys.len() as u64;
+        self.delete_keys(keys).await?;
+        if removed.attributes.is_none() && count == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(count)
+        }
+    }
+
+    async fn create_todo(&self, todo: &Todo) -> StoreResult<()> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(todo_item(todo)))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::AlreadyExists)
+            }
+            Err(e) => Err(from_sdk(e)),
+        }
+    }
+
+    async fn get_todo(&self, owner: &Username, uid: Uuid) -> StoreResult<Option<Todo>> {
+        let found = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(todo_key(owner, &uid.to_string())))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        found.item.as_ref().map(todo_from_item).transpose()
+    }
+
+    async fn list_todos(
+        &self,
+        owner: &Username,
+        state: Option<TodoState>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Todo>> {
+        // The cursor position is a uid; the partition always comes from the caller, so a
+        // position can never lead into someone else's todos.
+        let mut start = page.after.as_ref().map(|after| todo_key(owner, after));
+        let items = match state {
+            None => {
+                let query = || {
+                    self.client
+                        .query()
+                        .table_name(&self.table)
+                        .key_condition_expression("PK = :pk AND begins_with(SK, :todo)")
+                        .expression_attribute_values(":pk", user_pk(owner))
+                        .expression_attribute_values(":todo", s(TODO_PREFIX))
+                        .consistent_read(true)
+                };
+                self.query_page(query, start, page.limit).await?
+            }
+            Some(state) => {
+                if let (Some(key), Some(after)) = (start.as_mut(), page.after.as_ref()) {
+                    key.insert(LSI1SK.into(), state_sort_key(state, after));
+                }
+                let query = || {
+                    self.client
+                        .query()
+                        .table_name(&self.table)
+                        .index_name(LSI1)
+                        .key_condition_expression("PK = :pk AND begins_with(LSI1SK, :state)")
+                        .expression_attribute_values(":pk", user_pk(owner))
+                        .expression_attribute_values(":state", s(format!("{state}#")))
+                        .consistent_read(true)
+                };
+                self.query_page(query, start, page.limit).await?
+            }
+        };
+        to_todos(items, page.limit)
+    }
+
+    async fn update_todo(
+        &self,
+        owner: &Username,
+        uid: Uuid,
+        patch: &TodoPatch,
+        expected_version: Option<u64>,
+        now: Timestamp,
+    ) -> StoreResult<Todo> {
+        let uid_text = uid.to_string();
+        let mut sets = vec!["updated_at = :now", "#version = #version + :one"];
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(todo_key(owner, &uid_text)))
+            .condition_expression(existing_at(expected_version))
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":now", s(now.to_string()))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if let Some(expected) = expected_version {
+            request = request.expression_attribute_values(":expected", n(expected));
+        }
+        if let Some(description) = &patch.description {
+            sets.push("#description = :description");
+            request = request
+                .expression_attribute_names("#description", "description")
+                .expression_attribute_values(":description", s(description.as_str()));
+        }
+        if let Some(state) = patch.state {
+            // The state lives in the index keys too: change them in the same write.
+            sets.extend(["#state = :state", "GSI1PK = :gsi1pk", "LSI1SK = :lsi1sk"]);
+            request = request
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":state", s(state.as_str()))
+                .expression_attribute_values(":gsi1pk", state_partition(state, uid))
+                .expression_attribute_values(":lsi1sk", state_sort_key(state, &uid_text));
+        }
+        if let Some(metadata) = &patch.metadata {
+            sets.push("#metadata = :metadata");
+            request = request
+                .expression_attribute_names("#metadata", "metadata")
+                .expression_attribute_values(":metadata", s(metadata.to_json()));
+        }
+        match request.update_expression(format!("SET {}", sets.join(", "))).send().await {
+            Ok(updated) => todo_from_item(&updated.attributes.unwrap_or_default()),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(failed)) => {
+                    Err(version_of(failed.item()))
+                }
+                _ => Err(from_sdk(e)),
+            },
+        }
+    }
+
+    async fn delete_todo(
+        &self,
+        owner: &Username,
+        uid: Uuid,
+        expected_version: Option<u64>,
+    ) -> StoreResult<()> {
+        let mut request = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(todo_key(owner, &uid.to_string())))
+            .condition_expression(existing_at(expected_version))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if let Some(expected) = expected_version {
+            request = request
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":expected", n(expected));
+        }
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(failed)) => {
+                    Err(version_of(failed.item()))
+                }
+                _ => Err(from_sdk(e)),
+            },
+        }
+    }
+}

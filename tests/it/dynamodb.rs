@@ -1,0 +1,665 @@
+//! What only the DynamoDB store has: its table commands, copying between stores, the original
+//! sample's tables, and riding out DynamoDB going away. (The contract and API suites run on
+//! DynamoDB too, through `CHECKOFF_TEST_STORE=dynamodb`.)
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType,
+};
+use checkoff::ServiceSettings;
+use checkoff::domain::{Description, Metadata, Timestamp, Todo, User, Username};
+use checkoff::store::{DynamoStore, PageRequest, SqliteStore, Store};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::cli::{Server, checkoff, run};
+use crate::helpers::{
+    PASSWORD, TestApp, dynamo_client, dynamodb_endpoint, fresh_dynamo_table, status_json,
+};
+
+/// The AWS settings a child process gets: DynamoDB Local, a region, dummy credentials, and no EC2
+/// metadata lookups, all set explicitly.
+fn aws_env(endpoint: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", endpoint.to_owned()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+    ]
+}
+
+fn on_dynamo(data_dir: &Path, endpoint: &str, table: &str, args: &[&str]) -> Command {
+    let mut command = checkoff(data_dir, &[&["--table", table], args].concat());
+    command.envs(aws_env(endpoint));
+    command
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+async fn all_todos(store: &dyn Store, owner: &str) -> Vec<Todo> {
+    let owner = Username::parse(owner).unwrap();
+    let mut page = PageRequest::first(1000);
+    let mut todos = Vec::new();
+    loop {
+        let listed = store.list_todos(&owner, None, &page).await.unwrap();
+        todos.extend(listed.items);
+        match listed.next {
+            Some(after) => page.after = Some(after),
+            None => return todos,
+        }
+    }
+}
+
+#[tokio::test]
+async fn resources_create_and_cleanup_are_idempotent_and_say_what_they_did() {
+    let Some(endpoint) = dynamodb_endpoint() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let table = unique("resources");
+    let staged = format!("{table}-dev");
+
+    let created = run(
+        on_dynamo(
+            dir.path(),
+            &endpoint,
+            &table,
+            &["resources", "create", "--stage", "dev"],
+        ),
+        None,
+    );
+    created.assert_code(0);
+    assert!(
+        created
+            .stdout
+            .contains(&format!("Table {staged} is ready.")),
+        "{created:?}"
+    );
+    let described = dynamo_client(&endpoint)
+        .describe_table()
+        .table_name(&staged)
+        .send()
+        .await
+        .unwrap();
+    let description = described.table().unwrap();
+    assert_eq!(
+        description.global_secondary_indexes()[0].index_name(),
+        Some("GSI1")
+    );
+    assert_eq!(
+        description.local_secondary_indexes()[0].index_name(),
+        Some("LSI1")
+    );
+    assert_eq!(
+        description
+            .billing_mode_summary()
+            .and_then(|b| b.billing_mode()),
+        Some(&BillingMode::PayPerRequest)
+    );
+
+    let again = run(
+        on_dynamo(
+            dir.path(),
+            &endpoint,
+            &table,
+            &["resources", "create", "--stage", "dev"],
+        ),
+        None,
+    );
+    again.assert_code(0);
+    assert!(again.stdout.contains("already there"), "{again:?}");
+
+    let removed = run(
+        on_dynamo(
+            dir.path(),
+            &endpoint,
+            &table,
+            &["resources", "cleanup", "--stage", "dev"],
+        ),
+        None,
+    );
+    removed.assert_code(0);
+    assert!(
+        removed.stdout.contains(&format!("Table {staged} deleted.")),
+        "{removed:?}"
+    );
+    let gone = run(
+        on_dynamo(
+            dir.path(),
+            &endpoint,
+            &table,
+            &["resources", "cleanup", "--stage", "dev"],
+        ),
+        None,
+    );
+    gone.assert_code(0);
+    assert!(gone.stdout.contains("was not there"), "{gone:?}");
+
+    run(
+        on_dynamo(
+            dir.path(),
+            &endpoint,
+            &table,
+            &["resources", "create", "--stage", "no_good"],
+        ),
+        None,
+    )
+    .assert_code(1)
+    .assert_stderr_contains("stage");
+}
+
+#[tokio::test]
+async fn the_binary_serves_from_dynamodb() {
+    let Some(endpoint) = dynamodb_endpoint() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let table = unique("serve");
+    run(
+        on_dynamo(dir.path(), &endpoint, &table, &["resources", "create"]),
+        None,
+    )
+    .assert_code(0);
+    let mut create = on_dynamo(
+        dir.path(),
+        &endpoint,
+        &table,
+        &[
+            "--store",
+            "dynamodb",
+            "users",
+            "create",
+            "alice",
+            "--password-stdin",
+        ],
+    );
+    create.env("CHECKOFF_STORE", "dynamodb");
+    run(create, Some(&format!("{PASSWORD}\n"))).assert_code(0);
+
+    let env: Vec<(&str, String)> = [
+        aws_env(&endpoint),
+        vec![
+            ("CHECKOFF_STORE", "dynamodb".into()),
+            ("CHECKOFF_TABLE", table.clone()),
+        ],
+    ]
+    .concat();
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = Server::start_with(dir.path(), &env_refs);
+    let token = server.token("alice").await;
+    assert_eq!(
+        server
+            .create_todo(&token, "stored in DynamoDB")
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+
+    let store = DynamoStore::new(dynamo_client(&endpoint), &table);
+    let todos = all_todos(&store, "alice").await;
+    assert_eq!(todos.len(), 1);
+    assert_eq!(todos[0].description.as_str(), "stored in DynamoDB");
+    assert!(
+        !dir.path().join("checkoff.db").exists(),
+        "nothing went to SQLite"
+    );
+}
+
+async fn seed_sqlite(dir: &Path) -> Vec<Todo> {
+    let store = SqliteStore::open(dir).unwrap();
+    let mut todos = Vec::new();
+    for name in ["alice", "bob"] {
+        let user = User {
+            username: Username::parse(name).unwrap(),
+            password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ${name}"),
+            email: None,
+            admin: name == "bob",
+            created_at: Timestamp::now(),
+        };
+        store.create_user(&user).await.unwrap();
+        for i in 0..3 {
+            let mut todo = Todo::new(
+                user.username.clone(),
+                Description::parse(&format!("{name} {i}")).unwrap(),
+                Metadata::default(),
+            );
+            todo.metadata = Metadata::parse(json!({ "i": i })).unwrap();
+            store.create_todo(&todo).await.unwrap();
+            todos.push(todo);
+        }
+    }
+    todos
+}
+
+#[tokio::test]
+async fn migrate_copies_both_ways_and_a_second_run_keeps_what_is_there() {
+    let Some(endpoint) = dynamodb_endpoint() else {
+        return;
+    };
+    let source = tempfile::tempdir().unwrap();
+    let seeded = seed_sqlite(source.path()).await;
+    let target = fresh_dynamo_table(&endpoint).await;
+    let table = target.table().to_owned();
+
+    let first = run(
+        on_dynamo(
+            source.path(),
+            &endpoint,
+            &table,
+            &["migrate", "--from", "sqlite", "--to", "dynamodb"],
+        ),
+        None,
+    );
+    first.assert_code(0);
+    assert!(
+        first
+            .stdout
+            .contains("Migrated 2 users (0 already there), 6 todos (0 already there)."),
+        "{first:?}"
+    );
+    let copied = [
+        all_todos(&target, "alice").await,
+        all_todos(&target, "bob").await,
+    ]
+    .concat();
+    assert_eq!(copied, seeded);
+    let bob = target
+        .get_user(&Username::parse("bob").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(bob.admin);
+
+    let second = run(
+        on_dynamo(
+            source.path(),
+            &endpoint,
+            &table,
+            &["migrate", "--from", "sqlite", "--to", "dynamodb"],
+        ),
+        None,
+    );
+    second.assert_code(0);
+    assert!(
+        second
+            .stdout
+            .contains("Migrated 0 users (2 already there), 0 todos (6 already there)."),
+        "{second:?}"
+    );
+
+    let back = tempfile::tempdir().unwrap();
+    let returned = run(
+        on_dynamo(
+            back.path(),
+            &endpoint,
+            &table,
+            &["migrate", "--from", "dynamodb", "--to", "sqlite"],
+        ),
+        None,
+    );
+    returned.assert_code(0);
+    assert!(
+        returned
+            .stdout
+            .contains("Migrated 2 users (0 already there), 6 todos (0 already there)."),
+        "{returned:?}"
+    );
+    let local = SqliteStore::open(back.path()).unwrap();
+    assert_eq!(
+        [
+            all_todos(&local, "alice").await,
+            all_todos(&local, "bob").await
+        ]
+        .concat(),
+        seeded
+    );
+
+    run(
+        on_dynamo(
+            back.path(),
+            &endpoint,
+            &table,
+            &["migrate", "--from", "sqlite", "--to", "sqlite"],
+        ),
+        None,
+    )
+    .assert_code(1);
+}
+
+async fn chalice_tables(endpoint: &str) -> (String, String) {
+    let client = dynamo_client(endpoint);
+    let (users, todos) = (unique("chalice-users"), unique("chalice-todos"));
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let key = |name: &str, kind| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .unwrap()
+    };
+    client
+        .create_table()
+        .table_name(&users)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("username"))
+        .key_schema(key("username", KeyType::Hash))
+        .send()
+        .await
+        .unwrap();
+    client
+        .create_table()
+        .table_name(&todos)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("username"))
+        .attribute_definitions(attribute("uid"))
+        .key_schema(key("username", KeyType::Hash))
+        .key_schema(key("uid", KeyType::Range))
+        .send()
+        .await
+        .unwrap();
+
+    let salt = [9u8; 32];
+    let mut hashed = [0u8; 32];
+    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(b"mypassword", &salt, 100_000, &mut hashed);
+    let s = |text: &str| AttributeValue::S(text.into());
+    let user = HashMap::from([
+        ("username".to_owned(), s("myusername")),
+        ("hash".to_owned(), s("sha256")),
+        (
+            "salt".to_owned(),
+            AttributeValue::B(Blob::new(salt.to_vec())),
+        ),
+        ("rounds".to_owned(), AttributeValue::N("100000".into())),
+        (
+            "hashed".to_owned(),
+            AttributeValue::B(Blob::new(hashed.to_vec())),
+        ),
+    ]);
+    client
+        .put_item()
+        .table_name(&users)
+        .set_item(Some(user))
+        .send()
+        .await
+        .unwrap();
+    let todo = |uid: &str, description: &str, state: &str, metadata: AttributeValue| {
+        HashMap::from([
+            ("username".to_owned(), s("myusername")),
+            ("uid".to_owned(), s(uid)),
+            ("description".to_owned(), s(description)),
+            ("state".to_owned(), s(state)),
+            ("metadata".to_owned(), metadata),
+        ])
+    };
+    let tags = AttributeValue::M(HashMap::from([(
+        "tags".to_owned(),
+        AttributeValue::L(vec![s("home")]),
+    )]));
+    for item in [
+        todo(
+            "e25643f7-0b18-47d2-b124-4e6713ab527c",
+            "My first Todo",
+            "completed",
+            tags,
+        ),
+        todo(
+            "0b6a3b2e-7e43-4c83-9a52-36a8f1d4b1a0",
+            "Second",
+            "unstarted",
+            AttributeValue::M(HashMap::new()),
+        ),
+        todo(
+            "5f1d7c1e-2a57-4f0e-8a1b-0d6f7e3c9b21",
+            "Broken",
+            "finished",
+            AttributeValue::Null(true),
+        ),
+    ] {
+        client
+            .put_item()
+            .table_name(&todos)
+            .set_item(Some(item))
+            .send()
+            .await
+            .unwrap();
+    }
+    (users, todos)
+}
+
+#[tokio::test]
+async fn the_original_samples_tables_import_and_their_passwords_still_work() {
+    let Some(endpoint) = dynamodb_endpoint() else {
+        return;
+    };
+    let (users, todos) = chalice_tables(&endpoint).await;
+    let dir = tempfile::tempdir().unwrap();
+
+    let imported = run(
+        on_dynamo(
+            dir.path(),
+            &endpoint,
+            "unused",
+            &[
+                "import-chalice",
+                "--users-table",
+                &users,
+                "--todos-table",
+                &todos,
+            ],
+        ),
+        None,
+    );
+    imported.assert_code(0);
+    assert!(
+        imported.stdout.contains(
+            "Imported 1 users (0 already there), 2 todos (0 already there), 1 records refused."
+        ),
+        "{imported:?}"
+    );
+    imported.assert_stderr_contains("finished");
+
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    let app = TestApp::spawn_on(store, dir.path(), ServiceSettings::default()).await;
+    let (status, login) = status_json(app.login("myusername", "mypassword").await).await;
+    assert_eq!(status, StatusCode::OK, "{login}");
+    let token = login["token"].as_str().unwrap();
+    let (_, listed) = status_json(app.list_todos(token, "?limit=10").await).await;
+    let mut by_description: Vec<(Value, Value, Value)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["description"].clone(),
+                t["state"].clone(),
+                t["metadata"].clone(),
+            )
+        })
+        .collect();
+    by_description.sort_by_key(|t| t.0.to_string());
+    assert_eq!(
+        by_description,
+        [
+            (
+                json!("My first Todo"),
+                json!("completed"),
+                json!({"tags": ["home"]})
+            ),
+            (json!("Second"), json!("unstarted"), json!({})),
+        ]
+    );
+    let again = run(
+        on_dynamo(
+            dir.path(),
+            &endpoint,
+            "unused",
+            &[
+                "import-chalice",
+                "--users-table",
+                &users,
+                "--todos-table",
+                &todos,
+            ],
+        ),
+        None,
+    );
+    again.assert_code(0);
+    assert!(
+        again
+            .stdout
+            .contains("Imported 0 users (1 already there), 0 todos (2 already there)"),
+        "{again:?}"
+    );
+    app.stop().await;
+}
+
+/// DynamoDB Local of the test's own, on a fixed port and a data folder, so it can be stopped and
+/// started again with its data.
+struct OwnDynamo {
+    port: u16,
+    data: PathBuf,
+    child: Option<Child>,
+}
+
+impl OwnDynamo {
+    fn start(data: &Path) -> Option<Self> {
+        let jar_dir = match std::env::var("CHECKOFF_DYNAMODB_LOCAL_DIR") {
+            Ok(dir) => PathBuf::from(dir),
+            Err(_) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+                panic!("CI=true but CHECKOFF_DYNAMODB_LOCAL_DIR is unset")
+            }
+            Err(_) => return None,
+        };
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut own = Self {
+            port,
+            data: data.to_owned(),
+            child: None,
+        };
+        own.launch(&jar_dir);
+        Some(own)
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn launch(&mut self, jar_dir: &Path) {
+        let child = Command::new("java")
+            .arg(format!(
+                "-Djava.library.path={}",
+                jar_dir.join("DynamoDBLocal_lib").display()
+            ))
+            .arg("-jar")
+            .arg(jar_dir.join("DynamoDBLocal.jar"))
+            .args(["-sharedDb", "-disableTelemetry", "-dbPath"])
+            .arg(&self.data)
+            .args(["-port", &self.port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start DynamoDB Local");
+        self.child = Some(child);
+    }
+
+    async fn wait_ready(&self) {
+        let client = dynamo_client(&self.endpoint());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while client.list_tables().send().await.is_err() {
+            assert!(Instant::now() < deadline, "DynamoDB Local did not start");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn restart(&mut self) {
+        let jar_dir = PathBuf::from(std::env::var("CHECKOFF_DYNAMODB_LOCAL_DIR").unwrap());
+        self.launch(&jar_dir);
+    }
+}
+
+impl Drop for OwnDynamo {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_dynamodb_is_down_requests_get_503_and_service_recovers_by_itself() {
+    let data = tempfile::tempdir().unwrap();
+    let Some(mut dynamo) = OwnDynamo::start(data.path()) else {
+        eprintln!("skipped: CHECKOFF_DYNAMODB_LOCAL_DIR unset; scripts/test sets it");
+        return;
+    };
+    dynamo.wait_ready().await;
+    let store: Arc<dyn Store> = Arc::new(fresh_dynamo_table(&dynamo.endpoint()).await);
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn_on(store, dir.path(), ServiceSettings::default()).await;
+    let token = app.user_token("alice").await;
+    let todo = app.create_todo(&token, "survives").await;
+
+    dynamo.stop();
+    let started = Instant::now();
+    let listed = app.list_todos(&token, "").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "answered in {:?}",
+        started.elapsed()
+    );
+    let (status, body) = status_json(listed).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(
+        body,
+        json!({"message": "Service temporarily unavailable; try again"})
+    );
+    let create = app
+        .authed(Method::POST, "/todos", &token)
+        .json(&json!({"description": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(create.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let health = app.request(Method::GET, "/healthz").send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    dynamo.restart();
+    dynamo.wait_ready().await;
+    let (status, listed) = status_json(app.list_todos(&token, "").await).await;
+    assert_eq!((status, listed), (StatusCode::OK, json!([todo])));
+    assert_eq!(
+        app.request(Method::GET, "/healthz")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    app.stop().await;
+}
