@@ -19,7 +19,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::auth::{JwtSecret, load_or_create_secret};
 use crate::domain::Invalid;
-use crate::store::{DynamoStore, SqliteStore, Store, StoreError, dynamodb};
+use crate::store::{DynamoStore, SqliteStore, Store, StoreError, UserCache, dynamodb};
 use crate::{AppState, ServiceSettings};
 
 #[derive(Debug, Parser)]
@@ -90,6 +90,11 @@ struct ServeArgs {
     /// How long a token from /login stays valid (e.g. 15m, 1h, 7d).
     #[arg(long, env = "CHECKOFF_TOKEN_TTL", default_value = "1h", value_parser = parse_ttl)]
     token_ttl: Duration,
+    /// How long the caller's profile, read by the authorizer, may be reused: saves a DynamoDB
+    /// request per API call; a user deleted elsewhere keeps access that long (default: 5s on
+    /// DynamoDB, 0s on SQLite).
+    #[arg(long, env = "CHECKOFF_USER_CACHE_TTL", value_parser = humantime::parse_duration)]
+    user_cache_ttl: Option<Duration>,
     /// Longest a request may take before it is answered 503.
     #[arg(long, env = "CHECKOFF_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_ttl)]
     request_timeout: Duration,
@@ -227,7 +232,15 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> CliResult {
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
-    let store = cli.open_store().await?;
+    let mut store = cli.open_store().await?;
+    let default_cache = match cli.store {
+        StoreKind::Sqlite => Duration::ZERO,
+        StoreKind::Dynamodb => Duration::from_secs(5),
+    };
+    let cache_ttl = args.user_cache_ttl.unwrap_or(default_cache);
+    if !cache_ttl.is_zero() {
+        store = Arc::new(UserCache::new(store, cache_ttl));
+    }
     let secret = cli.jwt_secret()?;
     let settings = ServiceSettings {
         token_ttl: args.token_ttl,

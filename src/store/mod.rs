@@ -1,5 +1,6 @@
 //! The only door to data. Every store passes the same contract suite (tests/it/contract.rs).
 
+mod cached;
 pub mod dynamodb;
 mod sqlite;
 
@@ -8,6 +9,7 @@ use uuid::Uuid;
 
 use crate::domain::{Timestamp, Todo, TodoPatch, TodoState, User, Username};
 
+pub use cached::UserCache;
 pub use dynamodb::DynamoStore;
 pub use sqlite::SqliteStore;
 

@@ -1,0 +1,192 @@
+//! A short-lived cache of user profiles in front of a store. The authorizer reads the caller's
+//! profile on every request; on DynamoDB that is a second request per API call, which this saves.
+//! Changes made through this process are seen at once; changes made elsewhere (another instance,
+//! the CLI) within `ttl`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::{Page, PageRequest, Store, StoreResult};
+use crate::domain::{Timestamp, Todo, TodoPatch, TodoState, User, Username};
+
+/// Profiles kept at most; past it the cache starts over rather than grow.
+const MAX_ENTRIES: usize = 10_000;
+
+pub struct UserCache {
+    inner: Arc<dyn Store>,
+    ttl: Duration,
+    users: Mutex<HashMap<Username, (Instant, User)>>,
+}
+
+impl UserCache {
+    pub fn new(inner: Arc<dyn Store>, ttl: Duration) -> Self {
+        Self {
+            inner,
+            ttl,
+            users: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn forget(&self, username: &Username) {
+        self.users
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(username);
+    }
+}
+
+#[async_trait]
+impl Store for UserCache {
+    async fn ping(&self) -> StoreResult<()> {
+        self.inner.ping().await
+    }
+
+    async fn create_user(&self, user: &User) -> StoreResult<()> {
+        self.forget(&user.username);
+        self.inner.create_user(user).await
+    }
+
+    async fn get_user(&self, username: &Username) -> StoreResult<Option<User>> {
+        let cached = self
+            .users
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(username)
+            .cloned();
+        if let Some((_, user)) = cached.filter(|(at, _)| at.elapsed() < self.ttl) {
+            return Ok(Some(user));
+        }
+        // Only found users are kept: a user created elsewhere is never hidden by the cache.
+        let found = self.inner.get_user(username).await?;
+        if let Some(user) = &found {
+            let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+            if users.len() >= MAX_ENTRIES {
+                users.clear();
+            }
+            users.insert(username.clone(), (Instant::now(), user.clone()));
+        }
+        Ok(found)
+    }
+
+    async fn list_users(&self, page: &PageRequest) -> StoreResult<Page<User>> {
+        self.inner.list_users(page).await
+    }
+
+    async fn set_password_hash(&self, username: &Username, hash: &str) -> StoreResult<()> {
+        self.forget(username);
+        self.inner.set_password_hash(username, hash).await
+    }
+
+    async fn delete_user(&self, username: &Username) -> StoreResult<u64> {
+        self.forget(username);
+        let deleted = self.inner.delete_user(username).await;
+        self.forget(username);
+        deleted
+    }
+
+    async fn create_todo(&self, todo: &Todo) -> StoreResult<()> {
+        self.inner.create_todo(todo).await
+    }
+
+    async fn get_todo(&self, owner: &Username, uid: Uuid) -> StoreResult<Option<Todo>> {
+        self.inner.get_todo(owner, uid).await
+    }
+
+    async fn list_todos(
+        &self,
+        owner: &Username,
+        state: Option<TodoState>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Todo>> {
+        self.inner.list_todos(owner, state, page).await
+    }
+
+    async fn update_todo(
+        &self,
+        owner: &Username,
+        uid: Uuid,
+        patch: &TodoPatch,
+        expected_version: Option<u64>,
+        now: Timestamp,
+    ) -> StoreResult<Todo> {
+        self.inner
+            .update_todo(owner, uid, patch, expected_version, now)
+            .await
+    }
+
+    async fn delete_todo(
+        &self,
+        owner: &Username,
+        uid: Uuid,
+        expected_version: Option<u64>,
+    ) -> StoreResult<()> {
+        self.inner.delete_todo(owner, uid, expected_version).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SqliteStore;
+
+    fn user(name: &str) -> User {
+        User {
+            username: Username::parse(name).unwrap(),
+            password_hash: "$argon2id$x".into(),
+            email: None,
+            admin: false,
+            created_at: Timestamp::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_profile_is_served_from_memory_until_it_expires() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = SqliteStore::open(dir.path()).unwrap();
+        let cache = UserCache::new(
+            Arc::new(SqliteStore::open(dir.path()).unwrap()),
+            Duration::from_millis(300),
+        );
+        elsewhere.create_user(&user("alice")).await.unwrap();
+        let alice = Username::parse("alice").unwrap();
+        assert!(cache.get_user(&alice).await.unwrap().is_some());
+
+        elsewhere.delete_user(&alice).await.unwrap();
+        assert!(
+            cache.get_user(&alice).await.unwrap().is_some(),
+            "still cached"
+        );
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(cache.get_user(&alice).await.unwrap().is_none(), "expired");
+    }
+
+    #[tokio::test]
+    async fn changes_through_the_cache_are_seen_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = UserCache::new(
+            Arc::new(SqliteStore::open(dir.path()).unwrap()),
+            Duration::from_secs(60),
+        );
+        let alice = Username::parse("alice").unwrap();
+        assert!(cache.get_user(&alice).await.unwrap().is_none());
+        cache.create_user(&user("alice")).await.unwrap();
+        assert!(
+            cache.get_user(&alice).await.unwrap().is_some(),
+            "absence is never cached"
+        );
+        cache
+            .set_password_hash(&alice, "$argon2id$new")
+            .await
+            .unwrap();
+        assert_eq!(
+            cache.get_user(&alice).await.unwrap().unwrap().password_hash,
+            "$argon2id$new"
+        );
+        cache.delete_user(&alice).await.unwrap();
+        assert!(cache.get_user(&alice).await.unwrap().is_none());
+    }
+}
