@@ -865,3 +865,70 @@ fn the_openapi_command_prints_the_document() {
     assert!(doc["openapi"].is_string(), "an openapi version");
     assert!(doc["paths"]["/todos"].is_object(), "a /todos path");
 }
+
+/// Runs `checkoff --data-dir DIR ARGS…` on a pseudo-terminal (util-linux `script`), typing
+/// `lines` one by one as a person would, and returns what the terminal showed.
+fn on_terminal(data_dir: &Path, args: &str, lines: &[&str]) -> Outcome {
+    let mut typed = String::new();
+    for line in lines {
+        // A pause per line: the prompt must be up before the answer arrives.
+        typed.push_str(&format!("sleep 0.5; printf '%s\\n' '{line}'; "));
+    }
+    let command_line = format!("{BINARY} --data-dir '{}' {args}", data_dir.display());
+    let mut shell = Command::new("sh");
+    for name in AMBIENT_SETTINGS {
+        shell.env_remove(name);
+    }
+    shell
+        .arg("-c")
+        .arg(format!("({typed} sleep 1) | script -qec \"$0\" /dev/null"))
+        .arg(command_line)
+        .env("RUST_LOG", "warn");
+    run(shell, None)
+}
+
+#[test]
+fn on_a_terminal_create_asks_twice_without_echo() {
+    let dir = tempfile::tempdir().expect("temp dir");
+
+    let created = on_terminal(dir.path(), "users create alice", &[PASSWORD, PASSWORD]);
+
+    created.assert_code(0);
+    assert!(created.stdout.contains("Password: "), "{created:#?}");
+    assert!(created.stdout.contains("Repeat password: "), "{created:#?}");
+    assert!(
+        created.stdout.contains("Created user alice."),
+        "{created:#?}"
+    );
+    assert!(
+        !created.stdout.contains(PASSWORD),
+        "the password was echoed: {created:#?}"
+    );
+    let verified = run(
+        checkoff(
+            dir.path(),
+            &["users", "test-password", "alice", "--password-stdin"],
+        ),
+        Some(&format!("{PASSWORD}\n")),
+    );
+    verified.assert_code(0);
+}
+
+#[test]
+fn on_a_terminal_two_different_passwords_create_nobody() {
+    let dir = tempfile::tempdir().expect("temp dir");
+
+    let refused = on_terminal(
+        dir.path(),
+        "users create alice",
+        &[PASSWORD, "Other1Password"],
+    );
+
+    assert!(
+        refused.stdout.contains("the two passwords differ"),
+        "{refused:#?}"
+    );
+    assert_ne!(refused.code, Some(0));
+    let listed = run(checkoff(dir.path(), &["users", "list"]), None);
+    assert!(listed.stdout.trim().is_empty(), "{listed:#?}");
+}
