@@ -2,6 +2,7 @@
 //! (principal, routes, context), produced by an [`Authorizer`].
 
 mod grants;
+mod hash_pool;
 mod jwt;
 mod key;
 mod passwords;

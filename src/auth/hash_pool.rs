@@ -1,0 +1,103 @@
+//! Threads that only hash passwords, at a lower CPU priority than the threads serving requests:
+//! when both want the CPU, requests win; when requests leave it idle, logins get all of it.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::oneshot;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Nice value of the hashing threads (0 is normal; 19 the lowest).
+const NICENESS: i32 = 10;
+
+pub(super) struct HashPool {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl HashPool {
+    pub(super) fn start(threads: usize) -> Self {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for index in 0..threads.max(1) {
+            let queue = Arc::clone(&queue);
+            let spawned = std::thread::Builder::new()
+                .name(format!("checkoff-hash-{index}"))
+                .spawn(move || {
+                    lower_priority();
+                    loop {
+                        let job = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a password hashing thread");
+            }
+        }
+        Self { jobs }
+    }
+
+    pub(super) async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, String> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                let _ = reply.send(work());
+            }))
+            .map_err(|_| "the password hashing threads have stopped".to_owned())?;
+        answer
+            .await
+            .map_err(|_| "a password hashing job failed".to_owned())
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    // SAFETY: setpriority and gettid only read their arguments; on Linux a thread id names just
+    // this thread, so only its own priority changes.
+    let result =
+        unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, NICENESS) };
+    if result != 0 {
+        tracing::debug!("could not lower the priority of a password hashing thread");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn jobs_run_and_answer() {
+        let pool = HashPool::start(2);
+        let answers: Vec<_> = (0..8).map(|i| pool.run(move || i * 2)).collect();
+        let mut results = Vec::new();
+        for answer in answers {
+            results.push(answer.await.unwrap());
+        }
+        assert_eq!(results, [0, 2, 4, 6, 8, 10, 12, 14]);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn hashing_threads_run_below_normal_priority() {
+        let pool = HashPool::start(1);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        // SAFETY: getpriority only reads; the thread id is the pool thread's own.
+        let nice = runtime
+            .block_on(pool.run(|| unsafe {
+                libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t)
+            }))
+            .unwrap();
+        assert_eq!(nice, NICENESS);
+    }
+}
