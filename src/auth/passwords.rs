@@ -193,10 +193,7 @@ mod tests {
             .hash(&Password::parse("Correct1Horse".into()).unwrap())
             .await
             .unwrap();
-        assert!(
-            hash.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"),
-            "{hash}"
-        );
+        assert!(hash.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"), "{hash}");
         let good = passwords
             .verify(Some(hash.clone()), &login("Correct1Horse"))
             .await;

@@ -90,9 +90,9 @@ struct ServeArgs {
     /// How long a token from /login stays valid (e.g. 15m, 1h, 7d).
     #[arg(long, env = "CHECKOFF_TOKEN_TTL", default_value = "1h", value_parser = parse_ttl)]
     token_ttl: Duration,
-    /// How long the caller's profile, read by the authorizer, may be reused: saves a DynamoDB
-    /// request per API call; a user deleted elsewhere keeps access that long (default: 5s on
-    /// DynamoDB, 0s on SQLite).
+    /// How long the caller's profile, read by the authorizer, may be reused: saves a store read
+    /// per API call; a user deleted by another process keeps access that long (default: 5s on
+    /// DynamoDB, 1s on SQLite).
     #[arg(long, env = "CHECKOFF_USER_CACHE_TTL", value_parser = humantime::parse_duration)]
     user_cache_ttl: Option<Duration>,
     /// Longest a request may take before it is answered 503.
@@ -234,7 +234,7 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> CliResult {
         .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
     let mut store = cli.open_store().await?;
     let default_cache = match cli.store {
-        StoreKind::Sqlite => Duration::ZERO,
+        StoreKind::Sqlite => Duration::from_secs(1),
         StoreKind::Dynamodb => Duration::from_secs(5),
     };
     let cache_ttl = args.user_cache_ttl.unwrap_or(default_cache);

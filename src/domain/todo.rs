@@ -2,7 +2,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
+use serde_json::value::RawValue;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -98,50 +99,83 @@ impl From<Description> for String {
 }
 
 /// Free-form data the client keeps with a todo: a JSON object of at most 16 KiB (as compact JSON)
-/// nested at most 8 levels deep.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
-#[serde(try_from = "Value", into = "Value")]
+/// nested at most 8 levels deep. Held as that compact text, which is how the stores keep it and
+/// how it is served, so reading a list never rebuilds it value by value.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(try_from = "Value")]
 #[schema(value_type = Object)]
-pub struct Metadata(Map<String, Value>);
+pub struct Metadata(Box<RawValue>);
 
 impl Metadata {
     pub const MAX_BYTES: usize = 16 * 1024;
     pub const MAX_DEPTH: usize = 8;
 
     pub fn parse(value: Value) -> Result<Self, Invalid> {
-        let Value::Object(map) = value else {
+        if !value.is_object() {
             return Err(Invalid("metadata must be a JSON object".into()));
-        };
-        let object = Value::Object(map);
-        if depth(&object) > Self::MAX_DEPTH {
-            return Err(Invalid(format!(
-                "metadata must be nested at most {} levels deep",
-                Self::MAX_DEPTH
-            )));
         }
-        let size = serde_json::to_vec(&object).map_or(usize::MAX, |bytes| bytes.len());
-        if size > Self::MAX_BYTES {
-            return Err(Invalid(format!(
-                "metadata must be at most {} bytes as JSON",
-                Self::MAX_BYTES
-            )));
+        if depth(&value) > Self::MAX_DEPTH {
+            return Err(too_deep());
         }
-        let Value::Object(map) = object else {
-            unreachable!("built as an object above")
-        };
-        Ok(Self(map))
+        let text = value.to_string();
+        if text.len() > Self::MAX_BYTES {
+            return Err(too_big());
+        }
+        RawValue::from_string(text)
+            .map(Self)
+            .map_err(|e| Invalid(format!("metadata: {e}")))
     }
 
     /// Compact JSON text, the form both stores keep.
-    pub fn to_json(&self) -> String {
-        Value::Object(self.0.clone()).to_string()
+    pub fn as_json(&self) -> &str {
+        self.0.get()
     }
 
+    /// Metadata as a store keeps it, checked again before it is served: valid JSON, an object,
+    /// within the bounds.
     pub fn from_json(text: &str) -> Result<Self, Invalid> {
-        let value = serde_json::from_str(text).map_err(|e| Invalid(format!("metadata: {e}")))?;
-        Self::parse(value)
+        if text.len() > Self::MAX_BYTES {
+            return Err(too_big());
+        }
+        if !text.starts_with('{') {
+            return Err(Invalid("metadata must be a JSON object".into()));
+        }
+        if text_depth(text) > Self::MAX_DEPTH {
+            return Err(too_deep());
+        }
+        RawValue::from_string(text.to_owned())
+            .map(Self)
+            .map_err(|e| Invalid(format!("metadata: {e}")))
     }
 }
+
+fn too_deep() -> Invalid {
+    Invalid(format!(
+        "metadata must be nested at most {} levels deep",
+        Metadata::MAX_DEPTH
+    ))
+}
+
+fn too_big() -> Invalid {
+    Invalid(format!(
+        "metadata must be at most {} bytes as JSON",
+        Metadata::MAX_BYTES
+    ))
+}
+
+impl Default for Metadata {
+    fn default() -> Self {
+        Self(RawValue::from_string("{}".to_owned()).expect("{} is JSON"))
+    }
+}
+
+impl PartialEq for Metadata {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_json() == other.as_json()
+    }
+}
+
+impl Eq for Metadata {}
 
 fn depth(value: &Value) -> usize {
     match value {
@@ -151,16 +185,31 @@ fn depth(value: &Value) -> usize {
     }
 }
 
+/// The deepest nesting of objects and arrays in JSON text, brackets inside strings aside.
+fn text_depth(text: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for byte in text.bytes() {
+        match (in_string, escaped, byte) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') => in_string = false,
+            (true, false, _) => {}
+            (false, _, b'"') => in_string = true,
+            (false, _, b'{' | b'[') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (false, _, b'}' | b']') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 impl TryFrom<Value> for Metadata {
     type Error = Invalid;
     fn try_from(value: Value) -> Result<Self, Invalid> {
         Self::parse(value)
-    }
-}
-
-impl From<Metadata> for Value {
-    fn from(m: Metadata) -> Value {
-        Value::Object(m.0)
     }
 }
 
@@ -291,6 +340,36 @@ mod tests {
         assert!(Metadata::parse(json!({ "k": fits })).is_ok());
         let too_big = "x".repeat(Metadata::MAX_BYTES);
         assert!(Metadata::parse(json!({ "k": too_big })).is_err());
+    }
+
+    #[test]
+    fn stored_metadata_is_checked_the_same_way() {
+        let value = json!({"a": "x]}{", "b": [1, {"c": "\\\"{"}]});
+        let stored = Metadata::parse(value).unwrap();
+        assert_eq!(Metadata::from_json(stored.as_json()).unwrap(), stored);
+        let mut deep = json!(1);
+        for _ in 0..=Metadata::MAX_DEPTH {
+            deep = json!({ "k": deep });
+        }
+        assert!(Metadata::from_json(&deep.to_string()).is_err());
+        assert!(Metadata::from_json("[1]").is_err());
+        assert!(Metadata::from_json("{\"a\":").is_err());
+        assert!(
+            Metadata::from_json(&format!(
+                "{{\"k\":\"{}\"}}",
+                "x".repeat(Metadata::MAX_BYTES)
+            ))
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn metadata_serializes_as_the_object_it_holds() {
+        let metadata = Metadata::parse(json!({"b": 1, "a": [true]})).unwrap();
+        assert_eq!(
+            serde_json::to_value(&metadata).unwrap(),
+            json!({"a": [true], "b": 1})
+        );
     }
 
     #[test]

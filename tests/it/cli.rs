@@ -638,10 +638,24 @@ async fn deleting_a_user_removes_their_todos_and_their_tokens_stop_working() {
             .any(|n| n == "2"),
         "the two todos are counted: {outcome:#?}"
     );
-    assert_eq!(
-        server.list_todos(&token).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    // The server may reuse alice's profile for --user-cache-ttl (1s by default on SQLite).
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let status = server.list_todos(&token).await.status();
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "until then the token still works as before"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the token still works 3 s after deleting alice"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let listed = run(checkoff(dir.path(), &["users", "list"]), None);
     assert_eq!(listed.stdout, "bob\n");
     run(checkoff(dir.path(), &["users", "delete", "alice"]), None)
@@ -652,6 +666,22 @@ async fn deleting_a_user_removes_their_todos_and_their_tokens_stop_working() {
 // ---------------------------------------------------------------------------------------------
 // serve
 // ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn without_the_profile_cache_a_deleted_users_token_stops_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    create_user(dir.path(), "alice", false);
+    let server = Server::start_with(dir.path(), &[("CHECKOFF_USER_CACHE_TTL", "0s")]);
+    let token = server.token("alice").await;
+    assert_eq!(server.list_todos(&token).await.status(), StatusCode::OK);
+
+    run(checkoff(dir.path(), &["users", "delete", "alice"]), None).assert_code(0);
+
+    assert_eq!(
+        server.list_todos(&token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
 
 #[tokio::test]
 async fn serving_walks_through_a_todo_from_creation_to_deletion() {

@@ -97,7 +97,7 @@ pub(super) fn todo_item(todo: &Todo) -> Item {
     item.insert("username".into(), s(todo.username.as_str()));
     item.insert("description".into(), s(todo.description.as_str()));
     item.insert("state".into(), s(todo.state.as_str()));
-    item.insert("metadata".into(), s(todo.metadata.to_json()));
+    item.insert("metadata".into(), s(todo.metadata.as_json()));
     item.insert("created_at".into(), s(todo.created_at.to_string()));
     item.insert("updated_at".into(), s(todo.updated_at.to_string()));
     item.insert("version".into(), n(todo.version));

@@ -452,7 +452,7 @@ impl Store for DynamoStore {
             sets.push("#metadata = :metadata");
             request = request
                 .expression_attribute_names("#metadata", "metadata")
-                .expression_attribute_values(":metadata", s(metadata.to_json()));
+                .expression_attribute_values(":metadata", s(metadata.as_json()));
         }
         match request.update_expression(format!("SET {}", sets.join(", "))).send().await {
             Ok(updated) => todo_from_item(&updated.attributes.unwrap_or_default()),
