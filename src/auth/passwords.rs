@@ -3,13 +3,15 @@
 //! of its own at a lower CPU priority, one per core, so a login storm uses the CPU that requests
 //! leave idle and cannot starve them of CPU or memory.
 
+use std::cell::RefCell;
 use std::sync::OnceLock;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::PasswordHash;
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use pbkdf2::Pbkdf2;
+use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
 use super::hash_pool::HashPool;
@@ -68,7 +70,8 @@ impl Default for Passwords {
 
 impl Passwords {
     pub fn new() -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // Half the cores at most: each hashing thread holds 7 MiB, and requests keep the rest.
+        let cores = (std::thread::available_parallelism().map_or(1, |n| n.get()) / 2).max(1);
         Self {
             pool: HashPool::start(cores),
             permits: Semaphore::new(cores),
@@ -109,14 +112,35 @@ impl Passwords {
     }
 }
 
+/// Bytes of the derived key in our PHC strings (Argon2's default).
+const OUTPUT_BYTES: usize = 32;
+
+/// Argon2id with today's parameters into `out`, in this thread's own 7 MiB of working memory:
+/// allocated once per hashing thread and reused, so logins neither churn the allocator nor
+/// raise the peak memory above one block per thread.
+fn derive(password: &[u8], salt: &[u8]) -> Result<[u8; OUTPUT_BYTES], String> {
+    thread_local! {
+        static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+    }
+    MEMORY.with_borrow_mut(|blocks| {
+        blocks.resize(MEMORY_KIB as usize, Block::default());
+        let mut out = [0u8; OUTPUT_BYTES];
+        argon2()
+            .hash_password_into_with_memory(password, salt, &mut out, &mut blocks[..])
+            .map_err(|e| format!("cannot hash a password: {e}"))?;
+        Ok(out)
+    })
+}
+
 fn hash_now(password: &str) -> Result<String, String> {
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).map_err(|e| format!("no randomness from the OS: {e}"))?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
-    argon2()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|e| format!("cannot hash a password: {e}"))
+    let derived = derive(password.as_bytes(), &salt)?;
+    Ok(format!(
+        "$argon2id$v=19$m={MEMORY_KIB},t={PASSES},p={LANES}${}${}",
+        STANDARD_NO_PAD.encode(salt),
+        STANDARD_NO_PAD.encode(derived)
+    ))
 }
 
 fn dummy_hash() -> &'static str {
@@ -124,10 +148,23 @@ fn dummy_hash() -> &'static str {
     DUMMY.get_or_init(|| hash_now("not the password of anyone").unwrap_or_default())
 }
 
+/// Checks a hash made with today's parameters in the thread's reused memory; `None` for any other
+/// hash, which the general verifiers handle.
+fn verify_current(hash: &PasswordHash<'_>, password: &str) -> Option<bool> {
+    if is_outdated(hash) {
+        return None;
+    }
+    let mut salt = [0u8; 64];
+    let salt = hash.salt?.decode_b64(&mut salt).ok()?;
+    let expected = hash.hash?;
+    let derived = derive(password.as_bytes(), salt).ok()?;
+    Some(bool::from(expected.as_bytes().ct_eq(&derived)))
+}
+
 fn verify_now(stored: Option<&str>, password: &str) -> Verdict {
     let Some(stored) = stored else {
         if let Ok(dummy) = PasswordHash::new(dummy_hash()) {
-            let _ = argon2().verify_password(password.as_bytes(), &dummy);
+            let _ = verify_current(&dummy, password);
         }
         return Verdict::Invalid;
     };
@@ -138,8 +175,15 @@ fn verify_now(stored: Option<&str>, password: &str) -> Verdict {
             return Verdict::Invalid;
         }
     };
-    // Each verifier recomputes with the parameters stored in the hash and compares in constant
-    // time; one that does not know the hash's algorithm declines.
+    if let Some(matches) = verify_current(&hash, password) {
+        return if matches {
+            Verdict::Valid { rehash: false }
+        } else {
+            Verdict::Invalid
+        };
+    }
+    // Older hashes: each verifier recomputes with the parameters stored in the hash and compares
+    // in constant time; one that does not know the hash's algorithm declines.
     match hash.verify_password(&[&Argon2::default(), &Pbkdf2], password) {
         Ok(()) => Verdict::Valid {
             rehash: is_outdated(&hash),
@@ -180,6 +224,8 @@ pub fn legacy_pbkdf2_phc(
 
 #[cfg(test)]
 mod tests {
+    use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString};
+
     use super::*;
 
     fn login(text: &str) -> LoginPassword {
@@ -218,6 +264,25 @@ mod tests {
             .verify(Some(phc), &login("Correct1Horse"))
             .await;
         assert_eq!(verdict, Verdict::Valid { rehash: true });
+    }
+
+    #[tokio::test]
+    async fn our_hashes_are_standard_phc_strings() {
+        let hash = Passwords::new()
+            .hash(&Password::parse("Correct1Horse".into()).unwrap())
+            .await
+            .unwrap();
+        let parsed = PasswordHash::new(&hash).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"Correct1Horse", &parsed)
+                .is_ok()
+        );
+        assert!(
+            Argon2::default()
+                .verify_password(b"Correct1Horsf", &parsed)
+                .is_err()
+        );
     }
 
     #[tokio::test]
