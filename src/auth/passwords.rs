@@ -70,8 +70,9 @@ impl Default for Passwords {
 
 impl Passwords {
     pub fn new() -> Self {
-        // Half the cores at most: each hashing thread holds 7 MiB, and requests keep the rest.
-        let cores = (std::thread::available_parallelism().map_or(1, |n| n.get()) / 2).max(1);
+        // One hashing thread per core, each holding its 7 MiB: they run below the request
+        // threads' priority, so they only take CPU that requests leave idle.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             pool: HashPool::start(cores),
             permits: Semaphore::new(cores),

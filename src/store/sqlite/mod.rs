@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::config::DbConfig;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, Row, params};
 use uuid::Uuid;
 
 use self::error::from_sqlite;
 use self::readers::Readers;
-use self::rows::{TODO_COLUMNS, USER_COLUMNS, todo_from_row, user_from_row};
+use self::rows::{TODO_COLUMNS, USER_COLUMNS, read_todo, read_user};
 use self::writer::Writer;
 use super::{Page, PageRequest, Store, StoreError, StoreResult};
 use crate::domain::{Timestamp, Todo, TodoPatch, TodoState, User, Username};
@@ -69,16 +69,25 @@ pub(super) fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<
     Ok(conn)
 }
 
+/// Runs a cached statement and turns each row into a domain value with `read`.
+fn query_all<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    read: fn(&Row<'_>) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(from_sqlite)?;
+    let mut rows = stmt.query(params).map_err(from_sqlite)?;
+    let mut values = Vec::new();
+    while let Some(row) = rows.next().map_err(from_sqlite)? {
+        values.push(read(row)?);
+    }
+    Ok(values)
+}
+
 fn select_todo(conn: &Connection, owner: &str, uid: &str) -> StoreResult<Option<Todo>> {
     let sql = format!("SELECT {TODO_COLUMNS} FROM todos WHERE owner = ?1 AND uid = ?2");
-    let raw = conn
-        .prepare_cached(&sql)
-        .and_then(|mut stmt| {
-            stmt.query_row(params![owner, uid], rows::RawTodo::read)
-                .optional()
-        })
-        .map_err(from_sqlite)?;
-    raw.map(todo_from_row).transpose()
+    Ok(query_all(conn, &sql, params![owner, uid], read_todo)?.pop())
 }
 
 /// The current version of a todo, or why the caller may not change it.
@@ -138,11 +147,7 @@ impl Store for SqliteStore {
         let name = username.as_str().to_owned();
         self.readers.read(move |conn| {
             let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1");
-            let raw = conn
-                .prepare_cached(&sql)
-                .and_then(|mut stmt| stmt.query_row([name], rows::RawUser::read).optional())
-                .map_err(from_sqlite)?;
-            raw.map(user_from_row).transpose()
+            Ok(query_all(conn, &sql, [name], read_user)?.pop())
         })
     }
 
@@ -152,20 +157,13 @@ impl Store for SqliteStore {
             let sql = format!(
                 "SELECT {USER_COLUMNS} FROM users WHERE username > ?1 ORDER BY username LIMIT ?2"
             );
-            let raws = conn
-                .prepare_cached(&sql)
-                .and_then(|mut stmt| {
-                    stmt.query_map(
-                        params![after.unwrap_or_default(), i64::from(limit) + 1],
-                        rows::RawUser::read,
-                    )?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-                })
-                .map_err(from_sqlite)?;
-            let users = raws
-                .into_iter()
-                .map(user_from_row)
-                .collect::<StoreResult<Vec<_>>>()?;
+            let fetch = i64::from(limit) + 1;
+            let users = query_all(
+                conn,
+                &sql,
+                params![after.unwrap_or_default(), fetch],
+                read_user,
+            )?;
             Ok(Page::from_overfetch(users, limit, |u| {
                 u.username.to_string()
             }))
@@ -254,36 +252,27 @@ impl Store for SqliteStore {
         self.readers.read(move |conn| {
             let after = after.unwrap_or_default();
             let fetch = i64::from(limit) + 1;
-            let raws = match state {
+            let todos = match state {
                 None => {
                     let sql = format!(
                         "SELECT {TODO_COLUMNS} FROM todos WHERE owner = ?1 AND uid > ?2 \
                              ORDER BY uid LIMIT ?3"
                     );
-                    conn.prepare_cached(&sql).and_then(|mut stmt| {
-                        stmt.query_map(params![owner, after, fetch], rows::RawTodo::read)?
-                            .collect::<rusqlite::Result<Vec<_>>>()
-                    })
+                    query_all(conn, &sql, params![owner, after, fetch], read_todo)?
                 }
                 Some(state) => {
                     let sql = format!(
                         "SELECT {TODO_COLUMNS} FROM todos WHERE owner = ?1 AND state = ?2 \
                              AND uid > ?3 ORDER BY uid LIMIT ?4"
                     );
-                    conn.prepare_cached(&sql).and_then(|mut stmt| {
-                        stmt.query_map(
-                            params![owner, state.as_str(), after, fetch],
-                            rows::RawTodo::read,
-                        )?
-                        .collect::<rusqlite::Result<Vec<_>>>()
-                    })
+                    query_all(
+                        conn,
+                        &sql,
+                        params![owner, state.as_str(), after, fetch],
+                        read_todo,
+                    )?
                 }
-            }
-            .map_err(from_sqlite)?;
-            let todos = raws
-                .into_iter()
-                .map(todo_from_row)
-                .collect::<StoreResult<Vec<_>>>()?;
+            };
             Ok(Page::from_overfetch(todos, limit, |t| t.uid.to_string()))
         })
     }

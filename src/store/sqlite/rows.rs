@@ -1,9 +1,13 @@
-//! Rows as the engine returns them, and their checked conversion into domain values. A row that
+//! Rows into domain values, read in place (no copy of a column before it is checked). A row that
 //! breaks a domain rule is reported, never served.
 
+use std::fmt::Display;
+
 use rusqlite::Row;
+use rusqlite::types::ValueRef;
 use uuid::Uuid;
 
+use super::error::from_sqlite;
 use crate::domain::{Description, Email, Metadata, Timestamp, Todo, User, Username};
 use crate::store::{StoreError, StoreResult};
 
@@ -11,82 +15,65 @@ pub(super) const TODO_COLUMNS: &str =
     "owner, uid, description, state, metadata, created_at, updated_at, version";
 pub(super) const USER_COLUMNS: &str = "username, password_hash, email, admin, created_at";
 
-pub(super) struct RawTodo {
-    owner: String,
-    uid: String,
-    description: String,
-    state: String,
-    metadata: String,
-    created_at: String,
-    updated_at: String,
-    version: i64,
+/// Reads the columns of one row, naming the row in every complaint.
+struct Columns<'r, 's> {
+    row: &'r Row<'s>,
+    what: &'static str,
 }
 
-impl RawTodo {
-    pub(super) fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(Self {
-            owner: row.get(0)?,
-            uid: row.get(1)?,
-            description: row.get(2)?,
-            state: row.get(3)?,
-            metadata: row.get(4)?,
-            created_at: row.get(5)?,
-            updated_at: row.get(6)?,
-            version: row.get(7)?,
-        })
+impl Columns<'_, '_> {
+    fn corrupt(&self, why: impl Display) -> StoreError {
+        let key = self
+            .row
+            .get_ref(1)
+            .ok()
+            .and_then(|v| v.as_str().ok())
+            .unwrap_or("?");
+        StoreError::Internal(format!("stored {} {key:?} is invalid: {why}", self.what))
+    }
+
+    fn text(&self, index: usize) -> StoreResult<&str> {
+        match self.row.get_ref(index).map_err(from_sqlite)? {
+            ValueRef::Text(bytes) => std::str::from_utf8(bytes).map_err(|e| self.corrupt(e)),
+            _ => Err(self.corrupt(format!("column {index} is not text"))),
+        }
+    }
+
+    fn parsed<T, E: Display>(
+        &self,
+        index: usize,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> StoreResult<T> {
+        parse(self.text(index)?).map_err(|e| self.corrupt(e))
     }
 }
 
-pub(super) struct RawUser {
-    username: String,
-    password_hash: String,
-    email: Option<String>,
-    admin: bool,
-    created_at: String,
-}
-
-impl RawUser {
-    pub(super) fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(Self {
-            username: row.get(0)?,
-            password_hash: row.get(1)?,
-            email: row.get(2)?,
-            admin: row.get(3)?,
-            created_at: row.get(4)?,
-        })
-    }
-}
-
-fn corrupt(what: &str, key: &str, why: impl std::fmt::Display) -> StoreError {
-    StoreError::Internal(format!("stored {what} {key:?} is invalid: {why}"))
-}
-
-pub(super) fn todo_from_row(raw: RawTodo) -> StoreResult<Todo> {
-    let bad = |why: &dyn std::fmt::Display| corrupt("todo", &raw.uid, why);
+pub(super) fn read_todo(row: &Row<'_>) -> StoreResult<Todo> {
+    let c = Columns { row, what: "todo" };
+    let version: i64 = row.get(7).map_err(from_sqlite)?;
     Ok(Todo {
-        uid: Uuid::parse_str(&raw.uid).map_err(|e| bad(&e))?,
-        username: Username::parse(&raw.owner).map_err(|e| bad(&e))?,
-        description: Description::parse(&raw.description).map_err(|e| bad(&e))?,
-        state: raw.state.parse().map_err(|e| bad(&e))?,
-        metadata: Metadata::from_json(&raw.metadata).map_err(|e| bad(&e))?,
-        created_at: Timestamp::parse(&raw.created_at).map_err(|e| bad(&e))?,
-        updated_at: Timestamp::parse(&raw.updated_at).map_err(|e| bad(&e))?,
-        version: u64::try_from(raw.version).map_err(|e| bad(&e))?,
+        username: c.parsed(0, Username::parse)?,
+        uid: c.parsed(1, Uuid::parse_str)?,
+        description: c.parsed(2, Description::parse)?,
+        state: c.parsed(3, str::parse)?,
+        metadata: c.parsed(4, Metadata::from_json)?,
+        created_at: c.parsed(5, Timestamp::parse)?,
+        updated_at: c.parsed(6, Timestamp::parse)?,
+        version: u64::try_from(version).map_err(|e| c.corrupt(e))?,
     })
 }
 
-pub(super) fn user_from_row(raw: RawUser) -> StoreResult<User> {
-    let bad = |why: &dyn std::fmt::Display| corrupt("user", &raw.username, why);
+pub(super) fn read_user(row: &Row<'_>) -> StoreResult<User> {
+    let c = Columns { row, what: "user" };
+    let email = match row.get_ref(2).map_err(from_sqlite)? {
+        ValueRef::Null => None,
+        _ => Some(c.parsed(2, Email::parse)?),
+    };
     Ok(User {
-        username: Username::parse(&raw.username).map_err(|e| bad(&e))?,
-        email: raw
-            .email
-            .as_deref()
-            .map(Email::parse)
-            .transpose()
-            .map_err(|e| bad(&e))?,
-        created_at: Timestamp::parse(&raw.created_at).map_err(|e| bad(&e))?,
-        admin: raw.admin,
-        password_hash: raw.password_hash,
+        username: c.parsed(0, Username::parse)?,
+        password_hash: c.text(1)?.to_owned(),
+        email,
+        admin: row.get(3).map_err(from_sqlite)?,
+        created_at: c.parsed(4, Timestamp::parse)?,
     })
 }
