@@ -216,6 +216,22 @@ async fn the_binary_serves_from_dynamodb() {
     );
 }
 
+/// `checkoff migrate --from FROM --to TO` on `data_dir` and `table`, which must succeed and say
+/// `expected`.
+fn migrate(data_dir: &Path, endpoint: &str, table: &str, from: &str, to: &str, expected: &str) {
+    let outcome = run(
+        on_dynamo(
+            data_dir,
+            endpoint,
+            table,
+            &["migrate", "--from", from, "--to", to],
+        ),
+        None,
+    );
+    outcome.assert_code(0);
+    assert!(outcome.stdout.contains(expected), "{outcome:?}");
+}
+
 async fn seed_sqlite(dir: &Path) -> Vec<Todo> {
     let store = SqliteStore::open(dir).unwrap();
     let mut todos = Vec::new();
@@ -252,21 +268,13 @@ async fn migrate_copies_both_ways_and_a_second_run_keeps_what_is_there() {
     let target = fresh_dynamo_table(&endpoint).await;
     let table = target.table().to_owned();
 
-    let first = run(
-        on_dynamo(
-            source.path(),
-            &endpoint,
-            &table,
-            &["migrate", "--from", "sqlite", "--to", "dynamodb"],
-        ),
-        None,
-    );
-    first.assert_code(0);
-    assert!(
-        first
-            .stdout
-            .contains("Migrated 2 users (0 already there), 6 todos (0 already there)."),
-        "{first:?}"
+    migrate(
+        source.path(),
+        &endpoint,
+        &table,
+        "sqlite",
+        "dynamodb",
+        "Migrated 2 users (0 already there), 6 todos (0 already there).",
     );
     let copied = [
         all_todos(&target, "alice").await,
@@ -281,39 +289,23 @@ async fn migrate_copies_both_ways_and_a_second_run_keeps_what_is_there() {
         .unwrap();
     assert!(bob.admin);
 
-    let second = run(
-        on_dynamo(
-            source.path(),
-            &endpoint,
-            &table,
-            &["migrate", "--from", "sqlite", "--to", "dynamodb"],
-        ),
-        None,
-    );
-    second.assert_code(0);
-    assert!(
-        second
-            .stdout
-            .contains("Migrated 0 users (2 already there), 0 todos (6 already there)."),
-        "{second:?}"
+    migrate(
+        source.path(),
+        &endpoint,
+        &table,
+        "sqlite",
+        "dynamodb",
+        "Migrated 0 users (2 already there), 0 todos (6 already there).",
     );
 
     let back = tempfile::tempdir().unwrap();
-    let returned = run(
-        on_dynamo(
-            back.path(),
-            &endpoint,
-            &table,
-            &["migrate", "--from", "dynamodb", "--to", "sqlite"],
-        ),
-        None,
-    );
-    returned.assert_code(0);
-    assert!(
-        returned
-            .stdout
-            .contains("Migrated 2 users (0 already there), 6 todos (0 already there)."),
-        "{returned:?}"
+    migrate(
+        back.path(),
+        &endpoint,
+        &table,
+        "dynamodb",
+        "sqlite",
+        "Migrated 2 users (0 already there), 6 todos (0 already there).",
     );
     let local = SqliteStore::open(back.path()).unwrap();
     assert_eq!(

@@ -108,6 +108,28 @@ impl DynamoStore {
         }
     }
 
+    /// Writes an item whose key must be new: `AlreadyExists` when it is taken.
+    async fn put_new(&self, item: Item) -> StoreResult<()> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::AlreadyExists)
+            }
+            Err(e) => Err(from_sdk(e)),
+        }
+    }
+
     /// Every todo key of one user, for deleting them.
     async fn todo_keys(&self, owner: &Username) -> StoreResult<Vec<Item>> {
         let mut keys = Vec::new();
@@ -228,24 +250,7 @@ impl Store for DynamoStore {
         // the same name must not inherit them.
         let leftovers = self.todo_keys(&user.username).await?;
         self.delete_keys(leftovers).await?;
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(user_item(user)))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::AlreadyExists)
-            }
-            Err(e) => Err(from_sdk(e)),
-        }
+        self.put_new(user_item(user)).await
     }
 
     async fn get_user(&self, username: &Username) -> StoreResult<Option<User>> {
@@ -334,24 +339,7 @@ impl Store for DynamoStore {
     }
 
     async fn create_todo(&self, todo: &Todo) -> StoreResult<()> {
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(todo_item(todo)))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::AlreadyExists)
-            }
-            Err(e) => Err(from_sdk(e)),
-        }
+        self.put_new(todo_item(todo)).await
     }
 
     async fn get_todo(&self, owner: &Username, uid: Uuid) -> StoreResult<Option<Todo>> {
