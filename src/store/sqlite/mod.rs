@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use self::error::from_sqlite;
 use self::readers::Readers;
-use self::rows::{TODO_COLUMNS, USER_COLUMNS, read_todo, read_user};
+use self::rows::{read_todo, read_user, todo_columns, user_columns};
 use self::writer::Writer;
 use super::{Page, PageRequest, Store, StoreError, StoreResult};
 use crate::domain::{Timestamp, Todo, TodoPatch, TodoState, User, Username};
@@ -89,8 +89,12 @@ fn query_all<T>(
 }
 
 fn select_todo(conn: &Connection, owner: &str, uid: &str) -> StoreResult<Option<Todo>> {
-    let sql = format!("SELECT {TODO_COLUMNS} FROM todos WHERE owner = ?1 AND uid = ?2");
-    Ok(query_all(conn, &sql, params![owner, uid], read_todo)?.pop())
+    let sql = concat!(
+        "SELECT ",
+        todo_columns!(),
+        " FROM todos WHERE owner = ?1 AND uid = ?2"
+    );
+    Ok(query_all(conn, sql, params![owner, uid], read_todo)?.pop())
 }
 
 /// The current version of a todo, or why the caller may not change it.
@@ -149,21 +153,27 @@ impl Store for SqliteStore {
     async fn get_user(&self, username: &Username) -> StoreResult<Option<User>> {
         let name = username.as_str().to_owned();
         self.readers.read(move |conn| {
-            let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1");
-            Ok(query_all(conn, &sql, [name], read_user)?.pop())
+            let sql = concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM users WHERE username = ?1"
+            );
+            Ok(query_all(conn, sql, [name], read_user)?.pop())
         })
     }
 
     async fn list_users(&self, page: &PageRequest) -> StoreResult<Page<User>> {
         let PageRequest { limit, after } = page.clone();
         self.readers.read(move |conn| {
-            let sql = format!(
-                "SELECT {USER_COLUMNS} FROM users WHERE username > ?1 ORDER BY username LIMIT ?2"
+            let sql = concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM users WHERE username > ?1 ORDER BY username LIMIT ?2"
             );
             let fetch = i64::from(limit) + 1;
             let users = query_all(
                 conn,
-                &sql,
+                sql,
                 params![after.unwrap_or_default(), fetch],
                 read_user,
             )?;
@@ -257,20 +267,23 @@ impl Store for SqliteStore {
             let fetch = i64::from(limit) + 1;
             let todos = match state {
                 None => {
-                    let sql = format!(
-                        "SELECT {TODO_COLUMNS} FROM todos WHERE owner = ?1 AND uid > ?2 \
-                             ORDER BY uid LIMIT ?3"
+                    let sql = concat!(
+                        "SELECT ",
+                        todo_columns!(),
+                        " FROM todos WHERE owner = ?1 AND uid > ?2 ORDER BY uid LIMIT ?3"
                     );
-                    query_all(conn, &sql, params![owner, after, fetch], read_todo)?
+                    query_all(conn, sql, params![owner, after, fetch], read_todo)?
                 }
                 Some(state) => {
-                    let sql = format!(
-                        "SELECT {TODO_COLUMNS} FROM todos WHERE owner = ?1 AND state = ?2 \
-                             AND uid > ?3 ORDER BY uid LIMIT ?4"
+                    let sql = concat!(
+                        "SELECT ",
+                        todo_columns!(),
+                        " FROM todos WHERE owner = ?1 AND state = ?2 AND uid > ?3 \
+                         ORDER BY uid LIMIT ?4"
                     );
                     query_all(
                         conn,
-                        &sql,
+                        sql,
                         params![owner, state.as_str(), after, fetch],
                         read_todo,
                     )?

@@ -11,9 +11,21 @@ use super::error::from_sqlite;
 use crate::domain::{Description, Email, Metadata, Timestamp, Todo, User, Username};
 use crate::store::{StoreError, StoreResult};
 
-pub(super) const TODO_COLUMNS: &str =
-    "owner, uid, description, state, metadata, created_at, updated_at, version";
-pub(super) const USER_COLUMNS: &str = "username, password_hash, email, admin, created_at";
+/// The columns `read_todo` expects, in its order, for building SQL text at compile time.
+macro_rules! todo_columns {
+    () => {
+        "owner, uid, description, state, metadata, created_at, updated_at, version"
+    };
+}
+
+/// The columns `read_user` expects, in its order.
+macro_rules! user_columns {
+    () => {
+        "username, password_hash, email, admin, created_at"
+    };
+}
+
+pub(super) use {todo_columns, user_columns};
 
 /// Reads the columns of one row, naming the row in every complaint.
 struct Columns<'r, 's> {
