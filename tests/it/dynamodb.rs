@@ -20,7 +20,7 @@ use checkoff::store::{DynamoStore, PageRequest, SqliteStore, Store};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::cli::{Server, checkoff, run};
+use crate::cli::{Outcome, Server, checkoff, run};
 use crate::helpers::{
     PASSWORD, TestApp, dynamo_client, dynamodb_endpoint, fresh_dynamo_table, status_json,
 };
@@ -329,6 +329,18 @@ async fn migrate_copies_both_ways_and_a_second_run_keeps_what_is_there() {
     .assert_code(1);
 }
 
+/// `checkoff import-chalice` from the two tables into the SQLite store in `data_dir`.
+fn import_chalice(data_dir: &Path, endpoint: &str, users: &str, todos: &str) -> Outcome {
+    let args = [
+        "import-chalice",
+        "--users-table",
+        users,
+        "--todos-table",
+        todos,
+    ];
+    run(on_dynamo(data_dir, endpoint, "unused", &args), None)
+}
+
 async fn chalice_tables(endpoint: &str) -> (String, String) {
     let client = dynamo_client(endpoint);
     let (users, todos) = (unique("chalice-users"), unique("chalice-todos"));
@@ -443,21 +455,7 @@ async fn the_original_samples_tables_import_and_their_passwords_still_work() {
     let (users, todos) = chalice_tables(&endpoint).await;
     let dir = tempfile::tempdir().unwrap();
 
-    let imported = run(
-        on_dynamo(
-            dir.path(),
-            &endpoint,
-            "unused",
-            &[
-                "import-chalice",
-                "--users-table",
-                &users,
-                "--todos-table",
-                &todos,
-            ],
-        ),
-        None,
-    );
+    let imported = import_chalice(dir.path(), &endpoint, &users, &todos);
     imported.assert_code(0);
     assert!(
         imported.stdout.contains(
@@ -497,21 +495,7 @@ async fn the_original_samples_tables_import_and_their_passwords_still_work() {
             (json!("Second"), json!("unstarted"), json!({})),
         ]
     );
-    let again = run(
-        on_dynamo(
-            dir.path(),
-            &endpoint,
-            "unused",
-            &[
-                "import-chalice",
-                "--users-table",
-                &users,
-                "--todos-table",
-                &todos,
-            ],
-        ),
-        None,
-    );
+    let again = import_chalice(dir.path(), &endpoint, &users, &todos);
     again.assert_code(0);
     assert!(
         again

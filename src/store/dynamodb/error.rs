@@ -36,3 +36,25 @@ where
         _ => StoreError::Internal(detail),
     }
 }
+
+/// The result of a conditional write: `failed` when its condition did not hold, the SDK error
+/// mapped as usual otherwise.
+pub(super) fn unless_condition_failed<O, E, R>(
+    result: Result<O, SdkError<E, R>>,
+    failed: StoreError,
+) -> Result<O, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(output) => Ok(output),
+        Err(e)
+            if e.as_service_error().and_then(|s| s.code())
+                == Some("ConditionalCheckFailedException") =>
+        {
+            Err(failed)
+        }
+        Err(e) => Err(from_sdk(e)),
+    }
+}

@@ -19,7 +19,7 @@ use aws_sdk_dynamodb::types::{
 };
 use uuid::Uuid;
 
-use self::error::from_sdk;
+use self::error::{from_sdk, unless_condition_failed};
 use self::items::{
     GSI1, GSI1PK, GSI1SK, Item, LSI1, LSI1SK, PK, SK, TODO_PREFIX, USERS_PARTITION, n, position_of,
     profile_key, s, state_partition, state_sort_key, todo_from_item, todo_item, todo_key,
@@ -118,16 +118,7 @@ impl DynamoStore {
             .condition_expression("attribute_not_exists(PK)")
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::AlreadyExists)
-            }
-            Err(e) => Err(from_sdk(e)),
-        }
+        unless_condition_failed(put, StoreError::AlreadyExists).map(drop)
     }
 
     /// Every todo key of one user, for deleting them.
@@ -305,16 +296,7 @@ impl Store for DynamoStore {
             .expression_attribute_values(":hash", s(hash))
             .send()
             .await;
-        match updated {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::NotFound)
-            }
-            Err(e) => Err(from_sdk(e)),
-        }
+        unless_condition_failed(updated, StoreError::NotFound).map(drop)
     }
 
     async fn delete_user(&self, username: &Username) -> StoreResult<u64> {
