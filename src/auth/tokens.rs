@@ -65,10 +65,6 @@ impl TokenService {
         }
     }
 
-    pub fn default_ttl(&self) -> Duration {
-        self.default_ttl
-    }
-
     /// Signs a token for `subject`, limited to `routes` when given, valid for `ttl` (or the
     /// configured default).
     pub fn issue(

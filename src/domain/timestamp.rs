@@ -65,10 +65,6 @@ impl Timestamp {
         .ok()?;
         Some(Self(PrimitiveDateTime::new(date, time).assume_utc()))
     }
-
-    pub fn unix_seconds(self) -> i64 {
-        self.0.unix_timestamp()
-    }
 }
 
 impl Timestamp {

@@ -73,10 +73,6 @@ impl DynamoStore {
         }
     }
 
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
     pub fn table(&self) -> &str {
         &self.table
     }
