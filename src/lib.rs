@@ -12,7 +12,7 @@ use std::time::Duration;
 
 pub use api::app;
 
-use crate::api::Cursors;
+use crate::api::{Cursors, ListCache};
 use crate::auth::{
     Authorizer, JwtAuthorizer, JwtSecret, LoginThrottle, Passwords, ThrottlePolicy, TokenService,
 };
@@ -45,6 +45,7 @@ pub struct AppState {
     pub passwords: Arc<Passwords>,
     pub throttle: Arc<LoginThrottle>,
     pub cursors: Arc<Cursors>,
+    pub lists: Arc<ListCache>,
     pub request_timeout: Duration,
 }
 
@@ -60,6 +61,7 @@ impl AppState {
             passwords: Arc::new(Passwords::new()),
             throttle: Arc::new(LoginThrottle::new(settings.throttle.clone())),
             cursors: Arc::new(Cursors::new(secret)),
+            lists: Arc::default(),
             request_timeout: settings.request_timeout,
         }
     }

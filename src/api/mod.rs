@@ -3,6 +3,7 @@
 mod error;
 mod extract;
 mod health;
+mod lists;
 mod login;
 mod paging;
 mod todos;
@@ -23,6 +24,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use error::{ApiError, ApiResult};
+pub use lists::ListCache;
 pub use paging::Cursors;
 
 use crate::AppState;

@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiQuery, IfMatch, Principal, TodoUid, etag};
+use super::lists::{ListKey, Listed};
 use crate::AppState;
 use crate::domain::{Description, Metadata, Timestamp, Todo, TodoPatch, TodoState, Username};
 use crate::store::{PageRequest, StoreError};
@@ -81,7 +82,7 @@ pub async fn list_todos(
     State(app): State<AppState>,
     Principal(caller): Principal,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> ApiResult<impl IntoResponse> {
+) -> ApiResult<Listed> {
     let state = query
         .state
         .as_deref()
@@ -105,22 +106,36 @@ pub async fn list_todos(
         .as_deref()
         .map(|c| app.cursors.open(&scope, c))
         .transpose()?;
-    let page = app
-        .store
-        .list_todos(&caller.principal, state, &PageRequest { limit, after })
-        .await?;
-
-    let mut headers = HeaderMap::new();
-    if let Some(position) = page.next {
-        let state_param = state.map(|s| format!("&state={s}")).unwrap_or_default();
-        let cursor = app.cursors.seal(&scope, &position);
-        let link = format!("</todos?limit={limit}{state_param}&cursor={cursor}>; rel=\"next\"");
-        headers.insert(
-            header::LINK,
-            HeaderValue::from_str(&link).map_err(|e| ApiError::Internal(e.to_string()))?,
-        );
-    }
-    Ok((headers, Json(page.items)))
+    let key = ListKey {
+        owner: caller.principal,
+        state,
+        limit,
+        after,
+    };
+    let list = async |key: &ListKey| -> ApiResult<Listed> {
+        let request = PageRequest {
+            limit,
+            after: key.after.clone(),
+        };
+        let page = app.store.list_todos(&key.owner, state, &request).await?;
+        let next = page
+            .next
+            .map(|position| {
+                let state_param = state.map(|s| format!("&state={s}")).unwrap_or_default();
+                let cursor = app.cursors.seal(&scope, &position);
+                let link =
+                    format!("</todos?limit={limit}{state_param}&cursor={cursor}>; rel=\"next\"");
+                HeaderValue::from_str(&link).map_err(|e| ApiError::Internal(e.to_string()))
+            })
+            .transpose()?;
+        let body = serde_json::to_vec(&page.items)
+            .map_err(|e| ApiError::Internal(format!("cannot serialise a list: {e}")))?;
+        Ok(Listed {
+            body: body.into(),
+            next,
+        })
+    };
+    app.lists.get_or_list(app.store.changes(), key, list).await
 }
 
 /// Create a todo

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{Page, PageRequest, Store, StoreResult};
+use super::{ChangeClock, Page, PageRequest, Store, StoreResult};
 use crate::domain::{Timestamp, Todo, TodoPatch, TodoState, User, Username};
 
 /// Profiles kept at most; past it the cache starts over rather than grow.
@@ -43,6 +43,10 @@ impl UserCache {
 impl Store for UserCache {
     async fn ping(&self) -> StoreResult<()> {
         self.inner.ping().await
+    }
+
+    fn changes(&self) -> Option<&ChangeClock> {
+        self.inner.changes()
     }
 
     async fn create_user(&self, user: &User) -> StoreResult<()> {

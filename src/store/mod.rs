@@ -1,6 +1,7 @@
 //! The only door to data. Every store passes the same contract suite (tests/it/contract.rs).
 
 mod cached;
+mod changes;
 pub mod dynamodb;
 mod sqlite;
 
@@ -10,6 +11,7 @@ use uuid::Uuid;
 use crate::domain::{Timestamp, Todo, TodoPatch, TodoState, User, Username};
 
 pub use cached::UserCache;
+pub use changes::{ChangeClock, Stamp};
 pub use dynamodb::DynamoStore;
 pub use sqlite::SqliteStore;
 
@@ -75,6 +77,13 @@ impl<T> Page<T> {
 pub trait Store: Send + Sync + 'static {
     /// Answers when the store can serve requests.
     async fn ping(&self) -> StoreResult<()>;
+
+    /// When the store can tell cheaply that an owner's todos have not changed: lets the API
+    /// serve a list again without reading it. A store that cannot (others write to it unseen)
+    /// says `None`.
+    fn changes(&self) -> Option<&ChangeClock> {
+        None
+    }
 
     /// Adds a user; `AlreadyExists` when the name is taken.
     async fn create_user(&self, user: &User) -> StoreResult<()>;

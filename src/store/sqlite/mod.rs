@@ -7,6 +7,7 @@ mod schema;
 mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,7 +19,7 @@ use self::error::from_sqlite;
 use self::readers::Readers;
 use self::rows::{read_todo, read_user, todo_columns, user_columns};
 use self::writer::Writer;
-use super::{Page, PageRequest, Store, StoreError, StoreResult};
+use super::{ChangeClock, Page, PageRequest, Store, StoreError, StoreResult};
 use crate::domain::{Timestamp, Todo, TodoPatch, TodoState, User, Username};
 
 pub const DB_FILE: &str = "checkoff.db";
@@ -26,6 +27,7 @@ pub const DB_FILE: &str = "checkoff.db";
 pub struct SqliteStore {
     writer: Writer,
     readers: Readers,
+    clock: Arc<ChangeClock>,
 }
 
 impl SqliteStore {
@@ -40,11 +42,13 @@ impl SqliteStore {
         let path: PathBuf = data_dir.join(DB_FILE);
         let mut conn = open_connection(&path, false).map_err(from_sqlite)?;
         schema::migrate(&mut conn).map_err(StoreError::Internal)?;
-        let writer = Writer::start(conn)
+        let clock = Arc::new(ChangeClock::default());
+        let writer = Writer::start(conn, Arc::clone(&clock))
             .map_err(|e| StoreError::Internal(format!("cannot start the writer: {e}")))?;
         Ok(Self {
             writer,
             readers: Readers::new(path),
+            clock,
         })
     }
 }
@@ -127,21 +131,25 @@ impl Store for SqliteStore {
         })
     }
 
+    fn changes(&self) -> Option<&ChangeClock> {
+        Some(&self.clock)
+    }
+
     async fn create_user(&self, user: &User) -> StoreResult<()> {
-        let user = user.clone();
+        let row = user.clone();
         self.writer
-            .write(move |conn| {
+            .write(&user.username, move |conn| {
                 conn.prepare_cached(
                     "INSERT INTO users (username, password_hash, email, admin, created_at) \
                      VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .and_then(|mut stmt| {
                     stmt.execute(params![
-                        user.username.as_str(),
-                        user.password_hash,
-                        user.email.as_ref().map(|e| e.as_str()),
-                        user.admin,
-                        user.created_at.to_string(),
+                        row.username.as_str(),
+                        row.password_hash,
+                        row.email.as_ref().map(|e| e.as_str()),
+                        row.admin,
+                        row.created_at.to_string(),
                     ])
                 })
                 .map_err(from_sqlite)?;
@@ -186,7 +194,7 @@ impl Store for SqliteStore {
     async fn set_password_hash(&self, username: &Username, hash: &str) -> StoreResult<()> {
         let (name, hash) = (username.to_string(), hash.to_owned());
         self.writer
-            .write(move |conn| {
+            .write(username, move |conn| {
                 let changed = conn
                     .prepare_cached("UPDATE users SET password_hash = ?2 WHERE username = ?1")
                     .and_then(|mut stmt| stmt.execute(params![name, hash]))
@@ -203,7 +211,7 @@ impl Store for SqliteStore {
     async fn delete_user(&self, username: &Username) -> StoreResult<u64> {
         let name = username.to_string();
         self.writer
-            .write(move |conn| {
+            .write(username, move |conn| {
                 let todos: i64 = conn
                     .prepare_cached("SELECT count(*) FROM todos WHERE owner = ?1")
                     .and_then(|mut stmt| stmt.query_row([&name], |row| row.get(0)))
@@ -223,23 +231,23 @@ impl Store for SqliteStore {
     }
 
     async fn create_todo(&self, todo: &Todo) -> StoreResult<()> {
-        let todo = todo.clone();
+        let row = todo.clone();
         self.writer
-            .write(move |conn| {
+            .write(&todo.username, move |conn| {
                 conn.prepare_cached(
                     "INSERT INTO todos (owner, uid, description, state, metadata, created_at, \
                      updated_at, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .and_then(|mut stmt| {
                     stmt.execute(params![
-                        todo.username.as_str(),
-                        todo.uid.to_string(),
-                        todo.description.as_str(),
-                        todo.state.as_str(),
-                        todo.metadata.as_json(),
-                        todo.created_at.to_string(),
-                        todo.updated_at.to_string(),
-                        sql_int(todo.version),
+                        row.username.as_str(),
+                        row.uid.to_string(),
+                        row.description.as_str(),
+                        row.state.as_str(),
+                        row.metadata.as_json(),
+                        row.created_at.to_string(),
+                        row.updated_at.to_string(),
+                        sql_int(row.version),
                     ])
                 })
                 .map_err(from_sqlite)?;
@@ -301,20 +309,20 @@ impl Store for SqliteStore {
         expected_version: Option<u64>,
         now: Timestamp,
     ) -> StoreResult<Todo> {
-        let (owner, uid, patch) = (owner.to_string(), uid.to_string(), patch.clone());
+        let (name, uid, patch) = (owner.to_string(), uid.to_string(), patch.clone());
         self.writer
-            .write(move |conn| {
+            .write(owner, move |conn| {
                 // The writer thread runs one job at a time, so nothing can change the row
                 // between this read and the UPDATE: no lost updates.
                 let updated =
-                    check_version(conn, &owner, &uid, expected_version)?.patched(&patch, now);
+                    check_version(conn, &name, &uid, expected_version)?.patched(&patch, now);
                 conn.prepare_cached(
                     "UPDATE todos SET description = ?3, state = ?4, metadata = ?5, \
                      updated_at = ?6, version = ?7 WHERE owner = ?1 AND uid = ?2",
                 )
                 .and_then(|mut stmt| {
                     stmt.execute(params![
-                        owner,
+                        name,
                         uid,
                         updated.description.as_str(),
                         updated.state.as_str(),
@@ -335,12 +343,12 @@ impl Store for SqliteStore {
         uid: Uuid,
         expected_version: Option<u64>,
     ) -> StoreResult<()> {
-        let (owner, uid) = (owner.to_string(), uid.to_string());
+        let (name, uid) = (owner.to_string(), uid.to_string());
         self.writer
-            .write(move |conn| {
-                check_version(conn, &owner, &uid, expected_version)?;
+            .write(owner, move |conn| {
+                check_version(conn, &name, &uid, expected_version)?;
                 conn.prepare_cached("DELETE FROM todos WHERE owner = ?1 AND uid = ?2")
-                    .and_then(|mut stmt| stmt.execute([&owner, &uid]))
+                    .and_then(|mut stmt| stmt.execute([&name, &uid]))
                     .map_err(from_sqlite)?;
                 Ok(())
             })

@@ -1,28 +1,40 @@
 //! One thread owns the write connection and commits concurrent writes together: each request's
 //! work runs in its own savepoint inside a shared transaction, and every caller hears back only
 //! after the one fsync'd COMMIT that made its write durable.
+//!
+//! Every write names the owner whose todos it may change and counts on the [`ChangeClock`] from
+//! before its COMMIT to after it. Between batches the thread watches SQLite's `data_version`,
+//! which moves only when another connection (another process) commits.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::error::from_sqlite;
+use crate::domain::Username;
+use crate::store::changes::{ChangeClock, Stripe};
 use crate::store::{StoreError, StoreResult};
 
 /// Most writes folded into one commit; bounds how long the first of them waits.
 const MAX_BATCH: usize = 256;
 
+/// How soon another process's commit is noticed when this one is not writing.
+const WATCH_EVERY: Duration = Duration::from_millis(50);
+
 /// Sends the outcome to the caller once the batch's COMMIT is known (`Some(why)` if it failed).
 type Reply = Box<dyn FnOnce(Option<&str>) + Send>;
 
 trait Job: Send {
+    fn stripe(&self) -> Stripe;
     fn run(self: Box<Self>, conn: &Connection) -> Reply;
     fn fail(self: Box<Self>, why: &str);
 }
 
 struct Task<F, T> {
+    stripe: Stripe,
     work: F,
     reply: oneshot::Sender<StoreResult<T>>,
 }
@@ -32,8 +44,12 @@ where
     F: FnOnce(&Connection) -> StoreResult<T> + Send,
     T: Send + 'static,
 {
+    fn stripe(&self) -> Stripe {
+        self.stripe
+    }
+
     fn run(self: Box<Self>, conn: &Connection) -> Reply {
-        let Task { work, reply } = *self;
+        let Task { work, reply, .. } = *self;
         let result = in_savepoint(conn, work);
         Box::new(move |commit_failure| {
             let outcome = match commit_failure {
@@ -70,26 +86,34 @@ fn in_savepoint<T>(
 
 pub(super) struct Writer {
     jobs: mpsc::Sender<Box<dyn Job>>,
+    clock: Arc<ChangeClock>,
 }
 
 impl Writer {
-    pub(super) fn start(conn: Connection) -> std::io::Result<Self> {
+    pub(super) fn start(conn: Connection, clock: Arc<ChangeClock>) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel();
+        let thread_clock = Arc::clone(&clock);
         std::thread::Builder::new()
             .name("checkoff-sqlite-writer".into())
-            .spawn(move || run(conn, queue))?;
-        Ok(Self { jobs })
+            .spawn(move || run(conn, queue, &thread_clock))?;
+        Ok(Self { jobs, clock })
     }
 
-    /// Runs `work` in a write transaction and resolves once it is committed to disk.
-    pub(super) async fn write<T, F>(&self, work: F) -> StoreResult<T>
+    /// Runs `work`, which may change `owner`'s todos, in a write transaction and resolves once
+    /// it is committed to disk.
+    pub(super) async fn write<T, F>(&self, owner: &Username, work: F) -> StoreResult<T>
     where
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
+        let stripe = self.clock.stripe(owner);
         self.jobs
-            .send(Box::new(Task { work, reply }))
+            .send(Box::new(Task {
+                stripe,
+                work,
+                reply,
+            }))
             .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?;
         answer
             .await
@@ -97,27 +121,49 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, queue: mpsc::Receiver<Box<dyn Job>>) {
-    while let Ok(first) = queue.recv() {
-        let mut batch = vec![first];
-        batch.extend(queue.try_iter().take(MAX_BATCH - 1));
-        commit_batch(&conn, batch);
+fn run(conn: Connection, queue: mpsc::Receiver<Box<dyn Job>>, clock: &ChangeClock) {
+    let mut seen = data_version(&conn);
+    loop {
+        match queue.recv_timeout(WATCH_EVERY) {
+            Ok(first) => {
+                let mut batch = vec![first];
+                batch.extend(queue.try_iter().take(MAX_BATCH - 1));
+                commit_batch(&conn, batch, clock);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+        let now = data_version(&conn);
+        // Unreadable counts as changed: a stale answer is worse than a cache miss.
+        if now.is_none() || now != seen {
+            clock.external_change();
+            seen = now;
+        }
     }
 }
 
-fn commit_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) {
+/// Changes whenever another connection has committed; never for this connection's own commits.
+fn data_version(conn: &Connection) -> Option<i64> {
+    conn.query_row("PRAGMA data_version", [], |row| row.get(0))
+        .ok()
+}
+
+fn commit_batch(conn: &Connection, batch: Vec<Box<dyn Job>>, clock: &ChangeClock) {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let why = format!("could not start a write: {e}");
         tracing::error!(error = %e, "SQLite BEGIN failed");
         batch.into_iter().for_each(|job| job.fail(&why));
         return;
     }
+    let stripes: Vec<Stripe> = batch.iter().map(|job| job.stripe()).collect();
+    stripes.iter().for_each(|&s| clock.begin(s));
     let replies: Vec<Reply> = batch.into_iter().map(|job| job.run(conn)).collect();
     let commit_failure = conn.execute_batch("COMMIT").err().map(|e| {
         tracing::error!(error = %e, "SQLite COMMIT failed");
         let _ = conn.execute_batch("ROLLBACK");
         format!("could not commit: {e}")
     });
+    stripes.iter().for_each(|&s| clock.end(s));
     for reply in replies {
         reply(commit_failure.as_deref());
     }
