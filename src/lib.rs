@@ -24,6 +24,8 @@ pub struct ServiceSettings {
     pub token_ttl: Duration,
     pub request_timeout: Duration,
     pub throttle: ThrottlePolicy,
+    /// Memory for list pages kept as sent (0 = none).
+    pub list_cache_bytes: usize,
 }
 
 impl Default for ServiceSettings {
@@ -32,6 +34,7 @@ impl Default for ServiceSettings {
             token_ttl: Duration::from_secs(3600),
             request_timeout: Duration::from_secs(30),
             throttle: ThrottlePolicy::default(),
+            list_cache_bytes: 2 << 20,
         }
     }
 }
@@ -61,7 +64,7 @@ impl AppState {
             passwords: Arc::new(Passwords::new()),
             throttle: Arc::new(LoginThrottle::new(settings.throttle.clone())),
             cursors: Arc::new(Cursors::new(secret)),
-            lists: Arc::default(),
+            lists: Arc::new(ListCache::new(settings.list_cache_bytes)),
             request_timeout: settings.request_timeout,
         }
     }

@@ -14,10 +14,9 @@ use super::error::ApiResult;
 use crate::domain::{TodoState, Username};
 use crate::store::{ChangeClock, Stamp};
 
-/// All kept pages together stay under this; past it the cache starts over rather than grow.
-const MAX_BYTES: usize = 2 << 20;
-/// Larger pages are not kept: a few of them would crowd out everyone else's.
-const MAX_PAGE_BYTES: usize = 128 << 10;
+/// Pages larger than this share of the budget are not kept: a few of them would crowd out
+/// everyone else's.
+const PAGES_PER_BUDGET: usize = 16;
 
 /// Which page of whose list.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -46,8 +45,9 @@ impl IntoResponse for Listed {
     }
 }
 
-#[derive(Default)]
 pub struct ListCache {
+    /// All kept pages together stay under this; past it the cache starts over rather than grow.
+    max_bytes: usize,
     pages: Mutex<Pages>,
 }
 
@@ -58,6 +58,13 @@ struct Pages {
 }
 
 impl ListCache {
+    pub fn new(max_bytes: usize) -> Self {
+        Self {
+            max_bytes,
+            pages: Mutex::default(),
+        }
+    }
+
     /// The page for `key`: the kept one while the owner's todos are unchanged, else `list`'s.
     pub async fn get_or_list(
         &self,
@@ -89,11 +96,11 @@ impl ListCache {
 
     fn keep(&self, key: ListKey, stamp: Stamp, page: Listed) {
         let size = page.body.len();
-        if size > MAX_PAGE_BYTES {
+        if size > self.max_bytes / PAGES_PER_BUDGET {
             return;
         }
         let mut pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
-        if pages.bytes + size > MAX_BYTES {
+        if pages.bytes + size > self.max_bytes {
             pages.by_key.clear();
             pages.bytes = 0;
         }

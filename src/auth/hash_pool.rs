@@ -1,8 +1,9 @@
 //! Threads that only hash passwords, at a lower CPU priority than the threads serving requests:
 //! when both want the CPU, requests win; when requests leave it idle, logins get all of it.
+//! A pool thread runs one hash at a time; the hash's lanes run on [`lanes`], one thread per core.
 
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::oneshot;
 
@@ -56,6 +57,25 @@ impl HashPool {
     }
 }
 
+/// The threads computing Argon2 lanes in parallel, at the same lowered priority.
+pub(super) fn lanes() -> &'static rayon::ThreadPool {
+    static LANES: OnceLock<rayon::ThreadPool> = OnceLock::new();
+    LANES.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .thread_name(|index| format!("checkoff-lane-{index}"))
+            .start_handler(|_| lower_priority())
+            .build()
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "cannot start the hashing lanes; hashing on one thread");
+                rayon::ThreadPoolBuilder::new()
+                    .use_current_thread()
+                    .num_threads(1)
+                    .build()
+                    .expect("a pool on the current thread needs no new thread")
+            })
+    })
+}
+
 #[cfg(target_os = "linux")]
 fn lower_priority() {
     // SAFETY: setpriority and gettid only read their arguments; on Linux a thread id names just
@@ -98,6 +118,16 @@ mod tests {
                 libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t)
             }))
             .unwrap();
+        assert_eq!(nice, NICENESS);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn lane_threads_run_below_normal_priority() {
+        // SAFETY: as above; `install` runs the closure on a lane thread.
+        let nice = lanes().install(|| unsafe {
+            libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t)
+        });
         assert_eq!(nice, NICENESS);
     }
 }

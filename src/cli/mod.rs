@@ -95,6 +95,10 @@ struct ServeArgs {
     /// DynamoDB, 1s on SQLite).
     #[arg(long, env = "CHECKOFF_USER_CACHE_TTL", value_parser = humantime::parse_duration)]
     user_cache_ttl: Option<Duration>,
+    /// Memory for list pages kept as sent, in KiB (0 = off). Only on SQLite, where the service
+    /// sees every change: its own at once, another process's within 50 ms.
+    #[arg(long, env = "CHECKOFF_LIST_CACHE_KIB", default_value_t = 2048)]
+    list_cache_kib: usize,
     /// Longest a request may take before it is answered 503.
     #[arg(long, env = "CHECKOFF_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_ttl)]
     request_timeout: Duration,
@@ -245,6 +249,7 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> CliResult {
     let settings = ServiceSettings {
         token_ttl: args.token_ttl,
         request_timeout: args.request_timeout,
+        list_cache_bytes: args.list_cache_kib.saturating_mul(1024),
         ..ServiceSettings::default()
     };
     let state = AppState::new(store, &secret, &settings);

@@ -102,28 +102,34 @@ async fn lists_during_concurrent_writes_end_up_with_every_write() {
     assert_eq!(listed(&app, &token, "").await.len(), 30);
 }
 
+/// A todo written to the service's SQLite file by another connection, as another process would.
+async fn add_from_elsewhere(dir: &std::path::Path, owner: &str, description: &str) {
+    let elsewhere = SqliteStore::open(dir).unwrap();
+    let todo = Todo::new(
+        Username::parse(owner).unwrap(),
+        Description::parse(description).unwrap(),
+        Metadata::default(),
+    );
+    elsewhere.create_todo(&todo).await.unwrap();
+}
+
+async fn spawn_on_sqlite(dir: &std::path::Path, settings: ServiceSettings) -> TestApp {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir).unwrap());
+    TestApp::spawn_on(store, dir, settings).await
+}
+
 /// The service cannot see another process's writes happen; it notices them in SQLite's file.
 #[tokio::test]
 async fn a_todo_added_by_another_process_shows_in_lists_soon() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
-    let app = TestApp::spawn_on(store, dir.path(), ServiceSettings::default()).await;
+    let app = spawn_on_sqlite(dir.path(), ServiceSettings::default()).await;
     let token = app.user_token("alice").await;
     app.create_todo(&token, "mine").await;
     for _ in 0..2 {
         assert_eq!(descriptions(&listed(&app, &token, "").await), ["mine"]);
     }
 
-    // Another connection to the same file stands in for another process (the CLI, a migration).
-    let elsewhere = SqliteStore::open(dir.path()).unwrap();
-    let owner = Username::parse("alice").unwrap();
-    let todo = Todo::new(
-        owner,
-        Description::parse("from elsewhere").unwrap(),
-        Metadata::default(),
-    );
-    elsewhere.create_todo(&todo).await.unwrap();
-
+    add_from_elsewhere(dir.path(), "alice", "from elsewhere").await;
     let deadline = Instant::now() + Duration::from_secs(3);
     loop {
         let items = listed(&app, &token, "").await;
@@ -136,4 +142,22 @@ async fn a_todo_added_by_another_process_shows_in_lists_soon() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test]
+async fn with_the_list_cache_off_another_process_s_todo_shows_at_the_next_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = ServiceSettings {
+        list_cache_bytes: 0,
+        ..ServiceSettings::default()
+    };
+    let app = spawn_on_sqlite(dir.path(), settings).await;
+    let token = app.user_token("alice").await;
+    app.create_todo(&token, "mine").await;
+    assert_eq!(descriptions(&listed(&app, &token, "").await), ["mine"]);
+    add_from_elsewhere(dir.path(), "alice", "from elsewhere").await;
+    assert_eq!(
+        descriptions(&listed(&app, &token, "").await),
+        ["mine", "from elsewhere"]
+    );
 }
