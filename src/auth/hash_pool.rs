@@ -57,23 +57,19 @@ impl HashPool {
     }
 }
 
-/// The threads computing Argon2 lanes in parallel, at the same lowered priority.
-pub(super) fn lanes() -> &'static rayon::ThreadPool {
+/// The threads computing Argon2 lanes in parallel, at the same lowered priority; started at the
+/// first hash (again at the next one, if the threads could not be started).
+pub(super) fn lanes() -> Result<&'static rayon::ThreadPool, String> {
     static LANES: OnceLock<rayon::ThreadPool> = OnceLock::new();
-    LANES.get_or_init(|| {
-        rayon::ThreadPoolBuilder::new()
-            .thread_name(|index| format!("checkoff-lane-{index}"))
-            .start_handler(|_| lower_priority())
-            .build()
-            .unwrap_or_else(|e| {
-                tracing::error!(error = %e, "cannot start the hashing lanes; hashing on one thread");
-                rayon::ThreadPoolBuilder::new()
-                    .use_current_thread()
-                    .num_threads(1)
-                    .build()
-                    .expect("a pool on the current thread needs no new thread")
-            })
-    })
+    if let Some(pool) = LANES.get() {
+        return Ok(pool);
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .thread_name(|index| format!("checkoff-lane-{index}"))
+        .start_handler(|_| lower_priority())
+        .build()
+        .map_err(|e| format!("cannot start the password hashing lanes: {e}"))?;
+    Ok(LANES.get_or_init(|| pool))
 }
 
 #[cfg(target_os = "linux")]
@@ -125,7 +121,7 @@ mod tests {
     #[test]
     fn lane_threads_run_below_normal_priority() {
         // SAFETY: as above; `install` runs the closure on a lane thread.
-        let nice = lanes().install(|| unsafe {
+        let nice = lanes().unwrap().install(|| unsafe {
             libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t)
         });
         assert_eq!(nice, NICENESS);
