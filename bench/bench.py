@@ -630,12 +630,15 @@ def insert_todos(db: Path, owner: str, count: int) -> None:
 SIZE_MODES = [("as served", []), ("list cache off", ["--list-cache-kib", "0"])]
 
 
+def size_modes(store: str) -> list:
+    # DynamoDB lists are never kept, so one way is all there is to measure.
+    return SIZE_MODES if store == "sqlite" else SIZE_MODES[:1]
+
+
 def bench_sizes(co: Checkoff, data: Path, args, result: ProductResult) -> None:
     co.fill_users(data, SIZES)
     seconds = min(args.seconds, 5.0)
-    # DynamoDB lists are never kept, so one way is all there is to measure.
-    modes = SIZE_MODES if co.store == "sqlite" else SIZE_MODES[:1]
-    for how, extra in modes:
+    for how, extra in size_modes(co.store):
         server = co.serve(data, *extra)
         try:
             for name, count in SIZES:
@@ -901,7 +904,7 @@ def report(results: dict, args, started: float) -> str:
          None if hwm is None else hwm <= 30)
     r = ratio(co.hwm_kb, pb.hwm_kb) if co and pb and co.hwm_kb and pb.hwm_kb else None
     goal("checkoff peak RSS ≤ half of PocketBase's", fmt_ratio(r), None if r is None else r <= 0.5)
-    for how, _ in (SIZE_MODES if args.store == "sqlite" else SIZE_MODES[:1]):
+    for how, _ in size_modes(args.store):
         big, small = (co.sizes.get((how, n)) if co else None for n in (100_000, 10))
         r = ratio(big.p50_ms, small.p50_ms) if big and small else None
         goal(f"list p50 at 100,000 todos ≤ 2× at 10 todos ({how})", fmt_ratio(r),
