@@ -100,11 +100,10 @@ pub async fn list_todos(
                 ))
             })?,
     };
-    let scope = list_scope(&caller.principal, state);
     let after = query
         .cursor
         .as_deref()
-        .map(|c| app.cursors.open(&scope, c))
+        .map(|c| app.cursors.open(&list_scope(&caller.principal, state), c))
         .transpose()?;
     let key = ListKey {
         owner: caller.principal,
@@ -122,7 +121,7 @@ pub async fn list_todos(
             .next
             .map(|position| {
                 let state_param = state.map(|s| format!("&state={s}")).unwrap_or_default();
-                let cursor = app.cursors.seal(&scope, &position);
+                let cursor = app.cursors.seal(&list_scope(&key.owner, state), &position);
                 let link =
                     format!("</todos?limit={limit}{state_param}&cursor={cursor}>; rel=\"next\"");
                 HeaderValue::from_str(&link).map_err(|e| ApiError::Internal(e.to_string()))
