@@ -8,5 +8,9 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // Lambda starts its `bootstrap` with no arguments; anything else is the command line.
+    if checkoff::lambda::is_lambda() && std::env::args_os().len() == 1 {
+        return checkoff::lambda::run();
+    }
     checkoff::cli::run(checkoff::cli::Cli::parse())
 }

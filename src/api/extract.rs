@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::error::ApiError;
-use crate::AppState;
+use crate::api::AppState;
 use crate::auth::Decision;
 
 /// A JSON body. Content-Type is not insisted on (`curl -d` works); the body must parse as `T`,

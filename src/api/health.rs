@@ -1,11 +1,16 @@
-//! GET /healthz: whether the store answers.
+//! GET /healthz, whether the store answers, and GET /openapi.json, the API's own description.
+
+use std::sync::LazyLock;
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
 use super::error::{ApiError, ApiResult};
-use crate::AppState;
+use crate::api::AppState;
 
 /// Health
 #[utoipa::path(get, path = "/healthz", tag = "operations",
@@ -16,4 +21,17 @@ pub async fn healthz(State(app): State<AppState>) -> ApiResult<Json<Value>> {
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     Ok(Json(json!({ "status": "ok" })))
+}
+
+/// This document
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document of every route", content_type = "application/json")))]
+pub async fn openapi_json() -> impl IntoResponse {
+    // Made once: the route table does not change while the process runs.
+    static DOCUMENT: LazyLock<Bytes> = LazyLock::new(|| {
+        serde_json::to_vec(&super::openapi())
+            .unwrap_or_default()
+            .into()
+    });
+    ([(CONTENT_TYPE, "application/json")], DOCUMENT.clone())
 }

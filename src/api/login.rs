@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ClientAddr};
-use crate::AppState;
+use crate::api::AppState;
 use crate::auth::Verdict;
 use crate::domain::{LoginPassword, User, Username};
 

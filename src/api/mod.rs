@@ -6,16 +6,21 @@ mod health;
 mod lists;
 mod login;
 mod paging;
+mod state;
 mod todos;
 
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{
+    AUTHORIZATION, CONTENT_TYPE, ETAG, IF_MATCH, LINK, LOCATION, RETRY_AFTER,
+};
+use axum::http::{HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::{Json, Router, routing::get};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::OpenApi;
@@ -26,8 +31,7 @@ use utoipa_axum::routes;
 pub use error::{ApiError, ApiResult};
 pub use lists::ListCache;
 pub use paging::Cursors;
-
-use crate::AppState;
+pub use state::AppState;
 
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -44,6 +48,7 @@ fn route_table() -> OpenApiRouter<AppState> {
             todos::delete_todo
         ))
         .routes(routes!(health::healthz))
+        .routes(routes!(health::openapi_json))
 }
 
 fn document_base() -> OpenApi {
@@ -71,12 +76,49 @@ pub fn openapi() -> OpenApi {
     route_table().split_for_parts().1
 }
 
+/// One route of the table and whether it needs a caller: what deployment descriptions (the SAM
+/// template) are generated from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteSpec {
+    /// Upper case, e.g. `GET`.
+    pub method: String,
+    /// With `{name}` parameters, e.g. `/todos/{uid}`.
+    pub path: String,
+    pub protected: bool,
+}
+
+/// Every route of the table, sorted by path then method.
+pub fn route_specs() -> Vec<RouteSpec> {
+    let doc = openapi();
+    let mut specs = Vec::new();
+    for (path, item) in &doc.paths.paths {
+        let operations = [
+            ("GET", &item.get),
+            ("PUT", &item.put),
+            ("POST", &item.post),
+            ("DELETE", &item.delete),
+            ("PATCH", &item.patch),
+        ];
+        for (method, operation) in operations {
+            if let Some(operation) = operation {
+                specs.push(RouteSpec {
+                    method: method.into(),
+                    path: path.clone(),
+                    protected: operation.security.as_ref().is_some_and(|s| !s.is_empty()),
+                });
+            }
+        }
+    }
+    specs.sort_by(|a, b| (&a.path, &a.method).cmp(&(&b.path, &b.method)));
+    specs
+}
+
 /// The whole service as one router: used by the local server, the Lambda entry and the tests.
 pub fn app(state: AppState) -> Router {
-    let (router, doc) = route_table().split_for_parts();
+    let router = route_table().split_for_parts().0;
     let timeout = state.request_timeout;
+    let cors = cors_layer(&state.cors_origins);
     router
-        .route("/openapi.json", get(move || async move { Json(doc) }))
         .fallback(|| async { ApiError::NotFound("Not found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -86,7 +128,32 @@ pub fn app(state: AppState) -> Router {
         }))
         .layer(TraceLayer::new_for_http())
         .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]))
+        .layer(cors)
         .with_state(state)
+}
+
+/// CORS for the configured origins (none: no CORS headers, browsers keep to same-origin). A
+/// preflight is answered here, before any route or token check.
+fn cors_layer(origins: &[String]) -> CorsLayer {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok())
+        .collect();
+    if origins.is_empty() {
+        return CorsLayer::new();
+    }
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([AUTHORIZATION, CONTENT_TYPE, IF_MATCH])
+        .expose_headers([ETAG, LINK, LOCATION, RETRY_AFTER])
+        .max_age(Duration::from_secs(600))
 }
 
 /// Bounds every request: past the limit the client gets a 503 rather than a hang.

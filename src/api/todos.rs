@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiQuery, IfMatch, Principal, TodoUid, etag};
 use super::lists::{ListKey, Listed};
-use crate::AppState;
+use crate::api::AppState;
 use crate::domain::{Description, Metadata, Timestamp, Todo, TodoPatch, TodoState, Username};
 use crate::store::{PageRequest, StoreError};
 
@@ -103,10 +103,10 @@ pub async fn list_todos(
     let after = query
         .cursor
         .as_deref()
-        .map(|c| app.cursors.open(&list_scope(&caller.principal, state), c))
+        .map(|c| app.cursors.open(&list_scope(&caller.owner, state), c))
         .transpose()?;
     let key = ListKey {
-        owner: caller.principal,
+        owner: caller.owner,
         state,
         limit,
         after,
@@ -151,7 +151,7 @@ pub async fn create_todo(
     ApiJson(new): ApiJson<NewTodo>,
 ) -> ApiResult<impl IntoResponse> {
     let todo = Todo::new(
-        caller.principal,
+        caller.owner,
         new.description,
         new.metadata.unwrap_or_default(),
     );
@@ -182,7 +182,7 @@ pub async fn get_todo(
 ) -> ApiResult<impl IntoResponse> {
     let todo = app
         .store
-        .get_todo(&caller.principal, uid)
+        .get_todo(&caller.owner, uid)
         .await?
         .ok_or(NOT_FOUND)?;
     Ok((item_headers(&todo), Json(todo)))
@@ -210,7 +210,7 @@ pub async fn update_todo(
     let patch = TodoPatch::new(changes.description, changes.state, changes.metadata)?;
     let todo = app
         .store
-        .update_todo(&caller.principal, uid, &patch, expected, Timestamp::now())
+        .update_todo(&caller.owner, uid, &patch, expected, Timestamp::now())
         .await
         .map_err(not_found_or)?;
     Ok((item_headers(&todo), Json(todo)))
@@ -233,7 +233,7 @@ pub async fn delete_todo(
     IfMatch(expected): IfMatch,
 ) -> ApiResult<StatusCode> {
     app.store
-        .delete_todo(&caller.principal, uid, expected)
+        .delete_todo(&caller.owner, uid, expected)
         .await
         .map_err(not_found_or)?;
     Ok(StatusCode::NO_CONTENT)

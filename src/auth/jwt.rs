@@ -25,7 +25,12 @@ impl JwtAuthorizer {
 
 /// The token from `Authorization: <token>` or `Authorization: Bearer <token>`.
 fn bearer_token(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?.trim();
+    token_of(parts.headers.get(AUTHORIZATION)?.to_str().ok()?)
+}
+
+/// The token in an `Authorization` value: bare, or after `Bearer `.
+pub fn token_of(value: &str) -> Option<&str> {
+    let value = value.trim();
     let token = match value.split_once(' ') {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
         Some(_) => return None,
@@ -35,18 +40,18 @@ fn bearer_token(parts: &Parts) -> Option<&str> {
     (!token.is_empty()).then_some(token)
 }
 
-#[async_trait]
-impl Authorizer for JwtAuthorizer {
-    async fn authorize(&self, parts: &Parts) -> Result<Decision, AuthError> {
-        let token = bearer_token(parts).ok_or(AuthError::Unauthorized)?;
+impl JwtAuthorizer {
+    /// The decision on one token, wherever it came from (a header here, an API Gateway
+    /// authorizer event in the Lambda authorizer).
+    pub async fn decide(&self, token: &str) -> Result<Decision, AuthError> {
         let claims = self.tokens.verify(token).ok_or(AuthError::Unauthorized)?;
-        let principal = Username::parse(&claims.sub).map_err(|_| AuthError::Unauthorized)?;
+        let owner = Username::parse(&claims.sub).map_err(|_| AuthError::Unauthorized)?;
         let routes = match &claims.routes {
             None => RouteGrants::all(),
             Some(patterns) => RouteGrants::parse(patterns).map_err(|_| AuthError::Unauthorized)?,
         };
         // A token outlives nothing: once its user is gone, so is its access.
-        let user = match self.store.get_user(&principal).await {
+        let user = match self.store.get_user(&owner).await {
             Ok(Some(user)) => user,
             Ok(None) => return Err(AuthError::Unauthorized),
             Err(StoreError::Unavailable(why)) => return Err(AuthError::Unavailable(why)),
@@ -56,12 +61,21 @@ impl Authorizer for JwtAuthorizer {
         context.insert("jti".into(), Value::String(claims.jti.clone()));
         context.insert("exp".into(), json!(claims.exp));
         Ok(Decision {
-            principal,
-            authorizer: "jwt",
+            principal: owner.to_string(),
+            owner,
+            authorizer: "builtin",
             admin: user.admin,
             routes,
             context,
         })
+    }
+}
+
+#[async_trait]
+impl Authorizer for JwtAuthorizer {
+    async fn authorize(&self, parts: &Parts) -> Result<Decision, AuthError> {
+        let token = bearer_token(parts).ok_or(AuthError::Unauthorized)?;
+        self.decide(token).await
     }
 }
 

@@ -1,6 +1,7 @@
 //! Who is calling and what they may call: the AuthResponse of the source documents
 //! (principal, routes, context), produced by an [`Authorizer`].
 
+mod gateway;
 mod grants;
 mod hash_pool;
 mod jwt;
@@ -15,8 +16,9 @@ use serde_json::{Map, Value};
 
 use crate::domain::Username;
 
+pub use gateway::{GatewayAuthorizer, GatewayIdentity, owner_of};
 pub use grants::{RouteGrants, RoutePattern};
-pub use jwt::JwtAuthorizer;
+pub use jwt::{JwtAuthorizer, token_of};
 pub use key::{JwtSecret, load_or_create_secret};
 pub use passwords::{PasswordAlgorithm, Passwords, Verdict, legacy_pbkdf2_phc};
 pub use throttle::{LoginThrottle, ThrottlePolicy};
@@ -25,8 +27,11 @@ pub use tokens::{IssuedToken, TokenService};
 /// What an authorizer decided about a request.
 #[derive(Debug, Clone)]
 pub struct Decision {
-    pub principal: Username,
-    /// Which authorizer decided, e.g. `jwt`.
+    /// Who the authorizer says is calling: a user name, an OIDC subject, an IAM ARN.
+    pub principal: String,
+    /// Whose data the caller works on.
+    pub owner: Username,
+    /// Which authorizer decided, e.g. `builtin`.
     pub authorizer: &'static str,
     pub admin: bool,
     pub routes: RouteGrants,

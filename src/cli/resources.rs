@@ -1,59 +1,85 @@
-//! `checkoff resources create|cleanup`: the DynamoDB table of a stage.
+//! `checkoff resources create|cleanup`: a stage's DynamoDB table and its JWT secret parameter.
 
-use clap::Subcommand;
+use clap::{Subcommand, ValueEnum};
 
 use super::{Cli, CliResult, Failure};
+use crate::aws::ssm;
+use crate::config::secret_param_of;
 use crate::store::dynamodb::{self, Outcome};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum ResourcesCommand {
-    /// Create the table (on demand, with its indexes) and wait until it is active.
+    /// Create the table (on demand, with its indexes, point-in-time recovery on) and the SSM
+    /// parameter holding a random JWT secret; what exists already is left as it is.
     Create {
-        /// Stage suffix: the table is named `<table>-<stage>`.
-        #[arg(long)]
-        stage: Option<String>,
+        /// Only this one (a SAM deployment makes the table itself: `--only secret`).
+        #[arg(long, value_enum)]
+        only: Option<Resource>,
     },
-    /// Delete the table and wait until it is gone.
+    /// Delete the table and the parameter.
     Cleanup {
-        #[arg(long)]
-        stage: Option<String>,
+        #[arg(long, value_enum)]
+        only: Option<Resource>,
     },
 }
 
-/// The table of a stage: `--table` alone, or `<table>-<stage>`.
-fn table_name(cli: &Cli, stage: Option<&str>) -> Result<String, Failure> {
-    match stage {
-        None => Ok(cli.table.clone()),
-        Some(stage)
-            if !stage.is_empty()
-                && stage.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') =>
-        {
-            Ok(format!("{}-{stage}", cli.table))
-        }
-        Some(stage) => Err(Failure(format!(
-            "stage {stage:?} may contain only letters, digits and -"
-        ))),
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(super) enum Resource {
+    Table,
+    Secret,
+}
+
+/// The parameter of the stage (`/checkoff/<stage>/jwt-secret`), of `--jwt-secret-param`, or
+/// `/checkoff/jwt-secret` without a stage.
+fn parameter(cli: &Cli) -> Result<String, Failure> {
+    if let Some(param) = &cli.location.jwt_secret_param {
+        return Ok(param.clone());
     }
+    Ok(match cli.stage()? {
+        Some((name, stage)) => secret_param_of(&name, &stage),
+        None => "/checkoff/jwt-secret".into(),
+    })
 }
 
 pub(super) async fn run(cli: &Cli, command: &ResourcesCommand) -> CliResult {
-    let client = dynamodb::client_from_env().await;
+    let table = cli.store_settings()?.table;
+    let param = parameter(cli)?;
     let say = |line: &str| println!("{line}");
-    match command {
-        ResourcesCommand::Create { stage } => {
-            let table = table_name(cli, stage.as_deref())?;
+    let (only, creating) = match command {
+        ResourcesCommand::Create { only } => (*only, true),
+        ResourcesCommand::Cleanup { only } => (*only, false),
+    };
+    let wants = |r: Resource| only.is_none_or(|o| o == r);
+    if wants(Resource::Table) {
+        let client = dynamodb::client_from_env().await;
+        if creating {
             match dynamodb::create_table(&client, &table, say).await? {
                 Outcome::Done => println!("Table {table} is ready."),
                 Outcome::AlreadyThere => {
                     println!("Table {table} was already there; nothing to do.")
                 }
             }
-        }
-        ResourcesCommand::Cleanup { stage } => {
-            let table = table_name(cli, stage.as_deref())?;
+        } else {
             match dynamodb::delete_table(&client, &table, say).await? {
                 Outcome::Done => println!("Table {table} deleted."),
                 Outcome::AlreadyThere => println!("Table {table} was not there; nothing to do."),
+            }
+        }
+    }
+    if wants(Resource::Secret) {
+        if creating {
+            match ssm::create_secret(&param).await? {
+                Outcome::Done => println!("JWT secret created in SSM parameter {param}."),
+                Outcome::AlreadyThere => {
+                    println!("SSM parameter {param} was already there; kept as it is.")
+                }
+            }
+        } else {
+            match ssm::delete_secret(&param).await? {
+                Outcome::Done => println!("SSM parameter {param} deleted."),
+                Outcome::AlreadyThere => {
+                    println!("SSM parameter {param} was not there; nothing to do.")
+                }
             }
         }
     }

@@ -34,7 +34,7 @@ pub(super) async fn run(cli: &Cli, command: &TokensCommand) -> CliResult {
     if store.get_user(&username).await?.is_none() {
         return Err(Failure(format!("no such user: {name}")));
     }
-    let tokens = TokenService::new(&cli.jwt_secret()?, *ttl);
+    let tokens = TokenService::new(&cli.jwt_secret().await?, *ttl);
     let issued = tokens.issue(username.as_str(), grants.as_ref(), Some(*ttl))?;
     println!("{}", issued.token);
     Ok(())

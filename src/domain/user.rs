@@ -101,6 +101,20 @@ pub struct User {
     pub created_at: Timestamp,
 }
 
+impl User {
+    /// The profile of a caller whom API Gateway's authorizer vouched for: it has no password,
+    /// so it cannot log in with one.
+    pub fn external(username: Username) -> Self {
+        Self {
+            username,
+            password_hash: String::new(),
+            email: None,
+            admin: false,
+            created_at: Timestamp::now(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

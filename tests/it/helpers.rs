@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use checkoff::auth::{JwtSecret, Passwords, load_or_create_secret};
+use checkoff::config::StoreKind;
 use checkoff::domain::{Password, Timestamp, User, Username};
 use checkoff::store::{DynamoStore, SqliteStore, Store};
-use checkoff::{AppState, ServiceSettings};
+use checkoff::{ServiceSettings, Settings};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -121,7 +122,13 @@ impl TestApp {
         settings: ServiceSettings,
     ) -> Self {
         let secret = load_or_create_secret(data_dir).expect("JWT key");
-        let state = AppState::new(Arc::clone(&store), &secret, &settings);
+        let settings = Settings {
+            service: settings,
+            ..Settings::local(data_dir, StoreKind::Sqlite, "unused")
+        };
+        let state = checkoff::service::build_on(&settings, Arc::clone(&store))
+            .await
+            .expect("service builds");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (shutdown, stop) = oneshot::channel::<()>();

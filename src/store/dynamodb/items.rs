@@ -20,13 +20,16 @@ use crate::store::StoreError;
 
 pub(super) type Item = HashMap<String, AttributeValue>;
 
-pub(super) const PK: &str = "PK";
-pub(super) const SK: &str = "SK";
-pub(super) const GSI1: &str = "GSI1";
-pub(super) const GSI1PK: &str = "GSI1PK";
-pub(super) const GSI1SK: &str = "GSI1SK";
-pub(super) const LSI1: &str = "LSI1";
-pub(super) const LSI1SK: &str = "LSI1SK";
+pub const PK: &str = "PK";
+pub const SK: &str = "SK";
+pub const GSI1: &str = "GSI1";
+pub const GSI1PK: &str = "GSI1PK";
+pub const GSI1SK: &str = "GSI1SK";
+pub const LSI1: &str = "LSI1";
+pub const LSI1SK: &str = "LSI1SK";
+/// Every attribute a key or index is made of (all strings); the table and the SAM template
+/// both define them from here.
+pub const KEY_ATTRIBUTES: [&str; 5] = [PK, SK, GSI1PK, GSI1SK, LSI1SK];
 
 pub(super) const PROFILE: &str = "PROFILE";
 pub(super) const TODO_PREFIX: &str = "TODO#";

@@ -9,9 +9,6 @@ mod table;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{
@@ -29,6 +26,11 @@ use super::{Page, PageRequest, Store, StoreError, StoreResult};
 use crate::domain::{Timestamp, Todo, TodoPatch, TodoState, User, Username};
 
 pub use self::items::SHARDS;
+
+/// The names of the table's keys and indexes, for whatever else defines the table.
+pub mod layout {
+    pub use super::items::{GSI1, GSI1PK, GSI1SK, KEY_ATTRIBUTES, LSI1, LSI1SK, PK, SK};
+}
 pub use self::table::{Outcome, create_table, delete_table};
 
 /// Most items one BatchWriteItem takes.
@@ -39,30 +41,12 @@ pub struct DynamoStore {
     table: String,
 }
 
-/// Timeouts that keep a dead or slow endpoint from outlasting a request: a few attempts of at
-/// most 3 s each, 10 s in all, well inside the service's request timeout.
-pub fn timeouts() -> TimeoutConfig {
-    TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(2))
-        .operation_attempt_timeout(Duration::from_secs(3))
-        .operation_timeout(Duration::from_secs(10))
-        .build()
-}
-
-/// The SDK's standard retries (with backoff, for throttling and transient faults).
-pub fn retries() -> RetryConfig {
-    RetryConfig::standard().with_max_attempts(3)
-}
+pub use crate::aws::{retries, timeouts};
 
 /// A client configured from the standard AWS environment (region, credentials,
 /// `AWS_ENDPOINT_URL`).
 pub async fn client_from_env() -> Client {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(timeouts())
-        .retry_config(retries())
-        .load()
-        .await;
-    Client::new(&config)
+    Client::new(crate::aws::config().await)
 }
 
 impl DynamoStore {

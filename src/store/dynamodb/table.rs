@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::error::from_sdk;
-use super::items::{GSI1, GSI1PK, GSI1SK, LSI1, LSI1SK, PK, SK};
+use super::items::{GSI1, GSI1PK, GSI1SK, KEY_ATTRIBUTES, LSI1, LSI1SK, PK, SK};
 use crate::store::StoreError;
 
 /// How long to wait for a table to become active or go away.
@@ -74,11 +74,7 @@ pub async fn create_table(
         .billing_mode(BillingMode::PayPerRequest)
         .key_schema(key(PK, KeyType::Hash))
         .key_schema(key(SK, KeyType::Range))
-        .set_attribute_definitions(Some(
-            [PK, SK, GSI1PK, GSI1SK, LSI1SK]
-                .map(string_attribute)
-                .to_vec(),
-        ))
+        .set_attribute_definitions(Some(KEY_ATTRIBUTES.map(string_attribute).to_vec()))
         .global_secondary_indexes(gsi1)
         .local_secondary_indexes(lsi1)
         .send()

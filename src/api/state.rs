@@ -1,0 +1,22 @@
+//! What every request handler can reach, built once by [`crate::service`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Cursors, ListCache};
+use crate::auth::{Authorizer, LoginThrottle, Passwords, TokenService};
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub authorizer: Arc<dyn Authorizer>,
+    pub tokens: Arc<TokenService>,
+    pub passwords: Arc<Passwords>,
+    pub throttle: Arc<LoginThrottle>,
+    pub cursors: Arc<Cursors>,
+    pub lists: Arc<ListCache>,
+    pub request_timeout: Duration,
+    /// Origins allowed to call from a browser (none: no CORS headers at all).
+    pub cors_origins: Vec<String>,
+}

@@ -1,0 +1,83 @@
+//! The JWT secret as an SSM SecureString parameter, as the original sample keeps it: read once
+//! per start, created (random) and deleted by `checkoff resources`.
+
+use aws_sdk_ssm::Client;
+use aws_sdk_ssm::types::ParameterType;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::auth::JwtSecret;
+use crate::store::dynamodb::Outcome;
+
+async fn client() -> Client {
+    Client::new(super::config().await)
+}
+
+fn describe<E: std::error::Error + 'static>(e: &aws_sdk_ssm::error::SdkError<E>) -> String {
+    let mut text = aws_sdk_ssm::error::DisplayErrorContext(e).to_string();
+    text.truncate(500);
+    text
+}
+
+/// Reads and decrypts the secret in `name`.
+pub async fn read_secret(name: &str) -> Result<JwtSecret, String> {
+    let answer = client()
+        .await
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| format!("cannot read the SSM parameter {name}: {}", describe(&e)))?;
+    let value = answer
+        .parameter()
+        .and_then(|p| p.value())
+        .ok_or_else(|| format!("the SSM parameter {name} has no value"))?;
+    JwtSecret::from_base64(value).map_err(|e| format!("the SSM parameter {name}: {e}"))
+}
+
+/// Makes `name` hold 32 random bytes (base64) unless it exists already; an existing secret is
+/// never replaced, as that would end every token signed with it.
+pub async fn create_secret(name: &str) -> Result<Outcome, String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| format!("no randomness from the OS: {e}"))?;
+    let put = client()
+        .await
+        .put_parameter()
+        .name(name)
+        .description("checkoff: the key that signs and checks API tokens (base64)")
+        .r#type(ParameterType::SecureString)
+        .value(STANDARD.encode(bytes))
+        .overwrite(false)
+        .send()
+        .await;
+    match put {
+        Ok(_) => Ok(Outcome::Done),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_parameter_already_exists()) =>
+        {
+            Ok(Outcome::AlreadyThere)
+        }
+        Err(e) => Err(format!(
+            "cannot create the SSM parameter {name}: {}",
+            describe(&e)
+        )),
+    }
+}
+
+pub async fn delete_secret(name: &str) -> Result<Outcome, String> {
+    match client().await.delete_parameter().name(name).send().await {
+        Ok(_) => Ok(Outcome::Done),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_parameter_not_found()) =>
+        {
+            Ok(Outcome::AlreadyThere)
+        }
+        Err(e) => Err(format!(
+            "cannot delete the SSM parameter {name}: {}",
+            describe(&e)
+        )),
+    }
+}

@@ -1,0 +1,568 @@
+//! The one typed settings value of the service, from flags, the environment and the stage's
+//! section of `checkoff.toml` (in that order of precedence), and the stages themselves.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
+
+use crate::auth::ThrottlePolicy;
+
+/// The file of stages read when `--config` is not given (and only if it exists).
+pub const DEFAULT_CONFIG: &str = "checkoff.toml";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// An SQLite file in the data dir.
+    Sqlite,
+    /// A DynamoDB table (--table).
+    Dynamodb,
+}
+
+/// Who decides who is calling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthorizerKind {
+    /// checkoff checks its own tokens inside the API function (one function, no extra call).
+    Builtin,
+    /// checkoff's token check deployed as an API Gateway Lambda authorizer.
+    Lambda,
+    /// An API Gateway Cognito user pool authorizer.
+    Cognito,
+    /// API Gateway's AWS_IAM authorization (SigV4-signed requests).
+    Iam,
+    /// An existing Lambda authorizer of your own.
+    Custom,
+}
+
+impl AuthorizerKind {
+    /// Whether API Gateway decides, so the API function takes the caller from the request context.
+    pub fn is_gateway(self) -> bool {
+        self != Self::Builtin
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Builtin => "builtin",
+            Self::Lambda => "lambda",
+            Self::Cognito => "cognito",
+            Self::Iam => "iam",
+            Self::Custom => "custom",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Architecture {
+    #[serde(rename = "x86_64")]
+    X86_64,
+    Arm64,
+}
+
+impl Architecture {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::X86_64 => "x86_64",
+            Self::Arm64 => "arm64",
+        }
+    }
+}
+
+/// A stage's authorizer, as `[stages.<name>.authorizer]` gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageAuthorizer {
+    pub kind: AuthorizerKind,
+    /// `cognito`: the user pool's ARN.
+    pub user_pool_arn: Option<String>,
+    /// `custom`: the ARN of the existing authorizer function.
+    pub function_arn: Option<String>,
+    /// `cognito`: the claim that names the caller (default `sub`), e.g. `cognito:username`.
+    pub claim: Option<String>,
+}
+
+impl Default for StageAuthorizer {
+    fn default() -> Self {
+        Self {
+            kind: AuthorizerKind::Builtin,
+            user_pool_arn: None,
+            function_arn: None,
+            claim: None,
+        }
+    }
+}
+
+/// One `[stages.<name>]` section: where a deployment keeps its data and how it runs.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Stage {
+    /// The DynamoDB table; `<table>-<stage>` when not given.
+    pub table: Option<String>,
+    /// Lambda memory in MB.
+    pub memory_mb: u32,
+    /// Lambda timeout in seconds.
+    pub timeout_s: u32,
+    pub architecture: Architecture,
+    pub log_retention_days: u32,
+    /// API Gateway stage throttling: steady requests per second and burst.
+    pub throttle_rate: f64,
+    pub throttle_burst: u32,
+    /// Origins allowed to call the API from a browser.
+    pub cors_origins: Vec<String>,
+    /// How long a token from /login stays valid, e.g. `1h`.
+    pub token_ttl: Option<String>,
+    /// The SSM SecureString parameter of the JWT secret; `/checkoff/<stage>/jwt-secret` when not given.
+    pub jwt_secret_param: Option<String>,
+    pub authorizer: StageAuthorizer,
+}
+
+impl Default for Stage {
+    fn default() -> Self {
+        Self {
+            table: None,
+            memory_mb: 128,
+            timeout_s: 10,
+            architecture: Architecture::Arm64,
+            log_retention_days: 30,
+            throttle_rate: 100.0,
+            throttle_burst: 200,
+            cors_origins: Vec::new(),
+            token_ttl: None,
+            jwt_secret_param: None,
+            authorizer: StageAuthorizer::default(),
+        }
+    }
+}
+
+/// A stage name: letters, digits and `-`, as AWS resource names allow.
+pub fn check_stage_name(name: &str) -> Result<(), String> {
+    if !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "stage {name:?} may contain only letters, digits and - (1 to 64 of them)"
+        ))
+    }
+}
+
+impl Stage {
+    /// What the file says must also make sense, so a bad stage fails here and not in AWS.
+    fn check(&self, name: &str) -> Result<(), String> {
+        check_stage_name(name)?;
+        let fail = |why: &str| Err(format!("stage {name}: {why}"));
+        if !(128..=10_240).contains(&self.memory_mb) {
+            return fail("memory_mb must be from 128 to 10240");
+        }
+        if !(1..=900).contains(&self.timeout_s) {
+            return fail("timeout_s must be from 1 to 900");
+        }
+        const RETENTION: [u32; 22] = [
+            1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+            2922, 3288, 3653,
+        ];
+        if !RETENTION.contains(&self.log_retention_days) {
+            return fail(
+                "log_retention_days must be one CloudWatch offers (1, 3, 5, 7, 14, 30, 60, 90, 365, ...)",
+            );
+        }
+        if !(self.throttle_rate > 0.0 && self.throttle_burst > 0) {
+            return fail("throttle_rate and throttle_burst must be above 0");
+        }
+        if let Some(ttl) = &self.token_ttl {
+            crate::cli::parse_ttl(ttl).map_err(|e| format!("stage {name}: token_ttl: {e}"))?;
+        }
+        if let Some(param) = &self.jwt_secret_param
+            && !param.starts_with('/')
+        {
+            return fail("jwt_secret_param must be a parameter path starting with /");
+        }
+        for origin in &self.cors_origins {
+            if !(origin.starts_with("https://") || origin.starts_with("http://")) {
+                return fail("cors_origins must be origins such as https://app.example.com");
+            }
+        }
+        let auth = &self.authorizer;
+        match auth.kind {
+            AuthorizerKind::Cognito if auth.user_pool_arn.is_none() => {
+                fail("the cognito authorizer needs user_pool_arn")
+            }
+            AuthorizerKind::Custom if auth.function_arn.is_none() => {
+                fail("the custom authorizer needs function_arn")
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `checkoff.toml`: `[stages.<name>]` sections.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub stages: BTreeMap<String, Stage>,
+}
+
+impl ConfigFile {
+    /// The file at `path`, or, when no path is given, `checkoff.toml` if there is one.
+    pub fn load(path: Option<&Path>) -> Result<Self, String> {
+        let (path, required) = match path {
+            Some(path) => (path, true),
+            None => (Path::new(DEFAULT_CONFIG), false),
+        };
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Self::default());
+            }
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        let file: Self = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        for (name, stage) in &file.stages {
+            stage
+                .check(name)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        Ok(file)
+    }
+
+    /// The section of `name`. With no file at all every stage has the defaults; in a file, a
+    /// stage it does not name is a mistake worth stopping for.
+    pub fn stage(&self, name: &str) -> Result<Stage, String> {
+        check_stage_name(name)?;
+        if self.stages.is_empty() {
+            return Ok(Stage::default());
+        }
+        self.stages.get(name).cloned().ok_or_else(|| {
+            let known: Vec<&str> = self.stages.keys().map(String::as_str).collect();
+            format!(
+                "no stage {name:?} in the config (it has: {})",
+                known.join(", ")
+            )
+        })
+    }
+}
+
+/// Where the data lives: flags shared by every command.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Where data lives [default: sqlite; dynamodb under AWS Lambda].
+    #[arg(long, env = "CHECKOFF_STORE", value_enum, global = true)]
+    pub store: Option<StoreKind>,
+    /// Directory of the SQLite database and the JWT key (created on first start).
+    #[arg(
+        long,
+        env = "CHECKOFF_DATA_DIR",
+        default_value = "./data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+    /// DynamoDB table (with --store dynamodb; `<table>-<stage>` with --stage); region, credentials
+    /// and endpoint come from the standard AWS environment (AWS_REGION, AWS_PROFILE,
+    /// AWS_ENDPOINT_URL, ...).
+    #[arg(
+        long,
+        env = "CHECKOFF_TABLE",
+        default_value = "checkoff",
+        global = true
+    )]
+    pub table: String,
+    /// A stage of checkoff.toml (dev, prod, ...): its table, secret and settings.
+    #[arg(long, env = "CHECKOFF_STAGE", global = true)]
+    pub stage: Option<String>,
+    /// The file of stages [default: ./checkoff.toml, if there is one].
+    #[arg(long, env = "CHECKOFF_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// An SSM SecureString parameter holding the JWT secret (base64), read once at start
+    /// [default with --stage on DynamoDB: /checkoff/<stage>/jwt-secret; CHECKOFF_JWT_SECRET
+    /// wins over both].
+    #[arg(long, env = "CHECKOFF_JWT_SECRET_PARAM", global = true)]
+    pub jwt_secret_param: Option<String>,
+}
+
+/// Where the process runs: decides defaults such as the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    Local,
+    Lambda,
+}
+
+/// The data location every command agrees on.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    pub kind: StoreKind,
+    pub data_dir: PathBuf,
+    pub table: String,
+}
+
+impl StoreArgs {
+    /// The stage named by `--stage`, from the config file.
+    pub fn stage(&self) -> Result<Option<(String, Stage)>, String> {
+        let Some(name) = &self.stage else {
+            return Ok(None);
+        };
+        let stage = ConfigFile::load(self.config.as_deref())?.stage(name)?;
+        Ok(Some((name.clone(), stage)))
+    }
+
+    pub fn resolve(
+        &self,
+        stage: Option<&(String, Stage)>,
+        runtime: Runtime,
+    ) -> Result<StoreSettings, String> {
+        let kind = self.store.unwrap_or(match runtime {
+            Runtime::Local => StoreKind::Sqlite,
+            Runtime::Lambda => StoreKind::Dynamodb,
+        });
+        let table = match stage {
+            Some((_, Stage { table: Some(t), .. })) => t.clone(),
+            Some((name, _)) => format!("{}-{name}", self.table),
+            None => self.table.clone(),
+        };
+        Ok(StoreSettings {
+            kind,
+            data_dir: self.data_dir.clone(),
+            table,
+        })
+    }
+}
+
+impl StoreArgs {
+    /// `CHECKOFF_JWT_SECRET` when set, else the SSM parameter given or the stage's (on
+    /// DynamoDB), else `jwt.key` in the data dir.
+    pub fn secret(&self, stage: Option<&(String, Stage)>, kind: StoreKind) -> SecretSource {
+        if std::env::var_os("CHECKOFF_JWT_SECRET").is_some() {
+            SecretSource::Env
+        } else if let Some(param) = &self.jwt_secret_param {
+            SecretSource::Ssm(param.clone())
+        } else if let (Some((name, stage)), StoreKind::Dynamodb) = (stage, kind) {
+            SecretSource::Ssm(secret_param_of(name, stage))
+        } else {
+            SecretSource::DataDir(self.data_dir.clone())
+        }
+    }
+}
+
+/// The SSM parameter of a stage's JWT secret.
+pub fn secret_param_of(stage_name: &str, stage: &Stage) -> String {
+    stage
+        .jwt_secret_param
+        .clone()
+        .unwrap_or_else(|| format!("/checkoff/{stage_name}/jwt-secret"))
+}
+
+/// How the service runs: flags of `serve`, read from the environment under Lambda.
+#[derive(Debug, Clone, Args)]
+pub struct ServiceArgs {
+    /// How long a token from /login stays valid (e.g. 15m, 1h, 7d) [default: 1h].
+    #[arg(long, env = "CHECKOFF_TOKEN_TTL", value_parser = crate::cli::parse_ttl)]
+    pub token_ttl: Option<Duration>,
+    /// How long the caller's profile, read by the authorizer, may be reused: saves a store read
+    /// per API call; a user deleted by another process keeps access that long (default: 5s on
+    /// DynamoDB, 1s on SQLite).
+    #[arg(long, env = "CHECKOFF_USER_CACHE_TTL", value_parser = humantime::parse_duration)]
+    pub user_cache_ttl: Option<Duration>,
+    /// Memory for list pages kept as sent, in KiB (0 = off). Only on SQLite, where the service
+    /// sees every change: its own at once, another process's within 50 ms.
+    #[arg(long, env = "CHECKOFF_LIST_CACHE_KIB", default_value_t = 2048)]
+    pub list_cache_kib: usize,
+    /// Longest a request may take before it is answered 503.
+    #[arg(long, env = "CHECKOFF_REQUEST_TIMEOUT", default_value = "30s", value_parser = crate::cli::parse_ttl)]
+    pub request_timeout: Duration,
+    /// Who decides who is calling [default: the stage's, else builtin]. The kinds other than
+    /// builtin and lambda exist only behind API Gateway.
+    #[arg(long, env = "CHECKOFF_AUTHORIZER", value_enum)]
+    pub authorizer: Option<AuthorizerKind>,
+    /// With the cognito authorizer: the claim that names the caller [default: sub].
+    #[arg(long, env = "CHECKOFF_IDENTITY_CLAIM")]
+    pub identity_claim: Option<String>,
+    /// Origins allowed to call the API from a browser (repeatable) [default: the stage's].
+    #[arg(
+        long = "cors-origin",
+        env = "CHECKOFF_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
+}
+
+/// Where the JWT signing secret comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// `CHECKOFF_JWT_SECRET`, base64.
+    Env,
+    /// An SSM SecureString parameter.
+    Ssm(String),
+    /// `jwt.key` in the data dir, made on first start.
+    DataDir(PathBuf),
+}
+
+/// Which caller identity the service accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub kind: AuthorizerKind,
+    /// The claim naming a Cognito caller.
+    pub claim: String,
+}
+
+/// Everything the service builder needs, resolved.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub runtime: Runtime,
+    pub store: StoreSettings,
+    pub secret: SecretSource,
+    pub identity: Identity,
+    /// 0 = no profile cache.
+    pub user_cache_ttl: Duration,
+    pub cors_origins: Vec<String>,
+    pub service: ServiceSettings,
+}
+
+/// Settings the running service needs beyond its store and secret.
+#[derive(Debug, Clone)]
+pub struct ServiceSettings {
+    pub token_ttl: Duration,
+    pub request_timeout: Duration,
+    pub throttle: ThrottlePolicy,
+    /// Memory for list pages kept as sent (0 = none).
+    pub list_cache_bytes: usize,
+}
+
+impl Default for ServiceSettings {
+    fn default() -> Self {
+        Self {
+            token_ttl: Duration::from_secs(3600),
+            request_timeout: Duration::from_secs(30),
+            throttle: ThrottlePolicy::default(),
+            list_cache_bytes: 2 << 20,
+        }
+    }
+}
+
+impl Settings {
+    /// Flags and environment first, then the stage, then defaults.
+    pub fn resolve(
+        store_args: &StoreArgs,
+        args: &ServiceArgs,
+        runtime: Runtime,
+    ) -> Result<Self, String> {
+        let stage = store_args.stage()?;
+        let store = store_args.resolve(stage.as_ref(), runtime)?;
+        let stage_ttl = match stage.as_ref().and_then(|(_, s)| s.token_ttl.as_deref()) {
+            Some(ttl) => Some(crate::cli::parse_ttl(ttl)?),
+            None => None,
+        };
+        let stage_auth = stage.as_ref().map(|(_, s)| s.authorizer.clone());
+        let kind = args
+            .authorizer
+            .or(stage_auth.as_ref().map(|a| a.kind))
+            .unwrap_or(AuthorizerKind::Builtin);
+        let claim = args
+            .identity_claim
+            .clone()
+            .or(stage_auth.and_then(|a| a.claim))
+            .unwrap_or_else(|| "sub".into());
+        if runtime == Runtime::Local
+            && !matches!(kind, AuthorizerKind::Builtin | AuthorizerKind::Lambda)
+        {
+            return Err(format!(
+                "the {} authorizer is API Gateway's: it exists only under AWS Lambda (use builtin here)",
+                kind.as_str()
+            ));
+        }
+        let cors_origins = if args.cors_origins.is_empty() {
+            stage
+                .as_ref()
+                .map(|(_, s)| s.cors_origins.clone())
+                .unwrap_or_default()
+        } else {
+            args.cors_origins.clone()
+        };
+        let user_cache_ttl = args.user_cache_ttl.unwrap_or(match store.kind {
+            StoreKind::Sqlite => Duration::from_secs(1),
+            StoreKind::Dynamodb => Duration::from_secs(5),
+        });
+        Ok(Self {
+            runtime,
+            secret: store_args.secret(stage.as_ref(), store.kind),
+            store,
+            identity: Identity { kind, claim },
+            user_cache_ttl,
+            cors_origins,
+            service: ServiceSettings {
+                token_ttl: args
+                    .token_ttl
+                    .or(stage_ttl)
+                    .unwrap_or(Duration::from_secs(3600)),
+                request_timeout: args.request_timeout,
+                list_cache_bytes: args.list_cache_kib.saturating_mul(1024),
+                ..ServiceSettings::default()
+            },
+        })
+    }
+
+    /// Settings for a service on `data_dir` with everything else at its default, as tests and
+    /// embedders start from.
+    pub fn local(data_dir: &Path, store: StoreKind, table: &str) -> Self {
+        Self {
+            runtime: Runtime::Local,
+            store: StoreSettings {
+                kind: store,
+                data_dir: data_dir.to_owned(),
+                table: table.to_owned(),
+            },
+            secret: SecretSource::DataDir(data_dir.to_owned()),
+            identity: Identity {
+                kind: AuthorizerKind::Builtin,
+                claim: "sub".into(),
+            },
+            user_cache_ttl: Duration::ZERO,
+            cors_origins: Vec::new(),
+            service: ServiceSettings::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sample_config_parses_and_its_stages_check() {
+        let file = ConfigFile::load(Some(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/checkoff.toml"
+        ))))
+        .unwrap();
+        assert!(file.stage("dev").is_ok());
+        assert!(file.stage("prod").is_ok());
+        assert!(file.stage("nope").unwrap_err().contains("dev, prod"));
+    }
+
+    #[test]
+    fn a_stage_with_a_bad_value_is_refused_with_the_reason() {
+        let bad = |text: &str| {
+            let file: ConfigFile = toml::from_str(text).unwrap();
+            let (name, stage) = file.stages.iter().next().unwrap();
+            stage.check(name).unwrap_err()
+        };
+        assert!(bad("[stages.x]\nmemory_mb = 64").contains("memory_mb"));
+        assert!(bad("[stages.x]\nlog_retention_days = 8").contains("log_retention_days"));
+        assert!(bad("[stages.x.authorizer]\nkind = \"cognito\"").contains("user_pool_arn"));
+        assert!(bad("[stages.x]\ncors_origins = [\"*\"]").contains("cors_origins"));
+        assert!(toml::from_str::<ConfigFile>("[stages.x]\nmemroy_mb = 1").is_err());
+    }
+
+    #[test]
+    fn stage_names_are_what_aws_names_allow() {
+        assert!(check_stage_name("prod-eu").is_ok());
+        for bad in ["", "a b", "x_y", "ü"] {
+            assert!(check_stage_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}

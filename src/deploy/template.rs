@@ -1,0 +1,453 @@
+//! The SAM template of a stage: the API function (and checkoff's authorizer function where the
+//! stage uses it) on `provided.al2023`, a REST API whose routes and their auth come from the
+//! route table, the DynamoDB table with its indexes, least-privilege roles, log groups with
+//! retention, stage throttling, gateway answers in checkoff's error shape, and outputs.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::{Map, Value, json};
+
+use crate::api::{RouteSpec, route_specs};
+use crate::config::{AuthorizerKind, Stage};
+use crate::store::dynamodb::layout;
+
+/// The handler of the API function (`bootstrap` is the binary itself).
+const API_HANDLER: &str = "bootstrap";
+
+/// A generated template and the facts worth telling the person who asked for it.
+pub struct Template {
+    /// The template as data, for checks.
+    pub document: Value,
+    pub yaml: String,
+    pub routes: usize,
+}
+
+fn sub(text: &str) -> Value {
+    json!({ "Fn::Sub": text })
+}
+
+fn reference(name: &str) -> Value {
+    json!({ "Ref": name })
+}
+
+fn arn_of(resource: &str) -> Value {
+    json!({ "Fn::GetAtt": [resource, "Arn"] })
+}
+
+/// `/todos/{uid}` → `TodosUid`: part of a CloudFormation logical id.
+fn id_part(path: &str) -> String {
+    path.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let mut chars = w.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+fn event_name(method: &str, path: &str) -> String {
+    let method = id_part(&method.to_ascii_lowercase());
+    match id_part(path) {
+        p if p.is_empty() => format!("{method}Root"),
+        p => format!("{method}{p}"),
+    }
+}
+
+/// The log group Lambda writes `function`'s logs to, named up front so it can carry a retention
+/// and the role can be limited to it.
+fn log_group_name(function: &str) -> String {
+    format!("/aws/lambda/${{AWS::StackName}}-{function}")
+}
+
+/// A role Lambda can take on, allowed to write to its own log group and whatever
+/// `statements` add.
+fn role(function: &str, statements: Vec<Value>) -> Value {
+    let mut all = vec![json!({
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+        "Resource": arn_of(&format!("{}Logs", id_part(function))),
+    })];
+    all.extend(statements);
+    json!({
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "AssumeRolePolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Effect": "Allow",
+                    "Principal": { "Service": "lambda.amazonaws.com" },
+                    "Action": "sts:AssumeRole",
+                }],
+            },
+            "Policies": [{
+                "PolicyName": format!("checkoff-{function}"),
+                "PolicyDocument": { "Version": "2012-10-17", "Statement": all },
+            }],
+        },
+    })
+}
+
+fn log_group(function: &str, stage: &Stage) -> Value {
+    json!({
+        "Type": "AWS::Logs::LogGroup",
+        "DeletionPolicy": "Delete",
+        "UpdateReplacePolicy": "Delete",
+        "Properties": {
+            "LogGroupName": sub(&log_group_name(function)),
+            "RetentionInDays": stage.log_retention_days,
+        },
+    })
+}
+
+/// What the functions may do with data: this table and its indexes, this parameter.
+fn data_statements(actions: &[&str]) -> Vec<Value> {
+    vec![
+        json!({
+            "Effect": "Allow",
+            "Action": actions.iter().map(|a| format!("dynamodb:{a}")).collect::<Vec<_>>(),
+            "Resource": [arn_of("Table"), sub("${Table.Arn}/index/*")],
+        }),
+        json!({
+            "Effect": "Allow",
+            "Action": ["ssm:GetParameter"],
+            "Resource": sub(
+                "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${JwtSecretParameter}"
+            ),
+        }),
+    ]
+}
+
+fn function(
+    name: &str,
+    handler: &str,
+    code: &Path,
+    stage: &Stage,
+    environment: Map<String, Value>,
+    events: Option<Map<String, Value>>,
+) -> Value {
+    let mut properties = json!({
+        "FunctionName": sub(&format!("${{AWS::StackName}}-{name}")),
+        "CodeUri": code.display().to_string(),
+        "Handler": handler,
+        "Runtime": "provided.al2023",
+        "Architectures": [stage.architecture.as_str()],
+        "MemorySize": stage.memory_mb,
+        "Timeout": stage.timeout_s,
+        "Role": arn_of(&format!("{}Role", id_part(name))),
+        "Environment": { "Variables": environment },
+    });
+    if let Some(events) = events {
+        properties["Events"] = Value::Object(events);
+    }
+    json!({
+        "Type": "AWS::Serverless::Function",
+        "DependsOn": [format!("{}Logs", id_part(name))],
+        "Properties": properties,
+    })
+}
+
+/// The gateway's own answers (no route, a refused token, …) in checkoff's error shape, with
+/// the CORS headers a browser needs to read them.
+fn gateway_responses(cors_origins: &[String]) -> Value {
+    let mut headers = Map::new();
+    match cors_origins {
+        [] => {}
+        [one] => {
+            headers.insert(
+                "Access-Control-Allow-Origin".into(),
+                json!(format!("'{one}'")),
+            );
+        }
+        // Several origins: the gateway cannot choose among them, so an error answer names the
+        // caller's own; it carries no data.
+        _ => {
+            headers.insert(
+                "Access-Control-Allow-Origin".into(),
+                json!("method.request.header.Origin"),
+            );
+            headers.insert("Vary".into(), json!("'Origin'"));
+        }
+    }
+    // No status for the DEFAULT_ answers: the gateway keeps the one of the actual failure.
+    let answer = |status: Option<u16>, message: &str| {
+        let mut response = json!({
+            "ResponseTemplates": {
+                "application/json": json!({ "message": message }).to_string(),
+            },
+        });
+        if let Some(status) = status {
+            response["StatusCode"] = json!(status.to_string());
+        }
+        if !headers.is_empty() {
+            response["ResponseParameters"] = json!({ "Headers": headers });
+        }
+        response
+    };
+    json!({
+        "UNAUTHORIZED": answer(Some(401), "Unauthorized"),
+        "ACCESS_DENIED": answer(Some(403), "User is not authorized to access this resource"),
+        "MISSING_AUTHENTICATION_TOKEN": answer(Some(404), "Not found"),
+        "THROTTLED": answer(Some(429), "Too many requests; try again later"),
+        "DEFAULT_4XX": answer(None, "Bad request"),
+        "DEFAULT_5XX": answer(None, "Service temporarily unavailable; try again"),
+    })
+}
+
+/// The Api's `Auth` for the stage's authorizer kind.
+fn api_auth(stage: &Stage) -> Value {
+    let auth = &stage.authorizer;
+    let (name, definition) = match auth.kind {
+        // No gateway authorizer; SAM still needs an Auth block to write the gateway answers.
+        AuthorizerKind::Builtin => {
+            return json!({ "AddDefaultAuthorizerToCorsPreflight": false });
+        }
+        AuthorizerKind::Iam => {
+            // InvokeRole NONE: API Gateway calls the function as itself, not as the caller.
+            return json!({
+                "DefaultAuthorizer": "AWS_IAM",
+                "InvokeRole": "NONE",
+                "AddDefaultAuthorizerToCorsPreflight": false,
+            });
+        }
+        AuthorizerKind::Lambda => (
+            "CheckoffAuthorizer",
+            json!({
+                "FunctionArn": arn_of("AuthorizerFunction"),
+                "FunctionPayloadType": "TOKEN",
+                "Identity": { "Header": "Authorization", "ReauthorizeEvery": 300 },
+            }),
+        ),
+        AuthorizerKind::Custom => (
+            "CustomAuthorizer",
+            json!({
+                "FunctionArn": auth.function_arn.clone().unwrap_or_default(),
+                "FunctionPayloadType": "TOKEN",
+                "Identity": { "Header": "Authorization", "ReauthorizeEvery": 300 },
+            }),
+        ),
+        AuthorizerKind::Cognito => (
+            "CognitoAuthorizer",
+            json!({
+                "UserPoolArn": auth.user_pool_arn.clone().unwrap_or_default(),
+                "Identity": { "Header": "Authorization" },
+            }),
+        ),
+    };
+    json!({
+        "DefaultAuthorizer": name,
+        "AddDefaultAuthorizerToCorsPreflight": false,
+        "Authorizers": { name: definition },
+    })
+}
+
+/// One Api event per route, public ones exempt from the default authorizer; with CORS, an
+/// OPTIONS event per path so the function answers preflights for exactly its origins.
+fn api_events(routes: &[RouteSpec], stage: &Stage) -> Map<String, Value> {
+    let gateway_auth = stage.authorizer.kind.is_gateway();
+    let mut events = Map::new();
+    let mut add = |method: &str, path: &str, public: bool| {
+        let mut properties = json!({
+            "RestApiId": reference("Api"),
+            "Path": path,
+            "Method": method,
+        });
+        if public && gateway_auth {
+            properties["Auth"] = json!({ "Authorizer": "NONE" });
+        }
+        events.insert(
+            event_name(method, path),
+            json!({ "Type": "Api", "Properties": properties }),
+        );
+    };
+    for route in routes {
+        add(&route.method, &route.path, !route.protected);
+    }
+    if !stage.cors_origins.is_empty() {
+        let paths: BTreeSet<&str> = routes.iter().map(|r| r.path.as_str()).collect();
+        for path in paths {
+            add("OPTIONS", path, true);
+        }
+    }
+    events
+}
+
+fn table(name: &str) -> Value {
+    let key = |attribute: &str, kind: &str| json!({ "AttributeName": attribute, "KeyType": kind });
+    json!({
+        "Type": "AWS::DynamoDB::Table",
+        // The data outlives the stack: deleting or replacing the stack never deletes todos.
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": {
+            "TableName": name,
+            "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": layout::KEY_ATTRIBUTES
+                .iter()
+                .map(|a| json!({ "AttributeName": a, "AttributeType": "S" }))
+                .collect::<Vec<_>>(),
+            "KeySchema": [key(layout::PK, "HASH"), key(layout::SK, "RANGE")],
+            "GlobalSecondaryIndexes": [{
+                "IndexName": layout::GSI1,
+                "KeySchema": [key(layout::GSI1PK, "HASH"), key(layout::GSI1SK, "RANGE")],
+                "Projection": { "ProjectionType": "ALL" },
+            }],
+            "LocalSecondaryIndexes": [{
+                "IndexName": layout::LSI1,
+                "KeySchema": [key(layout::PK, "HASH"), key(layout::LSI1SK, "RANGE")],
+                "Projection": { "ProjectionType": "ALL" },
+            }],
+            "PointInTimeRecoverySpecification": { "PointInTimeRecoveryEnabled": true },
+            "SSESpecification": { "SSEEnabled": true },
+        },
+    })
+}
+
+/// The template of stage `name`, with the functions' code at `code` (the zip `cargo lambda
+/// build` makes).
+pub fn template(
+    name: &str,
+    stage: &Stage,
+    table_name: &str,
+    secret_param: &str,
+    code: &Path,
+) -> Template {
+    let routes = route_specs();
+    let kind = stage.authorizer.kind;
+    let mut environment = Map::new();
+    let mut set = |key: &str, value: Value| {
+        environment.insert(key.into(), value);
+    };
+    set("CHECKOFF_STORE", json!("dynamodb"));
+    set("CHECKOFF_TABLE", reference("Table"));
+    set("CHECKOFF_JWT_SECRET_PARAM", reference("JwtSecretParameter"));
+    set("CHECKOFF_AUTHORIZER", json!(kind.as_str()));
+    if let Some(claim) = &stage.authorizer.claim {
+        set("CHECKOFF_IDENTITY_CLAIM", json!(claim));
+    }
+    if let Some(ttl) = &stage.token_ttl {
+        set("CHECKOFF_TOKEN_TTL", json!(ttl));
+    }
+    if !stage.cors_origins.is_empty() {
+        set("CHECKOFF_CORS_ORIGINS", json!(stage.cors_origins.join(",")));
+    }
+    set("RUST_LOG", json!("info"));
+
+    let mut resources = Map::new();
+    resources.insert("Table".into(), table(table_name));
+    resources.insert(
+        "ApiRole".into(),
+        role(
+            "api",
+            data_statements(&[
+                "GetItem",
+                "PutItem",
+                "UpdateItem",
+                "DeleteItem",
+                "Query",
+                "BatchWriteItem",
+                "DescribeTable",
+            ]),
+        ),
+    );
+    resources.insert("ApiLogs".into(), log_group("api", stage));
+    resources.insert(
+        "ApiFunction".into(),
+        function(
+            "api",
+            API_HANDLER,
+            code,
+            stage,
+            environment.clone(),
+            Some(api_events(&routes, stage)),
+        ),
+    );
+    if kind == AuthorizerKind::Lambda {
+        // The token check reads only profiles.
+        resources.insert(
+            "AuthorizerRole".into(),
+            role("authorizer", data_statements(&["GetItem"])),
+        );
+        resources.insert("AuthorizerLogs".into(), log_group("authorizer", stage));
+        resources.insert(
+            "AuthorizerFunction".into(),
+            function(
+                "authorizer",
+                crate::lambda::AUTHORIZER_HANDLER,
+                code,
+                stage,
+                environment,
+                None,
+            ),
+        );
+    }
+    let api = json!({
+        "Type": "AWS::Serverless::Api",
+        "Properties": {
+            "Name": sub("${AWS::StackName}"),
+            "StageName": name,
+            "OpenApiVersion": "3.0.1",
+            "EndpointConfiguration": { "Type": "REGIONAL" },
+            "MethodSettings": [{
+                "ResourcePath": "/*",
+                "HttpMethod": "*",
+                "ThrottlingRateLimit": stage.throttle_rate,
+                "ThrottlingBurstLimit": stage.throttle_burst,
+            }],
+            "GatewayResponses": gateway_responses(&stage.cors_origins),
+            "Auth": api_auth(stage),
+        },
+    });
+    resources.insert("Api".into(), api);
+
+    let mut outputs = json!({
+        "ApiUrl": {
+            "Description": "The API's address: POST {ApiUrl}login, then GET {ApiUrl}todos",
+            "Value": sub(&format!("https://${{Api}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{name}/")),
+        },
+        "TableName": { "Description": "The DynamoDB table", "Value": reference("Table") },
+        "ApiFunctionArn": { "Description": "The API function", "Value": arn_of("ApiFunction") },
+    });
+    if kind == AuthorizerKind::Lambda {
+        outputs["AuthorizerFunctionArn"] = json!({ "Description": "The authorizer function", "Value": arn_of("AuthorizerFunction") });
+    }
+    let document = json!({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Transform": "AWS::Serverless-2016-10-31",
+        "Description": format!("checkoff, stage {name}: the Todo API on AWS Lambda, API Gateway and DynamoDB"),
+        "Parameters": {
+            "JwtSecretParameter": {
+                "Type": "String",
+                "Default": secret_param,
+                "AllowedPattern": "^/[A-Za-z0-9_.\\-/]+$",
+                "Description": "SSM SecureString parameter holding the JWT secret (checkoff resources create --only secret makes it)",
+            },
+        },
+        "Resources": resources,
+        "Outputs": outputs,
+    });
+    let body = super::yaml::to_yaml(&document);
+    Template {
+        yaml: format!(
+            "# Generated by `checkoff package --stage {name}` from the route table and checkoff.toml.\n# Edit those and generate it again rather than editing this file.\n{body}"
+        ),
+        routes: routes.len(),
+        document,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logical_ids_come_from_method_and_path() {
+        assert_eq!(event_name("GET", "/todos/{uid}"), "GetTodosUid");
+        assert_eq!(event_name("POST", "/login"), "PostLogin");
+        assert_eq!(event_name("GET", "/openapi.json"), "GetOpenapiJson");
+        assert_eq!(event_name("GET", "/"), "GetRoot");
+    }
+}

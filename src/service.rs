@@ -1,0 +1,106 @@
+//! The one place that assembles the service from [`Settings`]: store, caches, secret and
+//! authorizer. `checkoff serve`, the Lambda entry and the tests all build it here.
+
+use std::sync::Arc;
+
+use crate::api::{AppState, Cursors, ListCache};
+use crate::auth::{
+    Authorizer, GatewayAuthorizer, JwtAuthorizer, JwtSecret, LoginThrottle, Passwords,
+    TokenService, load_or_create_secret,
+};
+use crate::config::{AuthorizerKind, Runtime, SecretSource, Settings, StoreKind, StoreSettings};
+use crate::store::{DynamoStore, SqliteStore, Store, UserCache, dynamodb};
+
+/// Opens the store the settings name (SQLite in the data dir, or the DynamoDB table).
+pub async fn open_store(settings: &StoreSettings) -> Result<Arc<dyn Store>, String> {
+    match settings.kind {
+        StoreKind::Sqlite => SqliteStore::open(&settings.data_dir)
+            .map(|store| Arc::new(store) as Arc<dyn Store>)
+            .map_err(|e| {
+                format!(
+                    "cannot open the store in {}: {e}",
+                    settings.data_dir.display()
+                )
+            }),
+        StoreKind::Dynamodb => Ok(Arc::new(DynamoStore::new(
+            dynamodb::client_from_env().await,
+            &settings.table,
+        ))),
+    }
+}
+
+/// The JWT signing secret from where the settings say.
+pub async fn load_secret(source: &SecretSource) -> Result<JwtSecret, String> {
+    match source {
+        SecretSource::Env => {
+            let text = std::env::var("CHECKOFF_JWT_SECRET")
+                .map_err(|_| "CHECKOFF_JWT_SECRET is not set".to_owned())?;
+            JwtSecret::from_base64(&text).map_err(|e| format!("CHECKOFF_JWT_SECRET: {e}"))
+        }
+        SecretSource::Ssm(name) => crate::aws::ssm::read_secret(name).await,
+        SecretSource::DataDir(dir) => load_or_create_secret(dir),
+    }
+}
+
+/// The whole service on the store the settings name.
+pub async fn build(settings: &Settings) -> Result<AppState, String> {
+    let store = open_store(&settings.store).await?;
+    build_on(settings, store).await
+}
+
+/// The whole service on a store that is already open (tests keep a handle on theirs).
+pub async fn build_on(settings: &Settings, store: Arc<dyn Store>) -> Result<AppState, String> {
+    let store = cached(settings, store);
+    let secret = load_secret(&settings.secret).await?;
+    let tokens = Arc::new(TokenService::new(&secret, settings.service.token_ttl));
+    let identity = &settings.identity;
+    // The local server never takes identity from anything but its own tokens.
+    let authorizer: Arc<dyn Authorizer> = match (settings.runtime, identity.kind) {
+        (Runtime::Lambda, kind) if kind.is_gateway() => Arc::new(GatewayAuthorizer::new(
+            kind,
+            identity.claim.clone(),
+            Arc::clone(&store),
+        )),
+        _ => Arc::new(JwtAuthorizer::new(Arc::clone(&tokens), Arc::clone(&store))),
+    };
+    Ok(AppState {
+        store,
+        authorizer,
+        tokens,
+        passwords: Arc::new(Passwords::new()),
+        throttle: Arc::new(LoginThrottle::new(settings.service.throttle.clone())),
+        cursors: Arc::new(Cursors::new(&secret)),
+        lists: Arc::new(ListCache::new(settings.service.list_cache_bytes)),
+        request_timeout: settings.service.request_timeout,
+        cors_origins: settings.cors_origins.clone(),
+    })
+}
+
+/// checkoff's token check alone, for the API Gateway Lambda authorizer function.
+pub async fn build_token_check(settings: &Settings) -> Result<JwtAuthorizer, String> {
+    let store = cached(settings, open_store(&settings.store).await?);
+    let secret = load_secret(&settings.secret).await?;
+    let tokens = Arc::new(TokenService::new(&secret, settings.service.token_ttl));
+    Ok(JwtAuthorizer::new(tokens, store))
+}
+
+fn cached(settings: &Settings, store: Arc<dyn Store>) -> Arc<dyn Store> {
+    if settings.user_cache_ttl.is_zero() {
+        store
+    } else {
+        Arc::new(UserCache::new(store, settings.user_cache_ttl))
+    }
+}
+
+/// A short line for the start-up banner: where the data is.
+pub fn describe(settings: &Settings) -> String {
+    let store = &settings.store;
+    let data = match store.kind {
+        StoreKind::Sqlite => format!("data in {}", store.data_dir.display()),
+        StoreKind::Dynamodb => format!("DynamoDB table {}", store.table),
+    };
+    match settings.identity.kind {
+        AuthorizerKind::Builtin => data,
+        kind => format!("{data}, {} authorizer", kind.as_str()),
+    }
+}
