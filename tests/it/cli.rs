@@ -33,6 +33,13 @@ const AMBIENT_SETTINGS: &[&str] = &[
     "CHECKOFF_TOKEN_TTL",
     "CHECKOFF_REQUEST_TIMEOUT",
     "CHECKOFF_JWT_SECRET",
+    "CHECKOFF_JWT_SECRET_PARAM",
+    "CHECKOFF_STAGE",
+    "CHECKOFF_CONFIG",
+    "CHECKOFF_AUTHORIZER",
+    "CHECKOFF_IDENTITY_CLAIM",
+    "CHECKOFF_CORS_ORIGINS",
+    "AWS_LAMBDA_RUNTIME_API",
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -40,12 +47,14 @@ const AMBIENT_SETTINGS: &[&str] = &[
 // ---------------------------------------------------------------------------------------------
 
 /// `checkoff` with a clean environment and quiet logs, data dir not yet chosen.
-fn bare_command() -> Command {
+pub(crate) fn bare_command() -> Command {
     let mut command = Command::new(BINARY);
     for name in AMBIENT_SETTINGS {
         command.env_remove(name);
     }
     command.env("RUST_LOG", "warn");
+    // Away from the repository, whose checkoff.toml would otherwise be read.
+    command.current_dir(std::env::temp_dir());
     command
 }
 
@@ -57,7 +66,7 @@ pub(crate) fn checkoff(data_dir: &Path, args: &[&str]) -> Command {
 }
 
 /// A child process that is killed and reaped however the test ends.
-struct Running(Child);
+pub(crate) struct Running(pub(crate) Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -81,6 +90,15 @@ impl Outcome {
             self.code,
             Some(expected),
             "exit code of a command that showed {self:#?}"
+        );
+        self
+    }
+
+    #[track_caller]
+    pub(crate) fn assert_stdout_contains(&self, text: &str) -> &Self {
+        assert!(
+            self.stdout.contains(text),
+            "stdout should contain {text:?}: {self:#?}"
         );
         self
     }

@@ -28,13 +28,18 @@ use crate::helpers::{
 /// The AWS settings a child process gets: DynamoDB Local, a region, dummy credentials, and no EC2
 /// metadata lookups, all set explicitly.
 fn aws_env(endpoint: &str) -> Vec<(&'static str, String)> {
-    vec![
+    let mut env = vec![
         ("AWS_ENDPOINT_URL", endpoint.to_owned()),
         ("AWS_REGION", "us-east-1".into()),
         ("AWS_ACCESS_KEY_ID", "test".into()),
         ("AWS_SECRET_ACCESS_KEY", "test".into()),
         ("AWS_EC2_METADATA_DISABLED", "true".into()),
-    ]
+    ];
+    // The SSM parameter of the JWT secret lives on the SSM emulator scripts/test starts.
+    if let Ok(ssm) = std::env::var("AWS_ENDPOINT_URL_SSM") {
+        env.push(("AWS_ENDPOINT_URL_SSM", ssm));
+    }
+    env
 }
 
 fn on_dynamo(data_dir: &Path, endpoint: &str, table: &str, args: &[&str]) -> Command {
@@ -68,14 +73,16 @@ async fn resources_create_and_cleanup_are_idempotent_and_say_what_they_did() {
     };
     let dir = tempfile::tempdir().unwrap();
     let table = unique("resources");
-    let staged = format!("{table}-dev");
+    let stage = format!("s{}", &unique("")[1..9]);
+    let staged = format!("{table}-{stage}");
+    let param = format!("/checkoff/{stage}/jwt-secret");
 
     let created = run(
         on_dynamo(
             dir.path(),
             &endpoint,
             &table,
-            &["resources", "create", "--stage", "dev"],
+            &["resources", "create", "--stage", &stage],
         ),
         None,
     );
@@ -86,6 +93,13 @@ async fn resources_create_and_cleanup_are_idempotent_and_say_what_they_did() {
             .contains(&format!("Table {staged} is ready.")),
         "{created:?}"
     );
+    assert!(
+        created
+            .stdout
+            .contains(&format!("JWT secret created in SSM parameter {param}.")),
+        "{created:?}"
+    );
+    let secret = ssm_secret(&param).await.expect("the parameter exists");
     let described = dynamo_client(&endpoint)
         .describe_table()
         .table_name(&staged)
@@ -113,19 +127,35 @@ async fn resources_create_and_cleanup_are_idempotent_and_say_what_they_did() {
             dir.path(),
             &endpoint,
             &table,
-            &["resources", "create", "--stage", "dev"],
+            &["resources", "create", "--stage", &stage],
         ),
         None,
     );
     again.assert_code(0);
-    assert!(again.stdout.contains("already there"), "{again:?}");
+    assert!(
+        again
+            .stdout
+            .contains(&format!("Table {staged} was already there")),
+        "{again:?}"
+    );
+    assert!(
+        again
+            .stdout
+            .contains(&format!("SSM parameter {param} was already there; kept")),
+        "{again:?}"
+    );
+    assert_eq!(
+        ssm_secret(&param).await.as_deref(),
+        Some(secret.as_str()),
+        "never replaced"
+    );
 
     let removed = run(
         on_dynamo(
             dir.path(),
             &endpoint,
             &table,
-            &["resources", "cleanup", "--stage", "dev"],
+            &["resources", "cleanup", "--stage", &stage],
         ),
         None,
     );
@@ -134,17 +164,33 @@ async fn resources_create_and_cleanup_are_idempotent_and_say_what_they_did() {
         removed.stdout.contains(&format!("Table {staged} deleted.")),
         "{removed:?}"
     );
+    assert!(
+        removed
+            .stdout
+            .contains(&format!("SSM parameter {param} deleted.")),
+        "{removed:?}"
+    );
+    assert_eq!(ssm_secret(&param).await, None);
     let gone = run(
         on_dynamo(
             dir.path(),
             &endpoint,
             &table,
-            &["resources", "cleanup", "--stage", "dev"],
+            &["resources", "cleanup", "--stage", &stage],
         ),
         None,
     );
     gone.assert_code(0);
-    assert!(gone.stdout.contains("was not there"), "{gone:?}");
+    assert!(
+        gone.stdout
+            .contains(&format!("Table {staged} was not there")),
+        "{gone:?}"
+    );
+    assert!(
+        gone.stdout
+            .contains(&format!("SSM parameter {param} was not there")),
+        "{gone:?}"
+    );
 
     run(
         on_dynamo(
@@ -157,6 +203,32 @@ async fn resources_create_and_cleanup_are_idempotent_and_say_what_they_did() {
     )
     .assert_code(1)
     .assert_stderr_contains("stage");
+}
+
+/// The value of an SSM SecureString parameter (decrypted), `None` when there is none; it must be
+/// base64 of 32 bytes.
+async fn ssm_secret(name: &str) -> Option<String> {
+    let client = aws_sdk_ssm::Client::new(checkoff::aws::config().await);
+    let answer = client
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+        .ok()?;
+    let parameter = answer.parameter().unwrap();
+    assert_eq!(
+        parameter.r#type(),
+        Some(&aws_sdk_ssm::types::ParameterType::SecureString)
+    );
+    let value = parameter.value().unwrap().to_owned();
+    assert_eq!(
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &value)
+            .unwrap()
+            .len(),
+        32
+    );
+    Some(value)
 }
 
 #[tokio::test]

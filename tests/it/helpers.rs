@@ -57,6 +57,23 @@ pub fn dynamodb_endpoint() -> Option<String> {
     }
 }
 
+/// The SSM emulator's endpoint (for the JWT secret parameter), when there is one. Under CI there
+/// must be.
+pub fn ssm_endpoint() -> Option<String> {
+    match std::env::var("AWS_ENDPOINT_URL_SSM") {
+        Ok(endpoint) => Some(endpoint),
+        Err(_) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true but no SSM emulator: run the tests through scripts/test")
+        }
+        Err(_) => {
+            eprintln!(
+                "skipped: no SSM emulator (AWS_ENDPOINT_URL_SSM unset); scripts/test starts one"
+            );
+            None
+        }
+    }
+}
+
 /// A client for DynamoDB Local at `endpoint`, with region and dummy credentials set here so the
 /// SDK never looks anywhere else (nor at the EC2 metadata service).
 pub fn dynamo_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
@@ -86,6 +103,19 @@ pub async fn fresh_dynamo_table(endpoint: &str) -> DynamoStore {
         .await
         .expect("create table");
     DynamoStore::new(client, table)
+}
+
+/// Adds a user with [`PASSWORD`] straight to `store`, as `checkoff users create` does.
+pub async fn add_user(store: &dyn Store, name: &str) {
+    let password = Password::parse(PASSWORD.into()).unwrap();
+    let user = User {
+        username: Username::parse(name).unwrap(),
+        password_hash: Passwords::new().hash(&password).await.unwrap(),
+        email: None,
+        admin: false,
+        created_at: Timestamp::now(),
+    };
+    store.create_user(&user).await.expect("create user");
 }
 
 pub struct TestApp {
@@ -178,15 +208,7 @@ impl TestApp {
 
     /// Adds a user straight to the store, as `checkoff users create` does.
     pub async fn create_user(&self, name: &str) {
-        let password = Password::parse(PASSWORD.into()).unwrap();
-        let user = User {
-            username: Username::parse(name).unwrap(),
-            password_hash: Passwords::new().hash(&password).await.unwrap(),
-            email: None,
-            admin: false,
-            created_at: Timestamp::now(),
-        };
-        self.store.create_user(&user).await.expect("create user");
+        add_user(&*self.store, name).await;
     }
 
     pub async fn login(&self, name: &str, password: &str) -> Response {

@@ -8,4 +8,8 @@ mod cli;
 mod contract;
 mod dynamodb;
 mod helpers;
+mod lambda;
 mod routes;
+#[path = "../support/runtime_api.rs"]
+mod runtime_api;
+mod template;

@@ -41,6 +41,7 @@ fn the_document_lists_exactly_the_served_routes() {
         [
             "GET /healthz",
             "POST /login",
+            "GET /openapi.json",
             "GET /todos",
             "POST /todos",
             "DELETE /todos/{uid}",

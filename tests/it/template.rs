@@ -1,0 +1,314 @@
+//! `checkoff package`: the SAM template of every stage passes cfn-lint as SAM and after the SAM
+//! transform (scripts/lint-template), and says what the route table and the stage say: each
+//! route with its auth, the table's keys and indexes, roles limited to this table and this
+//! parameter.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use checkoff::api::route_specs;
+use checkoff::config::{ConfigFile, Stage};
+use checkoff::deploy::template;
+use serde_json::{Value, json};
+
+use crate::cli::{checkoff, run};
+
+/// Every kind of authorizer, and both CORS cases, besides the sample's stages.
+const KINDS: &str = r#"
+[stages.lam]
+cors_origins = ["https://a.example.com", "https://b.example.com"]
+architecture = "x86_64"
+[stages.lam.authorizer]
+kind = "lambda"
+[stages.cog.authorizer]
+kind = "cognito"
+user_pool_arn = "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_EXAMPLE1"
+claim = "cognito:username"
+[stages.iam]
+cors_origins = ["https://app.example.com"]
+[stages.iam.authorizer]
+kind = "iam"
+[stages.cus.authorizer]
+kind = "custom"
+function_arn = "arn:aws:lambda:us-east-1:123456789012:function:my-authorizer"
+"#;
+
+fn sample_config() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("checkoff.toml")
+}
+
+/// Every stage to check: (config file, stage name).
+fn stages(kinds: &Path) -> Vec<(PathBuf, String)> {
+    let mut all = Vec::new();
+    for config in [sample_config(), kinds.to_owned()] {
+        let file = ConfigFile::load(Some(&config)).unwrap();
+        for name in file.stages.keys() {
+            all.push((config.clone(), name.clone()));
+        }
+    }
+    all
+}
+
+/// The Python with cfn-lint and aws-sam-translator (scripts/test installs them).
+fn python() -> Option<String> {
+    if let Ok(python) = std::env::var("CHECKOFF_PYTHON") {
+        return Some(python);
+    }
+    let found = Command::new("python3")
+        .args(["-c", "import cfnlint, samtranslator"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if found {
+        return Some("python3".into());
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true but no cfn-lint: run the tests through scripts/test");
+    }
+    eprintln!("skipped: no cfn-lint / aws-sam-translator (scripts/test installs them)");
+    None
+}
+
+#[test]
+fn the_template_of_every_stage_passes_cfn_lint_as_sam_and_after_the_transform() {
+    let Some(python) = python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let kinds = dir.path().join("kinds.toml");
+    std::fs::write(&kinds, KINDS).unwrap();
+    let mut templates = Vec::new();
+    for (config, name) in stages(&kinds) {
+        let out = dir.path().join(&name);
+        let config = config.display().to_string();
+        let outcome = run(
+            checkoff(
+                dir.path(),
+                &[
+                    "--config",
+                    &config,
+                    "--stage",
+                    &name,
+                    "package",
+                    "--out",
+                    &out.display().to_string(),
+                ],
+            ),
+            None,
+        );
+        outcome
+            .assert_code(0)
+            .assert_stdout_contains("sam deploy --template-file");
+        templates.push(out.join("template.yaml"));
+    }
+    let lint = Command::new(python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/lint-template"))
+        .args(&templates)
+        .output()
+        .expect("run scripts/lint-template");
+    let report =
+        String::from_utf8_lossy(&lint.stdout).into_owned() + &String::from_utf8_lossy(&lint.stderr);
+    assert!(lint.status.success(), "{report}");
+    assert_eq!(report.matches("ok   ").count(), templates.len(), "{report}");
+}
+
+fn stage_of(config: &str, name: &str) -> Stage {
+    toml::from_str::<ConfigFile>(config).unwrap().stages[name].clone()
+}
+
+fn document(stage: &Stage) -> Value {
+    template(
+        "t",
+        stage,
+        "checkoff-t",
+        "/checkoff/t/jwt-secret",
+        Path::new("/code.zip"),
+    )
+    .document
+}
+
+/// Every statement of every role in the template.
+fn statements(doc: &Value) -> Vec<Value> {
+    doc["Resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"] == "AWS::IAM::Role")
+        .flat_map(|r| {
+            r["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+                .as_array()
+                .unwrap()
+                .clone()
+        })
+        .collect()
+}
+
+#[test]
+fn every_route_is_deployed_with_the_auth_the_route_table_declares() {
+    let routes = route_specs();
+    assert!(routes.len() >= 9);
+    for (config, name) in [
+        (KINDS, "lam"),
+        (KINDS, "cog"),
+        (KINDS, "iam"),
+        (KINDS, "cus"),
+    ] {
+        let doc = document(&stage_of(config, name));
+        let events = doc["Resources"]["ApiFunction"]["Properties"]["Events"]
+            .as_object()
+            .unwrap();
+        let deployed: BTreeSet<(String, String, bool)> = events
+            .values()
+            .map(|e| &e["Properties"])
+            .filter(|p| p["Method"] != "OPTIONS")
+            .map(|p| {
+                (
+                    p["Method"].as_str().unwrap().to_owned(),
+                    p["Path"].as_str().unwrap().to_owned(),
+                    p.get("Auth").is_none(),
+                )
+            })
+            .collect();
+        let declared: BTreeSet<(String, String, bool)> = routes
+            .iter()
+            .map(|r| (r.method.clone(), r.path.clone(), r.protected))
+            .collect();
+        assert_eq!(deployed, declared, "stage {name}");
+        for event in events.values() {
+            if let Some(auth) = event["Properties"].get("Auth") {
+                assert_eq!(auth, &json!({"Authorizer": "NONE"}));
+            }
+        }
+        assert!(doc["Resources"]["Api"]["Properties"]["Auth"]["DefaultAuthorizer"].is_string());
+    }
+    // Built in: the function checks tokens itself, so the gateway lets every route through.
+    let builtin = document(&Stage::default());
+    let events = builtin["Resources"]["ApiFunction"]["Properties"]["Events"]
+        .as_object()
+        .unwrap();
+    assert_eq!(events.len(), routes.len());
+    assert!(
+        events
+            .values()
+            .all(|e| e["Properties"].get("Auth").is_none())
+    );
+    assert!(
+        builtin["Resources"]["Api"]["Properties"]["Auth"]
+            .get("DefaultAuthorizer")
+            .is_none()
+    );
+    assert!(builtin["Resources"].get("AuthorizerFunction").is_none());
+}
+
+#[test]
+fn the_lambda_stage_deploys_checkoffs_authorizer_from_the_same_code() {
+    let doc = document(&stage_of(KINDS, "lam"));
+    let api = &doc["Resources"]["ApiFunction"]["Properties"];
+    let authorizer = &doc["Resources"]["AuthorizerFunction"]["Properties"];
+    assert_eq!(authorizer["Handler"], "authorizer");
+    assert_eq!(api["Handler"], "bootstrap");
+    assert_eq!(authorizer["CodeUri"], api["CodeUri"]);
+    assert_eq!(api["Runtime"], "provided.al2023");
+    assert_eq!(api["Architectures"], json!(["x86_64"]));
+    let gateway = &doc["Resources"]["Api"]["Properties"]["Auth"];
+    assert_eq!(
+        gateway["Authorizers"]["CheckoffAuthorizer"]["FunctionArn"],
+        json!({"Fn::GetAtt": ["AuthorizerFunction", "Arn"]})
+    );
+    assert_eq!(
+        api["Environment"]["Variables"]["CHECKOFF_AUTHORIZER"],
+        "lambda"
+    );
+    assert_eq!(
+        api["Environment"]["Variables"]["CHECKOFF_JWT_SECRET_PARAM"],
+        json!({"Ref": "JwtSecretParameter"})
+    );
+    // Several origins: preflights go to the function, which knows them all.
+    let events = api["Events"].as_object().unwrap();
+    assert!(
+        events
+            .values()
+            .any(|e| e["Properties"]["Method"] == "OPTIONS")
+    );
+    assert!(doc["Outputs"]["AuthorizerFunctionArn"].is_object());
+}
+
+#[test]
+fn the_table_has_the_single_table_keys_indexes_and_recovery() {
+    let doc = document(&Stage::default());
+    let table = &doc["Resources"]["Table"];
+    assert_eq!(table["DeletionPolicy"], "Retain");
+    let p = &table["Properties"];
+    assert_eq!(p["TableName"], "checkoff-t");
+    assert_eq!(
+        p["KeySchema"],
+        json!([{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}])
+    );
+    assert_eq!(p["GlobalSecondaryIndexes"][0]["IndexName"], "GSI1");
+    assert_eq!(
+        p["GlobalSecondaryIndexes"][0]["KeySchema"],
+        json!([{"AttributeName": "GSI1PK", "KeyType": "HASH"}, {"AttributeName": "GSI1SK", "KeyType": "RANGE"}])
+    );
+    assert_eq!(p["LocalSecondaryIndexes"][0]["IndexName"], "LSI1");
+    assert_eq!(
+        p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        true
+    );
+    assert_eq!(p["BillingMode"], "PAY_PER_REQUEST");
+    for (name, output) in [
+        ("ApiUrl", "execute-api"),
+        ("TableName", ""),
+        ("ApiFunctionArn", ""),
+    ] {
+        assert!(
+            doc["Outputs"][name]["Value"].to_string().contains(output),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn roles_reach_only_this_table_this_parameter_and_their_own_logs() {
+    let table = json!([{"Fn::GetAtt": ["Table", "Arn"]}, {"Fn::Sub": "${Table.Arn}/index/*"}]);
+    let parameter = json!({"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${JwtSecretParameter}"});
+    let doc = document(&stage_of(KINDS, "lam"));
+    let all = statements(&doc);
+    assert!(!all.is_empty());
+    for statement in &all {
+        let actions: Vec<&str> = statement["Action"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        let resource = &statement["Resource"];
+        assert!(
+            !resource.to_string().contains("\"*\""),
+            "a * resource: {statement}"
+        );
+        if actions.iter().all(|a| a.starts_with("dynamodb:")) {
+            assert_eq!(resource, &table, "{statement}");
+        } else if actions.iter().all(|a| a.starts_with("ssm:")) {
+            assert_eq!(actions, ["ssm:GetParameter"]);
+            assert_eq!(resource, &parameter);
+        } else {
+            assert!(
+                actions.iter().all(|a| a.starts_with("logs:")),
+                "{statement}"
+            );
+            let group = resource["Fn::GetAtt"][0].as_str().unwrap();
+            assert!(group.ends_with("Logs"), "{statement}");
+            assert_eq!(doc["Resources"][group]["Type"], "AWS::Logs::LogGroup");
+        }
+    }
+    // The authorizer only reads profiles.
+    let authorizer = &doc["Resources"]["AuthorizerRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+        ["Statement"];
+    assert!(
+        authorizer
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["Action"] == json!(["dynamodb:GetItem"]))
+    );
+}
