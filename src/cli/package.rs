@@ -13,9 +13,10 @@ pub(super) struct PackageArgs {
     /// Where to write template.yaml [default: target/sam/<stage>].
     #[arg(long)]
     out: Option<PathBuf>,
-    /// The Lambda zip the template deploys.
-    #[arg(long, default_value = "target/lambda/checkoff/bootstrap.zip")]
-    code: PathBuf,
+    /// The Lambda zip the template deploys [default: the one scripts/lambda-build makes for the
+    /// stage's architecture, target/lambda/<arch>/checkoff/bootstrap.zip].
+    #[arg(long)]
+    code: Option<PathBuf>,
 }
 
 pub(super) fn run(cli: &Cli, args: &PackageArgs) -> CliResult {
@@ -28,8 +29,12 @@ pub(super) fn run(cli: &Cli, args: &PackageArgs) -> CliResult {
         .jwt_secret_param
         .clone()
         .unwrap_or_else(|| secret_param_of(&name, &stage));
-    let code =
-        std::path::absolute(&args.code).map_err(|e| format!("{}: {e}", args.code.display()))?;
+    let arch = stage.architecture.as_str();
+    let code = args
+        .code
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("target/lambda/{arch}/checkoff/bootstrap.zip")));
+    let code = std::path::absolute(&code).map_err(|e| format!("{}: {e}", code.display()))?;
     let out = args
         .out
         .clone()
@@ -39,12 +44,10 @@ pub(super) fn run(cli: &Cli, args: &PackageArgs) -> CliResult {
     let file = out.join("template.yaml");
     std::fs::write(&file, &generated.yaml)
         .map_err(|e| Failure(format!("cannot write {}: {e}", file.display())))?;
-    let arch = stage.architecture.as_str();
-    let build = if arch == "arm64" { " --arm64" } else { "" };
     println!(
         "Wrote {} (stage {name}: {} routes, {} authorizer, table {table}, {arch}).\n\nNext:\n  \
          1. checkoff --stage {name} resources create --only secret   # the JWT secret in SSM {param} (once)\n  \
-         2. cargo lambda build --release{build} --output-format zip    # the code: {}\n  \
+         2. scripts/lambda-build {arch}                              # the code: {}\n  \
          3. sam deploy --template-file {} --stack-name checkoff-{name} \\\n       \
          --capabilities CAPABILITY_IAM --resolve-s3\n  \
          4. curl <ApiUrl>healthz                                     # ApiUrl is among the stack's outputs\n\n\

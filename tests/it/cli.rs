@@ -48,7 +48,12 @@ const AMBIENT_SETTINGS: &[&str] = &[
 
 /// `checkoff` with a clean environment and quiet logs, data dir not yet chosen.
 pub(crate) fn bare_command() -> Command {
-    let mut command = Command::new(BINARY);
+    bare_command_of(BINARY)
+}
+
+/// [`bare_command`] of another build of checkoff.
+pub(crate) fn bare_command_of(binary: &str) -> Command {
+    let mut command = Command::new(binary);
     for name in AMBIENT_SETTINGS {
         command.env_remove(name);
     }

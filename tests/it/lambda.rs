@@ -14,7 +14,7 @@ use base64::engine::general_purpose::STANDARD;
 use checkoff::store::Store;
 use serde_json::{Value, json};
 
-use crate::cli::{Running, bare_command};
+use crate::cli::{Running, bare_command, bare_command_of};
 use crate::helpers::{PASSWORD, dynamodb_endpoint, fresh_dynamo_table};
 use crate::runtime_api::{ANSWER_LIMIT, Answer, RuntimeApi};
 
@@ -73,7 +73,11 @@ fn start_function(
     handler: &str,
     env: &[(&str, &str)],
 ) -> Running {
-    let mut command = bare_command();
+    // scripts/lambda-build runs these tests against the bootstrap of the zip it built.
+    let mut command = match std::env::var("CHECKOFF_LAMBDA_BOOTSTRAP") {
+        Ok(bootstrap) => bare_command_of(&bootstrap),
+        Err(_) => bare_command(),
+    };
     command
         .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
         .env("AWS_LAMBDA_FUNCTION_NAME", "checkoff")
@@ -644,4 +648,26 @@ async fn the_jwt_secret_is_read_from_ssm_once_per_cold_start() {
             .contains("/checkoff/nowhere/jwt-secret"),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn behind_a_custom_authorizer_an_unseen_principal_gets_a_profile() {
+    let api = RuntimeApi::start().await;
+    let store = TestStore::new().await;
+    let _function = start_function(
+        &api,
+        &store,
+        "bootstrap",
+        &[("CHECKOFF_AUTHORIZER", "custom")],
+    );
+    let context = json!({ "principalId": "partner-7", "tier": "gold" });
+    let new = json!({"description": "from a partner"});
+    let (status, _, todo) = http_answer(api.invoke(vouched(context, "POST", Some(&new))).await);
+    assert_eq!(
+        (status, &todo["username"]),
+        (201, &json!("partner-7")),
+        "{todo}"
+    );
+    let partner = checkoff::domain::Username::parse("partner-7").unwrap();
+    assert!(store.store.get_user(&partner).await.unwrap().is_some());
 }

@@ -1,4 +1,5 @@
-//! Black-box tests: the API over HTTP on a random port, the store contract, and the CLI binary.
+//! Black-box tests: the API over HTTP on a random port, the store contract, the CLI binary, the
+//! Lambda entry under a Runtime API emulator, and the SAM template.
 
 mod api_auth;
 mod api_lists;
@@ -10,6 +11,8 @@ mod dynamodb;
 mod helpers;
 mod lambda;
 mod routes;
+// Shared with the Lambda benchmark (examples/lambda_bench.rs), which uses all of it.
 #[path = "../support/runtime_api.rs"]
+#[allow(dead_code)]
 mod runtime_api;
 mod template;

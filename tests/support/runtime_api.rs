@@ -30,6 +30,8 @@ pub enum Answer {
 struct Record {
     answers: HashMap<String, Answer>,
     init_error: Option<Value>,
+    /// When the function first asked for an event: the end of its init phase.
+    first_poll: Option<Instant>,
 }
 
 /// The Runtime API's `next`, `response`, `error` and `init/error` calls on a random local port.
@@ -72,6 +74,11 @@ async fn runtime_call(
     };
     let rest = path.strip_prefix("/2018-06-01/runtime/").unwrap_or("");
     if method == hyper::Method::GET && rest == "invocation/next" {
+        record
+            .lock()
+            .unwrap()
+            .first_poll
+            .get_or_insert_with(Instant::now);
         let Some((id, event)) = queue.lock().await.recv().await else {
             return Ok(Response::builder()
                 .status(500)
@@ -181,6 +188,11 @@ impl RuntimeApi {
             );
             let _ = tokio::time::timeout(left.min(Duration::from_millis(200)), notified).await;
         }
+    }
+
+    /// When the function first asked for an event, if it has.
+    pub fn first_poll(&self) -> Option<Instant> {
+        self.record.lock().unwrap().first_poll
     }
 
     /// Waits for the init-error call.
