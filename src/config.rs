@@ -138,17 +138,38 @@ impl Default for Stage {
     }
 }
 
-/// A stage name: letters, digits and `-`, as AWS resource names allow.
+/// A stage name: letters, digits and `-`, as AWS resource names allow, short enough that the
+/// functions' names (`checkoff-<stage>-authorizer`) fit Lambda's 64 characters.
 pub fn check_stage_name(name: &str) -> Result<(), String> {
     if !name.is_empty()
-        && name.len() <= 64
+        && name.len() <= 40
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
     {
         Ok(())
     } else {
         Err(format!(
-            "stage {name:?} may contain only letters, digits and - (1 to 64 of them)"
+            "stage {name:?} may contain only letters, digits and - (1 to 40 of them)"
         ))
+    }
+}
+
+/// An origin a browser sends: `http(s)://host[:port]`, nothing after it.
+pub fn check_origin(origin: &str) -> Result<(), String> {
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    match rest {
+        Some(host)
+            if !host.is_empty()
+                && host.chars().all(|c| {
+                    c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')
+                }) =>
+        {
+            Ok(())
+        }
+        _ => Err(format!(
+            "CORS origin {origin:?} must be an origin such as https://app.example.com (no path, no *)"
+        )),
     }
 }
 
@@ -157,6 +178,14 @@ impl Stage {
     fn check(&self, name: &str) -> Result<(), String> {
         check_stage_name(name)?;
         let fail = |why: &str| Err(format!("stage {name}: {why}"));
+        let table_name_ok = |t: &str| {
+            (3..=255).contains(&t.len())
+                && t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        };
+        if self.table.as_deref().is_some_and(|t| !table_name_ok(t)) {
+            return fail("table must be 3 to 255 letters, digits, _ - or .");
+        }
         if !(128..=10_240).contains(&self.memory_mb) {
             return fail("memory_mb must be from 128 to 10240");
         }
@@ -184,9 +213,7 @@ impl Stage {
             return fail("jwt_secret_param must be a parameter path starting with /");
         }
         for origin in &self.cors_origins {
-            if !(origin.starts_with("https://") || origin.starts_with("http://")) {
-                return fail("cors_origins must be origins such as https://app.example.com");
-            }
+            check_origin(origin).map_err(|e| format!("stage {name}: {e}"))?;
         }
         let auth = &self.authorizer;
         match auth.kind {
@@ -252,7 +279,7 @@ impl ConfigFile {
 /// Where the data lives: flags shared by every command.
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
-    /// Where data lives [default: sqlite; dynamodb under AWS Lambda].
+    /// Where data lives [default: sqlite; dynamodb with --stage and under AWS Lambda].
     #[arg(long, env = "CHECKOFF_STORE", value_enum, global = true)]
     pub store: Option<StoreKind>,
     /// Directory of the SQLite database and the JWT key (created on first start).
@@ -316,9 +343,10 @@ impl StoreArgs {
         stage: Option<&(String, Stage)>,
         runtime: Runtime,
     ) -> Result<StoreSettings, String> {
-        let kind = self.store.unwrap_or(match runtime {
-            Runtime::Local => StoreKind::Sqlite,
-            Runtime::Lambda => StoreKind::Dynamodb,
+        // A stage is a deployment on AWS: its data is in its DynamoDB table unless told otherwise.
+        let kind = self.store.unwrap_or(match (runtime, stage) {
+            (Runtime::Local, None) => StoreKind::Sqlite,
+            _ => StoreKind::Dynamodb,
         });
         let table = match stage {
             Some((_, Stage { table: Some(t), .. })) => t.clone(),
@@ -475,6 +503,9 @@ impl Settings {
                 kind.as_str()
             ));
         }
+        for origin in &args.cors_origins {
+            check_origin(origin)?;
+        }
         let cors_origins = if args.cors_origins.is_empty() {
             stage
                 .as_ref()
@@ -554,14 +585,15 @@ mod tests {
         assert!(bad("[stages.x]\nmemory_mb = 64").contains("memory_mb"));
         assert!(bad("[stages.x]\nlog_retention_days = 8").contains("log_retention_days"));
         assert!(bad("[stages.x.authorizer]\nkind = \"cognito\"").contains("user_pool_arn"));
-        assert!(bad("[stages.x]\ncors_origins = [\"*\"]").contains("cors_origins"));
+        assert!(bad("[stages.x]\ncors_origins = [\"*\"]").contains("no path, no *"));
+        assert!(bad("[stages.x]\ncors_origins = [\"https://a.com/x\"]").contains("no path"));
         assert!(toml::from_str::<ConfigFile>("[stages.x]\nmemroy_mb = 1").is_err());
     }
 
     #[test]
     fn stage_names_are_what_aws_names_allow() {
         assert!(check_stage_name("prod-eu").is_ok());
-        for bad in ["", "a b", "x_y", "ü"] {
+        for bad in ["", "a b", "x_y", "ü", &"a".repeat(41)] {
             assert!(check_stage_name(bad).is_err(), "{bad:?}");
         }
     }

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use axum::http::request::Parts;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use super::{AuthError, Authorizer, Decision, RouteGrants};
 use crate::config::AuthorizerKind;
@@ -60,15 +59,30 @@ impl GatewayAuthorizer {
     }
 }
 
-/// The owner of a principal's data: the principal itself when it is a valid username (a user
-/// name, a Cognito `sub` or `cognito:username`), else a name derived from its digest (an IAM ARN
-/// has `:` and `/`), so two principals never share data.
-pub fn owner_of(principal: &str) -> Username {
-    Username::parse(principal).unwrap_or_else(|_| {
-        let digest = Sha256::digest(principal.as_bytes());
-        let hex: String = digest[..20].iter().map(|b| format!("{b:02x}")).collect();
-        Username::parse(&format!("p-{hex}")).expect("hex is a valid username")
-    })
+/// The owner of a principal's data. checkoff's own authorizer vouches for checkoff's users, who
+/// own under their names. Every other kind vouches for people checkoff does not know: they own
+/// under a name of their own kind (`cognito:carol`), which no account with a password can have,
+/// so an outside identity never lands on a local account (nor on another kind's caller).
+pub fn owner_of(kind: AuthorizerKind, principal: &str) -> Option<Username> {
+    match kind {
+        AuthorizerKind::Lambda | AuthorizerKind::Builtin => Username::parse_account(principal).ok(),
+        AuthorizerKind::Iam => Some(Username::external(kind.as_str(), &iam_identity(principal))),
+        _ => Some(Username::external(kind.as_str(), principal)),
+    }
+}
+
+/// An assumed role's caller is the role, not the session: `arn:aws:sts::<account>:assumed-role/
+/// <role>/<session>` is `arn:aws:iam::<account>:role/<role>`, so a caller's todos do not vanish
+/// with each new session.
+fn iam_identity(arn: &str) -> String {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    if let [prefix, partition, "sts", "", account, resource] = parts.as_slice()
+        && let Some(rest) = resource.strip_prefix("assumed-role/")
+        && let Some((role, _session)) = rest.split_once('/')
+    {
+        return format!("{prefix}:{partition}:iam::{account}:role/{role}");
+    }
+    arn.to_owned()
 }
 
 fn text(value: Option<&Value>) -> Option<String> {
@@ -98,7 +112,7 @@ impl Authorizer for GatewayAuthorizer {
             AuthorizerKind::Builtin => (None, Map::new()),
         };
         let principal = principal.ok_or(AuthError::Unauthorized)?;
-        let owner = owner_of(&principal);
+        let owner = owner_of(self.kind, &principal).ok_or(AuthError::Unauthorized)?;
         let user = self.profile(&owner).await?;
         Ok(Decision {
             principal,
@@ -117,20 +131,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_principal_that_is_a_username_owns_under_its_own_name() {
-        assert_eq!(owner_of("alice").as_str(), "alice");
-        assert_eq!(
-            owner_of("3f1c2b4a-1111-2222-3333-444455556666").as_str(),
-            "3f1c2b4a-1111-2222-3333-444455556666"
+    fn checkoffs_own_authorizer_vouches_for_accounts_by_name() {
+        let owner = owner_of(AuthorizerKind::Lambda, "alice").unwrap();
+        assert_eq!(owner.as_str(), "alice");
+        assert!(owner_of(AuthorizerKind::Lambda, "cognito:alice").is_none());
+    }
+
+    #[test]
+    fn outside_callers_never_own_under_an_accounts_name() {
+        for kind in [
+            AuthorizerKind::Cognito,
+            AuthorizerKind::Custom,
+            AuthorizerKind::Iam,
+        ] {
+            let owner = owner_of(kind, "admin").unwrap();
+            assert_ne!(owner.as_str(), "admin");
+            assert!(owner.as_str().starts_with(kind.as_str()), "{owner}");
+        }
+        assert_ne!(
+            owner_of(AuthorizerKind::Cognito, "x"),
+            owner_of(AuthorizerKind::Custom, "x")
         );
     }
 
     #[test]
-    fn other_principals_own_under_a_stable_digest_of_their_own() {
-        let arn = "arn:aws:iam::123456789012:user/alice";
-        let owner = owner_of(arn);
-        assert!(owner.as_str().starts_with("p-"));
-        assert_eq!(owner, owner_of(arn));
-        assert_ne!(owner, owner_of("arn:aws:iam::123456789012:user/alicf"));
+    fn an_assumed_roles_sessions_are_one_caller() {
+        let session = |name: &str| {
+            owner_of(
+                AuthorizerKind::Iam,
+                &format!("arn:aws:sts::123456789012:assumed-role/Deploy/{name}"),
+            )
+        };
+        assert_eq!(session("one"), session("two"));
+        assert_eq!(
+            session("one"),
+            owner_of(AuthorizerKind::Iam, "arn:aws:iam::123456789012:role/Deploy")
+        );
+        let user = owner_of(AuthorizerKind::Iam, "arn:aws:iam::123456789012:user/alice");
+        assert_ne!(session("one"), user);
     }
 }

@@ -44,6 +44,16 @@ pub(super) fn run(cli: &Cli, args: &PackageArgs) -> CliResult {
     let file = out.join("template.yaml");
     std::fs::write(&file, &generated.yaml)
         .map_err(|e| Failure(format!("cannot write {}: {e}", file.display())))?;
+    // For scripts (scripts/deploy): the stage's facts as shell assignments. Every value is
+    // checked to be a plain word (architecture, kind, a DynamoDB table name).
+    let facts = format!(
+        "ARCHITECTURE={}\nTABLE={table}\nAUTHORIZER={}\n",
+        stage.architecture.as_str(),
+        stage.authorizer.kind.as_str()
+    );
+    let env_file = out.join("stage.env");
+    std::fs::write(&env_file, facts)
+        .map_err(|e| Failure(format!("cannot write {}: {e}", env_file.display())))?;
     println!(
         "Wrote {} (stage {name}: {} routes, {} authorizer, table {table}, {arch}).\n\nNext:\n  \
          1. checkoff --stage {name} resources create --only secret   # the JWT secret in SSM {param} (once)\n  \

@@ -45,7 +45,7 @@ pub(super) async fn run(cli: &Cli, command: &UsersCommand) -> CliResult {
             email,
             password_stdin,
         } => {
-            let username = Username::parse(name)?;
+            let username = Username::parse_account(name)?;
             let email = email.as_deref().map(Email::parse).transpose()?;
             let password = Password::parse(read_password(*password_stdin, Confirm::Twice)?)?;
             let user = User {

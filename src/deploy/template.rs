@@ -109,7 +109,10 @@ fn data_statements(actions: &[&str]) -> Vec<Value> {
         json!({
             "Effect": "Allow",
             "Action": actions.iter().map(|a| format!("dynamodb:{a}")).collect::<Vec<_>>(),
-            "Resource": [arn_of("Table"), sub("${Table.Arn}/index/*")],
+            "Resource": [
+                sub("arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${TableName}"),
+                sub("arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${TableName}/index/*"),
+            ],
         }),
         json!({
             "Effect": "Allow",
@@ -152,7 +155,7 @@ fn function(
 
 /// The gateway's own answers (no route, a refused token, …) in checkoff's error shape, with
 /// the CORS headers a browser needs to read them.
-fn gateway_responses(cors_origins: &[String]) -> Value {
+fn gateway_responses(cors_origins: &[String], kind: AuthorizerKind) -> Value {
     let mut headers = Map::new();
     match cors_origins {
         [] => {}
@@ -187,10 +190,18 @@ fn gateway_responses(cors_origins: &[String]) -> Value {
         }
         response
     };
+    // Without a route API Gateway answers "missing authentication token"; behind IAM an unsigned
+    // request to a real route gets the same answer, and for those callers it means 401.
+    let missing = match kind {
+        AuthorizerKind::Iam => answer(Some(401), "Unauthorized"),
+        _ => answer(Some(404), "Not found"),
+    };
     json!({
         "UNAUTHORIZED": answer(Some(401), "Unauthorized"),
+        "INVALID_SIGNATURE": answer(Some(401), "Unauthorized"),
         "ACCESS_DENIED": answer(Some(403), "User is not authorized to access this resource"),
-        "MISSING_AUTHENTICATION_TOKEN": answer(Some(404), "Not found"),
+        "MISSING_AUTHENTICATION_TOKEN": missing,
+        "REQUEST_TOO_LARGE": answer(Some(413), "Request body is larger than 64 KiB"),
         "THROTTLED": answer(Some(429), "Too many requests; try again later"),
         "DEFAULT_4XX": answer(None, "Bad request"),
         "DEFAULT_5XX": answer(None, "Service temporarily unavailable; try again"),
@@ -275,15 +286,18 @@ fn api_events(routes: &[RouteSpec], stage: &Stage) -> Map<String, Value> {
     events
 }
 
-fn table(name: &str) -> Value {
+/// The table, made by the stack unless `CreateTable` is `false` (it exists already: made by
+/// `checkoff resources create`, or kept from an earlier stack, as the stack never deletes it).
+fn table() -> Value {
     let key = |attribute: &str, kind: &str| json!({ "AttributeName": attribute, "KeyType": kind });
     json!({
         "Type": "AWS::DynamoDB::Table",
+        "Condition": "CreateTable",
         // The data outlives the stack: deleting or replacing the stack never deletes todos.
         "DeletionPolicy": "Retain",
         "UpdateReplacePolicy": "Retain",
         "Properties": {
-            "TableName": name,
+            "TableName": reference("TableName"),
             "BillingMode": "PAY_PER_REQUEST",
             "AttributeDefinitions": layout::KEY_ATTRIBUTES
                 .iter()
@@ -322,7 +336,13 @@ pub fn template(
         environment.insert(key.into(), value);
     };
     set("CHECKOFF_STORE", json!("dynamodb"));
-    set("CHECKOFF_TABLE", reference("Table"));
+    set("CHECKOFF_TABLE", reference("TableName"));
+    // Inside the function's own timeout, so a slow store gets a 503 rather than a killed call.
+    let request_timeout = stage.timeout_s.saturating_sub(1).max(1);
+    set(
+        "CHECKOFF_REQUEST_TIMEOUT",
+        json!(format!("{request_timeout}s")),
+    );
     set("CHECKOFF_JWT_SECRET_PARAM", reference("JwtSecretParameter"));
     set("CHECKOFF_AUTHORIZER", json!(kind.as_str()));
     if let Some(claim) = &stage.authorizer.claim {
@@ -337,7 +357,7 @@ pub fn template(
     set("RUST_LOG", json!("info"));
 
     let mut resources = Map::new();
-    resources.insert("Table".into(), table(table_name));
+    resources.insert("Table".into(), table());
     resources.insert(
         "ApiRole".into(),
         role(
@@ -397,7 +417,7 @@ pub fn template(
                 "ThrottlingRateLimit": stage.throttle_rate,
                 "ThrottlingBurstLimit": stage.throttle_burst,
             }],
-            "GatewayResponses": gateway_responses(&stage.cors_origins),
+            "GatewayResponses": gateway_responses(&stage.cors_origins, kind),
             "Auth": api_auth(stage),
         },
     });
@@ -408,7 +428,7 @@ pub fn template(
             "Description": "The API's address: POST {ApiUrl}login, then GET {ApiUrl}todos",
             "Value": sub(&format!("https://${{Api}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{name}/")),
         },
-        "TableName": { "Description": "The DynamoDB table", "Value": reference("Table") },
+        "TableName": { "Description": "The DynamoDB table", "Value": reference("TableName") },
         "ApiFunctionArn": { "Description": "The API function", "Value": arn_of("ApiFunction") },
     });
     if kind == AuthorizerKind::Lambda {
@@ -419,12 +439,27 @@ pub fn template(
         "Transform": "AWS::Serverless-2016-10-31",
         "Description": format!("checkoff, stage {name}: the Todo API on AWS Lambda, API Gateway and DynamoDB"),
         "Parameters": {
+            "TableName": {
+                "Type": "String",
+                "Default": table_name,
+                "AllowedPattern": "^[A-Za-z0-9_.\\-]{3,255}$",
+                "Description": "The DynamoDB table of the stage",
+            },
+            "CreateTable": {
+                "Type": "String",
+                "Default": "true",
+                "AllowedValues": ["true", "false"],
+                "Description": "false when the table exists already (checkoff resources create made it, or an earlier stack left it)",
+            },
             "JwtSecretParameter": {
                 "Type": "String",
                 "Default": secret_param,
                 "AllowedPattern": "^/[A-Za-z0-9_.\\-/]+$",
                 "Description": "SSM SecureString parameter holding the JWT secret (checkoff resources create --only secret makes it)",
             },
+        },
+        "Conditions": {
+            "CreateTable": { "Fn::Equals": [reference("CreateTable"), "true"] },
         },
         "Resources": resources,
         "Outputs": outputs,

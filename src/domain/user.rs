@@ -6,6 +6,9 @@ use super::{Invalid, Timestamp};
 
 /// A login name: 1–64 characters of letters, digits and `.`, `_`, `-`, `@`, `+`, starting with a
 /// letter or digit. The set leaves out `#`, which the DynamoDB key layout uses as a separator.
+/// `:` is allowed only in the names checkoff gives callers that API Gateway's authorizers vouch
+/// for (`cognito:…`, `iam:…`, see [`Username::external`]): an account with a password can never
+/// be named like one, so it can never take over such a caller's data.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Username(String);
@@ -15,7 +18,7 @@ impl Username {
 
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let allowed =
-            |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '+');
+            |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '+' | ':');
         match raw.chars().next() {
             None => Err(Invalid::new("username must not be empty")),
             Some(_) if raw.len() > Self::MAX_LEN => Err(Invalid::new(format!(
@@ -30,6 +33,30 @@ impl Username {
             )),
             Some(_) => Ok(Self(raw.to_owned())),
         }
+    }
+
+    /// The name of a new account that signs in with a password: as [`Username::parse`], without
+    /// the `:` of the names of outside callers.
+    pub fn parse_account(raw: &str) -> Result<Self, Invalid> {
+        if raw.contains(':') {
+            return Err(Invalid::new(
+                "username may contain only letters, digits and . _ - @ +",
+            ));
+        }
+        Self::parse(raw)
+    }
+
+    /// The name under which a caller vouched for by an outside authorizer keeps its data: the
+    /// authorizer's kind, `:`, and the principal (or a digest of it, when the principal is too
+    /// long or has characters a name cannot have, such as an ARN's `/`).
+    pub fn external(kind: &str, principal: &str) -> Self {
+        let readable = format!("{kind}:{principal}");
+        Self::parse(&readable).unwrap_or_else(|_| {
+            use sha2::{Digest, Sha256};
+            let digest = Sha256::digest(principal.as_bytes());
+            let hex: String = digest[..20].iter().map(|b| format!("{b:02x}")).collect();
+            Self(format!("{kind}:{hex}"))
+        })
     }
 
     pub fn as_str(&self) -> &str {
@@ -135,8 +162,35 @@ mod tests {
         for bad in ["", "-alice", ".a", "al ice", "USER#x", "é", "a/b"] {
             assert!(Username::parse(bad).is_err(), "{bad:?} should be refused");
         }
+        assert!(Username::parse("cognito:carol").is_ok());
+        assert!(Username::parse_account("cognito:carol").is_err());
+        assert!(Username::parse_account("carol").is_ok());
         assert!(Username::parse(&"a".repeat(64)).is_ok());
         assert!(Username::parse(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn outside_callers_are_named_by_kind_and_never_like_an_account() {
+        assert_eq!(
+            Username::external("cognito", "carol").as_str(),
+            "cognito:carol"
+        );
+        let arn = Username::external("iam", "arn:aws:iam::123456789012:user/alice");
+        assert!(
+            arn.as_str().starts_with("iam:") && arn.as_str().len() == 44,
+            "{arn}"
+        );
+        assert_eq!(
+            arn,
+            Username::external("iam", "arn:aws:iam::123456789012:user/alice")
+        );
+        assert_ne!(
+            arn,
+            Username::external("iam", "arn:aws:iam::123456789012:user/alicf")
+        );
+        assert!(Username::parse_account(Username::external("custom", "x").as_str()).is_err());
+        let long = "a".repeat(64);
+        assert!(Username::external("cognito", &long).as_str().len() <= Username::MAX_LEN);
     }
 
     #[test]

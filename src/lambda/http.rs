@@ -8,13 +8,13 @@ use std::time::Instant;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderValue, Uri, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use lambda_http::request::RequestContext;
 use lambda_http::{RequestExt, service_fn};
 use serde_json::{Map, Value};
 use tower::ServiceExt;
 
-use crate::api::{AppState, app};
+use crate::api::{ApiError, AppState, app};
 use crate::auth::GatewayIdentity;
 
 pub(super) async fn run(state: AppState, trusts_gateway: bool) -> Result<(), String> {
@@ -141,7 +141,13 @@ async fn handle(router: Router, event: lambda_http::Request, trusts_gateway: boo
         Some(query) => format!("{}?{query}", place.path),
         None => place.path.clone(),
     };
-    parts.uri = Uri::try_from(path_and_query).unwrap_or_else(|_| Uri::from_static("/"));
+    parts.uri = match Uri::try_from(path_and_query) {
+        Ok(uri) => uri,
+        Err(_) => {
+            return ApiError::BadRequest("the request path is not a valid URI path".into())
+                .into_response();
+        }
+    };
     let body = match body {
         lambda_http::Body::Empty => Body::empty(),
         lambda_http::Body::Text(text) => Body::from(text),

@@ -22,7 +22,8 @@ use serde_json::{Value, json};
 
 use crate::cli::{Outcome, Server, checkoff, run};
 use crate::helpers::{
-    PASSWORD, TestApp, dynamo_client, dynamodb_endpoint, fresh_dynamo_table, status_json,
+    PASSWORD, TestApp, dynamo_client, dynamodb_endpoint, fresh_dynamo_table, ssm_endpoint,
+    status_json,
 };
 
 /// The AWS settings a child process gets: DynamoDB Local, a region, dummy credentials, and no EC2
@@ -68,7 +69,7 @@ async fn all_todos(store: &dyn Store, owner: &str) -> Vec<Todo> {
 
 #[tokio::test]
 async fn resources_create_and_cleanup_are_idempotent_and_say_what_they_did() {
-    let Some(endpoint) = dynamodb_endpoint() else {
+    let (Some(endpoint), Some(_)) = (dynamodb_endpoint(), ssm_endpoint()) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -209,13 +210,22 @@ async fn resources_create_and_cleanup_are_idempotent_and_say_what_they_did() {
 /// base64 of 32 bytes.
 async fn ssm_secret(name: &str) -> Option<String> {
     let client = aws_sdk_ssm::Client::new(checkoff::aws::config().await);
-    let answer = client
+    let answer = match client
         .get_parameter()
         .name(name)
         .with_decryption(true)
         .send()
         .await
-        .ok()?;
+    {
+        Ok(answer) => answer,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_parameter_not_found()) =>
+        {
+            return None;
+        }
+        Err(e) => panic!("SSM did not answer: {e:?}"),
+    };
     let parameter = answer.parameter().unwrap();
     assert_eq!(
         parameter.r#type(),
@@ -239,7 +249,12 @@ async fn the_binary_serves_from_dynamodb() {
     let dir = tempfile::tempdir().unwrap();
     let table = unique("serve");
     run(
-        on_dynamo(dir.path(), &endpoint, &table, &["resources", "create"]),
+        on_dynamo(
+            dir.path(),
+            &endpoint,
+            &table,
+            &["resources", "create", "--only", "table"],
+        ),
         None,
     )
     .assert_code(0);

@@ -393,6 +393,21 @@ async fn the_authorizer_answers_token_and_request_events_with_the_policy_of_the_
 }
 
 #[tokio::test]
+async fn a_base64_encoded_body_is_read_as_its_bytes() {
+    let api = RuntimeApi::start().await;
+    let store = TestStore::new().await;
+    store.add_user("erin").await;
+    let _function = start_function(&api, &store, "bootstrap", &[]);
+    let login = json!({"username": "erin", "password": PASSWORD}).to_string();
+    let mut request = event(Shape::Rest, "POST", "/login", &[], None, None);
+    request["body"] = json!(STANDARD.encode(login));
+    request["isBase64Encoded"] = json!(true);
+    let (status, _, body) = http_answer(api.invoke(request).await);
+    assert_eq!(status, 200, "{body}");
+    assert!(body["token"].is_string());
+}
+
+#[tokio::test]
 async fn a_scoped_token_is_allowed_only_its_routes_in_the_policy() {
     let api = RuntimeApi::start().await;
     let store = TestStore::new().await;
@@ -469,6 +484,15 @@ async fn behind_checkoffs_lambda_authorizer_the_principal_comes_from_the_context
 async fn behind_cognito_a_new_caller_gets_a_profile_named_by_the_configured_claim() {
     let api = RuntimeApi::start().await;
     let store = TestStore::new().await;
+    // A local account of the same name, with a todo, that the Cognito caller must not reach.
+    store.add_user("carol").await;
+    let local = checkoff::domain::Username::parse("carol").unwrap();
+    let todo = checkoff::domain::Todo::new(
+        local.clone(),
+        checkoff::domain::Description::parse("local carol's").unwrap(),
+        checkoff::domain::Metadata::default(),
+    );
+    store.store.create_todo(&todo).await.unwrap();
     let _function = start_function(
         &api,
         &store,
@@ -483,10 +507,10 @@ async fn behind_cognito_a_new_caller_gets_a_profile_named_by_the_configured_clai
     let (status, _, todo) = http_answer(api.invoke(vouched(claims, "POST", Some(&new))).await);
     assert_eq!(
         (status, &todo["username"]),
-        (201, &json!("carol")),
+        (201, &json!("cognito:carol")),
         "{todo}"
     );
-    let carol = checkoff::domain::Username::parse("carol").unwrap();
+    let carol = checkoff::domain::Username::parse("cognito:carol").unwrap();
     let profile = store
         .store
         .get_user(&carol)
@@ -534,7 +558,9 @@ async fn behind_iam_the_caller_is_the_signing_arn_and_owns_apart_from_everyone()
     let (status, _, todo) = http_answer(api.invoke(signed(alice, "POST", Some(&new))).await);
     assert_eq!(status, 201, "{todo}");
     let owner = todo["username"].as_str().unwrap().to_owned();
-    assert_eq!(owner, checkoff::auth::owner_of(alice).as_str());
+    let expected = checkoff::auth::owner_of(checkoff::config::AuthorizerKind::Iam, alice).unwrap();
+    assert_eq!(owner, expected.as_str());
+    assert!(owner.starts_with("iam:"), "{owner}");
     let other = "arn:aws:iam::123456789012:user/bob";
     let (status, _, list) = http_answer(api.invoke(signed(other, "GET", None)).await);
     assert_eq!((status, list), (200, json!([])));
@@ -631,8 +657,26 @@ async fn the_jwt_secret_is_read_from_ssm_once_per_cold_start() {
         None,
         None,
     );
+    let (status, _, _) = http_answer(api.invoke(list.clone()).await);
+    assert_eq!(status, 200);
+    // Read once, at the start: with the parameter gone the warm function goes on signing and
+    // checking tokens with the secret it read.
+    let mut cleanup = crate::cli::checkoff(
+        dir.path(),
+        &[
+            "--jwt-secret-param",
+            &param,
+            "resources",
+            "cleanup",
+            "--only",
+            "secret",
+        ],
+    );
+    cleanup.envs(aws);
+    crate::cli::run(cleanup, None).assert_code(0);
     let (status, _, _) = http_answer(api.invoke(list).await);
     assert_eq!(status, 200);
+    assert!(!login(&api, "dora").await.is_empty());
     drop(function);
 
     // A parameter that is not there stops the start, with its name in the reason.
@@ -665,9 +709,9 @@ async fn behind_a_custom_authorizer_an_unseen_principal_gets_a_profile() {
     let (status, _, todo) = http_answer(api.invoke(vouched(context, "POST", Some(&new))).await);
     assert_eq!(
         (status, &todo["username"]),
-        (201, &json!("partner-7")),
+        (201, &json!("custom:partner-7")),
         "{todo}"
     );
-    let partner = checkoff::domain::Username::parse("partner-7").unwrap();
+    let partner = checkoff::domain::Username::parse("custom:partner-7").unwrap();
     assert!(store.store.get_user(&partner).await.unwrap().is_some());
 }

@@ -234,12 +234,43 @@ fn the_lambda_stage_deploys_checkoffs_authorizer_from_the_same_code() {
 }
 
 #[test]
+fn the_gateways_own_answers_keep_checkoffs_statuses_and_shape() {
+    let answers = |doc: &Value, kind: &str| {
+        doc["Resources"]["Api"]["Properties"]["GatewayResponses"][kind].clone()
+    };
+    let builtin = document(&Stage::default());
+    assert_eq!(
+        answers(&builtin, "MISSING_AUTHENTICATION_TOKEN")["StatusCode"],
+        "404"
+    );
+    assert_eq!(
+        answers(&builtin, "UNAUTHORIZED")["ResponseTemplates"]["application/json"],
+        r#"{"message":"Unauthorized"}"#
+    );
+    // Behind IAM an unsigned call to a real route is "missing authentication": a 401.
+    let iam = document(&stage_of(KINDS, "iam"));
+    assert_eq!(
+        answers(&iam, "MISSING_AUTHENTICATION_TOKEN")["StatusCode"],
+        "401"
+    );
+    assert_eq!(answers(&iam, "INVALID_SIGNATURE")["StatusCode"], "401");
+    assert_eq!(
+        answers(&iam, "UNAUTHORIZED")["ResponseParameters"]["Headers"]["Access-Control-Allow-Origin"],
+        "'https://app.example.com'"
+    );
+}
+
+#[test]
 fn the_table_has_the_single_table_keys_indexes_and_recovery() {
     let doc = document(&Stage::default());
     let table = &doc["Resources"]["Table"];
     assert_eq!(table["DeletionPolicy"], "Retain");
     let p = &table["Properties"];
-    assert_eq!(p["TableName"], "checkoff-t");
+    assert_eq!(p["TableName"], json!({"Ref": "TableName"}));
+    assert_eq!(doc["Parameters"]["TableName"]["Default"], "checkoff-t");
+    // An existing table (made by `resources create`, or kept from an earlier stack) is reused.
+    assert_eq!(table["Condition"], "CreateTable");
+    assert_eq!(doc["Parameters"]["CreateTable"]["Default"], "true");
     assert_eq!(
         p["KeySchema"],
         json!([{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}])
@@ -269,7 +300,10 @@ fn the_table_has_the_single_table_keys_indexes_and_recovery() {
 
 #[test]
 fn roles_reach_only_this_table_this_parameter_and_their_own_logs() {
-    let table = json!([{"Fn::GetAtt": ["Table", "Arn"]}, {"Fn::Sub": "${Table.Arn}/index/*"}]);
+    let table = json!([
+        {"Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${TableName}"},
+        {"Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${TableName}/index/*"},
+    ]);
     let parameter = json!({"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${JwtSecretParameter}"});
     let doc = document(&stage_of(KINDS, "lam"));
     let all = statements(&doc);

@@ -90,7 +90,7 @@ fn user_from_chalice(item: &Item) -> Result<User, String> {
     let salt = bytes(item, "salt").map_err(describe)?;
     let hashed = bytes(item, "hashed").map_err(describe)?;
     Ok(User {
-        username: Username::parse(name).map_err(|e| describe(e.0))?,
+        username: Username::parse_account(name).map_err(|e| describe(e.0))?,
         password_hash: legacy_pbkdf2_phc(hash_name, &salt, rounds, &hashed)
             .map_err(|e| describe(e.0))?,
         email: None,
