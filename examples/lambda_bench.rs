@@ -155,15 +155,7 @@ async fn main() {
             .await
             .expect("table");
         env.push(("CHECKOFF_TABLE".into(), table.clone()));
-        for name in [
-            "AWS_ENDPOINT_URL",
-            "AWS_REGION",
-            "AWS_ACCESS_KEY_ID",
-            "AWS_SECRET_ACCESS_KEY",
-        ] {
-            env.push((name.into(), std::env::var(name).unwrap_or_default()));
-        }
-        env.push(("AWS_EC2_METADATA_DISABLED".into(), "true".into()));
+        env.extend(runtime_api::aws_environment());
         (StoreKind::Dynamodb, table)
     } else {
         env.push(("CHECKOFF_STORE".into(), "sqlite".into()));

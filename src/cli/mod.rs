@@ -120,6 +120,12 @@ pub fn run(cli: Cli) -> ExitCode {
     } else {
         "warn"
     });
+    run_to_exit(dispatch(cli))
+}
+
+/// Runs `work` on a multi-threaded runtime; its failure is told on standard error and in the
+/// exit code.
+pub fn run_to_exit<E: fmt::Display>(work: impl Future<Output = Result<(), E>>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -130,7 +136,7 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(dispatch(cli)) {
+    match runtime.block_on(work) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("checkoff: {failure}");

@@ -33,23 +33,7 @@ struct LambdaArgs {
 
 pub fn run() -> ExitCode {
     crate::cli::init_logging("info");
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("checkoff: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(serve()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => {
-            tracing::error!(%failure, "checkoff stopped");
-            ExitCode::FAILURE
-        }
-    }
+    crate::cli::run_to_exit(serve())
 }
 
 async fn serve() -> Result<(), String> {

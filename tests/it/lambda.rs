@@ -22,7 +22,7 @@ use crate::runtime_api::{ANSWER_LIMIT, Answer, RuntimeApi};
 struct TestStore {
     store: Arc<dyn Store>,
     env: Vec<(String, String)>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl TestStore {
@@ -36,15 +36,7 @@ impl TestStore {
                 let store = fresh_dynamo_table(&endpoint).await;
                 // No CHECKOFF_STORE: under Lambda the store is DynamoDB unless said otherwise.
                 env.push(("CHECKOFF_TABLE".into(), store.table().to_owned()));
-                for name in [
-                    "AWS_ENDPOINT_URL",
-                    "AWS_REGION",
-                    "AWS_ACCESS_KEY_ID",
-                    "AWS_SECRET_ACCESS_KEY",
-                ] {
-                    env.push((name.into(), std::env::var(name).unwrap_or_default()));
-                }
-                env.push(("AWS_EC2_METADATA_DISABLED".into(), "true".into()));
+                env.extend(crate::runtime_api::aws_environment());
                 Arc::new(store)
             }
             _ => {
@@ -53,11 +45,12 @@ impl TestStore {
                 Arc::new(checkoff::store::SqliteStore::open(dir.path()).unwrap())
             }
         };
-        Self {
-            store,
-            env,
-            _dir: dir,
-        }
+        Self { store, env, dir }
+    }
+
+    /// Where the function with `handler` logs (standard error, as CloudWatch takes it).
+    fn log(&self, handler: &str) -> std::path::PathBuf {
+        self.dir.path().join(format!("{handler}.log"))
     }
 
     async fn add_user(&self, name: &str) {
@@ -88,7 +81,8 @@ fn start_function(
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .env("RUST_LOG", "info")
+        .stderr(std::fs::File::create(store.log(handler)).expect("a log file"));
     Running(command.spawn().expect("start the function"))
 }
 
@@ -305,6 +299,23 @@ async fn walkthrough(shape: Shape) {
     assert_eq!(status, 204);
     let (status, _, body) = call("GET", &format!("/todos/{uid}"), Some(&token), None).await;
     assert_eq!((status, body), (404, json!({"message": "Todo not found"})));
+
+    // One log line per request, with API Gateway's request id, and never the token.
+    let log = std::fs::read_to_string(store.log("bootstrap")).unwrap();
+    let request_id = match shape {
+        Shape::Rest => "rest-request-1",
+        _ => "http-request-1",
+    };
+    let created = log
+        .lines()
+        .find(|l| l.contains("method=POST") && l.contains("path=/todos"))
+        .unwrap_or_else(|| panic!("no line for the create: {log}"));
+    assert!(
+        created.contains(&format!("request_id=\"{request_id}\"")),
+        "{created}"
+    );
+    assert!(created.contains("status=201"), "{created}");
+    assert!(!log.contains(&token), "the token was logged");
 }
 
 #[tokio::test]

@@ -208,3 +208,19 @@ impl RuntimeApi {
         }
     }
 }
+
+/// The AWS settings of this process (DynamoDB Local's endpoint, region, dummy credentials) as a
+/// function started under the emulator needs them, never reaching for the EC2 metadata service.
+pub fn aws_environment() -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = [
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    ]
+    .into_iter()
+    .map(|name| (name.to_owned(), std::env::var(name).unwrap_or_default()))
+    .collect();
+    env.push(("AWS_EC2_METADATA_DISABLED".into(), "true".into()));
+    env
+}
