@@ -388,7 +388,7 @@ pub fn secret_param_of(stage_name: &str, stage: &Stage) -> String {
 /// How the service runs: flags of `serve`, read from the environment under Lambda.
 #[derive(Debug, Clone, Args)]
 pub struct ServiceArgs {
-    /// How long a token from /login stays valid (e.g. 15m, 1h, 7d) [default: 1h].
+    /// How long a token from /login stays valid (e.g. 15m, 1h, 7d) [default: the stage's, else 1h].
     #[arg(long, env = "CHECKOFF_TOKEN_TTL", value_parser = crate::cli::parse_ttl)]
     pub token_ttl: Option<Duration>,
     /// How long the caller's profile, read by the authorizer, may be reused: saves a store read

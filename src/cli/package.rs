@@ -1,6 +1,6 @@
 //! `checkoff package`: the SAM template of a stage, and what to do with it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
@@ -10,7 +10,7 @@ use crate::deploy::template;
 
 #[derive(Debug, Args)]
 pub(super) struct PackageArgs {
-    /// Where to write template.yaml [default: target/sam/<stage>].
+    /// Where to write template.yaml [default: target/sam/<stage>; the stage is --stage, or dev].
     #[arg(long)]
     out: Option<PathBuf>,
     /// The Lambda zip the template deploys [default: the one scripts/lambda-build makes for the
@@ -21,7 +21,14 @@ pub(super) struct PackageArgs {
 
 pub(super) fn run(cli: &Cli, args: &PackageArgs) -> CliResult {
     let name = cli.location.stage.clone().unwrap_or_else(|| "dev".into());
-    let stage = ConfigFile::load(cli.location.config.as_deref())?.stage(&name)?;
+    let config = ConfigFile::load(cli.location.config.as_deref())?;
+    if config.stages.is_empty() {
+        eprintln!(
+            "checkoff: no checkoff.toml here (or --config): stage {name} gets the defaults \
+             (builtin authorizer, 128 MB, arm64)"
+        );
+    }
+    let stage = config.stage(&name)?;
     let staged = (name.clone(), stage.clone());
     let table = cli.location.resolve(Some(&staged), Runtime::Lambda)?.table;
     let param = cli
@@ -39,8 +46,10 @@ pub(super) fn run(cli: &Cli, args: &PackageArgs) -> CliResult {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("target/sam").join(&name));
-    let generated = template(&name, &stage, &table, &param, &code);
     std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    // Relative to the template, as SAM reads it: the checkout can move and still deploy.
+    let out_abs = std::path::absolute(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let generated = template(&name, &stage, &table, &param, &relative_to(&code, &out_abs));
     let file = out.join("template.yaml");
     std::fs::write(&file, &generated.yaml)
         .map_err(|e| Failure(format!("cannot write {}: {e}", file.display())))?;
@@ -60,7 +69,9 @@ pub(super) fn run(cli: &Cli, args: &PackageArgs) -> CliResult {
          2. scripts/lambda-build {arch}                              # the code: {}\n  \
          3. sam deploy --template-file {} --stack-name checkoff-{name} \\\n       \
          --capabilities CAPABILITY_IAM --resolve-s3\n  \
-         4. curl <ApiUrl>healthz                                     # ApiUrl is among the stack's outputs\n\n\
+         4. checkoff --stage {name} users create NAME                # a user in the stage's table\n  \
+         5. curl <ApiUrl>healthz                                     # ApiUrl is among the stack's outputs\n\n\
+         The SAM CLI reads AWS_DEFAULT_REGION, checkoff AWS_REGION: set both to the same region.\n\
          scripts/deploy {name} does all of it.",
         file.display(),
         generated.routes,
@@ -69,4 +80,36 @@ pub(super) fn run(cli: &Cli, args: &PackageArgs) -> CliResult {
         file.display(),
     );
     Ok(())
+}
+
+/// `path` as seen from `base` (both absolute): `../../lambda/…` from `target/sam/dev`.
+fn relative_to(path: &Path, base: &Path) -> PathBuf {
+    let (path, base): (Vec<_>, Vec<_>) = (path.components().collect(), base.components().collect());
+    let common = path.iter().zip(&base).take_while(|(a, b)| a == b).count();
+    let mut relative = PathBuf::new();
+    for _ in common..base.len() {
+        relative.push("..");
+    }
+    relative.extend(&path[common..]);
+    relative
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_code_is_named_from_the_templates_folder() {
+        assert_eq!(
+            relative_to(
+                Path::new("/r/target/lambda/arm64/checkoff/bootstrap.zip"),
+                Path::new("/r/target/sam/dev")
+            ),
+            Path::new("../../lambda/arm64/checkoff/bootstrap.zip")
+        );
+        assert_eq!(
+            relative_to(Path::new("/r/a.zip"), Path::new("/r")),
+            Path::new("a.zip")
+        );
+    }
 }

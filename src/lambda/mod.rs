@@ -47,8 +47,26 @@ async fn serve() -> Result<(), String> {
     }
 }
 
+/// What Lambda itself sets for every function; the runtime crate cannot start without them.
+const LAMBDA_ENVIRONMENT: [&str; 3] = [
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+];
+
 /// What this function serves, built from the environment.
 async fn build() -> Result<Entry, String> {
+    let missing: Vec<&str> = LAMBDA_ENVIRONMENT
+        .into_iter()
+        .filter(|name| std::env::var_os(name).is_none())
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "{} not set: AWS Lambda sets them (with AWS_LAMBDA_RUNTIME_API) for every function; \
+             to run the function yourself, set them too",
+            missing.join(", ")
+        ));
+    }
     let args = LambdaArgs::try_parse_from(["checkoff"]).map_err(|e| e.to_string())?;
     let settings = Settings::resolve(&args.location, &args.service, Runtime::Lambda)?;
     if std::env::var("_HANDLER").is_ok_and(|h| h == AUTHORIZER_HANDLER) {

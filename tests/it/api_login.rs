@@ -53,8 +53,9 @@ async fn an_unknown_user_costs_a_password_hash_like_a_known_one() {
     let timed = |name: &'static str| {
         let app = &app;
         async move {
+            // The fastest of several: a shared machine's other work only ever adds time.
             let mut fastest = Duration::MAX;
-            for _ in 0..3 {
+            for _ in 0..7 {
                 let started = Instant::now();
                 app.login(name, "Wrong1Password").await;
                 fastest = fastest.min(started.elapsed());

@@ -1,6 +1,7 @@
 //! A Lambda Runtime API emulator: the `next`, `response`, `error` and `init/error` calls on a
 //! random loopback port, for the black-box tests of the Lambda entry and for its benchmark.
-//! (Shared by both through `#[path]`.)
+//! (Shared by both through `#[path]`.) One function per emulator: a killed function's `next`
+//! call stays pending here and would take the next event.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
