@@ -36,14 +36,22 @@ dynamodb_local_start() {
     export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
     export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
     export AWS_EC2_METADATA_DISABLED=true
-    local tries=0
-    until curl -s -o /dev/null -X POST "$AWS_ENDPOINT_URL" \
+    wait_until_answering "DynamoDB Local" "$DYNAMODB_LOCAL_PID" "$cache/dynamodb-local.log" \
+        curl -s -o /dev/null -X POST "$AWS_ENDPOINT_URL" \
         -H 'X-Amz-Target: DynamoDB_20120810.ListTables' -H 'Content-Type: application/x-amz-json-1.0' \
         -H 'Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0' \
-        -d '{}'; do
+        -d '{}'
+}
+
+# wait_until_answering NAME PID LOG COMMAND...: runs COMMAND until it succeeds (30 s at most),
+# failing with LOG as soon as the process PID is gone.
+wait_until_answering() {
+    local name=$1 pid=$2 log=$3 tries=0
+    shift 3
+    until "$@"; do
         tries=$((tries + 1))
-        if [ "$tries" -gt 120 ] || ! kill -0 "$DYNAMODB_LOCAL_PID" 2>/dev/null; then
-            echo "DynamoDB Local did not start:"; cat "$cache/dynamodb-local.log"; return 1
+        if [ "$tries" -gt 120 ] || ! kill -0 "$pid" 2>/dev/null; then
+            echo "$name did not start:"; cat "$log"; return 1
         fi
         sleep 0.25
     done

@@ -1,6 +1,7 @@
 # Functions to install the Python tools the tests use (cfn-lint, aws-sam-translator for the SAM
 # transform, moto's server as the SSM endpoint of the JWT secret) in a virtualenv, and to run the
-# SSM emulator. Source it after scripts/dynamodb-local.sh (it uses free_port).
+# SSM emulator. Source it after scripts/dynamodb-local.sh (it uses free_port and
+# wait_until_answering).
 
 PYTHON_TOOLS=("cfn-lint==1.51.0" "aws-sam-translator==1.110.0" "moto[server]==5.2.1")
 
@@ -24,14 +25,8 @@ ssm_emulator_start() {
     "$cache/py/bin/moto_server" -H 127.0.0.1 -p "$port" >"$cache/ssm-emulator.log" 2>&1 &
     SSM_EMULATOR_PID=$!
     export AWS_ENDPOINT_URL_SSM="http://127.0.0.1:$port"
-    local tries=0
-    until curl -s -o /dev/null "$AWS_ENDPOINT_URL_SSM/moto-api/"; do
-        tries=$((tries + 1))
-        if [ "$tries" -gt 120 ] || ! kill -0 "$SSM_EMULATOR_PID" 2>/dev/null; then
-            echo "The SSM emulator did not start:"; cat "$cache/ssm-emulator.log"; return 1
-        fi
-        sleep 0.25
-    done
+    wait_until_answering "The SSM emulator" "$SSM_EMULATOR_PID" "$cache/ssm-emulator.log" \
+        curl -s -o /dev/null "$AWS_ENDPOINT_URL_SSM/moto-api/"
 }
 
 ssm_emulator_stop() {

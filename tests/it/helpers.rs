@@ -43,32 +43,24 @@ pub async fn reopen_store(data_dir: &Path, previous: &Arc<dyn Store>) -> Arc<dyn
 
 /// The DynamoDB Local endpoint, when there is one. Under CI there must be: nothing is skipped.
 pub fn dynamodb_endpoint() -> Option<String> {
-    match std::env::var("AWS_ENDPOINT_URL") {
-        Ok(endpoint) => Some(endpoint),
-        Err(_) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI=true but no DynamoDB Local: run the tests through scripts/test")
-        }
-        Err(_) => {
-            eprintln!(
-                "skipped: no DynamoDB Local (AWS_ENDPOINT_URL unset); scripts/test starts one"
-            );
-            None
-        }
-    }
+    endpoint("AWS_ENDPOINT_URL", "DynamoDB Local")
 }
 
 /// The SSM emulator's endpoint (for the JWT secret parameter), when there is one. Under CI there
 /// must be.
 pub fn ssm_endpoint() -> Option<String> {
-    match std::env::var("AWS_ENDPOINT_URL_SSM") {
+    endpoint("AWS_ENDPOINT_URL_SSM", "SSM emulator")
+}
+
+/// The endpoint in `variable` of a local service scripts/test starts.
+fn endpoint(variable: &str, service: &str) -> Option<String> {
+    match std::env::var(variable) {
         Ok(endpoint) => Some(endpoint),
         Err(_) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI=true but no SSM emulator: run the tests through scripts/test")
+            panic!("CI=true but no {service}: run the tests through scripts/test")
         }
         Err(_) => {
-            eprintln!(
-                "skipped: no SSM emulator (AWS_ENDPOINT_URL_SSM unset); scripts/test starts one"
-            );
+            eprintln!("skipped: no {service} ({variable} unset); scripts/test starts one");
             None
         }
     }
