@@ -188,6 +188,18 @@ impl Cli {
             .resolve(self.stage()?.as_ref(), Runtime::Local)?)
     }
 
+    /// Where the data is, in words: the SQLite file's folder (absolute) or the DynamoDB table.
+    fn describe_store(&self) -> Result<String, Failure> {
+        let settings = self.store_settings()?;
+        Ok(match settings.kind {
+            StoreKind::Sqlite => {
+                let dir = std::path::absolute(&settings.data_dir).unwrap_or(settings.data_dir);
+                format!("the SQLite store in {}", dir.display())
+            }
+            StoreKind::Dynamodb => format!("DynamoDB table {}", settings.table),
+        })
+    }
+
     async fn open_store(&self) -> Result<Arc<dyn Store>, Failure> {
         Ok(service::open_store(&self.store_settings()?).await?)
     }
@@ -212,7 +224,12 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> CliResult {
     // Bound first: a taken address fails before anything is written to the data dir.
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+        .map_err(|e| {
+            format!(
+                "cannot listen on {}: {e} (choose another address with --addr or CHECKOFF_ADDR)",
+                args.addr
+            )
+        })?;
     let state = service::build(&settings).await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     // Printed, not logged: scripts and tests read the port from here when given port 0.

@@ -92,8 +92,10 @@ pub(super) async fn run(cli: &Cli, command: &UsersCommand) -> CliResult {
         }
         UsersCommand::List => {
             let mut page = PageRequest::first(500);
+            let mut count = 0;
             loop {
                 let listed = store.list_users(&page).await?;
+                count += listed.items.len();
                 for user in &listed.items {
                     println!(
                         "{}{}",
@@ -105,6 +107,11 @@ pub(super) async fn run(cli: &Cli, command: &UsersCommand) -> CliResult {
                     Some(after) => page.after = Some(after),
                     None => break,
                 }
+            }
+            // On standard error, so the list itself stays one name a line for scripts; naming
+            // the store shows a mistaken data dir (a relative ./data) at once.
+            if count == 0 {
+                eprintln!("No users in {}.", cli.describe_store()?);
             }
         }
         UsersCommand::Delete { name } => {

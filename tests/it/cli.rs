@@ -455,6 +455,22 @@ fn an_invalid_username_is_refused() {
     let listed = run(checkoff(dir.path(), &["users", "list"]), None);
     listed.assert_code(0);
     assert_eq!(listed.stdout, "", "no user was created");
+    // Said on standard error, with the store: a mistaken data dir shows at once.
+    listed.assert_stderr_contains(&format!(
+        "No users in the SQLite store in {}",
+        dir.path().display()
+    ));
+}
+
+#[test]
+fn a_taken_address_is_refused_with_the_way_to_choose_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    run(checkoff(dir.path(), &["serve", "--addr", &addr]), None)
+        .assert_code(1)
+        .assert_stderr_contains(&format!("cannot listen on {addr}"))
+        .assert_stderr_contains("--addr");
 }
 
 #[test]
