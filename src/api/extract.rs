@@ -101,9 +101,10 @@ impl<S: Send + Sync> FromRequestParts<S> for TodoUid {
     }
 }
 
-/// `If-Match`: absent or `*` asks only that the item exists; `"<version>"` that it is at that
-/// version.
-pub struct IfMatch(pub Option<u64>);
+/// `If-Match`: absent or `*` asks only that the item exists; a list of `"<version>"` tags that it
+/// is at one of those versions (RFC 9110). A weak tag never matches under If-Match's strong
+/// comparison, and neither does a tag of another shape: both stand for no version.
+pub struct IfMatch(pub Option<Vec<u64>>);
 
 impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     type Rejection = ApiError;
@@ -116,17 +117,27 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
         if text == "*" {
             return Ok(IfMatch(None));
         }
-        // A weak tag never matches under If-Match's strong comparison, and neither does a tag of
-        // another shape: both get 412, as an outdated tag does.
-        match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
-            Some(inner) if !inner.contains('"') => {
-                Ok(IfMatch(Some(inner.parse().unwrap_or(u64::MAX))))
-            }
-            _ if text.starts_with("W/\"") => Ok(IfMatch(Some(u64::MAX))),
-            _ => Err(ApiError::BadRequest(
-                "If-Match must be an entity tag such as \"3\" (from ETag) or *".into(),
-            )),
+        let malformed = || {
+            ApiError::BadRequest(
+                "If-Match must be entity tags such as \"3\" (from ETag), separated by commas, or *"
+                    .into(),
+            )
+        };
+        let mut versions = Vec::new();
+        for tag in text.split(',').map(str::trim) {
+            let strong = tag.strip_prefix("W/").unwrap_or(tag);
+            let inner = strong
+                .strip_prefix('"')
+                .and_then(|t| t.strip_suffix('"'))
+                .filter(|t| !t.contains('"'))
+                .ok_or_else(malformed)?;
+            let version = match (strong.len() == tag.len(), inner.parse()) {
+                (true, Ok(version)) => version,
+                _ => u64::MAX,
+            };
+            versions.push(version);
         }
+        Ok(IfMatch(Some(versions)))
     }
 }
 

@@ -58,6 +58,34 @@ fn not_found_or(e: StoreError) -> ApiError {
     }
 }
 
+/// The one version a conditional write may find: the tag of `If-Match`, or, when it lists
+/// several, the item's current version if it is among them (the write is still conditional on
+/// it, so a change in between is a 412).
+async fn expected_version(
+    app: &AppState,
+    owner: &Username,
+    uid: uuid::Uuid,
+    IfMatch(tags): IfMatch,
+) -> ApiResult<Option<u64>> {
+    match tags.as_deref() {
+        None => Ok(None),
+        Some([one]) => Ok(Some(*one)),
+        Some(many) => {
+            let current = app
+                .store
+                .get_todo(owner, uid)
+                .await?
+                .ok_or(NOT_FOUND)?
+                .version;
+            if many.contains(&current) {
+                Ok(Some(current))
+            } else {
+                Err(ApiError::PreconditionFailed)
+            }
+        }
+    }
+}
+
 fn item_headers(todo: &Todo) -> HeaderMap {
     let mut headers = HeaderMap::new();
     if let Ok(value) = HeaderValue::from_str(&etag(todo.version)) {
@@ -204,10 +232,11 @@ pub async fn update_todo(
     State(app): State<AppState>,
     Principal(caller): Principal,
     TodoUid(uid): TodoUid,
-    IfMatch(expected): IfMatch,
+    if_match: IfMatch,
     ApiJson(changes): ApiJson<TodoChanges>,
 ) -> ApiResult<impl IntoResponse> {
     let patch = TodoPatch::new(changes.description, changes.state, changes.metadata)?;
+    let expected = expected_version(&app, &caller.owner, uid, if_match).await?;
     let todo = app
         .store
         .update_todo(&caller.owner, uid, &patch, expected, Timestamp::now())
@@ -230,8 +259,9 @@ pub async fn delete_todo(
     State(app): State<AppState>,
     Principal(caller): Principal,
     TodoUid(uid): TodoUid,
-    IfMatch(expected): IfMatch,
+    if_match: IfMatch,
 ) -> ApiResult<StatusCode> {
+    let expected = expected_version(&app, &caller.owner, uid, if_match).await?;
     app.store
         .delete_todo(&caller.owner, uid, expected)
         .await

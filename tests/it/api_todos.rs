@@ -359,12 +359,28 @@ async fn if_match_guards_updates_and_deletes() {
         change("*", "completed").await.unwrap().status(),
         StatusCode::OK
     );
+    // A list matches when it names the current version (RFC 9110), and not otherwise.
+    assert_eq!(
+        change("\"7\", W/\"3\", \"3\"", "completed")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        change("\"1\", \"2\"", "completed").await.unwrap().status(),
+        StatusCode::PRECONDITION_FAILED
+    );
+    assert_eq!(
+        change("\"1\", 2", "completed").await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
 
     let (_, current) =
         status_json(app.authed(Method::GET, &path, &token).send().await.unwrap()).await;
     assert_eq!(
         (current["state"].clone(), current["version"].clone()),
-        (json!("completed"), json!(3))
+        (json!("completed"), json!(4))
     );
 
     let delete = |tag: &'static str| {
@@ -373,11 +389,11 @@ async fn if_match_guards_updates_and_deletes() {
             .send()
     };
     assert_eq!(
-        delete("\"2\"").await.unwrap().status(),
+        delete("\"3\"").await.unwrap().status(),
         StatusCode::PRECONDITION_FAILED
     );
     assert_eq!(
-        delete("\"3\"").await.unwrap().status(),
+        delete("\"2\", \"4\"").await.unwrap().status(),
         StatusCode::NO_CONTENT
     );
     let missing = app
