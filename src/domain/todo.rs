@@ -66,7 +66,23 @@ pub struct Description(String);
 impl Description {
     pub const MAX_CHARS: usize = 1000;
 
+    /// A description sent by a client: trimmed, not empty, at most [`Self::MAX_CHARS`], and
+    /// without control characters (NUL, ESC, DEL, line breaks…), which would drive a terminal or
+    /// a log that prints them.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let text = raw.trim();
+        if let Some(c) = text.chars().find(|c| c.is_control()) {
+            return Err(Invalid(format!(
+                "description must not contain control characters (found U+{:04X})",
+                u32::from(c)
+            )));
+        }
+        Self::from_stored(text)
+    }
+
+    /// A description read back from a store. Text stored before control characters were
+    /// refused is still read (and still served as JSON, where they are escaped).
+    pub fn from_stored(raw: &str) -> Result<Self, Invalid> {
         let text = raw.trim();
         if text.is_empty() {
             return Err(Invalid("description must not be empty".into()));
@@ -304,6 +320,11 @@ mod tests {
             "buy milk"
         );
         assert!(Description::parse("   ").is_err());
+        for control in ["a\u{0}b", "a\u{1b}[2Jb", "a\u{7f}", "two\nlines"] {
+            let refused = Description::parse(control).unwrap_err();
+            assert!(refused.0.contains("control characters"), "{control:?}");
+            assert!(Description::from_stored(control).is_ok(), "{control:?}");
+        }
         assert!(Description::parse(&"é".repeat(1000)).is_ok());
         assert!(Description::parse(&"é".repeat(1001)).is_err());
     }

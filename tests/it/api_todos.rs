@@ -649,3 +649,40 @@ async fn a_list_larger_than_a_megabyte_comes_back_whole() {
     }
     assert_eq!(seen, created);
 }
+
+#[tokio::test]
+async fn control_characters_in_a_description_are_refused_and_nothing_is_stored() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("alice").await;
+    let todo = app.create_todo(&token, "clean").await;
+    let path = format!("/todos/{}", uid(&todo));
+    for hostile in [
+        "nul\u{0}byte",
+        "clear\u{1b}[2Jscreen",
+        "del\u{7f}",
+        "two\nlines",
+    ] {
+        let created = send_json(
+            &app,
+            Method::POST,
+            "/todos",
+            &token,
+            json!({ "description": hostile }),
+        )
+        .await;
+        let message = error_message(created, StatusCode::BAD_REQUEST).await;
+        assert!(message.contains("control characters"), "{message}");
+        let changed = send_json(
+            &app,
+            Method::PATCH,
+            &path,
+            &token,
+            json!({ "description": hostile }),
+        )
+        .await;
+        error_message(changed, StatusCode::BAD_REQUEST).await;
+    }
+    let (_, listed) = status_json(app.list_todos(&token, "").await).await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["description"], "clean");
+}

@@ -173,7 +173,7 @@ pub(super) fn todo_from_item(item: &Item) -> Result<Todo, StoreError> {
     Ok(Todo {
         uid: r.parsed("uid", Uuid::parse_str)?,
         username: r.parsed("username", Username::parse)?,
-        description: r.parsed("description", Description::parse)?,
+        description: r.parsed("description", Description::from_stored)?,
         state: r.parsed("state", str::parse::<TodoState>)?,
         metadata: r.parsed("metadata", Metadata::from_json)?,
         created_at: r.parsed("created_at", Timestamp::parse)?,

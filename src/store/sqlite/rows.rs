@@ -66,7 +66,7 @@ pub(super) fn read_todo(row: &Row<'_>) -> StoreResult<Todo> {
     Ok(Todo {
         username: c.parsed(0, Username::parse)?,
         uid: c.parsed(1, Uuid::parse_str)?,
-        description: c.parsed(2, Description::parse)?,
+        description: c.parsed(2, Description::from_stored)?,
         state: c.parsed(3, str::parse)?,
         metadata: c.parsed(4, Metadata::from_json)?,
         created_at: c.parsed(5, Timestamp::parse)?,
