@@ -185,7 +185,7 @@ pub async fn create_todo(
     );
     // The owner vanished between authorization and this write: as if the token were invalid.
     app.store.create_todo(&todo).await.map_err(|e| match e {
-        StoreError::NotFound => ApiError::Unauthorized,
+        StoreError::NotFound => ApiError::InvalidToken,
         other => other.into(),
     })?;
     let mut headers = item_headers(&todo);

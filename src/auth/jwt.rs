@@ -44,16 +44,16 @@ impl JwtAuthorizer {
     /// The decision on one token, wherever it came from (a header here, an API Gateway
     /// authorizer event in the Lambda authorizer).
     pub async fn decide(&self, token: &str) -> Result<Decision, AuthError> {
-        let claims = self.tokens.verify(token).ok_or(AuthError::Unauthorized)?;
-        let owner = Username::parse(&claims.sub).map_err(|_| AuthError::Unauthorized)?;
+        let claims = self.tokens.verify(token).ok_or(AuthError::InvalidToken)?;
+        let owner = Username::parse(&claims.sub).map_err(|_| AuthError::InvalidToken)?;
         let routes = match &claims.routes {
             None => RouteGrants::all(),
-            Some(patterns) => RouteGrants::parse(patterns).map_err(|_| AuthError::Unauthorized)?,
+            Some(patterns) => RouteGrants::parse(patterns).map_err(|_| AuthError::InvalidToken)?,
         };
         // A token outlives nothing: once its user is gone, so is its access.
         let user = match self.store.get_user(&owner).await {
             Ok(Some(user)) => user,
-            Ok(None) => return Err(AuthError::Unauthorized),
+            Ok(None) => return Err(AuthError::InvalidToken),
             Err(StoreError::Unavailable(why)) => return Err(AuthError::Unavailable(why)),
             Err(e) => return Err(AuthError::Unavailable(e.to_string())),
         };

@@ -41,9 +41,13 @@ pub struct Decision {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    /// No credentials, or credentials that prove nothing: always the same answer.
+    /// No credentials: always the same answer.
     #[error("unauthorized")]
     Unauthorized,
+    /// A token that proves nothing (bad signature, expired, its user gone): the same answer,
+    /// and the client is told the token itself is what to replace (RFC 6750 `invalid_token`).
+    #[error("invalid token")]
+    InvalidToken,
     /// The authorizer could not reach what it needs to decide (the store, a key set).
     #[error("authorizer unavailable: {0}")]
     Unavailable(String),

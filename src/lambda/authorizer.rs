@@ -75,7 +75,7 @@ async fn authorize(check: &JwtAuthorizer, event: &AuthorizerEvent) -> Result<Val
     };
     let token = raw.and_then(token_of).ok_or_else(unauthorized)?;
     let decision = check.decide(token).await.map_err(|e| match e {
-        AuthError::Unauthorized => unauthorized(),
+        AuthError::Unauthorized | AuthError::InvalidToken => unauthorized(),
         AuthError::Unavailable(why) => {
             tracing::warn!(%why, "authorizer could not decide");
             Refusal("the authorizer could not reach its store".into())

@@ -257,3 +257,39 @@ async fn a_scoped_token_is_forbidden_off_its_routes() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_bad_token_is_named_as_the_problem_in_www_authenticate() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("alice").await;
+    let t = now();
+    let expired = sign(
+        &app,
+        Algorithm::HS256,
+        &claims("alice", t - 7200, t - 7200, t - 60),
+    );
+    for (authorization, challenge) in [
+        (None, "Bearer"),
+        (
+            Some(format!("Bearer {expired}")),
+            r#"Bearer error="invalid_token""#,
+        ),
+        (
+            Some(format!("Bearer {token}x")),
+            r#"Bearer error="invalid_token""#,
+        ),
+    ] {
+        let mut request = app.request(Method::GET, "/todos");
+        if let Some(value) = &authorization {
+            request = request.header("Authorization", value);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            response.headers()["www-authenticate"],
+            challenge,
+            "{authorization:?}"
+        );
+        assert_eq!(response.text().await.unwrap(), UNAUTHORIZED);
+    }
+}
