@@ -17,15 +17,19 @@ use crate::store::{PageRequest, StoreError};
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 1000;
 
+/// The list's query string. Every field is optional and none is null: the document says what a
+/// client may send, not how serde reads it (raw text, so a bad value gets our own 400).
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only todos in this state.
-    #[param(value_type = Option<TodoState>)]
+    #[param(required = false, value_type = TodoState)]
     state: Option<String>,
     /// Items per page, 1–1000 (default 100).
-    #[param(value_type = Option<u32>)]
+    #[param(required = false, value_type = u32, minimum = 1, maximum = 1000)]
     limit: Option<String>,
     /// From the `Link: rel="next"` header of the previous page.
+    #[param(required = false, value_type = String)]
     cursor: Option<String>,
 }
 

@@ -251,3 +251,27 @@ async fn no_input_makes_the_server_answer_5xx() {
         }
     }
 }
+
+#[test]
+fn the_lists_parameters_are_documented_as_the_optional_query_parameters_they_are() {
+    let doc = serde_json::to_value(checkoff::api::openapi()).unwrap();
+    let parameters = doc["paths"]["/todos"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let names: Vec<&str> = parameters
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["state", "limit", "cursor"]);
+    for parameter in &parameters {
+        assert_eq!(parameter["in"], "query", "{parameter}");
+        assert_eq!(parameter["required"], false, "{parameter}");
+        assert!(
+            !parameter["schema"].to_string().contains("null"),
+            "{parameter}"
+        );
+    }
+    assert_eq!(parameters[1]["schema"]["minimum"], 1);
+    assert_eq!(parameters[1]["schema"]["maximum"], 1000);
+}
