@@ -183,7 +183,12 @@ async fn main() {
     store.create_user(&user).await.expect("user");
     let token = state
         .tokens
-        .issue("bench", None, Some(Duration::from_secs(3600)))
+        .issue(
+            "bench",
+            &user.created_at,
+            None,
+            Some(Duration::from_secs(3600)),
+        )
         .unwrap()
         .token;
 

@@ -69,7 +69,7 @@ pub async fn login(
     }
     let issued = app
         .tokens
-        .issue(user.username.as_str(), None, None)
+        .issue(user.username.as_str(), &user.created_at, None, None)
         .map_err(ApiError::Internal)?;
     Ok(Json(TokenResponse {
         token: issued.token,

@@ -52,8 +52,9 @@ impl JwtAuthorizer {
         };
         // A token outlives nothing: once its user is gone, so is its access.
         let user = match self.store.get_user(&owner).await {
-            Ok(Some(user)) => user,
-            Ok(None) => return Err(AuthError::InvalidToken),
+            // A token of an account deleted, and perhaps made again under the same name, is void.
+            Ok(Some(user)) if user.created_at.to_string() == claims.acct => user,
+            Ok(_) => return Err(AuthError::InvalidToken),
             Err(StoreError::Unavailable(why)) => return Err(AuthError::Unavailable(why)),
             Err(e) => return Err(AuthError::Unavailable(e.to_string())),
         };

@@ -1,4 +1,4 @@
-//! HS256 tokens of the built-in authorizer: `sub, iat, nbf, exp, jti`, optionally `routes`.
+//! HS256 tokens of the built-in authorizer: `sub, iat, nbf, exp, jti, acct`, optionally `routes`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{JwtSecret, RouteGrants};
+use crate::domain::Timestamp;
 
 /// Clock skew tolerated on `exp` and `nbf`.
 const LEEWAY_SECONDS: u64 = 5;
@@ -20,6 +21,9 @@ pub struct Claims {
     pub nbf: u64,
     pub exp: u64,
     pub jti: String,
+    /// When the account the token was issued to was made: a token dies with its account, and a
+    /// new account under the same name does not take over the old one's tokens.
+    pub acct: String,
     /// Route patterns this token is limited to; absent means every route.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routes: Option<Vec<String>>,
@@ -65,11 +69,12 @@ impl TokenService {
         }
     }
 
-    /// Signs a token for `subject`, limited to `routes` when given, valid for `ttl` (or the
-    /// configured default).
+    /// Signs a token for `subject`, whose account was made at `account`, limited to `routes`
+    /// when given, valid for `ttl` (or the configured default).
     pub fn issue(
         &self,
         subject: &str,
+        account: &Timestamp,
         routes: Option<&RouteGrants>,
         ttl: Option<Duration>,
     ) -> Result<IssuedToken, String> {
@@ -83,6 +88,7 @@ impl TokenService {
             nbf: now,
             exp: now + ttl,
             jti: Uuid::new_v4().to_string(),
+            acct: account.to_string(),
             routes: routes.map(RouteGrants::patterns),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
@@ -131,6 +137,10 @@ impl TokenService {
 mod tests {
     use super::*;
 
+    fn account() -> Timestamp {
+        Timestamp::parse("2026-11-25T10:00:00.000Z").unwrap()
+    }
+
     fn service() -> TokenService {
         let secret = JwtSecret::from_base64(&"A".repeat(44)).unwrap();
         TokenService::new(&secret, Duration::from_secs(3600))
@@ -139,7 +149,7 @@ mod tests {
     #[test]
     fn a_token_verifies_with_its_claims() {
         let tokens = service();
-        let issued = tokens.issue("alice", None, None).unwrap();
+        let issued = tokens.issue("alice", &account(), None, None).unwrap();
         assert_eq!(issued.expires_in, 3600);
         let claims = tokens.verify(&issued.token).unwrap();
         assert_eq!(claims.sub, "alice");
@@ -151,7 +161,10 @@ mod tests {
     fn a_token_signed_with_another_key_is_refused() {
         let other = JwtSecret::from_base64(&"B".repeat(44)).unwrap();
         let foreign = TokenService::new(&other, Duration::from_secs(60));
-        let token = foreign.issue("alice", None, None).unwrap().token;
+        let token = foreign
+            .issue("alice", &account(), None, None)
+            .unwrap()
+            .token;
         assert!(service().verify(&token).is_none());
     }
 
@@ -159,7 +172,7 @@ mod tests {
     fn a_verified_token_stops_verifying_once_it_expires() {
         let tokens = service();
         let issued = tokens
-            .issue("alice", None, Some(Duration::from_secs(1)))
+            .issue("alice", &account(), None, Some(Duration::from_secs(1)))
             .unwrap();
         assert!(tokens.verify(&issued.token).is_some());
         assert!(tokens.verify(&issued.token).is_some(), "from the cache");
@@ -170,7 +183,7 @@ mod tests {
     #[test]
     fn a_tampered_copy_of_a_verified_token_is_refused() {
         let tokens = service();
-        let token = tokens.issue("alice", None, None).unwrap().token;
+        let token = tokens.issue("alice", &account(), None, None).unwrap().token;
         assert!(tokens.verify(&token).is_some());
         let mut tampered = token.clone();
         tampered.pop();
@@ -182,7 +195,10 @@ mod tests {
     fn scoped_tokens_carry_their_routes() {
         let tokens = service();
         let grants = RouteGrants::parse(&["GET /todos*"]).unwrap();
-        let token = tokens.issue("bob", Some(&grants), None).unwrap().token;
+        let token = tokens
+            .issue("bob", &account(), Some(&grants), None)
+            .unwrap()
+            .token;
         assert_eq!(
             tokens.verify(&token).unwrap().routes.clone().unwrap(),
             vec!["GET /todos*"]

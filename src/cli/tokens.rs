@@ -31,11 +31,16 @@ pub(super) async fn run(cli: &Cli, command: &TokensCommand) -> CliResult {
         Some(RouteGrants::parse(routes)?)
     };
     let store = cli.open_store().await?;
-    if store.get_user(&username).await?.is_none() {
+    let Some(user) = store.get_user(&username).await? else {
         return Err(Failure(format!("no such user: {name}")));
-    }
+    };
     let tokens = TokenService::new(&cli.jwt_secret().await?, *ttl);
-    let issued = tokens.issue(username.as_str(), grants.as_ref(), Some(*ttl))?;
+    let issued = tokens.issue(
+        username.as_str(),
+        &user.created_at,
+        grants.as_ref(),
+        Some(*ttl),
+    )?;
     println!("{}", issued.token);
     Ok(())
 }

@@ -22,8 +22,9 @@ fn now() -> u64 {
         .as_secs()
 }
 
-fn claims(sub: &str, iat: u64, nbf: u64, exp: u64) -> Value {
-    json!({ "sub": sub, "iat": iat, "nbf": nbf, "exp": exp, "jti": "test" })
+/// The claims of a token for `sub`, whose account was made at `acct`.
+fn claims(acct: &str, sub: &str, iat: u64, nbf: u64, exp: u64) -> Value {
+    json!({ "sub": sub, "iat": iat, "nbf": nbf, "exp": exp, "jti": "test", "acct": acct })
 }
 
 fn sign(app: &TestApp, alg: Algorithm, claims: &Value) -> String {
@@ -95,8 +96,9 @@ async fn missing_or_garbled_credentials_get_the_exact_401() {
 async fn tokens_with_alg_none_or_another_algorithm_are_refused() {
     let app = TestApp::spawn().await;
     app.user_token("alice").await;
+    let acct = app.account("alice").await;
     let t = now();
-    let body = claims("alice", t, t, t + 600);
+    let body = claims(&acct, "alice", t, t, t + 600);
 
     let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
     let payload = URL_SAFE_NO_PAD.encode(body.to_string());
@@ -119,10 +121,11 @@ async fn tokens_with_alg_none_or_another_algorithm_are_refused() {
 async fn a_token_signed_with_another_key_is_refused() {
     let app = TestApp::spawn().await;
     app.user_token("alice").await;
+    let acct = app.account("alice").await;
     let t = now();
     let forged = jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
-        &claims("alice", t, t, t + 600),
+        &claims(&acct, "alice", t, t, t + 600),
         &EncodingKey::from_secret(&[7u8; 32]),
     )
     .unwrap();
@@ -134,9 +137,10 @@ async fn a_tampered_payload_is_refused() {
     let app = TestApp::spawn().await;
     let token = app.user_token("alice").await;
     app.create_user("bob").await;
+    let bob = app.account("bob").await;
     let parts: Vec<&str> = token.split('.').collect();
     let t = now();
-    let swapped = URL_SAFE_NO_PAD.encode(claims("bob", t, t, t + 600).to_string());
+    let swapped = URL_SAFE_NO_PAD.encode(claims(&bob, "bob", t, t, t + 600).to_string());
     assert_unauthorized(&app, Some(&format!("{}.{swapped}.{}", parts[0], parts[2]))).await;
 }
 
@@ -144,13 +148,14 @@ async fn a_tampered_payload_is_refused() {
 async fn expired_and_not_yet_valid_tokens_are_refused() {
     let app = TestApp::spawn().await;
     app.user_token("alice").await;
+    let acct = app.account("alice").await;
     let t = now();
     assert_unauthorized(
         &app,
         Some(&sign(
             &app,
             Algorithm::HS256,
-            &claims("alice", t - 7200, t - 7200, t - 60),
+            &claims(&acct, "alice", t - 7200, t - 7200, t - 60),
         )),
     )
     .await;
@@ -159,7 +164,7 @@ async fn expired_and_not_yet_valid_tokens_are_refused() {
         Some(&sign(
             &app,
             Algorithm::HS256,
-            &claims("alice", t, t + 600, t + 1200),
+            &claims(&acct, "alice", t, t + 600, t + 1200),
         )),
     )
     .await;
@@ -169,9 +174,10 @@ async fn expired_and_not_yet_valid_tokens_are_refused() {
 async fn tokens_missing_a_required_claim_are_refused() {
     let app = TestApp::spawn().await;
     app.user_token("alice").await;
+    let acct = app.account("alice").await;
     let t = now();
-    for missing in ["exp", "nbf", "sub", "iat", "jti"] {
-        let mut body = claims("alice", t, t, t + 600);
+    for missing in ["exp", "nbf", "sub", "iat", "jti", "acct"] {
+        let mut body = claims(&acct, "alice", t, t, t + 600);
         body.as_object_mut().unwrap().remove(missing);
         assert_unauthorized(&app, Some(&sign(&app, Algorithm::HS256, &body))).await;
     }
@@ -190,6 +196,26 @@ async fn a_token_of_a_deleted_user_stops_working() {
 }
 
 #[tokio::test]
+async fn a_token_dies_with_its_account_even_when_the_name_is_taken_again() {
+    let app = TestApp::spawn().await;
+    let old = app.user_token("carol").await;
+    let carol = Username::parse("carol").unwrap();
+    app.store.delete_user(&carol).await.unwrap();
+    // Time moves on between the two accounts, as it does between two commands.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let new = app.user_token("carol").await;
+    app.create_todo(&new, "the new carol's").await;
+
+    assert_unauthorized(&app, Some(&old)).await;
+    assert_unauthorized(&app, Some(&format!("Bearer {old}"))).await;
+    let (status, listed) = crate::helpers::status_json(app.list_todos(&new, "").await).await;
+    assert_eq!(
+        (status, listed.as_array().unwrap().len()),
+        (StatusCode::OK, 1)
+    );
+}
+
+#[tokio::test]
 async fn a_token_for_a_user_that_never_existed_is_refused() {
     let app = TestApp::spawn().await;
     let t = now();
@@ -198,7 +224,7 @@ async fn a_token_for_a_user_that_never_existed_is_refused() {
         Some(&sign(
             &app,
             Algorithm::HS256,
-            &claims("ghost", t, t, t + 600),
+            &claims("2026-11-25T10:00:00.000Z", "ghost", t, t, t + 600),
         )),
     )
     .await;
@@ -210,9 +236,11 @@ async fn a_scoped_token_is_forbidden_off_its_routes() {
     let full = app.user_token("alice").await;
     let todo = app.create_todo(&full, "read me").await;
     let tokens = TokenService::new(&app.secret, std::time::Duration::from_secs(600));
+    let account = app.account_created("alice").await;
     let read_only = tokens
         .issue(
             "alice",
+            &account,
             Some(&RouteGrants::parse(&["GET /todos*"]).unwrap()),
             None,
         )
@@ -262,11 +290,12 @@ async fn a_scoped_token_is_forbidden_off_its_routes() {
 async fn a_bad_token_is_named_as_the_problem_in_www_authenticate() {
     let app = TestApp::spawn().await;
     let token = app.user_token("alice").await;
+    let acct = app.account("alice").await;
     let t = now();
     let expired = sign(
         &app,
         Algorithm::HS256,
-        &claims("alice", t - 7200, t - 7200, t - 60),
+        &claims(&acct, "alice", t - 7200, t - 7200, t - 60),
     );
     for (authorization, challenge) in [
         (None, "Bearer"),

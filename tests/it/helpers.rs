@@ -203,6 +203,22 @@ impl TestApp {
         add_user(&*self.store, name).await;
     }
 
+    /// When `name`'s account was made, as its tokens carry it.
+    pub async fn account_created(&self, name: &str) -> Timestamp {
+        let name = Username::parse(name).unwrap();
+        self.store
+            .get_user(&name)
+            .await
+            .unwrap()
+            .expect("user")
+            .created_at
+    }
+
+    /// [`Self::account_created`] as text, the form of the `acct` claim.
+    pub async fn account(&self, name: &str) -> String {
+        self.account_created(name).await.to_string()
+    }
+
     pub async fn login(&self, name: &str, password: &str) -> Response {
         self.request(Method::POST, "/login")
             .json(&json!({ "username": name, "password": password }))

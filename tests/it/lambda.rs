@@ -429,7 +429,18 @@ async fn a_scoped_token_is_allowed_only_its_routes_in_the_policy() {
     let secret = checkoff::auth::JwtSecret::from_base64(&store.env[0].1).unwrap();
     let tokens = checkoff::auth::TokenService::new(&secret, Duration::from_secs(600));
     let grants = checkoff::auth::RouteGrants::parse(&["GET /todos*"]).unwrap();
-    let token = tokens.issue("bob", Some(&grants), None).unwrap().token;
+    let bob = checkoff::domain::Username::parse("bob").unwrap();
+    let account = store
+        .store
+        .get_user(&bob)
+        .await
+        .unwrap()
+        .unwrap()
+        .created_at;
+    let token = tokens
+        .issue("bob", &account, Some(&grants), None)
+        .unwrap()
+        .token;
     let _authorizer = start_function(&api, &store, "authorizer", &[]);
 
     let Answer::Response(policy) = api.invoke(token_event(&token)).await else {
