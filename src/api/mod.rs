@@ -8,6 +8,7 @@ mod login;
 mod paging;
 mod state;
 mod todos;
+mod whoami;
 
 use std::time::Duration;
 
@@ -49,6 +50,7 @@ fn route_table() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(health::healthz))
         .routes(routes!(health::openapi_json))
+        .routes(routes!(whoami::whoami))
 }
 
 fn document_base() -> OpenApi {

@@ -322,3 +322,60 @@ async fn a_bad_token_is_named_as_the_problem_in_www_authenticate() {
         assert_eq!(response.text().await.unwrap(), UNAUTHORIZED);
     }
 }
+
+#[tokio::test]
+async fn whoami_answers_what_the_authorizer_decided() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("alice").await;
+    let (status, me) = crate::helpers::status_json(
+        app.authed(Method::GET, "/whoami", &token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["principal"], "alice");
+    assert_eq!(me["owner"], "alice");
+    assert_eq!(me["authorizer"], "builtin");
+    assert_eq!(me["admin"], false);
+    assert_eq!(me["routes"], json!(["*"]));
+    assert!(
+        me["context"]["jti"].is_string() && me["context"]["exp"].is_u64(),
+        "{me}"
+    );
+
+    let tokens = TokenService::new(&app.secret, std::time::Duration::from_secs(600));
+    let account = app.account_created("alice").await;
+    let grants = RouteGrants::parse(&["GET /todos*", "GET /whoami"]).unwrap();
+    let scoped = tokens
+        .issue("alice", &account, Some(&grants), None)
+        .unwrap()
+        .token;
+    let (_, me) = crate::helpers::status_json(
+        app.authed(Method::GET, "/whoami", &scoped)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(me["routes"], json!(["GET /todos*", "GET /whoami"]));
+    let elsewhere = RouteGrants::parse(&["GET /todos*"]).unwrap();
+    let other = tokens
+        .issue("alice", &account, Some(&elsewhere), None)
+        .unwrap()
+        .token;
+    let refused = app
+        .authed(Method::GET, "/whoami", &other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_unauthorized_at(&app, "/whoami").await;
+}
+
+async fn assert_unauthorized_at(app: &TestApp, path: &str) {
+    let response = app.request(Method::GET, path).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.text().await.unwrap(), UNAUTHORIZED);
+}

@@ -562,6 +562,17 @@ async fn behind_cognito_a_new_caller_gets_a_profile_named_by_the_configured_clai
         (200, json!("from Cognito"))
     );
 
+    // The decision, as API Gateway's authorizer made it.
+    let claims = json!({ "claims": { "cognito:username": "carol", "email": "c@example.com" } });
+    let me = event(Shape::Rest, "GET", "/whoami", &[], None, Some(claims));
+    let (status, _, me) = http_answer(api.invoke(me).await);
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(
+        (&me["principal"], &me["owner"], &me["authorizer"]),
+        (&json!("carol"), &json!("cognito:carol"), &json!("cognito"))
+    );
+    assert_eq!(me["context"]["email"], "c@example.com");
+
     // A claim that is not there is no caller.
     let unnamed = json!({ "claims": { "sub": "x" } });
     let (status, _, _) = http_answer(api.invoke(vouched(unnamed, "GET", None)).await);

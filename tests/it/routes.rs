@@ -48,6 +48,7 @@ fn the_document_lists_exactly_the_served_routes() {
             "GET /todos/{uid}",
             "PATCH /todos/{uid}",
             "PUT /todos/{uid}",
+            "GET /whoami",
         ]
     );
 }
