@@ -214,7 +214,7 @@ impl Cli {
 
     async fn jwt_secret(&self) -> Result<JwtSecret, Failure> {
         let stage = self.stage()?;
-        let kind = self.store_settings()?.kind;
+        let kind = self.location.resolve(stage.as_ref(), Runtime::Local)?.kind;
         Ok(service::load_secret(&self.location.secret(stage.as_ref(), kind)).await?)
     }
 }
