@@ -179,6 +179,7 @@ async fn main() {
         email: None,
         admin: false,
         created_at: Timestamp::now(),
+        revoked: Default::default(),
     };
     store.create_user(&user).await.expect("user");
     let token = state
@@ -186,6 +187,7 @@ async fn main() {
         .issue(
             "bench",
             &user.created_at,
+            None,
             None,
             Some(Duration::from_secs(3600)),
         )

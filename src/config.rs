@@ -113,8 +113,12 @@ pub struct Stage {
     pub throttle_burst: u32,
     /// Origins allowed to call the API from a browser.
     pub cors_origins: Vec<String>,
-    /// How long a token from /login stays valid, e.g. `1h`.
+    /// How long a token from /login stays valid, e.g. `15m`.
     pub token_ttl: Option<String>,
+    /// How long a login can be renewed at /refresh, e.g. `30d`.
+    pub session_ttl: Option<String>,
+    /// Whether anyone may sign up (`open`) or not (`closed`, the default under Lambda).
+    pub signup: Option<Signup>,
     /// The SSM SecureString parameter of the JWT secret; `/checkoff/<stage>/jwt-secret` when not given.
     pub jwt_secret_param: Option<String>,
     pub authorizer: StageAuthorizer,
@@ -132,6 +136,8 @@ impl Default for Stage {
             throttle_burst: 200,
             cors_origins: Vec::new(),
             token_ttl: None,
+            session_ttl: None,
+            signup: None,
             jwt_secret_param: None,
             authorizer: StageAuthorizer::default(),
         }
@@ -206,6 +212,9 @@ impl Stage {
         }
         if let Some(ttl) = &self.token_ttl {
             crate::cli::parse_ttl(ttl).map_err(|e| format!("stage {name}: token_ttl: {e}"))?;
+        }
+        if let Some(ttl) = &self.session_ttl {
+            crate::cli::parse_ttl(ttl).map_err(|e| format!("stage {name}: session_ttl: {e}"))?;
         }
         if let Some(param) = &self.jwt_secret_param
             && !param.starts_with('/')
@@ -388,12 +397,22 @@ pub fn secret_param_of(stage_name: &str, stage: &Stage) -> String {
 /// How the service runs: flags of `serve`, read from the environment under Lambda.
 #[derive(Debug, Clone, Args)]
 pub struct ServiceArgs {
-    /// How long a token from /login stays valid (e.g. 15m, 1h, 7d) [default: the stage's, else 1h].
+    /// How long a token from /login or /refresh stays valid (e.g. 15m, 1h) [default: the
+    /// stage's, else 15m].
     #[arg(long, env = "CHECKOFF_TOKEN_TTL", value_parser = crate::cli::parse_ttl)]
     pub token_ttl: Option<Duration>,
-    /// How long the caller's profile, read by the authorizer, may be reused: saves a store read
-    /// per API call; a user deleted by another process keeps access that long (default: 5s on
-    /// DynamoDB, 1s on SQLite).
+    /// How long a login can be renewed at /refresh before logging in again [default: the
+    /// stage's, else 30d].
+    #[arg(long, env = "CHECKOFF_SESSION_TTL", value_parser = crate::cli::parse_ttl)]
+    pub session_ttl: Option<Duration>,
+    /// Whether anyone may sign up with POST /users [default: the stage's, else open on the local
+    /// server and closed under Lambda].
+    #[arg(long, env = "CHECKOFF_SIGNUP", value_enum)]
+    pub signup: Option<Signup>,
+    /// How long the caller's profile, read by the authorizer, may be reused (default 0s: read
+    /// on every call). It saves a store read per API call, at a price: a logout, password
+    /// change or deletion made through another instance takes effect here only that much later
+    /// (on SQLite within 50 ms anyway, as the store notices other processes' writes).
     #[arg(long, env = "CHECKOFF_USER_CACHE_TTL", value_parser = humantime::parse_duration)]
     pub user_cache_ttl: Option<Duration>,
     /// Memory for list pages kept as sent, in KiB (0 = off). Only on SQLite, where the service
@@ -417,6 +436,32 @@ pub struct ServiceArgs {
         value_delimiter = ','
     )]
     pub cors_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Signup {
+    Open,
+    Closed,
+}
+
+impl ServiceArgs {
+    /// The service's settings from the environment alone, for commands that use the service
+    /// without serving it.
+    pub fn from_env() -> Result<Self, String> {
+        use clap::{CommandFactory as _, FromArgMatches as _};
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            service: ServiceArgs,
+        }
+        let matches = Only::command()
+            .try_get_matches_from(["checkoff"])
+            .map_err(|e| e.to_string())?;
+        Only::from_arg_matches(&matches)
+            .map(|only| only.service)
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// Where the JWT signing secret comes from.
@@ -451,10 +496,18 @@ pub struct Settings {
     pub service: ServiceSettings,
 }
 
+const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
+const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// Settings the running service needs beyond its store and secret.
 #[derive(Debug, Clone)]
 pub struct ServiceSettings {
+    /// Access tokens from /login and /refresh.
     pub token_ttl: Duration,
+    /// How long a login can be renewed with refresh tokens.
+    pub session_ttl: Duration,
+    /// Whether POST /users makes accounts for anyone.
+    pub signup: bool,
     pub request_timeout: Duration,
     pub throttle: ThrottlePolicy,
     /// Memory for list pages kept as sent (0 = none).
@@ -464,7 +517,9 @@ pub struct ServiceSettings {
 impl Default for ServiceSettings {
     fn default() -> Self {
         Self {
-            token_ttl: Duration::from_secs(3600),
+            token_ttl: DEFAULT_TOKEN_TTL,
+            session_ttl: DEFAULT_SESSION_TTL,
+            signup: true,
             request_timeout: Duration::from_secs(30),
             throttle: ThrottlePolicy::default(),
             list_cache_bytes: 2 << 20,
@@ -485,6 +540,17 @@ impl Settings {
             Some(ttl) => Some(crate::cli::parse_ttl(ttl)?),
             None => None,
         };
+        let stage_session_ttl = match stage.as_ref().and_then(|(_, s)| s.session_ttl.as_deref()) {
+            Some(ttl) => Some(crate::cli::parse_ttl(ttl)?),
+            None => None,
+        };
+        let signup = args
+            .signup
+            .or(stage.as_ref().and_then(|(_, s)| s.signup))
+            .unwrap_or(match runtime {
+                Runtime::Local => Signup::Open,
+                Runtime::Lambda => Signup::Closed,
+            });
         let stage_auth = stage.as_ref().map(|(_, s)| s.authorizer.clone());
         let kind = args
             .authorizer
@@ -514,10 +580,7 @@ impl Settings {
         } else {
             args.cors_origins.clone()
         };
-        let user_cache_ttl = args.user_cache_ttl.unwrap_or(match store.kind {
-            StoreKind::Sqlite => Duration::from_secs(1),
-            StoreKind::Dynamodb => Duration::from_secs(5),
-        });
+        let user_cache_ttl = args.user_cache_ttl.unwrap_or(Duration::ZERO);
         Ok(Self {
             runtime,
             secret: store_args.secret(stage.as_ref(), store.kind),
@@ -526,10 +589,12 @@ impl Settings {
             user_cache_ttl,
             cors_origins,
             service: ServiceSettings {
-                token_ttl: args
-                    .token_ttl
-                    .or(stage_ttl)
-                    .unwrap_or(Duration::from_secs(3600)),
+                token_ttl: args.token_ttl.or(stage_ttl).unwrap_or(DEFAULT_TOKEN_TTL),
+                session_ttl: args
+                    .session_ttl
+                    .or(stage_session_ttl)
+                    .unwrap_or(DEFAULT_SESSION_TTL),
+                signup: signup == Signup::Open,
                 request_timeout: args.request_timeout,
                 list_cache_bytes: args.list_cache_kib.saturating_mul(1024),
                 ..ServiceSettings::default()

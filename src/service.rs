@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::api::{AppState, Cursors, ListCache};
 use crate::auth::{
-    Authorizer, GatewayAuthorizer, JwtAuthorizer, JwtSecret, LoginThrottle, Passwords,
+    Authorizer, GatewayAuthorizer, JwtAuthorizer, JwtSecret, LoginThrottle, Passwords, Sessions,
     TokenService, load_or_create_secret,
 };
 use crate::config::{AuthorizerKind, Runtime, SecretSource, Settings, StoreKind, StoreSettings};
@@ -63,12 +63,21 @@ pub async fn build_on(settings: &Settings, store: Arc<dyn Store>) -> Result<AppS
         )),
         _ => Arc::new(JwtAuthorizer::new(Arc::clone(&tokens), Arc::clone(&store))),
     };
+    let passwords = Arc::new(Passwords::new());
+    let sessions = Arc::new(Sessions::new(
+        Arc::clone(&store),
+        Arc::clone(&passwords),
+        Arc::new(LoginThrottle::new(settings.service.throttle.clone())),
+        Arc::clone(&tokens),
+        settings.service.session_ttl,
+    ));
     Ok(AppState {
         store,
         authorizer,
         tokens,
-        passwords: Arc::new(Passwords::new()),
-        throttle: Arc::new(LoginThrottle::new(settings.service.throttle.clone())),
+        passwords,
+        sessions,
+        signup: settings.service.signup,
         cursors: Arc::new(Cursors::new(&secret)),
         lists: Arc::new(ListCache::new(settings.service.list_cache_bytes)),
         request_timeout: settings.service.request_timeout,

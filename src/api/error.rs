@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::auth::AuthError;
+use crate::auth::{AuthError, SessionError};
 use crate::domain::Invalid;
 use crate::store::StoreError;
 
@@ -24,8 +24,13 @@ pub enum ApiError {
     InvalidToken,
     #[error("Invalid username or password")]
     InvalidCredentials,
+    #[error("Invalid or expired refresh token")]
+    InvalidRefreshToken,
     #[error("User is not authorized to access this resource")]
     Forbidden,
+    /// Refused for a reason the caller should read (sign-up closed).
+    #[error("{0}")]
+    Refused(&'static str),
     #[error("{0}")]
     NotFound(&'static str),
     #[error("Method not allowed")]
@@ -52,10 +57,11 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized | Self::InvalidToken | Self::InvalidCredentials => {
-                StatusCode::UNAUTHORIZED
-            }
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Unauthorized
+            | Self::InvalidToken
+            | Self::InvalidCredentials
+            | Self::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
+            Self::Forbidden | Self::Refused(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -125,6 +131,18 @@ impl From<AuthError> for ApiError {
             AuthError::Unauthorized => Self::Unauthorized,
             AuthError::InvalidToken => Self::InvalidToken,
             AuthError::Unavailable(detail) => Self::Unavailable(detail),
+        }
+    }
+}
+
+impl From<SessionError> for ApiError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::TooManyAttempts { retry_after } => Self::TooManyRequests { retry_after },
+            SessionError::InvalidCredentials => Self::InvalidCredentials,
+            SessionError::InvalidRefreshToken => Self::InvalidRefreshToken,
+            SessionError::Store(e) => e.into(),
+            SessionError::Internal(detail) => Self::Internal(detail),
         }
     }
 }

@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
-use super::error::ApiResult;
+use super::error::{ApiError, ApiResult};
 use crate::domain::{TodoState, Username};
 use crate::store::{ChangeClock, Stamp};
 
@@ -32,6 +32,18 @@ pub struct ListKey {
 pub struct Listed {
     pub body: Bytes,
     pub next: Option<HeaderValue>,
+}
+
+impl Listed {
+    /// A page of `items` as a JSON array.
+    pub fn json<T: serde::Serialize>(items: &[T], next: Option<HeaderValue>) -> ApiResult<Self> {
+        let body = serde_json::to_vec(items)
+            .map_err(|e| ApiError::Internal(format!("cannot serialise a list: {e}")))?;
+        Ok(Self {
+            body: body.into(),
+            next,
+        })
+    }
 }
 
 impl IntoResponse for Listed {

@@ -1,13 +1,15 @@
 //! The HTTP API: one route table for the router, each route's auth and the OpenAPI document.
 
+mod admin;
 mod error;
 mod extract;
 mod health;
 mod lists;
-mod login;
 mod paging;
+mod sessions;
 mod state;
 mod todos;
+mod users;
 mod whoami;
 
 use std::time::Duration;
@@ -41,7 +43,15 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// operation says the same, and a test holds the two together.
 fn route_table() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(document_base())
-        .routes(routes!(login::login))
+        .routes(routes!(sessions::login))
+        .routes(routes!(sessions::refresh))
+        .routes(routes!(sessions::logout))
+        .routes(routes!(sessions::end_sessions))
+        .routes(routes!(users::sign_up, users::list_users))
+        .routes(routes!(users::get_user, users::delete_user))
+        .routes(routes!(users::change_password))
+        .routes(routes!(users::export))
+        .routes(routes!(admin::all_todos))
         .routes(routes!(todos::list_todos, todos::create_todo))
         .routes(routes!(
             todos::get_todo,

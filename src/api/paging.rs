@@ -6,8 +6,29 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::error::ApiError;
+use axum::http::HeaderValue;
+
+use super::error::{ApiError, ApiResult};
 use crate::auth::JwtSecret;
+
+pub const DEFAULT_LIMIT: u32 = 100;
+pub const MAX_LIMIT: u32 = 1000;
+
+/// The `limit` of a paged list: 1–1000, 100 when absent.
+pub fn limit_of(raw: Option<&str>) -> ApiResult<u32> {
+    match raw {
+        None => Ok(DEFAULT_LIMIT),
+        Some(raw) => raw
+            .parse()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "limit must be a whole number from 1 to {MAX_LIMIT}"
+                ))
+            }),
+    }
+}
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -44,6 +65,14 @@ impl Cursors {
             URL_SAFE_NO_PAD.encode(position),
             URL_SAFE_NO_PAD.encode(&tag[..TAG_BYTES])
         )
+    }
+
+    /// The `Link` header to the next page: `path` with its query so far (e.g.
+    /// `/todos?limit=10&state=started`) and the sealed cursor.
+    pub fn next_link(&self, path: &str, scope: &str, position: &str) -> ApiResult<HeaderValue> {
+        let cursor = self.seal(scope, position);
+        HeaderValue::from_str(&format!("<{path}&cursor={cursor}>; rel=\"next\""))
+            .map_err(|e| ApiError::Internal(e.to_string()))
     }
 
     pub fn open(&self, scope: &str, cursor: &str) -> Result<String, ApiError> {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Cursors, ListCache};
-use crate::auth::{Authorizer, LoginThrottle, Passwords, TokenService};
+use crate::auth::{Authorizer, Passwords, Sessions, TokenService};
 use crate::store::Store;
 
 #[derive(Clone)]
@@ -13,7 +13,10 @@ pub struct AppState {
     pub authorizer: Arc<dyn Authorizer>,
     pub tokens: Arc<TokenService>,
     pub passwords: Arc<Passwords>,
-    pub throttle: Arc<LoginThrottle>,
+    /// Logins, refreshes, logouts.
+    pub sessions: Arc<Sessions>,
+    /// Whether anyone may make an account with POST /users.
+    pub signup: bool,
     pub cursors: Arc<Cursors>,
     pub lists: Arc<ListCache>,
     pub request_timeout: Duration,

@@ -10,12 +10,10 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiQuery, IfMatch, Principal, TodoUid, etag};
 use super::lists::{ListKey, Listed};
+use super::paging::limit_of;
 use crate::api::AppState;
 use crate::domain::{Description, Metadata, Timestamp, Todo, TodoPatch, TodoState, Username};
 use crate::store::{PageRequest, StoreError};
-
-const DEFAULT_LIMIT: u32 = 100;
-const MAX_LIMIT: u32 = 1000;
 
 /// The list's query string. Every field is optional and none is null: the document says what a
 /// client may send, not how serde reads it (raw text, so a bad value gets our own 400).
@@ -120,18 +118,7 @@ pub async fn list_todos(
         .as_deref()
         .map(str::parse::<TodoState>)
         .transpose()?;
-    let limit = match query.limit.as_deref() {
-        None => DEFAULT_LIMIT,
-        Some(raw) => raw
-            .parse()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| {
-                ApiError::BadRequest(format!(
-                    "limit must be a whole number from 1 to {MAX_LIMIT}"
-                ))
-            })?,
-    };
+    let limit = limit_of(query.limit.as_deref())?;
     let after = query
         .cursor
         .as_deref()
@@ -153,18 +140,12 @@ pub async fn list_todos(
             .next
             .map(|position| {
                 let state_param = state.map(|s| format!("&state={s}")).unwrap_or_default();
-                let cursor = app.cursors.seal(&list_scope(&key.owner, state), &position);
-                let link =
-                    format!("</todos?limit={limit}{state_param}&cursor={cursor}>; rel=\"next\"");
-                HeaderValue::from_str(&link).map_err(|e| ApiError::Internal(e.to_string()))
+                let path = format!("/todos?limit={limit}{state_param}");
+                let scope = list_scope(&key.owner, state);
+                app.cursors.next_link(&path, &scope, &position)
             })
             .transpose()?;
-        let body = serde_json::to_vec(&page.items)
-            .map_err(|e| ApiError::Internal(format!("cannot serialise a list: {e}")))?;
-        Ok(Listed {
-            body: body.into(),
-            next,
-        })
+        Listed::json(&page.items, next)
     };
     app.lists.get_or_list(app.store.changes(), key, list).await
 }

@@ -8,6 +8,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use serde_json::{Map, Value, json};
 
+use super::tokens::now_seconds;
 use super::{AuthError, Authorizer, Decision, RouteGrants, TokenService};
 use crate::domain::Username;
 use crate::store::{Store, StoreError};
@@ -50,6 +51,11 @@ impl JwtAuthorizer {
             None => RouteGrants::all(),
             Some(patterns) => RouteGrants::parse(patterns).map_err(|_| AuthError::InvalidToken)?,
         };
+        let sid = match claims.sid.as_deref().map(uuid::Uuid::parse_str) {
+            Some(Ok(sid)) => Some(sid),
+            Some(Err(_)) => return Err(AuthError::InvalidToken),
+            None => None,
+        };
         // A token outlives nothing: once its user is gone, so is its access.
         let user = match self.store.get_user(&owner).await {
             // A token of an account deleted, and perhaps made again under the same name, is void.
@@ -58,9 +64,17 @@ impl JwtAuthorizer {
             Err(StoreError::Unavailable(why)) => return Err(AuthError::Unavailable(why)),
             Err(e) => return Err(AuthError::Unavailable(e.to_string())),
         };
+        // Its session ended (logout, a password change, a revoked API token): the profile just
+        // read says so, no further request needed.
+        if sid.is_some_and(|sid| user.revoked.revokes(&sid, now_seconds())) {
+            return Err(AuthError::InvalidToken);
+        }
         let mut context = Map::new();
         context.insert("jti".into(), Value::String(claims.jti.clone()));
         context.insert("exp".into(), json!(claims.exp));
+        if let Some(sid) = &claims.sid {
+            context.insert("sid".into(), Value::String(sid.clone()));
+        }
         Ok(Decision {
             principal: owner.to_string(),
             owner,

@@ -7,6 +7,7 @@ mod hash_pool;
 mod jwt;
 mod key;
 mod passwords;
+mod sessions;
 mod throttle;
 mod tokens;
 
@@ -21,6 +22,7 @@ pub use grants::{RouteGrants, RoutePattern};
 pub use jwt::{JwtAuthorizer, token_of};
 pub use key::{JwtSecret, load_or_create_secret};
 pub use passwords::{PasswordAlgorithm, Passwords, Verdict, legacy_pbkdf2_phc};
+pub use sessions::{Grant, SessionError, Sessions};
 pub use throttle::{LoginThrottle, ThrottlePolicy};
 pub use tokens::{IssuedToken, TokenService};
 

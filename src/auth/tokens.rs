@@ -1,4 +1,5 @@
-//! HS256 tokens of the built-in authorizer: `sub, iat, nbf, exp, jti, acct`, optionally `routes`.
+//! HS256 tokens of the built-in authorizer: `sub, iat, nbf, exp, jti, acct, sid`, optionally
+//! `routes`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,6 +25,9 @@ pub struct Claims {
     /// When the account the token was issued to was made: a token dies with its account, and a
     /// new account under the same name does not take over the old one's tokens.
     pub acct: String,
+    /// The session the token belongs to: ending it ends the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
     /// Route patterns this token is limited to; absent means every route.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routes: Option<Vec<String>>,
@@ -48,7 +52,7 @@ pub struct TokenService {
 /// Verified tokens kept at most; past it the cache starts over rather than grow.
 const MAX_VERIFIED: usize = 10_000;
 
-fn now_seconds() -> u64 {
+pub(super) fn now_seconds() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -69,12 +73,18 @@ impl TokenService {
         }
     }
 
-    /// Signs a token for `subject`, whose account was made at `account`, limited to `routes`
-    /// when given, valid for `ttl` (or the configured default).
+    /// How long a token lives when the caller does not say.
+    pub fn default_ttl(&self) -> Duration {
+        self.default_ttl
+    }
+
+    /// Signs a token for `subject`, whose account was made at `account`, of session `sid`,
+    /// limited to `routes` when given, valid for `ttl` (or the configured default).
     pub fn issue(
         &self,
         subject: &str,
         account: &Timestamp,
+        sid: Option<Uuid>,
         routes: Option<&RouteGrants>,
         ttl: Option<Duration>,
     ) -> Result<IssuedToken, String> {
@@ -89,6 +99,7 @@ impl TokenService {
             exp: now + ttl,
             jti: Uuid::new_v4().to_string(),
             acct: account.to_string(),
+            sid: sid.map(|s| s.to_string()),
             routes: routes.map(RouteGrants::patterns),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
@@ -149,7 +160,7 @@ mod tests {
     #[test]
     fn a_token_verifies_with_its_claims() {
         let tokens = service();
-        let issued = tokens.issue("alice", &account(), None, None).unwrap();
+        let issued = tokens.issue("alice", &account(), None, None, None).unwrap();
         assert_eq!(issued.expires_in, 3600);
         let claims = tokens.verify(&issued.token).unwrap();
         assert_eq!(claims.sub, "alice");
@@ -162,7 +173,7 @@ mod tests {
         let other = JwtSecret::from_base64(&"B".repeat(44)).unwrap();
         let foreign = TokenService::new(&other, Duration::from_secs(60));
         let token = foreign
-            .issue("alice", &account(), None, None)
+            .issue("alice", &account(), None, None, None)
             .unwrap()
             .token;
         assert!(service().verify(&token).is_none());
@@ -172,7 +183,13 @@ mod tests {
     fn a_verified_token_stops_verifying_once_it_expires() {
         let tokens = service();
         let issued = tokens
-            .issue("alice", &account(), None, Some(Duration::from_secs(1)))
+            .issue(
+                "alice",
+                &account(),
+                None,
+                None,
+                Some(Duration::from_secs(1)),
+            )
             .unwrap();
         assert!(tokens.verify(&issued.token).is_some());
         assert!(tokens.verify(&issued.token).is_some(), "from the cache");
@@ -183,7 +200,10 @@ mod tests {
     #[test]
     fn a_tampered_copy_of_a_verified_token_is_refused() {
         let tokens = service();
-        let token = tokens.issue("alice", &account(), None, None).unwrap().token;
+        let token = tokens
+            .issue("alice", &account(), None, None, None)
+            .unwrap()
+            .token;
         assert!(tokens.verify(&token).is_some());
         let mut tampered = token.clone();
         tampered.pop();
@@ -196,7 +216,7 @@ mod tests {
         let tokens = service();
         let grants = RouteGrants::parse(&["GET /todos*"]).unwrap();
         let token = tokens
-            .issue("bob", &account(), Some(&grants), None)
+            .issue("bob", &account(), None, Some(&grants), None)
             .unwrap()
             .token;
         assert_eq!(

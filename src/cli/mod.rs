@@ -17,7 +17,6 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use crate::auth::JwtSecret;
 pub(crate) use crate::config::StoreKind;
 use crate::config::{Runtime, ServiceArgs, Settings, Stage, StoreArgs, StoreSettings};
 use crate::domain::Invalid;
@@ -212,10 +211,12 @@ impl Cli {
         Ok(service::open_store(&settings).await?)
     }
 
-    async fn jwt_secret(&self) -> Result<JwtSecret, Failure> {
-        let stage = self.stage()?;
-        let kind = self.location.resolve(stage.as_ref(), Runtime::Local)?.kind;
-        Ok(service::load_secret(&self.location.secret(stage.as_ref(), kind)).await?)
+    /// The service as `serve` would build it (settings from the environment and the stage),
+    /// for commands that act through its services rather than on the store alone.
+    async fn service(&self) -> Result<crate::api::AppState, Failure> {
+        let settings =
+            Settings::resolve(&self.location, &ServiceArgs::from_env()?, Runtime::Local)?;
+        Ok(service::build(&settings).await?)
     }
 }
 

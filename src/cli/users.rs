@@ -5,7 +5,7 @@ use clap::Subcommand;
 use super::password_input::{Confirm, read_password};
 use super::{Cli, CliResult, Failure};
 use crate::auth::{PasswordAlgorithm, Passwords, Verdict};
-use crate::domain::{Email, LoginPassword, Password, Timestamp, User, Username};
+use crate::domain::{Email, LoginPassword, Password, User, Username};
 use crate::store::{PageRequest, StoreError};
 
 #[derive(Debug, Subcommand)]
@@ -32,8 +32,12 @@ pub(super) enum UsersCommand {
     Get { name: String },
     /// List every user.
     List,
-    /// Delete a user and all their todos.
+    /// Delete a user and all their todos and sessions.
     Delete { name: String },
+    /// Make NAME an administrator (GET /users, GET /admin/todos, other users' accounts).
+    Promote { name: String },
+    /// Make NAME an ordinary user again.
+    Demote { name: String },
 }
 
 pub(super) async fn run(cli: &Cli, command: &UsersCommand) -> CliResult {
@@ -48,13 +52,8 @@ pub(super) async fn run(cli: &Cli, command: &UsersCommand) -> CliResult {
             let username = Username::parse_account(name)?;
             let email = email.as_deref().map(Email::parse).transpose()?;
             let password = Password::parse(read_password(*password_stdin, Confirm::Twice)?)?;
-            let user = User {
-                username,
-                password_hash: Passwords::new().hash(&password).await?,
-                email,
-                admin: *admin,
-                created_at: Timestamp::now(),
-            };
+            let hash = Passwords::new().hash(&password).await?;
+            let user = User::new(username, hash, email, *admin);
             store.create_user(&user).await.map_err(|e| match e {
                 StoreError::AlreadyExists => Failure(format!("user {name} already exists")),
                 other => other.into(),
@@ -121,6 +120,25 @@ pub(super) async fn run(cli: &Cli, command: &UsersCommand) -> CliResult {
                 other => other.into(),
             })?;
             println!("Deleted user {name} and {todos} todo(s).");
+        }
+        UsersCommand::Promote { name } | UsersCommand::Demote { name } => {
+            let admin = matches!(command, UsersCommand::Promote { .. });
+            let username = Username::parse(name)?;
+            store
+                .set_admin(&username, admin)
+                .await
+                .map_err(|e| match e {
+                    StoreError::NotFound => no_such_user(name),
+                    other => other.into(),
+                })?;
+            println!(
+                "{name} is {}.",
+                if admin {
+                    "an administrator now"
+                } else {
+                    "no longer an administrator"
+                }
+            );
         }
     }
     Ok(())

@@ -316,6 +316,7 @@ fn table() -> Value {
             }],
             "PointInTimeRecoverySpecification": { "PointInTimeRecoveryEnabled": true },
             "SSESpecification": { "SSEEnabled": true },
+            "TimeToLiveSpecification": { "AttributeName": layout::EXPIRES, "Enabled": true },
         },
     })
 }
@@ -369,6 +370,7 @@ pub fn template(
                 "DeleteItem",
                 "Query",
                 "BatchWriteItem",
+                "ConditionCheckItem",
                 "DescribeTable",
             ]),
         ),

@@ -2,11 +2,13 @@
 //! a value that passed its rules; handlers turn raw input into these first.
 
 mod password;
+mod session;
 mod timestamp;
 mod todo;
 mod user;
 
 pub use password::{LoginPassword, Password};
+pub use session::{Revocations, Session, SessionKind};
 pub use timestamp::Timestamp;
 pub use todo::{Description, Metadata, Todo, TodoPatch, TodoState};
 pub use user::{Email, User, Username};

@@ -27,6 +27,30 @@ impl Timestamp {
         )
     }
 
+    /// Seconds since the Unix epoch (what token claims and DynamoDB's TTL count in).
+    pub fn unix_seconds(&self) -> u64 {
+        u64::try_from(self.0.unix_timestamp()).unwrap_or(0)
+    }
+
+    pub fn from_unix_seconds(seconds: u64) -> Result<Self, Invalid> {
+        i64::try_from(seconds)
+            .ok()
+            .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
+            .map(Self::from_datetime)
+            .ok_or_else(|| Invalid(format!("{seconds} is not a time")))
+    }
+
+    /// This instant moved `by` into the future (saturating at the end of year 9999).
+    pub fn plus(&self, by: std::time::Duration) -> Self {
+        let by = time::Duration::try_from(by).unwrap_or(time::Duration::MAX);
+        let max = PrimitiveDateTime::new(
+            Date::from_calendar_date(9999, Month::December, 31).unwrap_or(Date::MAX),
+            Time::MIDNIGHT,
+        )
+        .assume_utc();
+        Self::from_datetime(self.0.checked_add(by).unwrap_or(max).min(max))
+    }
+
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         Self::parse_own_format(raw)
             .or_else(|| {
@@ -142,6 +166,18 @@ mod tests {
         ] {
             assert!(Timestamp::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn converts_to_and_from_unix_seconds() {
+        let at = Timestamp::parse("2026-01-02T03:04:05.000Z").unwrap();
+        assert_eq!(Timestamp::from_unix_seconds(at.unix_seconds()).unwrap(), at);
+        let later = at.plus(std::time::Duration::from_secs(90));
+        assert_eq!(later.to_string(), "2026-01-02T03:05:35.000Z");
+        assert_eq!(
+            at.plus(std::time::Duration::MAX).to_string(),
+            "9999-12-31T00:00:00.000Z"
+        );
     }
 
     #[test]

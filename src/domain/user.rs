@@ -2,7 +2,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Invalid, Timestamp};
+use super::{Invalid, Revocations, Timestamp};
 
 /// A login name: 1–64 characters of letters, digits and `.`, `_`, `-`, `@`, `+`, starting with a
 /// letter or digit. The set leaves out `#`, which the DynamoDB key layout uses as a separator.
@@ -126,19 +126,32 @@ pub struct User {
     pub email: Option<Email>,
     pub admin: bool,
     pub created_at: Timestamp,
+    /// Sessions ended whose access tokens have not all expired yet.
+    pub revoked: Revocations,
 }
 
 impl User {
+    /// A new account made now.
+    pub fn new(
+        username: Username,
+        password_hash: String,
+        email: Option<Email>,
+        admin: bool,
+    ) -> Self {
+        Self {
+            username,
+            password_hash,
+            email,
+            admin,
+            created_at: Timestamp::now(),
+            revoked: Revocations::default(),
+        }
+    }
+
     /// The profile of a caller whom API Gateway's authorizer vouched for: it has no password,
     /// so it cannot log in with one.
     pub fn external(username: Username) -> Self {
-        Self {
-            username,
-            password_hash: String::new(),
-            email: None,
-            admin: false,
-            created_at: Timestamp::now(),
-        }
+        Self::new(username, String::new(), None, false)
     }
 }
 

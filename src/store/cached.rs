@@ -1,7 +1,8 @@
 //! A short-lived cache of user profiles in front of a store. The authorizer reads the caller's
 //! profile on every request; on DynamoDB that is a second request per API call, which this saves.
 //! Changes made through this process are seen at once; changes made elsewhere (another instance,
-//! the CLI) within `ttl`.
+//! the CLI) within `ttl` — or, on a store that notices other processes' writes (SQLite), as soon
+//! as it notices them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,7 +12,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::{ChangeClock, Page, PageRequest, Store, StoreResult};
-use crate::domain::{Timestamp, Todo, TodoPatch, TodoState, User, Username};
+use crate::domain::{Session, Timestamp, Todo, TodoPatch, TodoState, User, Username};
 
 /// Profiles kept at most; past it the cache starts over rather than grow.
 const MAX_ENTRIES: usize = 10_000;
@@ -19,7 +20,14 @@ const MAX_ENTRIES: usize = 10_000;
 pub struct UserCache {
     inner: Arc<dyn Store>,
     ttl: Duration,
-    users: Mutex<HashMap<Username, (Instant, User)>>,
+    users: Mutex<HashMap<Username, Cached>>,
+}
+
+struct Cached {
+    at: Instant,
+    /// The store's count of outside changes when this was read.
+    epoch: Option<u64>,
+    user: User,
 }
 
 impl UserCache {
@@ -36,6 +44,10 @@ impl UserCache {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(username);
+    }
+
+    fn epoch(&self) -> Option<u64> {
+        self.inner.changes().map(ChangeClock::epoch)
     }
 }
 
@@ -55,13 +67,15 @@ impl Store for UserCache {
     }
 
     async fn get_user(&self, username: &Username) -> StoreResult<Option<User>> {
+        let epoch = self.epoch();
         let cached = self
             .users
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(username)
-            .cloned();
-        if let Some((_, user)) = cached.filter(|(at, _)| at.elapsed() < self.ttl) {
+            .filter(|c| c.at.elapsed() < self.ttl && c.epoch == epoch)
+            .map(|c| c.user.clone());
+        if let Some(user) = cached {
             return Ok(Some(user));
         }
         // Only found users are kept: a user created elsewhere is never hidden by the cache.
@@ -71,7 +85,12 @@ impl Store for UserCache {
             if users.len() >= MAX_ENTRIES {
                 users.clear();
             }
-            users.insert(username.clone(), (Instant::now(), user.clone()));
+            let entry = Cached {
+                at: Instant::now(),
+                epoch,
+                user: user.clone(),
+            };
+            users.insert(username.clone(), entry);
         }
         Ok(found)
     }
@@ -81,8 +100,15 @@ impl Store for UserCache {
     }
 
     async fn set_password_hash(&self, username: &Username, hash: &str) -> StoreResult<()> {
+        let set = self.inner.set_password_hash(username, hash).await;
         self.forget(username);
-        self.inner.set_password_hash(username, hash).await
+        set
+    }
+
+    async fn set_admin(&self, username: &Username, admin: bool) -> StoreResult<()> {
+        let set = self.inner.set_admin(username, admin).await;
+        self.forget(username);
+        set
     }
 
     async fn delete_user(&self, username: &Username) -> StoreResult<u64> {
@@ -90,6 +116,39 @@ impl Store for UserCache {
         let deleted = self.inner.delete_user(username).await;
         self.forget(username);
         deleted
+    }
+
+    async fn create_session(&self, session: &Session) -> StoreResult<()> {
+        self.inner.create_session(session).await
+    }
+
+    async fn get_session(&self, owner: &Username, id: Uuid) -> StoreResult<Option<Session>> {
+        self.inner.get_session(owner, id).await
+    }
+
+    async fn find_session(&self, id: Uuid) -> StoreResult<Option<Session>> {
+        self.inner.find_session(id).await
+    }
+
+    async fn list_sessions(&self, owner: &Username) -> StoreResult<Vec<Session>> {
+        self.inner.list_sessions(owner).await
+    }
+
+    async fn rotate_session(
+        &self,
+        owner: &Username,
+        id: Uuid,
+        from: &str,
+        to: &str,
+    ) -> StoreResult<()> {
+        self.inner.rotate_session(owner, id, from, to).await
+    }
+
+    async fn end_sessions(&self, owner: &Username, ended: &[(Uuid, u64)]) -> StoreResult<()> {
+        // Forgotten after the write too: a read racing the write must not keep the old profile.
+        let result = self.inner.end_sessions(owner, ended).await;
+        self.forget(owner);
+        result
     }
 
     async fn create_todo(&self, todo: &Todo) -> StoreResult<()> {
@@ -107,6 +166,14 @@ impl Store for UserCache {
         page: &PageRequest,
     ) -> StoreResult<Page<Todo>> {
         self.inner.list_todos(owner, state, page).await
+    }
+
+    async fn list_todos_in_states(
+        &self,
+        states: &[TodoState],
+        page: &PageRequest,
+    ) -> StoreResult<Page<Todo>> {
+        self.inner.list_todos_in_states(states, page).await
     }
 
     async fn update_todo(
@@ -144,6 +211,7 @@ mod tests {
             email: None,
             admin: false,
             created_at: Timestamp::now(),
+            revoked: Default::default(),
         }
     }
 

@@ -72,6 +72,12 @@ impl ChangeClock {
         self.ended[i].fetch_add(1, SeqCst);
     }
 
+    /// Counts the changes seen from other processes: equal readings mean nothing written
+    /// elsewhere has been noticed in between.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(SeqCst)
+    }
+
     /// Something outside this process changed the data: no earlier stamp is current any more.
     pub fn external_change(&self) {
         self.epoch.fetch_add(1, SeqCst);

@@ -8,7 +8,7 @@ mod sqlite;
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use crate::domain::{Timestamp, Todo, TodoPatch, TodoState, User, Username};
+use crate::domain::{Session, Timestamp, Todo, TodoPatch, TodoState, User, Username};
 
 pub use cached::UserCache;
 pub use changes::{ChangeClock, Stamp};
@@ -91,8 +91,32 @@ pub trait Store: Send + Sync + 'static {
     async fn list_users(&self, page: &PageRequest) -> StoreResult<Page<User>>;
     /// Replaces the stored password hash (a rehash after login); `NotFound` for an unknown user.
     async fn set_password_hash(&self, username: &Username, hash: &str) -> StoreResult<()>;
-    /// Removes a user and all their todos; returns how many todos went with them.
+    /// Makes a user an administrator, or not; `NotFound` for an unknown user.
+    async fn set_admin(&self, username: &Username, admin: bool) -> StoreResult<()>;
+    /// Removes a user with all their todos and sessions; returns how many todos went with them.
     async fn delete_user(&self, username: &Username) -> StoreResult<u64>;
+
+    /// Records a new session; `NotFound` when its owner does not exist.
+    async fn create_session(&self, session: &Session) -> StoreResult<()>;
+    async fn get_session(&self, owner: &Username, id: Uuid) -> StoreResult<Option<Session>>;
+    /// The session with this id, whoever owns it (for revoking an API token by its id).
+    async fn find_session(&self, id: Uuid) -> StoreResult<Option<Session>>;
+    /// Every session of `owner`, oldest first.
+    async fn list_sessions(&self, owner: &Username) -> StoreResult<Vec<Session>>;
+    /// Replaces a session's refresh hash, only while it is still `from`: of two rotations from
+    /// the same hash exactly one succeeds, the other gets `VersionMismatch`. `NotFound` when the
+    /// session is gone.
+    async fn rotate_session(
+        &self,
+        owner: &Username,
+        id: Uuid,
+        from: &str,
+        to: &str,
+    ) -> StoreResult<()>;
+    /// Ends sessions of `owner`: each `(id, until)` is recorded on the profile as revoked until
+    /// `until` (Unix seconds: when its last access token expires), then the session is removed.
+    /// Revocations that have run out are dropped on the way. `NotFound` for an unknown owner.
+    async fn end_sessions(&self, owner: &Username, ended: &[(Uuid, u64)]) -> StoreResult<()>;
 
     /// Stores a new todo; `NotFound` when its owner does not exist.
     async fn create_todo(&self, todo: &Todo) -> StoreResult<()>;
@@ -102,6 +126,13 @@ pub trait Store: Send + Sync + 'static {
         &self,
         owner: &Username,
         state: Option<TodoState>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Todo>>;
+    /// Every owner's todos in any of `states`, oldest first (by `created_at`, then uid): the
+    /// administrators' view.
+    async fn list_todos_in_states(
+        &self,
+        states: &[TodoState],
         page: &PageRequest,
     ) -> StoreResult<Page<Todo>>;
     /// Applies `patch` atomically. With `expected_version`, only when the item is at that version

@@ -245,6 +245,7 @@ async fn a_scoped_token_is_forbidden_off_its_routes() {
         .issue(
             "alice",
             &account,
+            None,
             Some(&RouteGrants::parse(&["GET /todos*"]).unwrap()),
             None,
         )
@@ -351,14 +352,14 @@ async fn whoami_answers_what_the_authorizer_decided() {
     let account = app.account_created("alice").await;
     let grants = RouteGrants::parse(&["GET /todos*", "GET /whoami"]).unwrap();
     let scoped = tokens
-        .issue("alice", &account, Some(&grants), None)
+        .issue("alice", &account, None, Some(&grants), None)
         .unwrap()
         .token;
     let (_, me) = whoami(&scoped).await;
     assert_eq!(me["routes"], json!(["GET /todos*", "GET /whoami"]));
     let elsewhere = RouteGrants::parse(&["GET /todos*"]).unwrap();
     let other = tokens
-        .issue("alice", &account, Some(&elsewhere), None)
+        .issue("alice", &account, None, Some(&elsewhere), None)
         .unwrap()
         .token;
     let refused = app

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::helpers::{PASSWORD, TestApp, error_message, status_json};
 
 #[tokio::test]
-async fn the_right_password_gets_a_bearer_token_valid_for_an_hour() {
+async fn the_right_password_gets_a_short_bearer_token_and_a_refresh_token() {
     let app = TestApp::spawn().await;
     app.create_user("alice").await;
 
@@ -18,7 +18,9 @@ async fn the_right_password_gets_a_bearer_token_valid_for_an_hour() {
 
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["token_type"], "Bearer");
-    assert_eq!(body["expires_in"], 3600);
+    assert_eq!(body["expires_in"], 15 * 60);
+    assert_eq!(body["refresh_expires_in"], 30 * 24 * 3600);
+    assert!(body["refresh_token"].as_str().unwrap().len() > 43);
     let token = body["token"].as_str().unwrap();
     assert_eq!(app.list_todos(token, "").await.status(), StatusCode::OK);
 }
@@ -149,6 +151,7 @@ async fn an_original_pbkdf2_account_logs_in_and_is_rehashed_to_argon2id() {
         email: None,
         admin: false,
         created_at: Timestamp::now(),
+        revoked: Default::default(),
     };
     app.store.create_user(&legacy).await.unwrap();
 

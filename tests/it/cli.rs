@@ -269,17 +269,22 @@ impl Server {
             .clone()
     }
 
-    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+    pub(crate) fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         self.client.request(method, format!("{}{path}", self.base))
     }
 
-    fn authed(&self, method: Method, path: &str, token: &str) -> reqwest::RequestBuilder {
+    pub(crate) fn authed(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+    ) -> reqwest::RequestBuilder {
         self.request(method, path)
             .header(header::AUTHORIZATION, format!("Bearer {token}"))
     }
 
     /// POST /login, which must succeed: the whole answer.
-    async fn login(&self, name: &str, password: &str) -> Value {
+    pub(crate) async fn login(&self, name: &str, password: &str) -> Value {
         let response = self
             .request(Method::POST, "/login")
             .json(&json!({ "username": name, "password": password }))

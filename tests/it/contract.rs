@@ -29,6 +29,7 @@ fn user(n: &str) -> User {
         email: None,
         admin: false,
         created_at: Timestamp::now(),
+        revoked: Default::default(),
     }
 }
 

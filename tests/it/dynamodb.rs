@@ -28,7 +28,7 @@ use crate::helpers::{
 
 /// The AWS settings a child process gets: DynamoDB Local, a region, dummy credentials, and no EC2
 /// metadata lookups, all set explicitly.
-fn aws_env(endpoint: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn aws_env(endpoint: &str) -> Vec<(&'static str, String)> {
     let mut env = vec![
         ("AWS_ENDPOINT_URL", endpoint.to_owned()),
         ("AWS_REGION", "us-east-1".into()),
@@ -329,6 +329,7 @@ async fn seed_sqlite(dir: &Path) -> Vec<Todo> {
             email: None,
             admin: name == "bob",
             created_at: Timestamp::now(),
+            revoked: Default::default(),
         };
         store.create_user(&user).await.unwrap();
         for i in 0..3 {

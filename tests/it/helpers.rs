@@ -106,6 +106,7 @@ pub async fn add_user(store: &dyn Store, name: &str) {
         email: None,
         admin: false,
         created_at: Timestamp::now(),
+        revoked: Default::default(),
     };
     store.create_user(&user).await.expect("create user");
 }

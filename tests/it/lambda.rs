@@ -438,7 +438,7 @@ async fn a_scoped_token_is_allowed_only_its_routes_in_the_policy() {
         .unwrap()
         .created_at;
     let token = tokens
-        .issue("bob", &account, Some(&grants), None)
+        .issue("bob", &account, None, Some(&grants), None)
         .unwrap()
         .token;
     let _authorizer = start_function(&api, &store, "authorizer", &[]);

@@ -1,14 +1,18 @@
 //! Black-box tests: the API over HTTP on a random port, the store contract, the CLI binary, the
 //! Lambda entry under a Runtime API emulator, and the SAM template.
 
+mod api_admin;
 mod api_auth;
 mod api_lists;
 mod api_login;
+mod api_sessions;
 mod api_todos;
+mod api_users;
 mod cli;
 mod contract;
 mod dynamodb;
 mod helpers;
+mod instances;
 mod lambda;
 mod routes;
 // Shared with the Lambda benchmark (examples/lambda_bench.rs), which uses all of it.

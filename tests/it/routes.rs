@@ -39,15 +39,25 @@ fn the_document_lists_exactly_the_served_routes() {
     assert_eq!(
         listed,
         [
+            "GET /admin/todos",
             "GET /healthz",
             "POST /login",
+            "POST /logout",
             "GET /openapi.json",
+            "POST /refresh",
+            "DELETE /sessions",
             "GET /todos",
             "POST /todos",
             "DELETE /todos/{uid}",
             "GET /todos/{uid}",
             "PATCH /todos/{uid}",
             "PUT /todos/{uid}",
+            "GET /users",
+            "POST /users",
+            "DELETE /users/{username}",
+            "GET /users/{username}",
+            "GET /users/{username}/export",
+            "PUT /users/{username}/password",
             "GET /whoami",
         ]
     );
@@ -79,6 +89,72 @@ async fn every_documented_security_requirement_is_enforced_and_no_other() {
                 "{method} {path} needs no token: {body}"
             );
             assert_ne!(status, StatusCode::NOT_FOUND, "{method} {path} is routed");
+        }
+    }
+}
+
+/// A concrete path for a documented one: the caller's own name, a fresh uid.
+fn concrete(path: &str, name: &str) -> String {
+    path.replace("{uid}", &uuid::Uuid::now_v7().to_string())
+        .replace("{username}", name)
+}
+
+#[tokio::test]
+async fn every_protected_route_honours_a_tokens_route_grants() {
+    let app = TestApp::spawn().await;
+    app.create_user("alice").await;
+    // An administrator, so that every route can answer past its grant check; the account
+    // routes name someone else, so that none of these calls deletes alice.
+    let alice = checkoff::domain::Username::parse("alice").unwrap();
+    app.store.set_admin(&alice, true).await.unwrap();
+    let account = app.account_created("alice").await;
+    let tokens =
+        checkoff::auth::TokenService::new(&app.secret, std::time::Duration::from_secs(600));
+    let token_for = |pattern: &str| {
+        let grants = checkoff::auth::RouteGrants::parse(&[pattern]).unwrap();
+        tokens
+            .issue("alice", &account, None, Some(&grants), None)
+            .unwrap()
+            .token
+    };
+    let forbidden = r#"{"message":"User is not authorized to access this resource"}"#;
+    for (method, path, secured) in documented_operations() {
+        if !secured {
+            continue;
+        }
+        let concrete = concrete(&path, "nobody");
+        // Granted exactly this route: whatever the answer, it is not the grant's refusal.
+        let granted = token_for(&format!("{method} {concrete}"));
+        let response = app
+            .authed(method.clone(), &concrete, &granted)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        assert!(
+            status != StatusCode::FORBIDDEN || body != forbidden,
+            "{method} {concrete} with a grant for it: {status} {body}"
+        );
+        assert_ne!(status, StatusCode::UNAUTHORIZED, "{method} {concrete}");
+        // Granted only another method on the same path, or only another path: refused.
+        let other_method = if method == Method::GET { "POST" } else { "GET" };
+        for pattern in [
+            format!("{other_method} {concrete}"),
+            "* /elsewhere*".to_owned(),
+        ] {
+            let response = app
+                .authed(method.clone(), &concrete, &token_for(&pattern))
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                (response.status(), response.text().await.unwrap().as_str()),
+                (StatusCode::FORBIDDEN, forbidden),
+                "{method} {concrete} with only {pattern:?}"
+            );
         }
     }
 }

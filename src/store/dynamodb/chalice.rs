@@ -96,6 +96,7 @@ fn user_from_chalice(item: &Item) -> Result<User, String> {
         email: None,
         admin: false,
         created_at: Timestamp::now(),
+        revoked: Default::default(),
     })
 }
 

@@ -4,6 +4,13 @@
 //! |---|---|---|---|---|---|
 //! | user | `USER#<name>` | `PROFILE` | `USERS` | `<name>` | — |
 //! | todo | `USER#<name>` | `TODO#<uid>` | `STATE#<state>#<shard>` | `<created_at>#<uid>` | `<state>#<uid>` |
+//! | session | `USER#<name>` | `SESSION#<id>` | `SESSION#<id>` | `<name>` | — |
+//! | login failures | `THROTTLE#<user or address>` | `FAILURES` | — | — | — |
+//!
+//! A user's todos and sessions share the profile's partition, so deleting a user is one Query
+//! away from all of it. Ended sessions are recorded on the profile as `rv_<id>` = Unix second
+//! until which their access tokens are refused: the authorizer reads the profile anyway. Session
+//! and throttle items carry `expires` (Unix seconds), the table's TTL attribute.
 //!
 //! GSI1 serves the admin view of todos by state, spread over [`SHARDS`] partitions per state (the
 //! shard is taken from the uid's random tail) so one busy state is never one hot partition; it
@@ -15,7 +22,9 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use uuid::Uuid;
 
-use crate::domain::{Description, Email, Metadata, Timestamp, Todo, TodoState, User, Username};
+use crate::domain::{
+    Description, Email, Metadata, Revocations, Session, Timestamp, Todo, TodoState, User, Username,
+};
 use crate::store::StoreError;
 
 pub(super) type Item = HashMap<String, AttributeValue>;
@@ -34,6 +43,11 @@ pub const KEY_ATTRIBUTES: [&str; 5] = [PK, SK, GSI1PK, GSI1SK, LSI1SK];
 pub(super) const PROFILE: &str = "PROFILE";
 pub(super) const TODO_PREFIX: &str = "TODO#";
 pub(super) const USERS_PARTITION: &str = "USERS";
+pub(super) const SESSION_PREFIX: &str = "SESSION#";
+/// Prefix of the profile attributes that record ended sessions.
+pub(super) const REVOKED_PREFIX: &str = "rv_";
+/// The table's time-to-live attribute: DynamoDB deletes an item some time after this second.
+pub const EXPIRES: &str = "expires";
 
 /// Partitions per state in GSI1. Fixed: changing it means re-keying every todo.
 pub const SHARDS: u8 = 8;
@@ -64,6 +78,19 @@ pub(super) fn todo_key(owner: &Username, uid: &str) -> Item {
     HashMap::from([(PK.into(), user_pk(owner)), (SK.into(), todo_sk(uid))])
 }
 
+/// The primary key of one session.
+pub(super) fn session_key(owner: &Username, id: Uuid) -> Item {
+    HashMap::from([
+        (PK.into(), user_pk(owner)),
+        (SK.into(), s(format!("{SESSION_PREFIX}{id}"))),
+    ])
+}
+
+/// The profile attribute that records session `id` as ended.
+pub(super) fn revoked_attribute(id: Uuid) -> String {
+    format!("{REVOKED_PREFIX}{}", id.simple())
+}
+
 pub(super) fn shard(uid: Uuid) -> u8 {
     uid.as_bytes()[15] % SHARDS
 }
@@ -87,6 +114,28 @@ pub(super) fn user_item(user: &User) -> Item {
     if let Some(email) = &user.email {
         item.insert("email".into(), s(email.as_str()));
     }
+    item
+}
+
+pub(super) fn session_item(session: &Session) -> Item {
+    let mut item = session_key(&session.owner, session.id);
+    item.insert(GSI1PK.into(), s(format!("{SESSION_PREFIX}{}", session.id)));
+    item.insert(GSI1SK.into(), s(session.owner.as_str()));
+    item.insert("owner".into(), s(session.owner.as_str()));
+    item.insert("id".into(), s(session.id.to_string()));
+    item.insert("kind".into(), s(session.kind.as_str()));
+    if let Some(hash) = &session.refresh_hash {
+        item.insert("refresh_hash".into(), s(hash));
+    }
+    if let Some(routes) = &session.routes {
+        item.insert(
+            "routes".into(),
+            AttributeValue::L(routes.iter().map(|r| s(r.as_str())).collect()),
+        );
+    }
+    item.insert("created_at".into(), s(session.created_at.to_string()));
+    item.insert("expires_at".into(), s(session.expires_at.to_string()));
+    item.insert(EXPIRES.into(), n(session.expires_at.unix_seconds()));
     item
 }
 
@@ -165,6 +214,45 @@ pub(super) fn user_from_item(item: &Item) -> Result<User, StoreError> {
         },
         admin: matches!(item.get("admin"), Some(AttributeValue::Bool(true))),
         created_at: r.parsed("created_at", Timestamp::parse)?,
+        revoked: revocations_of(item),
+    })
+}
+
+/// The ended sessions recorded on a profile item. An entry that does not parse protects
+/// nothing and is skipped (it runs out like any other).
+fn revocations_of(item: &Item) -> Revocations {
+    Revocations::new(item.iter().filter_map(|(name, value)| {
+        let id = Uuid::try_parse(name.strip_prefix(REVOKED_PREFIX)?).ok()?;
+        let until = value.as_n().ok()?.parse().ok()?;
+        Some((id, until))
+    }))
+}
+
+pub(super) fn session_from_item(item: &Item) -> Result<Session, StoreError> {
+    let r = Reader {
+        item,
+        what: "session",
+    };
+    let routes = match item.get("routes") {
+        None => None,
+        Some(AttributeValue::L(list)) => Some(
+            list.iter()
+                .map(|v| v.as_s().cloned().map_err(|_| r.corrupt("routes")))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        Some(_) => return Err(r.corrupt("routes is not a list")),
+    };
+    Ok(Session {
+        owner: r.parsed("owner", Username::parse)?,
+        id: r.parsed("id", Uuid::parse_str)?,
+        kind: r.parsed("kind", str::parse)?,
+        refresh_hash: match item.get("refresh_hash") {
+            None => None,
+            Some(_) => Some(r.text("refresh_hash")?.to_owned()),
+        },
+        routes,
+        created_at: r.parsed("created_at", Timestamp::parse)?,
+        expires_at: r.parsed("expires_at", Timestamp::parse)?,
     })
 }
 
@@ -214,8 +302,31 @@ mod tests {
             email: Some(Email::parse("a@b.co").unwrap()),
             admin: true,
             created_at: Timestamp::now(),
+            revoked: Default::default(),
         };
         assert_eq!(user_from_item(&user_item(&user)).unwrap(), user);
+    }
+
+    #[test]
+    fn a_session_and_revocations_survive_the_round_trip() {
+        let session = Session {
+            owner: alice(),
+            id: Uuid::new_v4(),
+            kind: crate::domain::SessionKind::Api,
+            refresh_hash: None,
+            routes: Some(vec!["GET /todos*".into()]),
+            created_at: Timestamp::now(),
+            expires_at: Timestamp::now(),
+        };
+        assert_eq!(session_from_item(&session_item(&session)).unwrap(), session);
+
+        let user = User::new(alice(), "$argon2id$x".into(), None, false);
+        let mut item = user_item(&user);
+        item.insert(revoked_attribute(session.id), n(42));
+        assert_eq!(
+            user_from_item(&item).unwrap().revoked,
+            Revocations::new([(session.id, 42)])
+        );
     }
 
     #[test]

@@ -11,30 +11,35 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    DeleteRequest, ReturnValue, ReturnValuesOnConditionCheckFailure, WriteRequest,
+    ConditionCheck, Delete, DeleteRequest, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, WriteRequest,
 };
 use uuid::Uuid;
 
 use self::error::{from_sdk, unless_condition_failed};
 use self::items::{
-    GSI1, GSI1PK, GSI1SK, Item, LSI1, LSI1SK, PK, SK, TODO_PREFIX, USERS_PARTITION, n, position_of,
-    profile_key, s, state_partition, state_sort_key, todo_from_item, todo_item, todo_key,
-    user_from_item, user_item, user_pk,
+    GSI1, GSI1PK, GSI1SK, Item, LSI1, LSI1SK, PK, PROFILE, SESSION_PREFIX, SK, TODO_PREFIX,
+    USERS_PARTITION, n, position_of, profile_key, revoked_attribute, s, session_from_item,
+    session_item, session_key, state_partition, state_sort_key, todo_from_item, todo_item,
+    todo_key, user_from_item, user_item, user_pk,
 };
 use super::{Page, PageRequest, Store, StoreError, StoreResult};
-use crate::domain::{Timestamp, Todo, TodoPatch, TodoState, User, Username};
+use crate::domain::{Session, Timestamp, Todo, TodoPatch, TodoState, User, Username};
 
 pub use self::items::SHARDS;
 
 /// The names of the table's keys and indexes, for whatever else defines the table.
 pub mod layout {
-    pub use super::items::{GSI1, GSI1PK, GSI1SK, KEY_ATTRIBUTES, LSI1, LSI1SK, PK, SK};
+    pub use super::items::{EXPIRES, GSI1, GSI1PK, GSI1SK, KEY_ATTRIBUTES, LSI1, LSI1SK, PK, SK};
 }
 pub use self::table::{Outcome, create_table, delete_table};
 
 /// Most items one BatchWriteItem takes.
 const BATCH_LIMIT: usize = 25;
+/// Most actions one TransactWriteItems takes.
+const TRANSACTION_LIMIT: usize = 100;
 
 pub struct DynamoStore {
     client: Client,
@@ -101,8 +106,8 @@ impl DynamoStore {
         unless_condition_failed(put, StoreError::AlreadyExists).map(drop)
     }
 
-    /// Every todo key of one user, for deleting them.
-    async fn todo_keys(&self, owner: &Username) -> StoreResult<Vec<Item>> {
+    /// The keys of every item in `owner`'s partition but the profile: todos and sessions.
+    async fn owned_keys(&self, owner: &Username) -> StoreResult<Vec<Item>> {
         let mut keys = Vec::new();
         let mut start = None;
         loop {
@@ -110,9 +115,10 @@ impl DynamoStore {
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :todo)")
+                .key_condition_expression("PK = :pk")
+                .filter_expression("SK <> :profile")
                 .expression_attribute_values(":pk", user_pk(owner))
-                .expression_attribute_values(":todo", s(TODO_PREFIX))
+                .expression_attribute_values(":profile", s(PROFILE))
                 .projection_expression("PK, SK")
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
@@ -124,6 +130,106 @@ impl DynamoStore {
             if start.is_none() {
                 return Ok(keys);
             }
+        }
+    }
+
+    /// Deletes what is left under `owner`'s name while, and only while, there is no profile of
+    /// that name: each delete goes in a transaction with that check. A user created meanwhile
+    /// under the name stops the sweep before it can touch anything of theirs. Returns how many
+    /// todos went.
+    async fn sweep_orphans(&self, owner: &Username) -> StoreResult<u64> {
+        let keys = self.owned_keys(owner).await?;
+        let todos = keys
+            .iter()
+            .filter(|k| {
+                k.get(SK)
+                    .and_then(|v| v.as_s().ok())
+                    .is_some_and(|sk| sk.starts_with(TODO_PREFIX))
+            })
+            .count() as u64;
+        for chunk in keys.chunks(TRANSACTION_LIMIT - 1) {
+            let absent = ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(profile_key(owner)))
+                .condition_expression("attribute_not_exists(PK)")
+                .build()
+                .map_err(|e| StoreError::Internal(e.to_string()))?;
+            let mut actions = vec![TransactWriteItem::builder().condition_check(absent).build()];
+            for key in chunk {
+                let delete = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key.clone()))
+                    .build()
+                    .map_err(|e| StoreError::Internal(e.to_string()))?;
+                actions.push(TransactWriteItem::builder().delete(delete).build());
+            }
+            self.transact(actions).await?;
+        }
+        Ok(todos)
+    }
+
+    /// Runs one transaction, again while it only conflicted with another one in flight.
+    /// `AlreadyExists` when a condition failed.
+    async fn transact(&self, actions: Vec<TransactWriteItem>) -> StoreResult<()> {
+        let mut backoff = Duration::from_millis(20);
+        for attempt in 0.. {
+            let sent = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(actions.clone()))
+                .send()
+                .await;
+            let Err(e) = sent else { return Ok(()) };
+            let reasons: Vec<String> = e
+                .as_service_error()
+                .and_then(|s| match s {
+                    TransactWriteItemsError::TransactionCanceledException(c) => {
+                        Some(c.cancellation_reasons())
+                    }
+                    _ => None,
+                })
+                .map(|reasons| {
+                    reasons
+                        .iter()
+                        .filter_map(|r| r.code().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if reasons.iter().any(|r| r == "ConditionalCheckFailed") {
+                return Err(StoreError::AlreadyExists);
+            }
+            if !reasons.iter().any(|r| r == "TransactionConflict") || attempt == 8 {
+                return Err(from_sdk(e));
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(1));
+        }
+        Ok(())
+    }
+
+    /// Writes a new item of `owner`'s and checks, after the write, that the owner's account
+    /// exists and is not younger than the item (made before it, under the same name): an item
+    /// that lost a race with the deletion of its owner is taken back and `NotFound` returned.
+    /// Cheaper than a transaction on the hot path, and no conflicts among one user's writes.
+    async fn put_owned(&self, owner: &Username, made: &Timestamp, item: Item) -> StoreResult<()> {
+        let key: Item = [PK, SK]
+            .iter()
+            .filter_map(|k| Some(((*k).to_owned(), item.get(*k)?.clone())))
+            .collect();
+        self.put_new(item).await?;
+        match self.get_user(owner).await {
+            Ok(Some(user)) if user.created_at <= *made => Ok(()),
+            Ok(_) => {
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key))
+                    .send()
+                    .await
+                    .map_err(from_sdk)?;
+                Err(StoreError::NotFound)
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -217,10 +323,10 @@ impl Store for DynamoStore {
         if self.get_user(&user.username).await?.is_some() {
             return Err(StoreError::AlreadyExists);
         }
-        // Todos can outlive their owner when a create raced the owner's deletion; a new user of
-        // the same name must not inherit them.
-        let leftovers = self.todo_keys(&user.username).await?;
-        self.delete_keys(leftovers).await?;
+        // Items can outlive their owner when a deletion was cut short; a new user of the same
+        // name must not inherit them. The sweep stops at once if another create of this name
+        // wins meanwhile, so it never touches the winner's items.
+        self.sweep_orphans(&user.username).await?;
         self.put_new(user_item(user)).await
     }
 
@@ -279,8 +385,27 @@ impl Store for DynamoStore {
         unless_condition_failed(updated, StoreError::NotFound).map(drop)
     }
 
+    async fn set_admin(&self, username: &Username, admin: bool) -> StoreResult<()> {
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(profile_key(username)))
+            .update_expression("SET #admin = :admin")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#admin", "admin")
+            .expression_attribute_values(
+                ":admin",
+                aws_sdk_dynamodb::types::AttributeValue::Bool(admin),
+            )
+            .send()
+            .await;
+        unless_condition_failed(updated, StoreError::NotFound).map(drop)
+    }
+
     async fn delete_user(&self, username: &Username) -> StoreResult<u64> {
-        // The profile goes first, so the authorizer refuses the user's tokens from now on.
+        // The profile goes first, so the authorizer refuses the user's tokens from now on, and
+        // writes racing the deletion take themselves back (see `put_owned`).
         let removed = self
             .client
             .delete_item()
@@ -290,9 +415,12 @@ impl Store for DynamoStore {
             .send()
             .await
             .map_err(from_sdk)?;
-        let keys = self.todo_keys(username).await?;
-        let count = keys.len() as u64;
-        self.delete_keys(keys).await?;
+        let count = match self.sweep_orphans(username).await {
+            Ok(count) => count,
+            // Someone made a new account of this name meanwhile: what is left is theirs.
+            Err(StoreError::AlreadyExists) => 0,
+            Err(e) => return Err(e),
+        };
         if removed.attributes.is_none() && count == 0 {
             Err(StoreError::NotFound)
         } else {
@@ -300,8 +428,148 @@ impl Store for DynamoStore {
         }
     }
 
+    async fn create_session(&self, session: &Session) -> StoreResult<()> {
+        self.put_owned(&session.owner, &session.created_at, session_item(session))
+            .await
+    }
+
+    async fn get_session(&self, owner: &Username, id: Uuid) -> StoreResult<Option<Session>> {
+        let found = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(session_key(owner, id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        found.item.as_ref().map(session_from_item).transpose()
+    }
+
+    async fn find_session(&self, id: Uuid) -> StoreResult<Option<Session>> {
+        let found = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("GSI1PK = :id")
+            .expression_attribute_values(":id", s(format!("{SESSION_PREFIX}{id}")))
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        let Some(item) = found.items.unwrap_or_default().into_iter().next() else {
+            return Ok(None);
+        };
+        // The index lags the table a little: the table has the last word.
+        let owner = session_from_item(&item)?.owner;
+        self.get_session(&owner, id).await
+    }
+
+    async fn list_sessions(&self, owner: &Username) -> StoreResult<Vec<Session>> {
+        let query = || {
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :session)")
+                .expression_attribute_values(":pk", user_pk(owner))
+                .expression_attribute_values(":session", s(SESSION_PREFIX))
+                .consistent_read(true)
+        };
+        let items = self.query_page(query, None, u32::MAX - 1).await?;
+        let mut sessions = items
+            .iter()
+            .map(session_from_item)
+            .collect::<StoreResult<Vec<_>>>()?;
+        sessions.sort_by(|a, b| (a.created_at, a.id).cmp(&(b.created_at, b.id)));
+        Ok(sessions)
+    }
+
+    async fn rotate_session(
+        &self,
+        owner: &Username,
+        id: Uuid,
+        from: &str,
+        to: &str,
+    ) -> StoreResult<()> {
+        let rotated = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(session_key(owner, id)))
+            .update_expression("SET refresh_hash = :to")
+            .condition_expression("refresh_hash = :from")
+            .expression_attribute_values(":from", s(from))
+            .expression_attribute_values(":to", s(to))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match rotated {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(failed)) => {
+                    Err(if failed.item().is_some() {
+                        StoreError::VersionMismatch { current: 0 }
+                    } else {
+                        StoreError::NotFound
+                    })
+                }
+                _ => Err(from_sdk(e)),
+            },
+        }
+    }
+
+    async fn end_sessions(&self, owner: &Username, ended: &[(Uuid, u64)]) -> StoreResult<()> {
+        let profile = self.get_user(owner).await?.ok_or(StoreError::NotFound)?;
+        let now = Timestamp::now().unix_seconds();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(profile_key(owner)))
+            .condition_expression("attribute_exists(PK)");
+        // Attribute names by placeholder: an `rv_…` name is safe, but placeholders are safe
+        // from every reserved word whatever the id.
+        let mut sets = Vec::new();
+        // A session whose tokens have all expired needs no record, only removal.
+        for (i, (id, until)) in ended.iter().filter(|(_, until)| *until >= now).enumerate() {
+            sets.push(format!("#e{i} = :e{i}"));
+            request = request
+                .expression_attribute_names(format!("#e{i}"), revoked_attribute(*id))
+                .expression_attribute_values(format!(":e{i}"), n(*until));
+        }
+        let mut removes = Vec::new();
+        let ending: Vec<Uuid> = ended.iter().map(|(id, _)| *id).collect();
+        for (i, (id, _)) in profile
+            .revoked
+            .entries()
+            .iter()
+            .filter(|(id, until)| *until < now && !ending.contains(id))
+            .enumerate()
+        {
+            removes.push(format!("#x{i}"));
+            request = request.expression_attribute_names(format!("#x{i}"), revoked_attribute(*id));
+        }
+        let mut expression = String::new();
+        if !sets.is_empty() {
+            expression.push_str(&format!("SET {}", sets.join(", ")));
+        }
+        if !removes.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        if !expression.is_empty() {
+            let updated = request.update_expression(expression).send().await;
+            unless_condition_failed(updated, StoreError::NotFound)?;
+        }
+        let keys = ended
+            .iter()
+            .map(|(id, _)| session_key(owner, *id))
+            .collect();
+        self.delete_keys(keys).await
+    }
+
     async fn create_todo(&self, todo: &Todo) -> StoreResult<()> {
-        self.put_new(todo_item(todo)).await
+        self.put_owned(&todo.username, &todo.created_at, todo_item(todo))
+            .await
     }
 
     async fn get_todo(&self, owner: &Username, uid: Uuid) -> StoreResult<Option<Todo>> {
@@ -357,6 +625,47 @@ impl Store for DynamoStore {
             }
         };
         to_todos(items, page.limit)
+    }
+
+    async fn list_todos_in_states(
+        &self,
+        states: &[TodoState],
+        page: &PageRequest,
+    ) -> StoreResult<Page<Todo>> {
+        // Every shard of every state is one ordered range of GSI1: read the next page of each
+        // at once and merge. The position is a GSI1SK, `<created_at>#<uid>`.
+        let after = page.after.as_deref();
+        let reads = states
+            .iter()
+            .flat_map(|state| (0..items::SHARDS).map(move |shard| (*state, shard)));
+        let pages = futures_util::future::try_join_all(reads.map(|(state, shard)| async move {
+            let query = || {
+                let query = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(GSI1)
+                    .expression_attribute_values(":p", s(format!("STATE#{state}#{shard}")));
+                match after {
+                    Some(after) => query
+                        .key_condition_expression("GSI1PK = :p AND GSI1SK > :after")
+                        .expression_attribute_values(":after", s(after)),
+                    None => query.key_condition_expression("GSI1PK = :p"),
+                }
+            };
+            self.query_page(query, None, page.limit).await
+        }))
+        .await?;
+        let mut todos = pages
+            .iter()
+            .flatten()
+            .map(todo_from_item)
+            .collect::<StoreResult<Vec<_>>>()?;
+        todos.sort_by(|a, b| (a.created_at, a.uid).cmp(&(b.created_at, b.uid)));
+        todos.truncate(page.limit as usize + 1);
+        Ok(Page::from_overfetch(todos, page.limit, |t| {
+            format!("{}#{}", t.created_at, t.uid)
+        }))
     }
 
     async fn update_todo(

@@ -6,11 +6,11 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
     LocalSecondaryIndex, PointInTimeRecoverySpecification, Projection, ProjectionType,
-    ScalarAttributeType, TableStatus,
+    ScalarAttributeType, TableStatus, TimeToLiveSpecification,
 };
 
 use super::error::from_sdk;
-use super::items::{GSI1, GSI1PK, GSI1SK, KEY_ATTRIBUTES, LSI1, LSI1SK, PK, SK};
+use super::items::{EXPIRES, GSI1, GSI1PK, GSI1SK, KEY_ATTRIBUTES, LSI1, LSI1SK, PK, SK};
 use crate::store::StoreError;
 
 /// How long to wait for a table to become active or go away.
@@ -94,6 +94,28 @@ pub async fn create_table(
         Err(e) => return Err(from_sdk(e)),
     };
     wait_until(client, table, Some(TableStatus::Active), &progress).await?;
+    // Ended sessions and old login failures expire on their own.
+    let ttl = TimeToLiveSpecification::builder()
+        .enabled(true)
+        .attribute_name(EXPIRES)
+        .build()
+        .map_err(|e| StoreError::Internal(e.to_string()))?;
+    match client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(ttl)
+        .send()
+        .await
+    {
+        Ok(_) => progress(&format!("Items expire by their {EXPIRES:?} attribute")),
+        Err(e) => {
+            let e = from_sdk(e);
+            // Already on (a second `resources create`) is the one expected refusal.
+            if !e.to_string().contains("already enabled") {
+                progress(&format!("Time to live not enabled: {e}"));
+            }
+        }
+    }
     let recovery = PointInTimeRecoverySpecification::builder()
         .point_in_time_recovery_enabled(true)
         .build()

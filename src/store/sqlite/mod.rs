@@ -17,10 +17,10 @@ use uuid::Uuid;
 
 use self::error::from_sqlite;
 use self::readers::Readers;
-use self::rows::{read_todo, read_user, todo_columns, user_columns};
+use self::rows::{read_session, read_todo, read_user, session_columns, todo_columns, user_columns};
 use self::writer::Writer;
 use super::{ChangeClock, Page, PageRequest, Store, StoreError, StoreResult};
-use crate::domain::{Timestamp, Todo, TodoPatch, TodoState, User, Username};
+use crate::domain::{Revocations, Session, Timestamp, Todo, TodoPatch, TodoState, User, Username};
 
 pub const DB_FILE: &str = "checkoff.db";
 
@@ -166,7 +166,29 @@ impl Store for SqliteStore {
                 user_columns!(),
                 " FROM users WHERE username = ?1"
             );
-            Ok(query_all(conn, sql, [name], read_user)?.pop())
+            let Some(mut user) = query_all(conn, sql, [&name], read_user)?.pop() else {
+                return Ok(None);
+            };
+            let now = sql_int(Timestamp::now().unix_seconds());
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT session, until FROM revocations WHERE owner = ?1 AND until >= ?2",
+                )
+                .map_err(from_sqlite)?;
+            let entries = stmt
+                .query_map(params![name, now], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+                })
+                .map_err(from_sqlite)?
+                .map(|entry| {
+                    let (id, until) = entry.map_err(from_sqlite)?;
+                    let id = Uuid::parse_str(&id)
+                        .map_err(|e| StoreError::Internal(format!("stored revocation: {e}")))?;
+                    Ok((id, until.unsigned_abs()))
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            user.revoked = Revocations::new(entries);
+            Ok(Some(user))
         })
     }
 
@@ -208,6 +230,23 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn set_admin(&self, username: &Username, admin: bool) -> StoreResult<()> {
+        let name = username.to_string();
+        self.writer
+            .write(username, move |conn| {
+                let changed = conn
+                    .prepare_cached("UPDATE users SET admin = ?2 WHERE username = ?1")
+                    .and_then(|mut stmt| stmt.execute(params![name, admin]))
+                    .map_err(from_sqlite)?;
+                if changed == 0 {
+                    Err(StoreError::NotFound)
+                } else {
+                    Ok(())
+                }
+            })
+            .await
+    }
+
     async fn delete_user(&self, username: &Username) -> StoreResult<u64> {
         let name = username.to_string();
         self.writer
@@ -216,7 +255,7 @@ impl Store for SqliteStore {
                     .prepare_cached("SELECT count(*) FROM todos WHERE owner = ?1")
                     .and_then(|mut stmt| stmt.query_row([&name], |row| row.get(0)))
                     .map_err(from_sqlite)?;
-                // The todos go by ON DELETE CASCADE, in the same transaction.
+                // Todos, sessions and revocations go by ON DELETE CASCADE, in this transaction.
                 let deleted = conn
                     .prepare_cached("DELETE FROM users WHERE username = ?1")
                     .and_then(|mut stmt| stmt.execute([&name]))
@@ -226,6 +265,149 @@ impl Store for SqliteStore {
                 } else {
                     Ok(todos.unsigned_abs())
                 }
+            })
+            .await
+    }
+
+    async fn create_session(&self, session: &Session) -> StoreResult<()> {
+        let row = session.clone();
+        let routes = match &session.routes {
+            Some(routes) => Some(
+                serde_json::to_string(routes).map_err(|e| StoreError::Internal(e.to_string()))?,
+            ),
+            None => None,
+        };
+        self.writer
+            .write(&session.owner, move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO sessions (owner, id, kind, refresh_hash, routes, created_at, \
+                     expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        row.owner.as_str(),
+                        row.id.to_string(),
+                        row.kind.as_str(),
+                        row.refresh_hash,
+                        routes,
+                        row.created_at.to_string(),
+                        row.expires_at.to_string(),
+                    ])
+                })
+                .map_err(from_sqlite)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get_session(&self, owner: &Username, id: Uuid) -> StoreResult<Option<Session>> {
+        let (owner, id) = (owner.to_string(), id.to_string());
+        self.readers.read(move |conn| {
+            let sql = concat!(
+                "SELECT ",
+                session_columns!(),
+                " FROM sessions WHERE id = ?1 AND owner = ?2"
+            );
+            Ok(query_all(conn, sql, [id, owner], read_session)?.pop())
+        })
+    }
+
+    async fn find_session(&self, id: Uuid) -> StoreResult<Option<Session>> {
+        let id = id.to_string();
+        self.readers.read(move |conn| {
+            let sql = concat!(
+                "SELECT ",
+                session_columns!(),
+                " FROM sessions WHERE id = ?1"
+            );
+            Ok(query_all(conn, sql, [id], read_session)?.pop())
+        })
+    }
+
+    async fn list_sessions(&self, owner: &Username) -> StoreResult<Vec<Session>> {
+        let owner = owner.to_string();
+        self.readers.read(move |conn| {
+            let sql = concat!(
+                "SELECT ",
+                session_columns!(),
+                " FROM sessions WHERE owner = ?1 ORDER BY created_at, id"
+            );
+            query_all(conn, sql, [owner], read_session)
+        })
+    }
+
+    async fn rotate_session(
+        &self,
+        owner: &Username,
+        id: Uuid,
+        from: &str,
+        to: &str,
+    ) -> StoreResult<()> {
+        let (name, id, from, to) = (
+            owner.to_string(),
+            id.to_string(),
+            from.to_owned(),
+            to.to_owned(),
+        );
+        self.writer
+            .write(owner, move |conn| {
+                let changed = conn
+                    .prepare_cached(
+                        "UPDATE sessions SET refresh_hash = ?4 \
+                         WHERE id = ?1 AND owner = ?2 AND refresh_hash = ?3",
+                    )
+                    .and_then(|mut stmt| stmt.execute(params![id, name, from, to]))
+                    .map_err(from_sqlite)?;
+                if changed == 1 {
+                    return Ok(());
+                }
+                let exists: i64 = conn
+                    .prepare_cached("SELECT count(*) FROM sessions WHERE id = ?1 AND owner = ?2")
+                    .and_then(|mut stmt| stmt.query_row([&id, &name], |row| row.get(0)))
+                    .map_err(from_sqlite)?;
+                Err(if exists == 0 {
+                    StoreError::NotFound
+                } else {
+                    StoreError::VersionMismatch { current: 0 }
+                })
+            })
+            .await
+    }
+
+    async fn end_sessions(&self, owner: &Username, ended: &[(Uuid, u64)]) -> StoreResult<()> {
+        let name = owner.to_string();
+        let ended: Vec<(String, i64)> = ended
+            .iter()
+            .map(|(id, until)| (id.to_string(), sql_int(*until)))
+            .collect();
+        let now = sql_int(Timestamp::now().unix_seconds());
+        self.writer
+            .write(owner, move |conn| {
+                let known: i64 = conn
+                    .prepare_cached("SELECT count(*) FROM users WHERE username = ?1")
+                    .and_then(|mut stmt| stmt.query_row([&name], |row| row.get(0)))
+                    .map_err(from_sqlite)?;
+                if known == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                conn.prepare_cached("DELETE FROM revocations WHERE owner = ?1 AND until < ?2")
+                    .and_then(|mut stmt| stmt.execute(params![name, now]))
+                    .map_err(from_sqlite)?;
+                for (id, until) in &ended {
+                    // A session whose tokens have all expired needs no record, only removal.
+                    if *until >= now {
+                        conn.prepare_cached(
+                        "INSERT INTO revocations (owner, session, until) VALUES (?1, ?2, ?3) \
+                         ON CONFLICT (owner, session) DO UPDATE SET until = max(until, excluded.until)",
+                    )
+                    .and_then(|mut stmt| stmt.execute(params![name, id, until]))
+                    .map_err(from_sqlite)?;
+                    }
+                    conn.prepare_cached("DELETE FROM sessions WHERE id = ?1 AND owner = ?2")
+                        .and_then(|mut stmt| stmt.execute([id, &name]))
+                        .map_err(from_sqlite)?;
+                }
+                Ok(())
             })
             .await
     }
@@ -298,6 +480,47 @@ impl Store for SqliteStore {
                 }
             };
             Ok(Page::from_overfetch(todos, limit, |t| t.uid.to_string()))
+        })
+    }
+
+    async fn list_todos_in_states(
+        &self,
+        states: &[TodoState],
+        page: &PageRequest,
+    ) -> StoreResult<Page<Todo>> {
+        let states: Vec<&'static str> = states.iter().map(|s| s.as_str()).collect();
+        let PageRequest { limit, after } = page.clone();
+        // The position is `<created_at>#<uid>`, the order of the todos_by_state index.
+        let (after_created, after_uid) = match &after {
+            Some(position) => position
+                .split_once('#')
+                .map(|(c, u)| (c.to_owned(), u.to_owned()))
+                .ok_or_else(|| StoreError::Internal(format!("bad position {position:?}")))?,
+            None => (String::new(), String::new()),
+        };
+        self.readers.read(move |conn| {
+            let fetch = i64::from(limit) + 1;
+            let mut todos = Vec::new();
+            // One ordered range per state from the index, merged: no sort of the whole table.
+            for state in &states {
+                let sql = concat!(
+                    "SELECT ",
+                    todo_columns!(),
+                    " FROM todos WHERE state = ?1 AND (created_at, uid) > (?2, ?3) \
+                     ORDER BY created_at, uid LIMIT ?4"
+                );
+                todos.extend(query_all(
+                    conn,
+                    sql,
+                    params![state, after_created, after_uid, fetch],
+                    read_todo,
+                )?);
+            }
+            todos.sort_by(|a, b| (a.created_at, a.uid).cmp(&(b.created_at, b.uid)));
+            todos.truncate(limit as usize + 1);
+            Ok(Page::from_overfetch(todos, limit, |t| {
+                format!("{}#{}", t.created_at, t.uid)
+            }))
         })
     }
 

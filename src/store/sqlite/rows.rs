@@ -8,7 +8,9 @@ use rusqlite::types::ValueRef;
 use uuid::Uuid;
 
 use super::error::from_sqlite;
-use crate::domain::{Description, Email, Metadata, Timestamp, Todo, User, Username};
+use crate::domain::{
+    Description, Email, Metadata, Revocations, Session, Timestamp, Todo, User, Username,
+};
 use crate::store::{StoreError, StoreResult};
 
 /// The columns `read_todo` expects, in its order, for building SQL text at compile time.
@@ -25,7 +27,14 @@ macro_rules! user_columns {
     };
 }
 
-pub(super) use {todo_columns, user_columns};
+/// The columns `read_session` expects, in its order.
+macro_rules! session_columns {
+    () => {
+        "owner, id, kind, refresh_hash, routes, created_at, expires_at"
+    };
+}
+
+pub(super) use {session_columns, todo_columns, user_columns};
 
 /// Reads the columns of one row, naming the row in every complaint.
 struct Columns<'r, 's> {
@@ -87,5 +96,33 @@ pub(super) fn read_user(row: &Row<'_>) -> StoreResult<User> {
         email,
         admin: row.get(3).map_err(from_sqlite)?,
         created_at: c.parsed(4, Timestamp::parse)?,
+        // Read by the caller from their own table.
+        revoked: Revocations::default(),
+    })
+}
+
+pub(super) fn read_session(row: &Row<'_>) -> StoreResult<Session> {
+    let c = Columns {
+        row,
+        what: "session",
+    };
+    let optional = |index: usize| -> StoreResult<Option<&str>> {
+        match row.get_ref(index).map_err(from_sqlite)? {
+            ValueRef::Null => Ok(None),
+            _ => c.text(index).map(Some),
+        }
+    };
+    let routes = match optional(4)? {
+        None => None,
+        Some(json) => Some(serde_json::from_str(json).map_err(|e| c.corrupt(e))?),
+    };
+    Ok(Session {
+        owner: c.parsed(0, Username::parse)?,
+        id: c.parsed(1, Uuid::parse_str)?,
+        kind: c.parsed(2, str::parse)?,
+        refresh_hash: optional(3)?.map(str::to_owned),
+        routes,
+        created_at: c.parsed(5, Timestamp::parse)?,
+        expires_at: c.parsed(6, Timestamp::parse)?,
     })
 }

@@ -3,7 +3,8 @@
 
 use rusqlite::Connection;
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE users (
     username      TEXT PRIMARY KEY NOT NULL,
     password_hash TEXT NOT NULL,
@@ -26,7 +27,28 @@ CREATE TABLE todos (
 
 CREATE INDEX todos_by_owner_state ON todos (owner, state, uid);
 CREATE INDEX todos_by_state ON todos (state, created_at, uid);
-"#];
+"#,
+    r#"
+CREATE TABLE sessions (
+    id           TEXT PRIMARY KEY NOT NULL,
+    owner        TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+    kind         TEXT NOT NULL CHECK (kind IN ('login', 'api')),
+    refresh_hash TEXT,
+    routes       TEXT,
+    created_at   TEXT NOT NULL,
+    expires_at   TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE INDEX sessions_by_owner ON sessions (owner, created_at);
+
+CREATE TABLE revocations (
+    owner   TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+    session TEXT NOT NULL,
+    until   INTEGER NOT NULL,
+    PRIMARY KEY (owner, session)
+) WITHOUT ROWID;
+"#,
+];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), String> {
     let applied: i64 = conn

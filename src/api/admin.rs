@@ -1,0 +1,74 @@
+//! /admin: views across every user, for administrators only.
+
+use axum::extract::State;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiQuery, Principal};
+use super::lists::Listed;
+use super::paging::limit_of;
+use crate::api::AppState;
+use crate::domain::{Todo, TodoState};
+use crate::store::PageRequest;
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AdminTodosQuery {
+    /// Only todos in this state (e.g. `unstarted` for the pending tasks); every state without.
+    #[param(required = false, value_type = TodoState)]
+    state: Option<String>,
+    /// Items per page, 1–1000 (default 100).
+    #[param(required = false, value_type = u32, minimum = 1, maximum = 1000)]
+    limit: Option<String>,
+    /// From the `Link: rel="next"` header of the previous page.
+    #[param(required = false, value_type = String)]
+    cursor: Option<String>,
+}
+
+/// Everyone's todos (administrators)
+#[utoipa::path(get, path = "/admin/todos", tag = "admin", params(AdminTodosQuery), security(("token" = [])),
+    responses(
+        (status = 200, body = [Todo], description = "All users' todos, oldest first; a `Link: <…>; rel=\"next\"` header when more follow"),
+        (status = 400, description = "Bad state, limit or cursor"),
+        (status = 401, description = "Unauthorized"),
+        (status = 403, description = "Not an administrator"),
+    ))]
+pub async fn all_todos(
+    State(app): State<AppState>,
+    Principal(caller): Principal,
+    ApiQuery(query): ApiQuery<AdminTodosQuery>,
+) -> ApiResult<Listed> {
+    if !caller.admin {
+        return Err(ApiError::Forbidden);
+    }
+    let state = query
+        .state
+        .as_deref()
+        .map(str::parse::<TodoState>)
+        .transpose()?;
+    let limit = limit_of(query.limit.as_deref())?;
+    let scope = format!("admin todos {}", state.map_or("", TodoState::as_str));
+    let after = query
+        .cursor
+        .as_deref()
+        .map(|c| app.cursors.open(&scope, c))
+        .transpose()?;
+    let states = match state {
+        Some(state) => vec![state],
+        None => TodoState::ALL.to_vec(),
+    };
+    let page = app
+        .store
+        .list_todos_in_states(&states, &PageRequest { limit, after })
+        .await?;
+    let next = page
+        .next
+        .map(|position| {
+            let state_param = state.map(|s| format!("&state={s}")).unwrap_or_default();
+            let path = format!("/admin/todos?limit={limit}{state_param}");
+            app.cursors.next_link(&path, &scope, &position)
+        })
+        .transpose()?;
+    Listed::json::<Todo>(&page.items, next)
+}

@@ -1,0 +1,316 @@
+//! /users: sign-up, profiles, passwords, deletion and a person's export of their own data.
+
+use axum::Json;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiJson, ApiQuery, ClientAddr, Principal};
+use super::lists::Listed;
+use super::paging::limit_of;
+use crate::api::AppState;
+use crate::auth::{Decision, SessionError};
+use crate::domain::{Email, LoginPassword, Password, Timestamp, Todo, User, Username};
+use crate::store::{PageRequest, StoreError};
+
+/// A user as anyone allowed to see them sees them: never a hash, never a session.
+#[derive(Serialize, ToSchema)]
+pub struct Profile {
+    username: String,
+    email: Option<String>,
+    admin: bool,
+    #[schema(value_type = String, format = DateTime)]
+    created_at: Timestamp,
+}
+
+impl From<&User> for Profile {
+    fn from(user: &User) -> Self {
+        Self {
+            username: user.username.to_string(),
+            email: user.email.as_ref().map(|e| e.as_str().to_owned()),
+            admin: user.admin,
+            created_at: user.created_at,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignUp {
+    /// 1–64 letters, digits and `. _ - @ +`, starting with a letter or digit.
+    username: String,
+    /// At least 10 characters with an upper-case letter, a lower-case letter and a digit.
+    #[schema(format = Password)]
+    password: String,
+    #[serde(default)]
+    email: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    /// Required unless an administrator changes someone else's password.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password)]
+    current_password: Option<LoginPassword>,
+    /// The password policy of sign-up applies.
+    #[schema(format = Password)]
+    new_password: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UsersQuery {
+    /// Items per page, 1–1000 (default 100).
+    #[param(required = false, value_type = u32, minimum = 1, maximum = 1000)]
+    limit: Option<String>,
+    /// From the `Link: rel="next"` header of the previous page.
+    #[param(required = false, value_type = String)]
+    cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Export {
+    profile: Profile,
+    /// Every todo of the user, oldest first.
+    todos: Vec<Todo>,
+}
+
+const NOT_FOUND: ApiError = ApiError::NotFound("User not found");
+
+/// The `{username}` of the path, as a name (one that cannot be a name names no user).
+pub struct UserPath(pub Username);
+
+impl<S: Send + Sync> FromRequestParts<S> for UserPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| NOT_FOUND)?;
+        Username::parse(&raw).map(UserPath).map_err(|_| NOT_FOUND)
+    }
+}
+
+/// The caller may act on `name`'s account: it is theirs, or they are an administrator. Others
+/// are refused alike whether the account exists or not.
+fn may_manage(caller: &Decision, name: &Username) -> ApiResult<()> {
+    if caller.admin || caller.owner == *name {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+async fn user_named(app: &AppState, name: &Username) -> ApiResult<User> {
+    app.store.get_user(name).await?.ok_or(NOT_FOUND)
+}
+
+/// Sign up
+#[utoipa::path(post, path = "/users", tag = "users", request_body = SignUp,
+    responses(
+        (status = 201, body = Profile, description = "Created; `Location` names the profile. Log in next."),
+        (status = 400, description = "Invalid username, password (the message says which rule) or email"),
+        (status = 403, description = "Sign-up is closed"),
+        (status = 409, description = "The username is taken"),
+    ))]
+pub async fn sign_up(
+    State(app): State<AppState>,
+    ApiJson(request): ApiJson<SignUp>,
+) -> ApiResult<impl IntoResponse> {
+    if !app.signup {
+        return Err(ApiError::Refused(
+            "Sign-up is closed; ask an administrator for an account",
+        ));
+    }
+    let username = Username::parse_account(&request.username)?;
+    let password = Password::parse(request.password)?;
+    let email = request.email.as_deref().map(Email::parse).transpose()?;
+    let hash = app
+        .passwords
+        .hash(&password)
+        .await
+        .map_err(ApiError::Internal)?;
+    let user = User::new(username, hash, email, false);
+    app.store.create_user(&user).await.map_err(|e| match e {
+        StoreError::AlreadyExists => ApiError::Conflict("Username is taken".into()),
+        other => other.into(),
+    })?;
+    let mut headers = HeaderMap::new();
+    let location = HeaderValue::from_str(&format!("/users/{}", user.username))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    headers.insert(header::LOCATION, location);
+    Ok((StatusCode::CREATED, headers, Json(Profile::from(&user))))
+}
+
+/// List users (administrators)
+#[utoipa::path(get, path = "/users", tag = "users", params(UsersQuery), security(("token" = [])),
+    responses(
+        (status = 200, body = [Profile], description = "By name; a `Link: <…>; rel=\"next\"` header when more follow"),
+        (status = 400, description = "Bad limit or cursor"),
+        (status = 401, description = "Unauthorized"),
+        (status = 403, description = "Not an administrator"),
+    ))]
+pub async fn list_users(
+    State(app): State<AppState>,
+    Principal(caller): Principal,
+    ApiQuery(query): ApiQuery<UsersQuery>,
+) -> ApiResult<Listed> {
+    if !caller.admin {
+        return Err(ApiError::Forbidden);
+    }
+    let limit = limit_of(query.limit.as_deref())?;
+    const SCOPE: &str = "users";
+    let after = query
+        .cursor
+        .as_deref()
+        .map(|c| app.cursors.open(SCOPE, c))
+        .transpose()?;
+    let page = app.store.list_users(&PageRequest { limit, after }).await?;
+    let profiles: Vec<Profile> = page.items.iter().map(Profile::from).collect();
+    let next = page
+        .next
+        .map(|position| {
+            app.cursors
+                .next_link(&format!("/users?limit={limit}"), SCOPE, &position)
+        })
+        .transpose()?;
+    Listed::json(&profiles, next)
+}
+
+/// Get a profile
+#[utoipa::path(get, path = "/users/{username}", tag = "users", security(("token" = [])),
+    params(("username" = String, Path)),
+    responses(
+        (status = 200, body = Profile),
+        (status = 401, description = "Unauthorized"),
+        (status = 403, description = "Neither the user nor an administrator"),
+        (status = 404, description = "No such user"),
+    ))]
+pub async fn get_user(
+    State(app): State<AppState>,
+    Principal(caller): Principal,
+    UserPath(name): UserPath,
+) -> ApiResult<Json<Profile>> {
+    may_manage(&caller, &name)?;
+    Ok(Json(Profile::from(&user_named(&app, &name).await?)))
+}
+
+/// Delete an account
+#[utoipa::path(delete, path = "/users/{username}", tag = "users", security(("token" = [])),
+    params(("username" = String, Path)),
+    responses(
+        (status = 204, description = "Deleted with all their todos and sessions; their tokens stop working"),
+        (status = 401, description = "Unauthorized"),
+        (status = 403, description = "Neither the user nor an administrator"),
+        (status = 404, description = "No such user"),
+    ))]
+pub async fn delete_user(
+    State(app): State<AppState>,
+    Principal(caller): Principal,
+    UserPath(name): UserPath,
+) -> ApiResult<StatusCode> {
+    may_manage(&caller, &name)?;
+    app.store.delete_user(&name).await.map_err(|e| match e {
+        StoreError::NotFound => NOT_FOUND,
+        other => other.into(),
+    })?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Change a password
+#[utoipa::path(put, path = "/users/{username}/password", tag = "users", security(("token" = [])),
+    params(("username" = String, Path)), request_body = PasswordChange,
+    responses(
+        (status = 204, description = "Changed; the user's other login sessions are over"),
+        (status = 400, description = "The new password breaks the policy (the message says which rule), or the current one is missing"),
+        (status = 401, description = "Unauthorized"),
+        (status = 403, description = "Neither the user nor an administrator, or the current password is wrong"),
+        (status = 404, description = "No such user"),
+        (status = 429, description = "Too many wrong current passwords; see Retry-After"),
+    ))]
+pub async fn change_password(
+    State(app): State<AppState>,
+    Principal(caller): Principal,
+    ClientAddr(addr): ClientAddr,
+    UserPath(name): UserPath,
+    ApiJson(change): ApiJson<PasswordChange>,
+) -> ApiResult<StatusCode> {
+    may_manage(&caller, &name)?;
+    let new = Password::parse(change.new_password)?;
+    let by_admin = caller.admin && caller.owner != name;
+    if !by_admin {
+        let current = change.current_password.ok_or_else(|| {
+            ApiError::BadRequest("current_password is required to change your password".into())
+        })?;
+        match app
+            .sessions
+            .verify_password(name.as_str(), &current, addr)
+            .await
+        {
+            Ok(_) => {}
+            Err(SessionError::InvalidCredentials) => {
+                return Err(ApiError::Refused("The current password is not right"));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let hash = app.passwords.hash(&new).await.map_err(ApiError::Internal)?;
+    app.store
+        .set_password_hash(&name, &hash)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => NOT_FOUND,
+            other => other.into(),
+        })?;
+    // Whoever knew the old password is logged out; the caller's own session goes on.
+    let keep = (caller.owner == name)
+        .then(|| super::sessions::session_of(&caller))
+        .flatten();
+    app.sessions.end_logins(&name, keep).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Export your data
+#[utoipa::path(get, path = "/users/{username}/export", tag = "users", security(("token" = [])),
+    params(("username" = String, Path)),
+    responses(
+        (status = 200, body = Export, description = "The profile and every todo, as one JSON document"),
+        (status = 401, description = "Unauthorized"),
+        (status = 403, description = "Neither the user nor an administrator"),
+        (status = 404, description = "No such user"),
+    ))]
+pub async fn export(
+    State(app): State<AppState>,
+    Principal(caller): Principal,
+    UserPath(name): UserPath,
+) -> ApiResult<impl IntoResponse> {
+    may_manage(&caller, &name)?;
+    let user = user_named(&app, &name).await?;
+    let mut todos = Vec::new();
+    let mut page = PageRequest::first(1000);
+    loop {
+        let listed = app.store.list_todos(&name, None, &page).await?;
+        todos.extend(listed.items);
+        match listed.next {
+            Some(after) => page.after = Some(after),
+            None => break,
+        }
+    }
+    let disposition = HeaderValue::from_str(&format!(
+        "attachment; filename=\"checkoff-{}.json\"",
+        user.username
+    ))
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok((
+        [(header::CONTENT_DISPOSITION, disposition)],
+        Json(Export {
+            profile: Profile::from(&user),
+            todos,
+        }),
+    ))
+}

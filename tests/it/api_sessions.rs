@@ -1,0 +1,195 @@
+//! Sessions: refresh tokens that rotate, reuse detection, logout and logout everywhere, in one
+//! service. Across two server processes: tests/it/instances.rs.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, TestApp, error_message, status_json};
+
+pub async fn refresh(app: &TestApp, refresh_token: &Value) -> (StatusCode, Value) {
+    status_json(
+        app.request(Method::POST, "/refresh")
+            .json(&json!({ "refresh_token": refresh_token }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+async fn logged_in(app: &TestApp, name: &str) -> Value {
+    let (status, body) = status_json(app.login(name, PASSWORD).await).await;
+    assert_eq!(status, StatusCode::OK);
+    body
+}
+
+fn token(grant: &Value) -> &str {
+    grant["token"].as_str().unwrap()
+}
+
+async fn works(app: &TestApp, grant: &Value) -> bool {
+    match app.list_todos(token(grant), "").await.status() {
+        StatusCode::OK => true,
+        StatusCode::UNAUTHORIZED => false,
+        other => panic!("unexpected {other}"),
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_token_trades_for_new_tokens_once() {
+    let app = TestApp::spawn().await;
+    app.create_user("alice").await;
+    let first = logged_in(&app, "alice").await;
+
+    let (status, second) = refresh(&app, &first["refresh_token"]).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    assert_eq!(second["token_type"], "Bearer");
+    assert_eq!(second["expires_in"], 15 * 60);
+    assert_ne!(second["refresh_token"], first["refresh_token"]);
+    assert_ne!(second["token"], first["token"]);
+    assert!(works(&app, &second).await);
+    // The session's earlier access token is still good until it expires.
+    assert!(works(&app, &first).await);
+
+    let (status, third) = refresh(&app, &second["refresh_token"]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(works(&app, &third).await);
+}
+
+#[tokio::test]
+async fn presenting_a_used_refresh_token_ends_the_whole_session() {
+    let app = TestApp::spawn().await;
+    app.create_user("alice").await;
+    let stolen = logged_in(&app, "alice").await;
+    let (_, rightful) = refresh(&app, &stolen["refresh_token"]).await;
+    let other_session = logged_in(&app, "alice").await;
+
+    // The thief replays the first refresh token.
+    let (status, body) = refresh(&app, &stolen["refresh_token"]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        body,
+        json!({ "message": "Invalid or expired refresh token" })
+    );
+
+    // Everything of that session is over, at once: its access tokens, the rotated refresh token.
+    assert!(!works(&app, &rightful).await);
+    assert!(!works(&app, &stolen).await);
+    let (status, _) = refresh(&app, &rightful["refresh_token"]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Another session of the same user is not touched.
+    assert!(works(&app, &other_session).await);
+    let (status, _) = refresh(&app, &other_session["refresh_token"]).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn concurrent_uses_of_one_refresh_token_let_at_most_one_through() {
+    let app = TestApp::spawn().await;
+    app.create_user("alice").await;
+    let grant = logged_in(&app, "alice").await;
+    let attempts = (0..4).map(|_| refresh(&app, &grant["refresh_token"]));
+    let answers = futures_util::future::join_all(attempts).await;
+    let winners = answers.iter().filter(|(s, _)| *s == StatusCode::OK).count();
+    assert!(winners <= 1, "{answers:?}");
+    // Whatever won, the reuse ended the session: nothing of it works any more.
+    for (_, body) in answers.iter().filter(|(s, _)| *s == StatusCode::OK) {
+        let (status, _) = refresh(&app, &body["refresh_token"]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+}
+
+#[tokio::test]
+async fn garbage_and_foreign_refresh_tokens_are_401s() {
+    let app = TestApp::spawn().await;
+    app.create_user("alice").await;
+    let grant = logged_in(&app, "alice").await;
+    let real = grant["refresh_token"].as_str().unwrap();
+    let (owner, rest) = real.split_once('.').unwrap();
+    let (id, _) = rest.split_once('.').unwrap();
+    for bad in [
+        "".to_owned(),
+        "nonsense".to_owned(),
+        token(&grant).to_owned(),
+        // A made-up session of alice's, and alice's session with a made-up secret.
+        format!(
+            "{owner}.{}.{}",
+            uuid::Uuid::new_v4().simple(),
+            "A".repeat(43)
+        ),
+    ] {
+        let (status, _) = refresh(&app, &json!(bad)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{bad:?}");
+    }
+    assert!(works(&app, &grant).await, "garbage ends nothing");
+    // A guess at the secret of a real session is a reuse: it ends that session.
+    let guess = format!("{owner}.{id}.{}", "B".repeat(43));
+    let (status, _) = refresh(&app, &json!(guess)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(!works(&app, &grant).await);
+
+    let response = app
+        .request(Method::POST, "/refresh")
+        .json(&json!({ "refresh": real }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn logging_out_ends_this_session_only() {
+    let app = TestApp::spawn().await;
+    app.create_user("alice").await;
+    let this = logged_in(&app, "alice").await;
+    let other = logged_in(&app, "alice").await;
+
+    let response = app
+        .authed(Method::POST, "/logout", token(&this))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(!works(&app, &this).await);
+    let (status, _) = refresh(&app, &this["refresh_token"]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(works(&app, &other).await);
+
+    // Logging out again with the dead token is a 401, not an error.
+    let response = app
+        .authed(Method::POST, "/logout", token(&this))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_message(response, StatusCode::UNAUTHORIZED).await,
+        "Unauthorized"
+    );
+}
+
+#[tokio::test]
+async fn ending_all_sessions_logs_out_everywhere() {
+    let app = TestApp::spawn().await;
+    app.create_user("alice").await;
+    app.create_user("bob").await;
+    let sessions = [
+        logged_in(&app, "alice").await,
+        logged_in(&app, "alice").await,
+    ];
+    let bob = logged_in(&app, "bob").await;
+
+    let response = app
+        .authed(Method::DELETE, "/sessions", token(&sessions[0]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    for session in &sessions {
+        assert!(!works(&app, session).await);
+        let (status, _) = refresh(&app, &session["refresh_token"]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    assert!(works(&app, &bob).await);
+    // A fresh login works again.
+    assert!(works(&app, &logged_in(&app, "alice").await).await);
+}
