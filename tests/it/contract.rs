@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use checkoff::domain::{
-    Description, Metadata, Timestamp, Todo, TodoPatch, TodoState, User, Username,
+    Description, Metadata, Revocations, Session, SessionKind, Timestamp, Todo, TodoPatch,
+    TodoState, User, Username,
 };
 use checkoff::store::{PageRequest, Store, StoreError};
 use serde_json::json;
@@ -390,4 +391,312 @@ async fn concurrent_creates_are_all_kept() {
         task.await.unwrap().unwrap();
     }
     assert_eq!(all_pages(&*store, "alice", None, 1000).await.len(), 50);
+}
+
+fn session(owner: &str, kind: SessionKind) -> Session {
+    let now = Timestamp::now();
+    Session {
+        owner: name(owner),
+        id: Uuid::new_v4(),
+        kind,
+        refresh_hash: (kind == SessionKind::Login).then(|| "a".repeat(64)),
+        routes: (kind == SessionKind::Api).then(|| vec!["GET /todos*".to_owned()]),
+        created_at: now,
+        expires_at: now.plus(std::time::Duration::from_secs(3600)),
+    }
+}
+
+fn unix_now() -> u64 {
+    Timestamp::now().unix_seconds()
+}
+
+#[tokio::test]
+async fn a_todo_or_session_of_an_unknown_owner_is_not_found_and_not_kept() {
+    let (store, _dir) = fresh().await;
+    let orphan = todo("ghost", "boo");
+    assert!(matches!(
+        store.create_todo(&orphan).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store
+            .create_session(&session("ghost", SessionKind::Login))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    // Nothing of the attempts is inherited by an account made later under the name.
+    store.create_user(&user("ghost")).await.unwrap();
+    assert!(all_pages(&*store, "ghost", None, 10).await.is_empty());
+    assert!(
+        store
+            .list_sessions(&name("ghost"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn racing_creates_of_one_name_keep_exactly_one_account_and_all_its_todos() {
+    let (store, _dir) = fresh().await;
+    for round in 0..5 {
+        let owner = format!("racer{round}");
+        let contenders = (0..4).map(|_| {
+            let store = Arc::clone(&store);
+            let owner = owner.clone();
+            tokio::spawn(async move {
+                let won = store.create_user(&user(&owner)).await;
+                if won.is_ok() {
+                    // The winner writes at once, while the losers may still be at work.
+                    for i in 0..5 {
+                        store
+                            .create_todo(&todo(&owner, &format!("t{i}")))
+                            .await
+                            .unwrap();
+                    }
+                }
+                won.is_ok()
+            })
+        });
+        let wins = futures_util::future::join_all(contenders)
+            .await
+            .into_iter()
+            .filter(|won| *won.as_ref().unwrap())
+            .count();
+        assert_eq!(wins, 1, "round {round}");
+        assert_eq!(
+            all_pages(&*store, &owner, None, 100).await.len(),
+            5,
+            "round {round}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sessions_read_back_list_by_owner_and_are_found_by_id() {
+    let (store, _dir) = fresh().await;
+    store.create_user(&user("alice")).await.unwrap();
+    store.create_user(&user("bob")).await.unwrap();
+    let login = session("alice", SessionKind::Login);
+    let api = session("alice", SessionKind::Api);
+    let bobs = session("bob", SessionKind::Login);
+    for s in [&login, &api, &bobs] {
+        store.create_session(s).await.unwrap();
+    }
+    assert_eq!(
+        store.get_session(&name("alice"), login.id).await.unwrap(),
+        Some(login.clone())
+    );
+    assert_eq!(
+        store.get_session(&name("bob"), login.id).await.unwrap(),
+        None
+    );
+    let mut listed = store.list_sessions(&name("alice")).await.unwrap();
+    listed.sort_by_key(|s| s.id);
+    let mut expected = vec![login.clone(), api.clone()];
+    expected.sort_by_key(|s| s.id);
+    assert_eq!(listed, expected);
+    // The index behind find_session may lag on DynamoDB; it catches up quickly.
+    let mut found = None;
+    for _ in 0..50 {
+        found = store.find_session(api.id).await.unwrap();
+        if found.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(found, Some(api.clone()));
+    assert_eq!(store.find_session(Uuid::new_v4()).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn of_two_rotations_from_one_hash_exactly_one_wins() {
+    let (store, _dir) = fresh().await;
+    store.create_user(&user("alice")).await.unwrap();
+    let login = session("alice", SessionKind::Login);
+    store.create_session(&login).await.unwrap();
+    let from = login.refresh_hash.clone().unwrap();
+    let rotations = ["b", "c", "d"].map(|to| {
+        let store = Arc::clone(&store);
+        let from = from.clone();
+        tokio::spawn(async move {
+            store
+                .rotate_session(&name("alice"), login.id, &from, &to.repeat(64))
+                .await
+        })
+    });
+    let results: Vec<_> = futures_util::future::join_all(rotations)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert!(
+        results
+            .iter()
+            .filter(|r| r.is_err())
+            .all(|r| matches!(r, Err(StoreError::VersionMismatch { .. })))
+    );
+    let now = store
+        .get_session(&name("alice"), login.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(now.refresh_hash, Some(from));
+    assert!(matches!(
+        store
+            .rotate_session(&name("alice"), Uuid::new_v4(), "x", "y")
+            .await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn ended_sessions_go_and_are_recorded_on_the_profile_until_they_run_out() {
+    let (store, _dir) = fresh().await;
+    store.create_user(&user("alice")).await.unwrap();
+    let (a, b) = (
+        session("alice", SessionKind::Login),
+        session("alice", SessionKind::Api),
+    );
+    store.create_session(&a).await.unwrap();
+    store.create_session(&b).await.unwrap();
+    let later = unix_now() + 600;
+    store
+        .end_sessions(&name("alice"), &[(a.id, later)])
+        .await
+        .unwrap();
+
+    assert_eq!(store.get_session(&name("alice"), a.id).await.unwrap(), None);
+    assert!(
+        store
+            .get_session(&name("alice"), b.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let profile = store.get_user(&name("alice")).await.unwrap().unwrap();
+    assert_eq!(profile.revoked, Revocations::new([(a.id, later)]));
+
+    // A revocation that has run out is not served, and ending a session with no live tokens
+    // leaves no record.
+    store
+        .end_sessions(&name("alice"), &[(b.id, unix_now() - 10)])
+        .await
+        .unwrap();
+    let profile = store.get_user(&name("alice")).await.unwrap().unwrap();
+    assert_eq!(profile.revoked, Revocations::new([(a.id, later)]));
+    assert!(
+        store
+            .list_sessions(&name("alice"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    assert!(matches!(
+        store.end_sessions(&name("nobody"), &[(a.id, later)]).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn deleting_a_user_takes_their_sessions_and_revocations() {
+    let (store, _dir) = fresh().await;
+    store.create_user(&user("alice")).await.unwrap();
+    let s = session("alice", SessionKind::Login);
+    store.create_session(&s).await.unwrap();
+    store
+        .end_sessions(&name("alice"), &[(Uuid::new_v4(), unix_now() + 600)])
+        .await
+        .unwrap();
+    store.delete_user(&name("alice")).await.unwrap();
+    store.create_user(&user("alice")).await.unwrap();
+    assert!(
+        store
+            .list_sessions(&name("alice"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let profile = store.get_user(&name("alice")).await.unwrap().unwrap();
+    assert_eq!(profile.revoked, Revocations::default());
+}
+
+#[tokio::test]
+async fn administrators_are_made_and_unmade() {
+    let (store, _dir) = fresh().await;
+    store.create_user(&user("alice")).await.unwrap();
+    store.set_admin(&name("alice"), true).await.unwrap();
+    assert!(store.get_user(&name("alice")).await.unwrap().unwrap().admin);
+    store.set_admin(&name("alice"), false).await.unwrap();
+    assert!(!store.get_user(&name("alice")).await.unwrap().unwrap().admin);
+    assert!(matches!(
+        store.set_admin(&name("nobody"), true).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn everyones_todos_list_by_state_oldest_first_across_pages() {
+    let (store, _dir) = fresh().await;
+    let mut all = Vec::new();
+    for owner in ["ann", "ben", "cat"] {
+        all.extend(with_todos(&*store, owner, 5).await);
+    }
+    // Every third one started.
+    for t in all.iter_mut().step_by(3) {
+        *t = store
+            .update_todo(
+                &t.username,
+                t.uid,
+                &state_patch(TodoState::Started),
+                None,
+                Timestamp::now(),
+            )
+            .await
+            .unwrap();
+    }
+    let by_age = |mut todos: Vec<Todo>| {
+        todos.sort_by(|a, b| (a.created_at, a.uid).cmp(&(b.created_at, b.uid)));
+        todos
+    };
+    for (states, limit) in [
+        (vec![TodoState::Unstarted], 3),
+        (vec![TodoState::Started], 2),
+        (TodoState::ALL.to_vec(), 4),
+        (vec![TodoState::Completed], 5),
+    ] {
+        let mut page = PageRequest::first(limit);
+        let mut seen = Vec::new();
+        loop {
+            let listed = store.list_todos_in_states(&states, &page).await.unwrap();
+            assert!(listed.items.len() <= limit as usize);
+            seen.extend(listed.items);
+            match listed.next {
+                Some(after) => page.after = Some(after),
+                None => break,
+            }
+        }
+        let expected = by_age(
+            all.iter()
+                .filter(|t| states.contains(&t.state))
+                .cloned()
+                .collect(),
+        );
+        // The DynamoDB index is eventually consistent: give it a moment, then compare again.
+        if seen != expected {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            let listed = store
+                .list_todos_in_states(&states, &PageRequest::first(1000))
+                .await
+                .unwrap();
+            seen = listed.items;
+        }
+        assert_eq!(seen, expected, "{states:?}");
+    }
 }

@@ -124,8 +124,15 @@ impl DynamoStore {
                 .await
                 .map_err(from_sdk)?;
             // A filter cannot name a key attribute: the profile is left out here.
-            let is_profile = |k: &Item| k.get(SK).and_then(|v| v.as_s().ok()).map(String::as_str) == Some(PROFILE);
-            keys.extend(page.items.unwrap_or_default().into_iter().filter(|k| !is_profile(k)));
+            let is_profile = |k: &Item| {
+                k.get(SK).and_then(|v| v.as_s().ok()).map(String::as_str) == Some(PROFILE)
+            };
+            keys.extend(
+                page.items
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|k| !is_profile(k)),
+            );
             start = page.last_evaluated_key;
             if start.is_none() {
                 return Ok(keys);
