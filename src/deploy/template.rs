@@ -348,6 +348,18 @@ pub fn template(
     if let Some(claim) = &stage.authorizer.claim {
         set("CHECKOFF_IDENTITY_CLAIM", json!(claim));
     }
+    // Under Lambda only the environment counts: the stage's OIDC issuer goes there.
+    let auth = &stage.authorizer;
+    for (key, value) in [
+        ("CHECKOFF_OIDC_ISSUER", &auth.oidc_issuer),
+        ("CHECKOFF_OIDC_AUDIENCE", &auth.oidc_audience),
+        ("CHECKOFF_OIDC_CLAIM", &auth.oidc_claim),
+        ("CHECKOFF_OIDC_JWKS_URL", &auth.oidc_jwks_url),
+    ] {
+        if let Some(value) = value {
+            set(key, json!(value));
+        }
+    }
     if let Some(ttl) = &stage.token_ttl {
         set("CHECKOFF_TOKEN_TTL", json!(ttl));
     }
