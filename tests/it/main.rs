@@ -10,6 +10,7 @@ mod contract;
 mod dynamodb;
 mod helpers;
 mod lambda;
+mod oidc;
 mod routes;
 // Shared with the Lambda benchmark (examples/lambda_bench.rs), which uses all of it.
 #[path = "../support/runtime_api.rs"]
