@@ -29,7 +29,7 @@ use tokio::task::JoinHandle;
 
 use crate::helpers::{TestApp, status_json};
 
-const AUDIENCE: &str = "checkoff-web-client";
+pub const AUDIENCE: &str = "checkoff-web-client";
 /// Where the issuer lives on its server, like a Cognito user pool's id after the host.
 const POOL: &str = "/eu-west-1_TestPool";
 
@@ -50,13 +50,13 @@ enum Signer {
 }
 
 /// A signing key of the issuer, with its `kid`.
-struct TestKey {
+pub struct TestKey {
     kid: String,
     signer: Signer,
 }
 
 impl TestKey {
-    fn rsa(kid: &str) -> Self {
+    pub fn rsa(kid: &str) -> Self {
         let pair = RsaKeyPair::generate(KeySize::Rsa2048).expect("RSA key");
         Self {
             kid: kid.into(),
@@ -97,7 +97,7 @@ impl TestKey {
     }
 
     /// A token of `claims` with the usual header: this key's algorithm and `kid`.
-    fn sign(&self, claims: &Value) -> String {
+    pub fn sign(&self, claims: &Value) -> String {
         self.sign_with(&json!({ "alg": self.alg(), "typ": "JWT", "kid": self.kid }), claims)
     }
 
@@ -133,15 +133,15 @@ struct IssuerState {
 }
 
 /// An OIDC issuer on 127.0.0.1, stopped when dropped.
-struct Issuer {
+pub struct Issuer {
     /// `iss` of its tokens, a path under the server like a Cognito user pool's.
-    url: String,
+    pub url: String,
     state: Arc<IssuerState>,
     server: JoinHandle<()>,
 }
 
 impl Issuer {
-    async fn start(keys: &[&TestKey]) -> Self {
+    pub async fn start(keys: &[&TestKey]) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}{POOL}", listener.local_addr().unwrap());
         let state = Arc::new(IssuerState::default());
@@ -192,7 +192,7 @@ impl Issuer {
     }
 
     /// The claims of a Cognito ID token for `sub`, valid for an hour.
-    fn claims(&self, sub: &str) -> Value {
+    pub fn claims(&self, sub: &str) -> Value {
         let now = now();
         json!({ "iss": self.url, "sub": sub, "aud": AUDIENCE, "token_use": "id",
                 "cognito:username": format!("{sub}-name"), "email": format!("{sub}@example.com"),
