@@ -497,4 +497,19 @@ mod tests {
         assert_eq!(event_name("GET", "/openapi.json"), "GetOpenapiJson");
         assert_eq!(event_name("GET", "/"), "GetRoot");
     }
+
+    #[test]
+    fn a_stages_oidc_issuer_reaches_both_functions_environment() {
+        let mut stage = Stage::default();
+        stage.authorizer.kind = AuthorizerKind::Lambda;
+        stage.authorizer.oidc_issuer = Some("https://idp.example.com".into());
+        stage.authorizer.oidc_audience = Some("client".into());
+        let t = template("dev", &stage, "checkoff-dev", "/p", Path::new("code"));
+        for function in ["ApiFunction", "AuthorizerFunction"] {
+            let env = &t.document["Resources"][function]["Properties"]["Environment"]["Variables"];
+            assert_eq!(env["CHECKOFF_OIDC_ISSUER"], "https://idp.example.com", "{function}");
+            assert_eq!(env["CHECKOFF_OIDC_AUDIENCE"], "client", "{function}");
+            assert!(env.get("CHECKOFF_OIDC_CLAIM").is_none(), "{function}");
+        }
+    }
 }
