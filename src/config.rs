@@ -766,7 +766,10 @@ mod tests {
         let oidc = parts(AuthorizerKind::Lambda, issuer, Some("client"))
             .unwrap()
             .unwrap();
-        assert_eq!((oidc.claim.as_str(), oidc.audience.as_str()), ("sub", "client"));
+        assert_eq!(
+            (oidc.claim.as_str(), oidc.audience.as_str()),
+            ("sub", "client")
+        );
         assert!(
             parts(AuthorizerKind::Builtin, issuer, None)
                 .unwrap_err()

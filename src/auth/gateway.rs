@@ -148,7 +148,10 @@ mod tests {
     #[test]
     fn checkoffs_own_authorizer_vouches_for_oidc_callers_by_their_owner() {
         let owner = Username::external(OIDC_KIND, "carol");
-        assert_eq!(owner_of(AuthorizerKind::Lambda, owner.as_str()), Some(owner));
+        assert_eq!(
+            owner_of(AuthorizerKind::Lambda, owner.as_str()),
+            Some(owner)
+        );
         assert!(owner_of(AuthorizerKind::Lambda, "oidcx:carol").is_none());
         assert!(owner_of(AuthorizerKind::Builtin, "oidc:carol").is_none());
     }

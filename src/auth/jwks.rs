@@ -146,13 +146,11 @@ impl Jwks {
     async fn fetch_keys(&self, state: &mut FetchState) -> Result<Keys, String> {
         let url = match &state.jwks_url {
             Some(url) => url.clone(),
-            None => {
-                let url = self.discover().await?;
-                state.jwks_url = Some(url.clone());
-                url
-            }
+            None => self.discover().await?,
         };
         let set: JwkSet = self.get_json(&url).await?;
+        // Kept only once it served: a guess made while discovery was down is not pinned.
+        state.jwks_url = Some(url.clone());
         let by_kid: HashMap<_, _> = set.keys.iter().filter_map(verifying_key).collect();
         if by_kid.is_empty() {
             return Err(format!("{url} has no RS256 or ES256 key with a kid"));
@@ -246,11 +244,17 @@ mod tests {
     #[test]
     fn rsa_and_p256_signing_keys_are_kept_with_their_algorithm() {
         let rsa = verifying_key(&jwk(json!({"kty": "RSA", "kid": "r", "n": N, "e": "AQAB"})));
-        assert_eq!(rsa.map(|(kid, k)| (kid, k.alg)), Some(("r".into(), Algorithm::RS256)));
+        assert_eq!(
+            rsa.map(|(kid, k)| (kid, k.alg)),
+            Some(("r".into(), Algorithm::RS256))
+        );
         let ec = verifying_key(&jwk(
             json!({"kty": "EC", "kid": "e", "crv": "P-256", "x": X, "y": Y, "use": "sig"}),
         ));
-        assert_eq!(ec.map(|(kid, k)| (kid, k.alg)), Some(("e".into(), Algorithm::ES256)));
+        assert_eq!(
+            ec.map(|(kid, k)| (kid, k.alg)),
+            Some(("e".into(), Algorithm::ES256))
+        );
     }
 
     #[test]

@@ -21,7 +21,15 @@ pub const OIDC_KIND: &str = "oidc";
 const LEEWAY_SECONDS: u64 = 30;
 
 /// Claims passed on to handlers (and to API Gateway by the Lambda authorizer).
-const CONTEXT_CLAIMS: [&str; 7] = ["iss", "sub", "token_use", "client_id", "aud", "scope", "exp"];
+const CONTEXT_CLAIMS: [&str; 7] = [
+    "iss",
+    "sub",
+    "token_use",
+    "client_id",
+    "aud",
+    "scope",
+    "exp",
+];
 
 pub struct OidcAuthorizer {
     issuer: String,
@@ -160,7 +168,10 @@ mod tests {
         assert!(is_for(&claims(json!({"aud": ["other", "app"]})), "app"));
         assert!(is_for(&claims(json!({"client_id": "app"})), "app"));
         assert!(!is_for(&claims(json!({"aud": "other"})), "app"));
-        assert!(!is_for(&claims(json!({"aud": "other", "client_id": "app"})), "app"));
+        assert!(!is_for(
+            &claims(json!({"aud": "other", "client_id": "app"})),
+            "app"
+        ));
         assert!(!is_for(&claims(json!({"aud": 1})), "app"));
         assert!(!is_for(&claims(json!({})), "app"));
     }

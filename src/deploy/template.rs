@@ -507,7 +507,10 @@ mod tests {
         let t = template("dev", &stage, "checkoff-dev", "/p", Path::new("code"));
         for function in ["ApiFunction", "AuthorizerFunction"] {
             let env = &t.document["Resources"][function]["Properties"]["Environment"]["Variables"];
-            assert_eq!(env["CHECKOFF_OIDC_ISSUER"], "https://idp.example.com", "{function}");
+            assert_eq!(
+                env["CHECKOFF_OIDC_ISSUER"], "https://idp.example.com",
+                "{function}"
+            );
             assert_eq!(env["CHECKOFF_OIDC_AUDIENCE"], "client", "{function}");
             assert!(env.get("CHECKOFF_OIDC_CLAIM").is_none(), "{function}");
         }

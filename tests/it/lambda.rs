@@ -791,8 +791,14 @@ async fn oidc_tokens_pass_checkoffs_lambda_authorizer_and_the_api_function_makes
     let mut context = policy["context"].clone();
     context["principalId"] = policy["principalId"].clone();
     let (status, _, todo) = http_answer(api.invoke(vouched(context, "POST", Some(&new))).await);
-    assert_eq!((status, &todo["username"]), (201, &json!("oidc:nina")), "{todo}");
+    assert_eq!(
+        (status, &todo["username"]),
+        (201, &json!("oidc:nina")),
+        "{todo}"
+    );
     let owner = checkoff::domain::Username::parse("oidc:nina").unwrap();
-    assert!(store.store.get_user(&owner).await.unwrap().is_some(), "profile made");
+    assert!(
+        store.store.get_user(&owner).await.unwrap().is_some(),
+        "profile made"
+    );
 }
-

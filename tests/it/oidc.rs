@@ -98,7 +98,10 @@ impl TestKey {
 
     /// A token of `claims` with the usual header: this key's algorithm and `kid`.
     pub fn sign(&self, claims: &Value) -> String {
-        self.sign_with(&json!({ "alg": self.alg(), "typ": "JWT", "kid": self.kid }), claims)
+        self.sign_with(
+            &json!({ "alg": self.alg(), "typ": "JWT", "kid": self.kid }),
+            claims,
+        )
     }
 
     /// A token with any header, signed with this key's own algorithm.
@@ -241,12 +244,22 @@ async fn issuer_call(
 }
 
 async fn whoami(app: &TestApp, token: &str) -> (StatusCode, Value) {
-    status_json(app.authed(Method::GET, "/whoami", token).send().await.unwrap()).await
+    status_json(
+        app.authed(Method::GET, "/whoami", token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
 }
 
 /// The answer to a token that proves nothing: 401 with `invalid_token`.
 async fn assert_refused(app: &TestApp, token: &str, why: &str) {
-    let response = app.authed(Method::GET, "/whoami", token).send().await.unwrap();
+    let response = app
+        .authed(Method::GET, "/whoami", token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{why}");
     assert_eq!(
         response.headers()["www-authenticate"],
@@ -256,8 +269,7 @@ async fn assert_refused(app: &TestApp, token: &str, why: &str) {
 }
 
 #[tokio::test]
-async fn an_rs256_id_token_of_the_issuer_is_accepted_and_its_caller_owns_apart_from_an_account()
-{
+async fn an_rs256_id_token_of_the_issuer_is_accepted_and_its_caller_owns_apart_from_an_account() {
     let key = TestKey::rsa("rsa-1");
     let issuer = Issuer::start(&[&key]).await;
     let app = issuer.app().await;
@@ -312,7 +324,10 @@ async fn checkoffs_own_tokens_still_work_beside_the_issuers() {
 
     let (status, me) = whoami(&app, &token).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!((&me["authorizer"], &me["owner"]), (&json!("builtin"), &json!("carol")));
+    assert_eq!(
+        (&me["authorizer"], &me["owner"]),
+        (&json!("builtin"), &json!("carol"))
+    );
 }
 
 #[tokio::test]
@@ -373,11 +388,20 @@ async fn tokens_of_another_issuer_audience_or_time_are_refused() {
         claims.as_object_mut().unwrap().remove(field);
         key.sign(&claims)
     };
-    assert_eq!(whoami(&app, &with("sub", json!("frank"))).await.0, StatusCode::OK);
+    assert_eq!(
+        whoami(&app, &with("sub", json!("frank"))).await.0,
+        StatusCode::OK
+    );
 
     for (token, why) in [
-        (with("iss", json!("https://evil.example.com")), "another issuer"),
-        (with("iss", json!(format!("{}/", issuer.url))), "an issuer not exactly ours"),
+        (
+            with("iss", json!("https://evil.example.com")),
+            "another issuer",
+        ),
+        (
+            with("iss", json!(format!("{}/", issuer.url))),
+            "an issuer not exactly ours",
+        ),
         (without("iss"), "no issuer"),
         (with("aud", json!("another-client")), "another audience"),
         (with("aud", json!(["a", "b"])), "other audiences"),
@@ -385,7 +409,10 @@ async fn tokens_of_another_issuer_audience_or_time_are_refused() {
         (with("exp", json!(now - 3600)), "expired"),
         (without("exp"), "no expiry"),
         (with("nbf", json!(now + 3600)), "not valid yet"),
-        (with("token_use", json!("refresh")), "not an id or access token"),
+        (
+            with("token_use", json!("refresh")),
+            "not an id or access token",
+        ),
         (with("sub", json!("")), "no principal"),
     ] {
         assert_refused(&app, &token, why).await;
@@ -397,14 +424,23 @@ async fn a_token_of_a_new_key_is_accepted_once_the_issuer_rotated_to_it() {
     let (old, new) = (TestKey::rsa("rsa-1"), TestKey::ec("ec-2"));
     let issuer = Issuer::start(&[&old]).await;
     let app = issuer.app().await;
-    assert_eq!(whoami(&app, &old.sign(&issuer.claims("gina"))).await.0, StatusCode::OK);
+    assert_eq!(
+        whoami(&app, &old.sign(&issuer.claims("gina"))).await.0,
+        StatusCode::OK
+    );
     assert_eq!(issuer.key_fetches(), 1);
 
     issuer.rotate(&[&new]);
     let (status, me) = whoami(&app, &new.sign(&issuer.claims("gina"))).await;
-    assert_eq!((status, &me["owner"]), (StatusCode::OK, &json!("oidc:gina")));
+    assert_eq!(
+        (status, &me["owner"]),
+        (StatusCode::OK, &json!("oidc:gina"))
+    );
     assert_eq!(issuer.key_fetches(), 2, "the unknown kid made one refetch");
-    assert_eq!(whoami(&app, &new.sign(&issuer.claims("gina"))).await.0, StatusCode::OK);
+    assert_eq!(
+        whoami(&app, &new.sign(&issuer.claims("gina"))).await.0,
+        StatusCode::OK
+    );
     assert_eq!(issuer.key_fetches(), 2, "then the key is known");
 }
 
@@ -414,7 +450,10 @@ async fn unknown_kids_refetch_the_keys_at_most_once_per_interval() {
     let (old, new) = (TestKey::rsa("rsa-1"), TestKey::rsa("rsa-2"));
     let issuer = Issuer::start(&[&old]).await;
     let app = TestApp::spawn_oidc(issuer.settings(INTERVAL)).await;
-    assert_eq!(whoami(&app, &old.sign(&issuer.claims("hal"))).await.0, StatusCode::OK);
+    assert_eq!(
+        whoami(&app, &old.sign(&issuer.claims("hal"))).await.0,
+        StatusCode::OK
+    );
 
     issuer.rotate(&[&old, &new]);
     let fresh = new.sign(&issuer.claims("hal"));
@@ -438,7 +477,11 @@ async fn while_the_keys_cannot_be_fetched_tokens_get_503_never_acceptance() {
     let token = key.sign(&issuer.claims("ivy"));
 
     issuer.set_down(true);
-    let response = app.authed(Method::GET, "/todos", &token).send().await.unwrap();
+    let response = app
+        .authed(Method::GET, "/todos", &token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(response.headers().contains_key("retry-after"));
 
@@ -447,7 +490,11 @@ async fn while_the_keys_cannot_be_fetched_tokens_get_503_never_acceptance() {
 
     issuer.set_down(true);
     issuer.rotate(&[&key, &next]);
-    assert_eq!(whoami(&app, &token).await.0, StatusCode::OK, "a key at hand still serves");
+    assert_eq!(
+        whoami(&app, &token).await.0,
+        StatusCode::OK,
+        "a key at hand still serves"
+    );
     let (status, _) = whoami(&app, &next.sign(&issuer.claims("ivy"))).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "a key not at hand");
 }
@@ -487,7 +534,11 @@ async fn a_cognito_pool_without_discovery_is_read_from_its_jwks_json() {
 
 #[tokio::test]
 async fn algorithm_confusion_is_refused() {
-    let (rsa, ec, other) = (TestKey::rsa("rsa-1"), TestKey::ec("ec-1"), TestKey::rsa("rsa-2"));
+    let (rsa, ec, other) = (
+        TestKey::rsa("rsa-1"),
+        TestKey::ec("ec-1"),
+        TestKey::rsa("rsa-2"),
+    );
     let issuer = Issuer::start(&[&rsa, &ec, &other]).await;
     let app = issuer.app().await;
     let claims = issuer.claims("mallory");
