@@ -83,6 +83,15 @@ pub struct StageAuthorizer {
     pub function_arn: Option<String>,
     /// `cognito`: the claim that names the caller (default `sub`), e.g. `cognito:username`.
     pub claim: Option<String>,
+    /// `builtin` and `lambda`: also accept RS256/ES256 tokens of this OIDC issuer (e.g. a Cognito
+    /// user pool's `https://cognito-idp.<region>.amazonaws.com/<pool id>`).
+    pub oidc_issuer: Option<String>,
+    /// The app client id the issuer's tokens must be for (`aud`, or Cognito's `client_id`).
+    pub oidc_audience: Option<String>,
+    /// The claim that names an OIDC caller (default `sub`).
+    pub oidc_claim: Option<String>,
+    /// The issuer's JWKS, when it has no discovery document.
+    pub oidc_jwks_url: Option<String>,
 }
 
 impl Default for StageAuthorizer {
@@ -92,6 +101,10 @@ impl Default for StageAuthorizer {
             user_pool_arn: None,
             function_arn: None,
             claim: None,
+            oidc_issuer: None,
+            oidc_audience: None,
+            oidc_claim: None,
+            oidc_jwks_url: None,
         }
     }
 }
@@ -155,6 +168,34 @@ pub fn check_stage_name(name: &str) -> Result<(), String> {
     } else {
         Err(format!(
             "stage {name:?} may contain only letters, digits and - (1 to 40 of them)"
+        ))
+    }
+}
+
+/// Where checkoff fetches an OIDC issuer's keys from: https, or plain http on this machine (for
+/// tests and a local issuer), since keys fetched in the clear could be anyone's.
+pub fn check_oidc_url(url: &str, what: &str) -> Result<(), String> {
+    let host = |rest: &str| {
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        rest[..end].to_owned()
+    };
+    let loopback = |authority: &str| {
+        let name = match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => authority.split(':').next().unwrap_or_default(),
+        };
+        matches!(name, "127.0.0.1" | "localhost" | "::1")
+    };
+    let ok = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+        (Some(rest), _) => !host(rest).is_empty(),
+        (None, Some(rest)) => loopback(&host(rest)),
+        _ => false,
+    };
+    if ok && !url.chars().any(char::is_whitespace) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} {url:?} must be an https URL (http only for 127.0.0.1 or localhost)"
         ))
     }
 }
@@ -225,6 +266,14 @@ impl Stage {
             check_origin(origin).map_err(|e| format!("stage {name}: {e}"))?;
         }
         let auth = &self.authorizer;
+        OidcSettings::from_parts(
+            auth.kind,
+            auth.oidc_issuer.clone(),
+            auth.oidc_audience.clone(),
+            auth.oidc_claim.clone(),
+            auth.oidc_jwks_url.clone(),
+        )
+        .map_err(|e| format!("stage {name}: {e}"))?;
         match auth.kind {
             AuthorizerKind::Cognito if auth.user_pool_arn.is_none() => {
                 fail("the cognito authorizer needs user_pool_arn")
@@ -429,6 +478,21 @@ pub struct ServiceArgs {
     /// With the cognito authorizer: the claim that names the caller [default: sub].
     #[arg(long, env = "CHECKOFF_IDENTITY_CLAIM")]
     pub identity_claim: Option<String>,
+    /// Also accept RS256/ES256 tokens of this OIDC issuer (a Cognito user pool's
+    /// https://cognito-idp.<region>.amazonaws.com/<pool id>) [default: the stage's, else none].
+    #[arg(long, env = "CHECKOFF_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+    /// The client id the issuer's tokens must be for (`aud`, or `client_id` of Cognito access
+    /// tokens); required with --oidc-issuer.
+    #[arg(long, env = "CHECKOFF_OIDC_AUDIENCE")]
+    pub oidc_audience: Option<String>,
+    /// The claim that names an OIDC caller, e.g. cognito:username or email [default: sub].
+    #[arg(long, env = "CHECKOFF_OIDC_CLAIM")]
+    pub oidc_claim: Option<String>,
+    /// The issuer's JWKS, for issuers without a discovery document [default: the discovery
+    /// document's jwks_uri, else <issuer>/.well-known/jwks.json].
+    #[arg(long, env = "CHECKOFF_OIDC_JWKS_URL")]
+    pub oidc_jwks_url: Option<String>,
     /// Origins allowed to call the API from a browser (repeatable) [default: the stage's].
     #[arg(
         long = "cors-origin",
@@ -481,6 +545,70 @@ pub struct Identity {
     pub kind: AuthorizerKind,
     /// The claim naming a Cognito caller.
     pub claim: String,
+    /// An OIDC issuer whose tokens checkoff's own token check also accepts.
+    pub oidc: Option<OidcSettings>,
+}
+
+/// An OIDC issuer (a Cognito user pool, or any OpenID provider) whose RS256/ES256 tokens the
+/// built-in and lambda authorizers accept beside their own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcSettings {
+    /// `iss` exactly as the issuer writes it.
+    pub issuer: String,
+    /// The client id: `aud` must contain it, or (tokens without `aud`) `client_id` must be it.
+    pub audience: String,
+    /// The claim naming the caller.
+    pub claim: String,
+    /// The JWKS; when `None`, found through discovery (then `/.well-known/jwks.json`).
+    pub jwks_url: Option<String>,
+    /// The least time between two fetches of the key set (a token with an unknown `kid` asks
+    /// for one): whoever sends made-up `kid`s cannot make checkoff hammer the issuer.
+    pub refetch_interval: Duration,
+}
+
+impl OidcSettings {
+    pub const DEFAULT_REFETCH_INTERVAL: Duration = Duration::from_secs(60);
+
+    /// The issuer's settings from what flags, environment or a stage gave; `None` without an
+    /// issuer. The pieces must make a whole, for an authorizer kind that checks tokens itself.
+    pub fn from_parts(
+        kind: AuthorizerKind,
+        issuer: Option<String>,
+        audience: Option<String>,
+        claim: Option<String>,
+        jwks_url: Option<String>,
+    ) -> Result<Option<Self>, String> {
+        let Some(issuer) = issuer.filter(|i| !i.is_empty()) else {
+            if audience.is_some() || claim.is_some() || jwks_url.is_some() {
+                return Err("the OIDC audience, claim and JWKS URL need an OIDC issuer".into());
+            }
+            return Ok(None);
+        };
+        check_oidc_url(&issuer, "the OIDC issuer")?;
+        if let Some(url) = &jwks_url {
+            check_oidc_url(url, "the OIDC JWKS URL")?;
+        }
+        let audience = audience
+            .filter(|a| !a.trim().is_empty())
+            .ok_or("an OIDC issuer needs its audience (the app client id its tokens are for)")?;
+        let claim = claim.unwrap_or_else(|| "sub".into());
+        if claim.trim().is_empty() {
+            return Err("the OIDC claim must name a claim, e.g. sub".into());
+        }
+        if !matches!(kind, AuthorizerKind::Builtin | AuthorizerKind::Lambda) {
+            return Err(format!(
+                "OIDC tokens are checked by the builtin or lambda authorizer, not by {}",
+                kind.as_str()
+            ));
+        }
+        Ok(Some(Self {
+            issuer,
+            audience,
+            claim,
+            jwks_url,
+            refetch_interval: Self::DEFAULT_REFETCH_INTERVAL,
+        }))
+    }
 }
 
 /// Everything the service builder needs, resolved.
@@ -551,16 +679,23 @@ impl Settings {
                 Runtime::Local => Signup::Open,
                 Runtime::Lambda => Signup::Closed,
             });
-        let stage_auth = stage.as_ref().map(|(_, s)| s.authorizer.clone());
-        let kind = args
-            .authorizer
-            .or(stage_auth.as_ref().map(|a| a.kind))
-            .unwrap_or(AuthorizerKind::Builtin);
+        let stage_auth = stage
+            .as_ref()
+            .map(|(_, s)| s.authorizer.clone())
+            .unwrap_or_default();
+        let kind = args.authorizer.unwrap_or(stage_auth.kind);
         let claim = args
             .identity_claim
             .clone()
-            .or(stage_auth.and_then(|a| a.claim))
+            .or(stage_auth.claim)
             .unwrap_or_else(|| "sub".into());
+        let oidc = OidcSettings::from_parts(
+            kind,
+            args.oidc_issuer.clone().or(stage_auth.oidc_issuer),
+            args.oidc_audience.clone().or(stage_auth.oidc_audience),
+            args.oidc_claim.clone().or(stage_auth.oidc_claim),
+            args.oidc_jwks_url.clone().or(stage_auth.oidc_jwks_url),
+        )?;
         if runtime == Runtime::Local
             && !matches!(kind, AuthorizerKind::Builtin | AuthorizerKind::Lambda)
         {
@@ -585,7 +720,7 @@ impl Settings {
             runtime,
             secret: store_args.secret(stage.as_ref(), store.kind),
             store,
-            identity: Identity { kind, claim },
+            identity: Identity { kind, claim, oidc },
             user_cache_ttl,
             cors_origins,
             service: ServiceSettings {
@@ -616,6 +751,7 @@ impl Settings {
             identity: Identity {
                 kind: AuthorizerKind::Builtin,
                 claim: "sub".into(),
+                oidc: None,
             },
             user_cache_ttl: Duration::ZERO,
             cors_origins: Vec::new(),
@@ -653,6 +789,76 @@ mod tests {
         assert!(bad("[stages.x]\ncors_origins = [\"*\"]").contains("no path, no *"));
         assert!(bad("[stages.x]\ncors_origins = [\"https://a.com/x\"]").contains("no path"));
         assert!(toml::from_str::<ConfigFile>("[stages.x]\nmemroy_mb = 1").is_err());
+    }
+
+    #[test]
+    fn oidc_keys_are_fetched_over_https_or_from_this_machine() {
+        for good in [
+            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC",
+            "https://issuer.example.com",
+            "http://127.0.0.1:8080/realm",
+            "http://localhost:9000",
+            "http://[::1]:9000",
+        ] {
+            assert!(check_oidc_url(good, "issuer").is_ok(), "{good}");
+        }
+        for bad in [
+            "http://issuer.example.com",
+            "http://127.0.0.1.evil.com",
+            "http://localhost.evil.com/x",
+            "https://",
+            "ftp://x",
+            "issuer.example.com",
+            "https://a b",
+        ] {
+            assert!(check_oidc_url(bad, "issuer").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_oidc_issuer_needs_its_audience_and_a_token_checking_authorizer() {
+        let parts = |kind, issuer: Option<&str>, audience: Option<&str>| {
+            OidcSettings::from_parts(
+                kind,
+                issuer.map(Into::into),
+                audience.map(Into::into),
+                None,
+                None,
+            )
+        };
+        let issuer = Some("https://issuer.example.com");
+        assert_eq!(parts(AuthorizerKind::Builtin, None, None), Ok(None));
+        let oidc = parts(AuthorizerKind::Lambda, issuer, Some("client"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (oidc.claim.as_str(), oidc.audience.as_str()),
+            ("sub", "client")
+        );
+        assert!(
+            parts(AuthorizerKind::Builtin, issuer, None)
+                .unwrap_err()
+                .contains("audience")
+        );
+        assert!(
+            parts(AuthorizerKind::Builtin, None, Some("client"))
+                .unwrap_err()
+                .contains("issuer")
+        );
+        assert!(
+            parts(AuthorizerKind::Cognito, issuer, Some("client"))
+                .unwrap_err()
+                .contains("builtin or lambda")
+        );
+        let bad = |text: &str| {
+            let file: ConfigFile = toml::from_str(text).unwrap();
+            let (name, stage) = file.stages.iter().next().unwrap();
+            stage.check(name).unwrap_err()
+        };
+        assert!(
+            bad("[stages.x.authorizer]\nkind = \"builtin\"\noidc_issuer = \"http://idp.example.com\"\noidc_audience = \"c\"")
+                .contains("https")
+        );
     }
 
     #[test]

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use crate::api::{AppState, Cursors, ListCache};
 use crate::auth::{
-    Authorizer, GatewayAuthorizer, JwtAuthorizer, JwtSecret, LoginThrottle, Passwords, Sessions,
-    TokenService, load_or_create_secret,
+    Authorizer, GatewayAuthorizer, JwtAuthorizer, JwtSecret, LoginThrottle, OidcAuthorizer,
+    Passwords, Sessions, TokenCheck, TokenService, load_or_create_secret,
 };
 use crate::config::{AuthorizerKind, Runtime, SecretSource, Settings, StoreKind, StoreSettings};
 use crate::store::{DynamoStore, SqliteStore, Store, UserCache, dynamodb};
@@ -61,7 +61,12 @@ pub async fn build_on(settings: &Settings, store: Arc<dyn Store>) -> Result<AppS
             identity.claim.clone(),
             Arc::clone(&store),
         )),
-        _ => Arc::new(JwtAuthorizer::new(Arc::clone(&tokens), Arc::clone(&store))),
+        _ => Arc::new(token_check(
+            settings,
+            Arc::clone(&tokens),
+            Arc::clone(&store),
+            true,
+        )?),
     };
     let passwords = Arc::new(Passwords::new());
     let sessions = Arc::new(Sessions::new(
@@ -85,12 +90,27 @@ pub async fn build_on(settings: &Settings, store: Arc<dyn Store>) -> Result<AppS
     })
 }
 
-/// checkoff's token check alone, for the API Gateway Lambda authorizer function.
-pub async fn build_token_check(settings: &Settings) -> Result<JwtAuthorizer, String> {
+/// checkoff's token check alone, for the API Gateway Lambda authorizer function. It only reads
+/// the store: an OIDC caller's profile is made by the API function behind it.
+pub async fn build_token_check(settings: &Settings) -> Result<TokenCheck, String> {
     let store = cached(settings, open_store(&settings.store).await?);
     let secret = load_secret(&settings.secret).await?;
     let tokens = Arc::new(TokenService::new(&secret, settings.service.token_ttl));
-    Ok(JwtAuthorizer::new(tokens, store))
+    token_check(settings, tokens, store, false)
+}
+
+/// checkoff's own tokens, and the OIDC issuer's when one is configured.
+fn token_check(
+    settings: &Settings,
+    tokens: Arc<TokenService>,
+    store: Arc<dyn Store>,
+    provision: bool,
+) -> Result<TokenCheck, String> {
+    let oidc = match &settings.identity.oidc {
+        Some(oidc) => Some(OidcAuthorizer::new(oidc, Arc::clone(&store), provision)?),
+        None => None,
+    };
+    Ok(TokenCheck::new(JwtAuthorizer::new(tokens, store), oidc))
 }
 
 fn cached(settings: &Settings, store: Arc<dyn Store>) -> Arc<dyn Store> {
@@ -108,8 +128,12 @@ pub fn describe(settings: &Settings) -> String {
         StoreKind::Sqlite => format!("data in {}", store.data_dir.display()),
         StoreKind::Dynamodb => format!("DynamoDB table {}", store.table),
     };
-    match settings.identity.kind {
+    let data = match settings.identity.kind {
         AuthorizerKind::Builtin => data,
         kind => format!("{data}, {} authorizer", kind.as_str()),
+    };
+    match &settings.identity.oidc {
+        Some(oidc) => format!("{data}, OIDC tokens of {}", oidc.issuer),
+        None => data,
     }
 }

@@ -12,7 +12,7 @@ use super::extract::Principal;
 pub struct WhoAmI {
     /// Who the authorizer says is calling: a user name, a Cognito claim, an IAM ARN.
     principal: String,
-    /// Which authorizer decided: builtin, lambda, cognito, iam or custom.
+    /// Which authorizer decided: builtin, oidc, lambda, cognito, iam or custom.
     authorizer: &'static str,
     /// The name the caller's todos are kept under.
     owner: String,

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use axum::http::request::Parts;
 use serde_json::{Map, Value};
 
-use super::{AuthError, Authorizer, Decision, RouteGrants};
+use super::{AuthError, Authorizer, Decision, OIDC_KIND, RouteGrants};
 use crate::config::AuthorizerKind;
 use crate::domain::{User, Username};
 use crate::store::{Store, StoreError};
@@ -44,7 +44,7 @@ impl GatewayAuthorizer {
         if let Some(user) = self.store.get_user(owner).await.map_err(unavailable)? {
             return Ok(user);
         }
-        if self.kind == AuthorizerKind::Lambda {
+        if self.kind == AuthorizerKind::Lambda && !is_oidc_owner(owner.as_str()) {
             return Err(AuthError::Unauthorized);
         }
         let user = User::external(owner.clone());
@@ -63,12 +63,20 @@ impl GatewayAuthorizer {
 /// own under their names. Every other kind vouches for people checkoff does not know: they own
 /// under a name of their own kind (`cognito:carol`), which no account with a password can have,
 /// so an outside identity never lands on a local account (nor on another kind's caller).
+/// checkoff's Lambda authorizer also vouches for the callers of an OIDC issuer it checked, and
+/// names them by their owner (`oidc:…`).
 pub fn owner_of(kind: AuthorizerKind, principal: &str) -> Option<Username> {
     match kind {
+        AuthorizerKind::Lambda if is_oidc_owner(principal) => Username::parse(principal).ok(),
         AuthorizerKind::Lambda | AuthorizerKind::Builtin => Username::parse_account(principal).ok(),
         AuthorizerKind::Iam => Some(Username::external(kind.as_str(), &iam_identity(principal))),
         _ => Some(Username::external(kind.as_str(), principal)),
     }
+}
+
+fn is_oidc_owner(name: &str) -> bool {
+    name.strip_prefix(OIDC_KIND)
+        .is_some_and(|rest| rest.starts_with(':'))
 }
 
 /// An assumed role's caller is the role, not the session: `arn:aws:sts::<account>:assumed-role/
@@ -135,6 +143,17 @@ mod tests {
         let owner = owner_of(AuthorizerKind::Lambda, "alice").unwrap();
         assert_eq!(owner.as_str(), "alice");
         assert!(owner_of(AuthorizerKind::Lambda, "cognito:alice").is_none());
+    }
+
+    #[test]
+    fn checkoffs_own_authorizer_vouches_for_oidc_callers_by_their_owner() {
+        let owner = Username::external(OIDC_KIND, "carol");
+        assert_eq!(
+            owner_of(AuthorizerKind::Lambda, owner.as_str()),
+            Some(owner)
+        );
+        assert!(owner_of(AuthorizerKind::Lambda, "oidcx:carol").is_none());
+        assert!(owner_of(AuthorizerKind::Builtin, "oidc:carol").is_none());
     }
 
     #[test]

@@ -4,11 +4,14 @@
 mod gateway;
 mod grants;
 mod hash_pool;
+mod jwks;
 mod jwt;
 mod key;
+mod oidc;
 mod passwords;
 mod sessions;
 mod throttle;
+mod token_check;
 mod tokens;
 
 use async_trait::async_trait;
@@ -21,9 +24,11 @@ pub use gateway::{GatewayAuthorizer, GatewayIdentity, owner_of};
 pub use grants::{RouteGrants, RoutePattern};
 pub use jwt::{JwtAuthorizer, token_of};
 pub use key::{JwtSecret, load_or_create_secret};
+pub use oidc::{OIDC_KIND, OidcAuthorizer};
 pub use passwords::{PasswordAlgorithm, Passwords, Verdict, legacy_pbkdf2_phc};
 pub use sessions::{Grant, SessionError, Sessions};
 pub use throttle::{LoginThrottle, ThrottlePolicy};
+pub use token_check::TokenCheck;
 pub use tokens::{IssuedToken, TokenService};
 
 /// What an authorizer decided about a request.
@@ -33,7 +38,7 @@ pub struct Decision {
     pub principal: String,
     /// Whose data the caller works on.
     pub owner: Username,
-    /// Which authorizer decided, e.g. `builtin`.
+    /// Which authorizer decided, e.g. `builtin` or `oidc`.
     pub authorizer: &'static str,
     pub admin: bool,
     pub routes: RouteGrants,

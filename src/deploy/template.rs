@@ -349,6 +349,18 @@ pub fn template(
     if let Some(claim) = &stage.authorizer.claim {
         set("CHECKOFF_IDENTITY_CLAIM", json!(claim));
     }
+    // Under Lambda only the environment counts: the stage's OIDC issuer goes there.
+    let auth = &stage.authorizer;
+    for (key, value) in [
+        ("CHECKOFF_OIDC_ISSUER", &auth.oidc_issuer),
+        ("CHECKOFF_OIDC_AUDIENCE", &auth.oidc_audience),
+        ("CHECKOFF_OIDC_CLAIM", &auth.oidc_claim),
+        ("CHECKOFF_OIDC_JWKS_URL", &auth.oidc_jwks_url),
+    ] {
+        if let Some(value) = value {
+            set(key, json!(value));
+        }
+    }
     if let Some(ttl) = &stage.token_ttl {
         set("CHECKOFF_TOKEN_TTL", json!(ttl));
     }
@@ -486,5 +498,23 @@ mod tests {
         assert_eq!(event_name("POST", "/login"), "PostLogin");
         assert_eq!(event_name("GET", "/openapi.json"), "GetOpenapiJson");
         assert_eq!(event_name("GET", "/"), "GetRoot");
+    }
+
+    #[test]
+    fn a_stages_oidc_issuer_reaches_both_functions_environment() {
+        let mut stage = Stage::default();
+        stage.authorizer.kind = AuthorizerKind::Lambda;
+        stage.authorizer.oidc_issuer = Some("https://idp.example.com".into());
+        stage.authorizer.oidc_audience = Some("client".into());
+        let t = template("dev", &stage, "checkoff-dev", "/p", Path::new("code"));
+        for function in ["ApiFunction", "AuthorizerFunction"] {
+            let env = &t.document["Resources"][function]["Properties"]["Environment"]["Variables"];
+            assert_eq!(
+                env["CHECKOFF_OIDC_ISSUER"], "https://idp.example.com",
+                "{function}"
+            );
+            assert_eq!(env["CHECKOFF_OIDC_AUDIENCE"], "client", "{function}");
+            assert!(env.get("CHECKOFF_OIDC_CLAIM").is_none(), "{function}");
+        }
     }
 }

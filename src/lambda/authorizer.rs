@@ -11,9 +11,9 @@ use lambda_http::service_fn;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::auth::{AuthError, Decision, JwtAuthorizer, token_of};
+use crate::auth::{AuthError, Decision, TokenCheck, token_of};
 
-pub(super) async fn run(check: JwtAuthorizer) -> Result<(), String> {
+pub(super) async fn run(check: TokenCheck) -> Result<(), String> {
     let check = &check;
     let handler = service_fn(move |event: LambdaEvent<AuthorizerEvent>| async move {
         let started = std::time::Instant::now();
@@ -62,7 +62,7 @@ fn unauthorized() -> Refusal {
     Refusal("Unauthorized".into())
 }
 
-async fn authorize(check: &JwtAuthorizer, event: &AuthorizerEvent) -> Result<Value, Refusal> {
+async fn authorize(check: &TokenCheck, event: &AuthorizerEvent) -> Result<Value, Refusal> {
     let raw = match event.kind.as_str() {
         "TOKEN" => event.authorization_token.as_deref(),
         "REQUEST" => event.headers.as_ref().and_then(|headers| {
@@ -123,7 +123,9 @@ fn policy(decision: &Decision, base: &str) -> Value {
         Value::String(decision.routes.patterns().join(",")),
     );
     json!({
-        "principalId": decision.principal,
+        // The owner, which is the principal for checkoff's own tokens and `oidc:<principal>` for
+        // an OIDC issuer's: the API function behind reads it as the name the caller owns under.
+        "principalId": decision.owner.as_str(),
         "policyDocument": {
             "Version": "2012-10-17",
             "Statement": [{

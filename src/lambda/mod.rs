@@ -81,7 +81,7 @@ async fn build() -> Result<Entry, String> {
 
 enum Entry {
     Api(crate::api::AppState, bool),
-    Authorizer(crate::auth::JwtAuthorizer),
+    Authorizer(crate::auth::TokenCheck),
 }
 
 /// Tells Lambda why this environment could not start, so the failure shows in the invoke's

@@ -662,7 +662,7 @@ async fn everyones_todos_list_by_state_oldest_first_across_pages() {
             .unwrap();
     }
     let by_age = |mut todos: Vec<Todo>| {
-        todos.sort_by(|a, b| (a.created_at, a.uid).cmp(&(b.created_at, b.uid)));
+        todos.sort_by_key(|t| (t.created_at, t.uid));
         todos
     };
     for (states, limit) in [

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use checkoff::auth::{JwtSecret, Passwords, load_or_create_secret};
-use checkoff::config::StoreKind;
+use checkoff::config::{OidcSettings, StoreKind};
 use checkoff::domain::{Password, Timestamp, User, Username};
 use checkoff::store::{DynamoStore, SqliteStore, Store};
 use checkoff::{ServiceSettings, Settings};
@@ -138,17 +138,31 @@ impl TestApp {
         Self::spawn_on(open_store(data_dir).await, data_dir, settings).await
     }
 
+    /// A service that also accepts the tokens of an OIDC issuer.
+    pub async fn spawn_oidc(oidc: OidcSettings) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut settings = Settings::local(dir.path(), StoreKind::Sqlite, "unused");
+        settings.identity.oidc = Some(oidc);
+        let mut app = Self::serve(open_store(dir.path()).await, dir.path(), settings).await;
+        app._dir = Some(dir);
+        app
+    }
+
     /// A service on a given store; `data_dir` holds its JWT key.
     pub async fn spawn_on(
         store: Arc<dyn Store>,
         data_dir: &Path,
         settings: ServiceSettings,
     ) -> Self {
-        let secret = load_or_create_secret(data_dir).expect("JWT key");
         let settings = Settings {
             service: settings,
             ..Settings::local(data_dir, StoreKind::Sqlite, "unused")
         };
+        Self::serve(store, data_dir, settings).await
+    }
+
+    async fn serve(store: Arc<dyn Store>, data_dir: &Path, settings: Settings) -> Self {
+        let secret = load_or_create_secret(data_dir).expect("JWT key");
         let state = checkoff::service::build_on(&settings, Arc::clone(&store))
             .await
             .expect("service builds");

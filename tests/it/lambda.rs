@@ -751,3 +751,54 @@ async fn behind_a_custom_authorizer_an_unseen_principal_gets_a_profile() {
     let partner = checkoff::domain::Username::parse("custom:partner-7").unwrap();
     assert!(store.store.get_user(&partner).await.unwrap().is_some());
 }
+
+#[tokio::test]
+async fn oidc_tokens_pass_checkoffs_lambda_authorizer_and_the_api_function_makes_the_profile() {
+    use crate::oidc::{AUDIENCE, Issuer, TestKey};
+    let key = TestKey::rsa("rsa-1");
+    let issuer = Issuer::start(&[&key]).await;
+    let store = TestStore::new().await;
+    let oidc = [
+        ("CHECKOFF_OIDC_ISSUER", issuer.url.as_str()),
+        ("CHECKOFF_OIDC_AUDIENCE", AUDIENCE),
+    ];
+    let policy = {
+        let api = RuntimeApi::start().await;
+        let _authorizer = start_function(&api, &store, "authorizer", &oidc);
+        let mut wrong = issuer.claims("nina");
+        wrong["aud"] = json!("another-client");
+        let Answer::Error(error) = api.invoke(token_event(&key.sign(&wrong))).await else {
+            panic!("a token for another client was allowed");
+        };
+        assert_eq!(error["errorMessage"], "Unauthorized");
+        let token = format!("Bearer {}", key.sign(&issuer.claims("nina")));
+        let Answer::Response(policy) = api.invoke(token_event(&token)).await else {
+            panic!("the issuer's token was refused");
+        };
+        policy
+    };
+    // The owner, not the bare subject: an OIDC `sub` never lands on a password account.
+    assert_eq!(policy["principalId"], "oidc:nina");
+    assert_eq!(policy["context"]["sub"], "nina");
+    assert_eq!(policy["context"]["iss"], issuer.url.as_str());
+
+    let api = RuntimeApi::start().await;
+    let mut env = oidc.to_vec();
+    env.push(("CHECKOFF_AUTHORIZER", "lambda"));
+    let _function = start_function(&api, &store, "bootstrap", &env);
+    let new = json!({"description": "through the authorizer"});
+    // What API Gateway hands on of the authorizer's answer.
+    let mut context = policy["context"].clone();
+    context["principalId"] = policy["principalId"].clone();
+    let (status, _, todo) = http_answer(api.invoke(vouched(context, "POST", Some(&new))).await);
+    assert_eq!(
+        (status, &todo["username"]),
+        (201, &json!("oidc:nina")),
+        "{todo}"
+    );
+    let owner = checkoff::domain::Username::parse("oidc:nina").unwrap();
+    assert!(
+        store.store.get_user(&owner).await.unwrap().is_some(),
+        "profile made"
+    );
+}

@@ -14,6 +14,7 @@ mod dynamodb;
 mod helpers;
 mod instances;
 mod lambda;
+mod oidc;
 mod routes;
 // Shared with the Lambda benchmark (examples/lambda_bench.rs), which uses all of it.
 #[path = "../support/runtime_api.rs"]

@@ -488,7 +488,7 @@ impl Store for DynamoStore {
             .iter()
             .map(session_from_item)
             .collect::<StoreResult<Vec<_>>>()?;
-        sessions.sort_by(|a, b| (a.created_at, a.id).cmp(&(b.created_at, b.id)));
+        sessions.sort_by_key(|s| (s.created_at, s.id));
         Ok(sessions)
     }
 
@@ -669,7 +669,7 @@ impl Store for DynamoStore {
             .flatten()
             .map(todo_from_item)
             .collect::<StoreResult<Vec<_>>>()?;
-        todos.sort_by(|a, b| (a.created_at, a.uid).cmp(&(b.created_at, b.uid)));
+        todos.sort_by_key(|t| (t.created_at, t.uid));
         todos.truncate(page.limit as usize + 1);
         Ok(Page::from_overfetch(todos, page.limit, |t| {
             format!("{}#{}", t.created_at, t.uid)

@@ -516,7 +516,7 @@ impl Store for SqliteStore {
                     read_todo,
                 )?);
             }
-            todos.sort_by(|a, b| (a.created_at, a.uid).cmp(&(b.created_at, b.uid)));
+            todos.sort_by_key(|t| (t.created_at, t.uid));
             todos.truncate(limit as usize + 1);
             Ok(Page::from_overfetch(todos, limit, |t| {
                 format!("{}#{}", t.created_at, t.uid)
