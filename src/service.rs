@@ -72,7 +72,10 @@ pub async fn build_on(settings: &Settings, store: Arc<dyn Store>) -> Result<AppS
     let sessions = Arc::new(Sessions::new(
         Arc::clone(&store),
         Arc::clone(&passwords),
-        Arc::new(LoginThrottle::new(settings.service.throttle.clone())),
+        Arc::new(LoginThrottle::new(
+            settings.service.throttle.clone(),
+            Arc::clone(&store),
+        )),
         Arc::clone(&tokens),
         settings.service.session_ttl,
     ));

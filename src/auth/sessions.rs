@@ -88,7 +88,7 @@ impl Sessions {
     }
 
     /// The account whose password this is. A name that cannot exist is throttled under one
-    /// shared key, so junk names cannot grow the throttle's memory.
+    /// shared key, so junk names cannot grow the throttle's records.
     pub async fn verify_password(
         &self,
         username: &str,
@@ -99,9 +99,9 @@ impl Sessions {
         let throttle_key = username
             .as_ref()
             .map_or("<invalid username>", Username::as_str);
-        self.throttle
-            .check(throttle_key, address)
-            .map_err(|retry_after| SessionError::TooManyAttempts { retry_after })?;
+        if let Some(retry_after) = self.throttle.check(throttle_key, address).await? {
+            return Err(SessionError::TooManyAttempts { retry_after });
+        }
         let user = match &username {
             Some(name) => self.store.get_user(name).await?,
             None => None,
@@ -111,11 +111,16 @@ impl Sessions {
         let (user, rehash) = match (user, self.passwords.verify(stored, password).await) {
             (Some(user), Verdict::Valid { rehash }) => (user, rehash),
             _ => {
-                self.throttle.record_failure(throttle_key, address);
+                // The answer is the same whether or not the count could be kept.
+                if let Err(error) = self.throttle.record_failure(throttle_key, address).await {
+                    tracing::warn!(%error, "could not count a failed login");
+                }
                 return Err(SessionError::InvalidCredentials);
             }
         };
-        self.throttle.record_success(throttle_key);
+        if let Err(error) = self.throttle.record_success(throttle_key).await {
+            tracing::warn!(%error, "could not clear failed logins");
+        }
         if rehash {
             self.upgrade_hash(&user, password).await;
         }

@@ -364,6 +364,16 @@ pub fn template(
     if let Some(ttl) = &stage.token_ttl {
         set("CHECKOFF_TOKEN_TTL", json!(ttl));
     }
+    if let Some(ttl) = &stage.session_ttl {
+        set("CHECKOFF_SESSION_TTL", json!(ttl));
+    }
+    if let Some(signup) = stage.signup {
+        let value = match signup {
+            crate::config::Signup::Open => "open",
+            crate::config::Signup::Closed => "closed",
+        };
+        set("CHECKOFF_SIGNUP", json!(value));
+    }
     if !stage.cors_origins.is_empty() {
         set("CHECKOFF_CORS_ORIGINS", json!(stage.cors_origins.join(",")));
     }

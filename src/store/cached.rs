@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{ChangeClock, Page, PageRequest, Store, StoreResult};
+use super::{ChangeClock, Failures, Page, PageRequest, Store, StoreResult};
 use crate::domain::{Session, Timestamp, Todo, TodoPatch, TodoState, User, Username};
 
 /// Profiles kept at most; past it the cache starts over rather than grow.
@@ -149,6 +149,24 @@ impl Store for UserCache {
         let result = self.inner.end_sessions(owner, ended).await;
         self.forget(owner);
         result
+    }
+
+    async fn get_failures(&self, key: &str) -> StoreResult<Option<Failures>> {
+        self.inner.get_failures(key).await
+    }
+
+    async fn put_failures(
+        &self,
+        key: &str,
+        expected: Option<&Failures>,
+        new: &Failures,
+        forget_at: u64,
+    ) -> StoreResult<()> {
+        self.inner.put_failures(key, expected, new, forget_at).await
+    }
+
+    async fn clear_failures(&self, key: &str) -> StoreResult<()> {
+        self.inner.clear_failures(key).await
     }
 
     async fn create_todo(&self, todo: &Todo) -> StoreResult<()> {

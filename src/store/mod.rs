@@ -71,6 +71,17 @@ impl<T> Page<T> {
     }
 }
 
+/// Failed logins recorded under one key (a username or a client address): kept in the store so
+/// that the login throttle holds across every instance that shares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failures {
+    pub count: u32,
+    /// When the last failure happened, in Unix milliseconds.
+    pub last: u64,
+    /// Unix milliseconds until which logins under the key are refused; 0 when not locked.
+    pub locked_until: u64,
+}
+
 /// Users and their todos. Todos are always addressed through their owner, so no call can reach
 /// another user's item.
 #[async_trait]
@@ -117,6 +128,21 @@ pub trait Store: Send + Sync + 'static {
     /// `until` (Unix seconds: when its last access token expires), then the session is removed.
     /// Revocations that have run out are dropped on the way. `NotFound` for an unknown owner.
     async fn end_sessions(&self, owner: &Username, ended: &[(Uuid, u64)]) -> StoreResult<()>;
+
+    /// The failed logins recorded under `key`, if any.
+    async fn get_failures(&self, key: &str) -> StoreResult<Option<Failures>>;
+    /// Sets `key`'s record to `new` if it still is `expected` (`None`: no record): of two
+    /// writers starting from the same record one wins, the other gets `VersionMismatch`. The
+    /// store may forget the record after `forget_at` (Unix seconds).
+    async fn put_failures(
+        &self,
+        key: &str,
+        expected: Option<&Failures>,
+        new: &Failures,
+        forget_at: u64,
+    ) -> StoreResult<()>;
+    /// Forgets `key`'s record.
+    async fn clear_failures(&self, key: &str) -> StoreResult<()>;
 
     /// Stores a new todo; `NotFound` when its owner does not exist.
     async fn create_todo(&self, todo: &Todo) -> StoreResult<()>;

@@ -700,3 +700,50 @@ async fn everyones_todos_list_by_state_oldest_first_across_pages() {
         assert_eq!(seen, expected, "{states:?}");
     }
 }
+
+#[tokio::test]
+async fn failure_records_change_only_from_the_record_the_writer_read() {
+    use checkoff::store::Failures;
+    let (store, _dir) = fresh().await;
+    let forget_at = unix_now() + 60;
+    let first = Failures {
+        count: 1,
+        last: 1_000,
+        locked_until: 0,
+    };
+    assert_eq!(store.get_failures("user:alice").await.unwrap(), None);
+    store
+        .put_failures("user:alice", None, &first, forget_at)
+        .await
+        .unwrap();
+    assert_eq!(store.get_failures("user:alice").await.unwrap(), Some(first));
+    // A writer that read "no record" lost the race.
+    assert!(matches!(
+        store
+            .put_failures("user:alice", None, &first, forget_at)
+            .await,
+        Err(StoreError::VersionMismatch { .. })
+    ));
+    let second = Failures {
+        count: 2,
+        last: 2_000,
+        locked_until: 7_000,
+    };
+    store
+        .put_failures("user:alice", Some(&first), &second, forget_at)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .put_failures("user:alice", Some(&first), &second, forget_at)
+            .await,
+        Err(StoreError::VersionMismatch { .. })
+    ));
+    assert_eq!(
+        store.get_failures("user:alice").await.unwrap(),
+        Some(second)
+    );
+    assert_eq!(store.get_failures("addr:127.0.0.1").await.unwrap(), None);
+    store.clear_failures("user:alice").await.unwrap();
+    assert_eq!(store.get_failures("user:alice").await.unwrap(), None);
+}

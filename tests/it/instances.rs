@@ -109,3 +109,40 @@ async fn what_one_instance_ends_the_other_refuses_at_once() {
         assert!(!works(server, &on_b).await);
     }
 }
+
+#[tokio::test]
+async fn failed_logins_count_across_instances() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((a, b)) = two_servers(dir.path()).await else {
+        return;
+    };
+    for name in ["alice", "bob"] {
+        let response = a
+            .request(Method::POST, "/users")
+            .json(&json!({ "username": name, "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let attempt = |server: &Server, name: &str, password: &str| {
+        server
+            .request(Method::POST, "/login")
+            .json(&json!({ "username": name, "password": password }))
+            .send()
+    };
+    // Five wrong passwords for alice, spread over both instances: her allowance.
+    for (i, server) in [&a, &b, &a, &b, &a].into_iter().enumerate() {
+        let response = attempt(server, "alice", "Wrong1Password").await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    // Locked on both, even with the right password.
+    for server in [&a, &b] {
+        let response = attempt(server, "alice", PASSWORD).await.unwrap();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(response.headers().contains_key("retry-after"));
+    }
+    // Another name is not blocked.
+    let response = attempt(&b, "bob", PASSWORD).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}

@@ -86,6 +86,14 @@ pub(super) fn session_key(owner: &Username, id: Uuid) -> Item {
     ])
 }
 
+/// The key of the login failures recorded under `key`.
+pub(super) fn failures_key(key: &str) -> Item {
+    HashMap::from([
+        (PK.into(), s(format!("THROTTLE#{key}"))),
+        (SK.into(), s("FAILURES")),
+    ])
+}
+
 /// The profile attribute that records session `id` as ended.
 pub(super) fn revoked_attribute(id: Uuid) -> String {
     format!("{REVOKED_PREFIX}{}", id.simple())

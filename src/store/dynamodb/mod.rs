@@ -20,12 +20,12 @@ use uuid::Uuid;
 
 use self::error::{from_sdk, unless_condition_failed};
 use self::items::{
-    GSI1, GSI1PK, GSI1SK, Item, LSI1, LSI1SK, PK, PROFILE, SESSION_PREFIX, SK, TODO_PREFIX,
-    USERS_PARTITION, n, position_of, profile_key, revoked_attribute, s, session_from_item,
-    session_item, session_key, state_partition, state_sort_key, todo_from_item, todo_item,
-    todo_key, user_from_item, user_item, user_pk,
+    EXPIRES, GSI1, GSI1PK, GSI1SK, Item, LSI1, LSI1SK, PK, PROFILE, SESSION_PREFIX, SK,
+    TODO_PREFIX, USERS_PARTITION, failures_key, n, position_of, profile_key, revoked_attribute, s,
+    session_from_item, session_item, session_key, state_partition, state_sort_key, todo_from_item,
+    todo_item, todo_key, user_from_item, user_item, user_pk,
 };
-use super::{Page, PageRequest, Store, StoreError, StoreResult};
+use super::{Failures, Page, PageRequest, Store, StoreError, StoreResult};
 use crate::domain::{Session, Timestamp, Todo, TodoPatch, TodoState, User, Username};
 
 pub use self::items::SHARDS;
@@ -573,6 +573,75 @@ impl Store for DynamoStore {
             .map(|(id, _)| session_key(owner, *id))
             .collect();
         self.delete_keys(keys).await
+    }
+
+    async fn get_failures(&self, key: &str) -> StoreResult<Option<Failures>> {
+        let found = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(failures_key(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        let Some(item) = found.item else {
+            return Ok(None);
+        };
+        let number = |name: &str| -> u64 {
+            item.get(name)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0)
+        };
+        Ok(Some(Failures {
+            count: u32::try_from(number("count")).unwrap_or(u32::MAX),
+            last: number("last"),
+            locked_until: number("locked_until"),
+        }))
+    }
+
+    async fn put_failures(
+        &self,
+        key: &str,
+        expected: Option<&Failures>,
+        new: &Failures,
+        forget_at: u64,
+    ) -> StoreResult<()> {
+        let mut item = failures_key(key);
+        item.insert("count".into(), n(u64::from(new.count)));
+        item.insert("last".into(), n(new.last));
+        item.insert("locked_until".into(), n(new.locked_until));
+        item.insert(EXPIRES.into(), n(forget_at));
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        put = match expected {
+            None => put.condition_expression("attribute_not_exists(PK)"),
+            Some(old) => put
+                .condition_expression("#c = :c AND #l = :l AND #u = :u")
+                .expression_attribute_names("#c", "count")
+                .expression_attribute_names("#l", "last")
+                .expression_attribute_names("#u", "locked_until")
+                .expression_attribute_values(":c", n(u64::from(old.count)))
+                .expression_attribute_values(":l", n(old.last))
+                .expression_attribute_values(":u", n(old.locked_until)),
+        };
+        unless_condition_failed(put.send().await, StoreError::VersionMismatch { current: 0 })
+            .map(drop)
+    }
+
+    async fn clear_failures(&self, key: &str) -> StoreResult<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(failures_key(key)))
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        Ok(())
     }
 
     async fn create_todo(&self, todo: &Todo) -> StoreResult<()> {

@@ -19,7 +19,7 @@ use self::error::from_sqlite;
 use self::readers::Readers;
 use self::rows::{read_session, read_todo, read_user, session_columns, todo_columns, user_columns};
 use self::writer::Writer;
-use super::{ChangeClock, Page, PageRequest, Store, StoreError, StoreResult};
+use super::{ChangeClock, Failures, Page, PageRequest, Store, StoreError, StoreResult};
 use crate::domain::{Revocations, Session, Timestamp, Todo, TodoPatch, TodoState, User, Username};
 
 pub const DB_FILE: &str = "checkoff.db";
@@ -99,6 +99,26 @@ fn select_todo(conn: &Connection, owner: &str, uid: &str) -> StoreResult<Option<
         " FROM todos WHERE owner = ?1 AND uid = ?2"
     );
     Ok(query_all(conn, sql, params![owner, uid], read_todo)?.pop())
+}
+
+fn select_failures(conn: &Connection, key: &str) -> StoreResult<Option<Failures>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT count, last, locked_until FROM login_failures WHERE key = ?1")
+        .map_err(from_sqlite)?;
+    let mut rows = stmt.query([key]).map_err(from_sqlite)?;
+    let Some(row) = rows.next().map_err(from_sqlite)? else {
+        return Ok(None);
+    };
+    let number = |i: usize| -> StoreResult<u64> {
+        row.get::<_, i64>(i)
+            .map(i64::unsigned_abs)
+            .map_err(from_sqlite)
+    };
+    Ok(Some(Failures {
+        count: u32::try_from(number(0)?).unwrap_or(u32::MAX),
+        last: number(1)?,
+        locked_until: number(2)?,
+    }))
 }
 
 /// The current version of a todo, or why the caller may not change it.
@@ -407,6 +427,61 @@ impl Store for SqliteStore {
                         .and_then(|mut stmt| stmt.execute([id, &name]))
                         .map_err(from_sqlite)?;
                 }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn get_failures(&self, key: &str) -> StoreResult<Option<Failures>> {
+        let key = key.to_owned();
+        self.readers.read(move |conn| select_failures(conn, &key))
+    }
+
+    async fn put_failures(
+        &self,
+        key: &str,
+        expected: Option<&Failures>,
+        new: &Failures,
+        forget_at: u64,
+    ) -> StoreResult<()> {
+        let (key, expected, new) = (key.to_owned(), expected.copied(), *new);
+        let now = sql_int(Timestamp::now().unix_seconds());
+        self.writer
+            .write_unowned(move |conn| {
+                // The writer runs one job at a time: nothing changes between read and write.
+                if select_failures(conn, &key)? != expected {
+                    return Err(StoreError::VersionMismatch { current: 0 });
+                }
+                conn.prepare_cached(
+                    "INSERT OR REPLACE INTO login_failures \
+                     (key, count, last, locked_until, forget_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        key,
+                        new.count,
+                        sql_int(new.last),
+                        sql_int(new.locked_until),
+                        sql_int(forget_at),
+                    ])
+                })
+                .map_err(from_sqlite)?;
+                // Old records go as new ones come: the table holds only what still counts.
+                conn.prepare_cached("DELETE FROM login_failures WHERE forget_at < ?1")
+                    .and_then(|mut stmt| stmt.execute([now]))
+                    .map_err(from_sqlite)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn clear_failures(&self, key: &str) -> StoreResult<()> {
+        let key = key.to_owned();
+        self.writer
+            .write_unowned(move |conn| {
+                conn.prepare_cached("DELETE FROM login_failures WHERE key = ?1")
+                    .and_then(|mut stmt| stmt.execute([key]))
+                    .map_err(from_sqlite)?;
                 Ok(())
             })
             .await

@@ -48,6 +48,17 @@ CREATE TABLE revocations (
     PRIMARY KEY (owner, session)
 ) WITHOUT ROWID;
 "#,
+    r#"
+CREATE TABLE login_failures (
+    key          TEXT PRIMARY KEY NOT NULL,
+    count        INTEGER NOT NULL,
+    last         INTEGER NOT NULL,
+    locked_until INTEGER NOT NULL,
+    forget_at    INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE INDEX login_failures_by_age ON login_failures (forget_at);
+"#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), String> {

@@ -28,13 +28,15 @@ const WATCH_EVERY: Duration = Duration::from_millis(50);
 type Reply = Box<dyn FnOnce(Option<&str>) + Send>;
 
 trait Job: Send {
-    fn stripe(&self) -> Stripe;
+    /// The stripe of the owner whose todos it may change; `None` for writes that change no
+    /// one's todos (login failures).
+    fn stripe(&self) -> Option<Stripe>;
     fn run(self: Box<Self>, conn: &Connection) -> Reply;
     fn fail(self: Box<Self>, why: &str);
 }
 
 struct Task<F, T> {
-    stripe: Stripe,
+    stripe: Option<Stripe>,
     work: F,
     reply: oneshot::Sender<StoreResult<T>>,
 }
@@ -44,7 +46,7 @@ where
     F: FnOnce(&Connection) -> StoreResult<T> + Send,
     T: Send + 'static,
 {
-    fn stripe(&self) -> Stripe {
+    fn stripe(&self) -> Option<Stripe> {
         self.stripe
     }
 
@@ -106,8 +108,24 @@ impl Writer {
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
+        self.submit(Some(self.clock.stripe(owner)), work).await
+    }
+
+    /// Runs `work`, which changes no one's todos, as [`Writer::write`] does.
+    pub(super) async fn write_unowned<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.submit(None, work).await
+    }
+
+    async fn submit<T, F>(&self, stripe: Option<Stripe>, work: F) -> StoreResult<T>
+    where
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
-        let stripe = self.clock.stripe(owner);
         self.jobs
             .send(Box::new(Task {
                 stripe,
@@ -155,7 +173,7 @@ fn commit_batch(conn: &Connection, batch: Vec<Box<dyn Job>>, clock: &ChangeClock
         batch.into_iter().for_each(|job| job.fail(&why));
         return;
     }
-    let stripes: Vec<Stripe> = batch.iter().map(|job| job.stripe()).collect();
+    let stripes: Vec<Stripe> = batch.iter().filter_map(|job| job.stripe()).collect();
     stripes.iter().for_each(|&s| clock.begin(s));
     let replies: Vec<Reply> = batch.into_iter().map(|job| job.run(conn)).collect();
     let commit_failure = conn.execute_batch("COMMIT").err().map(|e| {
