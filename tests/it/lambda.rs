@@ -802,3 +802,69 @@ async fn oidc_tokens_pass_checkoffs_lambda_authorizer_and_the_api_function_makes
         "profile made"
     );
 }
+
+/// One request through a Function URL event: status and body.
+async fn call(
+    api: &RuntimeApi,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = bearer
+        .iter()
+        .map(|b| ("authorization", b.as_str()))
+        .collect();
+    let (status, _, body) = http_answer(
+        api.invoke(event(
+            Shape::FunctionUrl,
+            method,
+            path,
+            &headers,
+            body,
+            None,
+        ))
+        .await,
+    );
+    (status, body)
+}
+
+#[tokio::test]
+async fn under_lambda_people_sign_up_refresh_and_log_out_and_the_authorizer_sees_it() {
+    let store = TestStore::new().await;
+    let signup = json!({ "username": "erin", "password": PASSWORD });
+    {
+        // Closed unless the stage opens it.
+        let api = RuntimeApi::start().await;
+        let _function = start_function(&api, &store, "bootstrap", &[]);
+        let (status, body) = call(&api, "POST", "/users", None, Some(&signup)).await;
+        assert_eq!(status, 403, "{body}");
+    }
+    let api = RuntimeApi::start().await;
+    let _function = start_function(&api, &store, "bootstrap", &[("CHECKOFF_SIGNUP", "open")]);
+    let (status, body) = call(&api, "POST", "/users", None, Some(&signup)).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, first) = call(&api, "POST", "/login", None, Some(&signup)).await;
+    assert_eq!(status, 200, "{first}");
+    let refresh = json!({ "refresh_token": first["refresh_token"] });
+    let (status, second) = call(&api, "POST", "/refresh", None, Some(&refresh)).await;
+    assert_eq!(status, 200, "{second}");
+    let token = second["token"].as_str().unwrap();
+    let (status, _) = call(&api, "GET", "/todos", Some(token), None).await;
+    assert_eq!(status, 200);
+
+    let authorizer_api = RuntimeApi::start().await;
+    let _authorizer = start_function(&authorizer_api, &store, "authorizer", &[]);
+    let answer = authorizer_api.invoke(token_event(token)).await;
+    assert!(matches!(answer, Answer::Response(_)), "{answer:?}");
+
+    let (status, _) = call(&api, "POST", "/logout", Some(token), None).await;
+    assert_eq!(status, 204);
+    let (status, _) = call(&api, "GET", "/todos", Some(token), None).await;
+    assert_eq!(status, 401);
+    let Answer::Error(error) = authorizer_api.invoke(token_event(token)).await else {
+        panic!("the authorizer let a logged-out token through");
+    };
+    assert_eq!(error["errorMessage"], "Unauthorized");
+}
