@@ -19,8 +19,12 @@ const KINDS: &str = r#"
 [stages.lam]
 cors_origins = ["https://a.example.com", "https://b.example.com"]
 architecture = "x86_64"
+signup = "open"
+session_ttl = "7d"
 [stages.lam.authorizer]
 kind = "lambda"
+oidc_issuer = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_EXAMPLE1"
+oidc_audience = "1example23456789"
 [stages.cog.authorizer]
 kind = "cognito"
 user_pool_arn = "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_EXAMPLE1"
@@ -222,6 +226,15 @@ fn the_lambda_stage_deploys_checkoffs_authorizer_from_the_same_code() {
     assert_eq!(
         api["Environment"]["Variables"]["CHECKOFF_JWT_SECRET_PARAM"],
         json!({"Ref": "JwtSecretParameter"})
+    );
+    // The stage's identity settings reach the function.
+    let env = &api["Environment"]["Variables"];
+    assert_eq!(env["CHECKOFF_SIGNUP"], "open");
+    assert_eq!(env["CHECKOFF_SESSION_TTL"], "7d");
+    assert_eq!(env["CHECKOFF_OIDC_AUDIENCE"], "1example23456789");
+    assert_eq!(
+        authorizer["Environment"]["Variables"]["CHECKOFF_OIDC_ISSUER"],
+        "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_EXAMPLE1"
     );
     // Several origins: preflights go to the function, which knows them all.
     let events = api["Events"].as_object().unwrap();
