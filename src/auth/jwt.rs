@@ -1,15 +1,13 @@
-//! The built-in authorizer: a token from `/login` (or `checkoff tokens issue`) in the
-//! `Authorization` header, raw or as `Bearer <token>`, of a user who still exists.
+//! The built-in token check: a token from `/login` (or `checkoff tokens issue`) of a user who
+//! still exists, whose session has not ended. [`super::TokenCheck`] takes it from the
+//! `Authorization` header, raw or as `Bearer <token>`.
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use axum::http::header::AUTHORIZATION;
-use axum::http::request::Parts;
 use serde_json::{Map, Value, json};
 
 use super::tokens::now_seconds;
-use super::{AuthError, Authorizer, Decision, RouteGrants, TokenService};
+use super::{AuthError, Decision, RouteGrants, TokenService};
 use crate::domain::Username;
 use crate::store::{Store, StoreError};
 
@@ -22,11 +20,6 @@ impl JwtAuthorizer {
     pub fn new(tokens: Arc<TokenService>, store: Arc<dyn Store>) -> Self {
         Self { tokens, store }
     }
-}
-
-/// The token from `Authorization: <token>` or `Authorization: Bearer <token>`.
-fn bearer_token(parts: &Parts) -> Option<&str> {
-    token_of(parts.headers.get(AUTHORIZATION)?.to_str().ok()?)
 }
 
 /// The token in an `Authorization` value: bare, or after `Bearer `.
@@ -86,46 +79,21 @@ impl JwtAuthorizer {
     }
 }
 
-#[async_trait]
-impl Authorizer for JwtAuthorizer {
-    async fn authorize(&self, parts: &Parts) -> Result<Decision, AuthError> {
-        let token = bearer_token(parts).ok_or(AuthError::Unauthorized)?;
-        self.decide(token).await
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use axum::http::Request;
-
     use super::*;
-
-    fn parts(header: Option<&str>) -> Parts {
-        let mut request = Request::builder().uri("/todos");
-        if let Some(value) = header {
-            request = request.header(AUTHORIZATION, value);
-        }
-        request.body(()).unwrap().into_parts().0
-    }
 
     #[test]
     fn raw_and_bearer_tokens_are_both_read() {
-        assert_eq!(
-            bearer_token(&parts(Some("abc.def.ghi"))),
-            Some("abc.def.ghi")
-        );
-        assert_eq!(
-            bearer_token(&parts(Some("Bearer abc.def.ghi"))),
-            Some("abc.def.ghi")
-        );
-        assert_eq!(bearer_token(&parts(Some("bearer  abc"))), Some("abc"));
+        assert_eq!(token_of("abc.def.ghi"), Some("abc.def.ghi"));
+        assert_eq!(token_of("Bearer abc.def.ghi"), Some("abc.def.ghi"));
+        assert_eq!(token_of("bearer  abc"), Some("abc"));
     }
 
     #[test]
-    fn other_schemes_and_empty_headers_carry_no_token() {
-        assert_eq!(bearer_token(&parts(None)), None);
-        assert_eq!(bearer_token(&parts(Some(""))), None);
-        assert_eq!(bearer_token(&parts(Some("Bearer "))), None);
-        assert_eq!(bearer_token(&parts(Some("Basic dXNlcjpwYXNz"))), None);
+    fn other_schemes_and_empty_values_carry_no_token() {
+        assert_eq!(token_of(""), None);
+        assert_eq!(token_of("Bearer "), None);
+        assert_eq!(token_of("Basic dXNlcjpwYXNz"), None);
     }
 }
