@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::api::{AppState, Cursors, ListCache};
+use crate::api::{AppState, ChangeFeed, Cursors, ListCache};
 use crate::auth::{
     Authorizer, GatewayAuthorizer, JwtAuthorizer, JwtSecret, LoginThrottle, OidcAuthorizer,
     Passwords, Sessions, TokenCheck, TokenService, load_or_create_secret,
@@ -88,6 +88,8 @@ pub async fn build_on(settings: &Settings, store: Arc<dyn Store>) -> Result<AppS
         signup: settings.service.signup,
         cursors: Arc::new(Cursors::new(&secret)),
         lists: Arc::new(ListCache::new(settings.service.list_cache_bytes)),
+        events: Arc::new(ChangeFeed::default()),
+        live_events: settings.runtime == Runtime::Local,
         request_timeout: settings.service.request_timeout,
         cors_origins: settings.cors_origins.clone(),
     })

@@ -45,6 +45,8 @@ pub enum ApiError {
     TooManyRequests { retry_after: Duration },
     #[error("Request took too long; try again")]
     Timeout,
+    #[error("{0}")]
+    NotImplemented(&'static str),
     /// A dependency (the store) is down; the detail is logged, not sent.
     #[error("Service temporarily unavailable; try again")]
     Unavailable(String),
@@ -69,6 +71,7 @@ impl ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Timeout | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use axum::body::Bytes;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::error::{ApiError, ApiResult};
@@ -27,11 +27,13 @@ pub struct ListKey {
     pub after: Option<String>,
 }
 
-/// One page as sent: the JSON array and the `Link` header to the next page, if any.
+/// One page as sent: the JSON array, the `Link` header to the next page, if any, and the
+/// page's `ETag` (a digest of the body: pollers ask with `If-None-Match` and get a 304).
 #[derive(Debug, Clone)]
 pub struct Listed {
     pub body: Bytes,
     pub next: Option<HeaderValue>,
+    pub etag: HeaderValue,
 }
 
 impl Listed {
@@ -39,10 +41,32 @@ impl Listed {
     pub fn json<T: serde::Serialize>(items: &[T], next: Option<HeaderValue>) -> ApiResult<Self> {
         let body = serde_json::to_vec(items)
             .map_err(|e| ApiError::Internal(format!("cannot serialise a list: {e}")))?;
+        let mut hasher = std::hash::DefaultHasher::new();
+        std::hash::Hasher::write(&mut hasher, &body);
+        let etag =
+            HeaderValue::from_str(&format!("\"{:016x}\"", std::hash::Hasher::finish(&hasher)))
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
         Ok(Self {
             body: body.into(),
             next,
+            etag,
         })
+    }
+
+    /// The page, or 304 when the client's `If-None-Match` names it already.
+    pub fn answer(self, request: &HeaderMap) -> Response {
+        let known = request
+            .get_all(header::IF_NONE_MATCH)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|tag| tag.trim() == self.etag || tag.trim() == "*");
+        if known {
+            let mut response = StatusCode::NOT_MODIFIED.into_response();
+            response.headers_mut().insert(header::ETAG, self.etag);
+            return response;
+        }
+        self.into_response()
     }
 }
 
@@ -50,8 +74,10 @@ impl IntoResponse for Listed {
     fn into_response(self) -> Response {
         let json = HeaderValue::from_static("application/json");
         let mut response = ([(header::CONTENT_TYPE, json)], self.body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::ETAG, self.etag);
         if let Some(link) = self.next {
-            response.headers_mut().insert(header::LINK, link);
+            headers.insert(header::LINK, link);
         }
         response
     }

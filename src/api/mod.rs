@@ -2,6 +2,7 @@
 
 mod admin;
 mod error;
+mod events;
 mod extract;
 mod health;
 mod lists;
@@ -10,6 +11,7 @@ mod sessions;
 mod state;
 mod todos;
 mod users;
+mod web;
 mod whoami;
 
 use std::time::Duration;
@@ -17,14 +19,17 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header::{
-    AUTHORIZATION, CONTENT_TYPE, ETAG, IF_MATCH, LINK, LOCATION, RETRY_AFTER,
+    AUTHORIZATION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, IF_MATCH, IF_NONE_MATCH, LINK,
+    LOCATION, REFERRER_POLICY, RETRY_AFTER, X_CONTENT_TYPE_OPTIONS,
 };
-use axum::http::{HeaderValue, Method};
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
@@ -32,6 +37,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use error::{ApiError, ApiResult};
+pub use events::ChangeFeed;
 pub use lists::ListCache;
 pub use paging::Cursors;
 pub use state::AppState;
@@ -52,7 +58,13 @@ fn route_table() -> OpenApiRouter<AppState> {
         .routes(routes!(users::change_password))
         .routes(routes!(users::export))
         .routes(routes!(admin::all_todos))
-        .routes(routes!(todos::list_todos, todos::create_todo))
+        .routes(routes!(
+            todos::list_todos,
+            todos::create_todo,
+            todos::delete_in_state
+        ))
+        .routes(routes!(todos::complete_all))
+        .routes(routes!(events::todo_events))
         .routes(routes!(
             todos::get_todo,
             todos::update_todo,
@@ -61,6 +73,8 @@ fn route_table() -> OpenApiRouter<AppState> {
         .routes(routes!(health::healthz))
         .routes(routes!(health::openapi_json))
         .routes(routes!(whoami::whoami))
+        .routes(routes!(web::page))
+        .routes(routes!(web::asset))
 }
 
 fn document_base() -> OpenApi {
@@ -140,6 +154,20 @@ pub fn app(state: AppState) -> Router {
         }))
         .layer(TraceLayer::new_for_http())
         .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(web::CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        // gzip for clients that ask (never for event streams, which must flow as written).
+        .layer(CompressionLayer::new().gzip(true))
         .layer(cors)
         .with_state(state)
 }
@@ -163,7 +191,14 @@ fn cors_layer(origins: &[String]) -> CorsLayer {
             Method::PATCH,
             Method::DELETE,
         ])
-        .allow_headers([AUTHORIZATION, CONTENT_TYPE, IF_MATCH])
+        .allow_headers([
+            AUTHORIZATION,
+            CONTENT_TYPE,
+            IF_MATCH,
+            IF_NONE_MATCH,
+            HeaderName::from_static("last-event-id"),
+            HeaderName::from_static("x-checkoff-session"),
+        ])
         .expose_headers([ETAG, LINK, LOCATION, RETRY_AFTER])
         .max_age(Duration::from_secs(600))
 }

@@ -2,7 +2,9 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::header::{COOKIE, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -23,8 +25,53 @@ pub struct LoginRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
-    /// The `refresh_token` of the last login or refresh.
-    refresh_token: String,
+    /// The `refresh_token` of the last login or refresh (in cookie mode, the cookie instead).
+    #[serde(default)]
+    refresh_token: Option<String>,
+}
+
+/// Asks for the browser's way of holding the refresh token: in an `HttpOnly` cookie that page
+/// scripts cannot read, sent only to `/refresh`, instead of in the body.
+const SESSION_MODE: &str = "x-checkoff-session";
+const REFRESH_COOKIE: &str = "checkoff_refresh";
+
+fn cookie_mode(headers: &HeaderMap) -> bool {
+    headers
+        .get(SESSION_MODE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cookie"))
+}
+
+/// The refresh cookie the browser sent, if any.
+fn refresh_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == REFRESH_COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// The refresh cookie holding `token` for `max_age` seconds (0 deletes it).
+fn set_refresh_cookie(token: &str, max_age: u64) -> Result<HeaderValue, ApiError> {
+    HeaderValue::from_str(&format!(
+        "{REFRESH_COOKIE}={token}; HttpOnly; Secure; SameSite=Strict; Path=/refresh; Max-Age={max_age}"
+    ))
+    .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// The answer to a login or refresh: the refresh token in the body, or in cookie mode in the
+/// cookie only.
+fn granted(grant: Grant, cookie: bool) -> ApiResult<Response> {
+    if !cookie {
+        return Ok(Json(TokenResponse::from(grant)).into_response());
+    }
+    let set = set_refresh_cookie(&grant.refresh_token, grant.refresh_expires_in)?;
+    let mut body = TokenResponse::from(grant);
+    body.refresh_token = None;
+    body.refresh_expires_in = None;
+    Ok(([(SET_COOKIE, set)], Json(body)).into_response())
 }
 
 #[derive(Serialize, ToSchema)]
@@ -35,10 +82,12 @@ pub struct TokenResponse {
     /// Seconds until the token expires.
     expires_in: u64,
     /// Trade it at POST /refresh for a new token (and a new refresh token) before the session
-    /// ends; each one works once.
-    refresh_token: String,
+    /// ends; each one works once. Absent in cookie mode (`X-Checkoff-Session: cookie`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
     /// Seconds until the session can no longer be renewed.
-    refresh_expires_in: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_expires_in: Option<u64>,
 }
 
 impl From<Grant> for TokenResponse {
@@ -47,14 +96,18 @@ impl From<Grant> for TokenResponse {
             token: grant.access.token,
             token_type: "Bearer",
             expires_in: grant.access.expires_in,
-            refresh_token: grant.refresh_token,
-            refresh_expires_in: grant.refresh_expires_in,
+            refresh_token: Some(grant.refresh_token),
+            refresh_expires_in: Some(grant.refresh_expires_in),
         }
     }
 }
 
 /// Log in
+///
+/// With `X-Checkoff-Session: cookie` (what the web app sends) the refresh token comes as an
+/// `HttpOnly; Secure; SameSite=Strict` cookie for `/refresh` only, not in the body.
 #[utoipa::path(post, path = "/login", tag = "auth", request_body = LoginRequest,
+    params(("X-Checkoff-Session" = Option<String>, Header, description = "`cookie`: the refresh token in a cookie")),
     responses(
         (status = 200, body = TokenResponse, description = "A short-lived token and a refresh token"),
         (status = 400, description = "Malformed request"),
@@ -64,17 +117,22 @@ impl From<Grant> for TokenResponse {
 pub async fn login(
     State(app): State<AppState>,
     ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
     ApiJson(request): ApiJson<LoginRequest>,
-) -> ApiResult<Json<TokenResponse>> {
+) -> ApiResult<Response> {
     let grant = app
         .sessions
         .login(&request.username, &request.password, addr)
         .await?;
-    Ok(Json(grant.into()))
+    granted(grant, cookie_mode(&headers))
 }
 
 /// Renew a session
+///
+/// In cookie mode (`X-Checkoff-Session: cookie`) the refresh token is read from the cookie the
+/// login set, and the new one replaces it.
 #[utoipa::path(post, path = "/refresh", tag = "auth", request_body = RefreshRequest,
+    params(("X-Checkoff-Session" = Option<String>, Header, description = "`cookie`: the refresh token in a cookie")),
     responses(
         (status = 200, body = TokenResponse, description = "A new token and a new refresh token; the one sent is used up"),
         (status = 400, description = "Malformed request"),
@@ -82,10 +140,31 @@ pub async fn login(
     ))]
 pub async fn refresh(
     State(app): State<AppState>,
+    headers: HeaderMap,
     ApiJson(request): ApiJson<RefreshRequest>,
-) -> ApiResult<Json<TokenResponse>> {
-    let grant = app.sessions.refresh(&request.refresh_token).await?;
-    Ok(Json(grant.into()))
+) -> ApiResult<Response> {
+    let cookie = cookie_mode(&headers);
+    let token = match (request.refresh_token, cookie) {
+        (Some(token), _) => token,
+        (None, true) => refresh_cookie(&headers).ok_or(ApiError::InvalidRefreshToken)?,
+        (None, false) => {
+            return Err(ApiError::BadRequest(
+                "refresh_token is required (or X-Checkoff-Session: cookie with the cookie)".into(),
+            ));
+        }
+    };
+    match app.sessions.refresh(&token).await {
+        Ok(grant) => granted(grant, cookie),
+        // A cookie that no longer works is cleared, so the browser stops sending it.
+        Err(e) if cookie => {
+            let mut response = ApiError::from(e).into_response();
+            response
+                .headers_mut()
+                .insert(SET_COOKIE, set_refresh_cookie("", 0)?);
+            Ok(response)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The session a built-in token belongs to.
@@ -106,12 +185,17 @@ pub(super) fn session_of(caller: &Decision) -> Option<uuid::Uuid> {
 pub async fn logout(
     State(app): State<AppState>,
     Principal(caller): Principal,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<Response> {
     let sid = session_of(&caller).ok_or(ApiError::BadRequest(
         "this token belongs to no session of checkoff's".into(),
     ))?;
     app.sessions.end_one(&caller.owner, sid).await?;
-    Ok(StatusCode::NO_CONTENT)
+    // A browser's refresh cookie goes too (harmless for other clients).
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(SET_COOKIE, set_refresh_cookie("", 0)?)],
+    )
+        .into_response())
 }
 
 /// Log out everywhere

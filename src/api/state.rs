@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Cursors, ListCache};
+use super::{ChangeFeed, Cursors, ListCache};
 use crate::auth::{Authorizer, Passwords, Sessions, TokenService};
 use crate::store::Store;
 
@@ -19,6 +19,10 @@ pub struct AppState {
     pub signup: bool,
     pub cursors: Arc<Cursors>,
     pub lists: Arc<ListCache>,
+    /// Changes made through this process, for live event streams.
+    pub events: Arc<ChangeFeed>,
+    /// Whether GET /todos/events streams (not under Lambda, which answers once per request).
+    pub live_events: bool,
     pub request_timeout: Duration,
     /// Origins allowed to call from a browser (none: no CORS headers at all).
     pub cors_origins: Vec<String>,

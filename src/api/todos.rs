@@ -3,11 +3,12 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::IntoResponse;
-use serde::Deserialize;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiResult};
+use super::events::What;
 use super::extract::{ApiJson, ApiQuery, IfMatch, Principal, TodoUid, etag};
 use super::lists::{ListKey, Listed};
 use super::paging::limit_of;
@@ -104,15 +105,17 @@ fn list_scope(owner: &Username, state: Option<TodoState>) -> String {
 /// List your todos
 #[utoipa::path(get, path = "/todos", tag = "todos", params(ListQuery), security(("token" = [])),
     responses(
-        (status = 200, body = [Todo], description = "Oldest first; a `Link: <…>; rel=\"next\"` header when more follow"),
+        (status = 200, body = [Todo], description = "Oldest first, with the page's `ETag`; a `Link: <…>; rel=\"next\"` header when more follow"),
+        (status = 304, description = "The page is unchanged since the `If-None-Match` tag"),
         (status = 400, description = "Bad state, limit or cursor"),
         (status = 401, description = "Unauthorized"),
     ))]
 pub async fn list_todos(
     State(app): State<AppState>,
     Principal(caller): Principal,
+    request: HeaderMap,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> ApiResult<Listed> {
+) -> ApiResult<Response> {
     let state = query
         .state
         .as_deref()
@@ -147,7 +150,11 @@ pub async fn list_todos(
             .transpose()?;
         Listed::json(&page.items, next)
     };
-    app.lists.get_or_list(app.store.changes(), key, list).await
+    let listed = app
+        .lists
+        .get_or_list(app.store.changes(), key, list)
+        .await?;
+    Ok(listed.answer(&request))
 }
 
 /// Create a todo
@@ -177,6 +184,8 @@ pub async fn create_todo(
     let location = HeaderValue::from_str(&format!("/todos/{}", todo.uid))
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     headers.insert(header::LOCATION, location);
+    app.events
+        .publish(&todo.username, What::Created(todo.clone()));
     Ok((StatusCode::CREATED, headers, Json(todo)))
 }
 
@@ -227,6 +236,8 @@ pub async fn update_todo(
         .update_todo(&caller.owner, uid, &patch, expected, Timestamp::now())
         .await
         .map_err(not_found_or)?;
+    app.events
+        .publish(&caller.owner, What::Updated(todo.clone()));
     Ok((item_headers(&todo), Json(todo)))
 }
 
@@ -251,5 +262,77 @@ pub async fn delete_todo(
         .delete_todo(&caller.owner, uid, expected)
         .await
         .map_err(not_found_or)?;
+    app.events.publish(&caller.owner, What::Deleted(uid));
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BulkDeleteQuery {
+    /// Which todos go: only `completed` (the web app's "clear completed").
+    #[param(required = true, value_type = TodoState)]
+    state: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Deleted {
+    deleted: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Changed {
+    changed: u64,
+}
+
+/// Clear completed todos
+#[utoipa::path(delete, path = "/todos", tag = "todos", params(BulkDeleteQuery), security(("token" = [])),
+    responses(
+        (status = 200, body = Deleted, description = "How many went"),
+        (status = 400, description = "No state, or not `completed`"),
+        (status = 401, description = "Unauthorized"),
+    ))]
+pub async fn delete_in_state(
+    State(app): State<AppState>,
+    Principal(caller): Principal,
+    ApiQuery(query): ApiQuery<BulkDeleteQuery>,
+) -> ApiResult<Json<Deleted>> {
+    // Deleting every todo takes more than one careless click: only the completed ones go here.
+    let state = query
+        .state
+        .as_deref()
+        .map(str::parse::<TodoState>)
+        .transpose()?;
+    if state != Some(TodoState::Completed) {
+        return Err(ApiError::BadRequest(
+            "say which todos to delete: ?state=completed".into(),
+        ));
+    }
+    let deleted = app
+        .store
+        .delete_in_state(&caller.owner, TodoState::Completed)
+        .await?;
+    if deleted > 0 {
+        app.events.publish(&caller.owner, What::Reset);
+    }
+    Ok(Json(Deleted { deleted }))
+}
+
+/// Mark all completed
+#[utoipa::path(post, path = "/todos/complete-all", tag = "todos", security(("token" = [])),
+    responses(
+        (status = 200, body = Changed, description = "How many changed (those already completed stay as they are)"),
+        (status = 401, description = "Unauthorized"),
+    ))]
+pub async fn complete_all(
+    State(app): State<AppState>,
+    Principal(caller): Principal,
+) -> ApiResult<Json<Changed>> {
+    let changed = app
+        .store
+        .complete_all(&caller.owner, Timestamp::now())
+        .await?;
+    if changed > 0 {
+        app.events.publish(&caller.owner, What::Reset);
+    }
+    Ok(Json(Changed { changed }))
 }

@@ -171,8 +171,8 @@ async fn handle(router: Router, event: lambda_http::Request, trusts_gateway: boo
     response
 }
 
-/// `Location: /todos/…` and `Link: </todos?…>` name paths below the stage: the caller needs them
-/// with it.
+/// `Location: /todos/…`, `Link: </todos?…>` and a cookie's `Path=/refresh` name paths below the
+/// stage: the caller needs them with it.
 fn prefix_links(response: &mut Response, prefix: &str) {
     let headers = response.headers_mut();
     let rewrite = |value: &HeaderValue, from: &str, to: &str| {
@@ -193,6 +193,24 @@ fn prefix_links(response: &mut Response, prefix: &str) {
         .and_then(|v| rewrite(v, "</", &format!("<{prefix}/")))
     {
         headers.insert(header::LINK, new);
+    }
+    let cookies: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|cookie| {
+            cookie
+                .to_str()
+                .ok()
+                .map(|text| text.replace("; Path=/", &format!("; Path={prefix}/")))
+                .and_then(|text| HeaderValue::from_str(&text).ok())
+                .unwrap_or_else(|| cookie.clone())
+        })
+        .collect();
+    if !cookies.is_empty() {
+        headers.remove(header::SET_COOKIE);
+        for cookie in cookies {
+            headers.append(header::SET_COOKIE, cookie);
+        }
     }
 }
 

@@ -186,6 +186,14 @@ impl Store for UserCache {
         self.inner.list_todos(owner, state, page).await
     }
 
+    async fn complete_all(&self, owner: &Username, now: Timestamp) -> StoreResult<u64> {
+        self.inner.complete_all(owner, now).await
+    }
+
+    async fn delete_in_state(&self, owner: &Username, state: TodoState) -> StoreResult<u64> {
+        self.inner.delete_in_state(owner, state).await
+    }
+
     async fn list_todos_in_states(
         &self,
         states: &[TodoState],

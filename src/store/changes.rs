@@ -11,6 +11,8 @@
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
+use tokio::sync::watch;
+
 use crate::domain::Username;
 
 const STRIPES: usize = 256;
@@ -19,6 +21,8 @@ pub struct ChangeClock {
     hasher: RandomState,
     /// Bumped when another process changed the database.
     epoch: AtomicU64,
+    /// The epoch, for those who wait for it to move (live event streams).
+    external: watch::Sender<u64>,
     begun: [AtomicU64; STRIPES],
     ended: [AtomicU64; STRIPES],
 }
@@ -39,6 +43,7 @@ impl Default for ChangeClock {
         Self {
             hasher: RandomState::new(),
             epoch: AtomicU64::new(0),
+            external: watch::channel(0).0,
             begun: std::array::from_fn(|_| AtomicU64::new(0)),
             ended: std::array::from_fn(|_| AtomicU64::new(0)),
         }
@@ -80,7 +85,13 @@ impl ChangeClock {
 
     /// Something outside this process changed the data: no earlier stamp is current any more.
     pub fn external_change(&self) {
-        self.epoch.fetch_add(1, SeqCst);
+        let epoch = self.epoch.fetch_add(1, SeqCst) + 1;
+        self.external.send_replace(epoch);
+    }
+
+    /// Wakes when another process changes the data.
+    pub fn watch_external(&self) -> watch::Receiver<u64> {
+        self.external.subscribe()
     }
 }
 

@@ -154,6 +154,12 @@ pub trait Store: Send + Sync + 'static {
         state: Option<TodoState>,
         page: &PageRequest,
     ) -> StoreResult<Page<Todo>>;
+    /// Moves every todo of `owner` that is not completed to completed (each one's version
+    /// bumped, `updated_at` set to `now`); returns how many changed.
+    async fn complete_all(&self, owner: &Username, now: Timestamp) -> StoreResult<u64>;
+    /// Removes every todo of `owner` that is in `state`; returns how many went. A todo that
+    /// leaves the state meanwhile stays.
+    async fn delete_in_state(&self, owner: &Username, state: TodoState) -> StoreResult<u64>;
     /// Every owner's todos in any of `states`, oldest first (by `created_at`, then uid): the
     /// administrators' view.
     async fn list_todos_in_states(

@@ -868,3 +868,40 @@ async fn under_lambda_people_sign_up_refresh_and_log_out_and_the_authorizer_sees
     };
     assert_eq!(error["errorMessage"], "Unauthorized");
 }
+
+#[tokio::test]
+async fn under_lambda_events_say_to_poll_and_the_refresh_cookie_carries_the_stage() {
+    let store = TestStore::new().await;
+    store.add_user("alice").await;
+    let api = RuntimeApi::start().await;
+    let _function = start_function(&api, &store, "bootstrap", &[]);
+    let credentials = json!({ "username": "alice", "password": PASSWORD });
+    let answer = api
+        .invoke(event(
+            Shape::Rest,
+            "POST",
+            "/login",
+            &[("x-checkoff-session", "cookie")],
+            Some(&credentials),
+            None,
+        ))
+        .await;
+    let (status, headers, body) = http_answer(answer);
+    assert_eq!(status, 200, "{body}");
+    let cookie = headers.get("set-cookie").expect("a cookie");
+    assert!(cookie.contains("; Path=/dev/refresh;"), "{cookie}");
+    let token = body["token"].as_str().unwrap();
+
+    let (status, body) = call(&api, "GET", "/todos/events", Some(token), None).await;
+    assert_eq!(status, 501, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("If-None-Match"));
+    // The web app is served too (it polls here).
+    let Answer::Response(page) = api
+        .invoke(event(Shape::Rest, "GET", "/", &[], None, None))
+        .await
+    else {
+        panic!("the page was not served");
+    };
+    assert_eq!(page["statusCode"], 200);
+    assert!(page["body"].as_str().unwrap().contains("<html"), "{page}");
+}

@@ -4,6 +4,7 @@
 mod api_admin;
 mod api_auth;
 mod api_lists;
+mod api_live;
 mod api_login;
 mod api_sessions;
 mod api_todos;
@@ -21,3 +22,4 @@ mod routes;
 #[allow(dead_code)]
 mod runtime_api;
 mod template;
+mod web;

@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     ConditionCheck, Delete, DeleteRequest, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, WriteRequest,
+    TransactWriteItem, Update, WriteRequest,
 };
 use uuid::Uuid;
 
@@ -173,6 +173,71 @@ impl DynamoStore {
             self.transact(actions).await?;
         }
         Ok(todos)
+    }
+
+    /// The keys (and uids) of `owner`'s todos in `state`, from LSI1.
+    async fn keys_in_state(
+        &self,
+        owner: &Username,
+        state: TodoState,
+    ) -> StoreResult<Vec<(Item, Uuid)>> {
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(LSI1)
+                .key_condition_expression("PK = :pk AND begins_with(LSI1SK, :state)")
+                .expression_attribute_values(":pk", user_pk(owner))
+                .expression_attribute_values(":state", s(format!("{state}#")))
+                .projection_expression("PK, SK, LSI1SK, uid")
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(from_sdk)?;
+            for item in page.items.unwrap_or_default() {
+                let uid = item
+                    .get("uid")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|u| Uuid::parse_str(u).ok())
+                    .ok_or_else(|| StoreError::Internal("a todo without a uid".into()))?;
+                let key = [PK, SK]
+                    .iter()
+                    .filter_map(|k| Some(((*k).to_owned(), item.get(*k)?.clone())))
+                    .collect();
+                found.push((key, uid));
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(found);
+            }
+        }
+    }
+
+    /// Runs conditional writes a hundred to a transaction (one request each); a transaction
+    /// that some item's condition fails is done again item by item, where the failing ones are
+    /// simply skipped. Returns how many were written.
+    async fn write_many(&self, actions: Vec<TransactWriteItem>) -> StoreResult<u64> {
+        let mut written = 0;
+        for chunk in actions.chunks(TRANSACTION_LIMIT) {
+            match self.transact(chunk.to_vec()).await {
+                Ok(()) => written += chunk.len() as u64,
+                Err(StoreError::AlreadyExists) => {
+                    for action in chunk {
+                        match self.transact(vec![action.clone()]).await {
+                            Ok(()) => written += 1,
+                            Err(StoreError::AlreadyExists) => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(written)
     }
 
     /// Runs one transaction, again while it only conflicted with another one in flight.
@@ -702,6 +767,54 @@ impl Store for DynamoStore {
             }
         };
         to_todos(items, page.limit)
+    }
+
+    async fn complete_all(&self, owner: &Username, now: Timestamp) -> StoreResult<u64> {
+        let completed = TodoState::Completed;
+        let mut actions = Vec::new();
+        for from in [TodoState::Unstarted, TodoState::Started] {
+            for (key, uid) in self.keys_in_state(owner, from).await? {
+                let update = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key))
+                    .update_expression(
+                        "SET #state = :to, GSI1PK = :gsi1pk, LSI1SK = :lsi1sk, \
+                         updated_at = :now, #version = #version + :one",
+                    )
+                    .condition_expression("#state = :from")
+                    .expression_attribute_names("#state", "state")
+                    .expression_attribute_names("#version", "version")
+                    .expression_attribute_values(":from", s(from.as_str()))
+                    .expression_attribute_values(":to", s(completed.as_str()))
+                    .expression_attribute_values(":gsi1pk", state_partition(completed, uid))
+                    .expression_attribute_values(
+                        ":lsi1sk",
+                        state_sort_key(completed, &uid.to_string()),
+                    )
+                    .expression_attribute_values(":now", s(now.to_string()))
+                    .expression_attribute_values(":one", n(1))
+                    .build()
+                    .map_err(|e| StoreError::Internal(e.to_string()))?;
+                actions.push(TransactWriteItem::builder().update(update).build());
+            }
+        }
+        self.write_many(actions).await
+    }
+
+    async fn delete_in_state(&self, owner: &Username, state: TodoState) -> StoreResult<u64> {
+        let mut actions = Vec::new();
+        for (key, _) in self.keys_in_state(owner, state).await? {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key))
+                .condition_expression("#state = :state")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":state", s(state.as_str()))
+                .build()
+                .map_err(|e| StoreError::Internal(e.to_string()))?;
+            actions.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        self.write_many(actions).await
     }
 
     async fn list_todos_in_states(

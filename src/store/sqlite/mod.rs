@@ -558,6 +558,35 @@ impl Store for SqliteStore {
         })
     }
 
+    async fn complete_all(&self, owner: &Username, now: Timestamp) -> StoreResult<u64> {
+        let name = owner.to_string();
+        self.writer
+            .write(owner, move |conn| {
+                let changed = conn
+                    .prepare_cached(
+                        "UPDATE todos SET state = 'completed', updated_at = ?2, \
+                         version = version + 1 WHERE owner = ?1 AND state <> 'completed'",
+                    )
+                    .and_then(|mut stmt| stmt.execute(params![name, now.to_string()]))
+                    .map_err(from_sqlite)?;
+                Ok(changed as u64)
+            })
+            .await
+    }
+
+    async fn delete_in_state(&self, owner: &Username, state: TodoState) -> StoreResult<u64> {
+        let name = owner.to_string();
+        self.writer
+            .write(owner, move |conn| {
+                let deleted = conn
+                    .prepare_cached("DELETE FROM todos WHERE owner = ?1 AND state = ?2")
+                    .and_then(|mut stmt| stmt.execute(params![name, state.as_str()]))
+                    .map_err(from_sqlite)?;
+                Ok(deleted as u64)
+            })
+            .await
+    }
+
     async fn list_todos_in_states(
         &self,
         states: &[TodoState],

@@ -1,0 +1,347 @@
+//! What the web app builds on: bulk actions, list ETags for pollers, the live change stream,
+//! and sessions held in an HttpOnly cookie.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, TestApp, error_message, status_json};
+
+async fn set_state(app: &TestApp, token: &str, todo: &Value, state: &str) {
+    let path = format!("/todos/{}", todo["uid"].as_str().unwrap());
+    let response = app
+        .authed(Method::PATCH, &path, token)
+        .json(&json!({ "state": state }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+async fn states(app: &TestApp, token: &str) -> Vec<String> {
+    let (_, list) = status_json(app.list_todos(token, "").await).await;
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["state"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn mark_all_completed_and_clear_completed_touch_only_the_callers_todos() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("alice").await;
+    let other = app.user_token("bob").await;
+    let todos: Vec<Value> =
+        futures_util::future::join_all(["a", "b", "c"].map(|d| app.create_todo(&token, d))).await;
+    set_state(&app, &token, &todos[1], "started").await;
+    set_state(&app, &token, &todos[2], "completed").await;
+    app.create_todo(&other, "bob's").await;
+
+    let (status, body) = status_json(
+        app.authed(Method::POST, "/todos/complete-all", &token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, body), (StatusCode::OK, json!({ "changed": 2 })));
+    assert_eq!(states(&app, &token).await, ["completed"; 3]);
+    assert_eq!(states(&app, &other).await, ["unstarted"]);
+    // Each changed item moved on a version, as any update does.
+    let (_, list) = status_json(app.list_todos(&token, "").await).await;
+    assert_eq!(list[0]["version"], 2);
+
+    let (status, body) = status_json(
+        app.authed(Method::DELETE, "/todos?state=completed", &token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, body), (StatusCode::OK, json!({ "deleted": 3 })));
+    assert!(states(&app, &token).await.is_empty());
+    assert_eq!(states(&app, &other).await, ["unstarted"]);
+
+    // Only the completed ones can go in bulk.
+    for bad in ["/todos", "/todos?state=started", "/todos?state=nonsense"] {
+        let response = app
+            .authed(Method::DELETE, bad, &token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+    assert_eq!(states(&app, &other).await, ["unstarted"]);
+}
+
+#[tokio::test]
+async fn a_poller_gets_304_until_the_list_changes() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("alice").await;
+    app.create_todo(&token, "one").await;
+    let first = app.list_todos(&token, "").await;
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+
+    let again = app
+        .authed(Method::GET, "/todos", &token)
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(again.headers()["etag"], etag.as_str());
+
+    app.create_todo(&token, "two").await;
+    let changed = app
+        .authed(Method::GET, "/todos", &token)
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::OK);
+    assert_ne!(changed.headers()["etag"], etag.as_str());
+}
+
+/// A live event stream, read event by event.
+struct Stream {
+    events:
+        std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buffer: String,
+}
+
+impl Stream {
+    async fn open(app: &TestApp, token: &str, last_id: Option<&str>) -> Self {
+        let mut request = app
+            .client
+            .get(format!("{}/todos/events", app.base))
+            .header("Authorization", format!("Bearer {token}"))
+            .header("Accept", "text/event-stream")
+            .timeout(Duration::from_secs(3600));
+        if let Some(id) = last_id {
+            request = request.header("Last-Event-ID", id);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
+        Self {
+            events: Box::pin(response.bytes_stream()),
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event as (id, name, data), within `within`.
+    async fn next(&mut self, within: Duration) -> Option<(String, String, Value)> {
+        tokio::time::timeout(within, async {
+            loop {
+                if let Some(end) = self.buffer.find("\n\n") {
+                    let block: String = self.buffer.drain(..end + 2).collect();
+                    let (mut id, mut name, mut data) =
+                        (String::new(), String::new(), String::new());
+                    for line in block.lines() {
+                        if let Some(v) = line.strip_prefix("id:") {
+                            id = v.trim().to_owned();
+                        } else if let Some(v) = line.strip_prefix("event:") {
+                            name = v.trim().to_owned();
+                        } else if let Some(v) = line.strip_prefix("data:") {
+                            data.push_str(v.trim());
+                        }
+                    }
+                    if name.is_empty() {
+                        continue; // a heartbeat comment
+                    }
+                    return Some((id, name, serde_json::from_str(&data).unwrap()));
+                }
+                let chunk = self.events.next().await?.ok()?;
+                self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+            }
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+}
+
+#[tokio::test]
+async fn changes_made_elsewhere_arrive_live_and_a_reconnect_gets_what_it_missed() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("alice").await;
+    let other = app.user_token("bob").await;
+    let mut stream = Stream::open(&app, &token, None).await;
+
+    let started = std::time::Instant::now();
+    let todo = app.create_todo(&token, "from another tab").await;
+    let (first_id, name, data) = stream.next(Duration::from_secs(2)).await.expect("created");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(name, "created");
+    assert_eq!(data, todo);
+
+    // Another user's changes never show.
+    app.create_todo(&other, "bob's").await;
+    set_state(&app, &token, &todo, "started").await;
+    let (_, name, data) = stream.next(Duration::from_secs(2)).await.expect("updated");
+    assert_eq!(
+        (name.as_str(), data["state"].as_str()),
+        ("updated", Some("started"))
+    );
+    drop(stream);
+
+    // While disconnected: a delete and a bulk action.
+    let path = format!("/todos/{}", todo["uid"].as_str().unwrap());
+    app.authed(Method::DELETE, &path, &token)
+        .send()
+        .await
+        .unwrap();
+    let mut resumed = Stream::open(&app, &token, Some(&first_id)).await;
+    let (_, name, _) = resumed
+        .next(Duration::from_secs(2))
+        .await
+        .expect("replayed update");
+    assert_eq!(name, "updated");
+    let (_, name, data) = resumed
+        .next(Duration::from_secs(2))
+        .await
+        .expect("replayed delete");
+    assert_eq!((name.as_str(), &data["uid"]), ("deleted", &todo["uid"]));
+
+    // An id the server cannot resume from: start over.
+    let mut lost = Stream::open(&app, &token, Some("00000000-1")).await;
+    let (_, name, _) = lost.next(Duration::from_secs(2)).await.expect("reset");
+    assert_eq!(name, "reset");
+}
+
+#[tokio::test]
+async fn a_stream_ends_with_its_token_and_when_the_server_stops() {
+    let app = TestApp::spawn_with(checkoff::ServiceSettings {
+        token_ttl: Duration::from_secs(2),
+        ..checkoff::ServiceSettings::default()
+    })
+    .await;
+    let token = app.user_token("alice").await;
+    let mut stream = Stream::open(&app, &token, None).await;
+    // The leeway of token checks aside, the stream closes when the token expires.
+    assert!(stream.next(Duration::from_secs(5)).await.is_none());
+    let started = std::time::Instant::now();
+    let token = app.user_token("bob").await;
+    let _open = Stream::open(&app, &token, None).await;
+    app.stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "shutdown waited for the stream"
+    );
+}
+
+#[tokio::test]
+async fn a_browser_session_keeps_its_refresh_token_in_an_httponly_cookie() {
+    let app = TestApp::spawn().await;
+    app.create_user("alice").await;
+    let login = app
+        .request(Method::POST, "/login")
+        .header("X-Checkoff-Session", "cookie")
+        .json(&json!({ "username": "alice", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for attribute in [
+        "HttpOnly",
+        "Secure",
+        "SameSite=Strict",
+        "Path=/refresh",
+        "Max-Age=",
+    ] {
+        assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+    }
+    let (status, body) = status_json(login).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.get("refresh_token").is_none(), "{body}");
+    let first = cookie.split(';').next().unwrap().to_owned();
+
+    let refresh = |cookie: String| {
+        app.request(Method::POST, "/refresh")
+            .header("X-Checkoff-Session", "cookie")
+            .header("Cookie", cookie)
+            .json(&json!({}))
+            .send()
+    };
+    let renewed = refresh(first.clone()).await.unwrap();
+    let second = renewed.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let (status, body) = status_json(renewed).await;
+    assert_eq!(status, StatusCode::OK);
+    let token = body["token"].as_str().unwrap().to_owned();
+    assert!(body.get("refresh_token").is_none());
+    assert_ne!(second.split(';').next().unwrap(), first);
+
+    // The used cookie again: the session ends, and the browser is told to drop the cookie.
+    let reused = refresh(first).await.unwrap();
+    assert!(
+        reused.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    assert_eq!(
+        error_message(reused, StatusCode::UNAUTHORIZED).await,
+        "Invalid or expired refresh token"
+    );
+    assert_eq!(
+        app.list_todos(&token, "").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // No cookie at all.
+    let response = app
+        .request(Method::POST, "/refresh")
+        .header("X-Checkoff-Session", "cookie")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+
+    // Logging out clears the cookie.
+    let token = app.user_token("bob").await;
+    let out = app
+        .authed(Method::POST, "/logout", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    assert!(
+        out.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+}
+
+#[tokio::test]
+async fn a_change_by_another_process_on_the_sqlite_file_asks_the_stream_to_refetch() {
+    if std::env::var("CHECKOFF_TEST_STORE").is_ok_and(|s| s != "sqlite") {
+        return; // Only SQLite tells a server about other processes' writes.
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn_in(dir.path(), checkoff::ServiceSettings::default()).await;
+    let token = app.user_token("alice").await;
+    let mut stream = Stream::open(&app, &token, None).await;
+
+    // Another connection to the file, as the CLI or a second server would have.
+    let elsewhere = checkoff::store::SqliteStore::open(dir.path()).unwrap();
+    let todo = checkoff::domain::Todo::new(
+        checkoff::domain::Username::parse("alice").unwrap(),
+        checkoff::domain::Description::parse("from the CLI").unwrap(),
+        checkoff::domain::Metadata::default(),
+    );
+    checkoff::store::Store::create_todo(&elsewhere, &todo)
+        .await
+        .unwrap();
+    let (_, name, _) = stream.next(Duration::from_secs(2)).await.expect("an event");
+    assert_eq!(name, "reset");
+}

@@ -1,0 +1,883 @@
+/* checkoff web app: one script, no framework. Server truth lives in `todos`; changes not yet
+   confirmed by the server live in `queue` and are laid over it when drawing, so a change is never
+   lost: it stays visible until the server takes it, is retried, or is discarded by the person. */
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const QUEUE_KEY = "checkoff-queue";
+const HAD_SESSION = "checkoff-had-session"; // a flag only; tokens never touch storage
+const SESSION_ENDED = "Your session has ended; please log in again.";
+const STATES = ["unstarted", "started", "completed"];
+const NEXT_ACTION = { unstarted: "Start", started: "Complete", completed: "Reopen" };
+const STATE_WORD = { unstarted: "Not started", started: "Started", completed: "Completed" };
+
+let token = null; // the access token: in this variable only
+let tokenTimer = 0;
+let owner = "";
+let todos = new Map(); // uid -> item, as the server last told us
+let listEtag = "";
+let queue = []; // {id, kind, uid?, body?, failed?, error?}
+let queueOwner = "";
+let notice = ""; // the last problem, shown until dismissed
+let seq = 0;
+let flushing = false;
+let offline = !navigator.onLine;
+let signUp = false;
+const rows = new Map(); // uid -> <li>
+const channel = "BroadcastChannel" in window ? new BroadcastChannel("checkoff") : null;
+
+// ---------------------------------------------------------------- HTTP
+
+class ApiError extends Error {
+  constructor(status, message, headers) {
+    super(message);
+    this.status = status;
+    this.headers = headers;
+  }
+}
+class NetworkError extends Error {}
+
+async function request(method, path, { body, headers = {}, auth = true, signal } = {}) {
+  const h = { ...headers };
+  if (body !== undefined) h["Content-Type"] = "application/json";
+  if (auth && token) h.Authorization = "Bearer " + token;
+  let res;
+  try {
+    res = await fetch(path, {
+      method,
+      headers: h,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "same-origin",
+      cache: "no-store",
+      signal,
+    });
+  } catch (e) {
+    if (e.name === "AbortError") throw e;
+    throw new NetworkError("You appear to be offline; checkoff could not be reached.");
+  }
+  if (res.ok || res.status === 304) return res;
+  let message = "";
+  try {
+    message = (await res.json()).message || "";
+  } catch (_) {
+    /* not JSON */
+  }
+  if (res.status === 429) {
+    const wait = res.headers.get("Retry-After");
+    if (wait) message = (message || "Too many attempts.") + ` Try again in ${wait} seconds.`;
+  }
+  throw new ApiError(res.status, message || `The server answered ${res.status} ${res.statusText}.`, res.headers);
+}
+
+/** A call with the session's token: on 401, renew the session once and try again. */
+async function api(method, path, opts = {}) {
+  try {
+    return await request(method, path, opts);
+  } catch (e) {
+    if (!(e instanceof ApiError) || e.status !== 401 || !token) throw e;
+    await renew(); // throws when the session is over
+    return request(method, path, opts);
+  }
+}
+
+// ---------------------------------------------------------------- session
+
+function setToken(grant) {
+  token = grant.token;
+  localStorage.setItem(HAD_SESSION, "1");
+  clearTimeout(tokenTimer);
+  const ttl = grant.expires_in || 900;
+  const seconds = Math.max(ttl - 60, ttl / 2); // about a minute early; halfway for short tokens
+  tokenTimer = setTimeout(() => renew().catch(() => {}), seconds * 1000);
+}
+
+let renewing = null;
+/** POST /refresh with the cookie, one tab at a time so two tabs never spend the same cookie. */
+function renew() {
+  if (renewing) return renewing;
+  const go = async () => {
+    const res = await request("POST", "/refresh", {
+      body: {},
+      headers: { "X-Checkoff-Session": "cookie" },
+      auth: false,
+    });
+    return res.json();
+  };
+  const locked = navigator.locks ? navigator.locks.request("checkoff-refresh", go) : go();
+  renewing = locked
+    .then((grant) => {
+      setToken(grant);
+      reconnect();
+      return grant;
+    })
+    .catch((e) => {
+      if (e instanceof ApiError && (e.status === 401 || e.status === 400 || e.status === 403)) {
+        if (token) endSession(SESSION_ENDED, true);
+      } else if (token) {
+        clearTimeout(tokenTimer);
+        tokenTimer = setTimeout(() => renew().catch(() => {}), 15000);
+      }
+      throw e;
+    })
+    .finally(() => {
+      renewing = null;
+    });
+  return renewing;
+}
+
+async function start() {
+  restoreQueue();
+  try {
+    const res = await request("POST", "/refresh", {
+      body: {},
+      headers: { "X-Checkoff-Session": "cookie" },
+      auth: false,
+    });
+    setToken(await res.json());
+    await enter();
+  } catch (e) {
+    const had = localStorage.getItem(HAD_SESSION);
+    localStorage.removeItem(HAD_SESSION);
+    if (e instanceof NetworkError) showAuth("", e.message);
+    else showAuth(had ? SESSION_ENDED : "");
+  }
+}
+
+async function enter() {
+  const who = await (await api("GET", "/whoami")).json();
+  owner = who.owner || who.principal || "";
+  if (queueOwner !== owner) queue = [];
+  queueOwner = owner;
+  for (const op of queue) op.sending = false;
+  $("user").textContent = owner;
+  $("who").hidden = false;
+  $("auth").hidden = true;
+  $("loading").hidden = true;
+  $("todos").hidden = false;
+  draw();
+  await loadList();
+  connect();
+  flush();
+  $("new-todo").focus();
+}
+
+/** Back to the login screen, with what happened in words. Changes not yet sent are kept when
+    the session ran out (they go out after logging in again as the same person). */
+function endSession(message, keepQueue) {
+  token = null;
+  owner = "";
+  clearTimeout(tokenTimer);
+  stopLive();
+  todos = new Map();
+  listEtag = "";
+  notice = "";
+  if (!keepQueue) {
+    queue = [];
+    sessionStorage.removeItem(QUEUE_KEY);
+  }
+  for (const li of rows.values()) li.remove();
+  rows.clear();
+  showAuth(message);
+}
+
+function showAuth(notice, error) {
+  $("loading").hidden = true;
+  $("todos").hidden = true;
+  $("who").hidden = true;
+  $("auth").hidden = false;
+  $("auth-notice").textContent = notice || "";
+  $("auth-notice").hidden = !notice;
+  authError(error);
+  setMode(signUp);
+  $("password").value = "";
+  $("username").focus();
+}
+
+function authError(message) {
+  $("auth-error").textContent = message || "";
+  $("auth-error").hidden = !message;
+}
+
+function setMode(up) {
+  signUp = up;
+  $("auth-title").textContent = up ? "Create your account" : "Log in";
+  $("auth-lede").textContent = up
+    ? "One list, everywhere you are. It takes ten seconds."
+    : "Welcome back. Your list is waiting.";
+  $("auth-submit").textContent = up ? "Sign up" : "Log in";
+  $("switch-text").textContent = up ? "Already have an account?" : "New to checkoff?";
+  $("auth-switch").textContent = up ? "Log in instead" : "Create an account";
+  $("pw-hint").hidden = !up;
+  $("password").autocomplete = up ? "new-password" : "current-password";
+}
+
+async function submitAuth(ev) {
+  ev.preventDefault();
+  const username = $("username").value.trim();
+  const password = $("password").value;
+  if (!username || !password) return authError("Please enter a username and a password.");
+  const button = $("auth-submit");
+  button.disabled = true;
+  authError("");
+  try {
+    if (signUp) await request("POST", "/users", { body: { username, password }, auth: false });
+    const res = await request("POST", "/login", {
+      body: { username, password },
+      headers: { "X-Checkoff-Session": "cookie" },
+      auth: false,
+    });
+    setToken(await res.json());
+    $("password").value = "";
+    $("auth-notice").hidden = true;
+    signUp = false;
+    await enter();
+    say(`Logged in as ${owner}.`);
+  } catch (e) {
+    authError(e.message);
+    $(e instanceof ApiError && e.status === 401 ? "password" : "username").focus();
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function logout() {
+  try {
+    await flush();
+    await api("POST", "/logout");
+  } catch (e) {
+    if (e instanceof NetworkError) return problem("Could not log out: " + e.message);
+  }
+  localStorage.removeItem(HAD_SESSION);
+  if (channel) channel.postMessage("logout");
+  endSession("You have logged out.");
+}
+
+// ---------------------------------------------------------------- the list
+
+async function loadList() {
+  let path = "/todos?limit=1000";
+  const headers = listEtag ? { "If-None-Match": listEtag } : {};
+  const fresh = new Map();
+  let first = true;
+  while (path) {
+    const res = await api("GET", path, { headers: first ? headers : {} });
+    if (res.status === 304) return false;
+    if (first) listEtag = res.headers.get("ETag") || "";
+    first = false;
+    for (const item of await res.json()) fresh.set(item.uid, item);
+    const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.headers.get("Link") || "");
+    path = next ? next[1] : "";
+  }
+  todos = fresh;
+  draw();
+  return true;
+}
+
+function take(item) {
+  const had = todos.get(item.uid);
+  if (!had || !(had.version > item.version)) todos.set(item.uid, item);
+}
+
+/** What the person sees: the server's list with every change still in the queue laid over it. */
+function view() {
+  const out = new Map();
+  for (const [uid, t] of [...todos].sort((a, b) => (a[0] < b[0] ? -1 : 1))) out.set(uid, { ...t });
+  for (const op of queue) {
+    const mark = (t) => {
+      t.pending = true;
+      if (op.failed) t.error = op.error;
+      t.op = op;
+    };
+    if (op.kind === "create") {
+      const t = { uid: op.uid, description: op.body.description, state: "unstarted" };
+      mark(t);
+      out.set(op.uid, t);
+    } else if (op.kind === "patch") {
+      const t = out.get(op.uid);
+      if (t) {
+        Object.assign(t, op.body);
+        mark(t);
+      }
+    } else if (op.kind === "delete") {
+      const t = out.get(op.uid);
+      if (t && op.failed) mark(t);
+      else out.delete(op.uid);
+    } else if (op.kind === "complete-all") {
+      for (const t of out.values()) if (t.state !== "completed") t.state = "completed";
+    } else if (op.kind === "clear-completed") {
+      for (const [uid, t] of out) if (t.state === "completed") out.delete(uid);
+    }
+  }
+  return [...out.values()];
+}
+
+function filterOf() {
+  const h = location.hash.replace(/^#\/?/, "");
+  return h === "active" || h === "completed" ? h : "all";
+}
+
+function draw() {
+  if (!token) return;
+  const items = view();
+  const filter = filterOf();
+  const shown = items.filter((t) =>
+    filter === "all" ? true : filter === "active" ? t.state !== "completed" : t.state === "completed"
+  );
+  const list = $("list");
+  const keep = new Set(shown.map((t) => t.uid));
+  for (const [uid, li] of rows) {
+    if (!keep.has(uid) && !li.classList.contains("editing")) {
+      li.remove();
+      rows.delete(uid);
+    }
+  }
+  let at = list.firstElementChild;
+  for (const t of shown) {
+    let li = rows.get(t.uid);
+    if (!li) {
+      li = row();
+      rows.set(t.uid, li);
+    }
+    fill(li, t);
+    if (li !== at) list.insertBefore(li, at);
+    else at = at.nextElementSibling;
+  }
+  const left = items.filter((t) => t.state !== "completed").length;
+  const done = items.length - left;
+  $("count").textContent = `${left} ${left === 1 ? "item" : "items"} left`;
+  $("foot").hidden = items.length === 0;
+  $("tip").hidden = items.length === 0;
+  $("toolbar").hidden = left === 0;
+  $("clear-completed").hidden = done === 0;
+  const empty = shown.length === 0;
+  $("empty").hidden = !empty;
+  if (empty) {
+    const [title, text] =
+      items.length === 0
+        ? ["Nothing to do yet", "Add your first todo above and press Enter."]
+        : filter === "active"
+        ? ["All done!", "Every todo is completed. Enjoy the quiet."]
+        : ["Nothing completed yet", "Completed todos will show up here."];
+    $("empty-title").textContent = title;
+    $("empty-text").textContent = text;
+  }
+  for (const a of document.querySelectorAll("[data-filter]")) {
+    if (a.dataset.filter === filter) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  drawBanner();
+}
+
+function row() {
+  const li = $("todo-tpl").content.firstElementChild.cloneNode(true);
+  const q = (s) => li.querySelector(s);
+  q(".state").addEventListener("click", () => advance(li.dataset.uid));
+  q(".del").addEventListener("click", () => remove(li.dataset.uid));
+  q(".edit-btn").addEventListener("click", () => beginEdit(li));
+  q(".text").addEventListener("dblclick", () => beginEdit(li));
+  q(".retry").addEventListener("click", () => retry(li.dataset.uid));
+  q(".discard").addEventListener("click", () => discard(li.dataset.uid));
+  const input = q(".edit");
+  input.addEventListener("keydown", (e) => {
+    if (e.key === "Enter") {
+      e.preventDefault();
+      endEdit(li, true);
+    } else if (e.key === "Escape") {
+      e.preventDefault();
+      endEdit(li, false);
+    }
+  });
+  input.addEventListener("blur", () => endEdit(li, true));
+  return li;
+}
+
+function fill(li, t) {
+  const q = (s) => li.querySelector(s);
+  li.dataset.uid = t.uid;
+  li.dataset.state = t.state;
+  li.classList.toggle("pending", !!t.pending && !t.error);
+  li.classList.toggle("failed", !!t.error);
+  const name = `“${t.description}”`;
+  q(".text").textContent = t.description;
+  q(".state").setAttribute("aria-label", `${NEXT_ACTION[t.state]} ${name} (now: ${STATE_WORD[t.state].toLowerCase()})`);
+  q(".state").title = `${NEXT_ACTION[t.state]} (now: ${STATE_WORD[t.state].toLowerCase()})`;
+  q(".edit-btn").setAttribute("aria-label", `Edit ${name}`);
+  q(".edit-btn").title = "Edit";
+  q(".del").setAttribute("aria-label", `Delete ${name}`);
+  q(".del").title = "Delete";
+  q(".edit").setAttribute("aria-label", `Edit ${name}`);
+  const meta = q(".meta");
+  const note = t.error
+    ? "Not saved: " + t.error
+    : t.pending
+    ? offline
+      ? "Waiting for the network…"
+      : "Saving…"
+    : t.state === "started"
+    ? "In progress"
+    : "";
+  meta.textContent = note;
+  meta.hidden = !note;
+  meta.classList.toggle("bad", !!t.error);
+  q(".retry").hidden = q(".discard").hidden = !t.error;
+  if (t.error) {
+    q(".retry").setAttribute("aria-label", `Retry saving ${name}`);
+    q(".discard").setAttribute("aria-label", `Discard the unsaved change to ${name}`);
+  }
+}
+
+function current(uid) {
+  return view().find((t) => t.uid === uid);
+}
+
+// ---------------------------------------------------------------- what a person does
+
+function addTodo(ev) {
+  ev.preventDefault();
+  const input = $("new-todo");
+  const description = input.value.trim();
+  if (!description) {
+    input.value = "";
+    return;
+  }
+  input.value = "";
+  enqueue({ kind: "create", uid: "new-" + Date.now().toString(36) + "-" + seq++, body: { description } });
+  say(`Added “${description}”.`);
+}
+
+function advance(uid) {
+  const t = current(uid);
+  if (!t) return;
+  const state = STATES[(STATES.indexOf(t.state) + 1) % STATES.length];
+  change(uid, { state });
+  say(`“${t.description}” is now ${STATE_WORD[state].toLowerCase()}.`);
+}
+
+function remove(uid) {
+  const t = current(uid);
+  const next = rows.get(uid) && (rows.get(uid).nextElementSibling || rows.get(uid).previousElementSibling);
+  if (uid.startsWith("new-")) dropCreate(uid);
+  else enqueue({ kind: "delete", uid });
+  if (t) say(`Deleted “${t.description}”.`);
+  const target = next && next.isConnected ? next.querySelector(".del") : $("new-todo");
+  (target || $("new-todo")).focus();
+}
+
+function change(uid, body) {
+  const create = queue.find((op) => op.kind === "create" && op.uid === uid);
+  if (create && !create.sending && !body.state) {
+    Object.assign(create.body, body); // not sent yet: fold the edit into it
+    save();
+    draw();
+    return;
+  }
+  enqueue({ kind: "patch", uid, body });
+}
+
+function beginEdit(li) {
+  if (li.classList.contains("editing")) return;
+  const input = li.querySelector(".edit");
+  const text = li.querySelector(".text");
+  li.classList.add("editing");
+  input.value = text.textContent;
+  input.hidden = false;
+  text.hidden = true;
+  input.focus();
+  input.setSelectionRange(input.value.length, input.value.length);
+}
+
+function endEdit(li, keep) {
+  if (!li.classList.contains("editing")) return;
+  const input = li.querySelector(".edit");
+  const uid = li.dataset.uid;
+  const before = li.querySelector(".text").textContent;
+  const value = input.value.trim();
+  li.classList.remove("editing");
+  input.hidden = true;
+  li.querySelector(".text").hidden = false;
+  const hadFocus = document.activeElement === input;
+  if (keep && value !== before) {
+    if (!value) return remove(uid);
+    change(uid, { description: value });
+    say(`Changed to “${value}”.`);
+  } else draw();
+  if (hadFocus && li.isConnected) li.querySelector(".edit-btn").focus();
+}
+
+function completeAll() {
+  enqueue({ kind: "complete-all" });
+  say("Marked all todos completed.");
+}
+
+function clearCompleted() {
+  const n = view().filter((t) => t.state === "completed").length;
+  enqueue({ kind: "clear-completed" });
+  say(`Cleared ${n} completed ${n === 1 ? "todo" : "todos"}.`);
+  $("new-todo").focus();
+}
+
+// ---------------------------------------------------------------- the queue of changes
+
+function enqueue(op) {
+  op.id = seq++;
+  queue.push(op);
+  save();
+  draw();
+  flush();
+}
+
+function save() {
+  try {
+    sessionStorage.setItem(QUEUE_KEY, JSON.stringify({ owner: queueOwner, seq, ops: queue }));
+  } catch (_) {
+    /* storage full or disabled: the queue still lives in memory */
+  }
+}
+
+function restoreQueue() {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(QUEUE_KEY) || "null");
+    if (saved && Array.isArray(saved.ops)) {
+      queue = saved.ops.map((op) => ({ ...op, sending: false }));
+      queueOwner = saved.owner || "";
+      seq = Math.max(seq, saved.seq || 0);
+    }
+  } catch (_) {
+    queue = [];
+  }
+}
+
+function dropCreate(uid) {
+  queue = queue.filter((op) => op.uid !== uid);
+  save();
+  draw();
+}
+
+/** Send waiting changes in order. A refused one is marked (with Retry) and does not hold up the rest. */
+async function flush() {
+  if (flushing || !token) return;
+  flushing = true;
+  try {
+    for (;;) {
+      const op = queue.find((o) => !o.failed && !waitsFor(o));
+      if (!op) break;
+      op.sending = true;
+      try {
+        await send(op);
+        queue.splice(queue.indexOf(op), 1);
+        setOffline(false);
+      } catch (e) {
+        op.sending = false;
+        if (e instanceof NetworkError) {
+          setOffline(true);
+          break;
+        }
+        if (!token) break;
+        op.failed = true;
+        op.error = e.message;
+        if (e instanceof ApiError && e.status === 412) {
+          op.error = "It was changed elsewhere in the meantime; the list now shows the latest. Retry to apply your change anyway.";
+          await loadList().catch(() => {});
+        }
+        if (op.uid) say(`Not saved: ${op.error}`);
+      } finally {
+        save();
+        draw();
+      }
+    }
+  } finally {
+    flushing = false;
+  }
+}
+
+function waitsFor(op) {
+  return op.uid && op.uid.startsWith("new-") && op.kind !== "create";
+}
+
+async function send(op) {
+  if (op.kind === "create") {
+    const item = await (await api("POST", "/todos", { body: op.body })).json();
+    take(item);
+    const li = rows.get(op.uid);
+    if (li) {
+      rows.delete(op.uid);
+      if (rows.has(item.uid)) li.remove(); // the live event drew it first
+      else {
+        rows.set(item.uid, li);
+        li.dataset.uid = item.uid;
+      }
+    }
+    for (const o of queue) if (o.uid === op.uid) o.uid = item.uid;
+  } else if (op.kind === "patch") {
+    const known = todos.get(op.uid);
+    const headers = known && !op.force ? { "If-Match": `"${known.version}"` } : {};
+    try {
+      take(await (await api("PATCH", "/todos/" + encodeURIComponent(op.uid), { body: op.body, headers })).json());
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) {
+        todos.delete(op.uid); // gone elsewhere: nothing left to change
+        problem("That todo was deleted elsewhere.");
+        return;
+      }
+      throw e;
+    }
+  } else if (op.kind === "delete") {
+    try {
+      await api("DELETE", "/todos/" + encodeURIComponent(op.uid));
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 404)) throw e;
+    }
+    todos.delete(op.uid);
+  } else if (op.kind === "complete-all") {
+    await api("POST", "/todos/complete-all");
+    await loadList();
+  } else if (op.kind === "clear-completed") {
+    await api("DELETE", "/todos?state=completed");
+    for (const [uid, t] of todos) if (t.state === "completed") todos.delete(uid);
+    await loadList();
+  }
+}
+
+function opFor(uid) {
+  return queue.find((o) => o.failed && (o.uid === uid || (!o.uid && uid === undefined)));
+}
+
+function retry(uid) {
+  const op = opFor(uid);
+  if (!op) return;
+  op.failed = false;
+  op.force = true;
+  op.error = "";
+  save();
+  draw();
+  flush();
+}
+
+function discard(uid) {
+  const op = opFor(uid);
+  if (!op) return;
+  if (op.kind === "create") return dropCreate(op.uid);
+  queue.splice(queue.indexOf(op), 1);
+  save();
+  draw();
+  say("Change discarded.");
+}
+
+function setOffline(now) {
+  if (offline === now) return;
+  offline = now;
+  draw();
+}
+
+let bannerKey = "";
+function drawBanner() {
+  const bulk = queue.find((o) => o.failed && !o.uid);
+  const waiting = queue.filter((o) => !o.failed).length;
+  const key = `${bulk ? bulk.id : ""}|${offline}|${waiting}|${notice}`;
+  if (key === bannerKey) return;
+  bannerKey = key;
+  const actions = $("banner-actions");
+  actions.textContent = "";
+  let text = "";
+  if (bulk) {
+    text = `“${bulk.kind === "complete-all" ? "Mark all completed" : "Clear completed"}” failed: ${bulk.error}`;
+    for (const [label, fn] of [
+      ["Retry", () => retry(undefined)],
+      ["Discard", () => discard(undefined)],
+    ]) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "btn quiet";
+      b.textContent = label;
+      b.addEventListener("click", fn);
+      actions.append(b);
+    }
+  } else if (offline) {
+    text = waiting
+      ? `You are offline. ${waiting} ${waiting === 1 ? "change is" : "changes are"} kept here and will be sent when you are back.`
+      : "You are offline. Changes you make are kept here and sent when you are back.";
+  } else if (notice) {
+    text = notice;
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "btn quiet";
+    b.textContent = "Dismiss";
+    b.addEventListener("click", () => {
+      notice = "";
+      drawBanner();
+      $("new-todo").focus();
+    });
+    actions.append(b);
+  }
+  $("banner-text").textContent = text;
+  $("banner").hidden = !text;
+  $("banner").classList.toggle("bad", !!bulk || (!!notice && !offline));
+}
+
+// ---------------------------------------------------------------- live updates
+
+let live = null; // AbortController of the open stream
+let lastEventId = "";
+let backoff = 1000;
+let liveTimer = 0;
+let pollTimer = 0;
+let polling = false;
+
+function stopLive() {
+  if (live) live.abort();
+  live = null;
+  clearTimeout(liveTimer);
+  clearInterval(pollTimer);
+  polling = false;
+}
+
+function reconnect() {
+  if (!token || polling) return;
+  if (live) live.abort();
+  live = null;
+  clearTimeout(liveTimer);
+  connect();
+}
+
+function later(ms) {
+  clearTimeout(liveTimer);
+  liveTimer = setTimeout(connect, ms);
+}
+
+async function connect() {
+  if (!token || live || polling) return;
+  const ctrl = new AbortController();
+  live = ctrl;
+  const headers = { Accept: "text/event-stream" };
+  if (lastEventId) headers["Last-Event-ID"] = lastEventId;
+  try {
+    const res = await api("GET", "/todos/events", { headers, signal: ctrl.signal });
+    backoff = 1000;
+    if (!lastEventId) loadList().catch(() => {}); // anything missed before the stream opened
+    await readEvents(res.body, ctrl.signal);
+    if (live === ctrl) {
+      live = null;
+      later(200); // the server ended it (say, the token expired): open it again
+    }
+  } catch (e) {
+    if (live !== ctrl) return; // replaced on purpose
+    live = null;
+    if (e instanceof ApiError && [404, 405, 501].includes(e.status)) return startPolling();
+    if (!token) return;
+    if (e instanceof NetworkError) setOffline(true);
+    later(backoff);
+    backoff = Math.min(backoff * 2, 30000);
+  }
+}
+
+async function readEvents(body, signal) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  let ev = { type: "", data: [], id: null };
+  signal.addEventListener("abort", () => reader.cancel().catch(() => {}));
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    if (offline) {
+      setOffline(false);
+      flush();
+    }
+    buffer += value;
+    const lines = buffer.split(/\r\n|\r|\n/);
+    buffer = lines.pop();
+    for (const line of lines) {
+      if (line === "") {
+        if (ev.id !== null) lastEventId = ev.id;
+        if (ev.data.length || ev.type) handle(ev.type || "message", ev.data.join("\n"));
+        ev = { type: "", data: [], id: null };
+        continue;
+      }
+      if (line.startsWith(":")) continue;
+      const i = line.indexOf(":");
+      const field = i < 0 ? line : line.slice(0, i);
+      let value = i < 0 ? "" : line.slice(i + 1);
+      if (value.startsWith(" ")) value = value.slice(1);
+      if (field === "event") ev.type = value;
+      else if (field === "data") ev.data.push(value);
+      else if (field === "id" && !value.includes("\0")) ev.id = value;
+    }
+  }
+}
+
+function handle(type, data) {
+  let body = {};
+  try {
+    body = data ? JSON.parse(data) : {};
+  } catch (_) {
+    return;
+  }
+  if (type === "created" || type === "updated") {
+    const fresh = !todos.has(body.uid);
+    take(body);
+    if (fresh && !queue.some((o) => o.kind === "create")) say(`New todo: “${body.description}”.`);
+  } else if (type === "deleted") {
+    todos.delete(body.uid);
+  } else if (type === "reset") {
+    listEtag = "";
+    loadList().catch(() => {});
+    return;
+  } else return;
+  draw();
+}
+
+function startPolling() {
+  polling = true;
+  clearInterval(pollTimer);
+  pollTimer = setInterval(() => {
+    if (token && !document.hidden) loadList().then(() => setOffline(false), (e) => e instanceof NetworkError && setOffline(true));
+  }, 3000);
+}
+
+// ---------------------------------------------------------------- messages
+
+let sayTimer = 0;
+function say(text) {
+  const live = $("live");
+  live.textContent = "";
+  clearTimeout(sayTimer);
+  sayTimer = setTimeout(() => (live.textContent = text), 50);
+}
+
+function problem(text) {
+  notice = text;
+  drawBanner();
+  say(text);
+}
+
+// ---------------------------------------------------------------- wiring
+
+$("auth-form").addEventListener("submit", submitAuth);
+$("auth-switch").addEventListener("click", () => {
+  setMode(!signUp);
+  authError("");
+  $("auth-notice").hidden = true;
+  $("username").focus();
+});
+$("logout").addEventListener("click", logout);
+$("new-form").addEventListener("submit", addTodo);
+$("complete-all").addEventListener("click", completeAll);
+$("clear-completed").addEventListener("click", clearCompleted);
+window.addEventListener("hashchange", draw);
+window.addEventListener("online", () => {
+  setOffline(false);
+  flush();
+  reconnect();
+});
+window.addEventListener("offline", () => setOffline(true));
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden && token) {
+    flush();
+    if (!live && !polling) connect();
+  }
+});
+setInterval(() => {
+  if (token && queue.some((o) => !o.failed)) flush();
+}, 5000);
+if (channel) channel.onmessage = (m) => m.data === "logout" && token && endSession("You logged out in another tab.");
+
+start();
