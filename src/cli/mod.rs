@@ -57,6 +57,18 @@ enum Command {
     ImportChalice(copy::ImportChaliceArgs),
     /// Print the OpenAPI document.
     Openapi,
+    /// Write a consistent copy of the SQLite database while it is in use.
+    Backup {
+        /// The copy to write (must not exist yet).
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Put a copy made by `backup` back in place of the SQLite database (stop servers first).
+    Restore {
+        /// The copy to restore.
+        #[arg(long)]
+        from: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -164,6 +176,26 @@ async fn dispatch(cli: Cli) -> CliResult {
         Command::Package(args) => package::run(&cli, args),
         Command::Migrate(args) => copy::migrate(&cli, args).await,
         Command::ImportChalice(args) => copy::import_chalice(&cli, args).await,
+        Command::Backup { out } => {
+            let dir = cli.sqlite_dir("backup")?;
+            crate::store::sqlite::backup(&dir, out)?;
+            println!(
+                "Wrote a copy of {} to {}.",
+                cli.describe_store()?,
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Restore { from } => {
+            let dir = cli.sqlite_dir("restore")?;
+            crate::store::sqlite::restore(&dir, from)?;
+            println!(
+                "Restored {} from {}.",
+                cli.describe_store()?,
+                from.display()
+            );
+            Ok(())
+        }
         Command::Openapi => {
             let doc = crate::api::openapi()
                 .to_pretty_json()
@@ -197,6 +229,22 @@ impl Cli {
             }
             StoreKind::Dynamodb => format!("DynamoDB table {}", settings.table),
         })
+    }
+
+    /// The data dir of the SQLite store, for commands that work on its file; DynamoDB has its
+    /// own ways.
+    fn sqlite_dir(&self, command: &str) -> Result<std::path::PathBuf, Failure> {
+        let settings = self.store_settings()?;
+        match settings.kind {
+            StoreKind::Sqlite => Ok(settings.data_dir),
+            StoreKind::Dynamodb => Err(Failure(format!(
+                "`{command}` is for the SQLite store. DynamoDB keeps its own: point-in-time \
+                 recovery (on since `checkoff resources create`) restores the table {} to any \
+                 second of the last 35 days, and `aws dynamodb create-backup --table-name {} \
+                 --backup-name NAME` makes an on-demand backup",
+                settings.table, settings.table
+            ))),
+        }
     }
 
     async fn open_store(&self) -> Result<Arc<dyn Store>, Failure> {

@@ -3,7 +3,7 @@
 mod cached;
 mod changes;
 pub mod dynamodb;
-mod sqlite;
+pub mod sqlite;
 
 use async_trait::async_trait;
 use uuid::Uuid;

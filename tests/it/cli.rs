@@ -1106,3 +1106,106 @@ fn on_a_terminal_two_different_passwords_create_nobody() {
     let listed = run(checkoff(dir.path(), &["users", "list"]), None);
     assert!(listed.stdout.trim().is_empty(), "{listed:#?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// backup and restore
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_backup_taken_while_serving_restores_everything_acknowledged_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    create_user(dir.path(), "alice", false);
+    let server = Server::start(dir.path());
+    let token = server.token("alice").await;
+    for i in 0..20 {
+        let response = server.create_todo(&token, &format!("before {i}")).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    // Writes go on while the copy is taken.
+    let writing = {
+        let (base, token) = (server.base.clone(), token.clone());
+        tokio::spawn(async move {
+            let client = Client::new();
+            for i in 0..50 {
+                client
+                    .post(format!("{base}/todos"))
+                    .bearer_auth(&token)
+                    .json(&json!({ "description": format!("during {i}") }))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    let copy = dir.path().join("copy.db");
+    let outcome = run(
+        checkoff(
+            dir.path(),
+            &["backup", "--out", &copy.display().to_string()],
+        ),
+        None,
+    );
+    outcome
+        .assert_code(0)
+        .assert_stdout_contains("Wrote a copy");
+    writing.await.unwrap();
+    // Never over an existing file.
+    run(
+        checkoff(
+            dir.path(),
+            &["backup", "--out", &copy.display().to_string()],
+        ),
+        None,
+    )
+    .assert_code(1)
+    .assert_stderr_contains("exists already");
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    run(
+        checkoff(
+            elsewhere.path(),
+            &["restore", "--from", &copy.display().to_string()],
+        ),
+        None,
+    )
+    .assert_code(0)
+    .assert_stdout_contains("Restored");
+    let restored = Server::start(elsewhere.path());
+    // The JWT key is not in the copy: log in again, with the password that was backed up.
+    let token = restored.token("alice").await;
+    let (status, list) = status_json(restored.list_todos(&token).await).await;
+    assert_eq!(status, StatusCode::OK);
+    let descriptions = descriptions(&list);
+    for i in 0..20 {
+        assert!(
+            descriptions.contains(&format!("before {i}").as_str()),
+            "{i}"
+        );
+    }
+    // A consistent cut: the writes during the copy are a prefix of what was written.
+    let during = descriptions
+        .iter()
+        .filter(|d| d.starts_with("during"))
+        .count();
+    for i in 0..during {
+        assert!(
+            descriptions.contains(&format!("during {i}").as_str()),
+            "{i} of {during}"
+        );
+    }
+
+    // Not a checkoff database: refused, and nothing replaced.
+    let junk = dir.path().join("junk.db");
+    std::fs::write(&junk, b"not a database").unwrap();
+    run(
+        checkoff(
+            elsewhere.path(),
+            &["restore", "--from", &junk.display().to_string()],
+        ),
+        None,
+    )
+    .assert_code(1)
+    .assert_stderr_contains("not an SQLite database");
+    let token = restored.token("alice").await;
+    assert_eq!(restored.list_todos(&token).await.status(), StatusCode::OK);
+}

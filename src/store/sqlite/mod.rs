@@ -1,5 +1,6 @@
 //! The embedded store: one SQLite file in the data dir, WAL, `synchronous=FULL`.
 
+mod backup;
 mod error;
 mod readers;
 mod rows;
@@ -21,6 +22,8 @@ use self::rows::{read_session, read_todo, read_user, session_columns, todo_colum
 use self::writer::Writer;
 use super::{ChangeClock, Failures, Page, PageRequest, Store, StoreError, StoreResult};
 use crate::domain::{Revocations, Session, Timestamp, Todo, TodoPatch, TodoState, User, Username};
+
+pub use self::backup::{backup, restore};
 
 pub const DB_FILE: &str = "checkoff.db";
 

@@ -61,11 +61,9 @@ CREATE INDEX login_failures_by_age ON login_failures (forget_at);
 "#,
 ];
 
-pub(super) fn migrate(conn: &mut Connection) -> Result<(), String> {
-    let applied: i64 = conn
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .map_err(|e| e.to_string())?;
-    let applied = usize::try_from(applied).map_err(|_| format!("bad schema version {applied}"))?;
+/// Refuses a schema version this checkoff cannot work with.
+pub(super) fn check_version(version: i64) -> Result<usize, String> {
+    let applied = usize::try_from(version).map_err(|_| format!("bad schema version {version}"))?;
     if applied > MIGRATIONS.len() {
         return Err(format!(
             "the database is at schema version {applied}, newer than this checkoff knows ({}); \
@@ -73,6 +71,14 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), String> {
             MIGRATIONS.len()
         ));
     }
+    Ok(applied)
+}
+
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), String> {
+    let applied: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(|e| e.to_string())?;
+    let applied = check_version(applied)?;
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
         let tx = conn.transaction().map_err(|e| e.to_string())?;
         tx.execute_batch(sql)
