@@ -13,6 +13,7 @@ const STATE_WORD = { unstarted: "Not started", started: "Started", completed: "C
 
 let token = null; // the access token: in this variable only
 let tokenTimer = 0;
+let renewAt = 0;
 let owner = "";
 let todos = new Map(); // uid -> item, as the server last told us
 let listEtag = "";
@@ -88,6 +89,7 @@ function setToken(grant) {
   clearTimeout(tokenTimer);
   const ttl = grant.expires_in || 900;
   const seconds = Math.max(ttl - 60, ttl / 2); // about a minute early; halfway for short tokens
+  renewAt = Date.now() + seconds * 1000;
   tokenTimer = setTimeout(() => renew().catch(() => {}), seconds * 1000);
 }
 
@@ -871,6 +873,7 @@ window.addEventListener("online", () => {
 window.addEventListener("offline", () => setOffline(true));
 document.addEventListener("visibilitychange", () => {
   if (!document.hidden && token) {
+    if (Date.now() >= renewAt) renew().catch(() => {}); // timers sleep with the tab
     flush();
     if (!live && !polling) connect();
   }
