@@ -4,6 +4,9 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+// Where the API is: the page's own folder ("" on a server of its own, "/dev" behind an API
+// Gateway stage), so every call stays beside the page that made it.
+const BASE = location.pathname.replace(/\/[^/]*$/, "");
 const QUEUE_KEY = "checkoff-queue";
 const HAD_SESSION = "checkoff-had-session"; // a flag only; tokens never touch storage
 const SESSION_ENDED = "Your session has ended; please log in again.";
@@ -44,7 +47,8 @@ async function request(method, path, { body, headers = {}, auth = true, signal }
   if (auth && token) h.Authorization = "Bearer " + token;
   let res;
   try {
-    res = await fetch(path, {
+    // Links the server sends (Link: rel="next") already carry the base.
+    res = await fetch(BASE && path.startsWith(BASE + "/") ? path : BASE + path, {
       method,
       headers: h,
       body: body === undefined ? undefined : JSON.stringify(body),

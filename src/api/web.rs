@@ -66,7 +66,9 @@ static SITE: LazyLock<Site> = LazyLock::new(|| {
     for (name, content_type, body) in FILES {
         let (stem, extension) = name.rsplit_once('.').unwrap_or((name, ""));
         let path = format!("/assets/{stem}.{}.{extension}", digest(body));
-        page = page.replace(&format!("{{{{{name}}}}}"), &path);
+        // Linked relative to the page (`assets/…`), so that it works below an API Gateway
+        // stage as well as at the root.
+        page = page.replace(&format!("{{{{{name}}}}}"), path.trim_start_matches('/'));
         assets.push(Asset {
             path,
             content_type,
@@ -139,7 +141,8 @@ mod tests {
         let page = String::from_utf8(SITE.page.clone()).unwrap();
         assert!(!page.contains("{{"), "a placeholder is left: {page}");
         for asset in &SITE.assets {
-            assert!(page.contains(&asset.path), "{} not linked", asset.path);
+            let link = format!("\"{}\"", asset.path.trim_start_matches('/'));
+            assert!(page.contains(&link), "{link} not linked");
         }
     }
 }

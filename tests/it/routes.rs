@@ -111,9 +111,9 @@ async fn first_asset(app: &TestApp) -> String {
         .text()
         .await
         .unwrap();
-    let start = page.find("/assets/").expect("the page links an asset");
+    let start = page.find("\"assets/").expect("the page links an asset") + 1;
     let end = start + page[start..].find('"').unwrap();
-    page[start..end].to_owned()
+    format!("/{}", &page[start..end])
 }
 
 /// A concrete path for a documented one: the caller's own name, a fresh uid.

@@ -5,12 +5,13 @@ use reqwest::{Method, StatusCode};
 
 use crate::helpers::TestApp;
 
-/// The page's asset paths.
+/// The page's asset paths (it links them relative to itself, `assets/…`).
 fn assets(page: &str) -> Vec<String> {
-    page.match_indices("/assets/")
+    page.match_indices("\"assets/")
         .map(|(start, _)| {
+            let start = start + 1;
             let end = start + page[start..].find('"').unwrap();
-            page[start..end].to_owned()
+            format!("/{}", &page[start..end])
         })
         .collect()
 }

@@ -244,7 +244,7 @@ async function main() {
     check(!/<script(?![^>]*\ssrc=)[^>]*>/i.test(html), "the page has an inline <script>");
     check(!/<style|\sstyle=/i.test(html), "the page has inline style");
     check(!html.includes("{{"), "a placeholder was not replaced");
-    const assets = [...new Set([...html.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((m) => m[1]))];
+    const assets = [...new Set([...html.matchAll(/(?:src|href)="(assets\/[^"]+)"/g)].map((m) => "/" + m[1]))];
     check(assets.length >= 3, `expected app.js, app.css and icon.svg in the page, found ${assets}`);
     let total = home.gzipped ? home.wire : zlib.gzipSync(home.body).length;
     const sizes = [`page ${total}`];
