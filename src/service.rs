@@ -90,6 +90,7 @@ pub async fn build_on(settings: &Settings, store: Arc<dyn Store>) -> Result<AppS
         lists: Arc::new(ListCache::new(settings.service.list_cache_bytes)),
         events: Arc::new(ChangeFeed::default()),
         live_events: settings.runtime == Runtime::Local,
+        log_requests: settings.runtime == Runtime::Local,
         request_timeout: settings.service.request_timeout,
         cors_origins: settings.cors_origins.clone(),
     })

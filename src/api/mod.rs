@@ -19,8 +19,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header::{
-    AUTHORIZATION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, IF_MATCH, IF_NONE_MATCH, LINK,
-    LOCATION, REFERRER_POLICY, RETRY_AFTER, X_CONTENT_TYPE_OPTIONS,
+    AUTHORIZATION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, ETAG, IF_MATCH, IF_NONE_MATCH,
+    LINK, LOCATION, REFERRER_POLICY, RETRY_AFTER, SET_COOKIE, X_CONTENT_TYPE_OPTIONS,
 };
 use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::{self, Next};
@@ -28,7 +28,10 @@ use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::{
+    SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer,
+};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::OpenApi;
@@ -144,16 +147,29 @@ pub fn app(state: AppState) -> Router {
     let router = route_table().split_for_parts().0;
     let timeout = state.request_timeout;
     let cors = cors_layer(&state.cors_origins);
-    router
+    let mut router = router
         .fallback(|| async { ApiError::NotFound("Not found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn_with_state(timeout, deadline))
+        .layer(middleware::from_fn_with_state(timeout, deadline));
+    // Under Lambda the entry logs each request itself, with API Gateway's request id.
+    if state.log_requests {
+        router = router.layer(middleware::from_fn(access_log));
+    }
+    router
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("a handler panicked".into()).into_response()
         }))
         .layer(TraceLayer::new_for_http())
-        .layer(SetSensitiveRequestHeadersLayer::new([AUTHORIZATION]))
+        // Each request has an id (the caller's x-request-id, or a new one), echoed back.
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        // Secrets never reach a log line, whatever the log level.
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            AUTHORIZATION,
+            COOKIE,
+        ]))
+        .layer(SetSensitiveResponseHeadersLayer::new([SET_COOKIE]))
         .layer(SetResponseHeaderLayer::if_not_present(
             X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -201,6 +217,33 @@ fn cors_layer(origins: &[String]) -> CorsLayer {
         ])
         .expose_headers([ETAG, LINK, LOCATION, RETRY_AFTER])
         .max_age(Duration::from_secs(600))
+}
+
+/// One line per request at `info`: method, route, status, time and request id (never a header
+/// or body: tokens and passwords travel there).
+async fn access_log(request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "-".to_owned(), |p| p.as_str().to_owned());
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
+    let response = next.run(request).await;
+    tracing::info!(
+        request_id,
+        %method,
+        route,
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
 }
 
 /// Bounds every request: past the limit the client gets a 503 rather than a hang.

@@ -23,6 +23,8 @@ pub struct AppState {
     pub events: Arc<ChangeFeed>,
     /// Whether GET /todos/events streams (not under Lambda, which answers once per request).
     pub live_events: bool,
+    /// Whether the router logs a line per request (the Lambda entry logs its own).
+    pub log_requests: bool,
     pub request_timeout: Duration,
     /// Origins allowed to call from a browser (none: no CORS headers at all).
     pub cors_origins: Vec<String>,

@@ -32,6 +32,15 @@ use crate::store::{Store, StoreError};
 pub struct Cli {
     #[command(flatten)]
     location: StoreArgs,
+    /// Log lines as text or as one JSON object each.
+    #[arg(
+        long,
+        env = "CHECKOFF_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -126,11 +135,14 @@ impl From<StoreError> for Failure {
 type CliResult = Result<(), Failure>;
 
 pub fn run(cli: Cli) -> ExitCode {
-    init_logging(if matches!(cli.command, Command::Serve(_)) {
-        "info"
-    } else {
-        "warn"
-    });
+    init_logging(
+        cli.log_format,
+        if matches!(cli.command, Command::Serve(_)) {
+            "info"
+        } else {
+            "warn"
+        },
+    );
     run_to_exit(dispatch(cli))
 }
 
@@ -156,15 +168,34 @@ pub fn run_to_exit<E: fmt::Display>(work: impl Future<Output = Result<(), E>>) -
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    /// One JSON object a line, for log stores that index fields.
+    Json,
+}
+
+impl LogFormat {
+    /// `CHECKOFF_LOG_FORMAT`, as under Lambda where there are no flags.
+    pub fn from_env() -> Self {
+        match std::env::var("CHECKOFF_LOG_FORMAT") {
+            Ok(format) if format.eq_ignore_ascii_case("json") => Self::Json,
+            _ => Self::Text,
+        }
+    }
+}
+
 /// Logs to standard error (CloudWatch takes it as it is under Lambda), filtered by `RUST_LOG`.
-pub fn init_logging(default_level: &str) {
+pub fn init_logging(format: LogFormat, default_level: &str) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
 }
 
 async fn dispatch(cli: Cli) -> CliResult {

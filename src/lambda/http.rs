@@ -155,6 +155,12 @@ async fn handle(router: Router, event: lambda_http::Request, trusts_gateway: boo
         _ => Body::empty(),
     };
     let method = parts.method.clone();
+    // API Gateway's id is the request's id, unless the caller brought one.
+    if !request_id.is_empty()
+        && let Ok(id) = HeaderValue::from_str(&request_id)
+    {
+        parts.headers.entry("x-request-id").or_insert(id);
+    }
     let request = axum::extract::Request::from_parts(parts, body);
     let Ok(mut response) = router.oneshot(request).await;
     if !place.prefix.is_empty() {

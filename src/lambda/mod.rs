@@ -32,7 +32,7 @@ struct LambdaArgs {
 }
 
 pub fn run() -> ExitCode {
-    crate::cli::init_logging("info");
+    crate::cli::init_logging(crate::cli::LogFormat::from_env(), "info");
     crate::cli::run_to_exit(serve())
 }
 

@@ -1209,3 +1209,109 @@ async fn a_backup_taken_while_serving_restores_everything_acknowledged_before_it
     let token = restored.token("alice").await;
     assert_eq!(restored.list_todos(&token).await.status(), StatusCode::OK);
 }
+
+// ---------------------------------------------------------------------------------------------
+// logs
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn each_request_is_logged_with_its_id_and_no_secret_ever_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        dir.path(),
+        &[("RUST_LOG", "debug"), ("CHECKOFF_LOG_FORMAT", "json")],
+    );
+    let password = "Secret1Password";
+    let response = server
+        .request(Method::POST, "/users")
+        .json(&json!({ "username": "alice", "password": password }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let login = server.login("alice", password).await;
+    let (token, refresh) = (
+        login["token"].as_str().unwrap().to_owned(),
+        login["refresh_token"].as_str().unwrap().to_owned(),
+    );
+    let browser = server
+        .request(Method::POST, "/login")
+        .header("X-Checkoff-Session", "cookie")
+        .json(&json!({ "username": "alice", "password": password }))
+        .send()
+        .await
+        .unwrap();
+    let cookie = browser.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let cookie_value = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned();
+    server
+        .request(Method::POST, "/refresh")
+        .header("X-Checkoff-Session", "cookie")
+        .header("Cookie", format!("checkoff_refresh={cookie_value}"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let renewed = server
+        .request(Method::POST, "/refresh")
+        .json(&json!({ "refresh_token": refresh }))
+        .send()
+        .await
+        .unwrap();
+    let renewed: Value = renewed.json().await.unwrap();
+    let traced = server
+        .authed(Method::GET, "/todos", &token)
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(traced.headers()["x-request-id"], "trace-me-42");
+    let fresh = server
+        .authed(Method::GET, "/whoami", &token)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !fresh.headers()["x-request-id"].is_empty(),
+        "an id is made when none is sent"
+    );
+    server.create_todo(&token, "a todo").await;
+    server
+        .authed(Method::POST, "/logout", &token)
+        .send()
+        .await
+        .unwrap();
+
+    let logs = server.stderr_text();
+    let secrets = [
+        password.to_owned(),
+        token.clone(),
+        refresh,
+        cookie_value,
+        renewed["token"].as_str().unwrap().to_owned(),
+        renewed["refresh_token"].as_str().unwrap().to_owned(),
+    ];
+    for secret in &secrets {
+        // Even a fragment: tokens are long, and a signature alone is a secret.
+        let fragment = &secret[secret.len().saturating_sub(16)..];
+        assert!(!logs.contains(fragment), "a secret is in the logs:\n{logs}");
+    }
+    // One JSON line per request at the default level's "request" event, with its id.
+    let lines: Vec<Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let traced_line = lines
+        .iter()
+        .find(|l| l["message"] == "request" && l["request_id"] == "trace-me-42")
+        .unwrap_or_else(|| panic!("no request line for trace-me-42:\n{logs}"));
+    assert_eq!(traced_line["status"], 200);
+    assert_eq!(traced_line["route"], "/todos");
+    assert!(lines.iter().filter(|l| l["message"] == "request").count() >= 9);
+}
