@@ -48,7 +48,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the API over HTTP.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage users.
     #[command(subcommand)]
     Users(users::UsersCommand),
@@ -85,6 +85,14 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "CHECKOFF_ADDR", default_value = "127.0.0.1:8000")]
     addr: SocketAddr,
+    /// Connections served at once; more wait until one closes [default: the open-file limit,
+    /// raised to its maximum, less room for the store].
+    #[arg(long, env = "CHECKOFF_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// How long a client may take to send a request's headers, and how long a keep-alive
+    /// connection may sit idle.
+    #[arg(long, env = "CHECKOFF_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    header_timeout: Duration,
     #[command(flatten)]
     service: ServiceArgs,
 }
@@ -310,6 +318,12 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> CliResult {
                 args.addr
             )
         })?;
+    let budget = crate::server::connection_budget();
+    let limits = crate::server::Limits {
+        max_connections: args.max_connections.unwrap_or(budget).min(budget),
+        header_timeout: args.header_timeout,
+        ..crate::server::Limits::default()
+    };
     let state = service::build(&settings).await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     // Printed, not logged: scripts and tests read the port from here when given port 0.
@@ -318,7 +332,7 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> CliResult {
         service::describe(&settings)
     );
     let _ = std::io::stdout().flush();
-    crate::server::serve(listener, state, crate::server::shutdown_signal())
+    crate::server::serve(listener, state, limits, crate::server::shutdown_signal())
         .await
         .map_err(|e| Failure(format!("server failed: {e}")))
 }

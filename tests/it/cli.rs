@@ -1315,3 +1315,141 @@ async fn each_request_is_logged_with_its_id_and_no_secret_ever_is() {
     assert_eq!(traced_line["route"], "/todos");
     assert!(lines.iter().filter(|l| l["message"] == "request").count() >= 9);
 }
+
+// ---------------------------------------------------------------------------------------------
+// connection limits
+// ---------------------------------------------------------------------------------------------
+
+/// A raw connection to `server`.
+fn connect(server: &Server) -> std::net::TcpStream {
+    let addr = server.base.trim_start_matches("http://");
+    let stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+}
+
+/// Whether the server closed `stream` (reading gives end of file, or a reset).
+fn closed_by_server(stream: &mut std::net::TcpStream) -> bool {
+    let mut buffer = [0u8; 512];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => return true,
+            // A 408 or similar before closing is fine.
+            Ok(_) => continue,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_slow_loris_client_and_an_idle_connection_are_dropped_while_others_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(dir.path(), &[("CHECKOFF_HEADER_TIMEOUT", "1s")]);
+
+    let mut slow = connect(&server);
+    let mut idle = connect(&server);
+    let started = Instant::now();
+    let dripping = thread::spawn(move || {
+        // One byte every 200 ms: the headers would take minutes.
+        for byte in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "
+            .iter()
+            .cycle()
+            .take(50)
+        {
+            if slow.write_all(&[*byte]).is_err() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(200));
+        }
+        closed_by_server(&mut slow)
+    });
+    // Meanwhile everyone else is served.
+    let response = server
+        .request(Method::GET, "/healthz")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let idle_closed = tokio::task::spawn_blocking(move || closed_by_server(&mut idle))
+        .await
+        .unwrap();
+    assert!(idle_closed);
+    assert!(dripping.join().unwrap(), "the slow client was kept");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "dropped only after {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn past_the_connection_cap_newcomers_wait_and_are_served_when_a_slot_frees() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        dir.path(),
+        &[
+            ("CHECKOFF_MAX_CONNECTIONS", "4"),
+            ("CHECKOFF_HEADER_TIMEOUT", "2s"),
+        ],
+    );
+    // Four idle connections take every slot...
+    let hogs: Vec<_> = (0..4).map(|_| connect(&server)).collect();
+    thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    // ...so a fifth client waits until the idle ones are dropped, then is served.
+    let response = server
+        .request(Method::GET, "/healthz")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1000) && waited < Duration::from_secs(8),
+        "served after {waited:?}"
+    );
+    drop(hogs);
+}
+
+#[test]
+fn sigterm_lets_a_request_in_flight_finish_then_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    create_user(dir.path(), "alice", false);
+    let mut server = Server::start(dir.path());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let token = runtime.block_on(server.token("alice"));
+    // A create waits for its fsync: in flight when the signal comes.
+    let base = server.base.clone();
+    let in_flight = thread::spawn(move || {
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            Client::new()
+                .post(format!("{base}/todos"))
+                .bearer_auth(token)
+                .json(&json!({ "description": "written during shutdown" }))
+                .send()
+                .await
+                .map(|r| r.status())
+        })
+    });
+    thread::sleep(Duration::from_millis(20));
+    let pid = server.child.0.id();
+    // SAFETY: kill only sends a signal to the child we started.
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    let status = in_flight.join().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(exit) = server.child.0.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "still running after SIGTERM");
+        thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
+    // Either it was answered, or it never got in; never cut off half-way.
+    match status {
+        Ok(status) => assert_eq!(status, StatusCode::CREATED),
+        Err(e) => assert!(e.is_connect() || e.is_request(), "{e}"),
+    }
+}

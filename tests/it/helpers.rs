@@ -170,7 +170,7 @@ impl TestApp {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (shutdown, stop) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
-            checkoff::server::serve(listener, state, async {
+            checkoff::server::serve(listener, state, Default::default(), async {
                 let _ = stop.await;
             })
             .await
