@@ -215,7 +215,13 @@ fn cors_layer(origins: &[String]) -> CorsLayer {
             HeaderName::from_static("last-event-id"),
             HeaderName::from_static("x-checkoff-session"),
         ])
-        .expose_headers([ETAG, LINK, LOCATION, RETRY_AFTER])
+        .expose_headers([
+            ETAG,
+            LINK,
+            LOCATION,
+            RETRY_AFTER,
+            HeaderName::from_static("x-request-id"),
+        ])
         .max_age(Duration::from_secs(600))
 }
 

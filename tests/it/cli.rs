@@ -1453,3 +1453,115 @@ fn sigterm_lets_a_request_in_flight_finish_then_exits_zero() {
         Err(e) => assert!(e.is_connect() || e.is_request(), "{e}"),
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// CORS
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn allowed_origins_get_cors_headers_on_preflights_and_on_every_error() {
+    let dir = tempfile::tempdir().unwrap();
+    create_user(dir.path(), "alice", false);
+    let origin = "https://app.example.com";
+    let server = Server::start_with(dir.path(), &[("CHECKOFF_CORS_ORIGINS", origin)]);
+    let allowed = |response: &Response| {
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+
+    // A preflight needs no token.
+    let preflight = server
+        .request(Method::OPTIONS, "/todos")
+        .header("Origin", origin)
+        .header("Access-Control-Request-Method", "POST")
+        .header(
+            "Access-Control-Request-Headers",
+            "authorization, content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    assert_eq!(allowed(&preflight).as_deref(), Some(origin));
+    let methods = preflight.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        methods.contains("POST") && methods.contains("DELETE"),
+        "{methods}"
+    );
+
+    let token = server.token("alice").await;
+    let scoped = run(
+        checkoff(
+            dir.path(),
+            &["tokens", "issue", "alice", "--routes", "GET /whoami"],
+        ),
+        None,
+    )
+    .stdout
+    .trim()
+    .to_owned();
+    let todo = format!("/todos/{}", uuid::Uuid::now_v7());
+    let big = "x".repeat(70 * 1024);
+    let answers = [
+        (
+            server.request(Method::GET, "/todos"),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            server.authed(Method::GET, "/todos", &scoped),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            server.authed(Method::GET, &todo, &token),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            server.authed(Method::POST, "/todos", &token).body(big),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+    ];
+    for (request, status) in answers {
+        let response = request.header("Origin", origin).send().await.unwrap();
+        assert_eq!(response.status(), status);
+        assert_eq!(allowed(&response).as_deref(), Some(origin), "on {status}");
+    }
+    for _ in 0..5 {
+        server
+            .request(Method::POST, "/login")
+            .json(&json!({ "username": "alice", "password": "Wrong1Password" }))
+            .send()
+            .await
+            .unwrap();
+    }
+    let throttled = server
+        .request(Method::POST, "/login")
+        .header("Origin", origin)
+        .json(&json!({ "username": "alice", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(allowed(&throttled).as_deref(), Some(origin));
+    // Browsers may read the headers clients need.
+    let exposed = throttled.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    for header in ["retry-after", "etag", "link", "location"] {
+        assert!(exposed.contains(header), "{header} in {exposed}");
+    }
+
+    // Another origin gets nothing to go on.
+    let foreign = server
+        .request(Method::GET, "/todos")
+        .header("Origin", "https://evil.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed(&foreign), None);
+}
