@@ -39,6 +39,8 @@ pub enum ApiError {
     Conflict(String),
     #[error("The item has changed since you read it (If-Match does not match its ETag)")]
     PreconditionFailed,
+    #[error("{0}")]
+    Unprocessable(&'static str),
     #[error("Request body is larger than 64 KiB")]
     PayloadTooLarge,
     #[error("Too many failed attempts; try again later")]
@@ -68,6 +70,7 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Timeout | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

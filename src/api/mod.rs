@@ -5,6 +5,7 @@ mod error;
 mod events;
 mod extract;
 mod health;
+mod idempotency;
 mod lists;
 mod paging;
 mod sessions;
@@ -212,6 +213,7 @@ fn cors_layer(origins: &[String]) -> CorsLayer {
             CONTENT_TYPE,
             IF_MATCH,
             IF_NONE_MATCH,
+            HeaderName::from_static("idempotency-key"),
             HeaderName::from_static("last-event-id"),
             HeaderName::from_static("x-checkoff-session"),
         ])

@@ -10,6 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{ApiError, ApiResult};
 use super::events::What;
 use super::extract::{ApiJson, ApiQuery, IfMatch, Principal, TodoUid, etag};
+use super::idempotency::{IdempotencyKey, replay};
 use super::lists::{ListKey, Listed};
 use super::paging::limit_of;
 use crate::api::AppState;
@@ -159,8 +160,10 @@ pub async fn list_todos(
 
 /// Create a todo
 #[utoipa::path(post, path = "/todos", tag = "todos", request_body = NewTodo, security(("token" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters: a retry with the same key and body gets the first answer (for 24 hours) and creates nothing")),
     responses(
-        (status = 201, body = Todo, description = "Created; `Location` names the new item"),
+        (status = 201, body = Todo, description = "Created; `Location` names the new item (`Idempotent-Replayed: true` on a retry's answer)"),
+        (status = 422, description = "The Idempotency-Key was used for another request"),
         (status = 400, description = "Invalid description or metadata"),
         (status = 401, description = "Unauthorized"),
         (status = 413, description = "Body over 64 KiB"),
@@ -168,25 +171,58 @@ pub async fn list_todos(
 pub async fn create_todo(
     State(app): State<AppState>,
     Principal(caller): Principal,
+    key: IdempotencyKey,
     ApiJson(new): ApiJson<NewTodo>,
-) -> ApiResult<impl IntoResponse> {
+) -> ApiResult<Response> {
+    let request = format!(
+        "POST /todos {} {}",
+        new.description.as_str(),
+        new.metadata.as_ref().map_or("{}", |m| m.as_json())
+    );
     let todo = Todo::new(
         caller.owner,
         new.description,
         new.metadata.unwrap_or_default(),
     );
+    let body = serde_json::to_string(&todo).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let written = match key.answer(&todo.username, &request, StatusCode::CREATED, body.clone()) {
+        None => app.store.create_todo(&todo).await.map(|()| None),
+        Some(answer) => app
+            .store
+            .create_todo_remembered(&todo, &answer)
+            .await
+            .map(|earlier| earlier.map(|e| (e, answer))),
+    };
     // The owner vanished between authorization and this write: as if the token were invalid.
-    app.store.create_todo(&todo).await.map_err(|e| match e {
+    let earlier = written.map_err(|e| match e {
         StoreError::NotFound => ApiError::InvalidToken,
         other => other.into(),
     })?;
-    let mut headers = item_headers(&todo);
+    let (todo, response) = match earlier {
+        Some((earlier, now)) => {
+            let todo: Todo = serde_json::from_str(&earlier.body)
+                .map_err(|e| ApiError::Internal(format!("a kept answer: {e}")))?;
+            (todo, replay(&earlier, &now)?)
+        }
+        None => {
+            app.events
+                .publish(&todo.username, What::Created(todo.clone()));
+            let response = (
+                StatusCode::CREATED,
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response();
+            (todo, response)
+        }
+    };
+    let mut response = response;
+    let headers = response.headers_mut();
+    headers.extend(item_headers(&todo));
     let location = HeaderValue::from_str(&format!("/todos/{}", todo.uid))
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     headers.insert(header::LOCATION, location);
-    app.events
-        .publish(&todo.username, What::Created(todo.clone()));
-    Ok((StatusCode::CREATED, headers, Json(todo)))
+    Ok(response)
 }
 
 /// Get one todo
@@ -285,8 +321,10 @@ pub struct Changed {
 }
 
 /// Clear completed todos
-#[utoipa::path(delete, path = "/todos", tag = "todos", params(BulkDeleteQuery), security(("token" = [])),
+#[utoipa::path(delete, path = "/todos", tag = "todos", security(("token" = [])),
+    params(BulkDeleteQuery, ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key gets the first answer")),
     responses(
+        (status = 422, description = "The Idempotency-Key was used for another request"),
         (status = 200, body = Deleted, description = "How many went"),
         (status = 400, description = "No state, or not `completed`"),
         (status = 401, description = "Unauthorized"),
@@ -294,8 +332,9 @@ pub struct Changed {
 pub async fn delete_in_state(
     State(app): State<AppState>,
     Principal(caller): Principal,
+    key: IdempotencyKey,
     ApiQuery(query): ApiQuery<BulkDeleteQuery>,
-) -> ApiResult<Json<Deleted>> {
+) -> ApiResult<Response> {
     // Deleting every todo takes more than one careless click: only the completed ones go here.
     let state = query
         .state
@@ -314,19 +353,47 @@ pub async fn delete_in_state(
     if deleted > 0 {
         app.events.publish(&caller.owner, What::Reset);
     }
-    Ok(Json(Deleted { deleted }))
+    answer_once(
+        &app,
+        &caller.owner,
+        &key,
+        "DELETE /todos?state=completed",
+        Deleted { deleted },
+    )
+    .await
+}
+
+/// The answer to a bulk action, kept under its idempotency key if it has one. A retry does the
+/// action again — harmless, the end state is the same — and gets the first answer.
+async fn answer_once<T: Serialize>(
+    app: &AppState,
+    owner: &Username,
+    key: &IdempotencyKey,
+    request: &str,
+    answer: T,
+) -> ApiResult<Response> {
+    let body = serde_json::to_string(&answer).map_err(|e| ApiError::Internal(e.to_string()))?;
+    if let Some(now) = key.answer(owner, request, StatusCode::OK, body.clone())
+        && let Some(earlier) = app.store.remember(&now).await?
+    {
+        return replay(&earlier, &now);
+    }
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// Mark all completed
 #[utoipa::path(post, path = "/todos/complete-all", tag = "todos", security(("token" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key gets the first answer")),
     responses(
+        (status = 422, description = "The Idempotency-Key was used for another request"),
         (status = 200, body = Changed, description = "How many changed (those already completed stay as they are)"),
         (status = 401, description = "Unauthorized"),
     ))]
 pub async fn complete_all(
     State(app): State<AppState>,
     Principal(caller): Principal,
-) -> ApiResult<Json<Changed>> {
+    key: IdempotencyKey,
+) -> ApiResult<Response> {
     let changed = app
         .store
         .complete_all(&caller.owner, Timestamp::now())
@@ -334,5 +401,12 @@ pub async fn complete_all(
     if changed > 0 {
         app.events.publish(&caller.owner, What::Reset);
     }
-    Ok(Json(Changed { changed }))
+    answer_once(
+        &app,
+        &caller.owner,
+        &key,
+        "POST /todos/complete-all",
+        Changed { changed },
+    )
+    .await
 }

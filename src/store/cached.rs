@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{ChangeClock, Failures, Page, PageRequest, Store, StoreResult};
+use super::{ChangeClock, Failures, Page, PageRequest, Remembered, Store, StoreResult};
 use crate::domain::{Session, Timestamp, Todo, TodoPatch, TodoState, User, Username};
 
 /// Profiles kept at most; past it the cache starts over rather than grow.
@@ -167,6 +167,18 @@ impl Store for UserCache {
 
     async fn clear_failures(&self, key: &str) -> StoreResult<()> {
         self.inner.clear_failures(key).await
+    }
+
+    async fn remember(&self, answer: &Remembered) -> StoreResult<Option<Remembered>> {
+        self.inner.remember(answer).await
+    }
+
+    async fn create_todo_remembered(
+        &self,
+        todo: &Todo,
+        answer: &Remembered,
+    ) -> StoreResult<Option<Remembered>> {
+        self.inner.create_todo_remembered(todo, answer).await
     }
 
     async fn create_todo(&self, todo: &Todo) -> StoreResult<()> {

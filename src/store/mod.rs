@@ -82,6 +82,21 @@ pub struct Failures {
     pub locked_until: u64,
 }
 
+/// The answer to a request made with an `Idempotency-Key`, kept so that a retry of it gets the
+/// same answer instead of doing the work twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remembered {
+    pub owner: Username,
+    pub key: String,
+    /// A digest of the request, to tell a retry from another request under the same key.
+    pub fingerprint: String,
+    pub status: u16,
+    /// The JSON body of the answer.
+    pub body: String,
+    /// Unix seconds after which the key may be used again.
+    pub expires: u64,
+}
+
 /// Users and their todos. Todos are always addressed through their owner, so no call can reach
 /// another user's item.
 #[async_trait]
@@ -143,6 +158,17 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// Forgets `key`'s record.
     async fn clear_failures(&self, key: &str) -> StoreResult<()>;
+
+    /// Keeps `answer` under its owner and key, unless the key is in use: then returns what it
+    /// holds (a key whose record expired counts as free).
+    async fn remember(&self, answer: &Remembered) -> StoreResult<Option<Remembered>>;
+    /// As [`Store::create_todo`], together with keeping `answer`, in one step: if the key is in
+    /// use nothing is written and its record is returned.
+    async fn create_todo_remembered(
+        &self,
+        todo: &Todo,
+        answer: &Remembered,
+    ) -> StoreResult<Option<Remembered>>;
 
     /// Stores a new todo; `NotFound` when its owner does not exist.
     async fn create_todo(&self, todo: &Todo) -> StoreResult<()>;

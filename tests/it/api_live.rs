@@ -345,3 +345,105 @@ async fn a_change_by_another_process_on_the_sqlite_file_asks_the_stream_to_refet
     let (_, name, _) = stream.next(Duration::from_secs(2)).await.expect("an event");
     assert_eq!(name, "reset");
 }
+
+async fn create_with_key(
+    app: &TestApp,
+    token: &str,
+    key: &str,
+    description: &str,
+) -> reqwest::Response {
+    app.authed(Method::POST, "/todos", token)
+        .header("Idempotency-Key", key)
+        .json(&json!({ "description": description }))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_retried_create_with_its_idempotency_key_creates_nothing_more() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("alice").await;
+    let first = create_with_key(&app, &token, "order-1", "buy milk").await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let location = first.headers()["location"].clone();
+    let first: Value = first.json().await.unwrap();
+
+    let again = create_with_key(&app, &token, "order-1", "buy milk").await;
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.headers()["location"], location);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again, first);
+
+    // The same key with another body: refused, nothing made.
+    let other = create_with_key(&app, &token, "order-1", "buy bread").await;
+    let message = error_message(other, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert!(message.contains("Idempotency-Key"), "{message}");
+    // Keys are per caller.
+    let bob = app.user_token("bob").await;
+    assert_eq!(
+        create_with_key(&app, &bob, "order-1", "buy milk")
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    // Racing retries: one todo.
+    let racing = futures_util::future::join_all(
+        (0..5).map(|_| create_with_key(&app, &token, "order-2", "once")),
+    )
+    .await;
+    let uids: std::collections::HashSet<String> =
+        futures_util::future::join_all(racing.into_iter().map(|r| async move {
+            assert_eq!(r.status(), StatusCode::CREATED);
+            r.json::<Value>().await.unwrap()["uid"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }))
+        .await
+        .into_iter()
+        .collect();
+    assert_eq!(uids.len(), 1);
+    let (_, list) = status_json(app.list_todos(&token, "").await).await;
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+
+    for bad in ["", &"k".repeat(256), "with space", "ключ"] {
+        let response = app
+            .authed(Method::POST, "/todos", &token)
+            .header("Idempotency-Key", bad.as_bytes())
+            .json(&json!({ "description": "x" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_retried_bulk_action_gets_its_first_answer() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("alice").await;
+    app.create_todo(&token, "a").await;
+    app.create_todo(&token, "b").await;
+    let complete = || {
+        app.authed(Method::POST, "/todos/complete-all", &token)
+            .header("Idempotency-Key", "all-done")
+            .send()
+    };
+    let (status, first) = status_json(complete().await.unwrap()).await;
+    assert_eq!(
+        (status, first.clone()),
+        (StatusCode::OK, json!({ "changed": 2 }))
+    );
+    let again = complete().await.unwrap();
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<Value>().await.unwrap(), first);
+    let clear = app
+        .authed(Method::DELETE, "/todos?state=completed", &token)
+        .header("Idempotency-Key", "all-done")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(clear.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}

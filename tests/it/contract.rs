@@ -747,3 +747,56 @@ async fn failure_records_change_only_from_the_record_the_writer_read() {
     store.clear_failures("user:alice").await.unwrap();
     assert_eq!(store.get_failures("user:alice").await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn a_remembered_answer_holds_its_key_until_it_expires() {
+    use checkoff::store::Remembered;
+    let (store, _dir) = fresh().await;
+    store.create_user(&user("alice")).await.unwrap();
+    let answer = |key: &str, fingerprint: &str, expires: u64| Remembered {
+        owner: name("alice"),
+        key: key.into(),
+        fingerprint: fingerprint.into(),
+        status: 201,
+        body: "{}".into(),
+        expires,
+    };
+    let later = unix_now() + 600;
+    let first = answer("k1", "f1", later);
+    assert_eq!(store.remember(&first).await.unwrap(), None);
+    assert_eq!(
+        store.remember(&answer("k1", "f2", later)).await.unwrap(),
+        Some(first.clone())
+    );
+    // An expired record frees its key.
+    store
+        .remember(&answer("old", "f1", unix_now() - 5))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.remember(&answer("old", "f2", later)).await.unwrap(),
+        None
+    );
+
+    // With a todo: both or neither.
+    let t = todo("alice", "once");
+    let with = answer("k2", "f", later);
+    assert_eq!(store.create_todo_remembered(&t, &with).await.unwrap(), None);
+    let again = todo("alice", "once");
+    assert_eq!(
+        store.create_todo_remembered(&again, &with).await.unwrap(),
+        Some(with.clone())
+    );
+    assert_eq!(all_pages(&*store, "alice", None, 10).await, vec![t]);
+    // An unknown owner's todo is refused with its record.
+    let ghost = Remembered {
+        owner: name("ghost"),
+        ..answer("k3", "f", later)
+    };
+    assert!(matches!(
+        store
+            .create_todo_remembered(&todo("ghost", "x"), &ghost)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+}

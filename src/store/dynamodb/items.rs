@@ -6,6 +6,7 @@
 //! | todo | `USER#<name>` | `TODO#<uid>` | `STATE#<state>#<shard>` | `<created_at>#<uid>` | `<state>#<uid>` |
 //! | session | `USER#<name>` | `SESSION#<id>` | `SESSION#<id>` | `<name>` | — |
 //! | login failures | `THROTTLE#<user or address>` | `FAILURES` | — | — | — |
+//! | idempotency record | `USER#<name>` | `IDEM#<key>` | — | — | — |
 //!
 //! A user's todos and sessions share the profile's partition, so deleting a user is one Query
 //! away from all of it. Ended sessions are recorded on the profile as `rv_<id>` = Unix second
@@ -25,7 +26,7 @@ use uuid::Uuid;
 use crate::domain::{
     Description, Email, Metadata, Revocations, Session, Timestamp, Todo, TodoState, User, Username,
 };
-use crate::store::StoreError;
+use crate::store::{Remembered, StoreError};
 
 pub(super) type Item = HashMap<String, AttributeValue>;
 
@@ -92,6 +93,40 @@ pub(super) fn failures_key(key: &str) -> Item {
         (PK.into(), s(format!("THROTTLE#{key}"))),
         (SK.into(), s("FAILURES")),
     ])
+}
+
+/// The key of the record kept for an owner's idempotency key.
+pub(super) fn remembered_key(owner: &Username, key: &str) -> Item {
+    HashMap::from([
+        (PK.into(), user_pk(owner)),
+        (SK.into(), s(format!("IDEM#{key}"))),
+    ])
+}
+
+pub(super) fn remembered_item(answer: &Remembered) -> Item {
+    let mut item = remembered_key(&answer.owner, &answer.key);
+    item.insert("owner".into(), s(answer.owner.as_str()));
+    item.insert("key".into(), s(&answer.key));
+    item.insert("fingerprint".into(), s(&answer.fingerprint));
+    item.insert("status".into(), n(u64::from(answer.status)));
+    item.insert("body".into(), s(&answer.body));
+    item.insert(EXPIRES.into(), n(answer.expires));
+    item
+}
+
+pub(super) fn remembered_from_item(item: &Item) -> Result<Remembered, StoreError> {
+    let r = Reader {
+        item,
+        what: "idempotency record",
+    };
+    Ok(Remembered {
+        owner: r.parsed("owner", Username::parse)?,
+        key: r.text("key")?.to_owned(),
+        fingerprint: r.text("fingerprint")?.to_owned(),
+        status: u16::try_from(r.number("status")?).map_err(|e| r.corrupt(e))?,
+        body: r.text("body")?.to_owned(),
+        expires: r.number(EXPIRES)?,
+    })
 }
 
 /// The profile attribute that records session `id` as ended.

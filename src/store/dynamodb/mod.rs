@@ -21,11 +21,12 @@ use uuid::Uuid;
 use self::error::{from_sdk, unless_condition_failed};
 use self::items::{
     EXPIRES, GSI1, GSI1PK, GSI1SK, Item, LSI1, LSI1SK, PK, PROFILE, SESSION_PREFIX, SK,
-    TODO_PREFIX, USERS_PARTITION, failures_key, n, position_of, profile_key, revoked_attribute, s,
-    session_from_item, session_item, session_key, state_partition, state_sort_key, todo_from_item,
-    todo_item, todo_key, user_from_item, user_item, user_pk,
+    TODO_PREFIX, USERS_PARTITION, failures_key, n, position_of, profile_key, remembered_from_item,
+    remembered_item, remembered_key, revoked_attribute, s, session_from_item, session_item,
+    session_key, state_partition, state_sort_key, todo_from_item, todo_item, todo_key,
+    user_from_item, user_item, user_pk,
 };
-use super::{Failures, Page, PageRequest, Store, StoreError, StoreResult};
+use super::{Failures, Page, PageRequest, Remembered, Store, StoreError, StoreResult};
 use crate::domain::{Session, Timestamp, Todo, TodoPatch, TodoState, User, Username};
 
 pub use self::items::SHARDS;
@@ -284,25 +285,46 @@ impl DynamoStore {
     /// that lost a race with the deletion of its owner is taken back and `NotFound` returned.
     /// Cheaper than a transaction on the hot path, and no conflicts among one user's writes.
     async fn put_owned(&self, owner: &Username, made: &Timestamp, item: Item) -> StoreResult<()> {
-        let key: Item = [PK, SK]
-            .iter()
-            .filter_map(|k| Some(((*k).to_owned(), item.get(*k)?.clone())))
-            .collect();
+        let key = key_of(&item);
         self.put_new(item).await?;
-        match self.get_user(owner).await {
-            Ok(Some(user)) if user.created_at <= *made => Ok(()),
-            Ok(_) => {
-                self.client
-                    .delete_item()
-                    .table_name(&self.table)
-                    .set_key(Some(key))
-                    .send()
-                    .await
-                    .map_err(from_sdk)?;
+        self.keep_if_owned(owner, made, vec![key]).await
+    }
+
+    /// After writing items of `owner`'s made at `made`: fine while the owner's account exists and
+    /// is not younger than them; otherwise the items are taken back and `NotFound` returned.
+    async fn keep_if_owned(
+        &self,
+        owner: &Username,
+        made: &Timestamp,
+        keys: Vec<Item>,
+    ) -> StoreResult<()> {
+        match self.get_user(owner).await? {
+            Some(user) if user.created_at <= *made => Ok(()),
+            _ => {
+                self.delete_keys(keys).await?;
                 Err(StoreError::NotFound)
             }
-            Err(e) => Err(e),
         }
+    }
+
+    /// The unexpired record under an owner and idempotency key, read strongly.
+    async fn recall(&self, owner: &Username, key: &str) -> StoreResult<Option<Remembered>> {
+        let found = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(remembered_key(owner, key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        let now = Timestamp::now().unix_seconds();
+        Ok(found
+            .item
+            .as_ref()
+            .map(remembered_from_item)
+            .transpose()?
+            .filter(|r| r.expires >= now))
     }
 
     /// Deletes items by key in batches, retrying what DynamoDB leaves unprocessed.
@@ -355,6 +377,17 @@ fn to_todos(items: Vec<Item>, limit: u32) -> StoreResult<Page<Todo>> {
         .collect::<StoreResult<Vec<_>>>()?;
     Ok(Page::from_overfetch(todos, limit, position_of))
 }
+
+/// The primary key of an item.
+fn key_of(item: &Item) -> Item {
+    [PK, SK]
+        .iter()
+        .filter_map(|k| Some(((*k).to_owned(), item.get(*k)?.clone())))
+        .collect()
+}
+
+/// An idempotency record may be written where none is, or where the one there has expired.
+const KEY_FREE: &str = "attribute_not_exists(PK) OR #expires < :now";
 
 /// The item DynamoDB returned with a failed condition: `None` when there was no item at all.
 fn version_of(old: Option<&Item>) -> StoreError {
@@ -707,6 +740,75 @@ impl Store for DynamoStore {
             .await
             .map_err(from_sdk)?;
         Ok(())
+    }
+
+    async fn remember(&self, answer: &Remembered) -> StoreResult<Option<Remembered>> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(remembered_item(answer)))
+            .condition_expression(KEY_FREE)
+            .expression_attribute_names("#expires", EXPIRES)
+            .expression_attribute_values(":now", n(Timestamp::now().unix_seconds()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(None),
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(failed)) => {
+                    failed.item().map(remembered_from_item).transpose()
+                }
+                _ => Err(from_sdk(e)),
+            },
+        }
+    }
+
+    async fn create_todo_remembered(
+        &self,
+        todo: &Todo,
+        answer: &Remembered,
+    ) -> StoreResult<Option<Remembered>> {
+        // One request: the record's condition is the idempotency check.
+        let record = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(remembered_item(answer)))
+            .condition_expression(KEY_FREE)
+            .expression_attribute_names("#expires", EXPIRES)
+            .expression_attribute_values(":now", n(Timestamp::now().unix_seconds()))
+            .build()
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        let item = todo_item(todo);
+        let todo_key = key_of(&item);
+        let created = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        let written = self
+            .transact(vec![
+                TransactWriteItem::builder().put(record).build(),
+                TransactWriteItem::builder().put(created).build(),
+            ])
+            .await;
+        match written {
+            Ok(()) => {}
+            Err(StoreError::AlreadyExists) => {
+                return match self.recall(&answer.owner, &answer.key).await? {
+                    Some(earlier) => Ok(Some(earlier)),
+                    None => Err(StoreError::Unavailable(
+                        "the idempotency key changed hands; try again".into(),
+                    )),
+                };
+            }
+            Err(e) => return Err(e),
+        }
+        let record_key = remembered_key(&answer.owner, &answer.key);
+        self.keep_if_owned(&todo.username, &todo.created_at, vec![todo_key, record_key])
+            .await
+            .map(|()| None)
     }
 
     async fn create_todo(&self, todo: &Todo) -> StoreResult<()> {

@@ -20,7 +20,7 @@ use self::error::from_sqlite;
 use self::readers::Readers;
 use self::rows::{read_session, read_todo, read_user, session_columns, todo_columns, user_columns};
 use self::writer::Writer;
-use super::{ChangeClock, Failures, Page, PageRequest, Store, StoreError, StoreResult};
+use super::{ChangeClock, Failures, Page, PageRequest, Remembered, Store, StoreError, StoreResult};
 use crate::domain::{Revocations, Session, Timestamp, Todo, TodoPatch, TodoState, User, Username};
 
 pub use self::backup::{backup, restore};
@@ -102,6 +102,78 @@ fn select_todo(conn: &Connection, owner: &str, uid: &str) -> StoreResult<Option<
         " FROM todos WHERE owner = ?1 AND uid = ?2"
     );
     Ok(query_all(conn, sql, params![owner, uid], read_todo)?.pop())
+}
+
+fn insert_todo(conn: &Connection, row: &Todo) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO todos (owner, uid, description, state, metadata, created_at, \
+         updated_at, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            row.username.as_str(),
+            row.uid.to_string(),
+            row.description.as_str(),
+            row.state.as_str(),
+            row.metadata.as_json(),
+            row.created_at.to_string(),
+            row.updated_at.to_string(),
+            sql_int(row.version),
+        ])
+    })
+    .map_err(from_sqlite)?;
+    Ok(())
+}
+
+/// The unexpired record under `answer`'s owner and key, if any.
+fn recall(conn: &Connection, answer: &Remembered) -> StoreResult<Option<Remembered>> {
+    let now = sql_int(Timestamp::now().unix_seconds());
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT fingerprint, status, body, expires FROM idempotency \
+             WHERE owner = ?1 AND key = ?2 AND expires >= ?3",
+        )
+        .map_err(from_sqlite)?;
+    let mut rows = stmt
+        .query(params![answer.owner.as_str(), answer.key, now])
+        .map_err(from_sqlite)?;
+    let Some(row) = rows.next().map_err(from_sqlite)? else {
+        return Ok(None);
+    };
+    let status: i64 = row.get(1).map_err(from_sqlite)?;
+    let expires: i64 = row.get(3).map_err(from_sqlite)?;
+    Ok(Some(Remembered {
+        owner: answer.owner.clone(),
+        key: answer.key.clone(),
+        fingerprint: row.get(0).map_err(from_sqlite)?,
+        status: u16::try_from(status).unwrap_or(500),
+        body: row.get(2).map_err(from_sqlite)?,
+        expires: expires.unsigned_abs(),
+    }))
+}
+
+/// Keeps `answer`, replacing an expired record of its key; expired records go on the way.
+fn keep(conn: &Connection, answer: &Remembered) -> StoreResult<()> {
+    let now = sql_int(Timestamp::now().unix_seconds());
+    conn.prepare_cached("DELETE FROM idempotency WHERE expires < ?1")
+        .and_then(|mut stmt| stmt.execute([now]))
+        .map_err(from_sqlite)?;
+    conn.prepare_cached(
+        "INSERT INTO idempotency (owner, key, fingerprint, status, body, expires) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            answer.owner.as_str(),
+            answer.key,
+            answer.fingerprint,
+            answer.status,
+            answer.body,
+            sql_int(answer.expires),
+        ])
+    })
+    .map_err(from_sqlite)?;
+    Ok(())
 }
 
 fn select_failures(conn: &Connection, key: &str) -> StoreResult<Option<Failures>> {
@@ -490,29 +562,41 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn remember(&self, answer: &Remembered) -> StoreResult<Option<Remembered>> {
+        let answer = answer.clone();
+        self.writer
+            .write(&answer.owner.clone(), move |conn| {
+                if let Some(earlier) = recall(conn, &answer)? {
+                    return Ok(Some(earlier));
+                }
+                keep(conn, &answer)?;
+                Ok(None)
+            })
+            .await
+    }
+
+    async fn create_todo_remembered(
+        &self,
+        todo: &Todo,
+        answer: &Remembered,
+    ) -> StoreResult<Option<Remembered>> {
+        let (row, answer) = (todo.clone(), answer.clone());
+        self.writer
+            .write(&todo.username, move |conn| {
+                if let Some(earlier) = recall(conn, &answer)? {
+                    return Ok(Some(earlier));
+                }
+                insert_todo(conn, &row)?;
+                keep(conn, &answer)?;
+                Ok(None)
+            })
+            .await
+    }
+
     async fn create_todo(&self, todo: &Todo) -> StoreResult<()> {
         let row = todo.clone();
         self.writer
-            .write(&todo.username, move |conn| {
-                conn.prepare_cached(
-                    "INSERT INTO todos (owner, uid, description, state, metadata, created_at, \
-                     updated_at, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )
-                .and_then(|mut stmt| {
-                    stmt.execute(params![
-                        row.username.as_str(),
-                        row.uid.to_string(),
-                        row.description.as_str(),
-                        row.state.as_str(),
-                        row.metadata.as_json(),
-                        row.created_at.to_string(),
-                        row.updated_at.to_string(),
-                        sql_int(row.version),
-                    ])
-                })
-                .map_err(from_sqlite)?;
-                Ok(())
-            })
+            .write(&todo.username, move |conn| insert_todo(conn, &row))
             .await
     }
 

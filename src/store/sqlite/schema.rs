@@ -59,6 +59,19 @@ CREATE TABLE login_failures (
 
 CREATE INDEX login_failures_by_age ON login_failures (forget_at);
 "#,
+    r#"
+CREATE TABLE idempotency (
+    owner       TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+    key         TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    status      INTEGER NOT NULL,
+    body        TEXT NOT NULL,
+    expires     INTEGER NOT NULL,
+    PRIMARY KEY (owner, key)
+) WITHOUT ROWID;
+
+CREATE INDEX idempotency_by_age ON idempotency (expires);
+"#,
 ];
 
 /// Refuses a schema version this checkoff cannot work with.
