@@ -13,6 +13,7 @@ pub mod lambda;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod telemetry;
 
 pub use api::{AppState, app};
 pub use config::{ServiceSettings, Settings};

@@ -121,6 +121,14 @@ impl From<Invalid> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        if matches!(e, StoreError::Unavailable(_) | StoreError::Internal(_)) {
+            let kind = if matches!(e, StoreError::Unavailable(_)) {
+                "unavailable"
+            } else {
+                "internal"
+            };
+            metrics::counter!("checkoff_store_errors_total", "kind" => kind).increment(1);
+        }
         match e {
             StoreError::NotFound => Self::NotFound("Not found"),
             StoreError::AlreadyExists => Self::Conflict("Already exists".into()),

@@ -117,8 +117,10 @@ impl ListCache {
             return list(&key).await;
         };
         if let Some(page) = self.kept(&key, stamp) {
+            metrics::counter!("checkoff_list_cache_total", "result" => "hit").increment(1);
             return Ok(page);
         }
+        metrics::counter!("checkoff_list_cache_total", "result" => "miss").increment(1);
         let page = list(&key).await?;
         self.keep(key, stamp, page.clone());
         Ok(page)

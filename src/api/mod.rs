@@ -155,7 +155,7 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(timeout, deadline));
     // Under Lambda the entry logs each request itself, with API Gateway's request id.
     if state.log_requests {
-        router = router.layer(middleware::from_fn(access_log));
+        router = router.layer(middleware::from_fn(observe));
     }
     router
         .layer(CatchPanicLayer::custom(|_| {
@@ -228,8 +228,8 @@ fn cors_layer(origins: &[String]) -> CorsLayer {
 }
 
 /// One line per request at `info`: method, route, status, time and request id (never a header
-/// or body: tokens and passwords travel there).
-async fn access_log(request: Request, next: Next) -> Response {
+/// or body: tokens and passwords travel there); and the same in the metrics.
+async fn observe(request: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let method = request.method().clone();
     let route = request
@@ -243,14 +243,25 @@ async fn access_log(request: Request, next: Next) -> Response {
         .unwrap_or("-")
         .to_owned();
     let response = next.run(request).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
     tracing::info!(
         request_id,
         %method,
         route,
-        status = response.status().as_u16(),
-        ms = started.elapsed().as_secs_f64() * 1000.0,
+        status,
+        ms = elapsed.as_secs_f64() * 1000.0,
         "request"
     );
+    metrics::counter!(
+        "checkoff_http_requests_total",
+        "method" => method.to_string(),
+        "route" => route.clone(),
+        "status" => status.to_string()
+    )
+    .increment(1);
+    metrics::histogram!("checkoff_http_request_duration_seconds", "route" => route)
+        .record(elapsed.as_secs_f64());
     response
 }
 

@@ -100,6 +100,7 @@ impl Sessions {
             .as_ref()
             .map_or("<invalid username>", Username::as_str);
         if let Some(retry_after) = self.throttle.check(throttle_key, address).await? {
+            metrics::counter!("checkoff_logins_throttled_total").increment(1);
             return Err(SessionError::TooManyAttempts { retry_after });
         }
         let user = match &username {
@@ -111,6 +112,7 @@ impl Sessions {
         let (user, rehash) = match (user, self.passwords.verify(stored, password).await) {
             (Some(user), Verdict::Valid { rehash }) => (user, rehash),
             _ => {
+                metrics::counter!("checkoff_login_failures_total").increment(1);
                 // The answer is the same whether or not the count could be kept.
                 if let Err(error) = self.throttle.record_failure(throttle_key, address).await {
                     tracing::warn!(%error, "could not count a failed login");

@@ -93,6 +93,10 @@ struct ServeArgs {
     /// connection may sit idle.
     #[arg(long, env = "CHECKOFF_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     header_timeout: Duration,
+    /// Serve Prometheus metrics at http://ADDR/metrics (off unless given; keep it off the public
+    /// address).
+    #[arg(long, env = "CHECKOFF_METRICS_ADDR")]
+    metrics_addr: Option<SocketAddr>,
     #[command(flatten)]
     service: ServiceArgs,
 }
@@ -324,6 +328,15 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> CliResult {
         header_timeout: args.header_timeout,
         ..crate::server::Limits::default()
     };
+    let metrics = match args.metrics_addr {
+        Some(metrics_addr) => {
+            let listener = tokio::net::TcpListener::bind(metrics_addr)
+                .await
+                .map_err(|e| format!("cannot listen on {metrics_addr} for metrics: {e}"))?;
+            Some((listener, crate::telemetry::install()?))
+        }
+        None => None,
+    };
     let state = service::build(&settings).await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     // Printed, not logged: scripts and tests read the port from here when given port 0.
@@ -331,6 +344,15 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> CliResult {
         "checkoff listening on http://{addr} ({})",
         service::describe(&settings)
     );
+    if let Some((metrics_listener, handle)) = metrics {
+        let metrics_addr = metrics_listener.local_addr().map_err(|e| e.to_string())?;
+        println!("metrics on http://{metrics_addr}/metrics");
+        tokio::spawn(crate::telemetry::serve(
+            metrics_listener,
+            handle,
+            crate::server::shutdown_signal(),
+        ));
+    }
     let _ = std::io::stdout().flush();
     crate::server::serve(listener, state, limits, crate::server::shutdown_signal())
         .await

@@ -1565,3 +1565,56 @@ async fn allowed_origins_get_cors_headers_on_preflights_and_on_every_error() {
         .unwrap();
     assert_eq!(allowed(&foreign), None);
 }
+
+// ---------------------------------------------------------------------------------------------
+// metrics
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn metrics_are_served_on_their_own_address_only() {
+    let dir = tempfile::tempdir().unwrap();
+    create_user(dir.path(), "alice", false);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics_addr = format!("127.0.0.1:{port}");
+    let server = Server::start_with(dir.path(), &[("CHECKOFF_METRICS_ADDR", &metrics_addr)]);
+    let token = server.token("alice").await;
+    server.list_todos(&token).await;
+    server.list_todos(&token).await;
+    server.create_todo(&token, "counted").await;
+    server
+        .request(Method::POST, "/login")
+        .json(&json!({ "username": "alice", "password": "Wrong1Password" }))
+        .send()
+        .await
+        .unwrap();
+
+    // Not on the API's address.
+    let public = server
+        .request(Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), StatusCode::NOT_FOUND);
+
+    let text = Client::new()
+        .get(format!("http://{metrics_addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        r#"checkoff_http_requests_total{method="GET",route="/todos",status="200"} 2"#,
+        r#"checkoff_http_requests_total{method="POST",route="/todos",status="201"} 1"#,
+        "checkoff_http_request_duration_seconds_bucket{route=\"/todos\",le=\"0.005\"}",
+        "checkoff_login_failures_total 1",
+        r#"checkoff_list_cache_total{result="hit"} 1"#,
+    ] {
+        assert!(text.contains(expected), "{expected} in\n{text}");
+    }
+}
