@@ -133,6 +133,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => Self::NotFound("Not found"),
             StoreError::AlreadyExists => Self::Conflict("Already exists".into()),
             StoreError::VersionMismatch { .. } => Self::PreconditionFailed,
+            StoreError::Changed => Self::Conflict("Changed meanwhile; try again".into()),
             StoreError::Unavailable(detail) => Self::Unavailable(detail),
             StoreError::Internal(detail) => Self::Internal(detail),
         }

@@ -218,7 +218,7 @@ impl Sessions {
         {
             Ok(()) => self.grant(&user, &session, &next),
             // Someone rotated it first with the same token: the same reuse, seen a moment later.
-            Err(StoreError::VersionMismatch { .. }) => {
+            Err(StoreError::Changed) => {
                 tracing::warn!(user = %owner, session = %id, "refresh token reused: session ended");
                 self.end(&owner, &[session]).await?;
                 Err(SessionError::InvalidRefreshToken)

@@ -113,7 +113,7 @@ impl LoginThrottle {
                 .put_failures(&counter.key, old.as_ref(), &new, forget_at)
                 .await
             {
-                Err(StoreError::VersionMismatch { .. }) => continue,
+                Err(StoreError::Changed) => continue,
                 other => return other,
             }
         }

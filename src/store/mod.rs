@@ -25,6 +25,10 @@ pub enum StoreError {
     /// A conditional write found another version than the caller expected.
     #[error("version mismatch: the item is at version {current}")]
     VersionMismatch { current: u64 },
+    /// A conditional write found the record changed since the caller read it (a refresh hash
+    /// rotated, a failure count moved on).
+    #[error("changed meanwhile")]
+    Changed,
     /// The engine could not be reached or did not answer in time; worth retrying later.
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -130,7 +134,7 @@ pub trait Store: Send + Sync + 'static {
     /// Every session of `owner`, oldest first.
     async fn list_sessions(&self, owner: &Username) -> StoreResult<Vec<Session>>;
     /// Replaces a session's refresh hash, only while it is still `from`: of two rotations from
-    /// the same hash exactly one succeeds, the other gets `VersionMismatch`. `NotFound` when the
+    /// the same hash exactly one succeeds, the other gets `Changed`. `NotFound` when the
     /// session is gone.
     async fn rotate_session(
         &self,
@@ -147,7 +151,7 @@ pub trait Store: Send + Sync + 'static {
     /// The failed logins recorded under `key`, if any.
     async fn get_failures(&self, key: &str) -> StoreResult<Option<Failures>>;
     /// Sets `key`'s record to `new` if it still is `expected` (`None`: no record): of two
-    /// writers starting from the same record one wins, the other gets `VersionMismatch`. The
+    /// writers starting from the same record one wins, the other gets `Changed`. The
     /// store may forget the record after `forget_at` (Unix seconds).
     async fn put_failures(
         &self,

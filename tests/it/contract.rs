@@ -539,7 +539,7 @@ async fn of_two_rotations_from_one_hash_exactly_one_wins() {
         results
             .iter()
             .filter(|r| r.is_err())
-            .all(|r| matches!(r, Err(StoreError::VersionMismatch { .. })))
+            .all(|r| matches!(r, Err(StoreError::Changed)))
     );
     let now = store
         .get_session(&name("alice"), login.id)
@@ -722,7 +722,7 @@ async fn failure_records_change_only_from_the_record_the_writer_read() {
         store
             .put_failures("user:alice", None, &first, forget_at)
             .await,
-        Err(StoreError::VersionMismatch { .. })
+        Err(StoreError::Changed)
     ));
     let second = Failures {
         count: 2,
@@ -737,7 +737,7 @@ async fn failure_records_change_only_from_the_record_the_writer_read() {
         store
             .put_failures("user:alice", Some(&first), &second, forget_at)
             .await,
-        Err(StoreError::VersionMismatch { .. })
+        Err(StoreError::Changed)
     ));
     assert_eq!(
         store.get_failures("user:alice").await.unwrap(),

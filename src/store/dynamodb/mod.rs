@@ -614,7 +614,7 @@ impl Store for DynamoStore {
             Err(e) => match e.as_service_error() {
                 Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(failed)) => {
                     Err(if failed.item().is_some() {
-                        StoreError::VersionMismatch { current: 0 }
+                        StoreError::Changed
                     } else {
                         StoreError::NotFound
                     })
@@ -727,7 +727,7 @@ impl Store for DynamoStore {
                 .expression_attribute_values(":l", n(old.last))
                 .expression_attribute_values(":u", n(old.locked_until)),
         };
-        unless_condition_failed(put.send().await, StoreError::VersionMismatch { current: 0 })
+        unless_condition_failed(put.send().await, StoreError::Changed)
             .map(drop)
     }
 

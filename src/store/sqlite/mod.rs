@@ -463,7 +463,7 @@ impl Store for SqliteStore {
                 Err(if exists == 0 {
                     StoreError::NotFound
                 } else {
-                    StoreError::VersionMismatch { current: 0 }
+                    StoreError::Changed
                 })
             })
             .await
@@ -525,7 +525,7 @@ impl Store for SqliteStore {
             .write_unowned(move |conn| {
                 // The writer runs one job at a time: nothing changes between read and write.
                 if select_failures(conn, &key)? != expected {
-                    return Err(StoreError::VersionMismatch { current: 0 });
+                    return Err(StoreError::Changed);
                 }
                 conn.prepare_cached(
                     "INSERT OR REPLACE INTO login_failures \
