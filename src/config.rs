@@ -458,10 +458,11 @@ pub struct ServiceArgs {
     /// server and closed under Lambda].
     #[arg(long, env = "CHECKOFF_SIGNUP", value_enum)]
     pub signup: Option<Signup>,
-    /// How long the caller's profile, read by the authorizer, may be reused (default 0s: read
-    /// on every call). It saves a store read per API call, at a price: a logout, password
-    /// change or deletion made through another instance takes effect here only that much later
-    /// (on SQLite within 50 ms anyway, as the store notices other processes' writes).
+    /// How long the caller's profile, read by the authorizer, may be reused [default: 1s on
+    /// SQLite, 0s on DynamoDB]. It saves a store read per API call. On SQLite a kept profile is
+    /// dropped as soon as another process has written to the file, so nothing is seen late; on
+    /// DynamoDB a logout, password change or deletion made through another instance would be
+    /// seen only that much later, hence off.
     #[arg(long, env = "CHECKOFF_USER_CACHE_TTL", value_parser = humantime::parse_duration)]
     pub user_cache_ttl: Option<Duration>,
     /// Memory for list pages kept as sent, in KiB (0 = off). Only on SQLite, where the service
@@ -715,7 +716,10 @@ impl Settings {
         } else {
             args.cors_origins.clone()
         };
-        let user_cache_ttl = args.user_cache_ttl.unwrap_or(Duration::ZERO);
+        let user_cache_ttl = args.user_cache_ttl.unwrap_or(match store.kind {
+            StoreKind::Sqlite => Duration::from_secs(1),
+            StoreKind::Dynamodb => Duration::ZERO,
+        });
         Ok(Self {
             runtime,
             secret: store_args.secret(stage.as_ref(), store.kind),

@@ -115,6 +115,10 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
+    /// Brings [`Store::changes`] up to date with writes made elsewhere right now, where the store
+    /// can tell cheaply (SQLite asks its file); a cache calls it before trusting a kept value.
+    fn catch_up(&self) {}
+
     /// Adds a user; `AlreadyExists` when the name is taken.
     async fn create_user(&self, user: &User) -> StoreResult<()>;
     async fn get_user(&self, username: &Username) -> StoreResult<Option<User>>;

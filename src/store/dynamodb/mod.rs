@@ -727,8 +727,7 @@ impl Store for DynamoStore {
                 .expression_attribute_values(":l", n(old.last))
                 .expression_attribute_values(":u", n(old.locked_until)),
         };
-        unless_condition_failed(put.send().await, StoreError::Changed)
-            .map(drop)
+        unless_condition_failed(put.send().await, StoreError::Changed).map(drop)
     }
 
     async fn clear_failures(&self, key: &str) -> StoreResult<()> {

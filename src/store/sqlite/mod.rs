@@ -31,6 +31,9 @@ pub struct SqliteStore {
     writer: Writer,
     readers: Readers,
     clock: Arc<ChangeClock>,
+    /// A connection kept to ask SQLite, on demand, whether another process has committed
+    /// (`data_version` moves only for other connections' commits), with the last answer.
+    watcher: std::sync::Mutex<(Connection, Option<i64>)>,
 }
 
 impl SqliteStore {
@@ -48,7 +51,9 @@ impl SqliteStore {
         let clock = Arc::new(ChangeClock::default());
         let writer = Writer::start(conn, Arc::clone(&clock))
             .map_err(|e| StoreError::Internal(format!("cannot start the writer: {e}")))?;
+        let watcher = open_connection(&path, true).map_err(from_sqlite)?;
         Ok(Self {
+            watcher: std::sync::Mutex::new((watcher, None)),
             writer,
             readers: Readers::new(path),
             clock,
@@ -228,6 +233,19 @@ impl Store for SqliteStore {
 
     fn changes(&self) -> Option<&ChangeClock> {
         Some(&self.clock)
+    }
+
+    fn catch_up(&self) {
+        let mut watcher = self.watcher.lock().unwrap_or_else(|p| p.into_inner());
+        let now = watcher
+            .0
+            .query_row("PRAGMA data_version", [], |row| row.get::<_, i64>(0))
+            .ok();
+        // Unreadable counts as changed: a stale answer is worse than a cache miss.
+        if now.is_none() || (watcher.1.is_some() && now != watcher.1) {
+            self.clock.external_change();
+        }
+        watcher.1 = now;
     }
 
     async fn create_user(&self, user: &User) -> StoreResult<()> {
