@@ -10,6 +10,11 @@ const BASE = location.pathname.replace(/\/[^/]*$/, "");
 const QUEUE_KEY = "checkoff-queue";
 const HAD_SESSION = "checkoff-had-session"; // a flag only; tokens never touch storage
 const SESSION_ENDED = "Your session has ended; please log in again.";
+// A Secure cookie is kept only over https (and on localhost): on plain http elsewhere the
+// browser drops the session cookie, so a reload cannot bring the session back.
+const NOT_KEPT =
+  "This page is served over plain http, so your browser cannot keep you logged in across " +
+  "reloads. Use https (or localhost) to stay logged in.";
 const STATES = ["unstarted", "started", "completed"];
 const NEXT_ACTION = { unstarted: "Start", started: "Complete", completed: "Reopen" };
 const STATE_WORD = { unstarted: "Not started", started: "Started", completed: "Completed" };
@@ -67,11 +72,20 @@ async function request(method, path, { body, headers = {}, auth = true, signal }
   } catch (_) {
     /* not JSON */
   }
+  message = sentence(message);
   if (res.status === 429) {
     const wait = res.headers.get("Retry-After");
     if (wait) message = (message || "Too many attempts.") + ` Try again in ${wait} seconds.`;
   }
   throw new ApiError(res.status, message || `The server answered ${res.status} ${res.statusText}.`, res.headers);
+}
+
+/** The server's words as a sentence: a capital first, a full stop last. */
+function sentence(text) {
+  const t = (text || "").trim();
+  if (!t) return "";
+  const capital = t[0].toUpperCase() + t.slice(1);
+  return /[.!?]$/.test(capital) ? capital : capital + ".";
 }
 
 /** A call with the session's token: on 401, renew the session once and try again. */
@@ -145,6 +159,7 @@ async function start() {
     const had = localStorage.getItem(HAD_SESSION);
     localStorage.removeItem(HAD_SESSION);
     if (e instanceof NetworkError) showAuth("", e.message);
+    else if (had && !window.isSecureContext) showAuth(NOT_KEPT);
     else showAuth(had ? SESSION_ENDED : "");
   }
 }
@@ -214,6 +229,7 @@ function setMode(up) {
   $("switch-text").textContent = up ? "Already have an account?" : "New to checkoff?";
   $("auth-switch").textContent = up ? "Log in instead" : "Create an account";
   $("pw-hint").hidden = !up;
+  $("signup-extra").hidden = !up;
   $("password").autocomplete = up ? "new-password" : "current-password";
 }
 
@@ -222,11 +238,19 @@ async function submitAuth(ev) {
   const username = $("username").value.trim();
   const password = $("password").value;
   if (!username || !password) return authError("Please enter a username and a password.");
+  const email = $("email").value.trim();
+  if (signUp && $("password2").value !== password) {
+    $("password2").focus();
+    return authError("The two passwords differ; please type the same one twice.");
+  }
   const button = $("auth-submit");
   button.disabled = true;
   authError("");
   try {
-    if (signUp) await request("POST", "/users", { body: { username, password }, auth: false });
+    if (signUp) {
+      const body = email ? { username, password, email } : { username, password };
+      await request("POST", "/users", { body, auth: false });
+    }
     const res = await request("POST", "/login", {
       body: { username, password },
       headers: { "X-Checkoff-Session": "cookie" },
@@ -234,6 +258,7 @@ async function submitAuth(ev) {
     });
     setToken(await res.json());
     $("password").value = "";
+    $("password2").value = "";
     $("auth-notice").hidden = true;
     signUp = false;
     await enter();

@@ -184,14 +184,15 @@ async function visible(page, selector) {
 async function signUp(page, username) {
   await page.getByRole("button", { name: "Create an account" }).click();
   await page.getByLabel("Username").fill(username);
-  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+  await page.getByLabel("Repeat password").fill(PASSWORD);
   await page.getByRole("button", { name: "Sign up" }).click();
   await page.locator("#todos").waitFor();
 }
 
 async function logIn(page, username, password = PASSWORD) {
   await page.getByLabel("Username").fill(username);
-  await page.getByLabel("Password").fill(password);
+  await page.getByLabel("Password", { exact: true }).fill(password);
   await page.getByRole("button", { name: "Log in" }).click();
 }
 
@@ -273,13 +274,20 @@ async function main() {
     check(!(await visible(page, "#auth-notice")), "a first visit should not say a session ended");
     await page.getByRole("button", { name: "Create an account" }).click();
     await page.getByLabel("Username").fill(user);
-    await page.getByLabel("Password").fill("short");
+    await page.getByLabel("Password", { exact: true }).fill("short");
+    await page.getByLabel("Repeat password").fill("shorter");
     await page.getByRole("button", { name: "Sign up" }).click();
     const error = page.locator("#auth-error");
     await error.waitFor();
+    check(/differ/.test(await error.textContent()), "two different passwords should be caught before sending");
+    await page.getByLabel("Repeat password").fill("short");
+    await page.getByRole("button", { name: "Sign up" }).click();
+    await page.waitForFunction(() => /10 characters/.test(document.getElementById("auth-error").textContent));
     const said = (await error.textContent()).trim();
-    check(/password/i.test(said) && !/answered \d{3}/.test(said), `the server's message should be shown, got: ${said}`);
-    await page.getByLabel("Password").fill(PASSWORD);
+    check(/^Password/.test(said) && /\.$/.test(said) && !/answered \d{3}/.test(said), `the server's message should be shown as a sentence, got: ${said}`);
+    await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+    await page.getByLabel("Repeat password").fill(PASSWORD);
+    await page.getByLabel("Email (optional)").fill("grace@example.com");
     await page.getByRole("button", { name: "Sign up" }).click();
     await page.locator("#todos").waitFor();
     await page.getByText("Nothing to do yet").waitFor();
