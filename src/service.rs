@@ -131,7 +131,10 @@ fn cached(settings: &Settings, store: Arc<dyn Store>) -> Arc<dyn Store> {
 pub fn describe(settings: &Settings) -> String {
     let store = &settings.store;
     let data = match store.kind {
-        StoreKind::Sqlite => format!("data in {}", store.data_dir.display()),
+        StoreKind::Sqlite => {
+            let dir = std::path::absolute(&store.data_dir).unwrap_or(store.data_dir.clone());
+            format!("data in {}", dir.display())
+        }
         StoreKind::Dynamodb => format!("DynamoDB table {}", store.table),
     };
     let data = match settings.identity.kind {

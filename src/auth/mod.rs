@@ -27,7 +27,7 @@ pub use key::{JwtSecret, load_or_create_secret};
 pub use oidc::{OIDC_KIND, OidcAuthorizer};
 pub use passwords::{PasswordAlgorithm, Passwords, Verdict, legacy_pbkdf2_phc};
 pub use sessions::{Grant, SessionError, Sessions};
-pub use throttle::{LoginThrottle, ThrottlePolicy};
+pub use throttle::{LoginThrottle, ThrottlePolicy, user_key};
 pub use token_check::TokenCheck;
 pub use tokens::{IssuedToken, TokenService};
 

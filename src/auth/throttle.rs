@@ -54,6 +54,11 @@ fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// The key of a username's failure count (what `checkoff users unlock` clears).
+pub fn user_key(username: &str) -> String {
+    format!("user:{username}")
+}
+
 pub struct LoginThrottle {
     policy: ThrottlePolicy,
     store: Arc<dyn Store>,
@@ -66,7 +71,7 @@ impl LoginThrottle {
 
     fn counters(&self, username: &str, address: Option<IpAddr>) -> Vec<Counter> {
         let mut counters = vec![Counter {
-            key: format!("user:{username}"),
+            key: user_key(username),
             free: self.policy.per_user,
         }];
         if let Some(address) = address {
@@ -149,7 +154,7 @@ impl LoginThrottle {
     /// A right password clears its username's record (not the address's: a guesser with an
     /// account of their own must not reset their count by logging in).
     pub async fn record_success(&self, username: &str) -> StoreResult<()> {
-        self.store.clear_failures(&format!("user:{username}")).await
+        self.store.clear_failures(&user_key(username)).await
     }
 }
 

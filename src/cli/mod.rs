@@ -290,6 +290,31 @@ impl Cli {
         }
     }
 
+    /// The store, which must exist already: on SQLite a command run from the wrong directory
+    /// would otherwise make an empty database beside it and answer from that.
+    async fn open_existing_store(&self) -> Result<Arc<dyn Store>, Failure> {
+        self.require_existing()?;
+        self.open_store().await
+    }
+
+    fn require_existing(&self) -> Result<(), Failure> {
+        let settings = self.store_settings()?;
+        if settings.kind == StoreKind::Sqlite
+            && !settings
+                .data_dir
+                .join(crate::store::sqlite::DB_FILE)
+                .exists()
+        {
+            let dir = std::path::absolute(&settings.data_dir).unwrap_or(settings.data_dir);
+            return Err(Failure(format!(
+                "no checkoff database in {} (run from where `serve` keeps its data, or give \
+                 --data-dir or CHECKOFF_DATA_DIR)",
+                dir.display()
+            )));
+        }
+        Ok(())
+    }
+
     async fn open_store(&self) -> Result<Arc<dyn Store>, Failure> {
         Ok(service::open_store(&self.store_settings()?).await?)
     }
@@ -305,6 +330,7 @@ impl Cli {
     /// The service as `serve` would build it (settings from the environment and the stage),
     /// for commands that act through its services rather than on the store alone.
     async fn service(&self) -> Result<crate::api::AppState, Failure> {
+        self.require_existing()?;
         let settings =
             Settings::resolve(&self.location, &ServiceArgs::from_env()?, Runtime::Local)?;
         Ok(service::build(&settings).await?)
@@ -336,6 +362,13 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> CliResult {
             Some((listener, crate::telemetry::install()?))
         }
         None => None,
+    };
+    // Kept open while serving: `restore` refuses to replace the data under a running server.
+    let _serving = match settings.store.kind {
+        StoreKind::Sqlite => Some(crate::store::sqlite::hold_while_serving(
+            &settings.store.data_dir,
+        )?),
+        StoreKind::Dynamodb => None,
     };
     let state = service::build(&settings).await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;

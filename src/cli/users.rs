@@ -38,10 +38,16 @@ pub(super) enum UsersCommand {
     Promote { name: String },
     /// Make NAME an ordinary user again.
     Demote { name: String },
+    /// Clear NAME's failed logins, lifting a lock (failures from an address still count).
+    Unlock { name: String },
 }
 
 pub(super) async fn run(cli: &Cli, command: &UsersCommand) -> CliResult {
-    let store = cli.open_store().await?;
+    // Only a new user may make the database; every other command needs the one in use.
+    let store = match command {
+        UsersCommand::Create { .. } => cli.open_store().await?,
+        _ => cli.open_existing_store().await?,
+    };
     match command {
         UsersCommand::Create {
             name,
@@ -59,8 +65,9 @@ pub(super) async fn run(cli: &Cli, command: &UsersCommand) -> CliResult {
                 other => other.into(),
             })?;
             println!(
-                "Created user {name}{}.",
-                if *admin { " (admin)" } else { "" }
+                "Created user {name}{} in {}.",
+                if *admin { " (admin)" } else { "" },
+                cli.describe_store()?
             );
         }
         UsersCommand::TestPassword {
@@ -120,6 +127,13 @@ pub(super) async fn run(cli: &Cli, command: &UsersCommand) -> CliResult {
                 other => other.into(),
             })?;
             println!("Deleted user {name} and {todos} todo(s).");
+        }
+        UsersCommand::Unlock { name } => {
+            let username = Username::parse(name)?;
+            store
+                .clear_failures(&crate::auth::user_key(username.as_str()))
+                .await?;
+            println!("{name} can log in again.");
         }
         UsersCommand::Promote { name } | UsersCommand::Demote { name } => {
             let admin = matches!(command, UsersCommand::Promote { .. });

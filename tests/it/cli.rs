@@ -360,7 +360,13 @@ fn creating_a_user_confirms_it_and_makes_the_database() {
     );
 
     outcome.assert_code(0);
-    assert_eq!(outcome.stdout, "Created user alice.\n");
+    assert_eq!(
+        outcome.stdout,
+        format!(
+            "Created user alice in the SQLite store in {}.\n",
+            dir.path().display()
+        )
+    );
     assert!(
         dir.path().join("checkoff.db").is_file(),
         "checkoff.db in the data dir"
@@ -400,7 +406,26 @@ fn creating_an_admin_says_so() {
     );
 
     outcome.assert_code(0);
-    assert_eq!(outcome.stdout, "Created user root (admin).\n");
+    assert!(
+        outcome.stdout.starts_with("Created user root (admin) in "),
+        "{outcome:#?}"
+    );
+}
+
+#[test]
+fn reading_commands_never_make_a_database_where_there_is_none() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["users", "list"][..],
+        &["users", "get", "alice"],
+        &["tokens", "list", "alice"],
+        &["users", "delete", "alice"],
+    ] {
+        run(checkoff(dir.path(), args), None)
+            .assert_code(1)
+            .assert_stderr_contains("no checkoff database in");
+    }
+    assert!(!dir.path().join("checkoff.db").exists());
 }
 
 #[test]
@@ -545,6 +570,7 @@ fn a_wrong_password_fails_verification() {
 #[test]
 fn testing_the_password_of_an_unknown_user_fails() {
     let dir = tempfile::tempdir().unwrap();
+    create_user(dir.path(), "alice", false);
 
     let outcome = run(
         checkoff(
@@ -1066,7 +1092,7 @@ fn on_a_terminal_create_asks_twice_without_echo() {
     assert!(created.stdout.contains("Password: "), "{created:#?}");
     assert!(created.stdout.contains("Repeat password: "), "{created:#?}");
     assert!(
-        created.stdout.contains("Created user alice."),
+        created.stdout.contains("Created user alice in "),
         "{created:#?}"
     );
     assert!(
@@ -1144,6 +1170,18 @@ async fn a_backup_taken_while_serving_restores_everything_acknowledged_before_it
         .assert_code(0)
         .assert_stdout_contains("Wrote a copy");
     writing.await.unwrap();
+    let mode = std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the copy holds password hashes");
+    // Not under a running server.
+    run(
+        checkoff(
+            dir.path(),
+            &["restore", "--from", &copy.display().to_string()],
+        ),
+        None,
+    )
+    .assert_code(1)
+    .assert_stderr_contains("a checkoff server is using");
     // Never over an existing file.
     run(
         checkoff(
@@ -1612,4 +1650,28 @@ async fn metrics_are_served_on_their_own_address_only() {
     ] {
         assert!(text.contains(expected), "{expected} in\n{text}");
     }
+}
+
+#[tokio::test]
+async fn an_administrator_can_lift_a_login_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    create_user(dir.path(), "alice", false);
+    let server = Server::start(dir.path());
+    let attempt = |password: &'static str| {
+        server
+            .request(Method::POST, "/login")
+            .json(&json!({ "username": "alice", "password": password }))
+            .send()
+    };
+    for _ in 0..5 {
+        attempt("Wrong1Password").await.unwrap();
+    }
+    assert_eq!(
+        attempt(PASSWORD).await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    run(checkoff(dir.path(), &["users", "unlock", "alice"]), None)
+        .assert_code(0)
+        .assert_stdout_contains("alice can log in again");
+    assert_eq!(attempt(PASSWORD).await.unwrap().status(), StatusCode::OK);
 }

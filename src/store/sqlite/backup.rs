@@ -26,14 +26,46 @@ pub fn backup(data_dir: &Path, out: &Path) -> Result<(), String> {
     let target = out.to_str().ok_or("the backup's path is not UTF-8")?;
     conn.execute("VACUUM INTO ?1", [target])
         .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    // It holds password hashes: for its owner's eyes only, like the database.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("cannot restrict {}: {e}", out.display()))?;
     check(out).map(drop)
 }
 
-/// Replaces the database in `data_dir` with the copy in `from`, after checking the copy. The
-/// replacement is one transaction on the live file: a server still running sees the old data
-/// or the new, never a mix (stop servers first anyway, so nobody writes to the old data).
+/// The file `serve` holds a shared lock on while it uses a data dir; `restore` needs it alone.
+const SERVING_LOCK: &str = "serving.lock";
+
+/// Marks `data_dir` as in use by a server for as long as the returned file is open.
+pub fn hold_while_serving(data_dir: &Path) -> Result<std::fs::File, String> {
+    lock(data_dir, libc::LOCK_SH).map_err(|e| format!("cannot lock {}: {e}", data_dir.display()))
+}
+
+fn lock(data_dir: &Path, how: i32) -> std::io::Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    std::fs::create_dir_all(data_dir)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(data_dir.join(SERVING_LOCK))?;
+    // SAFETY: flock on a descriptor this function owns; released when the file closes.
+    if unsafe { libc::flock(file.as_raw_fd(), how | libc::LOCK_NB) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(file)
+}
+
+/// Replaces the database in `data_dir` with the copy in `from`, after checking the copy and
+/// that no server is using the data dir. The replacement is one transaction on the file.
 pub fn restore(data_dir: &Path, from: &Path) -> Result<(), String> {
     check(from)?;
+    let _alone = lock(data_dir, libc::LOCK_EX).map_err(|_| {
+        format!(
+            "a checkoff server is using {}; stop it first, then restore",
+            data_dir.display()
+        )
+    })?;
     std::fs::create_dir_all(data_dir)
         .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
     let copy = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY)

@@ -23,7 +23,7 @@ use self::writer::Writer;
 use super::{ChangeClock, Failures, Page, PageRequest, Remembered, Store, StoreError, StoreResult};
 use crate::domain::{Revocations, Session, Timestamp, Todo, TodoPatch, TodoState, User, Username};
 
-pub use self::backup::{backup, restore};
+pub use self::backup::{backup, hold_while_serving, restore};
 
 pub const DB_FILE: &str = "checkoff.db";
 
