@@ -7,7 +7,7 @@ use utoipa::IntoParams;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiQuery, Principal};
 use super::lists::Listed;
-use super::paging::limit_of;
+use super::paging::{limit_of, state_of};
 use crate::api::AppState;
 use crate::domain::{Todo, TodoState};
 use crate::store::PageRequest;
@@ -42,11 +42,7 @@ pub async fn all_todos(
     if !caller.admin {
         return Err(ApiError::Forbidden);
     }
-    let state = query
-        .state
-        .as_deref()
-        .map(str::parse::<TodoState>)
-        .transpose()?;
+    let state = state_of(query.state.as_deref())?;
     let limit = limit_of(query.limit.as_deref())?;
     let scope = format!("admin todos {}", state.map_or("", TodoState::as_str));
     let after = query

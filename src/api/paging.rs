@@ -14,6 +14,11 @@ use crate::auth::JwtSecret;
 pub const DEFAULT_LIMIT: u32 = 100;
 pub const MAX_LIMIT: u32 = 1000;
 
+/// The `state` filter of a list: absent, or one of the states (400 otherwise).
+pub fn state_of(raw: Option<&str>) -> ApiResult<Option<crate::domain::TodoState>> {
+    Ok(raw.map(str::parse).transpose()?)
+}
+
 /// The `limit` of a paged list: 1–1000, 100 when absent.
 pub fn limit_of(raw: Option<&str>) -> ApiResult<u32> {
     match raw {

@@ -12,7 +12,7 @@ use super::events::What;
 use super::extract::{ApiJson, ApiQuery, IfMatch, Principal, TodoUid, etag};
 use super::idempotency::{IdempotencyKey, replay};
 use super::lists::{ListKey, Listed};
-use super::paging::limit_of;
+use super::paging::{limit_of, state_of};
 use crate::api::AppState;
 use crate::domain::{Description, Metadata, Timestamp, Todo, TodoPatch, TodoState, Username};
 use crate::store::{PageRequest, StoreError};
@@ -117,11 +117,7 @@ pub async fn list_todos(
     request: HeaderMap,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Response> {
-    let state = query
-        .state
-        .as_deref()
-        .map(str::parse::<TodoState>)
-        .transpose()?;
+    let state = state_of(query.state.as_deref())?;
     let limit = limit_of(query.limit.as_deref())?;
     let after = query
         .cursor
@@ -336,11 +332,7 @@ pub async fn delete_in_state(
     ApiQuery(query): ApiQuery<BulkDeleteQuery>,
 ) -> ApiResult<Response> {
     // Deleting every todo takes more than one careless click: only the completed ones go here.
-    let state = query
-        .state
-        .as_deref()
-        .map(str::parse::<TodoState>)
-        .transpose()?;
+    let state = state_of(query.state.as_deref())?;
     if state != Some(TodoState::Completed) {
         return Err(ApiError::BadRequest(
             "say which todos to delete: ?state=completed".into(),

@@ -109,6 +109,19 @@ fn select_todo(conn: &Connection, owner: &str, uid: &str) -> StoreResult<Option<
     Ok(query_all(conn, sql, params![owner, uid], read_todo)?.pop())
 }
 
+/// Runs an UPDATE of one user's row; `NotFound` when there is no such user.
+fn update_user(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> StoreResult<()> {
+    let changed = conn
+        .prepare_cached(sql)
+        .and_then(|mut stmt| stmt.execute(params))
+        .map_err(from_sqlite)?;
+    if changed == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
 fn insert_todo(conn: &Connection, row: &Todo) -> StoreResult<()> {
     conn.prepare_cached(
         "INSERT INTO todos (owner, uid, description, state, metadata, created_at, \
@@ -330,15 +343,11 @@ impl Store for SqliteStore {
         let (name, hash) = (username.to_string(), hash.to_owned());
         self.writer
             .write(username, move |conn| {
-                let changed = conn
-                    .prepare_cached("UPDATE users SET password_hash = ?2 WHERE username = ?1")
-                    .and_then(|mut stmt| stmt.execute(params![name, hash]))
-                    .map_err(from_sqlite)?;
-                if changed == 0 {
-                    Err(StoreError::NotFound)
-                } else {
-                    Ok(())
-                }
+                update_user(
+                    conn,
+                    "UPDATE users SET password_hash = ?2 WHERE username = ?1",
+                    params![name, hash],
+                )
             })
             .await
     }
@@ -347,15 +356,11 @@ impl Store for SqliteStore {
         let name = username.to_string();
         self.writer
             .write(username, move |conn| {
-                let changed = conn
-                    .prepare_cached("UPDATE users SET admin = ?2 WHERE username = ?1")
-                    .and_then(|mut stmt| stmt.execute(params![name, admin]))
-                    .map_err(from_sqlite)?;
-                if changed == 0 {
-                    Err(StoreError::NotFound)
-                } else {
-                    Ok(())
-                }
+                update_user(
+                    conn,
+                    "UPDATE users SET admin = ?2 WHERE username = ?1",
+                    params![name, admin],
+                )
             })
             .await
     }
