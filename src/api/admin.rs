@@ -45,11 +45,7 @@ pub async fn all_todos(
     let state = state_of(query.state.as_deref())?;
     let limit = limit_of(query.limit.as_deref())?;
     let scope = format!("admin todos {}", state.map_or("", TodoState::as_str));
-    let after = query
-        .cursor
-        .as_deref()
-        .map(|c| app.cursors.open(&scope, c))
-        .transpose()?;
+    let after = app.cursors.resume(&scope, query.cursor.as_deref())?;
     let states = match state {
         Some(state) => vec![state],
         None => TodoState::ALL.to_vec(),

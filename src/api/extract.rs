@@ -41,6 +41,17 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// For an optional field of a request body: left out it is `None`, and `null` is refused like
+/// any other wrong type (the document promises no nulls, and a null meaning "keep" or "clear"
+/// would be a guess). Use with `#[serde(default, deserialize_with = "present")]`.
+pub fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
 /// Query parameters; a malformed query string is a 400 in our shape.
 pub struct ApiQuery<T>(pub T);
 
@@ -114,7 +125,8 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
             return Ok(IfMatch(None));
         };
         let text = value.to_str().unwrap_or_default().trim();
-        if text == "*" {
+        // An empty field names no tag at all: as if it were not sent.
+        if text == "*" || text.is_empty() {
             return Ok(IfMatch(None));
         }
         let malformed = || {
@@ -123,24 +135,63 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
                     .into(),
             )
         };
-        let mut versions = Vec::new();
-        for tag in text.split(',').map(str::trim) {
-            let strong = tag.strip_prefix("W/").unwrap_or(tag);
-            let inner = strong
-                .strip_prefix('"')
-                .and_then(|t| t.strip_suffix('"'))
-                .filter(|t| !t.contains('"'))
-                .ok_or_else(malformed)?;
-            let version = match (strong.len() == tag.len(), inner.parse()) {
-                (true, Ok(version)) => version,
+        let versions = entity_tags(text)
+            .ok_or_else(malformed)?
+            .into_iter()
+            .map(|(weak, tag)| match (weak, tag.parse()) {
+                (false, Ok(version)) => version,
                 _ => u64::MAX,
-            };
-            versions.push(version);
-        }
+            })
+            .collect();
         Ok(IfMatch(Some(versions)))
+    }
+}
+
+/// The entity tags of a list such as `"3", W/"x,y"` as (weak, text between the quotes): RFC
+/// 9110's `#entity-tag`, where a tag may hold a comma and holds only visible ASCII but `"`.
+/// `None` when the list is malformed.
+fn entity_tags(list: &str) -> Option<Vec<(bool, &str)>> {
+    let blank = [' ', '\t'];
+    let mut tags = Vec::new();
+    let mut rest = list.trim_start_matches(blank);
+    loop {
+        let (weak, tag) = match rest.strip_prefix("W/") {
+            Some(tag) => (true, tag),
+            None => (false, rest),
+        };
+        let quoted = tag.strip_prefix('"')?;
+        let end = quoted.find('"')?;
+        let inner = &quoted[..end];
+        if !inner.bytes().all(|b| b.is_ascii_graphic()) {
+            return None;
+        }
+        tags.push((weak, inner));
+        rest = quoted[end + 1..].trim_start_matches(blank);
+        match rest.strip_prefix(',') {
+            Some(more) => rest = more.trim_start_matches(blank),
+            None => return rest.is_empty().then_some(tags),
+        }
     }
 }
 
 pub fn etag(version: u64) -> String {
     format!("\"{version}\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::entity_tags;
+
+    #[test]
+    fn entity_tag_lists_are_read_as_rfc_9110_writes_them() {
+        assert_eq!(entity_tags(r#""3""#), Some(vec![(false, "3")]));
+        assert_eq!(
+            entity_tags("W/\"a,b\" \t, \"4\""),
+            Some(vec![(true, "a,b"), (false, "4")])
+        );
+        assert_eq!(entity_tags(r#""""#), Some(vec![(false, "")]));
+        for malformed in [r#"3"#, r#""3"#, r#""3","#, r#""3" "4""#, r#"w/"3""#, "\"a b\"", r#","3""#] {
+            assert_eq!(entity_tags(malformed), None, "{malformed}");
+        }
+    }
 }

@@ -1,9 +1,7 @@
 //! GET /healthz, whether the store answers, and GET /openapi.json, the API's own description.
 
-use std::sync::LazyLock;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
@@ -26,12 +24,6 @@ pub async fn healthz(State(app): State<AppState>) -> ApiResult<Json<Value>> {
 /// This document
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
     responses((status = 200, description = "The OpenAPI 3.1 document of every route", content_type = "application/json")))]
-pub async fn openapi_json() -> impl IntoResponse {
-    // Made once: the route table does not change while the process runs.
-    static DOCUMENT: LazyLock<Bytes> = LazyLock::new(|| {
-        serde_json::to_vec(&super::openapi())
-            .unwrap_or_default()
-            .into()
-    });
-    ([(CONTENT_TYPE, "application/json")], DOCUMENT.clone())
+pub async fn openapi_json(State(app): State<AppState>) -> impl IntoResponse {
+    ([(CONTENT_TYPE, "application/json")], app.document.clone())
 }

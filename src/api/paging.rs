@@ -80,6 +80,15 @@ impl Cursors {
             .map_err(|e| ApiError::Internal(e.to_string()))
     }
 
+    /// Where a list resumes: after the position of `cursor`, or from the start without one (an
+    /// empty `cursor=` is no cursor, like any empty optional parameter).
+    pub fn resume(&self, scope: &str, cursor: Option<&str>) -> ApiResult<Option<String>> {
+        cursor
+            .filter(|c| !c.is_empty())
+            .map(|c| self.open(scope, c))
+            .transpose()
+    }
+
     pub fn open(&self, scope: &str, cursor: &str) -> Result<String, ApiError> {
         let invalid = || ApiError::BadRequest("cursor is not valid for this list".into());
         let (position, tag) = cursor.split_once('.').ok_or_else(invalid)?;

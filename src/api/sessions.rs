@@ -9,24 +9,28 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, ClientAddr, Principal};
+use super::extract::{ApiJson, ClientAddr, Principal, present};
 use crate::api::AppState;
 use crate::auth::{Decision, Grant};
-use crate::domain::LoginPassword;
+use crate::domain::{LoginPassword, Username};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    /// Any other text is a wrong username (401), like an unknown one.
+    #[schema(schema_with = Username::account_schema)]
     username: String,
-    #[schema(value_type = String, format = Password)]
+    #[schema(schema_with = LoginPassword::schema)]
     password: LoginPassword,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
-    /// The `refresh_token` of the last login or refresh (in cookie mode, the cookie instead).
-    #[serde(default)]
+    /// The `refresh_token` of the last login or refresh. (The web app, in cookie mode, leaves
+    /// it out and sends the cookie instead.)
+    #[serde(default, deserialize_with = "present")]
+    #[schema(required = true, nullable = false)]
     refresh_token: Option<String>,
 }
 
@@ -180,6 +184,7 @@ pub(super) fn session_of(caller: &Decision) -> Option<uuid::Uuid> {
 #[utoipa::path(post, path = "/logout", tag = "auth", security(("token" = [])),
     responses(
         (status = 204, description = "This session is over: its tokens and refresh token stop working at once"),
+        (status = 400, description = "The token is not one of checkoff's sessions (an outside authorizer's caller)"),
         (status = 401, description = "Unauthorized"),
     ))]
 pub async fn logout(

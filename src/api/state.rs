@@ -28,4 +28,6 @@ pub struct AppState {
     pub request_timeout: Duration,
     /// Origins allowed to call from a browser (none: no CORS headers at all).
     pub cors_origins: Vec<String>,
+    /// The OpenAPI document as served, made once (it follows the settings, not the requests).
+    pub document: axum::body::Bytes,
 }

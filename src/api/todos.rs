@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiResult};
 use super::events::What;
-use super::extract::{ApiJson, ApiQuery, IfMatch, Principal, TodoUid, etag};
+use super::extract::{ApiJson, ApiQuery, IfMatch, Principal, TodoUid, etag, present};
 use super::idempotency::{IdempotencyKey, replay};
 use super::lists::{ListKey, Listed};
 use super::paging::{limit_of, state_of};
@@ -37,19 +37,25 @@ pub struct ListQuery {
 #[serde(deny_unknown_fields)]
 pub struct NewTodo {
     description: Description,
-    #[serde(default)]
+    /// `{}` when left out.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     metadata: Option<Metadata>,
 }
 
-/// Fields to change; those left out (or null) stay as they are.
+/// The fields to change, at least one; those left out stay as they are.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub struct TodoChanges {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     description: Option<Description>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     state: Option<TodoState>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     metadata: Option<Metadata>,
 }
 
@@ -106,7 +112,8 @@ fn list_scope(owner: &Username, state: Option<TodoState>) -> String {
 /// List your todos
 #[utoipa::path(get, path = "/todos", tag = "todos", params(ListQuery), security(("token" = [])),
     responses(
-        (status = 200, body = [Todo], description = "Oldest first, with the page's `ETag`; a `Link: <…>; rel=\"next\"` header when more follow"),
+        (status = 200, body = [Todo], description = "Oldest first, with the page's `ETag`; a `Link: <…>; rel=\"next\"` header when more follow",
+            headers(("ETag"), ("Link"))),
         (status = 304, description = "The page is unchanged since the `If-None-Match` tag"),
         (status = 400, description = "Bad state, limit or cursor"),
         (status = 401, description = "Unauthorized"),
@@ -119,11 +126,9 @@ pub async fn list_todos(
 ) -> ApiResult<Response> {
     let state = state_of(query.state.as_deref())?;
     let limit = limit_of(query.limit.as_deref())?;
-    let after = query
-        .cursor
-        .as_deref()
-        .map(|c| app.cursors.open(&list_scope(&caller.owner, state), c))
-        .transpose()?;
+    let after = app
+        .cursors
+        .resume(&list_scope(&caller.owner, state), query.cursor.as_deref())?;
     let key = ListKey {
         owner: caller.owner,
         state,
@@ -156,11 +161,12 @@ pub async fn list_todos(
 
 /// Create a todo
 #[utoipa::path(post, path = "/todos", tag = "todos", request_body = NewTodo, security(("token" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters: a retry with the same key and body gets the first answer (for 24 hours) and creates nothing")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = r"^[\x21-\x7e]{1,255}$", description = "1–255 visible ASCII characters: a retry with the same key and body gets the first answer (for 24 hours) and does nothing again; the same key with another request is a 422")),
     responses(
-        (status = 201, body = Todo, description = "Created; `Location` names the new item (`Idempotent-Replayed: true` on a retry's answer)"),
+        (status = 201, body = Todo, description = "Created; `Location` names the new item (`Idempotent-Replayed: true` on a retry's answer)",
+            headers(("Location"), ("ETag"))),
         (status = 422, description = "The Idempotency-Key was used for another request"),
-        (status = 400, description = "Invalid description or metadata"),
+        (status = 400, description = "Invalid description or metadata, or a malformed Idempotency-Key"),
         (status = 401, description = "Unauthorized"),
         (status = 413, description = "Body over 64 KiB"),
     ))]
@@ -225,7 +231,7 @@ pub async fn create_todo(
 #[utoipa::path(get, path = "/todos/{uid}", tag = "todos", security(("token" = [])),
     params(("uid" = String, Path, format = Uuid)),
     responses(
-        (status = 200, body = Todo, description = "The item, with its `ETag`"),
+        (status = 200, body = Todo, description = "The item, with its `ETag`", headers(("ETag"))),
         (status = 401, description = "Unauthorized"),
         (status = 404, description = "No such todo of yours"),
     ))]
@@ -246,10 +252,11 @@ pub async fn get_todo(
 #[utoipa::path(method(put, patch), path = "/todos/{uid}", tag = "todos", request_body = TodoChanges,
     security(("token" = [])),
     params(("uid" = String, Path, format = Uuid),
-           ("If-Match" = Option<String>, Header, description = "The item's ETag; the change applies only at that version")),
+           ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[\x21\x23-\x7e]*"([ \t]*,[ \t]*(W/)?"[\x21\x23-\x7e]*")*)$"#,
+            description = "The item's `ETag` (or several, comma-separated, or `*`): the change applies only at that version")),
     responses(
-        (status = 200, body = Todo, description = "The changed item"),
-        (status = 400, description = "Invalid field or unknown state"),
+        (status = 200, body = Todo, description = "The changed item", headers(("ETag"))),
+        (status = 400, description = "No field to change, an invalid field or state, or a malformed If-Match"),
         (status = 401, description = "Unauthorized"),
         (status = 404, description = "No such todo of yours"),
         (status = 412, description = "If-Match does not match"),
@@ -276,9 +283,11 @@ pub async fn update_todo(
 /// Delete a todo
 #[utoipa::path(delete, path = "/todos/{uid}", tag = "todos", security(("token" = [])),
     params(("uid" = String, Path, format = Uuid),
-           ("If-Match" = Option<String>, Header, description = "The item's ETag; deletes only at that version")),
+           ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[\x21\x23-\x7e]*"([ \t]*,[ \t]*(W/)?"[\x21\x23-\x7e]*")*)$"#,
+            description = "The item's `ETag` (or several, comma-separated, or `*`): deletes only at that version")),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 400, description = "A malformed If-Match"),
         (status = 401, description = "Unauthorized"),
         (status = 404, description = "No such todo of yours"),
         (status = 412, description = "If-Match does not match"),
@@ -302,8 +311,16 @@ pub async fn delete_todo(
 #[into_params(parameter_in = Query)]
 pub struct BulkDeleteQuery {
     /// Which todos go: only `completed` (the web app's "clear completed").
-    #[param(required = true, value_type = TodoState)]
+    #[param(required = true, inline, value_type = Clearable)]
     state: Option<String>,
+}
+
+/// The one state whose todos can be deleted at once.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // Only its schema is used: the handler reads the raw text.
+enum Clearable {
+    Completed,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -318,11 +335,11 @@ pub struct Changed {
 
 /// Clear completed todos
 #[utoipa::path(delete, path = "/todos", tag = "todos", security(("token" = [])),
-    params(BulkDeleteQuery, ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key gets the first answer")),
+    params(BulkDeleteQuery, ("Idempotency-Key" = Option<String>, Header, pattern = r"^[\x21-\x7e]{1,255}$", description = "1–255 visible ASCII characters: a retry with the same key and body gets the first answer (for 24 hours) and does nothing again; the same key with another request is a 422")),
     responses(
         (status = 422, description = "The Idempotency-Key was used for another request"),
         (status = 200, body = Deleted, description = "How many went"),
-        (status = 400, description = "No state, or not `completed`"),
+        (status = 400, description = "No state, or not `completed`, or a malformed Idempotency-Key"),
         (status = 401, description = "Unauthorized"),
     ))]
 pub async fn delete_in_state(
@@ -375,10 +392,11 @@ async fn answer_once<T: Serialize>(
 
 /// Mark all completed
 #[utoipa::path(post, path = "/todos/complete-all", tag = "todos", security(("token" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key gets the first answer")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = r"^[\x21-\x7e]{1,255}$", description = "1–255 visible ASCII characters: a retry with the same key and body gets the first answer (for 24 hours) and does nothing again; the same key with another request is a 422")),
     responses(
         (status = 422, description = "The Idempotency-Key was used for another request"),
         (status = 200, body = Changed, description = "How many changed (those already completed stay as they are)"),
+        (status = 400, description = "A malformed Idempotency-Key"),
         (status = 401, description = "Unauthorized"),
     ))]
 pub async fn complete_all(

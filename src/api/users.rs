@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, ApiQuery, ClientAddr, Principal};
+use super::extract::{ApiJson, ApiQuery, ClientAddr, Principal, present};
 use super::lists::Listed;
 use super::paging::limit_of;
 use crate::api::AppState;
@@ -41,12 +41,12 @@ impl From<&User> for Profile {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignUp {
-    /// 1–64 letters, digits and `. _ - @ +`, starting with a letter or digit.
+    #[schema(schema_with = Username::account_schema)]
     username: String,
-    /// At least 10 characters with an upper-case letter, a lower-case letter and a digit.
-    #[schema(format = Password)]
+    #[schema(schema_with = Password::schema)]
     password: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = Email::schema)]
     email: Option<String>,
 }
 
@@ -54,11 +54,11 @@ pub struct SignUp {
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     /// Required unless an administrator changes someone else's password.
-    #[serde(default)]
-    #[schema(value_type = Option<String>, format = Password)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = LoginPassword::schema)]
     current_password: Option<LoginPassword>,
     /// The password policy of sign-up applies.
-    #[schema(format = Password)]
+    #[schema(schema_with = Password::schema)]
     new_password: String,
 }
 
@@ -84,6 +84,15 @@ const NOT_FOUND: ApiError = ApiError::NotFound("User not found");
 
 /// The `{username}` of the path, as a name (one that cannot be a name names no user).
 pub struct UserPath(pub Username);
+
+/// [`UserPath`] in the document.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // Only its description is used: `UserPath` reads the path.
+pub struct UserPathParam {
+    #[param(schema_with = Username::schema)]
+    username: String,
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for UserPath {
     type Rejection = ApiError;
@@ -165,11 +174,7 @@ pub async fn list_users(
     }
     let limit = limit_of(query.limit.as_deref())?;
     const SCOPE: &str = "users";
-    let after = query
-        .cursor
-        .as_deref()
-        .map(|c| app.cursors.open(SCOPE, c))
-        .transpose()?;
+    let after = app.cursors.resume(SCOPE, query.cursor.as_deref())?;
     let page = app.store.list_users(&PageRequest { limit, after }).await?;
     let profiles: Vec<Profile> = page.items.iter().map(Profile::from).collect();
     let next = page
@@ -184,7 +189,7 @@ pub async fn list_users(
 
 /// Get a profile
 #[utoipa::path(get, path = "/users/{username}", tag = "users", security(("token" = [])),
-    params(("username" = String, Path)),
+    params(UserPathParam),
     responses(
         (status = 200, body = Profile),
         (status = 401, description = "Unauthorized"),
@@ -202,7 +207,7 @@ pub async fn get_user(
 
 /// Delete an account
 #[utoipa::path(delete, path = "/users/{username}", tag = "users", security(("token" = [])),
-    params(("username" = String, Path)),
+    params(UserPathParam),
     responses(
         (status = 204, description = "Deleted with all their todos and sessions; their tokens stop working"),
         (status = 401, description = "Unauthorized"),
@@ -224,7 +229,7 @@ pub async fn delete_user(
 
 /// Change a password
 #[utoipa::path(put, path = "/users/{username}/password", tag = "users", security(("token" = [])),
-    params(("username" = String, Path)), request_body = PasswordChange,
+    params(UserPathParam), request_body = PasswordChange,
     responses(
         (status = 204, description = "Changed; the user's other login sessions are over"),
         (status = 400, description = "The new password breaks the policy (the message says which rule), or the current one is missing"),
@@ -277,7 +282,7 @@ pub async fn change_password(
 
 /// Export your data
 #[utoipa::path(get, path = "/users/{username}/export", tag = "users", security(("token" = [])),
-    params(("username" = String, Path)),
+    params(UserPathParam),
     responses(
         (status = 200, body = Export, description = "The profile and every todo, as one JSON document"),
         (status = 401, description = "Unauthorized"),

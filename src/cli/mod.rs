@@ -240,9 +240,8 @@ async fn dispatch(cli: Cli) -> CliResult {
             Ok(())
         }
         Command::Openapi => {
-            let doc = crate::api::openapi()
-                .to_pretty_json()
-                .map_err(|e| e.to_string())?;
+            let doc =
+                serde_json::to_string_pretty(&crate::api::openapi()).map_err(|e| e.to_string())?;
             println!("{doc}");
             Ok(())
         }

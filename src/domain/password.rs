@@ -3,33 +3,49 @@ use std::fmt;
 use super::Invalid;
 
 /// Longest password we will hash: bounds the work a single request can ask of the hasher.
-const MAX_BYTES: usize = 1024;
+const MAX_CHARS: usize = 1024;
 
-/// A new password that meets the policy: at least 10 characters with an upper-case letter, a
-/// lower-case letter and a digit. `Debug` never shows it.
+/// A new password that meets the policy: 10–1,024 characters with an upper-case letter (A–Z), a
+/// lower-case letter (a–z) and a digit. `Debug` never shows it.
 #[derive(Clone)]
 pub struct Password(String);
 
 impl Password {
     pub const MIN_CHARS: usize = 10;
+    /// [`Password::parse`] as a regular expression.
+    pub const PATTERN: &str =
+        r"^(?=[\s\S]*[A-Z])(?=[\s\S]*[a-z])(?=[\s\S]*[0-9])[\s\S]{10,1024}$";
+
+    /// The schema of a new password in the OpenAPI document.
+    pub fn schema() -> utoipa::openapi::Object {
+        let mut schema = super::text_schema(
+            "10–1,024 characters with an upper-case letter (A–Z), a lower-case letter (a–z) \
+             and a digit.",
+            Self::PATTERN,
+            Some(MAX_CHARS),
+        );
+        schema.min_length = Some(Self::MIN_CHARS);
+        schema.format = Some(password_format());
+        schema
+    }
 
     pub fn parse(raw: String) -> Result<Self, Invalid> {
         let mut missing = Vec::new();
         if raw.chars().count() < Self::MIN_CHARS {
             missing.push(format!("at least {} characters", Self::MIN_CHARS));
         }
-        if !raw.chars().any(char::is_uppercase) {
-            missing.push("an upper-case letter".to_owned());
+        if !raw.chars().any(|c| c.is_ascii_uppercase()) {
+            missing.push("an upper-case letter (A–Z)".to_owned());
         }
-        if !raw.chars().any(char::is_lowercase) {
-            missing.push("a lower-case letter".to_owned());
+        if !raw.chars().any(|c| c.is_ascii_lowercase()) {
+            missing.push("a lower-case letter (a–z)".to_owned());
         }
         if !raw.chars().any(|c| c.is_ascii_digit()) {
             missing.push("a digit".to_owned());
         }
-        if raw.len() > MAX_BYTES {
+        if raw.chars().count() > MAX_CHARS {
             return Err(Invalid::new(format!(
-                "password must be at most {MAX_BYTES} bytes"
+                "password must be at most {MAX_CHARS} characters"
             )));
         }
         if !missing.is_empty() {
@@ -63,9 +79,9 @@ impl LoginPassword {
         if raw.is_empty() {
             return Err(Invalid::new("password must not be empty"));
         }
-        if raw.len() > MAX_BYTES {
+        if raw.chars().count() > MAX_CHARS {
             return Err(Invalid::new(format!(
-                "password must be at most {MAX_BYTES} bytes"
+                "password must be at most {MAX_CHARS} characters"
             )));
         }
         Ok(Self(raw))
@@ -74,6 +90,23 @@ impl LoginPassword {
     pub fn expose(&self) -> &str {
         &self.0
     }
+}
+
+impl LoginPassword {
+    /// The schema of a password offered at login in the OpenAPI document.
+    pub fn schema() -> utoipa::openapi::Object {
+        let mut schema = utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(MAX_CHARS))
+            .build();
+        schema.format = Some(password_format());
+        schema
+    }
+}
+
+fn password_format() -> utoipa::openapi::SchemaFormat {
+    utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Password)
 }
 
 impl TryFrom<String> for LoginPassword {
@@ -115,10 +148,20 @@ mod tests {
 
     #[test]
     fn passwords_past_the_hashing_bound_are_refused() {
-        let long = format!("Aa1{}", "x".repeat(MAX_BYTES));
+        let long = format!("Aa1{}", "x".repeat(MAX_CHARS));
         assert!(Password::parse(long.clone()).is_err());
         assert!(LoginPassword::parse(long).is_err());
         assert!(LoginPassword::parse(String::new()).is_err());
+        // Characters are counted, not bytes: what the document's maxLength says.
+        let wide = format!("Aa1{}", "é".repeat(MAX_CHARS - 3));
+        assert!(Password::parse(wide.clone()).is_ok());
+        assert!(LoginPassword::parse(wide).is_ok());
+    }
+
+    #[test]
+    fn the_letters_the_policy_asks_for_are_ascii_as_the_document_says() {
+        assert!(Password::parse("ÄÖÜäöü1234".into()).is_err());
+        assert!(Password::parse("ÄÖÜäöü1234Aa".into()).is_ok());
     }
 
     #[test]

@@ -58,13 +58,32 @@ impl fmt::Display for TodoState {
 }
 
 /// What the todo says: trimmed, not empty, at most 1,000 characters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-#[schema(value_type = String, min_length = 1, max_length = 1000)]
 pub struct Description(String);
+
+impl utoipa::PartialSchema for Description {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::text_schema(
+            "What the todo says: 1–1,000 characters once trimmed (leading and trailing \
+             whitespace is dropped), no control characters.",
+            Self::PATTERN,
+            None,
+        )
+        .into()
+    }
+}
+
+impl ToSchema for Description {}
 
 impl Description {
     pub const MAX_CHARS: usize = 1000;
+    /// [`Description::parse`] as a regular expression: whitespace, then 1–1,000 characters
+    /// without a control character that neither start nor end with whitespace, then whitespace.
+    pub const PATTERN: &str = concat!(
+        "^[", whitespace!(), "]*[^", control!(), whitespace!(), "]([^", control!(), "]{0,998}[^",
+        control!(), whitespace!(), "])?[", whitespace!(), "]*$"
+    );
 
     /// A description sent by a client: trimmed, not empty, at most [`Self::MAX_CHARS`], and
     /// without control characters (NUL, ESC, DEL, line breaks…), which would drive a terminal or

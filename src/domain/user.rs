@@ -15,6 +15,29 @@ pub struct Username(String);
 
 impl Username {
     pub const MAX_LEN: usize = 64;
+    /// [`Username::parse`] as a regular expression.
+    pub const PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9._@+:-]{0,63}$";
+    /// [`Username::parse_account`] as a regular expression.
+    pub const ACCOUNT_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$";
+
+    /// The schema of an account's name in the OpenAPI document.
+    pub fn account_schema() -> utoipa::openapi::Object {
+        super::text_schema(
+            "1–64 letters, digits and `. _ - @ +`, starting with a letter or digit.",
+            Self::ACCOUNT_PATTERN,
+            Some(Self::MAX_LEN),
+        )
+    }
+
+    /// The schema of a name in a path: an account's, or a caller's that an outside authorizer
+    /// vouched for (`cognito:…`).
+    pub fn schema() -> utoipa::openapi::Object {
+        super::text_schema(
+            "1–64 letters, digits and `. _ - @ + :`, starting with a letter or digit.",
+            Self::PATTERN,
+            Some(Self::MAX_LEN),
+        )
+    }
 
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let allowed =
@@ -89,14 +112,32 @@ impl fmt::Display for Username {
 pub struct Email(String);
 
 impl Email {
+    pub const MAX_CHARS: usize = 254;
+    /// [`Email::parse`] as a regular expression.
+    pub const PATTERN: &str = concat!(
+        "^[^@", whitespace!(), control!(), "]+@[^@", whitespace!(), control!(), r"]*\.[^@",
+        whitespace!(), control!(), "]*$"
+    );
+
+    /// One `@` after a non-empty name, a dot after it, no space or control character, at most
+    /// 254 characters.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let raw = raw.trim();
         let shaped = matches!(raw.split_once('@'), Some((local, domain))
             if !local.is_empty() && domain.contains('.') && !domain.contains('@'));
-        if raw.len() > 254 || !shaped || raw.chars().any(char::is_whitespace) {
+        let odd = |c: char| c.is_whitespace() || c.is_control();
+        if raw.chars().count() > Self::MAX_CHARS || !shaped || raw.chars().any(odd) {
             return Err(Invalid::new("email must look like name@example.com"));
         }
         Ok(Self(raw.to_owned()))
+    }
+
+    /// The schema of an address in the OpenAPI document.
+    pub fn schema() -> utoipa::openapi::Object {
+        super::text_schema(
+            "An address such as name@example.com: one `@`, a dot after it, no spaces.",
+            Self::PATTERN,
+            Some(Self::MAX_CHARS),
+        )
     }
 
     pub fn as_str(&self) -> &str {
@@ -208,8 +249,8 @@ mod tests {
 
     #[test]
     fn emails_need_a_local_part_and_a_dotted_domain() {
-        assert_eq!(Email::parse(" a@b.co ").unwrap().as_str(), "a@b.co");
-        for bad in ["", "a", "@b.co", "a@b", "a@@b.co", "a b@c.de"] {
+        assert_eq!(Email::parse("a@b.co").unwrap().as_str(), "a@b.co");
+        for bad in ["", "a", "@b.co", "a@b", "a@@b.co", "a b@c.de", " a@b.co", "a@b.co\n"] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }
