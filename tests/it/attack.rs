@@ -854,6 +854,9 @@ fn hostile_cases(f: &Fixture) -> Vec<Case> {
         pieces: slow,
         expect: 201,
     });
+    // A body announced too large is refused at once, not waited for.
+    let unsent = raw("POST", "/todos", &auth_and("Content-Length: 1000000"), b"");
+    cases.push(case("a body announced over 64 KiB, not sent", unsent, 413));
     cases
 }
 
