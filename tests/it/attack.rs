@@ -838,7 +838,8 @@ fn hostile_cases(f: &Fixture) -> Vec<Case> {
     not_utf8.extend_from_slice(b"Authorization: Bearer \xff\xfe\r\n\r\n");
     cases.push(case("token: not UTF-8", not_utf8, 401));
 
-    // A slow client: a body in pieces is read.
+    // Slow clients: a body in pieces is read; one that stops coming is timed out as the
+    // client's doing.
     let body = described("sent slowly");
     let head = raw(
         "POST",
@@ -846,7 +847,7 @@ fn hostile_cases(f: &Fixture) -> Vec<Case> {
         &auth_and(&format!("Content-Length: {}", body.len())),
         b"",
     );
-    let slow: Vec<Vec<u8>> = std::iter::once(head)
+    let slow: Vec<Vec<u8>> = std::iter::once(head.clone())
         .chain(body.chunks(body.len().div_ceil(3)).map(<[u8]>::to_vec))
         .collect();
     cases.push(Case {
@@ -854,6 +855,8 @@ fn hostile_cases(f: &Fixture) -> Vec<Case> {
         pieces: slow,
         expect: 201,
     });
+    let stalled = [head, body[..5].to_vec()].concat();
+    cases.push(case("a body that stops coming", stalled, 408));
     // A body announced too large is refused at once, not waited for.
     let unsent = raw("POST", "/todos", &auth_and("Content-Length: 1000000"), b"");
     cases.push(case("a body announced over 64 KiB, not sent", unsent, 413));
