@@ -588,6 +588,8 @@ fn hostile_cases(f: &Fixture) -> Vec<Case> {
         lines.extend(headers.iter().map(|h| (*h).to_owned()));
         raw("POST", "/todos", &lines, b"")
     };
+    let login = |body: &[u8]| raw("POST", "/login", &[], body);
+    let refresh = |body: &[u8]| raw("POST", "/refresh", &[], body);
     let put_if_match = |tag: &str| {
         let header = format!("If-Match: {tag}");
         raw("PUT", &todo, &auth_and(&header), &described("x"))
@@ -739,6 +741,43 @@ fn hostile_cases(f: &Fixture) -> Vec<Case> {
             "an Idempotency-Key of 256",
             idempotent(&"k".repeat(256)),
             400,
+        ),
+        case(
+            "CONNECT",
+            raw("CONNECT", "127.0.0.1:22", &[f.auth()], b""),
+            404,
+        ),
+        case("HTTP/0.9", b"GET /todos\r\n\r\n".to_vec(), 400),
+        case(
+            "a folded header",
+            raw("GET", "/todos", &auth_and("X-A: a\r\n b"), b""),
+            400,
+        ),
+        case(
+            "an unknown transfer coding",
+            framed(&["Transfer-Encoding: gzip"]),
+            400,
+        ),
+        case(
+            "Expect 100-continue over 64 KiB",
+            framed(&["Expect: 100-continue", "Content-Length: 100000"]),
+            413,
+        ),
+        // Signing in.
+        case(
+            "login: wrong types",
+            login(br#"{"username":1,"password":[]}"#),
+            400,
+        ),
+        case(
+            "login: a NUL username",
+            login(br#"{"username":"a\u0000","password":"p"}"#),
+            401,
+        ),
+        case(
+            "refresh: a garbage token",
+            refresh(br#"{"refresh_token":"a.b."}"#),
+            401,
         ),
         // Paths.
         case("a NUL uid", get("/todos/%00"), 404),
