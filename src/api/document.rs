@@ -114,6 +114,7 @@ fn complete_operation(operation: &mut Value, oidc: bool) {
     if takes_body {
         add("400", "The body is not JSON, or a field is missing, unknown or invalid");
         add("413", "The body is larger than 64 KiB");
+        add("408", "The body stopped coming before the request's deadline");
     }
     // Every route has a deadline, and every route but the static ones reads the store.
     add("503", "The store did not answer in time; try again after `Retry-After`");

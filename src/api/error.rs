@@ -47,6 +47,9 @@ pub enum ApiError {
     TooManyRequests { retry_after: Duration },
     #[error("Request took too long; try again")]
     Timeout,
+    /// The request's body stopped coming before the deadline.
+    #[error("The request body was not sent in time")]
+    BodyTimeout,
     #[error("{0}")]
     NotImplemented(&'static str),
     /// A dependency (the store) is down; the detail is logged, not sent.
@@ -72,6 +75,7 @@ impl ApiError {
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Timeout | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,

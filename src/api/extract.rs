@@ -5,13 +5,13 @@ use std::net::{IpAddr, SocketAddr};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::StatusCode;
-use axum::http::header::IF_MATCH;
+use axum::http::header::{CONTENT_LENGTH, IF_MATCH};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::error::ApiError;
-use crate::api::AppState;
+use crate::api::{AppState, MAX_BODY_BYTES};
 use crate::auth::Decision;
 
 /// A JSON body. Content-Type is not insisted on (`curl -d` works); the body must parse as `T`,
@@ -22,6 +22,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        // A body announced too large is refused before any of it is waited for.
+        let announced = req
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+        if announced.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+            return Err(ApiError::PayloadTooLarge);
+        }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge

@@ -1,6 +1,7 @@
 //! The HTTP API: one route table for the router, each route's auth and the OpenAPI document.
 
 mod admin;
+mod deadline;
 mod document;
 mod error;
 mod events;
@@ -19,7 +20,7 @@ mod whoami;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::header::{
     AUTHORIZATION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, ETAG, IF_MATCH, IF_NONE_MATCH,
     LINK, LOCATION, REFERRER_POLICY, RETRY_AFTER, SET_COOKIE, X_CONTENT_TYPE_OPTIONS,
@@ -135,7 +136,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("Not found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn_with_state(timeout, deadline));
+        .layer(middleware::from_fn_with_state(timeout, deadline::deadline));
     // Under Lambda the entry logs each request itself, with API Gateway's request id.
     if state.log_requests {
         router = router.layer(middleware::from_fn(observe));
@@ -271,13 +272,5 @@ impl MakeRequestId for RequestIds {
         HeaderValue::from_str(&format!("{}-{n}", self.prefix))
             .ok()
             .map(RequestId::new)
-    }
-}
-
-/// Bounds every request: past the limit the client gets a 503 rather than a hang.
-async fn deadline(State(limit): State<Duration>, request: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::Timeout.into_response(),
     }
 }

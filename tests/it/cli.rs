@@ -174,7 +174,7 @@ pub(crate) fn run(mut command: Command, stdin: Option<&str>) -> Outcome {
 }
 
 /// `checkoff users create NAME [--admin] --password-stdin`, which must succeed.
-fn create_user(data_dir: &Path, name: &str, admin: bool) {
+pub(crate) fn create_user(data_dir: &Path, name: &str, admin: bool) {
     let mut args = vec!["users", "create", name, "--password-stdin"];
     if admin {
         args.push("--admin");
@@ -269,7 +269,12 @@ impl Server {
         }
     }
 
-    fn stderr_text(&self) -> String {
+    /// `http://127.0.0.1:PORT`.
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub(crate) fn stderr_text(&self) -> String {
         self.stderr
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -327,7 +332,7 @@ impl Server {
     }
 }
 
-async fn status_json(response: Response) -> (StatusCode, Value) {
+pub(crate) async fn status_json(response: Response) -> (StatusCode, Value) {
     let status = response.status();
     let text = response.text().await.expect("response body");
     let body =

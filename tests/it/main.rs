@@ -9,6 +9,7 @@ mod api_login;
 mod api_sessions;
 mod api_todos;
 mod api_users;
+mod attack;
 mod cli;
 mod contract;
 mod dynamodb;
