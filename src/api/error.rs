@@ -108,6 +108,11 @@ impl IntoResponse for ApiError {
                 let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
             }
+            // The body was not read to its end (announced too large, or it stopped coming):
+            // the connection cannot carry another request, and the client must not try.
+            Self::PayloadTooLarge | Self::BodyTimeout => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
             Self::Timeout | Self::Unavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }

@@ -57,7 +57,12 @@ where
     D: serde::Deserializer<'de>,
     T: serde::Deserialize<'de>,
 {
-    T::deserialize(deserializer).map(Some)
+    match <Option<T> as serde::Deserialize>::deserialize(deserializer)? {
+        Some(value) => Ok(Some(value)),
+        None => Err(serde::de::Error::custom(
+            "null is not a value here: leave the field out to keep what it is",
+        )),
+    }
 }
 
 /// Query parameters; a malformed query string is a 400 in our shape.

@@ -446,4 +446,8 @@ async fn a_retried_bulk_action_gets_its_first_answer() {
         .await
         .unwrap();
     assert_eq!(clear.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // A create under the bulk action's key: refused as another request (it was a 500, found by
+    // schemathesis: the kept answer was read as a todo before its request was compared).
+    let create = create_with_key(&app, &token, "all-done", "c").await;
+    assert_eq!(create.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }

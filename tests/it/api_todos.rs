@@ -271,7 +271,11 @@ async fn invalid_changes_are_refused_and_change_nothing() {
         (json!({"metadata": [1]}), "metadata must be a JSON object"),
         (json!({"owner": "bob"}), "unknown field `owner`"),
         (json!({}), "nothing to change"),
-        (json!({"state": null}), "nothing to change"),
+        (json!({"state": null}), "null is not a value here"),
+        (
+            json!({"state": null, "description": "x"}),
+            "null is not a value here",
+        ),
     ];
     for (body, expected) in cases {
         for method in [Method::PUT, Method::PATCH] {

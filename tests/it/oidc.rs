@@ -331,6 +331,32 @@ async fn checkoffs_own_tokens_still_work_beside_the_issuers() {
 }
 
 #[tokio::test]
+async fn the_served_document_offers_the_issuers_tokens_beside_checkoffs() {
+    let key = TestKey::rsa("rsa-1");
+    let issuer = Issuer::start(&[&key]).await;
+    let app = TestApp::spawn_oidc(issuer.settings(Duration::ZERO)).await;
+    let doc: serde_json::Value = app
+        .request(Method::GET, "/openapi.json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let scheme = &doc["components"]["securitySchemes"]["oidc"];
+    assert_eq!(scheme["type"], "openIdConnect");
+    assert!(scheme["openIdConnectUrl"].as_str().unwrap().ends_with("/.well-known/openid-configuration"));
+    assert_eq!(
+        doc["paths"]["/todos"]["get"]["security"],
+        serde_json::json!([{ "token": [] }, { "oidc": [] }])
+    );
+    assert!(doc["paths"]["/login"]["post"].get("security").is_none());
+    // Without an issuer, only checkoff's own tokens.
+    let plain = serde_json::to_value(checkoff::api::openapi()).unwrap();
+    assert!(plain["components"]["securitySchemes"].get("oidc").is_none());
+}
+
+#[tokio::test]
 async fn the_configured_claim_names_the_caller() {
     let key = TestKey::rsa("rsa-1");
     let issuer = Issuer::start(&[&key]).await;

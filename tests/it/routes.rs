@@ -203,6 +203,123 @@ async fn the_openapi_document_is_served() {
     assert!(doc["components"]["securitySchemes"]["token"].is_object());
 }
 
+/// The committed document, `docs/openapi.json`, is what the code makes: a change to the API's
+/// description is a change to that file, seen in review. `UPDATE_SNAPSHOTS=1` rewrites it.
+#[test]
+fn the_document_matches_its_snapshot() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/openapi.json");
+    let made = serde_json::to_string_pretty(&checkoff::api::openapi()).unwrap() + "\n";
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, &made).unwrap();
+    }
+    let kept = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        kept == made,
+        "docs/openapi.json differs from the document the code makes: if the change is meant, \
+         run UPDATE_SNAPSHOTS=1 cargo test --test it routes::the_document_matches_its_snapshot \
+         and review the diff"
+    );
+}
+
+/// What issue 11 found wrong in the document, and what a generated client needs from it.
+#[test]
+fn the_document_says_what_the_server_enforces() {
+    let doc = serde_json::to_value(checkoff::api::openapi()).unwrap();
+    let schemas = &doc["components"]["schemas"];
+    let put = &doc["paths"]["/todos/{uid}"]["put"];
+    let if_match = put["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "If-Match")
+        .unwrap();
+    assert_eq!(if_match["schema"]["type"], "string", "{if_match}");
+    assert!(if_match["schema"]["pattern"].is_string());
+    // A change needs at least one field, and null is not a value of any.
+    let changes = &schemas["TodoChanges"];
+    assert_eq!(changes["minProperties"], 1);
+    assert!(!changes.to_string().contains("null"), "{changes}");
+    // The bounds the parsers enforce.
+    let description = &schemas["Description"];
+    assert_eq!(description["minLength"], 1);
+    assert!(description["pattern"].as_str().unwrap().contains("{0,998}"));
+    let login = &schemas["LoginRequest"]["properties"];
+    assert_eq!(login["username"]["maxLength"], 64);
+    assert_eq!(login["password"]["maxLength"], 1024);
+    assert_eq!(schemas["SignUp"]["properties"]["password"]["minLength"], 10);
+    // Operation ids are unique (PUT and PATCH share a handler).
+    let mut ids = std::collections::HashSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let id = operation["operationId"].as_str().unwrap();
+            assert!(ids.insert(id.to_owned()), "{method} {path}: {id} twice");
+            let protected = operation["security"]
+                .as_array()
+                .is_some_and(|s| !s.is_empty());
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                let what = format!("{method} {path} {status}");
+                assert!(response["description"].as_str().is_some_and(|d| !d.is_empty()), "{what}");
+                assert!(response["headers"]["X-Request-Id"].is_object(), "{what}");
+                if status.starts_with('4') || status.starts_with('5') {
+                    assert_eq!(
+                        response["content"]["application/json"]["schema"]["$ref"],
+                        "#/components/schemas/Error",
+                        "{what}"
+                    );
+                }
+            }
+            let responses = &operation["responses"];
+            assert!(responses["503"]["headers"]["Retry-After"].is_object(), "{method} {path}");
+            if protected {
+                assert!(responses["401"]["headers"]["WWW-Authenticate"].is_object(), "{method} {path}");
+                assert!(responses["403"].is_object(), "{method} {path}");
+            }
+            if operation.get("requestBody").is_some() {
+                assert!(responses["413"].is_object(), "{method} {path}");
+            }
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                assert!(!parameter["schema"].to_string().contains("null"), "{method} {path}");
+                if parameter["in"] == "path" {
+                    assert_eq!(parameter["required"], true, "{method} {path}");
+                }
+            }
+        }
+    }
+    let created = &doc["paths"]["/todos"]["post"]["responses"]["201"]["headers"];
+    assert!(created["Location"].is_object() && created["ETag"].is_object());
+    assert!(doc["paths"]["/todos"]["get"]["responses"]["200"]["headers"]["Link"].is_object());
+}
+
+#[tokio::test]
+async fn null_is_not_a_value_of_an_optional_field() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("alice").await;
+    let todo = app.create_todo(&token, "Buy milk").await;
+    let uid = todo["uid"].as_str().unwrap();
+    for body in [
+        json!({ "description": null }),
+        json!({ "description": null, "state": "started" }),
+        json!({}),
+    ] {
+        let response = app
+            .authed(Method::PUT, &format!("/todos/{uid}"), &token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
+    }
+    let (status, unchanged) = status_json(
+        app.authed(Method::GET, &format!("/todos/{uid}"), &token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(unchanged["version"], todo["version"]);
+}
+
 #[tokio::test]
 async fn unknown_paths_are_json_404s() {
     let app = TestApp::spawn().await;
