@@ -14,17 +14,24 @@ pub struct Timestamp(OffsetDateTime);
 
 impl Timestamp {
     pub fn now() -> Self {
-        Self::from_datetime(OffsetDateTime::now_utc())
+        Self::from_datetime(OffsetDateTime::now_utc()).expect("the clock is in years 0000–9999")
     }
 
-    fn from_datetime(at: OffsetDateTime) -> Self {
-        let at = at.to_offset(UtcOffset::UTC);
-        let millis = at.millisecond();
+    /// The instant in UTC, if it lies in the years the fixed-width form can write (an offset
+    /// can move `9999-12-31T23:00:00-02:00` past them).
+    fn from_datetime(at: OffsetDateTime) -> Option<Self> {
+        let at = at
+            .checked_to_offset(UtcOffset::UTC)
+            .filter(|at| (0..=9999).contains(&at.year()))?;
         // Truncating here keeps a value equal to itself after a round trip through any store.
-        Self(
-            at.replace_millisecond(millis)
-                .expect("a millisecond read from a valid time is valid"),
-        )
+        at.replace_millisecond(at.millisecond()).ok().map(Self)
+    }
+
+    /// The last instant the fixed-width form can write.
+    fn last() -> Self {
+        let date = Date::from_calendar_date(9999, Month::December, 31).unwrap_or(Date::MAX);
+        let time = Time::from_hms_milli(23, 59, 59, 999).unwrap_or(Time::MIDNIGHT);
+        Self(PrimitiveDateTime::new(date, time).assume_utc())
     }
 
     /// Seconds since the Unix epoch (what token claims and DynamoDB's TTL count in).
@@ -36,19 +43,18 @@ impl Timestamp {
         i64::try_from(seconds)
             .ok()
             .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
-            .map(Self::from_datetime)
+            .and_then(Self::from_datetime)
             .ok_or_else(|| Invalid(format!("{seconds} is not a time")))
     }
 
     /// This instant moved `by` into the future (saturating at the end of year 9999).
     pub fn plus(&self, by: std::time::Duration) -> Self {
         let by = time::Duration::try_from(by).unwrap_or(time::Duration::MAX);
-        let max = PrimitiveDateTime::new(
-            Date::from_calendar_date(9999, Month::December, 31).unwrap_or(Date::MAX),
-            Time::MIDNIGHT,
-        )
-        .assume_utc();
-        Self::from_datetime(self.0.checked_add(by).unwrap_or(max).min(max))
+        let last = Self::last();
+        self.0
+            .checked_add(by)
+            .and_then(Self::from_datetime)
+            .map_or(last, |at| at.min(last))
     }
 
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
@@ -56,7 +62,7 @@ impl Timestamp {
             .or_else(|| {
                 OffsetDateTime::parse(raw, &Rfc3339)
                     .ok()
-                    .map(Self::from_datetime)
+                    .and_then(Self::from_datetime)
             })
             .ok_or_else(|| Invalid(format!("{raw:?} is not an RFC 3339 timestamp")))
     }
@@ -176,8 +182,22 @@ mod tests {
         assert_eq!(later.to_string(), "2026-01-02T03:05:35.000Z");
         assert_eq!(
             at.plus(std::time::Duration::MAX).to_string(),
-            "9999-12-31T00:00:00.000Z"
+            "9999-12-31T23:59:59.999Z"
         );
+        let late = Timestamp::parse("9999-12-31T21:00:00.000Z").unwrap();
+        assert_eq!(
+            late.plus(std::time::Duration::from_secs(1)).to_string(),
+            "9999-12-31T21:00:01.000Z"
+        );
+    }
+
+    #[test]
+    fn refuses_instants_outside_the_years_it_can_write() {
+        for outside in ["9999-12-31T23:00:00-02:00", "0000-01-01T00:00:00+00:01"] {
+            assert!(Timestamp::parse(outside).is_err(), "{outside}");
+        }
+        let first = Timestamp::parse("0001-01-01T00:30:00+01:00").unwrap();
+        assert_eq!(first.to_string(), "0000-12-31T23:30:00.000Z");
     }
 
     #[test]
