@@ -72,7 +72,8 @@ pub fn complete(annotated: OpenApi, oidc: Option<&OidcSettings>) -> Value {
 const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
 
 fn shared_headers() -> Value {
-    let string = |description: &str| json!({ "description": description, "schema": { "type": "string" } });
+    let string =
+        |description: &str| json!({ "description": description, "schema": { "type": "string" } });
     json!({
         "X-Request-Id": string("The request's id (the caller's own `x-request-id`, or one made here): quote it when reporting a problem."),
         "Retry-After": { "description": "Seconds to wait before trying again.", "schema": { "type": "integer", "minimum": 1 } },
@@ -94,7 +95,9 @@ fn complete_operation(operation: &mut Value, oidc: bool) {
     if protected && oidc {
         operation["security"] = json!([{ "token": [] }, { "oidc": [] }]);
     }
-    let parameters = operation.get_mut("parameters").and_then(Value::as_array_mut);
+    let parameters = operation
+        .get_mut("parameters")
+        .and_then(Value::as_array_mut);
     for parameter in parameters.into_iter().flatten() {
         as_sent(parameter);
     }
@@ -108,16 +111,28 @@ fn complete_operation(operation: &mut Value, oidc: bool) {
             .or_insert_with(|| json!({ "description": description }));
     };
     if protected {
-        add("401", "No token, or a token that is refused (expired, revoked, forged)");
+        add(
+            "401",
+            "No token, or a token that is refused (expired, revoked, forged)",
+        );
         add("403", "The token does not grant this route");
     }
     if takes_body {
-        add("400", "The body is not JSON, or a field is missing, unknown or invalid");
+        add(
+            "400",
+            "The body is not JSON, or a field is missing, unknown or invalid",
+        );
         add("413", "The body is larger than 64 KiB");
-        add("408", "The body stopped coming before the request's deadline");
+        add(
+            "408",
+            "The body stopped coming before the request's deadline",
+        );
     }
     // Every route has a deadline, and every route but the static ones reads the store.
-    add("503", "The store did not answer in time; try again after `Retry-After`");
+    add(
+        "503",
+        "The store did not answer in time; try again after `Retry-After`",
+    );
     for (status, response) in responses.iter_mut() {
         complete_response(status, response);
     }
@@ -141,7 +156,11 @@ fn complete_response(status: &str, response: &mut Value) {
     let Some(response) = response.as_object_mut() else {
         return;
     };
-    if response.get("description").and_then(Value::as_str).is_none_or(str::is_empty) {
+    if response
+        .get("description")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
         response.insert("description".into(), reason(status).into());
     }
     let headers = response

@@ -203,7 +203,15 @@ mod tests {
             Some(vec![(true, "a,b"), (false, "4")])
         );
         assert_eq!(entity_tags(r#""""#), Some(vec![(false, "")]));
-        for malformed in [r#"3"#, r#""3"#, r#""3","#, r#""3" "4""#, r#"w/"3""#, "\"a b\"", r#","3""#] {
+        for malformed in [
+            r#"3"#,
+            r#""3"#,
+            r#""3","#,
+            r#""3" "4""#,
+            r#"w/"3""#,
+            "\"a b\"",
+            r#","3""#,
+        ] {
             assert_eq!(entity_tags(malformed), None, "{malformed}");
         }
     }

@@ -1,6 +1,5 @@
 //! GET /healthz, whether the store answers, and GET /openapi.json, the API's own description.
 
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;

@@ -63,7 +63,11 @@ mod patterns {
     fn agree(pattern: &str, parse: impl Fn(&str) -> bool, samples: &[String]) {
         let regex = regex_lite::Regex::new(pattern).unwrap();
         for sample in samples {
-            assert_eq!(regex.is_match(sample), parse(sample), "{pattern} on {sample:?}");
+            assert_eq!(
+                regex.is_match(sample),
+                parse(sample),
+                "{pattern} on {sample:?}"
+            );
         }
     }
 
@@ -90,20 +94,32 @@ mod patterns {
             "\u{3000}", "\u{200b}", "é", "\u{1c}",
         ];
         let samples = samples(&pieces, &[499, 500, 998, 999, 1000, 1001]);
-        agree(Description::PATTERN, |s| Description::parse(s).is_ok(), &samples);
+        agree(
+            Description::PATTERN,
+            |s| Description::parse(s).is_ok(),
+            &samples,
+        );
     }
 
     #[test]
     fn the_username_patterns_are_the_username_parsers() {
-        let pieces = ["", "a", "Z", "0", ".", "_", "-", "@", "+", ":", " ", "é", "#", "/"];
+        let pieces = [
+            "", "a", "Z", "0", ".", "_", "-", "@", "+", ":", " ", "é", "#", "/",
+        ];
         let samples = samples(&pieces, &[31, 62, 63, 64]);
         agree(Username::PATTERN, |s| Username::parse(s).is_ok(), &samples);
-        agree(Username::ACCOUNT_PATTERN, |s| Username::parse_account(s).is_ok(), &samples);
+        agree(
+            Username::ACCOUNT_PATTERN,
+            |s| Username::parse_account(s).is_ok(),
+            &samples,
+        );
     }
 
     #[test]
     fn the_email_pattern_is_the_email_parser() {
-        let pieces = ["", "a", "@", ".", "a@b.c", " ", "\t", "\u{0}", "\u{a0}", "é", "\u{85}"];
+        let pieces = [
+            "", "a", "@", ".", "a@b.c", " ", "\t", "\u{0}", "\u{a0}", "é", "\u{85}",
+        ];
         let samples = samples(&pieces, &[125, 250, 251, 252, 253]);
         let regex = regex_lite::Regex::new(Email::PATTERN).unwrap();
         let within = |s: &str| regex.is_match(s) && s.chars().count() <= Email::MAX_CHARS;

@@ -13,8 +13,7 @@ pub struct Password(String);
 impl Password {
     pub const MIN_CHARS: usize = 10;
     /// [`Password::parse`] as a regular expression.
-    pub const PATTERN: &str =
-        r"^(?=[\s\S]*[A-Z])(?=[\s\S]*[a-z])(?=[\s\S]*[0-9])[\s\S]{10,1024}$";
+    pub const PATTERN: &str = r"^(?=[\s\S]*[A-Z])(?=[\s\S]*[a-z])(?=[\s\S]*[0-9])[\s\S]{10,1024}$";
 
     /// The schema of a new password in the OpenAPI document.
     pub fn schema() -> utoipa::openapi::Object {

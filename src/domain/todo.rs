@@ -81,8 +81,19 @@ impl Description {
     /// [`Description::parse`] as a regular expression: whitespace, then 1–1,000 characters
     /// without a control character that neither start nor end with whitespace, then whitespace.
     pub const PATTERN: &str = concat!(
-        "^[", whitespace!(), "]*[^", control!(), whitespace!(), "]([^", control!(), "]{0,998}[^",
-        control!(), whitespace!(), "])?[", whitespace!(), "]*$"
+        "^[",
+        whitespace!(),
+        "]*[^",
+        control!(),
+        whitespace!(),
+        "]([^",
+        control!(),
+        "]{0,998}[^",
+        control!(),
+        whitespace!(),
+        "])?[",
+        whitespace!(),
+        "]*$"
     );
 
     /// A description sent by a client: trimmed, not empty, at most [`Self::MAX_CHARS`], and

@@ -115,8 +115,16 @@ impl Email {
     pub const MAX_CHARS: usize = 254;
     /// [`Email::parse`] as a regular expression.
     pub const PATTERN: &str = concat!(
-        "^[^@", whitespace!(), control!(), "]+@[^@", whitespace!(), control!(), r"]*\.[^@",
-        whitespace!(), control!(), "]*$"
+        "^[^@",
+        whitespace!(),
+        control!(),
+        "]+@[^@",
+        whitespace!(),
+        control!(),
+        r"]*\.[^@",
+        whitespace!(),
+        control!(),
+        "]*$"
     );
 
     /// One `@` after a non-empty name, a dot after it, no space or control character, at most
@@ -250,7 +258,9 @@ mod tests {
     #[test]
     fn emails_need_a_local_part_and_a_dotted_domain() {
         assert_eq!(Email::parse("a@b.co").unwrap().as_str(), "a@b.co");
-        for bad in ["", "a", "@b.co", "a@b", "a@@b.co", "a b@c.de", " a@b.co", "a@b.co\n"] {
+        for bad in [
+            "", "a", "@b.co", "a@b", "a@@b.co", "a b@c.de", " a@b.co", "a@b.co\n",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }

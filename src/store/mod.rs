@@ -15,6 +15,13 @@ pub use changes::{ChangeClock, Stamp};
 pub use dynamodb::DynamoStore;
 pub use sqlite::SqliteStore;
 
+/// Records how long one store operation took (`checkoff_store_duration_seconds`): a read or a
+/// write on SQLite, a request with its retries on DynamoDB.
+fn record_latency(store: &'static str, took: std::time::Duration) {
+    metrics::histogram!("checkoff_store_duration_seconds", "store" => store)
+        .record(took.as_secs_f64());
+}
+
 /// What went wrong in a store, in terms that do not depend on the engine behind it.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -1652,6 +1652,7 @@ async fn metrics_are_served_on_their_own_address_only() {
         "checkoff_http_request_duration_seconds_bucket{route=\"/todos\",le=\"0.005\"}",
         "checkoff_login_failures_total 1",
         r#"checkoff_list_cache_total{result="hit"} 1"#,
+        "checkoff_store_duration_seconds_bucket{store=\"sqlite\",le=\"0.005\"}",
     ] {
         assert!(text.contains(expected), "{expected} in\n{text}");
     }

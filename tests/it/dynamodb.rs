@@ -727,3 +727,30 @@ async fn while_dynamodb_is_down_requests_get_503_and_service_recovers_by_itself(
     );
     app.stop().await;
 }
+
+/// Every DynamoDB operation the store makes is timed for `checkoff_store_duration_seconds`.
+#[test]
+fn each_dynamodb_operation_is_timed_for_the_metrics() {
+    let Some(endpoint) = dynamodb_endpoint() else {
+        return;
+    };
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = runtime.block_on(fresh_dynamo_table(&endpoint));
+    metrics::with_local_recorder(&recorder, || {
+        runtime.block_on(async {
+            let nobody = Username::parse("nobody").unwrap();
+            assert!(store.get_user(&nobody).await.unwrap().is_none());
+            assert!(store.get_user(&nobody).await.unwrap().is_none());
+        })
+    });
+    let text = handle.render();
+    assert!(
+        text.contains(r#"checkoff_store_duration_seconds_count{store="dynamodb"} 2"#),
+        "{text}"
+    );
+}

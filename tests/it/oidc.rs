@@ -345,7 +345,12 @@ async fn the_served_document_offers_the_issuers_tokens_beside_checkoffs() {
         .unwrap();
     let scheme = &doc["components"]["securitySchemes"]["oidc"];
     assert_eq!(scheme["type"], "openIdConnect");
-    assert!(scheme["openIdConnectUrl"].as_str().unwrap().ends_with("/.well-known/openid-configuration"));
+    assert!(
+        scheme["openIdConnectUrl"]
+            .as_str()
+            .unwrap()
+            .ends_with("/.well-known/openid-configuration")
+    );
     assert_eq!(
         doc["paths"]["/todos"]["get"]["security"],
         serde_json::json!([{ "token": [] }, { "oidc": [] }])

@@ -258,7 +258,12 @@ fn the_document_says_what_the_server_enforces() {
                 .is_some_and(|s| !s.is_empty());
             for (status, response) in operation["responses"].as_object().unwrap() {
                 let what = format!("{method} {path} {status}");
-                assert!(response["description"].as_str().is_some_and(|d| !d.is_empty()), "{what}");
+                assert!(
+                    response["description"]
+                        .as_str()
+                        .is_some_and(|d| !d.is_empty()),
+                    "{what}"
+                );
                 assert!(response["headers"]["X-Request-Id"].is_object(), "{what}");
                 if status.starts_with('4') || status.starts_with('5') {
                     assert_eq!(
@@ -269,16 +274,25 @@ fn the_document_says_what_the_server_enforces() {
                 }
             }
             let responses = &operation["responses"];
-            assert!(responses["503"]["headers"]["Retry-After"].is_object(), "{method} {path}");
+            assert!(
+                responses["503"]["headers"]["Retry-After"].is_object(),
+                "{method} {path}"
+            );
             if protected {
-                assert!(responses["401"]["headers"]["WWW-Authenticate"].is_object(), "{method} {path}");
+                assert!(
+                    responses["401"]["headers"]["WWW-Authenticate"].is_object(),
+                    "{method} {path}"
+                );
                 assert!(responses["403"].is_object(), "{method} {path}");
             }
             if operation.get("requestBody").is_some() {
                 assert!(responses["413"].is_object(), "{method} {path}");
             }
             for parameter in operation["parameters"].as_array().into_iter().flatten() {
-                assert!(!parameter["schema"].to_string().contains("null"), "{method} {path}");
+                assert!(
+                    !parameter["schema"].to_string().contains("null"),
+                    "{method} {path}"
+                );
                 if parameter["in"] == "path" {
                     assert_eq!(parameter["required"], true, "{method} {path}");
                 }

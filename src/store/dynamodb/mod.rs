@@ -5,6 +5,7 @@ pub mod chalice;
 mod error;
 mod items;
 mod table;
+mod timing;
 
 use std::time::Duration;
 
@@ -57,6 +58,12 @@ pub async fn client_from_env() -> Client {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
+        let timed = client
+            .config()
+            .to_builder()
+            .interceptor(timing::Timing)
+            .build();
+        let client = Client::from_conf(timed);
         Self {
             client,
             table: table.into(),

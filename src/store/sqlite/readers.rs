@@ -32,9 +32,11 @@ impl Readers {
         &self,
         work: impl FnOnce(&Connection) -> StoreResult<T>,
     ) -> StoreResult<T> {
+        let started = std::time::Instant::now();
         let conn = self.take()?;
         let result = work(&conn);
         self.give_back(conn);
+        crate::store::record_latency("sqlite", started.elapsed());
         result
     }
 

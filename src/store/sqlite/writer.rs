@@ -125,6 +125,7 @@ impl Writer {
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
+        let started = std::time::Instant::now();
         let (reply, answer) = oneshot::channel();
         self.jobs
             .send(Box::new(Task {
@@ -133,9 +134,12 @@ impl Writer {
                 reply,
             }))
             .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?;
-        answer
+        let result = answer
             .await
-            .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?
+            .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?;
+        // Queueing included: a write waits its turn behind others, as the request does.
+        crate::store::record_latency("sqlite", started.elapsed());
+        result
     }
 }
 
