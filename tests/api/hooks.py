@@ -27,13 +27,20 @@ def filter_query(context, query):
 
 @schemathesis.auth(refresh_interval=None)
 class FreshToken:
+    def __init__(self):
+        self.user = USER
+        self.made = 0
+
     def get(self, case, context):
         issued = self.issue()
         if "no such user" in issued.stderr:
             # The administrator may delete its own account, and schemathesis's stateful phase
-            # does (DELETE /users/{username} with the name a response gave): make it again.
+            # does (DELETE /users/{username} with the name a response gave). It then checks the
+            # account stays gone: so carry on as a new administrator of another name.
+            self.made += 1
+            self.user = f"{USER}-{self.made}"
             subprocess.run(
-                [BIN, "users", "create", "--admin", "--password-stdin", USER],
+                [BIN, "users", "create", "--admin", "--password-stdin", self.user],
                 input=os.environ["CHECKOFF_API_PASSWORD"], capture_output=True, text=True,
                 check=True, timeout=30,
             )
@@ -42,10 +49,9 @@ class FreshToken:
             raise RuntimeError(f"checkoff tokens issue failed: {issued.stderr}")
         return issued.stdout.strip()
 
-    @staticmethod
-    def issue():
+    def issue(self):
         return subprocess.run(
-            [BIN, "tokens", "issue", "--ttl", "1h", USER],
+            [BIN, "tokens", "issue", "--ttl", "1h", self.user],
             capture_output=True, text=True, timeout=30,
         )
 
