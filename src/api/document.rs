@@ -47,6 +47,7 @@ pub fn complete(annotated: OpenApi, oidc: Option<&OidcSettings>) -> Value {
         "properties": { "message": { "type": "string" } },
     });
     doc["components"]["headers"] = shared_headers();
+    link_items(&mut doc);
     if let Some(paths) = doc["paths"].as_object_mut() {
         let mut operation_ids = std::collections::HashSet::new();
         for item in paths.values_mut() {
@@ -67,6 +68,45 @@ pub fn complete(annotated: OpenApi, oidc: Option<&OidcSettings>) -> Value {
         }
     }
     doc
+}
+
+/// How an answer that carries a todo feeds the next request (OpenAPI links, which clients and
+/// schemathesis's stateful tests follow): its `uid` names it in the item routes, and its `ETag`
+/// is the `If-Match` of a change that must not lose another.
+fn link_items(doc: &mut Value) {
+    const ITEM_OPERATIONS: [(&str, bool); 4] = [
+        ("get_todo", false),
+        ("update_todo", true),
+        ("update_todo_patch", true),
+        ("delete_todo", true),
+    ];
+    let answers = [
+        ("/todos", "post", "201"),
+        ("/todos/{uid}", "get", "200"),
+        ("/todos/{uid}", "put", "200"),
+        ("/todos/{uid}", "patch", "200"),
+    ];
+    for (path, method, status) in answers {
+        let Some(response) = doc["paths"]
+            .get_mut(path)
+            .and_then(|item| item.get_mut(method))
+            .and_then(|operation| operation["responses"].get_mut(status))
+        else {
+            continue;
+        };
+        let links: Map<String, Value> = ITEM_OPERATIONS
+            .iter()
+            .map(|&(operation, conditional)| {
+                let mut parameters = json!({ "path.uid": "$response.body#/uid" });
+                if conditional {
+                    parameters["header.If-Match"] = "$response.header.ETag".into();
+                }
+                let link = json!({ "operationId": operation, "parameters": parameters });
+                (operation.to_owned(), link)
+            })
+            .collect();
+        response["links"] = links.into();
+    }
 }
 
 const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];

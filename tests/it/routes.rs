@@ -299,6 +299,27 @@ fn the_document_says_what_the_server_enforces() {
             }
         }
     }
+    // Links name operations that exist (an id renamed would leave them pointing nowhere).
+    let mut links = 0;
+    for item in doc["paths"].as_object().unwrap().values() {
+        for operation in item.as_object().unwrap().values() {
+            for response in operation["responses"].as_object().unwrap().values() {
+                for link in response["links"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|l| l.1)
+                {
+                    assert!(
+                        ids.contains(link["operationId"].as_str().unwrap()),
+                        "{link}"
+                    );
+                    links += 1;
+                }
+            }
+        }
+    }
+    assert!(links >= 4, "a new todo links to its item routes");
     let created = &doc["paths"]["/todos"]["post"]["responses"]["201"]["headers"];
     assert!(created["Location"].is_object() && created["ETag"].is_object());
     assert!(doc["paths"]["/todos"]["get"]["responses"]["200"]["headers"]["Link"].is_object());
