@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::api::{AppState, ChangeFeed, Cursors, ListCache};
+use crate::api::{AppState, ChangeFeed, Cursors, ListCache, Services};
 use crate::auth::{
     Authorizer, GatewayAuthorizer, JwtAuthorizer, JwtSecret, LoginThrottle, OidcAuthorizer,
     Passwords, Sessions, TokenCheck, TokenService, load_or_create_secret,
@@ -79,7 +79,7 @@ pub async fn build_on(settings: &Settings, store: Arc<dyn Store>) -> Result<AppS
         Arc::clone(&tokens),
         settings.service.session_ttl,
     ));
-    Ok(AppState {
+    Ok(AppState::new(Services {
         store,
         authorizer,
         tokens,
@@ -93,7 +93,7 @@ pub async fn build_on(settings: &Settings, store: Arc<dyn Store>) -> Result<AppS
         log_requests: settings.runtime == Runtime::Local,
         request_timeout: settings.service.request_timeout,
         cors_origins: settings.cors_origins.clone(),
-    })
+    }))
 }
 
 /// checkoff's token check alone, for the API Gateway Lambda authorizer function. It only reads
