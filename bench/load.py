@@ -35,6 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.dont_write_bytecode = True  # no bench/__pycache__ in the work tree
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench as b  # noqa: E402  (the servers, wrk, and cleanup on every way out)
 

@@ -6,6 +6,7 @@ Usage (normally through bench/soak, which builds checkoff and installs wrk first
     python3 bench/soak.py [--out bench/last-run-soak.md]
     SOAK_DURATION=2m bench/soak            # shorter (default 10m)
     SOAK_CONNECTIONS=16                    # default 16 (2 wrk threads)
+    SOAK_LOGIN_EVERY=1000                  # a login every N requests per wrk thread
 
 One release `checkoff serve` (SQLite) on a free port of 127.0.0.1, one user with 20 todos, then
 one wrk run of bench/lua/soak.lua for the whole duration: 40 % list, 20 % get, 15 % update,
@@ -39,6 +40,7 @@ import threading
 import time
 from pathlib import Path
 
+sys.dont_write_bytecode = True  # no bench/__pycache__ in the work tree
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench as b  # noqa: E402  (the servers, wrk, and cleanup on every way out)
 
@@ -46,7 +48,7 @@ TODOS = b.TODOS_PER_USER
 RSS_TOLERANCE = 0.10        # of the RSS at the end of the warm-up
 RSS_TOLERANCE_MIN_KB = 3000  # ... and never less than 3 MB
 WARMUP_MAX_S = 60.0
-LOGIN_EVERY = 1000
+LOGIN_EVERY = int(os.environ.get("SOAK_LOGIN_EVERY", "1000"))
 
 
 class RssTimeline(threading.Thread):
