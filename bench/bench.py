@@ -293,6 +293,7 @@ class Load:
     p99_ms: float
     non2xx: int
     socket_errors: int
+    output: str = ""  # wrk's standard output, for lines a script adds (e.g. BENCH_COUNT)
 
     @property
     def errors(self) -> int:
@@ -307,6 +308,11 @@ def wrk(port: int, req: Req, seconds: float, connections: int = CONNECTIONS,
     env.update(req.env)
     argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{wrk_duration(seconds)}", "--latency",
             "--timeout", "10s", "-s", LUA_DIR / req.script, f"http://127.0.0.1:{port}{req.path}"]
+    # wrk needs a descriptor per connection besides its own few, and the limit is often 1,024:
+    # raised in wrk's own process (to what is needed, or else as far as the hard limit allows).
+    raise_limit = ('n=$(ulimit -n); [ "$n" = unlimited ] || [ "$n" -ge "$0" ] || '
+                   'ulimit -n "$0" 2>/dev/null || ulimit -n "$(ulimit -H -n)"; exec "$@"')
+    argv = ["sh", "-c", raise_limit, connections + 256, *argv]
     proc = spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
     try:
         out, err = proc.communicate(timeout=seconds + 60)
@@ -322,7 +328,7 @@ def wrk(port: int, req: Req, seconds: float, connections: int = CONNECTIONS,
     secs = s["duration_us"] / 1e6
     return Load(requests=s["requests"], seconds=secs, rps=s["requests"] / secs if secs else 0.0,
                 p50_ms=s["p50_us"] / 1000, p99_ms=s["p99_us"] / 1000, non2xx=non2xx,
-                socket_errors=s["connect"] + s["read"] + s["write"] + s["timeout"])
+                socket_errors=s["connect"] + s["read"] + s["write"] + s["timeout"], output=out)
 
 
 def wrk_parallel(port: int, jobs: list[tuple[Req, int, int]], seconds: float) -> list[Load]:
@@ -604,6 +610,26 @@ def sdk_overhead(co: Checkoff, port: int, scenarios: dict, uid: str, seconds: fl
                      service[name].p99_ms, direct[f"{name}_p99_ms"])
         log(f"  {name}: service p50 {out[name][0]:.3f} ms, direct SDK p50 {out[name][1]:.3f} ms")
     return out
+
+
+def listed_uids(port: int, auth: str) -> list[str]:
+    """Every todo of the caller, through the API, following `Link: rel="next"`."""
+    uids, path = [], "/todos?limit=1000"
+    while path:
+        ans = expect_2xx("list (paged)", call(port, "GET", path, auth=auth))
+        uids.extend(item["uid"] for item in ans.json())
+        m = re.search(r"<([^>]+)>;\s*rel=\"next\"", ans.headers.get("link", ""))
+        path = m.group(1) if m else None
+    return uids
+
+
+def stored_count(db: Path, owner: str) -> int:
+    """The owner's todos in the SQLite file (read-only; the server may be stopped)."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return con.execute("SELECT count(*) FROM todos WHERE owner = ?", (owner,)).fetchone()[0]
+    finally:
+        con.close()
 
 
 def insert_todos(db: Path, owner: str, count: int) -> None:

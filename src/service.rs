@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::api::{AppState, ChangeFeed, Cursors, ListCache};
+use crate::api::{AppState, ChangeFeed, Cursors, ListCache, Services};
 use crate::auth::{
     Authorizer, GatewayAuthorizer, JwtAuthorizer, JwtSecret, LoginThrottle, OidcAuthorizer,
     Passwords, Sessions, TokenCheck, TokenService, load_or_create_secret,
@@ -79,7 +79,7 @@ pub async fn build_on(settings: &Settings, store: Arc<dyn Store>) -> Result<AppS
         Arc::clone(&tokens),
         settings.service.session_ttl,
     ));
-    Ok(AppState {
+    Ok(AppState::new(Services {
         store,
         authorizer,
         tokens,
@@ -96,7 +96,7 @@ pub async fn build_on(settings: &Settings, store: Arc<dyn Store>) -> Result<AppS
         document: serde_json::to_vec(&crate::api::openapi_with(settings.identity.oidc.as_ref()))
             .map_err(|e| e.to_string())?
             .into(),
-    })
+    }))
 }
 
 /// checkoff's token check alone, for the API Gateway Lambda authorizer function. It only reads

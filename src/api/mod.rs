@@ -49,7 +49,7 @@ pub use error::{ApiError, ApiResult};
 pub use events::ChangeFeed;
 pub use lists::ListCache;
 pub use paging::Cursors;
-pub use state::AppState;
+pub use state::{AppState, Services};
 
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

@@ -39,7 +39,7 @@ pub fn run() -> ExitCode {
 async fn serve() -> Result<(), String> {
     match build().await {
         Ok(Entry::Api(state, trusts_gateway)) => http::run(state, trusts_gateway).await,
-        Ok(Entry::Authorizer(check)) => authorizer::run(check).await,
+        Ok(Entry::Authorizer(check)) => authorizer::run(*check).await,
         Err(why) => {
             report_init_error(&why).await;
             Err(why)
@@ -71,7 +71,7 @@ async fn build() -> Result<Entry, String> {
     let settings = Settings::resolve(&args.location, &args.service, Runtime::Lambda)?;
     if std::env::var("_HANDLER").is_ok_and(|h| h == AUTHORIZER_HANDLER) {
         let check = crate::service::build_token_check(&settings).await?;
-        Ok(Entry::Authorizer(check))
+        Ok(Entry::Authorizer(Box::new(check)))
     } else {
         let trusts_gateway = settings.identity.kind.is_gateway();
         let state = crate::service::build(&settings).await?;
@@ -81,7 +81,7 @@ async fn build() -> Result<Entry, String> {
 
 enum Entry {
     Api(crate::api::AppState, bool),
-    Authorizer(crate::auth::TokenCheck),
+    Authorizer(Box<crate::auth::TokenCheck>),
 }
 
 /// Tells Lambda why this environment could not start, so the failure shows in the invoke's

@@ -250,9 +250,11 @@ impl Store for SqliteStore {
 
     fn catch_up(&self) {
         let mut watcher = self.watcher.lock().unwrap_or_else(|p| p.into_inner());
+        // Asked before every kept profile is served: prepared once, not parsed each time.
         let now = watcher
             .0
-            .query_row("PRAGMA data_version", [], |row| row.get::<_, i64>(0))
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut stmt| stmt.query_row([], |row| row.get::<_, i64>(0)))
             .ok();
         // Unreadable counts as changed: a stale answer is worse than a cache miss.
         if now.is_none() || (watcher.1.is_some() && now != watcher.1) {
