@@ -49,8 +49,9 @@ pub struct TokenService {
     verified: Mutex<HashMap<String, Arc<Claims>>>,
 }
 
-/// Verified tokens kept at most; past it the cache starts over rather than grow.
-const MAX_VERIFIED: usize = 10_000;
+/// Verified tokens kept at most (about 1 KiB each): when full, the expired ones go, and if
+/// that frees too little the cache starts over rather than grow.
+const MAX_VERIFIED: usize = 4_096;
 
 pub(super) fn now_seconds() -> u64 {
     SystemTime::now()
@@ -137,7 +138,11 @@ impl TokenService {
         );
         let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
         if verified.len() >= MAX_VERIFIED {
-            verified.clear();
+            verified.retain(|_, claims| still_valid(claims));
+            if verified.len() >= MAX_VERIFIED * 3 / 4 {
+                verified.clear();
+            }
+            verified.shrink_to(MAX_VERIFIED);
         }
         verified.insert(token.to_owned(), Arc::clone(&claims));
         Some(claims)
