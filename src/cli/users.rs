@@ -138,6 +138,19 @@ pub(super) async fn run(cli: &Cli, command: &UsersCommand) -> CliResult {
         UsersCommand::Promote { name } | UsersCommand::Demote { name } => {
             let admin = matches!(command, UsersCommand::Promote { .. });
             let username = Username::parse(name)?;
+            let user = store
+                .get_user(&username)
+                .await?
+                .ok_or_else(|| no_such_user(name))?;
+            if user.admin == admin {
+                let already = if admin {
+                    "already an administrator"
+                } else {
+                    "not an administrator"
+                };
+                println!("{name} is {already}; nothing changed.");
+                return Ok(());
+            }
             store
                 .set_admin(&username, admin)
                 .await

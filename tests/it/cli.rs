@@ -1009,6 +1009,9 @@ async fn promoting_and_demoting_changes_what_a_user_may_see() {
         .assert_code(0)
         .assert_stdout_contains("alice is an administrator now");
     assert_eq!(admin_view().await.unwrap().status(), StatusCode::OK);
+    run(checkoff(dir.path(), &["users", "promote", "alice"]), None)
+        .assert_code(0)
+        .assert_stdout_contains("alice is already an administrator; nothing changed");
 
     run(checkoff(dir.path(), &["users", "demote", "alice"]), None)
         .assert_code(0)
