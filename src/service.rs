@@ -93,9 +93,8 @@ pub async fn build_on(settings: &Settings, store: Arc<dyn Store>) -> Result<AppS
         log_requests: settings.runtime == Runtime::Local,
         request_timeout: settings.service.request_timeout,
         cors_origins: settings.cors_origins.clone(),
-        document: serde_json::to_vec(&crate::api::openapi_with(settings.identity.oidc.as_ref()))
-            .map_err(|e| e.to_string())?
-            .into(),
+        oidc: settings.identity.oidc.clone(),
+        document: std::sync::OnceLock::new(),
     }))
 }
 

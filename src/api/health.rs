@@ -24,5 +24,10 @@ pub async fn healthz(State(app): State<AppState>) -> ApiResult<Json<Value>> {
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
     responses((status = 200, description = "The OpenAPI 3.1 document of every route", content_type = "application/json")))]
 pub async fn openapi_json(State(app): State<AppState>) -> impl IntoResponse {
-    ([(CONTENT_TYPE, "application/json")], app.document.clone())
+    let document = app.document.get_or_init(|| {
+        serde_json::to_vec(&super::openapi_with(app.oidc.as_ref()))
+            .unwrap_or_default()
+            .into()
+    });
+    ([(CONTENT_TYPE, "application/json")], document.clone())
 }

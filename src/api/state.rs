@@ -48,6 +48,9 @@ pub struct Services {
     pub request_timeout: Duration,
     /// Origins allowed to call from a browser (none: no CORS headers at all).
     pub cors_origins: Vec<String>,
-    /// The OpenAPI document as served, made once (it follows the settings, not the requests).
-    pub document: axum::body::Bytes,
+    /// The OIDC issuer whose tokens the document offers beside checkoff's own, if any.
+    pub oidc: Option<crate::config::OidcSettings>,
+    /// The OpenAPI document as served: made at its first request (not at every Lambda cold
+    /// start), then kept (it follows the settings, not the requests).
+    pub document: std::sync::OnceLock<axum::body::Bytes>,
 }
