@@ -31,3 +31,15 @@ function done(summary, latency, requests)
       latency:percentile(50.0), latency:percentile(90.0), latency:percentile(99.0),
       latency.max, latency.mean))
 end
+
+-- Sums the counters `names` over wrk's `threads` and prints them as one BENCH_COUNT JSON line
+-- (for bench.py), from a script's done().
+function bench.print_counts(threads, names)
+   local parts = {}
+   for _, name in ipairs(names) do
+      local total = 0
+      for _, thread in ipairs(threads) do total = total + (thread:get(name) or 0) end
+      parts[#parts + 1] = string.format('"%s":%d', name, total)
+   end
+   io.write("BENCH_COUNT {" .. table.concat(parts, ",") .. "}\n")
+end

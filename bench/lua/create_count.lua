@@ -43,11 +43,5 @@ local summary_line = done
 
 function done(summary, latency, requests)
    summary_line(summary, latency, requests)
-   local t = { created = 0, other_2xx = 0, status_4xx = 0, status_5xx = 0, other = 0 }
-   for _, thread in ipairs(threads) do
-      for k, _ in pairs(t) do t[k] = t[k] + (thread:get(k) or 0) end
-   end
-   io.write(string.format(
-      'BENCH_COUNT {"created":%d,"other_2xx":%d,"status_4xx":%d,"status_5xx":%d,"other":%d}\n',
-      t.created, t.other_2xx, t.status_4xx, t.status_5xx, t.other))
+   bench.print_counts(threads, { "created", "other_2xx", "status_4xx", "status_5xx", "other" })
 end
