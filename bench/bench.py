@@ -520,6 +520,15 @@ class Checkoff:
             self.dynamodb.close()
 
 
+def create_todos(port: int, auth: str) -> list[str]:
+    """The bench user's TODOS_PER_USER todos, made through checkoff's API: their uids."""
+    return [
+        expect_2xx("checkoff create", call(port, "POST", "/todos", {"description": f"todo {i}"},
+                                           auth=auth)).json()["uid"]
+        for i in range(TODOS_PER_USER)
+    ]
+
+
 def bench_checkoff(args, workdir: Path, result: ProductResult) -> None:
     co = Checkoff(args.store, workdir)
     try:
@@ -535,11 +544,7 @@ def bench_checkoff_on(co: Checkoff, args, workdir: Path, result: ProductResult) 
     try:
         port = server.port
         auth = "Bearer " + co.login(port, "bench")
-        uids = []
-        for i in range(TODOS_PER_USER):
-            ans = expect_2xx("checkoff create", call(port, "POST", "/todos",
-                                                     {"description": f"todo {i}"}, auth=auth))
-            uids.append(ans.json()["uid"])
+        uids = create_todos(port, auth)
         listed = expect_2xx("checkoff list", call(port, "GET", "/todos", auth=auth)).json()
         if len(listed) != TODOS_PER_USER:
             raise RuntimeError(f"checkoff lists {len(listed)} todos, expected {TODOS_PER_USER}")

@@ -116,9 +116,7 @@ def main() -> int:
         try:
             port = server.port
             auth = "Bearer " + co.login(port, "bench")
-            for i in range(TODOS):
-                b.expect_2xx("create", b.call(port, "POST", "/todos", {"description": f"todo {i}"},
-                                              auth=auth))
+            b.create_todos(port, auth)
             if len(b.listed_uids(port, auth)) != TODOS:
                 raise RuntimeError(f"expected {TODOS} todos before the loads")
             lst = b.Req("GET", "/todos", auth=auth)

@@ -47,7 +47,6 @@ sys.dont_write_bytecode = True  # no bench/__pycache__ in the work tree
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench as b  # noqa: E402  (the servers, wrk, and cleanup on every way out)
 
-TODOS = b.TODOS_PER_USER
 RSS_TOLERANCE = 0.10        # of the RSS at the end of the warm-up
 RSS_TOLERANCE_MIN_KB = 3000  # ... and never less than 3 MB
 WARMUP_SHARE = 0.5           # of the run
@@ -121,9 +120,7 @@ def main() -> int:
         try:
             port = server.port
             auth = "Bearer " + co.login(port, "soak")
-            for i in range(TODOS):
-                b.expect_2xx("create", b.call(port, "POST", "/todos", {"description": f"todo {i}"},
-                                              auth=auth))
+            b.create_todos(port, auth)
             login_body = json.dumps({"username": "soak", "password": b.PASSWORD})
             req = b.Req("GET", "/", body=json.dumps({"description": "soak"}), auth=auth,
                         script="soak.lua",
