@@ -494,6 +494,26 @@ pub struct ServiceArgs {
     /// document's jwks_uri, else <issuer>/.well-known/jwks.json].
     #[arg(long, env = "CHECKOFF_OIDC_JWKS_URL")]
     pub oidc_jwks_url: Option<String>,
+    /// Reverse proxies whose word on the client's address is taken (addresses or CIDR ranges,
+    /// comma-separated, e.g. 127.0.0.1,10.0.0.0/8) [default: none: the address a connection
+    /// comes from is the client's]. Behind a proxy without it, every client has the proxy's
+    /// address, and the login limit per address counts them all as one.
+    #[arg(
+        long = "trusted-proxy",
+        env = "CHECKOFF_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_parser = parse_proxy
+    )]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The header those proxies name the client's address in, as a list the rightmost entry of
+    /// which their last hop added.
+    #[arg(
+        long,
+        env = "CHECKOFF_FORWARDED_HEADER",
+        default_value = "x-forwarded-for",
+        value_parser = parse_header_name
+    )]
+    pub forwarded_header: axum::http::HeaderName,
     /// Origins allowed to call the API from a browser (repeatable) [default: the stage's].
     #[arg(
         long = "cors-origin",
@@ -501,6 +521,64 @@ pub struct ServiceArgs {
         value_delimiter = ','
     )]
     pub cors_origins: Vec<String>,
+}
+
+/// An address (`10.1.2.3`) or a range (`10.0.0.0/8`) of trusted proxies.
+fn parse_proxy(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{text:?} is not an address or a CIDR range such as 10.0.0.0/8"))
+}
+
+fn parse_header_name(text: &str) -> Result<axum::http::HeaderName, String> {
+    axum::http::HeaderName::try_from(text.trim())
+        .map_err(|_| format!("{text:?} is not a header name"))
+}
+
+/// Whose word on the client's address is taken, and where they give it.
+#[derive(Debug, Clone)]
+pub struct Proxies {
+    pub trusted: Vec<ipnet::IpNet>,
+    pub header: axum::http::HeaderName,
+}
+
+impl Default for Proxies {
+    fn default() -> Self {
+        Self {
+            trusted: Vec::new(),
+            header: axum::http::HeaderName::from_static("x-forwarded-for"),
+        }
+    }
+}
+
+impl Proxies {
+    /// The client behind a connection from `peer`: the peer itself, unless it is a trusted
+    /// proxy; then the rightmost address in `forwarded` (all the header's values, in order)
+    /// that is not a trusted proxy's, since only the trusted hops' additions can be believed.
+    pub fn client<'a>(
+        &self,
+        peer: std::net::IpAddr,
+        forwarded: impl DoubleEndedIterator<Item = &'a str>,
+    ) -> std::net::IpAddr {
+        if !self.trusts(peer) {
+            return peer;
+        }
+        let mut client = peer;
+        for hop in forwarded.rev().flat_map(|value| value.rsplit(',')) {
+            match hop.trim().parse::<std::net::IpAddr>() {
+                Ok(address) if self.trusts(address) => client = address,
+                Ok(address) => return address,
+                // A hop that is no address cannot be counted on: stop at what was believed.
+                Err(_) => return client,
+            }
+        }
+        client
+    }
+
+    fn trusts(&self, address: std::net::IpAddr) -> bool {
+        self.trusted.iter().any(|net| net.contains(&address))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -641,6 +719,8 @@ pub struct ServiceSettings {
     pub throttle: ThrottlePolicy,
     /// Memory for list pages kept as sent (0 = none).
     pub list_cache_bytes: usize,
+    /// Reverse proxies whose forwarded client address is believed.
+    pub proxies: Proxies,
 }
 
 impl Default for ServiceSettings {
@@ -652,6 +732,7 @@ impl Default for ServiceSettings {
             request_timeout: Duration::from_secs(30),
             throttle: ThrottlePolicy::default(),
             list_cache_bytes: 2 << 20,
+            proxies: Proxies::default(),
         }
     }
 }
@@ -736,6 +817,10 @@ impl Settings {
                 signup: signup == Signup::Open,
                 request_timeout: args.request_timeout,
                 list_cache_bytes: args.list_cache_kib.saturating_mul(1024),
+                proxies: Proxies {
+                    trusted: args.trusted_proxies.clone(),
+                    header: args.forwarded_header.clone(),
+                },
                 ..ServiceSettings::default()
             },
         })
@@ -793,6 +878,46 @@ mod tests {
         assert!(bad("[stages.x]\ncors_origins = [\"*\"]").contains("no path, no *"));
         assert!(bad("[stages.x]\ncors_origins = [\"https://a.com/x\"]").contains("no path"));
         assert!(toml::from_str::<ConfigFile>("[stages.x]\nmemroy_mb = 1").is_err());
+    }
+
+    #[test]
+    fn only_trusted_proxies_say_who_the_client_is() {
+        let proxies = Proxies {
+            trusted: vec![
+                parse_proxy("10.0.0.0/8").unwrap(),
+                parse_proxy("127.0.0.1").unwrap(),
+            ],
+            ..Proxies::default()
+        };
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        // A client that is no proxy says nothing about itself.
+        assert_eq!(
+            proxies.client(ip("203.0.113.9"), ["1.2.3.4"].into_iter()),
+            ip("203.0.113.9")
+        );
+        // Through one proxy, and through two (a client's own made-up entry comes first).
+        assert_eq!(
+            proxies.client(ip("127.0.0.1"), ["198.51.100.7"].into_iter()),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            proxies.client(
+                ip("127.0.0.1"),
+                ["6.6.6.6, 198.51.100.7", "10.1.1.1"].into_iter()
+            ),
+            ip("198.51.100.7")
+        );
+        // No header, or nothing but garbage: the proxy itself.
+        assert_eq!(
+            proxies.client(ip("127.0.0.1"), std::iter::empty()),
+            ip("127.0.0.1")
+        );
+        assert_eq!(
+            proxies.client(ip("127.0.0.1"), ["junk"].into_iter()),
+            ip("127.0.0.1")
+        );
+        assert!(parse_proxy("10.0.0.0/33").is_err());
+        assert!(parse_proxy("proxy.example").is_err());
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //!   until one closes, so the process never runs out of file descriptors (and `/healthz` answers
 //!   as soon as a slot frees).
 //! - Headers: at most 100, of at most 16 KiB together (431 otherwise).
+//! - Live event streams take at most half of `max_connections` (and fewer per account and per
+//!   address, see [`crate::api::ChangeFeed`]): the rest always serve ordinary requests.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -55,6 +57,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let events = Arc::clone(&state.events);
+    // A live stream holds its connection for as long as its token lives: half of the slots
+    // stay for ordinary requests, whoever opens streams.
+    events.limits.set_total((limits.max_connections / 2).max(1));
     let mut connections = app(state).into_make_service_with_connect_info::<SocketAddr>();
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();

@@ -6,15 +6,25 @@
 //! Changes made by another process (the CLI, another `serve` on the same SQLite file) are known
 //! only as "something changed": those, and gaps the feed can no longer fill, are sent as a
 //! `reset` event (refetch the list). An idle stream waits on channels and a heartbeat timer.
+//!
+//! A stream is bound to the account and the token that opened it, not to a name: changes are
+//! matched by owner *and* account (a new account under a deleted one's name is someone else),
+//! and the token is checked again every [`RECHECK`] and at once when this process ends one of
+//! the owner's sessions, so a logout, a password change, a revoked token or a deleted account
+//! ends the stream on every instance. Streams are capped per account, per client address and in
+//! all (see [`StreamLimits`]), so they cannot take every connection the server has.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
 use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
@@ -23,14 +33,18 @@ use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
 use super::error::{ApiError, ApiResult};
-use super::extract::Principal;
+use super::extract::{ClientAddr, Principal};
 use crate::api::AppState;
-use crate::domain::{Todo, Username};
+use crate::auth::Decision;
+use crate::domain::{Timestamp, Todo, Username};
 
 /// Changes kept for clients that reconnect.
 const KEPT: usize = 512;
 /// How often an idle stream sends a comment, so proxies and clients know it is alive.
 const HEARTBEAT: Duration = Duration::from_secs(20);
+/// How often a stream asks the authorizer again whether its token still holds: how long a
+/// session ended on another instance may go on receiving.
+pub const RECHECK: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone)]
 pub enum What {
@@ -39,13 +53,23 @@ pub enum What {
     Deleted(Uuid),
     /// Many at once (a bulk action): refetch.
     Reset,
+    /// A session of the owner ended here (or their account went): streams check their token
+    /// at once. Never sent to a client.
+    SessionsEnded,
 }
 
 #[derive(Debug, Clone)]
 pub struct Change {
     seq: u64,
     owner: Username,
+    account: Option<Timestamp>,
     what: What,
+}
+
+impl Change {
+    fn is_for(&self, owner: &Username, account: Option<Timestamp>) -> bool {
+        self.owner == *owner && self.account == account
+    }
 }
 
 pub struct ChangeFeed {
@@ -56,6 +80,7 @@ pub struct ChangeFeed {
     kept: Mutex<VecDeque<Change>>,
     /// Set when the server shuts down: every stream ends.
     closing: watch::Sender<bool>,
+    pub limits: StreamLimits,
 }
 
 impl Default for ChangeFeed {
@@ -66,17 +91,31 @@ impl Default for ChangeFeed {
             sender: broadcast::channel(KEPT).0,
             kept: Mutex::new(VecDeque::with_capacity(KEPT)),
             closing: watch::channel(false).0,
+            limits: StreamLimits::default(),
         }
     }
 }
 
 impl ChangeFeed {
-    pub fn publish(&self, owner: &Username, what: What) {
+    /// A change the caller made to their own todos.
+    pub fn publish(&self, caller: &Decision, what: What) {
+        self.send(&caller.owner, caller.account, what);
+    }
+
+    /// Sessions of `owner` ended here (a logout, a password change, a revoked token, the
+    /// account deleted): their streams check their tokens now rather than at the next
+    /// [`RECHECK`].
+    pub fn sessions_ended(&self, owner: &Username) {
+        self.send(owner, None, What::SessionsEnded);
+    }
+
+    fn send(&self, owner: &Username, account: Option<Timestamp>, what: What) {
         let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
         // Numbered under the lock, so the kept changes are in order.
         let change = Change {
             seq: self.next.fetch_add(1, Ordering::SeqCst),
             owner: owner.clone(),
+            account,
             what,
         };
         if kept.len() == KEPT {
@@ -97,9 +136,14 @@ impl ChangeFeed {
         format!("{}-{seq}", self.boot)
     }
 
-    /// What `owner` missed since event `last`, or `None` when that cannot be told (an id of
-    /// another run, or older than what is kept).
-    fn since(&self, owner: &Username, last: &str) -> Option<Vec<Change>> {
+    /// What `owner`'s `account` missed since event `last`, or `None` when that cannot be told
+    /// (an id of another run, or older than what is kept).
+    fn since(
+        &self,
+        owner: &Username,
+        account: Option<Timestamp>,
+        last: &str,
+    ) -> Option<Vec<Change>> {
         let (boot, seq) = last.split_once('-')?;
         let seq: u64 = seq.parse().ok()?;
         if boot != self.boot {
@@ -114,7 +158,8 @@ impl ChangeFeed {
         }
         Some(
             kept.iter()
-                .filter(|c| c.seq > seq && c.owner == *owner)
+                .filter(|c| c.seq > seq && c.is_for(owner, account))
+                .filter(|c| !matches!(c.what, What::SessionsEnded))
                 .cloned()
                 .collect(),
         )
@@ -130,7 +175,7 @@ impl ChangeFeed {
             What::Created(todo) => ("created", serde_json::to_string(todo)),
             What::Updated(todo) => ("updated", serde_json::to_string(todo)),
             What::Deleted(uid) => ("deleted", Ok(json!({ "uid": uid }).to_string())),
-            What::Reset => ("reset", Ok("{}".to_owned())),
+            What::Reset | What::SessionsEnded => ("reset", Ok("{}".to_owned())),
         };
         Event::default()
             .id(self.id(change.seq))
@@ -151,13 +196,15 @@ impl ChangeFeed {
     params(("Last-Event-ID" = Option<String>, Header, description = "The last event's id, to get what was missed")),
     responses(
         (status = 200, content_type = "text/event-stream",
-            description = "Server-sent events: `created` and `updated` (data: the item), `deleted` (data: `{\"uid\"}`), `reset` (refetch the list); a comment every 20 s. The stream ends when the token expires."),
+            description = "Server-sent events: `created` and `updated` (data: the item), `deleted` (data: `{\"uid\"}`), `reset` (refetch the list); a comment every 20 s. The stream ends when the token expires, and within seconds of its session ending (logout, password change, revocation, account deletion)."),
         (status = 401, description = "Unauthorized"),
+        (status = 429, description = "Too many open streams for this account or address, or in all; see Retry-After"),
         (status = 501, description = "No live events here (under Lambda): poll GET /todos with If-None-Match"),
     ))]
 pub async fn todo_events(
     State(app): State<AppState>,
     Principal(caller): Principal,
+    ClientAddr(address): ClientAddr,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     if !app.live_events {
@@ -165,11 +212,12 @@ pub async fn todo_events(
             "Live events are not available here; poll GET /todos with If-None-Match",
         ));
     }
+    let slot = app.events.limits.admit(&caller.owner, address)?;
     // Subscribed before the replay is read: nothing published in between is lost.
     let receiver = app.events.sender.subscribe();
     let first: Vec<Event> = match headers.get("last-event-id").and_then(|v| v.to_str().ok()) {
         None => Vec::new(),
-        Some(last) => match app.events.since(&caller.owner, last) {
+        Some(last) => match app.events.since(&caller.owner, caller.account, last) {
             Some(missed) => missed.iter().map(|c| app.events.event(c)).collect(),
             None => vec![app.events.reset()],
         },
@@ -185,40 +233,63 @@ pub async fn todo_events(
         .map_or(Duration::from_secs(3600), |exp| {
             Duration::from_secs(exp.saturating_sub(now))
         });
-    let stream = changes(app, caller.owner, receiver, external, first, expires);
-    Ok(Sse::new(stream)
+    let closing = app.events.closing.subscribe();
+    let state = Listening {
+        token: recheck_request(&headers),
+        closing,
+        app,
+        owner: caller.owner,
+        account: caller.account,
+        receiver,
+        external,
+        pending: first.into(),
+        until: tokio::time::Instant::now() + expires,
+        recheck: tokio::time::Instant::now() + RECHECK,
+        _slot: slot,
+    };
+    Ok(Sse::new(changes(state))
         .keep_alive(KeepAlive::new().interval(HEARTBEAT).text("keep-alive"))
         .into_response())
+}
+
+/// The request the stream's token is checked again with: its credentials, nothing else.
+fn recheck_request(headers: &HeaderMap) -> Parts {
+    let mut request = axum::http::Request::new(());
+    *request.uri_mut() = axum::http::Uri::from_static("/todos/events");
+    if let Some(value) = headers.get(AUTHORIZATION) {
+        request.headers_mut().insert(AUTHORIZATION, value.clone());
+    }
+    request.into_parts().0
 }
 
 struct Listening {
     app: AppState,
     owner: Username,
+    account: Option<Timestamp>,
+    /// What the stream was opened with, to ask the authorizer again.
+    token: Parts,
     receiver: broadcast::Receiver<Change>,
     external: Option<watch::Receiver<u64>>,
     closing: watch::Receiver<bool>,
     pending: VecDeque<Event>,
     until: tokio::time::Instant,
+    recheck: tokio::time::Instant,
+    _slot: StreamSlot,
 }
 
-fn changes(
-    app: AppState,
-    owner: Username,
-    receiver: broadcast::Receiver<Change>,
-    external: Option<watch::Receiver<u64>>,
-    first: Vec<Event>,
-    lasting: Duration,
-) -> impl Stream<Item = Result<Event, Infallible>> {
-    let closing = app.events.closing.subscribe();
-    let state = Listening {
-        closing,
-        app,
-        owner,
-        receiver,
-        external,
-        pending: first.into(),
-        until: tokio::time::Instant::now() + lasting,
-    };
+impl Listening {
+    /// Whether the token that opened the stream still holds, for the same account. A store
+    /// that cannot answer ends the stream too: the client reconnects, and is checked then.
+    async fn still_allowed(&mut self) -> bool {
+        self.recheck = tokio::time::Instant::now() + RECHECK;
+        match self.app.authorizer.authorize(&self.token).await {
+            Ok(decision) => decision.owner == self.owner && decision.account == self.account,
+            Err(_) => false,
+        }
+    }
+}
+
+fn changes(state: Listening) -> impl Stream<Item = Result<Event, Infallible>> {
     futures_util::stream::unfold(state, |mut s| async move {
         loop {
             if let Some(event) = s.pending.pop_front() {
@@ -238,6 +309,7 @@ fn changes(
                         Err(broadcast::error::RecvError::Closed) => Next::End,
                     },
                     changed = external => if changed { Next::Reset } else { Next::NoExternal },
+                    () = tokio::time::sleep_until(s.recheck) => Next::Recheck,
                     // The token that opened the stream has expired: the client comes back
                     // with a new one (and its Last-Event-ID).
                     () = tokio::time::sleep_until(s.until) => Next::End,
@@ -245,7 +317,17 @@ fn changes(
                 }
             };
             match next {
-                Next::Change(change) if change.owner == s.owner => {
+                Next::Change(change) if change.owner != s.owner => {}
+                Next::Change(Change {
+                    what: What::SessionsEnded,
+                    ..
+                })
+                | Next::Recheck => {
+                    if !s.still_allowed().await {
+                        return None;
+                    }
+                }
+                Next::Change(change) if change.is_for(&s.owner, s.account) => {
                     let event = s.app.events.event(&change);
                     return Some((Ok(event), s));
                 }
@@ -268,7 +350,110 @@ enum Next {
     Reset,
     /// The store stopped telling about other processes' writes.
     NoExternal,
+    /// Time to ask whether the stream's token still holds.
+    Recheck,
     End,
+}
+
+/// Bounds on open streams, each of which holds a connection for as long as its token lives:
+/// per account, per client address, and in all (so that ordinary requests always find a
+/// connection slot). Past a bound the answer is 429.
+pub struct StreamLimits {
+    per_account: usize,
+    per_address: usize,
+    total: AtomicUsize,
+    open: Arc<Mutex<OpenStreams>>,
+}
+
+#[derive(Default)]
+struct OpenStreams {
+    all: usize,
+    by_account: HashMap<Username, usize>,
+    by_address: HashMap<IpAddr, usize>,
+}
+
+/// Streams one account may have open at once (tabs and devices).
+pub const STREAMS_PER_ACCOUNT: usize = 8;
+/// Streams one client address may have open at once (a household or office behind one NAT).
+pub const STREAMS_PER_ADDRESS: usize = 32;
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        Self {
+            per_account: STREAMS_PER_ACCOUNT,
+            per_address: STREAMS_PER_ADDRESS,
+            total: AtomicUsize::new(usize::MAX),
+            open: Arc::default(),
+        }
+    }
+}
+
+impl StreamLimits {
+    /// Streams in all may take at most this many connections (the server sets half of its own
+    /// limit, keeping the other half for ordinary requests).
+    pub fn set_total(&self, total: usize) {
+        self.total.store(total.max(1), Ordering::Relaxed);
+    }
+
+    /// A slot for one more stream of `owner` from `address`, held until the stream ends.
+    fn admit(&self, owner: &Username, address: Option<IpAddr>) -> ApiResult<StreamSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let refused = if open.all >= self.total.load(Ordering::Relaxed) {
+            Some("Too many live streams are open on this server; try again later")
+        } else if open.by_account.get(owner).copied().unwrap_or(0) >= self.per_account {
+            Some("Too many live streams are open for this account; close one first")
+        } else if address
+            .is_some_and(|a| open.by_address.get(&a).copied().unwrap_or(0) >= self.per_address)
+        {
+            Some("Too many live streams are open from this address; close one first")
+        } else {
+            None
+        };
+        if let Some(why) = refused {
+            return Err(ApiError::Limited {
+                message: why.to_owned(),
+                retry_after: Duration::from_secs(5),
+            });
+        }
+        open.all += 1;
+        *open.by_account.entry(owner.clone()).or_default() += 1;
+        if let Some(address) = address {
+            *open.by_address.entry(address).or_default() += 1;
+        }
+        Ok(StreamSlot {
+            open: Arc::clone(&self.open),
+            owner: owner.clone(),
+            address,
+        })
+    }
+}
+
+/// One open stream's place in [`StreamLimits`], given back when the stream is dropped.
+struct StreamSlot {
+    open: Arc<Mutex<OpenStreams>>,
+    owner: Username,
+    address: Option<IpAddr>,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.all = open.all.saturating_sub(1);
+        release(&mut open.by_account, &self.owner);
+        if let Some(address) = self.address {
+            release(&mut open.by_address, &address);
+        }
+    }
+}
+
+/// One fewer under `key`; a key with none left is forgotten, so the maps hold only what is open.
+fn release<K: std::hash::Hash + Eq>(counts: &mut HashMap<K, usize>, key: &K) {
+    if let Some(count) = counts.get_mut(key) {
+        *count -= 1;
+        if *count == 0 {
+            counts.remove(key);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -291,31 +476,75 @@ mod tests {
     #[test]
     fn a_reconnecting_client_gets_only_its_own_missed_changes() {
         let feed = ChangeFeed::default();
-        feed.publish(&name("alice"), What::Created(todo("alice")));
+        feed.send(&name("alice"), None, What::Created(todo("alice")));
         let seen = feed.current_id();
-        feed.publish(&name("bob"), What::Created(todo("bob")));
+        feed.send(&name("bob"), None, What::Created(todo("bob")));
         let uid = Uuid::now_v7();
-        feed.publish(&name("alice"), What::Deleted(uid));
-        let missed = feed.since(&name("alice"), &seen).unwrap();
+        feed.send(&name("alice"), None, What::Deleted(uid));
+        let missed = feed.since(&name("alice"), None, &seen).unwrap();
         assert_eq!(missed.len(), 1);
         assert!(matches!(missed[0].what, What::Deleted(u) if u == uid));
         assert!(
-            feed.since(&name("alice"), &feed.current_id())
+            feed.since(&name("alice"), None, &feed.current_id())
                 .unwrap()
                 .is_empty()
         );
     }
 
     #[test]
+    fn a_change_reaches_its_account_not_a_later_one_of_the_same_name() {
+        let feed = ChangeFeed::default();
+        let seen = feed.current_id();
+        let old = Timestamp::parse("2026-01-01T00:00:00.000Z").unwrap();
+        let new = Timestamp::parse("2026-06-01T00:00:00.000Z").unwrap();
+        feed.send(&name("alice"), Some(new), What::Created(todo("alice")));
+        feed.sessions_ended(&name("alice"));
+        assert!(
+            feed.since(&name("alice"), Some(old), &seen)
+                .unwrap()
+                .is_empty()
+        );
+        let missed = feed.since(&name("alice"), Some(new), &seen).unwrap();
+        assert_eq!(missed.len(), 1, "notices are never replayed");
+    }
+
+    #[test]
+    fn streams_are_bounded_per_account_per_address_and_in_all() {
+        let limits = StreamLimits::default();
+        let home = Some(IpAddr::from([127, 0, 0, 1]));
+        let held: Vec<StreamSlot> = (0..STREAMS_PER_ACCOUNT)
+            .map(|_| limits.admit(&name("alice"), home).unwrap())
+            .collect();
+        assert!(limits.admit(&name("alice"), None).is_err());
+        assert!(limits.admit(&name("bob"), home).is_ok());
+        drop(held);
+        assert!(
+            limits.admit(&name("alice"), home).is_ok(),
+            "slots come back"
+        );
+        let crowd: Vec<StreamSlot> = (0..STREAMS_PER_ADDRESS)
+            .map(|i| limits.admit(&name(&format!("u{i}")), home).unwrap())
+            .collect();
+        assert!(limits.admit(&name("carol"), home).is_err());
+        assert!(limits.admit(&name("carol"), None).is_ok());
+        drop(crowd);
+        limits.set_total(1);
+        let only = limits.admit(&name("dave"), None).unwrap();
+        assert!(limits.admit(&name("erin"), None).is_err());
+        drop(only);
+        assert!(limits.open.lock().unwrap().by_account.is_empty());
+    }
+
+    #[test]
     fn ids_of_another_run_or_too_old_cannot_be_resumed() {
         let feed = ChangeFeed::default();
-        feed.publish(&name("alice"), What::Reset);
-        assert!(feed.since(&name("alice"), "deadbeef-1").is_none());
-        assert!(feed.since(&name("alice"), "garbage").is_none());
+        feed.send(&name("alice"), None, What::Reset);
+        assert!(feed.since(&name("alice"), None, "deadbeef-1").is_none());
+        assert!(feed.since(&name("alice"), None, "garbage").is_none());
         let first = feed.current_id();
         for _ in 0..KEPT + 5 {
-            feed.publish(&name("bob"), What::Reset);
+            feed.send(&name("bob"), None, What::Reset);
         }
-        assert!(feed.since(&name("alice"), &first).is_none());
+        assert!(feed.since(&name("alice"), None, &first).is_none());
     }
 }

@@ -22,30 +22,53 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        // A body announced too large is refused before any of it is waited for.
-        let announced = req
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
-        if announced.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
-            return Err(ApiError::PayloadTooLarge);
+        parse_object(&read_body(req, state).await?).map(ApiJson)
+    }
+}
+
+/// The whole body, within [`MAX_BODY_BYTES`].
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    // A body announced too large is refused before any of it is waited for.
+    let announced = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+    if announced.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::BadRequest("could not read the request body".into())
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
-            } else {
-                ApiError::BadRequest("could not read the request body".into())
-            }
-        })?;
-        // Every request body is an object; serde would otherwise also read a struct from an array.
-        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-            return Err(ApiError::BadRequest(
-                "request body must be a JSON object".into(),
-            ));
+    })
+}
+
+/// A body that is a JSON object parsing as `T`.
+fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every request body is an object; serde would otherwise also read a struct from an array.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::BadRequest(
+            "request body must be a JSON object".into(),
+        ));
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))
+}
+
+/// As [`ApiJson`], for a request whose body may be left out (empty: `None`).
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = read_body(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(None));
         }
-        serde_json::from_slice(&bytes)
-            .map(ApiJson)
-            .map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))
+        parse_object(&bytes).map(|value| Self(Some(value)))
     }
 }
 
@@ -95,18 +118,31 @@ impl FromRequestParts<AppState> for Principal {
     }
 }
 
-/// The client's address when the server knows it (not in in-process tests).
+/// The client's address when the server knows it (not in in-process tests): the connection's
+/// peer, or what a trusted proxy says (`--trusted-proxy`); under Lambda, API Gateway's
+/// `sourceIp`.
 pub struct ClientAddr(pub Option<IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let addr = parts
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(peer) = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|info| info.0.ip());
-        Ok(ClientAddr(addr))
+            .map(|info| info.0.ip())
+        else {
+            return Ok(ClientAddr(None));
+        };
+        let forwarded = parts
+            .headers
+            .get_all(&app.proxies.header)
+            .iter()
+            .filter_map(|value| value.to_str().ok());
+        Ok(ClientAddr(Some(app.proxies.client(peer, forwarded))))
     }
 }
 

@@ -46,7 +46,7 @@ use utoipa_axum::routes;
 use crate::config::OidcSettings;
 
 pub use error::{ApiError, ApiResult};
-pub use events::ChangeFeed;
+pub use events::{ChangeFeed, RECHECK};
 pub use lists::ListCache;
 pub use paging::Cursors;
 pub use state::{AppState, Services};

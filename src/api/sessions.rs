@@ -195,6 +195,7 @@ pub async fn logout(
         "this token belongs to no session of checkoff's".into(),
     ))?;
     app.sessions.end_one(&caller.owner, sid).await?;
+    app.events.sessions_ended(&caller.owner);
     // A browser's refresh cookie goes too (harmless for other clients).
     Ok((
         StatusCode::NO_CONTENT,
@@ -213,6 +214,7 @@ pub async fn end_sessions(
     State(app): State<AppState>,
     Principal(caller): Principal,
 ) -> ApiResult<StatusCode> {
-    app.sessions.end_logins(&caller.owner, None).await?;
+    app.sessions.end_logins(&caller.owner, None, None).await?;
+    app.events.sessions_ended(&caller.owner);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -46,6 +46,8 @@ pub struct Services {
     /// Whether the router logs a line per request (the Lambda entry logs its own).
     pub log_requests: bool,
     pub request_timeout: Duration,
+    /// Reverse proxies whose word on the client's address is taken.
+    pub proxies: crate::config::Proxies,
     /// Origins allowed to call from a browser (none: no CORS headers at all).
     pub cors_origins: Vec<String>,
     /// The OIDC issuer whose tokens the document offers beside checkoff's own, if any.

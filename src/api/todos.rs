@@ -181,7 +181,7 @@ pub async fn create_todo(
         new.metadata.as_ref().map_or("{}", |m| m.as_json())
     );
     let todo = Todo::new(
-        caller.owner,
+        caller.owner.clone(),
         new.description,
         new.metadata.unwrap_or_default(),
     );
@@ -208,8 +208,7 @@ pub async fn create_todo(
             (todo, response)
         }
         None => {
-            app.events
-                .publish(&todo.username, What::Created(todo.clone()));
+            app.events.publish(&caller, What::Created(todo.clone()));
             let response = (
                 StatusCode::CREATED,
                 [(header::CONTENT_TYPE, "application/json")],
@@ -276,8 +275,7 @@ pub async fn update_todo(
         .update_todo(&caller.owner, uid, &patch, expected, Timestamp::now())
         .await
         .map_err(not_found_or)?;
-    app.events
-        .publish(&caller.owner, What::Updated(todo.clone()));
+    app.events.publish(&caller, What::Updated(todo.clone()));
     Ok((item_headers(&todo), Json(todo)))
 }
 
@@ -304,7 +302,7 @@ pub async fn delete_todo(
         .delete_todo(&caller.owner, uid, expected)
         .await
         .map_err(not_found_or)?;
-    app.events.publish(&caller.owner, What::Deleted(uid));
+    app.events.publish(&caller, What::Deleted(uid));
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -356,25 +354,40 @@ pub async fn delete_in_state(
             "say which todos to delete: ?state=completed".into(),
         ));
     }
+    const REQUEST: &str = "DELETE /todos?state=completed";
+    if let Some(replayed) = answered_before(&app, &caller.owner, &key, REQUEST).await? {
+        return Ok(replayed);
+    }
     let deleted = app
         .store
         .delete_in_state(&caller.owner, TodoState::Completed)
         .await?;
     if deleted > 0 {
-        app.events.publish(&caller.owner, What::Reset);
+        app.events.publish(&caller, What::Reset);
     }
-    answer_once(
-        &app,
-        &caller.owner,
-        &key,
-        "DELETE /todos?state=completed",
-        Deleted { deleted },
-    )
-    .await
+    answer_once(&app, &caller.owner, &key, REQUEST, Deleted { deleted }).await
 }
 
-/// The answer to a bulk action, kept under its idempotency key if it has one. A retry does the
-/// action again — harmless, the end state is the same — and gets the first answer.
+/// The first answer, when a bulk action's idempotency key was used before: the retry does
+/// nothing (todos completed since must not go with it).
+async fn answered_before(
+    app: &AppState,
+    owner: &Username,
+    key: &IdempotencyKey,
+    request: &str,
+) -> ApiResult<Option<Response>> {
+    let Some(now) = key.answer(owner, request, StatusCode::OK, String::new()) else {
+        return Ok(None);
+    };
+    match app.store.recall(owner, &now.key).await? {
+        Some(earlier) => replay(&earlier, &now).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The answer to a bulk action, kept under its idempotency key if it has one. Two requests
+/// with one key at the same moment may both act (the end state is the same), and get the
+/// first answer.
 async fn answer_once<T: Serialize>(
     app: &AppState,
     owner: &Username,
@@ -405,19 +418,16 @@ pub async fn complete_all(
     Principal(caller): Principal,
     key: IdempotencyKey,
 ) -> ApiResult<Response> {
+    const REQUEST: &str = "POST /todos/complete-all";
+    if let Some(replayed) = answered_before(&app, &caller.owner, &key, REQUEST).await? {
+        return Ok(replayed);
+    }
     let changed = app
         .store
         .complete_all(&caller.owner, Timestamp::now())
         .await?;
     if changed > 0 {
-        app.events.publish(&caller.owner, What::Reset);
+        app.events.publish(&caller, What::Reset);
     }
-    answer_once(
-        &app,
-        &caller.owner,
-        &key,
-        "POST /todos/complete-all",
-        Changed { changed },
-    )
-    .await
+    answer_once(&app, &caller.owner, &key, REQUEST, Changed { changed }).await
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, ApiQuery, ClientAddr, Principal, present};
+use super::extract::{ApiJson, ApiQuery, ClientAddr, OptionalJson, Principal, present};
 use super::lists::Listed;
 use super::paging::limit_of;
 use crate::api::AppState;
@@ -60,6 +60,17 @@ pub struct PasswordChange {
     /// The password policy of sign-up applies.
     #[schema(schema_with = Password::schema)]
     new_password: String,
+}
+
+/// What deleting an account asks of its owner.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountDeletion {
+    /// Required when you delete your own account (as for a password change); an
+    /// administrator deleting someone else's leaves it out.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = LoginPassword::schema)]
+    current_password: Option<LoginPassword>,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -207,24 +218,83 @@ pub async fn get_user(
 
 /// Delete an account
 #[utoipa::path(delete, path = "/users/{username}", tag = "users", security(("token" = [])),
-    params(UserPathParam),
+    params(UserPathParam), request_body = Option<AccountDeletion>,
     responses(
-        (status = 204, description = "Deleted with all their todos and sessions; their tokens stop working"),
+        (status = 204, description = "Deleted with all their todos and sessions; their tokens and live streams stop working"),
+        (status = 400, description = "Your own account: `current_password` is missing (or the body is malformed)"),
         (status = 401, description = "Unauthorized"),
-        (status = 403, description = "Neither the user nor an administrator"),
+        (status = 403, description = "Neither the user nor an administrator, the current password is wrong, or (an account without a password) the login is not recent"),
         (status = 404, description = "No such user"),
+        (status = 429, description = "Too many wrong current passwords; see Retry-After"),
     ))]
 pub async fn delete_user(
     State(app): State<AppState>,
     Principal(caller): Principal,
+    ClientAddr(addr): ClientAddr,
     UserPath(name): UserPath,
+    OptionalJson(request): OptionalJson<AccountDeletion>,
 ) -> ApiResult<StatusCode> {
     may_manage(&caller, &name)?;
+    // A stolen token alone must not be enough to destroy an account: its owner proves they
+    // know the password, as for a password change.
+    if caller.owner == name {
+        let current = request.and_then(|r| r.current_password);
+        confirm_owner(&app, &caller, &name, current, addr).await?;
+    }
     app.store.delete_user(&name).await.map_err(|e| match e {
         StoreError::NotFound => NOT_FOUND,
         other => other.into(),
     })?;
+    app.events.sessions_ended(&name);
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// How recent a login must be to stand in for the password, for an account that has none
+/// (an outside identity provider's caller).
+const FRESH_LOGIN: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+/// The caller proves they are `name`'s owner now, not only the holder of a token: their current
+/// password (throttled like a login), or, for an account without one, a login of the last few
+/// minutes (the identity provider's `auth_time`, else the token's `iat`).
+async fn confirm_owner(
+    app: &AppState,
+    caller: &Decision,
+    name: &Username,
+    current: Option<LoginPassword>,
+    addr: Option<std::net::IpAddr>,
+) -> ApiResult<()> {
+    let user = user_named(app, name).await?;
+    if user.password_hash.is_empty() {
+        let at =
+            ["auth_time", "iat"]
+                .iter()
+                .find_map(|claim| match caller.context.get(*claim)? {
+                    serde_json::Value::Number(n) => n.as_u64(),
+                    serde_json::Value::String(s) => s.parse().ok(),
+                    _ => None,
+                });
+        let now = Timestamp::now().unix_seconds();
+        return match at {
+            Some(at) if now.saturating_sub(at) <= FRESH_LOGIN.as_secs() => Ok(()),
+            _ => Err(ApiError::Refused(
+                "Sign in again (within the last 10 minutes) to do this",
+            )),
+        };
+    }
+    let current = current.ok_or_else(|| {
+        ApiError::BadRequest("current_password is required to do this to your own account".into())
+    })?;
+    match app
+        .sessions
+        .verify_password(name.as_str(), &current, addr)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(SessionError::InvalidCredentials) => {
+            Err(ApiError::Refused("The current password is not right"))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Change a password
@@ -265,18 +335,19 @@ pub async fn change_password(
         }
     }
     let hash = app.passwords.hash(&new).await.map_err(ApiError::Internal)?;
-    app.store
-        .set_password_hash(&name, &hash)
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound => NOT_FOUND,
-            other => other.into(),
-        })?;
-    // Whoever knew the old password is logged out; the caller's own session goes on.
+    // Whoever knew the old password is logged out, in the same write as the new password (a
+    // failure leaves both as they were); the caller's own session goes on.
     let keep = (caller.owner == name)
         .then(|| super::sessions::session_of(&caller))
         .flatten();
-    app.sessions.end_logins(&name, keep).await?;
+    app.sessions
+        .end_logins(&name, Some(&hash), keep)
+        .await
+        .map_err(|e| match ApiError::from(e) {
+            ApiError::NotFound(_) => NOT_FOUND,
+            other => other,
+        })?;
+    app.events.sessions_ended(&name);
     Ok(StatusCode::NO_CONTENT)
 }
 

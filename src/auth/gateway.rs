@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use axum::http::request::Parts;
 use serde_json::{Map, Value};
 
+use super::tokens::{LEEWAY_SECONDS, now_seconds};
 use super::{AuthError, Authorizer, Decision, OIDC_KIND, RouteGrants};
 use crate::config::AuthorizerKind;
 use crate::domain::{User, Username};
@@ -93,6 +94,46 @@ fn iam_identity(arn: &str) -> String {
     arn.to_owned()
 }
 
+/// Whether the answer of checkoff's Lambda authorizer, which API Gateway keeps for minutes,
+/// still holds for the profile read now: the token has not expired, its account is this one
+/// (not one deleted and made again under the name), and its session has not ended. What the
+/// authorizer saw is in its context (`exp`, `acct`, `sid`, `gen`), a context API Gateway may
+/// pass on with every value as text.
+fn still_holds(context: &Map<String, Value>, user: &User, now: u64) -> bool {
+    let number = |name: &str| match context.get(name) {
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(s)) => s.parse().ok(),
+        _ => None,
+    };
+    let Some(exp) = number("exp") else {
+        return false;
+    };
+    if exp + LEEWAY_SECONDS <= now {
+        return false;
+    }
+    // An OIDC issuer's caller has no account stamp or session of checkoff's.
+    if is_oidc_owner(user.username.as_str()) {
+        return true;
+    }
+    if text(context.get("acct")) != Some(user.created_at.to_string()) {
+        return false;
+    }
+    let sid = match context.get("sid") {
+        None => None,
+        Some(value) => match text(Some(value)).and_then(|s| uuid::Uuid::try_parse(&s).ok()) {
+            Some(sid) => Some(sid),
+            None => return false,
+        },
+    };
+    match (sid, number("gen")) {
+        (Some(sid), generation) => {
+            !user.revoked.revokes(&sid, now)
+                && generation.is_none_or(|g| user.revoked.admits_login(&sid, g))
+        }
+        (None, _) => true,
+    }
+}
+
 fn text(value: Option<&Value>) -> Option<String> {
     match value? {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
@@ -122,8 +163,12 @@ impl Authorizer for GatewayAuthorizer {
         let principal = principal.ok_or(AuthError::Unauthorized)?;
         let owner = owner_of(self.kind, &principal).ok_or(AuthError::Unauthorized)?;
         let user = self.profile(&owner).await?;
+        if self.kind == AuthorizerKind::Lambda && !still_holds(&context, &user, now_seconds()) {
+            return Err(AuthError::InvalidToken);
+        }
         Ok(Decision {
             principal,
+            account: Some(user.created_at),
             owner,
             authorizer: self.kind.as_str(),
             admin: user.admin,

@@ -57,19 +57,31 @@ impl JwtAuthorizer {
             Err(StoreError::Unavailable(why)) => return Err(AuthError::Unavailable(why)),
             Err(e) => return Err(AuthError::Unavailable(e.to_string())),
         };
-        // Its session ended (logout, a password change, a revoked API token): the profile just
-        // read says so, no further request needed.
+        // Its session ended (logout, a revoked API token, a password change, a logout
+        // everywhere): the profile just read says so, no further request needed.
         if sid.is_some_and(|sid| user.revoked.revokes(&sid, now_seconds())) {
             return Err(AuthError::InvalidToken);
         }
+        if let (Some(sid), Some(generation)) = (sid, claims.generation)
+            && !user.revoked.admits_login(&sid, generation)
+        {
+            return Err(AuthError::InvalidToken);
+        }
+        // What the API function behind checkoff's Lambda authorizer checks again against the
+        // profile, because API Gateway keeps this answer for minutes.
         let mut context = Map::new();
         context.insert("jti".into(), Value::String(claims.jti.clone()));
         context.insert("exp".into(), json!(claims.exp));
+        context.insert("acct".into(), Value::String(claims.acct.clone()));
         if let Some(sid) = &claims.sid {
             context.insert("sid".into(), Value::String(sid.clone()));
         }
+        if let Some(generation) = claims.generation {
+            context.insert("gen".into(), json!(generation));
+        }
         Ok(Decision {
             principal: owner.to_string(),
+            account: Some(user.created_at),
             owner,
             authorizer: "builtin",
             admin: user.admin,

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use axum::http::request::Parts;
 use serde_json::{Map, Value};
 
-use crate::domain::Username;
+use crate::domain::{Timestamp, Username};
 
 pub use gateway::{GatewayAuthorizer, GatewayIdentity, owner_of};
 pub use grants::{RouteGrants, RoutePattern};
@@ -38,6 +38,10 @@ pub struct Decision {
     pub principal: String,
     /// Whose data the caller works on.
     pub owner: Username,
+    /// When the owner's account was made (its profile's `created_at`): with `owner`, the
+    /// account itself, which a later account under the same name is not. `None` only where the
+    /// profile is not read (the Lambda authorizer, for an OIDC caller seen for the first time).
+    pub account: Option<Timestamp>,
     /// Which authorizer decided, e.g. `builtin` or `oidc`.
     pub authorizer: &'static str,
     pub admin: bool,

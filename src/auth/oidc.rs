@@ -89,7 +89,7 @@ impl OidcAuthorizer {
         }
         let principal = text(claims.get(&self.claim)).ok_or(AuthError::InvalidToken)?;
         let owner = Username::external(OIDC_KIND, &principal);
-        let admin = self.profile(&owner).await?;
+        let profile = self.profile(&owner).await?;
         let context = CONTEXT_CLAIMS
             .iter()
             .filter_map(|name| Some(((*name).to_owned(), claims.get(*name)?.clone())))
@@ -97,29 +97,32 @@ impl OidcAuthorizer {
         Ok(Decision {
             principal,
             owner,
+            account: profile.as_ref().map(|user| user.created_at),
             authorizer: OIDC_KIND,
-            admin,
+            admin: profile.is_some_and(|user| user.admin),
             routes: RouteGrants::all(),
             context,
         })
     }
 
-    /// Whether the caller is an admin, making their profile the first time they are seen.
-    async fn profile(&self, owner: &Username) -> Result<bool, AuthError> {
+    /// The caller's profile, made the first time they are seen (`None` where this check may
+    /// not make it: the Lambda authorizer function).
+    async fn profile(&self, owner: &Username) -> Result<Option<User>, AuthError> {
         let unavailable = |e: StoreError| AuthError::Unavailable(e.to_string());
         if let Some(user) = self.store.get_user(owner).await.map_err(unavailable)? {
-            return Ok(user.admin);
+            return Ok(Some(user));
         }
         if !self.provision {
-            return Ok(false);
+            return Ok(None);
         }
-        match self.store.create_user(&User::external(owner.clone())).await {
+        let user = User::external(owner.clone());
+        match self.store.create_user(&user).await {
             Ok(()) => {
                 tracing::info!(owner = %owner, "profile created for an OIDC caller");
-                Ok(false)
+                Ok(Some(user))
             }
-            // Made by a request of the same caller a moment ago.
-            Err(StoreError::AlreadyExists) => Ok(false),
+            // Made by a request of the same caller a moment ago: theirs is the one to use.
+            Err(StoreError::AlreadyExists) => self.store.get_user(owner).await.map_err(unavailable),
             Err(e) => Err(unavailable(e)),
         }
     }

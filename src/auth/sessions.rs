@@ -17,6 +17,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::tokens::LEEWAY_SECONDS;
 use super::{IssuedToken, LoginThrottle, Passwords, RouteGrants, TokenService, Verdict};
 use crate::domain::{LoginPassword, Session, SessionKind, Timestamp, User, Username};
 use crate::store::{Store, StoreError};
@@ -99,7 +100,8 @@ impl Sessions {
         let throttle_key = username
             .as_ref()
             .map_or("<invalid username>", Username::as_str);
-        if let Some(retry_after) = self.throttle.check(throttle_key, address).await? {
+        // Counted before the hash is checked, so a burst is held to the same allowance.
+        if let Some(retry_after) = self.throttle.attempt(throttle_key, address).await? {
             metrics::counter!("checkoff_logins_throttled_total").increment(1);
             return Err(SessionError::TooManyAttempts { retry_after });
         }
@@ -113,14 +115,10 @@ impl Sessions {
             (Some(user), Verdict::Valid { rehash }) => (user, rehash),
             _ => {
                 metrics::counter!("checkoff_login_failures_total").increment(1);
-                // The answer is the same whether or not the count could be kept.
-                if let Err(error) = self.throttle.record_failure(throttle_key, address).await {
-                    tracing::warn!(%error, "could not count a failed login");
-                }
                 return Err(SessionError::InvalidCredentials);
             }
         };
-        if let Err(error) = self.throttle.record_success(throttle_key).await {
+        if let Err(error) = self.throttle.succeeded(throttle_key, address).await {
             tracing::warn!(%error, "could not clear failed logins");
         }
         if rehash {
@@ -159,6 +157,10 @@ impl Sessions {
             routes: None,
             created_at: now,
             expires_at: now.plus(self.session_ttl),
+            // Of the profile read with the password just checked: if the password changed
+            // meanwhile, the session is born ended.
+            generation: user.revoked.generation(),
+            previous_hash: None,
         };
         self.store.create_session(&session).await?;
         self.grant(user, &session, &secret)
@@ -167,12 +169,11 @@ impl Sessions {
     fn grant(&self, user: &User, session: &Session, secret: &str) -> SessionResult<Grant> {
         let access = self
             .tokens
-            .issue(
+            .issue_login(
                 user.username.as_str(),
                 &user.created_at,
-                Some(session.id),
-                None,
-                None,
+                session.id,
+                session.generation,
             )
             .map_err(SessionError::Internal)?;
         Ok(Grant {
@@ -197,17 +198,23 @@ impl Sessions {
             .await?
             .filter(|s| s.kind == SessionKind::Login && s.expires_at > Timestamp::now())
             .ok_or(SessionError::InvalidRefreshToken)?;
-        // A session outlives nothing: not its account, not an account made later in its name.
+        // A session outlives nothing: not its account, not an account made later in its name,
+        // not a password change or a logout everywhere (a new login generation).
         let user = self
             .store
             .get_user(&owner)
             .await?
             .filter(|u| u.created_at <= session.created_at)
+            .filter(|u| u.revoked.admits_login(&session.id, session.generation))
             .ok_or(SessionError::InvalidRefreshToken)?;
         let presented = hash_of(&secret);
         if session.refresh_hash.as_deref() != Some(presented.as_str()) {
-            tracing::warn!(user = %owner, session = %id, "refresh token reused: session ended");
-            self.end(&owner, &[session]).await?;
+            // Only a secret that was once good is a reuse (someone else holds its successor);
+            // a made-up one proves nothing, and must not let whoever saw the session's id end it.
+            if session.previous_hash.as_deref() == Some(presented.as_str()) {
+                tracing::warn!(user = %owner, session = %id, "refresh token reused: session ended");
+                self.end(&owner, &[session]).await?;
+            }
             return Err(SessionError::InvalidRefreshToken);
         }
         let next = new_secret();
@@ -236,17 +243,19 @@ impl Sessions {
         }
     }
 
-    /// Ends every login session of `owner` but `keep` (all of them without it). API tokens
-    /// stay: they are revoked one by one.
-    pub async fn end_logins(&self, owner: &Username, keep: Option<Uuid>) -> SessionResult<()> {
-        let sessions: Vec<Session> = self
-            .store
-            .list_sessions(owner)
-            .await?
-            .into_iter()
-            .filter(|s| s.kind == SessionKind::Login && Some(s.id) != keep)
-            .collect();
-        self.end(owner, &sessions).await
+    /// Ends every login session of `owner` but `keep` (all of them without it) at once, in the
+    /// same write that replaces the password when `password_hash` is given. API tokens stay:
+    /// they are revoked one by one.
+    pub async fn end_logins(
+        &self,
+        owner: &Username,
+        password_hash: Option<&str>,
+        keep: Option<Uuid>,
+    ) -> SessionResult<()> {
+        self.store
+            .new_login_generation(owner, password_hash, keep)
+            .await?;
+        Ok(())
     }
 
     /// Records the sessions as ended until their last access token runs out, and removes them.
@@ -265,7 +274,8 @@ impl Sessions {
                     }
                     SessionKind::Api => s.expires_at,
                 };
-                (s.id, until.unix_seconds())
+                // As long as the token check accepts a token: past `exp` by its leeway.
+                (s.id, until.unix_seconds() + LEEWAY_SECONDS)
             })
             .collect();
         match self.store.end_sessions(owner, &ended).await {
@@ -309,6 +319,8 @@ impl Sessions {
             routes: routes.map(RouteGrants::patterns),
             created_at: now,
             expires_at: now.plus(ttl),
+            generation: 0,
+            previous_hash: None,
         };
         self.store.create_session(&session).await?;
         let issued = self

@@ -43,6 +43,9 @@ struct Counter {
 
 /// Writers racing on one counter retry from the other's record this many times.
 const ATTEMPTS: usize = 5;
+/// As [`ATTEMPTS`], for taking an attempt: a burst of logins races on one count, and each
+/// round lets one through, until the lock is on.
+const RESERVE_ATTEMPTS: usize = 12;
 
 fn now_millis() -> u64 {
     SystemTime::now()
@@ -57,6 +60,10 @@ fn millis(duration: Duration) -> u64 {
 /// The key of a username's failure count (what `checkoff users unlock` clears).
 pub fn user_key(username: &str) -> String {
     format!("user:{username}")
+}
+
+fn address_key(address: IpAddr) -> String {
+    format!("addr:{address}")
 }
 
 pub struct LoginThrottle {
@@ -76,41 +83,43 @@ impl LoginThrottle {
         }];
         if let Some(address) = address {
             counters.push(Counter {
-                key: format!("addr:{address}"),
+                key: address_key(address),
                 free: self.policy.per_address,
             });
         }
         counters
     }
 
-    /// `Some(wait)` while `username` or `address` is locked.
-    pub async fn check(
+    /// Takes one attempt for `username` from `address` before the password is checked: counted
+    /// as a failure now, so that a burst of concurrent guesses gets no more of them checked
+    /// than a slow sequence would. `Some(wait)` refuses the attempt (a lock is on); then
+    /// nothing of it is counted against the name. A right password then calls
+    /// [`LoginThrottle::succeeded`].
+    pub async fn attempt(
         &self,
         username: &str,
         address: Option<IpAddr>,
     ) -> StoreResult<Option<Duration>> {
-        let now = now_millis();
-        let mut wait = 0;
-        for counter in self.counters(username, address) {
-            if let Some(failures) = self.store.get_failures(&counter.key).await? {
-                wait = wait.max(failures.locked_until.saturating_sub(now));
+        // The address first: an address that is locked adds nothing to a name's count, so it
+        // cannot lock out a name it keeps guessing.
+        let mut counters = self.counters(username, address);
+        counters.reverse();
+        for counter in counters {
+            if let Some(wait) = self.reserve(&counter).await? {
+                return Ok(Some(wait));
             }
         }
-        Ok((wait > 0).then(|| Duration::from_millis(wait)))
+        Ok(None)
     }
 
-    /// Counts a failure against `username` and `address`.
-    pub async fn record_failure(&self, username: &str, address: Option<IpAddr>) -> StoreResult<()> {
-        for counter in self.counters(username, address) {
-            self.count(&counter).await?;
-        }
-        Ok(())
-    }
-
-    async fn count(&self, counter: &Counter) -> StoreResult<()> {
-        for _ in 0..ATTEMPTS {
+    /// Counts one attempt under `counter` unless it is locked (then how long it still is).
+    async fn reserve(&self, counter: &Counter) -> StoreResult<Option<Duration>> {
+        for _ in 0..RESERVE_ATTEMPTS {
             let old = self.store.get_failures(&counter.key).await?;
             let now = now_millis();
+            if let Some(locked) = old.as_ref().filter(|f| f.locked_until > now) {
+                return Ok(Some(Duration::from_millis(locked.locked_until - now)));
+            }
             let new = self.after_failure(old.as_ref(), counter.free, now);
             let forget_at = (now + millis(self.policy.memory)).max(new.locked_until) / 1000 + 1;
             match self
@@ -118,14 +127,50 @@ impl LoginThrottle {
                 .put_failures(&counter.key, old.as_ref(), &new, forget_at)
                 .await
             {
+                Ok(()) => return Ok(None),
+                Err(StoreError::Changed) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        // So many attempts at once that the count kept moving: a burst, and refused as one.
+        Ok(Some(Duration::from_secs(1)))
+    }
+
+    /// The password was right: the name's failures are forgotten (not the address's: a
+    /// guesser with an account of their own must not reset their count by logging in), and
+    /// this attempt no longer counts against the address.
+    pub async fn succeeded(&self, username: &str, address: Option<IpAddr>) -> StoreResult<()> {
+        self.store.clear_failures(&user_key(username)).await?;
+        let Some(address) = address else {
+            return Ok(());
+        };
+        let key = address_key(address);
+        for _ in 0..ATTEMPTS {
+            let Some(old) = self.store.get_failures(&key).await? else {
+                return Ok(());
+            };
+            let count = old.count.saturating_sub(1);
+            let new = Failures {
+                count,
+                // A lock this attempt's own count set is lifted with it.
+                locked_until: if count >= self.policy.per_address {
+                    old.locked_until
+                } else {
+                    0
+                },
+                ..old
+            };
+            let forget_at = (now_millis() + millis(self.policy.memory)) / 1000 + 1;
+            match self
+                .store
+                .put_failures(&key, Some(&old), &new, forget_at)
+                .await
+            {
                 Err(StoreError::Changed) => continue,
                 other => return other,
             }
         }
-        Err(StoreError::Unavailable(format!(
-            "the failure count of {} kept changing",
-            counter.key
-        )))
+        Ok(())
     }
 
     /// The record after one more failure at `now`: counts older than the policy's memory are
@@ -150,12 +195,6 @@ impl LoginThrottle {
             locked_until,
         }
     }
-
-    /// A right password clears its username's record (not the address's: a guesser with an
-    /// account of their own must not reset their count by logging in).
-    pub async fn record_success(&self, username: &str) -> StoreResult<()> {
-        self.store.clear_failures(&user_key(username)).await
-    }
 }
 
 #[cfg(test)]
@@ -174,38 +213,52 @@ mod tests {
     #[tokio::test]
     async fn a_username_locks_after_its_allowance() {
         let (throttle, _dir) = throttle(ThrottlePolicy::default());
-        for _ in 0..4 {
-            throttle.record_failure("bob", HOME).await.unwrap();
-            assert_eq!(throttle.check("bob", HOME).await.unwrap(), None);
+        for _ in 0..5 {
+            assert_eq!(throttle.attempt("bob", HOME).await.unwrap(), None);
         }
-        throttle.record_failure("bob", HOME).await.unwrap();
-        let wait = throttle.check("bob", None).await.unwrap().unwrap();
+        let wait = throttle.attempt("bob", None).await.unwrap().unwrap();
         assert!(
             wait <= Duration::from_secs(5) && wait > Duration::from_secs(4),
             "{wait:?}"
         );
         assert_eq!(
-            throttle.check("alice", HOME).await.unwrap(),
+            throttle.attempt("alice", HOME).await.unwrap(),
             None,
             "another username is not blocked"
         );
     }
 
     #[tokio::test]
-    async fn locks_double_up_to_the_cap() {
+    async fn a_burst_of_guesses_gets_no_more_of_them_checked_than_a_sequence() {
+        let (throttle, _dir) = throttle(ThrottlePolicy::default());
+        let throttle = Arc::new(throttle);
+        let burst = (0..40).map(|_| {
+            let throttle = Arc::clone(&throttle);
+            tokio::spawn(async move { throttle.attempt("bob", HOME).await.unwrap() })
+        });
+        let allowed = futures_util::future::join_all(burst)
+            .await
+            .into_iter()
+            .filter(|answer| matches!(answer, Ok(None)))
+            .count();
+        assert_eq!(allowed, 5);
+    }
+
+    #[test]
+    fn locks_double_up_to_the_cap() {
         let (throttle, _dir) = throttle(ThrottlePolicy {
             per_user: 1,
             ..ThrottlePolicy::default()
         });
-        throttle.record_failure("bob", None).await.unwrap();
-        throttle.record_failure("bob", None).await.unwrap();
-        assert!(throttle.check("bob", None).await.unwrap().unwrap() > Duration::from_secs(9));
-        for _ in 0..30 {
-            throttle.record_failure("bob", None).await.unwrap();
+        let first = throttle.after_failure(None, 1, 0);
+        assert_eq!(first.locked_until, 5_000);
+        let second = throttle.after_failure(Some(&first), 1, 1);
+        assert_eq!(second.locked_until, 1 + 10_000);
+        let mut last = second;
+        for now in 2..40 {
+            last = throttle.after_failure(Some(&last), 1, now);
         }
-        assert!(
-            throttle.check("bob", None).await.unwrap().unwrap() <= Duration::from_secs(15 * 60)
-        );
+        assert_eq!(last.locked_until, 39 + 15 * 60 * 1000);
     }
 
     #[tokio::test]
@@ -215,21 +268,43 @@ mod tests {
             ..ThrottlePolicy::default()
         });
         for name in ["a", "b", "c"] {
-            throttle.record_failure(name, HOME).await.unwrap();
+            assert_eq!(throttle.attempt(name, HOME).await.unwrap(), None);
         }
-        assert!(throttle.check("d", HOME).await.unwrap().is_some());
-        assert!(throttle.check("d", None).await.unwrap().is_none());
+        assert!(throttle.attempt("d", HOME).await.unwrap().is_some());
+        assert!(throttle.attempt("d", None).await.unwrap().is_none());
     }
 
     #[tokio::test]
-    async fn success_clears_the_username() {
-        let (throttle, _dir) = throttle(ThrottlePolicy::default());
-        for _ in 0..4 {
-            throttle.record_failure("bob", HOME).await.unwrap();
+    async fn a_locked_address_adds_nothing_to_the_names_it_guesses() {
+        let (throttle, _dir) = throttle(ThrottlePolicy {
+            per_address: 1,
+            ..ThrottlePolicy::default()
+        });
+        assert_eq!(throttle.attempt("a", HOME).await.unwrap(), None);
+        for _ in 0..10 {
+            assert!(throttle.attempt("bob", HOME).await.unwrap().is_some());
         }
-        throttle.record_success("bob").await.unwrap();
-        throttle.record_failure("bob", HOME).await.unwrap();
-        assert_eq!(throttle.check("bob", HOME).await.unwrap(), None);
+        assert_eq!(throttle.attempt("bob", None).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn success_clears_the_username_and_gives_the_address_its_attempt_back() {
+        let (throttle, _dir) = throttle(ThrottlePolicy {
+            per_address: 2,
+            ..ThrottlePolicy::default()
+        });
+        for _ in 0..4 {
+            assert_eq!(throttle.attempt("bob", None).await.unwrap(), None);
+        }
+        throttle.succeeded("bob", None).await.unwrap();
+        for _ in 0..4 {
+            assert_eq!(throttle.attempt("bob", None).await.unwrap(), None);
+        }
+        // Right passwords from one address never add up to a lock of it.
+        for _ in 0..5 {
+            assert_eq!(throttle.attempt("carol", HOME).await.unwrap(), None);
+            throttle.succeeded("carol", HOME).await.unwrap();
+        }
     }
 
     #[tokio::test]
@@ -240,9 +315,9 @@ mod tests {
             first_lock: Duration::from_millis(100),
             ..ThrottlePolicy::default()
         });
-        throttle.record_failure("bob", None).await.unwrap();
+        throttle.attempt("bob", None).await.unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
-        throttle.record_failure("bob", None).await.unwrap();
-        assert_eq!(throttle.check("bob", None).await.unwrap(), None);
+        assert_eq!(throttle.attempt("bob", None).await.unwrap(), None);
+        assert_eq!(throttle.attempt("bob", None).await.unwrap(), None);
     }
 }

@@ -12,8 +12,9 @@ use uuid::Uuid;
 use super::{JwtSecret, RouteGrants};
 use crate::domain::Timestamp;
 
-/// Clock skew tolerated on `exp` and `nbf`.
-const LEEWAY_SECONDS: u64 = 5;
+/// Clock skew tolerated on `exp` and `nbf`: a token is accepted until `exp` + this, so an ended
+/// session's record must last as long.
+pub(super) const LEEWAY_SECONDS: u64 = 5;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
@@ -31,6 +32,10 @@ pub struct Claims {
     /// Route patterns this token is limited to; absent means every route.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routes: Option<Vec<String>>,
+    /// The login generation of the session (login sessions only): a password change or a
+    /// logout everywhere moves the account's on, and the token dies.
+    #[serde(rename = "gen", default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -89,6 +94,29 @@ impl TokenService {
         routes: Option<&RouteGrants>,
         ttl: Option<Duration>,
     ) -> Result<IssuedToken, String> {
+        self.sign(subject, account, sid, routes, ttl, None)
+    }
+
+    /// An access token of login session `sid`, opened at login generation `generation`.
+    pub fn issue_login(
+        &self,
+        subject: &str,
+        account: &Timestamp,
+        sid: Uuid,
+        generation: u64,
+    ) -> Result<IssuedToken, String> {
+        self.sign(subject, account, Some(sid), None, None, Some(generation))
+    }
+
+    fn sign(
+        &self,
+        subject: &str,
+        account: &Timestamp,
+        sid: Option<Uuid>,
+        routes: Option<&RouteGrants>,
+        ttl: Option<Duration>,
+        generation: Option<u64>,
+    ) -> Result<IssuedToken, String> {
         let ttl = ttl.unwrap_or(self.default_ttl).as_secs().max(1);
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -102,6 +130,7 @@ impl TokenService {
             acct: account.to_string(),
             sid: sid.map(|s| s.to_string()),
             routes: routes.map(RouteGrants::patterns),
+            generation,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| format!("cannot sign a token: {e}"))?;

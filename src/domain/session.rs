@@ -53,27 +53,66 @@ pub struct Session {
     pub created_at: Timestamp,
     /// After this the session cannot be renewed (login) or its token used (API).
     pub expires_at: Timestamp,
+    /// The owner's login generation when the login read the password it checked (see
+    /// [`Revocations::admits_login`]); 0 for API tokens, which a new generation leaves alone.
+    pub generation: u64,
+    /// The refresh hash the last renewal replaced: presented again, it is a stolen copy.
+    pub previous_hash: Option<String>,
 }
 
 /// Sessions that were ended while access tokens issued for them may still be unexpired, each
-/// with the time its last token expires. Kept on the profile, which the authorizer reads (and
-/// caches) anyway: checking a token against it costs no store request.
+/// with the time its last token expires; and the login generation. Kept on the profile, which the
+/// authorizer reads (and caches) anyway: checking a token against it costs no store request.
+///
+/// Ending every login of an account at once (a password change, logging out everywhere) moves
+/// the generation on in the same write of the profile that changes the password: a login
+/// session of an earlier generation is over, however many there are, and a login that checked
+/// the old password while the change was made opens a session of the old generation, which is
+/// over too. Only the session the change was made from (`kept`) goes on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Revocations(Vec<(Uuid, u64)>);
+pub struct Revocations {
+    ended: Vec<(Uuid, u64)>,
+    generation: u64,
+    kept: Option<Uuid>,
+}
 
 impl Revocations {
     /// From `(session id, until)` pairs, `until` in Unix seconds.
     pub fn new(entries: impl IntoIterator<Item = (Uuid, u64)>) -> Self {
-        Self(entries.into_iter().collect())
+        Self {
+            ended: entries.into_iter().collect(),
+            ..Self::default()
+        }
+    }
+
+    /// With the login generation and the session that outlived the last change of it.
+    pub fn with_generation(mut self, generation: u64, kept: Option<Uuid>) -> Self {
+        self.generation = generation;
+        self.kept = kept;
+        self
     }
 
     /// Whether a token of session `id` is refused at `now` (Unix seconds).
     pub fn revokes(&self, id: &Uuid, now: u64) -> bool {
-        self.0.iter().any(|(i, until)| i == id && *until >= now)
+        self.ended.iter().any(|(i, until)| i == id && *until >= now)
+    }
+
+    /// Whether login session `id`, opened at `generation`, still counts.
+    pub fn admits_login(&self, id: &Uuid, generation: u64) -> bool {
+        generation == self.generation || self.kept == Some(*id)
     }
 
     pub fn entries(&self) -> &[(Uuid, u64)] {
-        &self.0
+        &self.ended
+    }
+
+    /// The generation new logins are opened at.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    pub fn kept(&self) -> Option<Uuid> {
+        self.kept
     }
 }
 
@@ -89,6 +128,19 @@ mod tests {
         assert!(revoked.revokes(&id, 100));
         assert!(!revoked.revokes(&id, 101));
         assert!(!revoked.revokes(&Uuid::new_v4(), 50));
+    }
+
+    #[test]
+    fn a_new_generation_ends_every_earlier_login_but_the_kept_one() {
+        let (old, kept, new) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let profile = Revocations::default().with_generation(3, Some(kept));
+        assert!(!profile.admits_login(&old, 2));
+        assert!(profile.admits_login(&kept, 2));
+        assert!(profile.admits_login(&new, 3));
+        assert!(
+            !profile.admits_login(&old, 4),
+            "a generation is never guessed ahead"
+        );
     }
 
     #[test]

@@ -70,16 +70,25 @@ impl Username {
     }
 
     /// The name under which a caller vouched for by an outside authorizer keeps its data: the
-    /// authorizer's kind, `:`, and the principal (or a digest of it, when the principal is too
-    /// long or has characters a name cannot have, such as an ARN's `/`).
+    /// authorizer's kind, `:`, and the principal, or a digest of it (40 hex digits) when the
+    /// principal is too long or has characters a name cannot have, such as an ARN's `/`.
+    ///
+    /// A principal that is itself 40 hex digits is digested too: the readable form and the
+    /// digest form never meet, so no caller can choose a claim that lands on another's data.
     pub fn external(kind: &str, principal: &str) -> Self {
         let readable = format!("{kind}:{principal}");
-        Self::parse(&readable).unwrap_or_else(|_| {
-            use sha2::{Digest, Sha256};
-            let digest = Sha256::digest(principal.as_bytes());
-            let hex: String = digest[..20].iter().map(|b| format!("{b:02x}")).collect();
-            Self(format!("{kind}:{hex}"))
-        })
+        match Self::parse(&readable) {
+            Ok(name) if !is_digest(principal) => name,
+            _ => {
+                use sha2::{Digest, Sha256};
+                let digest = Sha256::digest(principal.as_bytes());
+                let hex: String = digest[..DIGEST_BYTES]
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                Self(format!("{kind}:{hex}"))
+            }
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -104,6 +113,15 @@ impl fmt::Display for Username {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// The bytes of an outside principal's digest in its owner name (40 hex digits).
+const DIGEST_BYTES: usize = 20;
+
+/// Whether `text` has the shape of the digest [`Username::external`] writes (any case: a
+/// claim in capitals must not land beside the digest either, should names ever fold case).
+fn is_digest(text: &str) -> bool {
+    text.len() == DIGEST_BYTES * 2 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// An e-mail address, checked only for shape: delivery is the only real proof.
@@ -251,6 +269,17 @@ mod tests {
             Username::external("iam", "arn:aws:iam::123456789012:user/alicf")
         );
         assert!(Username::parse_account(Username::external("custom", "x").as_str()).is_err());
+        // A claim shaped like a digest cannot take over the data of the principal it digests.
+        let arn = "arn:aws:iam::123456789012:user/alice";
+        let digested = Username::external("custom", arn);
+        let hex = digested.as_str().strip_prefix("custom:").unwrap();
+        assert_ne!(Username::external("custom", hex), digested);
+        assert_ne!(Username::external("custom", &hex.to_uppercase()), digested);
+        assert!(
+            Username::external("custom", hex)
+                .as_str()
+                .starts_with("custom:")
+        );
         let long = "a".repeat(64);
         assert!(Username::external("cognito", &long).as_str().len() <= Username::MAX_LEN);
     }

@@ -148,6 +148,7 @@ mod tests {
         Decision {
             principal: "alice".into(),
             owner: Username::parse("alice").unwrap(),
+            account: None,
             authorizer: "builtin",
             admin: false,
             routes: RouteGrants::parse(routes).unwrap(),

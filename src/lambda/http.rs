@@ -117,6 +117,17 @@ fn identity(context: Option<&RequestContext>) -> GatewayIdentity {
     identity
 }
 
+/// The caller's address as API Gateway saw it (`sourceIp`): what the login throttle counts per
+/// address under Lambda, where there is no connection to read it from.
+fn source_ip(context: Option<&RequestContext>) -> Option<std::net::IpAddr> {
+    let text = match context {
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.identity.source_ip.as_deref(),
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.as_deref(),
+        _ => None,
+    };
+    text?.parse().ok()
+}
+
 fn request_id(context: Option<&RequestContext>) -> Option<String> {
     match context {
         Some(RequestContext::ApiGatewayV1(ctx)) => ctx.request_id.clone(),
@@ -131,11 +142,17 @@ async fn handle(router: Router, event: lambda_http::Request, trusts_gateway: boo
     let context = parts.extensions.request_context_ref();
     let place = placement(context, parts.extensions.raw_http_path());
     let request_id = request_id(context).unwrap_or_default();
+    let source = source_ip(context);
     // Only a service configured for a gateway authorizer looks at what the gateway says;
     // otherwise nothing of it reaches the router.
     if trusts_gateway {
         let identity = identity(context);
         parts.extensions.insert(identity);
+    }
+    if let Some(ip) = source {
+        parts
+            .extensions
+            .insert(axum::extract::ConnectInfo(std::net::SocketAddr::new(ip, 0)));
     }
     let path_and_query = match parts.uri.query() {
         Some(query) => format!("{}?{query}", place.path),

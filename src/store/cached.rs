@@ -21,6 +21,9 @@ pub struct UserCache {
     inner: Arc<dyn Store>,
     ttl: Duration,
     users: Mutex<HashMap<Username, Cached>>,
+    /// Counts the profiles forgotten (written): a read that overlapped a write keeps nothing,
+    /// or it could put back what the write replaced.
+    forgotten: std::sync::atomic::AtomicU64,
 }
 
 struct Cached {
@@ -36,10 +39,13 @@ impl UserCache {
             inner,
             ttl,
             users: Mutex::new(HashMap::new()),
+            forgotten: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
     fn forget(&self, username: &Username) {
+        self.forgotten
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.users
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -85,8 +91,10 @@ impl Store for UserCache {
             return Ok(Some(user));
         }
         // Only found users are kept: a user created elsewhere is never hidden by the cache.
+        let forgotten = self.forgotten.load(std::sync::atomic::Ordering::SeqCst);
         let found = self.inner.get_user(username).await?;
-        if let Some(user) = &found {
+        let overlapped = self.forgotten.load(std::sync::atomic::Ordering::SeqCst) != forgotten;
+        if let Some(user) = found.as_ref().filter(|_| !overlapped) {
             let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
             if users.len() >= MAX_ENTRIES {
                 users.clear();
@@ -108,6 +116,20 @@ impl Store for UserCache {
     async fn set_password_hash(&self, username: &Username, hash: &str) -> StoreResult<()> {
         let set = self.inner.set_password_hash(username, hash).await;
         self.forget(username);
+        set
+    }
+
+    async fn new_login_generation(
+        &self,
+        owner: &Username,
+        password_hash: Option<&str>,
+        keep: Option<Uuid>,
+    ) -> StoreResult<()> {
+        let set = self
+            .inner
+            .new_login_generation(owner, password_hash, keep)
+            .await;
+        self.forget(owner);
         set
     }
 
@@ -173,6 +195,10 @@ impl Store for UserCache {
 
     async fn clear_failures(&self, key: &str) -> StoreResult<()> {
         self.inner.clear_failures(key).await
+    }
+
+    async fn recall(&self, owner: &Username, key: &str) -> StoreResult<Option<Remembered>> {
+        self.inner.recall(owner, key).await
     }
 
     async fn remember(&self, answer: &Remembered) -> StoreResult<Option<Remembered>> {

@@ -158,6 +158,17 @@ pub trait Store: Send + Sync + 'static {
     /// `until` (Unix seconds: when its last access token expires), then the session is removed.
     /// Revocations that have run out are dropped on the way. `NotFound` for an unknown owner.
     async fn end_sessions(&self, owner: &Username, ended: &[(Uuid, u64)]) -> StoreResult<()>;
+    /// Ends every login session of `owner` but `keep` in one write of the profile: its login
+    /// generation moves on (see [`crate::domain::Revocations::admits_login`]), and with
+    /// `password_hash` the password is replaced in the same write. The ended sessions' records
+    /// are removed on the way, or later; they no longer work either way. `NotFound` for an
+    /// unknown owner.
+    async fn new_login_generation(
+        &self,
+        owner: &Username,
+        password_hash: Option<&str>,
+        keep: Option<Uuid>,
+    ) -> StoreResult<()>;
 
     /// The failed logins recorded under `key`, if any.
     async fn get_failures(&self, key: &str) -> StoreResult<Option<Failures>>;
@@ -174,6 +185,8 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets `key`'s record.
     async fn clear_failures(&self, key: &str) -> StoreResult<()>;
 
+    /// What is kept under `owner`'s idempotency `key`, unless it expired.
+    async fn recall(&self, owner: &Username, key: &str) -> StoreResult<Option<Remembered>>;
     /// Keeps `answer` under its owner and key, unless the key is in use: then returns what it
     /// holds (a key whose record expired counts as free).
     async fn remember(&self, answer: &Remembered) -> StoreResult<Option<Remembered>>;

@@ -3,11 +3,10 @@
 
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestApp, error_message, status_json};
+use crate::helpers::{PASSWORD, Stream, TestApp, error_message, status_json};
 
 async fn set_state(app: &TestApp, token: &str, todo: &Value, state: &str) {
     let path = format!("/todos/{}", todo["uid"].as_str().unwrap());
@@ -103,70 +102,6 @@ async fn a_poller_gets_304_until_the_list_changes() {
         .unwrap();
     assert_eq!(changed.status(), StatusCode::OK);
     assert_ne!(changed.headers()["etag"], etag.as_str());
-}
-
-/// A live event stream, read event by event.
-struct Stream {
-    events:
-        std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
-    buffer: String,
-}
-
-impl Stream {
-    async fn open(app: &TestApp, token: &str, last_id: Option<&str>) -> Self {
-        let mut request = app
-            .client
-            .get(format!("{}/todos/events", app.base))
-            .header("Authorization", format!("Bearer {token}"))
-            .header("Accept", "text/event-stream")
-            .timeout(Duration::from_secs(3600));
-        if let Some(id) = last_id {
-            request = request.header("Last-Event-ID", id);
-        }
-        let response = request.send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        assert!(
-            response.headers()["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("text/event-stream")
-        );
-        Self {
-            events: Box::pin(response.bytes_stream()),
-            buffer: String::new(),
-        }
-    }
-
-    /// The next event as (id, name, data), within `within`.
-    async fn next(&mut self, within: Duration) -> Option<(String, String, Value)> {
-        tokio::time::timeout(within, async {
-            loop {
-                if let Some(end) = self.buffer.find("\n\n") {
-                    let block: String = self.buffer.drain(..end + 2).collect();
-                    let (mut id, mut name, mut data) =
-                        (String::new(), String::new(), String::new());
-                    for line in block.lines() {
-                        if let Some(v) = line.strip_prefix("id:") {
-                            id = v.trim().to_owned();
-                        } else if let Some(v) = line.strip_prefix("event:") {
-                            name = v.trim().to_owned();
-                        } else if let Some(v) = line.strip_prefix("data:") {
-                            data.push_str(v.trim());
-                        }
-                    }
-                    if name.is_empty() {
-                        continue; // a heartbeat comment
-                    }
-                    return Some((id, name, serde_json::from_str(&data).unwrap()));
-                }
-                let chunk = self.events.next().await?.ok()?;
-                self.buffer.push_str(&String::from_utf8_lossy(&chunk));
-            }
-        })
-        .await
-        .ok()
-        .flatten()
-    }
 }
 
 #[tokio::test]

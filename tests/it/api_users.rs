@@ -257,6 +257,7 @@ async fn deleting_your_account_takes_your_todos_sessions_and_tokens() {
     app.create_todo(token(&carol), "mine").await;
     let response = app
         .authed(Method::DELETE, "/users/carol", token(&carol))
+        .json(&json!({ "current_password": PASSWORD }))
         .send()
         .await
         .unwrap();

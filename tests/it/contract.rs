@@ -403,6 +403,8 @@ fn session(owner: &str, kind: SessionKind) -> Session {
         routes: (kind == SessionKind::Api).then(|| vec!["GET /todos*".to_owned()]),
         created_at: now,
         expires_at: now.plus(std::time::Duration::from_secs(3600)),
+        generation: 0,
+        previous_hash: None,
     }
 }
 

@@ -9,6 +9,7 @@ use checkoff::config::{OidcSettings, StoreKind};
 use checkoff::domain::{Password, Timestamp, User, Username};
 use checkoff::store::{DynamoStore, SqliteStore, Store};
 use checkoff::{ServiceSettings, Settings};
+use futures_util::StreamExt;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -116,6 +117,9 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub store: Arc<dyn Store>,
     pub secret: JwtSecret,
+    /// Holds the JWT key (and, on SQLite, the database).
+    pub data_dir: std::path::PathBuf,
+    settings: Settings,
     _dir: Option<TempDir>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
@@ -162,6 +166,43 @@ impl TestApp {
     }
 
     async fn serve(store: Arc<dyn Store>, data_dir: &Path, settings: Settings) -> Self {
+        Self::serve_limited(store, data_dir, settings, Default::default()).await
+    }
+
+    /// A service whose server keeps to `limits` (connections, timeouts).
+    pub async fn spawn_limited(limits: checkoff::server::Limits) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let settings = Settings::local(dir.path(), StoreKind::Sqlite, "unused");
+        let mut app =
+            Self::serve_limited(open_store(dir.path()).await, dir.path(), settings, limits).await;
+        app._dir = Some(dir);
+        app
+    }
+
+    /// Another instance of this service: the same store, key and settings, its own process
+    /// state (caches, change feed), as a second server would have.
+    pub async fn twin(&self) -> Self {
+        Self::serve(
+            Arc::clone(&self.store),
+            &self.data_dir,
+            self.settings.clone(),
+        )
+        .await
+    }
+
+    /// The services of another instance, for what no route does (`checkoff tokens issue`).
+    pub async fn services(&self) -> checkoff::AppState {
+        checkoff::service::build_on(&self.settings, Arc::clone(&self.store))
+            .await
+            .expect("service builds")
+    }
+
+    async fn serve_limited(
+        store: Arc<dyn Store>,
+        data_dir: &Path,
+        settings: Settings,
+        limits: checkoff::server::Limits,
+    ) -> Self {
         let secret = load_or_create_secret(data_dir).expect("JWT key");
         let state = checkoff::service::build_on(&settings, Arc::clone(&store))
             .await
@@ -170,7 +211,7 @@ impl TestApp {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (shutdown, stop) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
-            checkoff::server::serve(listener, state, Default::default(), async {
+            checkoff::server::serve(listener, state, limits, async {
                 let _ = stop.await;
             })
             .await
@@ -185,6 +226,8 @@ impl TestApp {
             client,
             store,
             secret,
+            data_dir: data_dir.to_owned(),
+            settings,
             _dir: None,
             shutdown: Some(shutdown),
             server: Some(server),
@@ -296,4 +339,80 @@ pub async fn error_message(response: Response, expected: StatusCode) -> String {
         .as_str()
         .expect("message is text")
         .to_owned()
+}
+
+/// A live event stream, read event by event.
+pub struct Stream {
+    events:
+        std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buffer: String,
+}
+
+impl Stream {
+    pub async fn open(app: &TestApp, token: &str, last_id: Option<&str>) -> Self {
+        let mut request = app
+            .client
+            .get(format!("{}/todos/events", app.base))
+            .header("Authorization", format!("Bearer {token}"))
+            .header("Accept", "text/event-stream")
+            .timeout(Duration::from_secs(3600));
+        if let Some(id) = last_id {
+            request = request.header("Last-Event-ID", id);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
+        Self {
+            events: Box::pin(response.bytes_stream()),
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event as (id, name, data), within `within`.
+    pub async fn next(&mut self, within: Duration) -> Option<(String, String, Value)> {
+        tokio::time::timeout(within, async {
+            loop {
+                if let Some(end) = self.buffer.find("\n\n") {
+                    let block: String = self.buffer.drain(..end + 2).collect();
+                    let (mut id, mut name, mut data) =
+                        (String::new(), String::new(), String::new());
+                    for line in block.lines() {
+                        if let Some(v) = line.strip_prefix("id:") {
+                            id = v.trim().to_owned();
+                        } else if let Some(v) = line.strip_prefix("event:") {
+                            name = v.trim().to_owned();
+                        } else if let Some(v) = line.strip_prefix("data:") {
+                            data.push_str(v.trim());
+                        }
+                    }
+                    if name.is_empty() {
+                        continue; // a heartbeat comment
+                    }
+                    return Some((id, name, serde_json::from_str(&data).unwrap()));
+                }
+                let chunk = self.events.next().await?.ok()?;
+                self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+            }
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+}
+
+impl Stream {
+    /// Whether the stream ends (the server closes it) within `within`, showing no event first:
+    /// `Err` names the event it showed instead.
+    pub async fn ends_within(&mut self, within: Duration) -> Result<bool, String> {
+        match tokio::time::timeout(within, self.next(within * 2)).await {
+            Ok(None) => Ok(true),
+            Ok(Some((_, name, data))) => Err(format!("{name}: {data}")),
+            Err(_) => Ok(false),
+        }
+    }
 }

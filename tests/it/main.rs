@@ -22,5 +22,6 @@ mod routes;
 #[path = "../support/runtime_api.rs"]
 #[allow(dead_code)]
 mod runtime_api;
+mod security;
 mod template;
 mod web;

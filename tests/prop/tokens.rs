@@ -278,6 +278,8 @@ fn open_session(owner: &str) -> (Uuid, String) {
         routes: None,
         created_at: now,
         expires_at: now.plus(Duration::from_secs(3600)),
+        generation: 0,
+        previous_hash: None,
     };
     s.block_on(s.store.create_session(&session)).unwrap();
     (session.id, refresh_token(owner, session.id, &secret))

@@ -47,6 +47,11 @@ pub(super) const USERS_PARTITION: &str = "USERS";
 pub(super) const SESSION_PREFIX: &str = "SESSION#";
 /// Prefix of the profile attributes that record ended sessions.
 pub(super) const REVOKED_PREFIX: &str = "rv_";
+/// The profile's login generation (absent: 0) and the session the last new generation kept.
+pub(super) const LOGIN_GENERATION: &str = "login_gen";
+pub(super) const KEPT_SESSION: &str = "kept_session";
+/// A session's login generation (absent: 0).
+pub(super) const SESSION_GENERATION: &str = "gen";
 /// The table's time-to-live attribute: DynamoDB deletes an item some time after this second.
 pub const EXPIRES: &str = "expires";
 
@@ -157,6 +162,10 @@ pub(super) fn user_item(user: &User) -> Item {
     if let Some(email) = &user.email {
         item.insert("email".into(), s(email.as_str()));
     }
+    item.insert(LOGIN_GENERATION.into(), n(user.revoked.generation()));
+    if let Some(kept) = user.revoked.kept() {
+        item.insert(KEPT_SESSION.into(), s(kept.to_string()));
+    }
     item
 }
 
@@ -179,6 +188,10 @@ pub(super) fn session_item(session: &Session) -> Item {
     item.insert("created_at".into(), s(session.created_at.to_string()));
     item.insert("expires_at".into(), s(session.expires_at.to_string()));
     item.insert(EXPIRES.into(), n(session.expires_at.unix_seconds()));
+    item.insert(SESSION_GENERATION.into(), n(session.generation));
+    if let Some(hash) = &session.previous_hash {
+        item.insert("previous_hash".into(), s(hash));
+    }
     item
 }
 
@@ -257,18 +270,36 @@ pub(super) fn user_from_item(item: &Item) -> Result<User, StoreError> {
         },
         admin: matches!(item.get("admin"), Some(AttributeValue::Bool(true))),
         created_at: r.parsed("created_at", Timestamp::parse)?,
-        revoked: revocations_of(item),
+        revoked: revocations_of(item)?,
     })
 }
 
-/// The ended sessions recorded on a profile item. An entry that does not parse protects
-/// nothing and is skipped (it runs out like any other).
-fn revocations_of(item: &Item) -> Revocations {
-    Revocations::new(item.iter().filter_map(|(name, value)| {
+/// The ended sessions recorded on a profile item, and its login generation. An entry that does
+/// not parse protects nothing and is skipped (it runs out like any other).
+fn revocations_of(item: &Item) -> Result<Revocations, StoreError> {
+    let r = Reader { item, what: "user" };
+    let kept = match item.get(KEPT_SESSION) {
+        None => None,
+        Some(_) => Some(r.parsed(KEPT_SESSION, Uuid::parse_str)?),
+    };
+    let ended = Revocations::new(item.iter().filter_map(|(name, value)| {
         let id = Uuid::try_parse(name.strip_prefix(REVOKED_PREFIX)?).ok()?;
         let until = value.as_n().ok()?.parse().ok()?;
         Some((id, until))
-    }))
+    }));
+    Ok(ended.with_generation(number_or_zero(&r, LOGIN_GENERATION)?, kept))
+}
+
+/// A number attribute that older items lack (then 0).
+fn number_or_zero(r: &Reader<'_>, name: &str) -> Result<u64, StoreError> {
+    match r.item.get(name) {
+        None => Ok(0),
+        Some(value) => value
+            .as_n()
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| r.corrupt(format!("{name} is not a count"))),
+    }
 }
 
 pub(super) fn session_from_item(item: &Item) -> Result<Session, StoreError> {
@@ -296,6 +327,11 @@ pub(super) fn session_from_item(item: &Item) -> Result<Session, StoreError> {
         routes,
         created_at: r.parsed("created_at", Timestamp::parse)?,
         expires_at: r.parsed("expires_at", Timestamp::parse)?,
+        generation: number_or_zero(&r, SESSION_GENERATION)?,
+        previous_hash: match item.get("previous_hash") {
+            None => None,
+            Some(_) => Some(r.text("previous_hash")?.to_owned()),
+        },
     })
 }
 
@@ -360,6 +396,8 @@ mod tests {
             routes: Some(vec!["GET /todos*".into()]),
             created_at: Timestamp::now(),
             expires_at: Timestamp::now(),
+            generation: 3,
+            previous_hash: Some("ab".into()),
         };
         assert_eq!(session_from_item(&session_item(&session)).unwrap(), session);
 

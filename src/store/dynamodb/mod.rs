@@ -21,14 +21,14 @@ use uuid::Uuid;
 
 use self::error::{from_sdk, unless_condition_failed};
 use self::items::{
-    EXPIRES, GSI1, GSI1PK, GSI1SK, Item, LSI1, LSI1SK, PK, PROFILE, SESSION_PREFIX, SK,
-    TODO_PREFIX, USERS_PARTITION, failures_key, n, position_of, profile_key, remembered_from_item,
-    remembered_item, remembered_key, revoked_attribute, s, session_from_item, session_item,
-    session_key, state_partition, state_sort_key, todo_from_item, todo_item, todo_key,
-    user_from_item, user_item, user_pk,
+    EXPIRES, GSI1, GSI1PK, GSI1SK, Item, KEPT_SESSION, LOGIN_GENERATION, LSI1, LSI1SK, PK, PROFILE,
+    SESSION_PREFIX, SK, TODO_PREFIX, USERS_PARTITION, failures_key, n, position_of, profile_key,
+    remembered_from_item, remembered_item, remembered_key, revoked_attribute, s, session_from_item,
+    session_item, session_key, state_partition, state_sort_key, todo_from_item, todo_item,
+    todo_key, user_from_item, user_item, user_pk,
 };
 use super::{Failures, Page, PageRequest, Remembered, Store, StoreError, StoreResult};
-use crate::domain::{Session, Timestamp, Todo, TodoPatch, TodoState, User, Username};
+use crate::domain::{Session, SessionKind, Timestamp, Todo, TodoPatch, TodoState, User, Username};
 
 pub use self::items::SHARDS;
 
@@ -42,6 +42,9 @@ pub use self::table::{Outcome, create_table, delete_table};
 const BATCH_LIMIT: usize = 25;
 /// Most actions one TransactWriteItems takes.
 const TRANSACTION_LIMIT: usize = 100;
+/// Attributes set or removed by one UpdateItem: an update expression may be at most 4 KB, and
+/// each takes about 15 bytes of it.
+const ATTRIBUTES_PER_UPDATE: usize = 100;
 
 pub struct DynamoStore {
     client: Client,
@@ -315,7 +318,11 @@ impl DynamoStore {
     }
 
     /// The unexpired record under an owner and idempotency key, read strongly.
-    async fn recall(&self, owner: &Username, key: &str) -> StoreResult<Option<Remembered>> {
+    async fn read_remembered(
+        &self,
+        owner: &Username,
+        key: &str,
+    ) -> StoreResult<Option<Remembered>> {
         let found = self
             .client
             .get_item()
@@ -332,6 +339,48 @@ impl DynamoStore {
             .map(remembered_from_item)
             .transpose()?
             .filter(|r| r.expires >= now))
+    }
+
+    /// Records `ended` sessions on `owner`'s profile and drops the records of `expired` ones,
+    /// in one update.
+    async fn update_revocations(
+        &self,
+        owner: &Username,
+        ended: &[(Uuid, u64)],
+        expired: &[Uuid],
+    ) -> StoreResult<()> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(profile_key(owner)))
+            .condition_expression("attribute_exists(PK)");
+        // Attribute names by placeholder: an `rv_…` name is safe, but placeholders are safe
+        // from every reserved word whatever the id.
+        let mut sets = Vec::new();
+        for (i, (id, until)) in ended.iter().enumerate() {
+            sets.push(format!("#e{i} = :e{i}"));
+            request = request
+                .expression_attribute_names(format!("#e{i}"), revoked_attribute(*id))
+                .expression_attribute_values(format!(":e{i}"), n(*until));
+        }
+        let mut removes = Vec::new();
+        for (i, id) in expired.iter().enumerate() {
+            removes.push(format!("#x{i}"));
+            request = request.expression_attribute_names(format!("#x{i}"), revoked_attribute(*id));
+        }
+        let mut expression = String::new();
+        if !sets.is_empty() {
+            expression.push_str(&format!("SET {}", sets.join(", ")));
+        }
+        if !removes.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        if expression.is_empty() {
+            return Ok(());
+        }
+        let updated = request.update_expression(expression).send().await;
+        unless_condition_failed(updated, StoreError::NotFound).map(drop)
     }
 
     /// Deletes items by key in batches, retrying what DynamoDB leaves unprocessed.
@@ -609,7 +658,7 @@ impl Store for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(session_key(owner, id)))
-            .update_expression("SET refresh_hash = :to")
+            .update_expression("SET refresh_hash = :to, previous_hash = :from")
             .condition_expression("refresh_hash = :from")
             .expression_attribute_values(":from", s(from))
             .expression_attribute_values(":to", s(to))
@@ -634,50 +683,85 @@ impl Store for DynamoStore {
     async fn end_sessions(&self, owner: &Username, ended: &[(Uuid, u64)]) -> StoreResult<()> {
         let profile = self.get_user(owner).await?.ok_or(StoreError::NotFound)?;
         let now = Timestamp::now().unix_seconds();
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(profile_key(owner)))
-            .condition_expression("attribute_exists(PK)");
-        // Attribute names by placeholder: an `rv_…` name is safe, but placeholders are safe
-        // from every reserved word whatever the id.
-        let mut sets = Vec::new();
         // A session whose tokens have all expired needs no record, only removal.
-        for (i, (id, until)) in ended.iter().filter(|(_, until)| *until >= now).enumerate() {
-            sets.push(format!("#e{i} = :e{i}"));
-            request = request
-                .expression_attribute_names(format!("#e{i}"), revoked_attribute(*id))
-                .expression_attribute_values(format!(":e{i}"), n(*until));
-        }
-        let mut removes = Vec::new();
+        let record: Vec<(Uuid, u64)> = ended
+            .iter()
+            .copied()
+            .filter(|(_, until)| *until >= now)
+            .collect();
         let ending: Vec<Uuid> = ended.iter().map(|(id, _)| *id).collect();
-        for (i, (id, _)) in profile
+        let expired: Vec<Uuid> = profile
             .revoked
             .entries()
             .iter()
             .filter(|(id, until)| *until < now && !ending.contains(id))
-            .enumerate()
-        {
-            removes.push(format!("#x{i}"));
-            request = request.expression_attribute_names(format!("#x{i}"), revoked_attribute(*id));
+            .map(|(id, _)| *id)
+            .collect();
+        // One update per chunk: an expression has a size limit that a few hundred sessions
+        // pass. Every record is written before any session goes, so a failure part-way leaves
+        // sessions that still work, never a session gone whose tokens still work.
+        for chunk in record.chunks(ATTRIBUTES_PER_UPDATE) {
+            self.update_revocations(owner, chunk, &[]).await?;
         }
-        let mut expression = String::new();
-        if !sets.is_empty() {
-            expression.push_str(&format!("SET {}", sets.join(", ")));
-        }
-        if !removes.is_empty() {
-            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
-        }
-        if !expression.is_empty() {
-            let updated = request.update_expression(expression).send().await;
-            unless_condition_failed(updated, StoreError::NotFound)?;
+        for chunk in expired.chunks(ATTRIBUTES_PER_UPDATE) {
+            self.update_revocations(owner, &[], chunk).await?;
         }
         let keys = ended
             .iter()
             .map(|(id, _)| session_key(owner, *id))
             .collect();
         self.delete_keys(keys).await
+    }
+
+    async fn new_login_generation(
+        &self,
+        owner: &Username,
+        password_hash: Option<&str>,
+        keep: Option<Uuid>,
+    ) -> StoreResult<()> {
+        // One write of the profile ends every other login session (the authorizer and refresh
+        // compare generations), whatever their number: nothing can fail half-way.
+        let mut sets = vec![format!(
+            "{LOGIN_GENERATION} = if_not_exists({LOGIN_GENERATION}, :zero) + :one"
+        )];
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(profile_key(owner)))
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1));
+        if let Some(hash) = password_hash {
+            sets.push("password_hash = :hash".into());
+            request = request.expression_attribute_values(":hash", s(hash));
+        }
+        let expression = match keep {
+            Some(id) => {
+                request = request.expression_attribute_values(":kept", s(id.to_string()));
+                format!("SET {}, {KEPT_SESSION} = :kept", sets.join(", "))
+            }
+            None => format!("SET {} REMOVE {KEPT_SESSION}", sets.join(", ")),
+        };
+        let updated = request.update_expression(expression).send().await;
+        unless_condition_failed(updated, StoreError::NotFound)?;
+        // The ended sessions' items are only clutter now (and expire by TTL): removing them
+        // is tidying, which must not turn a done change into a failure.
+        let tidied = match self.list_sessions(owner).await {
+            Ok(sessions) => {
+                let keys = sessions
+                    .iter()
+                    .filter(|s| s.kind == SessionKind::Login && Some(s.id) != keep)
+                    .map(|s| session_key(owner, s.id))
+                    .collect();
+                self.delete_keys(keys).await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(error) = tidied {
+            tracing::warn!(user = %owner, %error, "could not remove ended sessions (they no longer work)");
+        }
+        Ok(())
     }
 
     async fn get_failures(&self, key: &str) -> StoreResult<Option<Failures>> {
@@ -748,6 +832,10 @@ impl Store for DynamoStore {
         Ok(())
     }
 
+    async fn recall(&self, owner: &Username, key: &str) -> StoreResult<Option<Remembered>> {
+        self.read_remembered(owner, key).await
+    }
+
     async fn remember(&self, answer: &Remembered) -> StoreResult<Option<Remembered>> {
         let put = self
             .client
@@ -802,7 +890,7 @@ impl Store for DynamoStore {
         match written {
             Ok(()) => {}
             Err(StoreError::AlreadyExists) => {
-                return match self.recall(&answer.owner, &answer.key).await? {
+                return match self.read_remembered(&answer.owner, &answer.key).await? {
                     Some(earlier) => Ok(Some(earlier)),
                     None => Err(StoreError::Unavailable(
                         "the idempotency key changed hands; try again".into(),

@@ -143,8 +143,8 @@ fn insert_todo(conn: &Connection, row: &Todo) -> StoreResult<()> {
     Ok(())
 }
 
-/// The unexpired record under `answer`'s owner and key, if any.
-fn recall(conn: &Connection, answer: &Remembered) -> StoreResult<Option<Remembered>> {
+/// The unexpired record under `owner` and `key`, if any.
+fn recall(conn: &Connection, owner: &Username, key: &str) -> StoreResult<Option<Remembered>> {
     let now = sql_int(Timestamp::now().unix_seconds());
     let mut stmt = conn
         .prepare_cached(
@@ -153,7 +153,7 @@ fn recall(conn: &Connection, answer: &Remembered) -> StoreResult<Option<Remember
         )
         .map_err(from_sqlite)?;
     let mut rows = stmt
-        .query(params![answer.owner.as_str(), answer.key, now])
+        .query(params![owner.as_str(), key, now])
         .map_err(from_sqlite)?;
     let Some(row) = rows.next().map_err(from_sqlite)? else {
         return Ok(None);
@@ -161,8 +161,8 @@ fn recall(conn: &Connection, answer: &Remembered) -> StoreResult<Option<Remember
     let status: i64 = row.get(1).map_err(from_sqlite)?;
     let expires: i64 = row.get(3).map_err(from_sqlite)?;
     Ok(Some(Remembered {
-        owner: answer.owner.clone(),
-        key: answer.key.clone(),
+        owner: owner.clone(),
+        key: key.to_owned(),
         fingerprint: row.get(0).map_err(from_sqlite)?,
         status: u16::try_from(status).unwrap_or(500),
         body: row.get(2).map_err(from_sqlite)?,
@@ -315,7 +315,8 @@ impl Store for SqliteStore {
                     Ok((id, until.unsigned_abs()))
                 })
                 .collect::<StoreResult<Vec<_>>>()?;
-            user.revoked = Revocations::new(entries);
+            user.revoked = Revocations::new(entries)
+                .with_generation(user.revoked.generation(), user.revoked.kept());
             Ok(Some(user))
         })
     }
@@ -350,6 +351,35 @@ impl Store for SqliteStore {
                     "UPDATE users SET password_hash = ?2 WHERE username = ?1",
                     params![name, hash],
                 )
+            })
+            .await
+    }
+
+    async fn new_login_generation(
+        &self,
+        owner: &Username,
+        password_hash: Option<&str>,
+        keep: Option<Uuid>,
+    ) -> StoreResult<()> {
+        let (name, hash) = (owner.to_string(), password_hash.map(str::to_owned));
+        let keep = keep.map(|id| id.to_string());
+        self.writer
+            .write(owner, move |conn| {
+                update_user(
+                    conn,
+                    "UPDATE users SET login_generation = login_generation + 1, \
+                     kept_session = ?3, password_hash = coalesce(?2, password_hash) \
+                     WHERE username = ?1",
+                    params![name, hash, keep],
+                )?;
+                // What a new generation ended needs no row of its own: the sessions go with it.
+                conn.prepare_cached(
+                    "DELETE FROM sessions WHERE owner = ?1 AND kind = 'login' \
+                     AND (?2 IS NULL OR id != ?2)",
+                )
+                .and_then(|mut stmt| stmt.execute(params![name, keep]))
+                .map_err(from_sqlite)?;
+                Ok(())
             })
             .await
     }
@@ -401,7 +431,8 @@ impl Store for SqliteStore {
             .write(&session.owner, move |conn| {
                 conn.prepare_cached(
                     "INSERT INTO sessions (owner, id, kind, refresh_hash, routes, created_at, \
-                     expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                     expires_at, generation, previous_hash) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )
                 .and_then(|mut stmt| {
                     stmt.execute(params![
@@ -412,6 +443,8 @@ impl Store for SqliteStore {
                         routes,
                         row.created_at.to_string(),
                         row.expires_at.to_string(),
+                        sql_int(row.generation),
+                        row.previous_hash,
                     ])
                 })
                 .map_err(from_sqlite)?;
@@ -473,7 +506,7 @@ impl Store for SqliteStore {
             .write(owner, move |conn| {
                 let changed = conn
                     .prepare_cached(
-                        "UPDATE sessions SET refresh_hash = ?4 \
+                        "UPDATE sessions SET refresh_hash = ?4, previous_hash = ?3 \
                          WHERE id = ?1 AND owner = ?2 AND refresh_hash = ?3",
                     )
                     .and_then(|mut stmt| stmt.execute(params![id, name, from, to]))
@@ -587,11 +620,16 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn recall(&self, owner: &Username, key: &str) -> StoreResult<Option<Remembered>> {
+        let (owner, key) = (owner.clone(), key.to_owned());
+        self.readers.read(move |conn| recall(conn, &owner, &key))
+    }
+
     async fn remember(&self, answer: &Remembered) -> StoreResult<Option<Remembered>> {
         let answer = answer.clone();
         self.writer
             .write(&answer.owner.clone(), move |conn| {
-                if let Some(earlier) = recall(conn, &answer)? {
+                if let Some(earlier) = recall(conn, &answer.owner, &answer.key)? {
                     return Ok(Some(earlier));
                 }
                 keep(conn, &answer)?;
@@ -608,7 +646,7 @@ impl Store for SqliteStore {
         let (row, answer) = (todo.clone(), answer.clone());
         self.writer
             .write(&todo.username, move |conn| {
-                if let Some(earlier) = recall(conn, &answer)? {
+                if let Some(earlier) = recall(conn, &answer.owner, &answer.key)? {
                     return Ok(Some(earlier));
                 }
                 insert_todo(conn, &row)?;

@@ -23,14 +23,14 @@ macro_rules! todo_columns {
 /// The columns `read_user` expects, in its order.
 macro_rules! user_columns {
     () => {
-        "username, password_hash, email, admin, created_at"
+        "username, password_hash, email, admin, created_at, login_generation, kept_session"
     };
 }
 
 /// The columns `read_session` expects, in its order.
 macro_rules! session_columns {
     () => {
-        "owner, id, kind, refresh_hash, routes, created_at, expires_at"
+        "owner, id, kind, refresh_hash, routes, created_at, expires_at, generation, previous_hash"
     };
 }
 
@@ -90,14 +90,20 @@ pub(super) fn read_user(row: &Row<'_>) -> StoreResult<User> {
         ValueRef::Null => None,
         _ => Some(c.parsed(2, Email::parse)?),
     };
+    let generation: i64 = row.get(5).map_err(from_sqlite)?;
+    let kept = match row.get_ref(6).map_err(from_sqlite)? {
+        ValueRef::Null => None,
+        _ => Some(c.parsed(6, Uuid::parse_str)?),
+    };
     Ok(User {
         username: c.parsed(0, Username::parse)?,
         password_hash: c.text(1)?.to_owned(),
         email,
         admin: row.get(3).map_err(from_sqlite)?,
         created_at: c.parsed(4, Timestamp::parse)?,
-        // Read by the caller from their own table.
-        revoked: Revocations::default(),
+        // Ended sessions are read by the caller from their own table.
+        revoked: Revocations::default()
+            .with_generation(u64::try_from(generation).map_err(|e| c.corrupt(e))?, kept),
     })
 }
 
@@ -124,5 +130,8 @@ pub(super) fn read_session(row: &Row<'_>) -> StoreResult<Session> {
         routes,
         created_at: c.parsed(5, Timestamp::parse)?,
         expires_at: c.parsed(6, Timestamp::parse)?,
+        generation: u64::try_from(row.get::<_, i64>(7).map_err(from_sqlite)?)
+            .map_err(|e| c.corrupt(e))?,
+        previous_hash: optional(8)?.map(str::to_owned),
     })
 }

@@ -72,6 +72,12 @@ CREATE TABLE idempotency (
 
 CREATE INDEX idempotency_by_age ON idempotency (expires);
 "#,
+    r#"
+ALTER TABLE users ADD COLUMN login_generation INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN kept_session TEXT;
+ALTER TABLE sessions ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN previous_hash TEXT;
+"#,
 ];
 
 /// Refuses a schema version this checkoff cannot work with.

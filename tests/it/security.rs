@@ -1,0 +1,482 @@
+//! The security promises of the README, one test each, on the store the tests run against: what
+//! must not reach whom, what ends what, and what bounds each caller.
+
+use std::time::Duration;
+
+use checkoff::ServiceSettings;
+use checkoff::domain::Username;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, Stream, TestApp, status_json};
+
+const NEW_PASSWORD: &str = "Another2Horse";
+/// How soon a stream must end once its session has: a few seconds, wherever it was ended.
+const STREAM_ENDS_WITHIN: Duration = Duration::from_secs(5);
+/// How long a session ended by another process may still receive: one recheck.
+const ELSEWHERE: Duration = checkoff::api::RECHECK.saturating_add(Duration::from_millis(500));
+
+/// A login's whole answer (token and refresh token).
+async fn login(app: &TestApp, name: &str, password: &str) -> Value {
+    let (status, body) = status_json(app.login(name, password).await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+fn token(grant: &Value) -> &str {
+    grant["token"].as_str().unwrap()
+}
+
+async fn status_of(response: reqwest::Response) -> StatusCode {
+    response.status()
+}
+
+/// Whether the token still reads the todo list.
+async fn works(app: &TestApp, token: &str) -> bool {
+    match app.list_todos(token, "").await.status() {
+        StatusCode::OK => true,
+        StatusCode::UNAUTHORIZED => false,
+        other => panic!("unexpected {other}"),
+    }
+}
+
+async fn refreshes(app: &TestApp, grant: &Value) -> bool {
+    let response = app
+        .request(Method::POST, "/refresh")
+        .json(&json!({ "refresh_token": grant["refresh_token"] }))
+        .send()
+        .await
+        .unwrap();
+    match response.status() {
+        StatusCode::OK => true,
+        StatusCode::UNAUTHORIZED => false,
+        other => panic!("unexpected {other}"),
+    }
+}
+
+async fn change_password(app: &TestApp, name: &str, token: &str) -> StatusCode {
+    status_of(
+        app.authed(Method::PUT, &format!("/users/{name}/password"), token)
+            .json(&json!({ "current_password": PASSWORD, "new_password": NEW_PASSWORD }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+/// A stream whose session was just ended must end, showing nothing written after: a todo is
+/// written by a session that goes on (`writer`). Ended by this instance, at once; ended by
+/// another, within [`checkoff::api::RECHECK`] (a write in that window may still show).
+async fn assert_stream_ends(app: &TestApp, stream: &mut Stream, writer: Option<&str>) {
+    assert_stream_ends_after(app, stream, writer, Duration::ZERO).await;
+}
+
+async fn assert_stream_ends_after(
+    app: &TestApp,
+    stream: &mut Stream,
+    writer: Option<&str>,
+    wait: Duration,
+) {
+    tokio::time::sleep(wait).await;
+    if let Some(writer) = writer {
+        app.create_todo(writer, "written after the session ended")
+            .await;
+    }
+    assert_eq!(
+        stream.ends_within(STREAM_ENDS_WITHIN).await,
+        Ok(true),
+        "the stream must end, showing nothing more"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_ends_when_its_session_logs_out() {
+    let app = TestApp::spawn().await;
+    app.create_user("alice").await;
+    let tab = login(&app, "alice", PASSWORD).await;
+    let phone = login(&app, "alice", PASSWORD).await;
+    let mut stream = Stream::open(&app, token(&tab), None).await;
+    let response = app
+        .authed(Method::POST, "/logout", token(&tab))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_stream_ends(&app, &mut stream, Some(token(&phone))).await;
+}
+
+#[tokio::test]
+async fn a_stream_ends_when_a_password_change_ends_its_session() {
+    let app = TestApp::spawn().await;
+    app.create_user("alice").await;
+    let stolen = login(&app, "alice", PASSWORD).await;
+    let owner = login(&app, "alice", PASSWORD).await;
+    let mut stream = Stream::open(&app, token(&stolen), None).await;
+    assert_eq!(
+        change_password(&app, "alice", token(&owner)).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_stream_ends(&app, &mut stream, Some(token(&owner))).await;
+}
+
+#[tokio::test]
+async fn a_stream_ends_when_its_api_token_is_revoked() {
+    let app = TestApp::spawn().await;
+    app.create_user("alice").await;
+    let owner = login(&app, "alice", PASSWORD).await;
+    // `checkoff tokens issue` and `tokens revoke`, as another process on the same store does.
+    let cli = app.services().await;
+    let user = app
+        .store
+        .get_user(&Username::parse("alice").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let (session, issued) = cli
+        .sessions
+        .issue_api_token(&user, None, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let mut stream = Stream::open(&app, &issued.token, None).await;
+    cli.sessions
+        .revoke(session.id)
+        .await
+        .unwrap()
+        .expect("revoked");
+    assert_stream_ends_after(&app, &mut stream, Some(token(&owner)), ELSEWHERE).await;
+}
+
+#[tokio::test]
+async fn a_stream_ends_when_another_instance_logs_its_session_out() {
+    let app = TestApp::spawn().await;
+    let other = app.twin().await;
+    app.create_user("alice").await;
+    let tab = login(&app, "alice", PASSWORD).await;
+    let phone = login(&app, "alice", PASSWORD).await;
+    let mut stream = Stream::open(&app, token(&tab), None).await;
+    let response = other
+        .authed(Method::POST, "/logout", token(&tab))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_stream_ends_after(&app, &mut stream, Some(token(&phone)), ELSEWHERE).await;
+}
+
+#[tokio::test]
+async fn a_deleted_accounts_stream_ends_and_never_sees_the_next_owner_of_its_name() {
+    let app = TestApp::spawn().await;
+    app.create_user("alice").await;
+    let grant = login(&app, "alice", PASSWORD).await;
+    let mut stream = Stream::open(&app, token(&grant), None).await;
+    // Deleted by an administrator elsewhere (the CLI), and the name taken again at once.
+    app.store
+        .delete_user(&Username::parse("alice").unwrap())
+        .await
+        .unwrap();
+    let response = app
+        .request(Method::POST, "/users")
+        .json(&json!({ "username": "alice", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let newcomer = login(&app, "alice", PASSWORD).await;
+    assert_stream_ends(&app, &mut stream, Some(token(&newcomer))).await;
+}
+
+#[tokio::test]
+async fn logins_racing_a_password_change_do_not_survive_it() {
+    let app = TestApp::spawn().await;
+    app.create_user("alice").await;
+    let owner = login(&app, "alice", PASSWORD).await;
+    // Logins with the old password, some of which check it before the change and open their
+    // session after it.
+    let racing: Vec<_> = (0..4)
+        .map(|_| {
+            let request = app
+                .request(Method::POST, "/login")
+                .json(&json!({ "username": "alice", "password": PASSWORD }));
+            tokio::spawn(async move { request.send().await.unwrap() })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        change_password(&app, "alice", token(&owner)).await,
+        StatusCode::NO_CONTENT
+    );
+    for login in racing {
+        let (status, grant) = status_json(login.await.unwrap()).await;
+        if status == StatusCode::OK {
+            assert!(!works(&app, token(&grant)).await, "its token works");
+            assert!(!refreshes(&app, &grant).await, "its session renews");
+        }
+    }
+    assert!(
+        works(&app, token(&owner)).await,
+        "the changer's session goes on"
+    );
+    assert!(refreshes(&app, &owner).await);
+}
+
+#[tokio::test]
+async fn a_burst_of_guesses_gets_no_more_of_them_checked_than_a_slow_sequence() {
+    let app = TestApp::spawn().await;
+    app.create_user("alice").await;
+    let burst: Vec<_> = (0..40)
+        .map(|i| {
+            let request = app
+                .request(Method::POST, "/login")
+                .json(&json!({ "username": "alice", "password": format!("Wrong{i}horse") }));
+            tokio::spawn(async move { request.send().await.unwrap().status() })
+        })
+        .collect();
+    let mut checked = 0;
+    for guess in burst {
+        match guess.await.unwrap() {
+            StatusCode::UNAUTHORIZED => checked += 1,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(checked <= 5, "{checked} guesses were checked");
+}
+
+#[tokio::test]
+async fn ending_hundreds_of_sessions_at_once_ends_them_all() {
+    let app = TestApp::spawn().await;
+    app.create_user("alice").await;
+    let owner = login(&app, "alice", PASSWORD).await;
+    // Sessions straight in the store (hundreds of logins would meet the login limit).
+    let user = app
+        .store
+        .get_user(&Username::parse("alice").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let services = app.services().await;
+    let mut tokens = Vec::new();
+    for _ in 0..600 {
+        let now = checkoff::domain::Timestamp::now();
+        let session = checkoff::domain::Session {
+            owner: user.username.clone(),
+            id: uuid::Uuid::new_v4(),
+            kind: checkoff::domain::SessionKind::Login,
+            refresh_hash: Some("0".repeat(64)),
+            routes: None,
+            created_at: now,
+            expires_at: now.plus(Duration::from_secs(3600)),
+            generation: 0,
+            previous_hash: None,
+        };
+        app.store.create_session(&session).await.unwrap();
+        tokens.push(
+            services
+                .tokens
+                .issue_login("alice", &user.created_at, session.id, 0)
+                .unwrap()
+                .token,
+        );
+    }
+    assert!(works(&app, &tokens[599]).await);
+    assert_eq!(
+        change_password(&app, "alice", token(&owner)).await,
+        StatusCode::NO_CONTENT
+    );
+    for token in [&tokens[0], &tokens[300], &tokens[599]] {
+        assert!(!works(&app, token).await);
+    }
+    // And logging out everywhere, the changer's session too.
+    let response = app
+        .authed(Method::DELETE, "/sessions", token(&owner))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(!works(&app, token(&owner)).await);
+    assert!(!refreshes(&app, &owner).await);
+    let sessions = app.store.list_sessions(&user.username).await.unwrap();
+    assert!(sessions.is_empty(), "{} sessions left", sessions.len());
+}
+
+#[tokio::test]
+async fn a_logged_out_token_stays_refused_to_its_last_second() {
+    let app = TestApp::spawn_with(ServiceSettings {
+        token_ttl: Duration::from_secs(1),
+        ..ServiceSettings::default()
+    })
+    .await;
+    app.create_user("alice").await;
+    let grant = login(&app, "alice", PASSWORD).await;
+    let response = app
+        .authed(Method::POST, "/logout", token(&grant))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    // Past `exp` but within the clock-skew leeway, where the token itself is still accepted.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!works(&app, token(&grant)).await);
+}
+
+#[tokio::test]
+async fn a_made_up_refresh_secret_ends_nothing_but_a_used_one_ends_the_session() {
+    let app = TestApp::spawn().await;
+    app.create_user("alice").await;
+    let grant = login(&app, "alice", PASSWORD).await;
+    let real = grant["refresh_token"].as_str().unwrap();
+    let (prefix, _) = real.rsplit_once('.').unwrap();
+    let forged = json!({ "refresh_token": format!("{prefix}.{}", "B".repeat(43)) });
+    let (status, _) = status_json(
+        app.request(Method::POST, "/refresh")
+            .json(&forged)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(works(&app, token(&grant)).await);
+    assert!(refreshes(&app, &grant).await, "the real one still renews");
+    // The secret just used, presented again: someone else holds its successor.
+    assert!(!refreshes(&app, &grant).await);
+    assert!(!works(&app, token(&grant)).await, "the session is over");
+}
+
+#[tokio::test]
+async fn deleting_your_own_account_needs_your_password() {
+    let app = TestApp::spawn().await;
+    app.create_user("alice").await;
+    let grant = login(&app, "alice", PASSWORD).await;
+    let delete = |body: Option<Value>| {
+        let request = app.authed(Method::DELETE, "/users/alice", token(&grant));
+        match body {
+            Some(body) => request.json(&body),
+            None => request,
+        }
+    };
+    assert_eq!(
+        delete(None).send().await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
+    let wrong = json!({ "current_password": "Wrong1horse" });
+    assert_eq!(
+        delete(Some(wrong)).send().await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert!(works(&app, token(&grant)).await, "nothing was deleted");
+    let right = json!({ "current_password": PASSWORD });
+    assert_eq!(
+        delete(Some(right)).send().await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    assert!(!works(&app, token(&grant)).await);
+}
+
+#[tokio::test]
+async fn a_retried_clear_completed_does_nothing_again() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("alice").await;
+    let complete = |todo: &Value| {
+        app.authed(
+            Method::PATCH,
+            &format!("/todos/{}", todo["uid"].as_str().unwrap()),
+            &token,
+        )
+        .json(&json!({ "state": "completed" }))
+        .send()
+    };
+    let first = app.create_todo(&token, "done before").await;
+    assert_eq!(complete(&first).await.unwrap().status(), StatusCode::OK);
+    let clear = || {
+        app.authed(Method::DELETE, "/todos?state=completed", &token)
+            .header("Idempotency-Key", "clear-1")
+            .send()
+    };
+    let (status, body) = status_json(clear().await.unwrap()).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({ "deleted": 1 })));
+    let later = app.create_todo(&token, "done after").await;
+    assert_eq!(complete(&later).await.unwrap().status(), StatusCode::OK);
+    let retry = clear().await.unwrap();
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    let (_, body) = status_json(retry).await;
+    assert_eq!(body, json!({ "deleted": 1 }));
+    let (_, list) = status_json(app.list_todos(&token, "").await).await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "the later todo stays");
+}
+
+#[tokio::test]
+async fn streams_are_bounded_per_account_and_leave_connections_for_everyone_else() {
+    let app = TestApp::spawn_limited(checkoff::server::Limits {
+        max_connections: 8,
+        ..Default::default()
+    })
+    .await;
+    let alice = app.user_token("alice").await;
+    let bob = app.user_token("bob").await;
+    // Half of the 8 connections may be streams.
+    let mut open = Vec::new();
+    for _ in 0..4 {
+        open.push(Stream::open(&app, &alice, None).await);
+    }
+    let refused = app
+        .authed(Method::GET, "/todos/events", &bob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().contains_key("retry-after"));
+    drop(refused);
+    let health = app
+        .request(Method::GET, "/healthz")
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    assert_eq!(
+        app.login("bob", PASSWORD).await.status(),
+        StatusCode::OK,
+        "logins still get a connection"
+    );
+    drop(open);
+}
+
+#[tokio::test]
+async fn one_account_cannot_open_streams_without_end() {
+    let app = TestApp::spawn().await;
+    let alice = app.user_token("alice").await;
+    let bob = app.user_token("bob").await;
+    let mut open = Vec::new();
+    for _ in 0..8 {
+        open.push(Stream::open(&app, &alice, None).await);
+    }
+    let refused = app
+        .authed(Method::GET, "/todos/events", &alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    drop(refused);
+    let _bobs = Stream::open(&app, &bob, None).await;
+    open.pop();
+    // A closed stream gives its place back (the server notices the client left).
+    let mut again = None;
+    for _ in 0..50 {
+        let response = app
+            .authed(Method::GET, "/todos/events", &alice)
+            .send()
+            .await
+            .unwrap();
+        if response.status() == StatusCode::OK {
+            again = Some(response);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        again.is_some(),
+        "a closed stream's place was not given back"
+    );
+}
