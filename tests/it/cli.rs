@@ -1662,6 +1662,65 @@ async fn metrics_are_served_on_their_own_address_only() {
 }
 
 #[tokio::test]
+async fn made_up_methods_and_paths_do_not_grow_the_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics_addr = format!("127.0.0.1:{port}");
+    let server = Server::start_with(dir.path(), &[("CHECKOFF_METRICS_ADDR", &metrics_addr)]);
+    let scrape = || async {
+        Client::new()
+            .get(format!("http://{metrics_addr}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    server
+        .request(Method::GET, "/healthz")
+        .send()
+        .await
+        .unwrap();
+    let before = scrape().await;
+
+    let sent = 600;
+    for i in 0..sent {
+        let method = Method::from_bytes(format!("MADEUP{i}").as_bytes()).unwrap();
+        let path = if i % 2 == 0 {
+            "/todos".to_owned()
+        } else {
+            format!("/nowhere{i}")
+        };
+        server.request(method, &path).send().await.unwrap();
+    }
+
+    let after = scrape().await;
+    assert!(!after.contains("MADEUP"), "a made-up method in\n{after}");
+    assert!(!after.contains("nowhere"), "a made-up path in\n{after}");
+    let others: u64 = after
+        .lines()
+        .filter(|l| l.starts_with("checkoff_http_requests_total{method=\"other\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(
+        others, sent,
+        "every such request is counted, as `other`:\n{after}"
+    );
+    // A few new series (a route or two, their statuses and latency buckets), not one per request.
+    assert!(
+        after.len() < before.len() + 8 * 1024,
+        "the metrics grew from {} to {} bytes",
+        before.len(),
+        after.len()
+    );
+}
+
+#[tokio::test]
 async fn an_administrator_can_lift_a_login_lock() {
     let dir = tempfile::tempdir().unwrap();
     create_user(dir.path(), "alice", false);
