@@ -818,6 +818,35 @@ async fn serving_walks_through_a_todo_from_creation_to_deletion() {
 }
 
 #[tokio::test]
+async fn a_data_dir_made_by_serve_and_its_database_files_are_for_their_owner_only() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("fresh");
+    let server = Server::start(&dir);
+    let health = server
+        .request(Method::GET, "/healthz")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+
+    let mode = |name: &str| {
+        let path = dir.join(name);
+        let meta = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        format!("{:o}", meta.permissions().mode() & 0o777)
+    };
+    assert_eq!(mode(""), "700", "the data dir");
+    for name in [
+        "checkoff.db",
+        "checkoff.db-wal",
+        "checkoff.db-shm",
+        "jwt.key",
+    ] {
+        assert_eq!(mode(name), "600", "{name}");
+    }
+    drop(server);
+}
+
+#[tokio::test]
 async fn serving_keeps_a_private_key_and_reuses_it_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     create_user(dir.path(), "alice", false);
