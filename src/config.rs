@@ -590,8 +590,9 @@ pub struct OidcSettings {
     pub claim: String,
     /// The JWKS; when `None`, found through discovery (then `/.well-known/jwks.json`).
     pub jwks_url: Option<String>,
-    /// The least time between two fetches of the key set (a token with an unknown `kid` asks
-    /// for one): whoever sends made-up `kid`s cannot make checkoff hammer the issuer.
+    /// The least time between two fetches asked for by tokens with a `kid` the keys at hand
+    /// lack (the first such token after a fetch is not kept waiting: the issuer may just have
+    /// published its key): whoever sends made-up `kid`s cannot make checkoff hammer the issuer.
     pub refetch_interval: Duration,
 }
 
