@@ -174,30 +174,58 @@ pub fn check_stage_name(name: &str) -> Result<(), String> {
 
 /// Where checkoff fetches an OIDC issuer's keys from: https, or plain http on this machine (for
 /// tests and a local issuer), since keys fetched in the clear could be anyone's.
+///
+/// Judged on the URL as parsed, the way the HTTP client will read it, not on how its text
+/// begins: `http://localhost:1@remote.example/` is remote.example with a user name. Anything a
+/// reader could take two ways (user info, a backslash, a fragment, white space) is refused.
 pub fn check_oidc_url(url: &str, what: &str) -> Result<(), String> {
-    let host = |rest: &str| {
-        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        rest[..end].to_owned()
-    };
-    let loopback = |authority: &str| {
-        let name = match authority.strip_prefix('[') {
-            Some(v6) => v6.split(']').next().unwrap_or_default(),
-            None => authority.split(':').next().unwrap_or_default(),
-        };
-        matches!(name, "127.0.0.1" | "localhost" | "::1")
-    };
-    let ok = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
-        (Some(rest), _) => !host(rest).is_empty(),
-        (None, Some(rest)) => loopback(&host(rest)),
-        _ => false,
-    };
-    if ok && !url.chars().any(char::is_whitespace) {
-        Ok(())
-    } else {
+    let refused = |why: &str| {
         Err(format!(
-            "{what} {url:?} must be an https URL (http only for 127.0.0.1 or localhost)"
+            "{what} {url:?} must be an https URL (http only for 127.0.0.1, [::1] or localhost){why}"
         ))
+    };
+    // The parser would forgive these (a missing `//`, tabs, `\` for `/`); a URL that needs
+    // forgiving is not one to fetch keys from.
+    let has_slashes = ["https://", "http://"].iter().any(|prefix| {
+        url.get(..prefix.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+    });
+    if !has_slashes
+        || url.contains('\\')
+        || url.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return refused("");
     }
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return refused("");
+    };
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return refused(", without a user name or password");
+    }
+    if parsed.fragment().is_some() {
+        return refused(", without a #fragment");
+    }
+    // The parsed host, written the one way the parser writes it (lower case, IPv4 as four
+    // decimals, IPv6 compressed in brackets): `127.1` and `0x7f.0.0.1` are 127.0.0.1 too.
+    let on_this_machine = match parsed.host_str() {
+        Some(host) => matches!(host, "localhost" | "127.0.0.1" | "[::1]"),
+        None => return refused(""),
+    };
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if on_this_machine => Ok(()),
+        _ => refused(""),
+    }
+}
+
+/// An OIDC issuer: a URL keys may be fetched from (`check_oidc_url`) and, as OpenID Connect
+/// Discovery requires, without a query (its discovery document is found by appending a path).
+fn check_oidc_issuer(issuer: &str) -> Result<(), String> {
+    check_oidc_url(issuer, "the OIDC issuer")?;
+    if issuer.contains('?') {
+        return Err(format!("the OIDC issuer {issuer:?} must not have a ?query"));
+    }
+    Ok(())
 }
 
 /// An origin a browser sends: `http(s)://host[:port]`, nothing after it.
@@ -640,8 +668,9 @@ pub struct OidcSettings {
     pub claim: String,
     /// The JWKS; when `None`, found through discovery (then `/.well-known/jwks.json`).
     pub jwks_url: Option<String>,
-    /// The least time between two fetches of the key set (a token with an unknown `kid` asks
-    /// for one): whoever sends made-up `kid`s cannot make checkoff hammer the issuer.
+    /// The least time between two fetches asked for by tokens with a `kid` the keys at hand
+    /// lack (the first such token after a fetch is not kept waiting: the issuer may just have
+    /// published its key): whoever sends made-up `kid`s cannot make checkoff hammer the issuer.
     pub refetch_interval: Duration,
 }
 
@@ -663,7 +692,7 @@ impl OidcSettings {
             }
             return Ok(None);
         };
-        check_oidc_url(&issuer, "the OIDC issuer")?;
+        check_oidc_issuer(&issuer)?;
         if let Some(url) = &jwks_url {
             check_oidc_url(url, "the OIDC JWKS URL")?;
         }
@@ -928,6 +957,11 @@ mod tests {
             "http://127.0.0.1:8080/realm",
             "http://localhost:9000",
             "http://[::1]:9000",
+            "https://issuer.example.com/keys.json?version=2",
+            "HTTPS://issuer.example.com",
+            "HTTP://LOCALHOST:9000/realm",
+            // The same address, written otherwise: the parser reads it as 127.0.0.1.
+            "http://127.1:9000",
         ] {
             assert!(check_oidc_url(good, "issuer").is_ok(), "{good}");
         }
@@ -939,9 +973,36 @@ mod tests {
             "ftp://x",
             "issuer.example.com",
             "https://a b",
+            // What the text starts with is not where the request goes.
+            "http://localhost:1@remote.example/keys.json",
+            "http://localhost@remote.example/keys.json",
+            "http://127.0.0.1:80@remote.example",
+            "http://[::1]@remote.example",
+            "http://localhost%2eevil.com/",
+            "HTTP://remote.example/keys.json",
+            // User info even where the host is fine: the URL reads two ways.
+            "https://user:secret@issuer.example.com",
+            "https://user@issuer.example.com",
+            "http://remote.example@localhost/",
+            // Parsers disagree on these: a backslash, a fragment, a missing `//`, control
+            // characters.
+            "http://localhost\\@remote.example/",
+            "http://remote.example\\.localhost/",
+            "https:\\\\issuer.example.com",
+            "http://localhost#@remote.example",
+            "https://issuer.example.com/#keys",
+            "https:issuer.example.com",
+            "http:/localhost/keys.json",
+            "https://issuer.example.com/\tkeys",
+            "https://issuer.example.com/\nkeys",
+            "http://localhost./keys.json",
+            "http://[::ffff:127.0.0.1]/keys.json",
+            "http://0.0.0.0/keys.json",
         ] {
             assert!(check_oidc_url(bad, "issuer").is_err(), "{bad}");
         }
+        assert!(check_oidc_issuer("https://issuer.example.com/realm").is_ok());
+        assert!(check_oidc_issuer("https://issuer.example.com/?tenant=a").is_err());
     }
 
     #[test]

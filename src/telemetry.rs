@@ -3,6 +3,7 @@
 //! hits. Without the flag no recorder is installed and recording costs next to nothing.
 
 use std::future::Future;
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::header::CONTENT_TYPE;
@@ -15,6 +16,11 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// How often the recorder drains its histograms' samples into their buckets. Installed without
+/// the exporter's own listener, nothing else does: with no scrape for a while the samples would
+/// pile up in memory.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
 /// Makes this process record metrics; the handle renders them.
 pub fn install() -> Result<PrometheusHandle, String> {
     PrometheusBuilder::new()
@@ -24,12 +30,24 @@ pub fn install() -> Result<PrometheusHandle, String> {
         .map_err(|e| format!("cannot record metrics: {e}"))
 }
 
-/// Serves `GET /metrics` on `listener` until `shutdown` resolves.
+/// Serves `GET /metrics` on `listener`, and keeps the recorder's upkeep, until `shutdown`
+/// resolves.
 pub async fn serve(
     listener: TcpListener,
     handle: PrometheusHandle,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let upkeep = {
+        let handle = handle.clone();
+        async move {
+            let mut every = tokio::time::interval(UPKEEP_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                handle.run_upkeep();
+            }
+        }
+    };
     let app = Router::new().route(
         "/metrics",
         get(move || {
@@ -42,7 +60,9 @@ pub async fn serve(
             }
         }),
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown);
+    tokio::select! {
+        result = served => result,
+        () = upkeep => Ok(()),
+    }
 }

@@ -164,18 +164,18 @@ impl<S: Send + Sync> FromRequestParts<S> for TodoUid {
 /// `If-Match`: absent or `*` asks only that the item exists; a list of `"<version>"` tags that it
 /// is at one of those versions (RFC 9110). A weak tag never matches under If-Match's strong
 /// comparison, and neither does a tag of another shape: both stand for no version.
+///
+/// A header that is there but names nothing usable (empty, blank, not text, malformed) is a 400,
+/// never read as absent: the client asked for a conditional write, and doing it anyway could
+/// overwrite a change it has not seen.
 pub struct IfMatch(pub Option<Vec<u64>>);
 
 impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let Some(value) = parts.headers.get(IF_MATCH) else {
-            return Ok(IfMatch(None));
-        };
-        let text = value.to_str().unwrap_or_default().trim();
-        // An empty field names no tag at all: as if it were not sent.
-        if text == "*" || text.is_empty() {
+        let mut lines = parts.headers.get_all(IF_MATCH).iter().peekable();
+        if lines.peek().is_none() {
             return Ok(IfMatch(None));
         }
         let malformed = || {
@@ -184,7 +184,23 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
                     .into(),
             )
         };
-        let versions = entity_tags(text)
+        // Several If-Match lines are one list (RFC 9110 5.3).
+        let text = lines
+            .map(|value| value.to_str().map(str::trim))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| malformed())?
+            .join(", ");
+        if text == "*" {
+            return Ok(IfMatch(None));
+        }
+        if text.trim_matches([',', ' ', '\t']).is_empty() {
+            return Err(ApiError::BadRequest(
+                "If-Match is empty: send the ETag you read (such as \"3\"), or *, or leave the \
+                 header out"
+                    .into(),
+            ));
+        }
+        let versions = entity_tags(&text)
             .ok_or_else(malformed)?
             .into_iter()
             .map(|(weak, tag)| match (weak, tag.parse()) {

@@ -9,6 +9,7 @@ mod extract;
 mod health;
 mod idempotency;
 mod lists;
+mod observe;
 mod paging;
 mod sessions;
 mod state;
@@ -20,14 +21,14 @@ mod whoami;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::DefaultBodyLimit;
 use axum::http::header::{
     AUTHORIZATION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, ETAG, IF_MATCH, IF_NONE_MATCH,
     LINK, LOCATION, REFERRER_POLICY, RETRY_AFTER, SET_COOKIE, X_CONTENT_TYPE_OPTIONS,
 };
 use axum::http::{HeaderName, HeaderValue, Method};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::middleware;
+use axum::response::IntoResponse;
 use serde_json::Value;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
@@ -139,7 +140,7 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(timeout, deadline::deadline));
     // Under Lambda the entry logs each request itself, with API Gateway's request id.
     if state.log_requests {
-        router = router.layer(middleware::from_fn(observe));
+        router = router.layer(middleware::from_fn(observe::observe));
     }
     router
         .layer(CatchPanicLayer::custom(|_| {
@@ -209,44 +210,6 @@ fn cors_layer(origins: &[String]) -> CorsLayer {
             HeaderName::from_static("x-request-id"),
         ])
         .max_age(Duration::from_secs(600))
-}
-
-/// One line per request at `info`: method, route, status, time and request id (never a header
-/// or body: tokens and passwords travel there); and the same in the metrics.
-async fn observe(request: Request, next: Next) -> Response {
-    let started = std::time::Instant::now();
-    let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map_or_else(|| "-".to_owned(), |p| p.as_str().to_owned());
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_owned();
-    let response = next.run(request).await;
-    let elapsed = started.elapsed();
-    let status = response.status().as_u16();
-    tracing::info!(
-        request_id,
-        %method,
-        route,
-        status,
-        ms = elapsed.as_secs_f64() * 1000.0,
-        "request"
-    );
-    metrics::counter!(
-        "checkoff_http_requests_total",
-        "method" => method.to_string(),
-        "route" => route.clone(),
-        "status" => status.to_string()
-    )
-    .increment(1);
-    metrics::histogram!("checkoff_http_request_duration_seconds", "route" => route)
-        .record(elapsed.as_secs_f64());
-    response
 }
 
 /// Request ids made here: this process's random prefix and a count — unique across processes

@@ -256,7 +256,7 @@ pub async fn get_todo(
             description = "The item's `ETag` (or several, comma-separated, or `*`): the change applies only at that version")),
     responses(
         (status = 200, body = Todo, description = "The changed item", headers(("ETag"))),
-        (status = 400, description = "No field to change, an invalid field or state, or a malformed If-Match"),
+        (status = 400, description = "No field to change, an invalid field or state, or an If-Match that is empty or malformed"),
         (status = 401, description = "Unauthorized"),
         (status = 404, description = "No such todo of yours"),
         (status = 412, description = "If-Match does not match"),
@@ -286,7 +286,7 @@ pub async fn update_todo(
             description = "The item's `ETag` (or several, comma-separated, or `*`): deletes only at that version")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "A malformed If-Match"),
+        (status = 400, description = "An If-Match that is empty or malformed"),
         (status = 401, description = "Unauthorized"),
         (status = 404, description = "No such todo of yours"),
         (status = 412, description = "If-Match does not match"),

@@ -1,7 +1,8 @@
 //! An OIDC issuer's signing keys (its JWKS), fetched on first use and kept by `kid`. A token
-//! signed with a key not seen yet asks for a fresh copy, at most once per refetch interval, so
-//! a stream of made-up `kid`s cannot make checkoff hammer the issuer. When the keys cannot be
-//! fetched and none fits, the answer is `Unavailable` (503), never a token let through.
+//! signed with a key not seen yet asks for a fresh copy at once (the issuer may just have
+//! published it), but such refetches come at most once per refetch interval, so a stream of
+//! made-up `kid`s cannot make checkoff hammer the issuer. When the keys cannot be fetched and
+//! none fits, the answer is `Unavailable` (503), never a token let through.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -53,6 +54,23 @@ struct FetchState {
     jwks_url: Option<String>,
     last_attempt: Option<Instant>,
     last_failed: bool,
+    /// The last fetch asked for by a `kid` the keys at hand did not have. Only these wait out
+    /// the refetch interval: a first fetch, or one of an aged set, says nothing about whether
+    /// the issuer has published a key since.
+    last_miss: Option<Instant>,
+}
+
+impl FetchState {
+    /// Whether a fetch now would come too soon after the last: after a failure, sooner than the
+    /// short retry delay; after a miss, within the refetch interval.
+    fn too_soon(&self, miss: bool, refetch_interval: Duration) -> bool {
+        let within = |at: Option<Instant>, wait: Duration| at.is_some_and(|at| at.elapsed() < wait);
+        if self.last_failed {
+            within(self.last_attempt, refetch_interval.min(RETRY_AFTER_FAILURE))
+        } else {
+            miss && within(self.last_miss, refetch_interval)
+        }
+    }
 }
 
 pub struct Jwks {
@@ -112,13 +130,12 @@ impl Jwks {
         if let Some(key) = self.current().fresh(kid) {
             return Ok(Some(key));
         }
-        let stale = self.current().by_kid.get(kid).cloned();
-        let wait = if state.last_failed {
-            self.refetch_interval.min(RETRY_AFTER_FAILURE)
-        } else {
-            self.refetch_interval
-        };
-        if state.last_attempt.is_some_and(|at| at.elapsed() < wait) {
+        let current = self.current();
+        let stale = current.by_kid.get(kid).cloned();
+        // A set was fetched and this key is not in it: the issuer may have published it since,
+        // or the token made it up.
+        let miss = current.fetched.is_some() && stale.is_none();
+        if state.too_soon(miss, self.refetch_interval) {
             return match stale {
                 Some(key) => Ok(Some(key)),
                 None if state.last_failed => Err(AuthError::Unavailable(
@@ -127,7 +144,11 @@ impl Jwks {
                 None => Ok(None),
             };
         }
-        state.last_attempt = Some(Instant::now());
+        let now = Instant::now();
+        state.last_attempt = Some(now);
+        if miss {
+            state.last_miss = Some(now);
+        }
         match self.fetch_keys(&mut state).await {
             Ok(keys) => {
                 state.last_failed = false;
@@ -240,6 +261,47 @@ mod tests {
     const X: &str = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU";
     const Y: &str = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0";
     const N: &str = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+
+    fn ago(seconds: u64) -> Option<Instant> {
+        Instant::now().checked_sub(Duration::from_secs(seconds))
+    }
+
+    #[test]
+    fn only_a_miss_makes_the_next_miss_wait_the_refetch_interval() {
+        let interval = Duration::from_secs(60);
+        let first_fetch = FetchState {
+            last_attempt: ago(1),
+            ..FetchState::default()
+        };
+        assert!(!first_fetch.too_soon(true, interval));
+        let after_a_miss = FetchState {
+            last_attempt: ago(1),
+            last_miss: ago(1),
+            ..FetchState::default()
+        };
+        assert!(after_a_miss.too_soon(true, interval));
+        assert!(!after_a_miss.too_soon(false, interval), "an aged set");
+        let miss_long_ago = FetchState {
+            last_attempt: ago(61),
+            last_miss: ago(61),
+            ..FetchState::default()
+        };
+        assert!(!miss_long_ago.too_soon(true, interval));
+    }
+
+    #[test]
+    fn after_a_failed_fetch_the_next_comes_sooner_but_not_at_once() {
+        let interval = Duration::from_secs(60);
+        let failed = |seconds| FetchState {
+            last_attempt: ago(seconds),
+            last_miss: ago(seconds),
+            last_failed: true,
+            ..FetchState::default()
+        };
+        assert!(failed(1).too_soon(true, interval));
+        assert!(failed(1).too_soon(false, interval));
+        assert!(!failed(6).too_soon(true, interval));
+    }
 
     #[test]
     fn rsa_and_p256_signing_keys_are_kept_with_their_algorithm() {

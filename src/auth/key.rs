@@ -49,7 +49,7 @@ pub fn load_or_create_secret(data_dir: &Path) -> Result<JwtSecret, String> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     }
-    fs::create_dir_all(data_dir)
+    crate::files::create_private_dir(data_dir)
         .map_err(|e| format!("cannot create data dir {}: {e}", data_dir.display()))?;
     let mut bytes = [0u8; KEY_BYTES];
     getrandom::fill(&mut bytes).map_err(|e| format!("no randomness from the OS: {e}"))?;

@@ -410,6 +410,50 @@ async fn if_match_guards_updates_and_deletes() {
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
 
+#[tokio::test]
+async fn an_if_match_that_names_nothing_is_refused_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("alice").await;
+    let todo = app.create_todo(&token, "guarded").await;
+    let path = format!("/todos/{}", uid(&todo));
+    let blank = reqwest::header::HeaderValue::from_static("");
+    let spaces = reqwest::header::HeaderValue::from_static("   ");
+    let not_text = reqwest::header::HeaderValue::from_bytes(b"\"1\xff\"").unwrap();
+    let tag = reqwest::header::HeaderValue::from_static("\"1\"");
+
+    for lines in [
+        vec![blank.clone()],
+        vec![spaces],
+        vec![not_text],
+        // Several lines are one list: a blank one among them is still a malformed list.
+        vec![tag.clone(), blank.clone()],
+    ] {
+        let mut put = app.authed(Method::PUT, &path, &token);
+        let mut delete = app.authed(Method::DELETE, &path, &token);
+        for line in &lines {
+            put = put.header("If-Match", line.clone());
+            delete = delete.header("If-Match", line.clone());
+        }
+        let put = put
+            .json(&json!({ "description": "overwritten" }))
+            .send()
+            .await
+            .unwrap();
+        let message = error_message(put, StatusCode::BAD_REQUEST).await;
+        assert!(message.contains("If-Match"), "{lines:?}: {message}");
+        let delete = delete.send().await.unwrap();
+        error_message(delete, StatusCode::BAD_REQUEST).await;
+    }
+
+    let (status, current) =
+        status_json(app.authed(Method::GET, &path, &token).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (current["description"].clone(), current["version"].clone()),
+        (json!("guarded"), json!(1))
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_guarded_updates_let_exactly_one_through() {
     let app = TestApp::spawn().await;

@@ -818,6 +818,35 @@ async fn serving_walks_through_a_todo_from_creation_to_deletion() {
 }
 
 #[tokio::test]
+async fn a_data_dir_made_by_serve_and_its_database_files_are_for_their_owner_only() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("fresh");
+    let server = Server::start(&dir);
+    let health = server
+        .request(Method::GET, "/healthz")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+
+    let mode = |name: &str| {
+        let path = dir.join(name);
+        let meta = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        format!("{:o}", meta.permissions().mode() & 0o777)
+    };
+    assert_eq!(mode(""), "700", "the data dir");
+    for name in [
+        "checkoff.db",
+        "checkoff.db-wal",
+        "checkoff.db-shm",
+        "jwt.key",
+    ] {
+        assert_eq!(mode(name), "600", "{name}");
+    }
+    drop(server);
+}
+
+#[tokio::test]
 async fn serving_keeps_a_private_key_and_reuses_it_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     create_user(dir.path(), "alice", false);
@@ -1659,6 +1688,65 @@ async fn metrics_are_served_on_their_own_address_only() {
     ] {
         assert!(text.contains(expected), "{expected} in\n{text}");
     }
+}
+
+#[tokio::test]
+async fn made_up_methods_and_paths_do_not_grow_the_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics_addr = format!("127.0.0.1:{port}");
+    let server = Server::start_with(dir.path(), &[("CHECKOFF_METRICS_ADDR", &metrics_addr)]);
+    let scrape = || async {
+        Client::new()
+            .get(format!("http://{metrics_addr}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    server
+        .request(Method::GET, "/healthz")
+        .send()
+        .await
+        .unwrap();
+    let before = scrape().await;
+
+    let sent = 600;
+    for i in 0..sent {
+        let method = Method::from_bytes(format!("MADEUP{i}").as_bytes()).unwrap();
+        let path = if i % 2 == 0 {
+            "/todos".to_owned()
+        } else {
+            format!("/nowhere{i}")
+        };
+        server.request(method, &path).send().await.unwrap();
+    }
+
+    let after = scrape().await;
+    assert!(!after.contains("MADEUP"), "a made-up method in\n{after}");
+    assert!(!after.contains("nowhere"), "a made-up path in\n{after}");
+    let others: u64 = after
+        .lines()
+        .filter(|l| l.starts_with("checkoff_http_requests_total{method=\"other\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(
+        others, sent,
+        "every such request is counted, as `other`:\n{after}"
+    );
+    // A few new series (a route or two, their statuses and latency buckets), not one per request.
+    assert!(
+        after.len() < before.len() + 8 * 1024,
+        "the metrics grew from {} to {} bytes",
+        before.len(),
+        after.len()
+    );
 }
 
 #[tokio::test]

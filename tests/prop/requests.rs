@@ -156,6 +156,10 @@ proptest! {
         let ok = [StatusCode::OK, StatusCode::PRECONDITION_FAILED, StatusCode::BAD_REQUEST];
         prop_assert!(ok.contains(&answer.status), "{:?}: {}", if_match, answer.status);
         let text = if_match.to_str().unwrap_or("").trim();
+        // Present but naming nothing (blank, or not text): refused, never read as absent.
+        if text.is_empty() {
+            prop_assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{:?}", if_match);
+        }
         let strong: Option<Vec<&str>> = text
             .split(',')
             .map(|t| t.trim().strip_prefix('"')?.strip_suffix('"'))

@@ -39,13 +39,16 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database in `data_dir` and brings its schema up to date.
     pub fn open(data_dir: &Path) -> StoreResult<Self> {
-        std::fs::create_dir_all(data_dir).map_err(|e| {
+        crate::files::create_private_dir(data_dir).map_err(|e| {
             StoreError::Unavailable(format!(
                 "cannot create data dir {}: {e}",
                 data_dir.display()
             ))
         })?;
         let path: PathBuf = data_dir.join(DB_FILE);
+        crate::files::prepare_private_database(&path).map_err(|e| {
+            StoreError::Unavailable(format!("cannot create {}: {e}", path.display()))
+        })?;
         let mut conn = open_connection(&path, false).map_err(from_sqlite)?;
         schema::migrate(&mut conn).map_err(StoreError::Internal)?;
         let clock = Arc::new(ChangeClock::default());
