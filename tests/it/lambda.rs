@@ -482,7 +482,18 @@ async fn behind_checkoffs_lambda_authorizer_the_principal_comes_from_the_context
         &[("CHECKOFF_AUTHORIZER", "lambda")],
     );
 
-    let context = json!({ "principalId": "alice", "jti": "x", "admin": "false" });
+    // As API Gateway passes on the authorizer's context: every value as text.
+    let alice = checkoff::domain::Username::parse("alice").unwrap();
+    let account = store
+        .store
+        .get_user(&alice)
+        .await
+        .unwrap()
+        .unwrap()
+        .created_at;
+    let exp = (checkoff::domain::Timestamp::now().unix_seconds() + 600).to_string();
+    let context = json!({ "principalId": "alice", "jti": "x", "admin": "false",
+        "acct": account.to_string(), "exp": exp });
     let new = json!({"description": "from the gateway"});
     let (status, _, todo) = http_answer(
         api.invoke(vouched(context.clone(), "POST", Some(&new)))
@@ -904,4 +915,148 @@ async fn under_lambda_events_say_to_poll_and_the_refresh_cookie_carries_the_stag
     };
     assert_eq!(page["statusCode"], 200);
     assert!(page["body"].as_str().unwrap().contains("<html"), "{page}");
+}
+
+/// The policy checkoff's Lambda authorizer gives `token`, as the context API Gateway hands the
+/// API function (`principalId` beside the rest), and as it keeps it for minutes.
+async fn authorizer_context(store: &TestStore, token: &str) -> Value {
+    let api = RuntimeApi::start().await;
+    let _authorizer = start_function(&api, store, "authorizer", &[]);
+    let Answer::Response(policy) = api.invoke(token_event(&format!("Bearer {token}"))).await else {
+        panic!("the token was refused");
+    };
+    let mut context = policy["context"].clone();
+    context["principalId"] = policy["principalId"].clone();
+    // API Gateway hands numbers and booleans on as text.
+    for value in context.as_object_mut().unwrap().values_mut() {
+        if !value.is_string() {
+            *value = json!(value.to_string());
+        }
+    }
+    context
+}
+
+#[tokio::test]
+async fn a_kept_authorizer_answer_stops_working_when_its_session_or_account_ends() {
+    let store = TestStore::new().await;
+    store.add_user("alice").await;
+    // Logins and logouts through a builtin function of the same stage.
+    let builtin = RuntimeApi::start().await;
+    let _builtin = start_function(&builtin, &store, "bootstrap", &[]);
+    let login = || async {
+        let body = json!({"username": "alice", "password": PASSWORD});
+        let (status, _, grant) = http_answer(
+            builtin
+                .invoke(event(Shape::Rest, "POST", "/login", &[], Some(&body), None))
+                .await,
+        );
+        assert_eq!(status, 200, "{grant}");
+        grant["token"].as_str().unwrap().to_owned()
+    };
+    let (stays, leaves) = (login().await, login().await);
+    let kept = authorizer_context(&store, &stays).await;
+    let ended = authorizer_context(&store, &leaves).await;
+
+    let api = RuntimeApi::start().await;
+    let _function = start_function(
+        &api,
+        &store,
+        "bootstrap",
+        &[("CHECKOFF_AUTHORIZER", "lambda")],
+    );
+    let list = |context: &Value| api.invoke(vouched(context.clone(), "GET", None));
+    assert_eq!(http_answer(list(&ended).await).0, 200);
+
+    let bearer = format!("Bearer {leaves}");
+    let logout = event(
+        Shape::Rest,
+        "POST",
+        "/logout",
+        &[("authorization", &bearer)],
+        None,
+        None,
+    );
+    assert_eq!(http_answer(builtin.invoke(logout).await).0, 204);
+    assert_eq!(
+        http_answer(list(&ended).await).0,
+        401,
+        "a logged-out session"
+    );
+    assert_eq!(
+        http_answer(list(&kept).await).0,
+        200,
+        "another session goes on"
+    );
+
+    let mut expired = kept.clone();
+    expired["exp"] = json!((checkoff::domain::Timestamp::now().unix_seconds() - 60).to_string());
+    assert_eq!(http_answer(list(&expired).await).0, 401, "an expired token");
+
+    // The account deleted and made again under the same name.
+    let alice = checkoff::domain::Username::parse("alice").unwrap();
+    store.store.delete_user(&alice).await.unwrap();
+    store.add_user("alice").await;
+    assert_eq!(
+        http_answer(list(&kept).await).0,
+        401,
+        "an account made again"
+    );
+}
+
+#[tokio::test]
+async fn under_lambda_the_login_limit_counts_api_gateways_source_address() {
+    let store = TestStore::new().await;
+    store.add_user("alice").await;
+    let api = RuntimeApi::start().await;
+    let _function = start_function(&api, &store, "bootstrap", &[]);
+    let wrong = json!({"username": "alice", "password": "Wrong1horse"});
+    for shape in [Shape::Rest, Shape::Http] {
+        let (status, _, _) = http_answer(
+            api.invoke(event(shape, "POST", "/login", &[], Some(&wrong), None))
+                .await,
+        );
+        assert_eq!(status, 401);
+    }
+    let failures = store
+        .store
+        .get_failures("addr:203.0.113.9")
+        .await
+        .unwrap()
+        .expect("counted under the caller's sourceIp");
+    assert_eq!(failures.count, 2);
+}
+
+#[tokio::test]
+async fn a_custom_authorizers_principal_shaped_like_a_digest_reaches_no_one_elses_todos() {
+    let store = TestStore::new().await;
+    let api = RuntimeApi::start().await;
+    let _function = start_function(
+        &api,
+        &store,
+        "bootstrap",
+        &[("CHECKOFF_AUTHORIZER", "custom")],
+    );
+    // A principal that cannot be a name is kept under a digest of it...
+    let arn = json!({ "principalId": "arn:aws:iam::123456789012:user/victim" });
+    let secret = json!({"description": "the victim's"});
+    let (status, _, todo) = http_answer(
+        api.invoke(vouched(arn.clone(), "POST", Some(&secret)))
+            .await,
+    );
+    assert_eq!(status, 201, "{todo}");
+    let owner = todo["username"].as_str().unwrap().to_owned();
+    let digest = owner
+        .strip_prefix("custom:")
+        .expect("a custom caller's name");
+    // ...and a caller whose principal is that digest gets a place of their own.
+    let copycat = json!({ "principalId": digest });
+    let (status, _, list) = http_answer(api.invoke(vouched(copycat, "GET", None)).await);
+    assert_eq!(status, 200);
+    assert_eq!(
+        list,
+        json!([]),
+        "the digest's holder saw the victim's todos"
+    );
+    let (_, _, list) = http_answer(api.invoke(vouched(arn, "GET", None)).await);
+    assert_eq!(list.as_array().unwrap().len(), 1);
 }
