@@ -180,6 +180,7 @@ async fn main() {
         admin: false,
         created_at: Timestamp::now(),
         revoked: Default::default(),
+        usage: Default::default(),
     };
     store.create_user(&user).await.expect("user");
     let token = state

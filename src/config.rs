@@ -134,6 +134,10 @@ pub struct Stage {
     pub signup: Option<Signup>,
     /// The SSM SecureString parameter of the JWT secret; `/checkoff/<stage>/jwt-secret` when not given.
     pub jwt_secret_param: Option<String>,
+    /// Per-account limits: todos held, bytes held (e.g. `32MiB`), writes per second.
+    pub quota_todos: Option<u64>,
+    pub quota_bytes: Option<String>,
+    pub write_rate: Option<u32>,
     pub authorizer: StageAuthorizer,
 }
 
@@ -152,6 +156,9 @@ impl Default for Stage {
             session_ttl: None,
             signup: None,
             jwt_secret_param: None,
+            quota_todos: None,
+            quota_bytes: None,
+            write_rate: None,
             authorizer: StageAuthorizer::default(),
         }
     }
@@ -522,6 +529,17 @@ pub struct ServiceArgs {
     /// document's jwks_uri, else <issuer>/.well-known/jwks.json].
     #[arg(long, env = "CHECKOFF_OIDC_JWKS_URL")]
     pub oidc_jwks_url: Option<String>,
+    /// Most todos one account may hold; 0: no limit [default: the stage's, else 10000].
+    #[arg(long, env = "CHECKOFF_QUOTA_TODOS")]
+    pub quota_todos: Option<u64>,
+    /// Most bytes of descriptions and metadata one account may hold, e.g. 32MiB; 0: no limit
+    /// [default: the stage's, else 32MiB].
+    #[arg(long, env = "CHECKOFF_QUOTA_BYTES", value_parser = parse_size)]
+    pub quota_bytes: Option<u64>,
+    /// Most writes (creates, changes, deletes) per second one account may make on one instance,
+    /// with ten seconds' worth at once; 0: no limit [default: the stage's, else 50].
+    #[arg(long, env = "CHECKOFF_WRITE_RATE")]
+    pub write_rate: Option<u32>,
     /// Reverse proxies whose word on the client's address is taken (addresses or CIDR ranges,
     /// comma-separated, e.g. 127.0.0.1,10.0.0.0/8) [default: none: the address a connection
     /// comes from is the client's]. Behind a proxy without it, every client has the proxy's
@@ -549,6 +567,52 @@ pub struct ServiceArgs {
         value_delimiter = ','
     )]
     pub cors_origins: Vec<String>,
+}
+
+/// A size in bytes: a number, or one with `KiB`, `MiB` or `GiB`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "{text:?} is no size: write e.g. 32MiB, 512KiB or 1000"
+            ));
+        }
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| format!("{text:?} is no size: write e.g. 32MiB, 512KiB or 1000"))
+}
+
+/// What one account may hold and do; 0 in any field is no limit there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// Todos held.
+    pub todos: u64,
+    /// Bytes of descriptions and metadata held.
+    pub bytes: u64,
+    /// Writes per second, on one instance, with ten seconds' worth at once.
+    pub writes_per_second: u32,
+}
+
+impl Default for Quota {
+    fn default() -> Self {
+        Self {
+            todos: 10_000,
+            bytes: 32 << 20,
+            writes_per_second: 50,
+        }
+    }
 }
 
 /// An address (`10.1.2.3`) or a range (`10.0.0.0/8`) of trusted proxies.
@@ -750,6 +814,8 @@ pub struct ServiceSettings {
     pub list_cache_bytes: usize,
     /// Reverse proxies whose forwarded client address is believed.
     pub proxies: Proxies,
+    /// What one account may hold and do.
+    pub quota: Quota,
 }
 
 impl Default for ServiceSettings {
@@ -762,6 +828,7 @@ impl Default for ServiceSettings {
             throttle: ThrottlePolicy::default(),
             list_cache_bytes: 2 << 20,
             proxies: Proxies::default(),
+            quota: Quota::default(),
         }
     }
 }
@@ -782,6 +849,25 @@ impl Settings {
         let stage_session_ttl = match stage.as_ref().and_then(|(_, s)| s.session_ttl.as_deref()) {
             Some(ttl) => Some(crate::cli::parse_ttl(ttl)?),
             None => None,
+        };
+        let stage_quota_bytes = match stage.as_ref().and_then(|(_, s)| s.quota_bytes.as_deref()) {
+            Some(size) => Some(parse_size(size)?),
+            None => None,
+        };
+        let defaults = Quota::default();
+        let quota = Quota {
+            todos: args
+                .quota_todos
+                .or(stage.as_ref().and_then(|(_, s)| s.quota_todos))
+                .unwrap_or(defaults.todos),
+            bytes: args
+                .quota_bytes
+                .or(stage_quota_bytes)
+                .unwrap_or(defaults.bytes),
+            writes_per_second: args
+                .write_rate
+                .or(stage.as_ref().and_then(|(_, s)| s.write_rate))
+                .unwrap_or(defaults.writes_per_second),
         };
         let signup = args
             .signup
@@ -850,6 +936,7 @@ impl Settings {
                     trusted: args.trusted_proxies.clone(),
                     header: args.forwarded_header.clone(),
                 },
+                quota,
                 ..ServiceSettings::default()
             },
         })
@@ -907,6 +994,17 @@ mod tests {
         assert!(bad("[stages.x]\ncors_origins = [\"*\"]").contains("no path, no *"));
         assert!(bad("[stages.x]\ncors_origins = [\"https://a.com/x\"]").contains("no path"));
         assert!(toml::from_str::<ConfigFile>("[stages.x]\nmemroy_mb = 1").is_err());
+    }
+
+    #[test]
+    fn sizes_read_with_their_units() {
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert_eq!(parse_size("32MiB"), Ok(32 << 20));
+        assert_eq!(parse_size(" 512KiB "), Ok(512 << 10));
+        assert_eq!(parse_size("0"), Ok(0));
+        for bad in ["", "MiB", "1.5MiB", "32MB", "-1", "99999999999GiB"] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

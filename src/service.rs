@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::api::{AppState, ChangeFeed, Cursors, ListCache, Services};
+use crate::api::{AccountLimits, AppState, ChangeFeed, Cursors, ListCache, Services};
 use crate::auth::{
     Authorizer, GatewayAuthorizer, JwtAuthorizer, JwtSecret, LoginThrottle, OidcAuthorizer,
     Passwords, Sessions, TokenCheck, TokenService, load_or_create_secret,
@@ -87,6 +87,7 @@ pub async fn build_on(settings: &Settings, store: Arc<dyn Store>) -> Result<AppS
         sessions,
         signup: settings.service.signup,
         cursors: Arc::new(Cursors::new(&secret)),
+        limits: AccountLimits::new(settings.service.quota),
         lists: Arc::new(ListCache::new(settings.service.list_cache_bytes)),
         events: Arc::new(ChangeFeed::default()),
         live_events: settings.runtime == Runtime::Local,

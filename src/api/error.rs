@@ -45,6 +45,9 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("Too many failed attempts; try again later")]
     TooManyRequests { retry_after: Duration },
+    /// An account would hold more than its quota allows; the message names the limit.
+    #[error("{0}")]
+    OverQuota(String),
     /// A bound on what one caller may hold or do (streams, writes), named in the message.
     #[error("{message}")]
     Limited {
@@ -74,7 +77,7 @@ impl ApiError {
             | Self::InvalidToken
             | Self::InvalidCredentials
             | Self::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
-            Self::Forbidden | Self::Refused(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::Refused(_) | Self::OverQuota(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,

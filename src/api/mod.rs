@@ -11,6 +11,7 @@ mod idempotency;
 mod lists;
 mod observe;
 mod paging;
+mod quota;
 mod sessions;
 mod state;
 mod todos;
@@ -50,6 +51,7 @@ pub use error::{ApiError, ApiResult};
 pub use events::{ChangeFeed, RECHECK};
 pub use lists::ListCache;
 pub use paging::Cursors;
+pub use quota::AccountLimits;
 pub use state::{AppState, Services};
 
 /// Request bodies larger than this are refused with 413.

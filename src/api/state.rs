@@ -38,6 +38,8 @@ pub struct Services {
     /// Whether anyone may make an account with POST /users.
     pub signup: bool,
     pub cursors: Arc<Cursors>,
+    /// What one account may hold and do.
+    pub limits: super::quota::AccountLimits,
     pub lists: Arc<ListCache>,
     /// Changes made through this process, for live event streams.
     pub events: Arc<ChangeFeed>,

@@ -14,6 +14,7 @@ use super::idempotency::{IdempotencyKey, replay};
 use super::lists::{ListKey, Listed};
 use super::paging::{limit_of, state_of};
 use crate::api::AppState;
+use crate::auth::Decision;
 use crate::domain::{Description, Metadata, Timestamp, Todo, TodoPatch, TodoState, Username};
 use crate::store::{PageRequest, StoreError};
 
@@ -95,6 +96,28 @@ async fn expected_version(
     }
 }
 
+/// How many bytes `patch` adds to what the account holds: what its new fields take, when that
+/// fits anyway; otherwise, exactly, less what they replace (one read, only near the limit).
+async fn growth(
+    app: &AppState,
+    caller: &Decision,
+    uid: uuid::Uuid,
+    patch: &TodoPatch,
+) -> ApiResult<i64> {
+    let added = patch.description.as_ref().map_or(0, |d| d.as_str().len())
+        + patch.metadata.as_ref().map_or(0, |m| m.as_json().len());
+    if added == 0 || app.limits.has_room(caller, added as u64) {
+        return Ok(added as i64);
+    }
+    let old = app
+        .store
+        .get_todo(&caller.owner, uid)
+        .await?
+        .ok_or(NOT_FOUND)?;
+    let new = old.clone().patched(patch, Timestamp::now());
+    Ok(new.stored_bytes() as i64 - old.stored_bytes() as i64)
+}
+
 fn item_headers(todo: &Todo) -> HeaderMap {
     let mut headers = HeaderMap::new();
     if let Ok(value) = HeaderValue::from_str(&etag(todo.version)) {
@@ -168,6 +191,8 @@ pub async fn list_todos(
         (status = 400, description = "Invalid description or metadata, or a malformed Idempotency-Key"),
         (status = 401, description = "Unauthorized"),
         (status = 413, description = "Body over 64 KiB"),
+        (status = 403, description = "The account holds as many todos or bytes as its quota allows (the message names the limit)"),
+        (status = 429, description = "The account writes faster than its limit; see Retry-After"),
     ))]
 pub async fn create_todo(
     State(app): State<AppState>,
@@ -186,6 +211,13 @@ pub async fn create_todo(
         new.metadata.unwrap_or_default(),
     );
     let body = serde_json::to_string(&todo).map_err(|e| ApiError::Internal(e.to_string()))?;
+    if let Err(refused) = app.limits.grow(&caller, 1, todo.stored_bytes() as i64) {
+        // A retry of a create that was done (and filled the account) still gets its answer.
+        return match answered_before(&app, &caller.owner, &key, &request).await? {
+            Some(replayed) => Ok(replayed),
+            None => Err(refused),
+        };
+    }
     let written = match key.answer(&todo.username, &request, StatusCode::CREATED, body.clone()) {
         None => app.store.create_todo(&todo).await.map(|()| None),
         Some(answer) => app
@@ -260,6 +292,8 @@ pub async fn get_todo(
         (status = 401, description = "Unauthorized"),
         (status = 404, description = "No such todo of yours"),
         (status = 412, description = "If-Match does not match"),
+        (status = 403, description = "The account holds as many todos or bytes as its quota allows (the message names the limit)"),
+        (status = 429, description = "The account writes faster than its limit; see Retry-After"),
     ))]
 pub async fn update_todo(
     State(app): State<AppState>,
@@ -270,6 +304,8 @@ pub async fn update_todo(
 ) -> ApiResult<impl IntoResponse> {
     let patch = TodoPatch::new(changes.description, changes.state, changes.metadata)?;
     let expected = expected_version(&app, &caller.owner, uid, if_match).await?;
+    let grown = growth(&app, &caller, uid, &patch).await?;
+    app.limits.grow(&caller, 0, grown)?;
     let todo = app
         .store
         .update_todo(&caller.owner, uid, &patch, expected, Timestamp::now())
@@ -290,6 +326,7 @@ pub async fn update_todo(
         (status = 401, description = "Unauthorized"),
         (status = 404, description = "No such todo of yours"),
         (status = 412, description = "If-Match does not match"),
+        (status = 429, description = "The account writes faster than its limit; see Retry-After"),
     ))]
 pub async fn delete_todo(
     State(app): State<AppState>,
@@ -298,6 +335,7 @@ pub async fn delete_todo(
     if_match: IfMatch,
 ) -> ApiResult<StatusCode> {
     let expected = expected_version(&app, &caller.owner, uid, if_match).await?;
+    app.limits.write(&caller)?;
     app.store
         .delete_todo(&caller.owner, uid, expected)
         .await
@@ -340,6 +378,7 @@ pub struct Changed {
         (status = 200, body = Deleted, description = "How many went"),
         (status = 400, description = "No state, or not `completed`, or a malformed Idempotency-Key"),
         (status = 401, description = "Unauthorized"),
+        (status = 429, description = "The account writes faster than its limit; see Retry-After"),
     ))]
 pub async fn delete_in_state(
     State(app): State<AppState>,
@@ -358,6 +397,7 @@ pub async fn delete_in_state(
     if let Some(replayed) = answered_before(&app, &caller.owner, &key, REQUEST).await? {
         return Ok(replayed);
     }
+    app.limits.write(&caller)?;
     let deleted = app
         .store
         .delete_in_state(&caller.owner, TodoState::Completed)
@@ -412,6 +452,7 @@ async fn answer_once<T: Serialize>(
         (status = 200, body = Changed, description = "How many changed (those already completed stay as they are)"),
         (status = 400, description = "A malformed Idempotency-Key"),
         (status = 401, description = "Unauthorized"),
+        (status = 429, description = "The account writes faster than its limit; see Retry-After"),
     ))]
 pub async fn complete_all(
     State(app): State<AppState>,
@@ -422,6 +463,7 @@ pub async fn complete_all(
     if let Some(replayed) = answered_before(&app, &caller.owner, &key, REQUEST).await? {
         return Ok(replayed);
     }
+    app.limits.write(&caller)?;
     let changed = app
         .store
         .complete_all(&caller.owner, Timestamp::now())

@@ -355,7 +355,7 @@ pub async fn change_password(
 #[utoipa::path(get, path = "/users/{username}/export", tag = "users", security(("token" = [])),
     params(UserPathParam),
     responses(
-        (status = 200, body = Export, description = "The profile and every todo, as one JSON document"),
+        (status = 200, body = Export, description = "The profile and every todo, as one JSON document, sent as it is read (page by page: an export takes no more memory however many todos there are)"),
         (status = 401, description = "Unauthorized"),
         (status = 403, description = "Neither the user nor an administrator"),
         (status = 404, description = "No such user"),
@@ -367,26 +367,85 @@ pub async fn export(
 ) -> ApiResult<impl IntoResponse> {
     may_manage(&caller, &name)?;
     let user = user_named(&app, &name).await?;
-    let mut todos = Vec::new();
-    let mut page = PageRequest::first(1000);
-    loop {
-        let listed = app.store.list_todos(&name, None, &page).await?;
-        todos.extend(listed.items);
-        match listed.next {
-            Some(after) => page.after = Some(after),
-            None => break,
-        }
-    }
+    // The first page is read before the answer starts: a store that is down is still a 503.
+    let first = app
+        .store
+        .list_todos(&name, None, &PageRequest::first(EXPORT_PAGE))
+        .await?;
+    let profile = serde_json::to_string(&Profile::from(&user))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let opening = format!("{{\"profile\":{profile},\"todos\":[");
     let disposition = HeaderValue::from_str(&format!(
         "attachment; filename=\"checkoff-{}.json\"",
         user.username
     ))
     .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let pages = ExportPages {
+        app,
+        owner: name,
+        page: Some(first),
+        opening: Some(opening),
+        written: 0,
+    };
+    let body =
+        axum::body::Body::from_stream(futures_util::stream::unfold(pages, ExportPages::next));
     Ok((
-        [(header::CONTENT_DISPOSITION, disposition)],
-        Json(Export {
-            profile: Profile::from(&user),
-            todos,
-        }),
+        [
+            (header::CONTENT_DISPOSITION, disposition),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+        ],
+        body,
     ))
+}
+
+/// Todos read per page of an export.
+const EXPORT_PAGE: u32 = 500;
+
+/// An export as it is sent: the opening, then each page of todos as it is read, then the close.
+struct ExportPages {
+    app: AppState,
+    owner: Username,
+    /// The page read and not yet sent; `None` once the last was sent.
+    page: Option<crate::store::Page<Todo>>,
+    opening: Option<String>,
+    written: u64,
+}
+
+impl ExportPages {
+    async fn next(mut self) -> Option<(Result<axum::body::Bytes, std::io::Error>, Self)> {
+        let page = self.page.take()?;
+        let mut chunk = self.opening.take().unwrap_or_default();
+        for todo in &page.items {
+            if self.written > 0 {
+                chunk.push(',');
+            }
+            match serde_json::to_string(todo) {
+                Ok(json) => chunk.push_str(&json),
+                Err(e) => return Some((Err(std::io::Error::other(e)), self)),
+            }
+            self.written += 1;
+        }
+        match page.next {
+            None => chunk.push_str("]}\n"),
+            Some(after) => {
+                let request = PageRequest {
+                    limit: EXPORT_PAGE,
+                    after: Some(after),
+                };
+                match self.app.store.list_todos(&self.owner, None, &request).await {
+                    Ok(next) => self.page = Some(next),
+                    // Cut short: the client sees a document that does not parse, never a
+                    // partial one that does.
+                    Err(error) => {
+                        tracing::warn!(user = %self.owner, %error, "export cut short");
+                        return Some((Err(std::io::Error::other(error.to_string())), self));
+                    }
+                }
+            }
+        }
+        Some((Ok(axum::body::Bytes::from(chunk)), self))
+    }
 }

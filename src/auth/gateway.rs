@@ -169,6 +169,7 @@ impl Authorizer for GatewayAuthorizer {
         Ok(Decision {
             principal,
             account: Some(user.created_at),
+            usage: user.usage,
             owner,
             authorizer: self.kind.as_str(),
             admin: user.admin,

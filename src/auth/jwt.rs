@@ -82,6 +82,7 @@ impl JwtAuthorizer {
         Ok(Decision {
             principal: owner.to_string(),
             account: Some(user.created_at),
+            usage: user.usage,
             owner,
             authorizer: "builtin",
             admin: user.admin,

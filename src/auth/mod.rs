@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use axum::http::request::Parts;
 use serde_json::{Map, Value};
 
-use crate::domain::{Timestamp, Username};
+use crate::domain::{Timestamp, Usage, Username};
 
 pub use gateway::{GatewayAuthorizer, GatewayIdentity, owner_of};
 pub use grants::{RouteGrants, RoutePattern};
@@ -42,6 +42,9 @@ pub struct Decision {
     /// account itself, which a later account under the same name is not. `None` only where the
     /// profile is not read (the Lambda authorizer, for an OIDC caller seen for the first time).
     pub account: Option<Timestamp>,
+    /// What the account held when its profile was read for this decision: what the
+    /// per-account limits are checked against, at no cost of its own.
+    pub usage: Usage,
     /// Which authorizer decided, e.g. `builtin` or `oidc`.
     pub authorizer: &'static str,
     pub admin: bool,

@@ -98,6 +98,7 @@ impl OidcAuthorizer {
             principal,
             owner,
             account: profile.as_ref().map(|user| user.created_at),
+            usage: profile.as_ref().map(|user| user.usage).unwrap_or_default(),
             authorizer: OIDC_KIND,
             admin: profile.is_some_and(|user| user.admin),
             routes: RouteGrants::all(),

@@ -367,6 +367,15 @@ pub fn template(
     if let Some(ttl) = &stage.session_ttl {
         set("CHECKOFF_SESSION_TTL", json!(ttl));
     }
+    if let Some(todos) = stage.quota_todos {
+        set("CHECKOFF_QUOTA_TODOS", json!(todos.to_string()));
+    }
+    if let Some(bytes) = &stage.quota_bytes {
+        set("CHECKOFF_QUOTA_BYTES", json!(bytes));
+    }
+    if let Some(rate) = stage.write_rate {
+        set("CHECKOFF_WRITE_RATE", json!(rate.to_string()));
+    }
     if let Some(signup) = stage.signup {
         let value = match signup {
             crate::config::Signup::Open => "open",

@@ -26,7 +26,7 @@ pub use password::{LoginPassword, Password};
 pub use session::{Revocations, Session, SessionKind};
 pub use timestamp::Timestamp;
 pub use todo::{Description, Metadata, Todo, TodoPatch, TodoState};
-pub use user::{Email, User, Username};
+pub use user::{Email, Usage, User, Username};
 
 /// A string schema for the OpenAPI document, as a parser here checks it.
 fn text_schema(

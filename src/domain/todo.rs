@@ -293,6 +293,12 @@ impl Todo {
         }
     }
 
+    /// What the item counts against its owner's byte allowance: its description and metadata
+    /// as stored (UTF-8, and the metadata's JSON text).
+    pub fn stored_bytes(&self) -> u64 {
+        (self.description.as_str().len() + self.metadata.as_json().len()) as u64
+    }
+
     /// The item after `patch`, stamped `now`, one version on.
     pub fn patched(mut self, patch: &TodoPatch, now: Timestamp) -> Self {
         if let Some(description) = &patch.description {

@@ -195,6 +195,17 @@ pub struct User {
     pub created_at: Timestamp,
     /// Sessions ended whose access tokens have not all expired yet.
     pub revoked: Revocations,
+    /// What the account holds, kept by the store as todos come and go.
+    pub usage: Usage,
+}
+
+/// What an account holds: the todos and their [`super::Todo::stored_bytes`]. The store keeps it
+/// on the profile, which the authorizer reads anyway, so the per-account limits cost no
+/// request of their own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub todos: u64,
+    pub bytes: u64,
 }
 
 impl User {
@@ -212,6 +223,7 @@ impl User {
             admin,
             created_at: Timestamp::now(),
             revoked: Revocations::default(),
+            usage: Usage::default(),
         }
     }
 

@@ -149,6 +149,7 @@ mod tests {
             principal: "alice".into(),
             owner: Username::parse("alice").unwrap(),
             account: None,
+            usage: Default::default(),
             authorizer: "builtin",
             admin: false,
             routes: RouteGrants::parse(routes).unwrap(),

@@ -282,6 +282,7 @@ mod tests {
             admin: false,
             created_at: Timestamp::now(),
             revoked: Default::default(),
+            usage: Default::default(),
         }
     }
 

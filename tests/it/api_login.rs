@@ -152,6 +152,7 @@ async fn an_original_pbkdf2_account_logs_in_and_is_rehashed_to_argon2id() {
         admin: false,
         created_at: Timestamp::now(),
         revoked: Default::default(),
+        usage: Default::default(),
     };
     app.store.create_user(&legacy).await.unwrap();
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use checkoff::domain::{
     Description, Metadata, Revocations, Session, SessionKind, Timestamp, Todo, TodoPatch,
-    TodoState, User, Username,
+    TodoState, Usage, User, Username,
 };
 use checkoff::store::{PageRequest, Store, StoreError};
 use serde_json::json;
@@ -31,6 +31,7 @@ fn user(n: &str) -> User {
         admin: false,
         created_at: Timestamp::now(),
         revoked: Default::default(),
+        usage: Default::default(),
     }
 }
 
@@ -801,4 +802,69 @@ async fn a_remembered_answer_holds_its_key_until_it_expires() {
             .await,
         Err(StoreError::NotFound)
     ));
+}
+
+#[tokio::test]
+async fn the_profile_counts_what_the_account_holds_through_every_write() {
+    let (store, _dir) = fresh().await;
+    store.create_user(&user("alice")).await.unwrap();
+    store.create_user(&user("bob")).await.unwrap();
+    let alice = name("alice");
+    let usage = |store: Arc<dyn Store>| async move {
+        store.get_user(&name("alice")).await.unwrap().unwrap().usage
+    };
+    let a = todo("alice", "first");
+    let b = todo("alice", "second one");
+    let c = todo("alice", "third");
+    for t in [&a, &b, &c] {
+        store.create_todo(t).await.unwrap();
+    }
+    store
+        .create_todo(&todo("bob", "not alice's"))
+        .await
+        .unwrap();
+    let bytes = |ts: &[&Todo]| ts.iter().map(|t| t.stored_bytes()).sum::<u64>();
+    assert_eq!(
+        usage(Arc::clone(&store)).await,
+        Usage {
+            todos: 3,
+            bytes: bytes(&[&a, &b, &c])
+        }
+    );
+
+    let patch = TodoPatch::new(
+        Some(Description::parse("a much longer description").unwrap()),
+        Some(TodoState::Completed),
+        None,
+    )
+    .unwrap();
+    let a = store
+        .update_todo(&alice, a.uid, &patch, None, Timestamp::now())
+        .await
+        .unwrap();
+    assert_eq!(usage(Arc::clone(&store)).await.bytes, bytes(&[&a, &b, &c]));
+
+    store.delete_todo(&alice, b.uid, None).await.unwrap();
+    assert_eq!(
+        usage(Arc::clone(&store)).await,
+        Usage {
+            todos: 2,
+            bytes: bytes(&[&a, &c])
+        }
+    );
+
+    assert_eq!(
+        store
+            .delete_in_state(&alice, TodoState::Completed)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        usage(Arc::clone(&store)).await,
+        Usage {
+            todos: 1,
+            bytes: bytes(&[&c])
+        }
+    );
 }

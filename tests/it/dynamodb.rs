@@ -330,6 +330,7 @@ async fn seed_sqlite(dir: &Path) -> Vec<Todo> {
             admin: name == "bob",
             created_at: Timestamp::now(),
             revoked: Default::default(),
+            usage: Default::default(),
         };
         store.create_user(&user).await.unwrap();
         for i in 0..3 {

@@ -108,6 +108,7 @@ pub async fn add_user(store: &dyn Store, name: &str) {
         admin: false,
         created_at: Timestamp::now(),
         revoked: Default::default(),
+        usage: Default::default(),
     };
     store.create_user(&user).await.expect("create user");
 }

@@ -480,3 +480,125 @@ async fn one_account_cannot_open_streams_without_end() {
         "a closed stream's place was not given back"
     );
 }
+
+fn quota(todos: u64, bytes: u64, writes_per_second: u32) -> ServiceSettings {
+    ServiceSettings {
+        quota: checkoff::config::Quota {
+            todos,
+            bytes,
+            writes_per_second,
+        },
+        ..ServiceSettings::default()
+    }
+}
+
+async fn create(app: &TestApp, token: &str, body: Value) -> (StatusCode, Value) {
+    status_json(
+        app.authed(Method::POST, "/todos", token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_account_holds_no_more_todos_than_its_quota() {
+    let app = TestApp::spawn_with(quota(3, 0, 0)).await;
+    let token = app.user_token("alice").await;
+    let mut made = Vec::new();
+    for i in 0..3 {
+        made.push(app.create_todo(&token, &format!("todo {i}")).await);
+    }
+    let (status, body) = create(&app, &token, json!({"description": "one too many"})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("3 todos"),
+        "{body}"
+    );
+    let other = app.user_token("bob").await;
+    app.create_todo(&other, "another account has its own room")
+        .await;
+    let path = format!("/todos/{}", made[0]["uid"].as_str().unwrap());
+    let deleted = app.authed(Method::DELETE, &path, &token).send().await;
+    assert_eq!(deleted.unwrap().status(), StatusCode::NO_CONTENT);
+    app.create_todo(&token, "room again").await;
+}
+
+#[tokio::test]
+async fn an_account_holds_no_more_bytes_than_its_quota() {
+    let app = TestApp::spawn_with(quota(0, 100, 0)).await;
+    let token = app.user_token("alice").await;
+    let todo = app.create_todo(&token, &"x".repeat(60)).await;
+    let (status, body) = create(&app, &token, json!({"description": "y".repeat(50)})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("100 bytes"),
+        "{body}"
+    );
+    let path = format!("/todos/{}", todo["uid"].as_str().unwrap());
+    let change = |body: Value| app.authed(Method::PATCH, &path, &token).json(&body).send();
+    // Growing it past the limit is refused; shrinking, and growing within it, are not.
+    let grown = change(json!({"metadata": {"note": "z".repeat(40)}}))
+        .await
+        .unwrap();
+    assert_eq!(grown.status(), StatusCode::FORBIDDEN);
+    let shrunk = change(json!({"description": "short"})).await.unwrap();
+    assert_eq!(shrunk.status(), StatusCode::OK);
+    let regrown = change(json!({"description": "x".repeat(80)}))
+        .await
+        .unwrap();
+    assert_eq!(regrown.status(), StatusCode::OK);
+    let (status, _) = create(&app, &token, json!({"description": "y".repeat(30)})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn an_accounts_writes_beyond_its_rate_wait_their_turn() {
+    let app = TestApp::spawn_with(quota(0, 0, 1)).await;
+    let token = app.user_token("alice").await;
+    for i in 0..10 {
+        app.create_todo(&token, &format!("burst {i}")).await;
+    }
+    let response = app
+        .authed(Method::POST, "/todos", &token)
+        .json(&json!({"description": "too fast"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key("retry-after"));
+    let other = app.user_token("bob").await;
+    app.create_todo(&other, "another account writes on").await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.create_todo(&token, "after waiting").await;
+}
+
+#[tokio::test]
+async fn an_export_of_many_pages_is_the_whole_account() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("alice").await;
+    let owner = Username::parse("alice").unwrap();
+    for i in 0..1001 {
+        let todo = checkoff::domain::Todo::new(
+            owner.clone(),
+            checkoff::domain::Description::parse(&format!("todo {i}")).unwrap(),
+            checkoff::domain::Metadata::default(),
+        );
+        app.store.create_todo(&todo).await.unwrap();
+    }
+    let (status, export) = status_json(
+        app.authed(Method::GET, "/users/alice/export", &token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(export["profile"]["username"], "alice");
+    let todos = export["todos"].as_array().unwrap();
+    assert_eq!(todos.len(), 1001);
+    assert_eq!(todos[0]["description"], "todo 0");
+    assert_eq!(todos[1000]["description"], "todo 1000");
+}

@@ -97,6 +97,7 @@ fn user_from_chalice(item: &Item) -> Result<User, String> {
         admin: false,
         created_at: Timestamp::now(),
         revoked: Default::default(),
+        usage: Default::default(),
     })
 }
 

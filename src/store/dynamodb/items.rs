@@ -24,7 +24,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use uuid::Uuid;
 
 use crate::domain::{
-    Description, Email, Metadata, Revocations, Session, Timestamp, Todo, TodoState, User, Username,
+    Description, Email, Metadata, Revocations, Session, Timestamp, Todo, TodoState, Usage, User,
+    Username,
 };
 use crate::store::{Remembered, StoreError};
 
@@ -50,6 +51,10 @@ pub(super) const REVOKED_PREFIX: &str = "rv_";
 /// The profile's login generation (absent: 0) and the session the last new generation kept.
 pub(super) const LOGIN_GENERATION: &str = "login_gen";
 pub(super) const KEPT_SESSION: &str = "kept_session";
+/// What the account holds (absent: nothing), kept by the store with every write of a todo and
+/// never written with the rest of the profile.
+pub(super) const TODO_COUNT: &str = "todo_count";
+pub(super) const TODO_BYTES: &str = "todo_bytes";
 /// A session's login generation (absent: 0).
 pub(super) const SESSION_GENERATION: &str = "gen";
 /// The table's time-to-live attribute: DynamoDB deletes an item some time after this second.
@@ -271,6 +276,10 @@ pub(super) fn user_from_item(item: &Item) -> Result<User, StoreError> {
         admin: matches!(item.get("admin"), Some(AttributeValue::Bool(true))),
         created_at: r.parsed("created_at", Timestamp::parse)?,
         revoked: revocations_of(item)?,
+        usage: Usage {
+            todos: number_or_zero(&r, TODO_COUNT)?,
+            bytes: number_or_zero(&r, TODO_BYTES)?,
+        },
     })
 }
 
@@ -382,6 +391,7 @@ mod tests {
             admin: true,
             created_at: Timestamp::now(),
             revoked: Default::default(),
+            usage: Default::default(),
         };
         assert_eq!(user_from_item(&user_item(&user)).unwrap(), user);
     }

@@ -22,10 +22,10 @@ use uuid::Uuid;
 use self::error::{from_sdk, unless_condition_failed};
 use self::items::{
     EXPIRES, GSI1, GSI1PK, GSI1SK, Item, KEPT_SESSION, LOGIN_GENERATION, LSI1, LSI1SK, PK, PROFILE,
-    SESSION_PREFIX, SK, TODO_PREFIX, USERS_PARTITION, failures_key, n, position_of, profile_key,
-    remembered_from_item, remembered_item, remembered_key, revoked_attribute, s, session_from_item,
-    session_item, session_key, state_partition, state_sort_key, todo_from_item, todo_item,
-    todo_key, user_from_item, user_item, user_pk,
+    SESSION_PREFIX, SK, TODO_BYTES, TODO_COUNT, TODO_PREFIX, USERS_PARTITION, failures_key, n,
+    position_of, profile_key, remembered_from_item, remembered_item, remembered_key,
+    revoked_attribute, s, session_from_item, session_item, session_key, state_partition,
+    state_sort_key, todo_from_item, todo_item, todo_key, user_from_item, user_item, user_pk,
 };
 use super::{Failures, Page, PageRequest, Remembered, Store, StoreError, StoreResult};
 use crate::domain::{Session, SessionKind, Timestamp, Todo, TodoPatch, TodoState, User, Username};
@@ -191,7 +191,7 @@ impl DynamoStore {
         &self,
         owner: &Username,
         state: TodoState,
-    ) -> StoreResult<Vec<(Item, Uuid)>> {
+    ) -> StoreResult<Vec<(Item, Uuid, u64)>> {
         let mut found = Vec::new();
         let mut start = None;
         loop {
@@ -203,7 +203,7 @@ impl DynamoStore {
                 .key_condition_expression("PK = :pk AND begins_with(LSI1SK, :state)")
                 .expression_attribute_values(":pk", user_pk(owner))
                 .expression_attribute_values(":state", s(format!("{state}#")))
-                .projection_expression("PK, SK, LSI1SK, uid")
+                .projection_expression("PK, SK, LSI1SK, uid, description, metadata")
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
@@ -219,7 +219,12 @@ impl DynamoStore {
                     .iter()
                     .filter_map(|k| Some(((*k).to_owned(), item.get(*k)?.clone())))
                     .collect();
-                found.push((key, uid));
+                let bytes = ["description", "metadata"]
+                    .iter()
+                    .filter_map(|k| item.get(*k)?.as_s().ok())
+                    .map(|text| text.len() as u64)
+                    .sum();
+                found.push((key, uid, bytes));
             }
             start = page.last_evaluated_key;
             if start.is_none() {
@@ -230,16 +235,17 @@ impl DynamoStore {
 
     /// Runs conditional writes a hundred to a transaction (one request each); a transaction
     /// that some item's condition fails is done again item by item, where the failing ones are
-    /// simply skipped. Returns how many were written.
-    async fn write_many(&self, actions: Vec<TransactWriteItem>) -> StoreResult<u64> {
-        let mut written = 0;
-        for chunk in actions.chunks(TRANSACTION_LIMIT) {
+    /// simply skipped. Returns which were written (their indexes).
+    async fn write_many(&self, actions: Vec<TransactWriteItem>) -> StoreResult<Vec<usize>> {
+        let mut written = Vec::new();
+        for (c, chunk) in actions.chunks(TRANSACTION_LIMIT).enumerate() {
+            let first = c * TRANSACTION_LIMIT;
             match self.transact(chunk.to_vec()).await {
-                Ok(()) => written += chunk.len() as u64,
+                Ok(()) => written.extend(first..first + chunk.len()),
                 Err(StoreError::AlreadyExists) => {
-                    for action in chunk {
+                    for (i, action) in chunk.iter().enumerate() {
                         match self.transact(vec![action.clone()]).await {
-                            Ok(()) => written += 1,
+                            Ok(()) => written.push(first + i),
                             Err(StoreError::AlreadyExists) => {}
                             Err(e) => return Err(e),
                         }
@@ -313,6 +319,73 @@ impl DynamoStore {
             _ => {
                 self.delete_keys(keys).await?;
                 Err(StoreError::NotFound)
+            }
+        }
+    }
+
+    /// Counts new todos of `owner`'s made at `made` (`keys`, `bytes` of them) on the profile,
+    /// in the one request that also checks, after their write, that the owner's account exists
+    /// and is not younger than them (see `keep_if_owned`); if not, they are taken back and
+    /// `NotFound` returned.
+    async fn count_if_owned(
+        &self,
+        owner: &Username,
+        made: &Timestamp,
+        keys: Vec<Item>,
+        bytes: u64,
+    ) -> StoreResult<()> {
+        let counted = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(profile_key(owner)))
+            .update_expression(format!("ADD {TODO_COUNT} :count, {TODO_BYTES} :bytes"))
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":count", n(1))
+            .expression_attribute_values(":bytes", n(bytes))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        let profile = match unless_condition_failed(counted, StoreError::NotFound) {
+            Ok(output) => user_from_item(&output.attributes.unwrap_or_default())?,
+            Err(StoreError::NotFound) => {
+                self.delete_keys(keys).await?;
+                return Err(StoreError::NotFound);
+            }
+            Err(e) => return Err(e),
+        };
+        if profile.created_at <= *made {
+            return Ok(());
+        }
+        // A newer account of the same name: nothing of this is theirs.
+        self.add_usage(owner, -1, -(bytes as i64)).await;
+        self.delete_keys(keys).await?;
+        Err(StoreError::NotFound)
+    }
+
+    /// Adds to what `owner`'s profile says the account holds, after a write that is done: a
+    /// failure is logged, not answered (the write stands; the count is off by it).
+    async fn add_usage(&self, owner: &Username, todos: i64, bytes: i64) {
+        if todos == 0 && bytes == 0 {
+            return;
+        }
+        let number = |v: i64| aws_sdk_dynamodb::types::AttributeValue::N(v.to_string());
+        let added = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(profile_key(owner)))
+            .update_expression(format!("ADD {TODO_COUNT} :count, {TODO_BYTES} :bytes"))
+            // A profile deleted meanwhile is not made again by counting.
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":count", number(todos))
+            .expression_attribute_values(":bytes", number(bytes))
+            .send()
+            .await;
+        match unless_condition_failed(added, StoreError::NotFound) {
+            Ok(_) | Err(StoreError::NotFound) => {}
+            Err(error) => {
+                tracing::warn!(user = %owner, %error, todos, bytes, "could not count a change of the account's todos")
             }
         }
     }
@@ -900,14 +973,27 @@ impl Store for DynamoStore {
             Err(e) => return Err(e),
         }
         let record_key = remembered_key(&answer.owner, &answer.key);
-        self.keep_if_owned(&todo.username, &todo.created_at, vec![todo_key, record_key])
-            .await
-            .map(|()| None)
+        self.count_if_owned(
+            &todo.username,
+            &todo.created_at,
+            vec![todo_key, record_key],
+            todo.stored_bytes(),
+        )
+        .await
+        .map(|()| None)
     }
 
     async fn create_todo(&self, todo: &Todo) -> StoreResult<()> {
-        self.put_owned(&todo.username, &todo.created_at, todo_item(todo))
-            .await
+        let item = todo_item(todo);
+        let key = key_of(&item);
+        self.put_new(item).await?;
+        self.count_if_owned(
+            &todo.username,
+            &todo.created_at,
+            vec![key],
+            todo.stored_bytes(),
+        )
+        .await
     }
 
     async fn get_todo(&self, owner: &Username, uid: Uuid) -> StoreResult<Option<Todo>> {
@@ -969,7 +1055,7 @@ impl Store for DynamoStore {
         let completed = TodoState::Completed;
         let mut actions = Vec::new();
         for from in [TodoState::Unstarted, TodoState::Started] {
-            for (key, uid) in self.keys_in_state(owner, from).await? {
+            for (key, uid, _) in self.keys_in_state(owner, from).await? {
                 let update = Update::builder()
                     .table_name(&self.table)
                     .set_key(Some(key))
@@ -994,12 +1080,16 @@ impl Store for DynamoStore {
                 actions.push(TransactWriteItem::builder().update(update).build());
             }
         }
-        self.write_many(actions).await
+        self.write_many(actions)
+            .await
+            .map(|written| written.len() as u64)
     }
 
     async fn delete_in_state(&self, owner: &Username, state: TodoState) -> StoreResult<u64> {
         let mut actions = Vec::new();
-        for (key, _) in self.keys_in_state(owner, state).await? {
+        let mut sizes = Vec::new();
+        for (key, _, bytes) in self.keys_in_state(owner, state).await? {
+            sizes.push(bytes);
             let delete = Delete::builder()
                 .table_name(&self.table)
                 .set_key(Some(key))
@@ -1010,7 +1100,11 @@ impl Store for DynamoStore {
                 .map_err(|e| StoreError::Internal(e.to_string()))?;
             actions.push(TransactWriteItem::builder().delete(delete).build());
         }
-        self.write_many(actions).await
+        let deleted = self.write_many(actions).await?;
+        let bytes: u64 = deleted.iter().map(|&i| sizes[i]).sum();
+        self.add_usage(owner, -(deleted.len() as i64), -(bytes as i64))
+            .await;
+        Ok(deleted.len() as u64)
     }
 
     async fn list_todos_in_states(
@@ -1099,7 +1193,20 @@ impl Store for DynamoStore {
                 .expression_attribute_names("#metadata", "metadata")
                 .expression_attribute_values(":metadata", s(metadata.as_json()));
         }
+        // A change of size is counted on the profile: then the old item is what comes back, and
+        // the new one is made from it as the write made it.
+        let resized = patch.description.is_some() || patch.metadata.is_some();
+        if resized {
+            request = request.return_values(ReturnValue::AllOld);
+        }
         match request.update_expression(format!("SET {}", sets.join(", "))).send().await {
+            Ok(updated) if resized => {
+                let old = todo_from_item(&updated.attributes.unwrap_or_default())?;
+                let new = old.clone().patched(patch, now);
+                let grown = new.stored_bytes() as i64 - old.stored_bytes() as i64;
+                self.add_usage(owner, 0, grown).await;
+                Ok(new)
+            }
             Ok(updated) => todo_from_item(&updated.attributes.unwrap_or_default()),
             Err(e) => match e.as_service_error() {
                 Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(failed)) => {
@@ -1122,6 +1229,7 @@ impl Store for DynamoStore {
             .table_name(&self.table)
             .set_key(Some(todo_key(owner, &uid.to_string())))
             .condition_expression(existing_at(expected_version))
+            .return_values(ReturnValue::AllOld)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         if let Some(expected) = expected_version {
             request = request
@@ -1129,7 +1237,15 @@ impl Store for DynamoStore {
                 .expression_attribute_values(":expected", n(expected));
         }
         match request.send().await {
-            Ok(_) => Ok(()),
+            Ok(deleted) => {
+                let bytes = deleted
+                    .attributes
+                    .as_ref()
+                    .and_then(|item| todo_from_item(item).ok())
+                    .map_or(0, |todo| todo.stored_bytes());
+                self.add_usage(owner, -1, -(bytes as i64)).await;
+                Ok(())
+            }
             Err(e) => match e.as_service_error() {
                 Some(aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(failed)) => {
                     Err(version_of(failed.item()))

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::error::from_sqlite;
 use crate::domain::{
-    Description, Email, Metadata, Revocations, Session, Timestamp, Todo, User, Username,
+    Description, Email, Metadata, Revocations, Session, Timestamp, Todo, Usage, User, Username,
 };
 use crate::store::{StoreError, StoreResult};
 
@@ -23,7 +23,8 @@ macro_rules! todo_columns {
 /// The columns `read_user` expects, in its order.
 macro_rules! user_columns {
     () => {
-        "username, password_hash, email, admin, created_at, login_generation, kept_session"
+        "username, password_hash, email, admin, created_at, login_generation, kept_session, \
+         todo_count, todo_bytes"
     };
 }
 
@@ -58,6 +59,12 @@ impl Columns<'_, '_> {
             ValueRef::Text(bytes) => std::str::from_utf8(bytes).map_err(|e| self.corrupt(e)),
             _ => Err(self.corrupt(format!("column {index} is not text"))),
         }
+    }
+
+    /// A count the store keeps, never below zero.
+    fn count(&self, index: usize) -> StoreResult<u64> {
+        let value: i64 = self.row.get(index).map_err(from_sqlite)?;
+        u64::try_from(value).map_err(|e| self.corrupt(e))
     }
 
     fn parsed<T, E: Display>(
@@ -104,6 +111,10 @@ pub(super) fn read_user(row: &Row<'_>) -> StoreResult<User> {
         // Ended sessions are read by the caller from their own table.
         revoked: Revocations::default()
             .with_generation(u64::try_from(generation).map_err(|e| c.corrupt(e))?, kept),
+        usage: Usage {
+            todos: c.count(7)?,
+            bytes: c.count(8)?,
+        },
     })
 }
 

@@ -78,6 +78,37 @@ ALTER TABLE users ADD COLUMN kept_session TEXT;
 ALTER TABLE sessions ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE sessions ADD COLUMN previous_hash TEXT;
 "#,
+    // What each account holds, kept exact by triggers in the transaction of every write (a
+    // todo's bytes: its description and metadata as stored, as `Todo::stored_bytes` counts).
+    r#"
+ALTER TABLE users ADD COLUMN todo_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN todo_bytes INTEGER NOT NULL DEFAULT 0;
+UPDATE users SET
+    todo_count = (SELECT count(*) FROM todos WHERE owner = users.username),
+    todo_bytes = (SELECT coalesce(sum(length(CAST(description AS BLOB))
+                                      + length(CAST(metadata AS BLOB))), 0)
+                  FROM todos WHERE owner = users.username);
+CREATE TRIGGER todos_usage_insert AFTER INSERT ON todos BEGIN
+    UPDATE users SET todo_count = todo_count + 1,
+        todo_bytes = todo_bytes + length(CAST(NEW.description AS BLOB))
+                                + length(CAST(NEW.metadata AS BLOB))
+    WHERE username = NEW.owner;
+END;
+CREATE TRIGGER todos_usage_delete AFTER DELETE ON todos BEGIN
+    UPDATE users SET todo_count = todo_count - 1,
+        todo_bytes = todo_bytes - length(CAST(OLD.description AS BLOB))
+                                - length(CAST(OLD.metadata AS BLOB))
+    WHERE username = OLD.owner;
+END;
+CREATE TRIGGER todos_usage_update AFTER UPDATE OF description, metadata ON todos BEGIN
+    UPDATE users SET
+        todo_bytes = todo_bytes - length(CAST(OLD.description AS BLOB))
+                                - length(CAST(OLD.metadata AS BLOB))
+                                + length(CAST(NEW.description AS BLOB))
+                                + length(CAST(NEW.metadata AS BLOB))
+    WHERE username = NEW.owner;
+END;
+"#,
 ];
 
 /// Refuses a schema version this checkoff cannot work with.
