@@ -359,13 +359,17 @@ impl ConfigFile {
         if self.stages.is_empty() {
             return Ok(Stage::default());
         }
-        self.stages.get(name).cloned().ok_or_else(|| {
+        let stage = self.stages.get(name).cloned().ok_or_else(|| {
             let known: Vec<&str> = self.stages.keys().map(String::as_str).collect();
             format!(
                 "no stage {name:?} in the config (it has: {})",
                 known.join(", ")
             )
-        })
+        })?;
+        if let Some(size) = &stage.quota_bytes {
+            parse_size(size).map_err(|e| format!("stage {name}: quota_bytes: {e}"))?;
+        }
+        Ok(stage)
     }
 }
 
