@@ -92,6 +92,7 @@ pub async fn build_on(settings: &Settings, store: Arc<dyn Store>) -> Result<AppS
         events: Arc::new(ChangeFeed::default()),
         live_events: settings.runtime == Runtime::Local,
         log_requests: settings.runtime == Runtime::Local,
+        compress: settings.runtime == Runtime::Local,
         request_timeout: settings.service.request_timeout,
         proxies: settings.service.proxies.clone(),
         cors_origins: settings.cors_origins.clone(),

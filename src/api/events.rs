@@ -290,7 +290,8 @@ impl Listening {
 }
 
 fn changes(state: Listening) -> impl Stream<Item = Result<Event, Infallible>> {
-    futures_util::stream::unfold(state, |mut s| async move {
+    // Fused: polled again after its end (a layer may), it stays ended instead of panicking.
+    futures_util::StreamExt::fuse(futures_util::stream::unfold(state, |mut s| async move {
         loop {
             if let Some(event) = s.pending.pop_front() {
                 return Some((Ok(event), s));
@@ -340,7 +341,7 @@ fn changes(state: Listening) -> impl Stream<Item = Result<Event, Infallible>> {
                 Next::End => return None,
             }
         }
-    })
+    }))
 }
 
 /// What woke a waiting stream.

@@ -144,7 +144,7 @@ pub fn app(state: AppState) -> Router {
     if state.log_requests {
         router = router.layer(middleware::from_fn(observe::observe));
     }
-    router
+    router = router
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("a handler panicked".into()).into_response()
         }))
@@ -169,11 +169,12 @@ pub fn app(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(
             REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
-        ))
-        // gzip for clients that ask (never for event streams, which must flow as written).
-        .layer(CompressionLayer::new().gzip(true))
-        .layer(cors)
-        .with_state(state)
+        ));
+    // gzip for clients that ask (never for event streams, which must flow as written).
+    if state.compress {
+        router = router.layer(CompressionLayer::new().gzip(true));
+    }
+    router.layer(cors).with_state(state)
 }
 
 /// CORS for the configured origins (none: no CORS headers, browsers keep to same-origin). A

@@ -47,6 +47,10 @@ pub struct Services {
     pub live_events: bool,
     /// Whether the router logs a line per request (the Lambda entry logs its own).
     pub log_requests: bool,
+    /// Whether answers are gzipped for clients that ask. Not under Lambda: a REST API without
+    /// binary media types would hand the compressed bytes on as base64 text, which no client
+    /// reads (API Gateway compresses by itself where it is told to).
+    pub compress: bool,
     pub request_timeout: Duration,
     /// Reverse proxies whose word on the client's address is taken.
     pub proxies: crate::config::Proxies,

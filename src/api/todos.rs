@@ -284,7 +284,7 @@ pub async fn get_todo(
 #[utoipa::path(method(put, patch), path = "/todos/{uid}", tag = "todos", request_body = TodoChanges,
     security(("token" = [])),
     params(("uid" = String, Path, format = Uuid),
-           ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[\x21\x23-\x7e]*"([ \t]*,[ \t]*(W/)?"[\x21\x23-\x7e]*")*)$"#,
+           ("If-Match" = Option<String>, Header, min_length = 1, pattern = r#"^(\*|(W/)?"[\x21\x23-\x7e]*"([ \t]*,[ \t]*(W/)?"[\x21\x23-\x7e]*")*)$"#,
             description = "The item's `ETag` (or several, comma-separated, or `*`): the change applies only at that version")),
     responses(
         (status = 200, body = Todo, description = "The changed item", headers(("ETag"))),
@@ -318,7 +318,7 @@ pub async fn update_todo(
 /// Delete a todo
 #[utoipa::path(delete, path = "/todos/{uid}", tag = "todos", security(("token" = [])),
     params(("uid" = String, Path, format = Uuid),
-           ("If-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[\x21\x23-\x7e]*"([ \t]*,[ \t]*(W/)?"[\x21\x23-\x7e]*")*)$"#,
+           ("If-Match" = Option<String>, Header, min_length = 1, pattern = r#"^(\*|(W/)?"[\x21\x23-\x7e]*"([ \t]*,[ \t]*(W/)?"[\x21\x23-\x7e]*")*)$"#,
             description = "The item's `ETag` (or several, comma-separated, or `*`): deletes only at that version")),
     responses(
         (status = 204, description = "Deleted"),

@@ -221,9 +221,9 @@ pub async fn get_user(
     params(UserPathParam), request_body = Option<AccountDeletion>,
     responses(
         (status = 204, description = "Deleted with all their todos and sessions; their tokens and live streams stop working"),
-        (status = 400, description = "Your own account: `current_password` is missing (or the body is malformed)"),
+        (status = 400, description = "A malformed body"),
         (status = 401, description = "Unauthorized"),
-        (status = 403, description = "Neither the user nor an administrator, the current password is wrong, or (an account without a password) the login is not recent"),
+        (status = 403, description = "Neither the user nor an administrator; or your own account without its right `current_password` (an account without a password: without a login of the last 10 minutes)"),
         (status = 404, description = "No such user"),
         (status = 429, description = "Too many wrong current passwords; see Retry-After"),
     ))]
@@ -281,9 +281,10 @@ async fn confirm_owner(
             )),
         };
     }
-    let current = current.ok_or_else(|| {
-        ApiError::BadRequest("current_password is required to do this to your own account".into())
-    })?;
+    // Refused rather than malformed: the request is well formed, the proof is what is missing.
+    let current = current.ok_or(ApiError::Refused(
+        "Send your current_password to do this to your own account",
+    ))?;
     match app
         .sessions
         .verify_password(name.as_str(), &current, addr)
@@ -387,8 +388,11 @@ pub async fn export(
         opening: Some(opening),
         written: 0,
     };
-    let body =
-        axum::body::Body::from_stream(futures_util::stream::unfold(pages, ExportPages::next));
+    // Fused: a body may be polled again after its end (the gzip layer does), which a bare
+    // unfold answers with a panic.
+    let body = axum::body::Body::from_stream(futures_util::StreamExt::fuse(
+        futures_util::stream::unfold(pages, ExportPages::next),
+    ));
     Ok((
         [
             (header::CONTENT_DISPOSITION, disposition),

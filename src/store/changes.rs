@@ -83,7 +83,15 @@ impl ChangeClock {
         self.epoch.load(SeqCst)
     }
 
-    /// Something outside this process changed the data: no earlier stamp is current any more.
+    /// Something may have changed the data outside this process (a check that cannot tell this
+    /// process's own commits from another's): no earlier stamp is current any more, but live
+    /// streams are not told, since most such changes are this process's own, already sent.
+    pub fn maybe_external_change(&self) {
+        self.epoch.fetch_add(1, SeqCst);
+    }
+
+    /// Something outside this process changed the data: no earlier stamp is current any more,
+    /// and live streams are told to read again.
     pub fn external_change(&self) {
         let epoch = self.epoch.fetch_add(1, SeqCst) + 1;
         self.external.send_replace(epoch);

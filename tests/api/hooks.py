@@ -25,6 +25,15 @@ def filter_query(context, query):
     return not (operation is not None and operation.path in LISTS and query and "cursor" in query)
 
 
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    """A present but empty If-Match is a 400 by design: a write asked to be conditional is never
+    made unconditional (tests/it checks it). The header's pattern excludes the empty value, yet
+    the coverage phase sends one as a valid case: such a case is sent as it means, without it."""
+    if case.headers and case.headers.get("If-Match") == "":
+        del case.headers["If-Match"]
+
+
 @schemathesis.auth(refresh_interval=None)
 class FreshToken:
     def __init__(self):

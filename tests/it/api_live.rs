@@ -281,6 +281,26 @@ async fn a_change_by_another_process_on_the_sqlite_file_asks_the_stream_to_refet
     assert_eq!(name, "reset");
 }
 
+#[tokio::test]
+async fn a_servers_own_writes_arrive_once_and_never_as_a_reset() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("alice").await;
+    let mut stream = Stream::open(&app, &token, None).await;
+    let todo = app.create_todo(&token, "mine").await;
+    let (_, name, _) = stream.next(Duration::from_secs(2)).await.expect("created");
+    assert_eq!(name, "created");
+    set_state(&app, &token, &todo, "started").await;
+    let (_, name, _) = stream.next(Duration::from_secs(2)).await.expect("updated");
+    assert_eq!(name, "updated");
+    // Other traffic after the writes, as the next click brings.
+    assert_eq!(app.list_todos(&token, "").await.status(), StatusCode::OK);
+    assert_eq!(
+        stream.next(Duration::from_secs(1)).await,
+        None,
+        "nothing more: the server's own writes are no change it cannot name"
+    );
+}
+
 async fn create_with_key(
     app: &TestApp,
     token: &str,

@@ -1060,3 +1060,48 @@ async fn a_custom_authorizers_principal_shaped_like_a_digest_reaches_no_one_else
     let (_, _, list) = http_answer(api.invoke(vouched(arn, "GET", None)).await);
     assert_eq!(list.as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn answers_are_readable_text_for_a_browser_through_every_kind_of_api() {
+    let store = TestStore::new().await;
+    store.add_user("alice").await;
+    let api = RuntimeApi::start().await;
+    let _function = start_function(&api, &store, "bootstrap", &[]);
+    // What a browser (or Python's requests) sends with every request.
+    let browser = [("accept-encoding", "gzip, deflate, br"), ("accept", "*/*")];
+    let login = json!({"username": "alice", "password": PASSWORD});
+    for shape in [Shape::Rest, Shape::Http, Shape::FunctionUrl] {
+        let answer = api
+            .invoke(event(shape, "POST", "/login", &browser, Some(&login), None))
+            .await;
+        let Answer::Response(raw) = &answer else {
+            panic!("{answer:?}");
+        };
+        // A REST API without binary media types hands a base64 body on as it is: unreadable.
+        assert_ne!(raw["isBase64Encoded"], json!(true), "{shape:?}: {raw}");
+        let (status, headers, body) = http_answer(answer);
+        assert_eq!(status, 200, "{shape:?}");
+        assert!(!headers.contains_key("content-encoding"), "{shape:?}");
+        assert!(body["token"].is_string(), "{shape:?}");
+        // The web app's page, and the script it links (by a name with its digest).
+        let mut page = "/".to_owned();
+        for _ in 0..2 {
+            let answer = api
+                .invoke(event(shape, "GET", &page, &browser, None, None))
+                .await;
+            let Answer::Response(raw) = answer else {
+                panic!("{page}");
+            };
+            assert_ne!(raw["isBase64Encoded"], json!(true), "{shape:?} {page}");
+            assert_eq!(raw["statusCode"], 200, "{shape:?} {page}");
+            let html = raw["body"].as_str().unwrap_or_default();
+            if let Some(script) = html
+                .split('"')
+                .find(|link| link.starts_with("assets/") && link.ends_with(".js"))
+            {
+                page = format!("/{script}");
+            }
+        }
+        assert!(page.ends_with(".js"), "{shape:?}: no script linked");
+    }
+}

@@ -358,7 +358,7 @@ async fn deleting_your_own_account_needs_your_password() {
     };
     assert_eq!(
         delete(None).send().await.unwrap().status(),
-        StatusCode::BAD_REQUEST
+        StatusCode::FORBIDDEN
     );
     let wrong = json!({ "current_password": "Wrong1horse" });
     assert_eq!(
@@ -601,4 +601,82 @@ async fn an_export_of_many_pages_is_the_whole_account() {
     assert_eq!(todos.len(), 1001);
     assert_eq!(todos[0]["description"], "todo 0");
     assert_eq!(todos[1000]["description"], "todo 1000");
+    // As a browser asks for it: compressed, as it is read.
+    let zipped = app
+        .authed(Method::GET, "/users/alice/export", &token)
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+    let bytes = zipped.bytes().await.expect("the whole answer");
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text)
+        .unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), export);
+}
+
+/// A service whose logins lock an address after two failures, behind `trusted` proxies.
+async fn behind_proxies(trusted: &[&str]) -> TestApp {
+    let mut settings = ServiceSettings::default();
+    settings.throttle.per_address = 2;
+    settings.proxies.trusted = trusted.iter().map(|p| p.parse().unwrap()).collect();
+    let app = TestApp::spawn_with(settings).await;
+    for name in ["alice", "bob", "carol"] {
+        app.create_user(name).await;
+    }
+    app
+}
+
+async fn login_from(app: &TestApp, forwarded: &str, name: &str, password: &str) -> StatusCode {
+    app.request(Method::POST, "/login")
+        .header("X-Forwarded-For", forwarded)
+        .json(&json!({ "username": name, "password": password }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_one_clients_failures_lock_out_no_one_else() {
+    let app = behind_proxies(&["127.0.0.1/32"]).await;
+    let guesser = "198.51.100.7";
+    for name in ["alice", "bob"] {
+        assert_eq!(
+            login_from(&app, guesser, name, "Wrong1horse").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        login_from(&app, guesser, "carol", PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the guesser's address is locked"
+    );
+    // Everyone else behind the same proxy logs in, names without failures of their own too.
+    assert_eq!(
+        login_from(&app, "203.0.113.5", "carol", PASSWORD).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        login_from(&app, "203.0.113.6, 203.0.113.5", "alice", PASSWORD).await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn without_a_trusted_proxy_a_forwarded_address_is_not_believed() {
+    let app = behind_proxies(&[]).await;
+    // A guesser making up a new address for every guess is still one address.
+    for (i, name) in ["alice", "bob"].iter().enumerate() {
+        let made_up = format!("198.51.100.{i}");
+        assert_eq!(
+            login_from(&app, &made_up, name, "Wrong1horse").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        login_from(&app, "198.51.100.99", "carol", "Wrong1horse").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
 }

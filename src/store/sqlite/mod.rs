@@ -259,9 +259,11 @@ impl Store for SqliteStore {
             .prepare_cached("PRAGMA data_version")
             .and_then(|mut stmt| stmt.query_row([], |row| row.get::<_, i64>(0)))
             .ok();
-        // Unreadable counts as changed: a stale answer is worse than a cache miss.
+        // Unreadable counts as changed: a stale answer is worse than a cache miss. This
+        // connection also sees this process's own commits, so it only ends kept answers; the
+        // writer, which sees other processes' commits alone, tells the live streams.
         if now.is_none() || (watcher.1.is_some() && now != watcher.1) {
-            self.clock.external_change();
+            self.clock.maybe_external_change();
         }
         watcher.1 = now;
     }
