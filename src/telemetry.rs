@@ -21,13 +21,50 @@ const LATENCY_BUCKETS: &[f64] = &[
 /// pile up in memory.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
-/// Makes this process record metrics; the handle renders them.
+/// Makes this process record metrics; the handle renders them, each with its `# HELP` line.
 pub fn install() -> Result<PrometheusHandle, String> {
-    PrometheusBuilder::new()
+    let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
         .map_err(|e| e.to_string())?
         .install_recorder()
-        .map_err(|e| format!("cannot record metrics: {e}"))
+        .map_err(|e| format!("cannot record metrics: {e}"))?;
+    describe();
+    Ok(handle)
+}
+
+/// What each metric counts, for whoever reads `/metrics`.
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_histogram};
+    describe_counter!(
+        "checkoff_http_requests_total",
+        "Requests answered, by method, route and status."
+    );
+    describe_histogram!(
+        "checkoff_http_request_duration_seconds",
+        Unit::Seconds,
+        "Time from a request's arrival to its answer, by route."
+    );
+    describe_histogram!(
+        "checkoff_store_duration_seconds",
+        Unit::Seconds,
+        "Time of one store operation (a SQLite read or write, a DynamoDB request with its retries), by store."
+    );
+    describe_counter!(
+        "checkoff_store_errors_total",
+        "Store operations that failed, by kind: unavailable (worth retrying) or internal."
+    );
+    describe_counter!(
+        "checkoff_login_failures_total",
+        "Logins refused for a wrong name or password."
+    );
+    describe_counter!(
+        "checkoff_logins_throttled_total",
+        "Logins refused (429) because the name or address is locked after failures."
+    );
+    describe_counter!(
+        "checkoff_list_cache_total",
+        "List pages asked for, by result: served from the cache (hit) or read (miss)."
+    );
 }
 
 /// Serves `GET /metrics` on `listener`, and keeps the recorder's upkeep, until `shutdown`

@@ -16,18 +16,26 @@ impl RoutePattern {
         let (method, path) = match raw.split_once(' ') {
             Some((method, path)) => (method, path.trim()),
             None if raw.starts_with('/') || raw == "*" => ("*", raw),
-            None => return Err(Invalid(format!("route pattern {raw:?} has no path"))),
+            None => {
+                return Err(Invalid(format!(
+                    "route pattern {raw:?} has no path; write a method (or *) and a path, \
+                     e.g. 'GET /todos*'"
+                )));
+            }
         };
         let method = match method {
             "*" => None,
-            m if !m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase()) => {
-                Some(Method::from_bytes(m.as_bytes()).map_err(|_| bad_method(m))?)
-            }
-            m => return Err(bad_method(m)),
+            m => Some(
+                METHODS
+                    .iter()
+                    .find(|known| known.as_str() == m)
+                    .cloned()
+                    .ok_or_else(|| bad_method(raw, m))?,
+            ),
         };
         if !(path.starts_with('/') || path == "*") || path.contains(' ') {
             return Err(Invalid(format!(
-                "route pattern {raw:?} needs a path starting with / (or *)"
+                "route pattern {raw:?} needs a path starting with / (or *), e.g. 'GET /todos*'"
             )));
         }
         Ok(Self {
@@ -45,9 +53,20 @@ impl RoutePattern {
     }
 }
 
-fn bad_method(m: &str) -> Invalid {
+/// The methods a route of the API answers: a pattern naming another could grant nothing.
+const METHODS: [Method; 6] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+];
+
+fn bad_method(raw: &str, m: &str) -> Invalid {
     Invalid(format!(
-        "{m:?} is not an HTTP method (use upper case, or *)"
+        "route pattern {raw:?}: {m:?} is not a method of the API; write one of GET, HEAD, POST, \
+         PUT, PATCH, DELETE or *, then the path, e.g. 'GET /todos*'"
     ))
 }
 
@@ -139,7 +158,15 @@ mod tests {
 
     #[test]
     fn malformed_patterns_are_refused() {
-        for bad in ["", "todos", "get /todos", "GET todos", "GET /a b"] {
+        for bad in [
+            "",
+            "todos",
+            "get /todos",
+            "GET todos",
+            "GET /a b",
+            "FETCH /x",
+            "CONNECT /todos",
+        ] {
             assert!(RoutePattern::parse(bad).is_err(), "{bad:?}");
         }
     }

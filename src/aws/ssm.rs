@@ -41,13 +41,14 @@ pub async fn read_secret(name: &str) -> Result<JwtSecret, String> {
 pub async fn create_secret(name: &str) -> Result<Outcome, String> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| format!("no randomness from the OS: {e}"))?;
+    let value = STANDARD.encode(bytes);
     let put = client()
         .await
         .put_parameter()
         .name(name)
         .description("checkoff: the key that signs and checks API tokens (base64)")
         .r#type(ParameterType::SecureString)
-        .value(STANDARD.encode(bytes))
+        .value(&value)
         .overwrite(false)
         .send()
         .await;
@@ -57,7 +58,21 @@ pub async fn create_secret(name: &str) -> Result<Outcome, String> {
             if e.as_service_error()
                 .is_some_and(|s| s.is_parameter_already_exists()) =>
         {
-            Ok(Outcome::AlreadyThere)
+            // The SDK retries a put whose answer was lost: finding our own value is our write.
+            let held = client()
+                .await
+                .get_parameter()
+                .name(name)
+                .with_decryption(true)
+                .send()
+                .await
+                .ok()
+                .and_then(|answer| Some(answer.parameter()?.value()? == value));
+            Ok(if held == Some(true) {
+                Outcome::Done
+            } else {
+                Outcome::AlreadyThere
+            })
         }
         Err(e) => Err(format!(
             "cannot create the SSM parameter {name}: {}",

@@ -80,10 +80,30 @@ enum Command {
     },
 }
 
+/// Where to listen: a bare port is on this machine only; a host name is looked up (the first
+/// address it has).
+fn listen_addr(text: &str) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let form = "write a port (8000), host:port (localhost:8000) or ip:port (0.0.0.0:8000)";
+    match std::net::ToSocketAddrs::to_socket_addrs(text) {
+        Ok(mut found) => found
+            .next()
+            .ok_or_else(|| format!("{text:?} names no address; {form}")),
+        Err(e) => Err(format!("{text:?} is no address to listen on ({e}); {form}")),
+    }
+}
+
 #[derive(Debug, Args)]
 struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "CHECKOFF_ADDR", default_value = "127.0.0.1:8000")]
+    /// Address to listen on: a port (8000, on 127.0.0.1), host:port (localhost:8000) or
+    /// ip:port (0.0.0.0:8000 for every interface).
+    #[arg(long, env = "CHECKOFF_ADDR", default_value = "127.0.0.1:8000", value_parser = listen_addr)]
     addr: SocketAddr,
     /// Connections served at once; more wait until one closes [default: the open-file limit,
     /// raised to its maximum, less room for the store].
@@ -95,7 +115,7 @@ struct ServeArgs {
     header_timeout: Duration,
     /// Serve Prometheus metrics at http://ADDR/metrics (off unless given; keep it off the public
     /// address).
-    #[arg(long, env = "CHECKOFF_METRICS_ADDR")]
+    #[arg(long, env = "CHECKOFF_METRICS_ADDR", value_parser = listen_addr)]
     metrics_addr: Option<SocketAddr>,
     #[command(flatten)]
     service: ServiceArgs,
@@ -389,4 +409,21 @@ async fn serve(cli: &Cli, args: &ServeArgs) -> CliResult {
     crate::server::serve(listener, state, limits, crate::server::shutdown_signal())
         .await
         .map_err(|e| Failure(format!("server failed: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listen_addr;
+
+    #[test]
+    fn a_listen_address_may_be_a_port_a_host_or_an_ip() {
+        assert_eq!(listen_addr("8001").unwrap().to_string(), "127.0.0.1:8001");
+        assert_eq!(listen_addr("0.0.0.0:80").unwrap().to_string(), "0.0.0.0:80");
+        assert_eq!(listen_addr("[::1]:8001").unwrap().to_string(), "[::1]:8001");
+        assert!(listen_addr("localhost:8001").unwrap().ip().is_loopback());
+        for bad in ["", "nonsense", "localhost", "8001x", "70000"] {
+            let error = listen_addr(bad).unwrap_err();
+            assert!(error.contains("localhost:8000"), "{bad:?}: {error}");
+        }
+    }
 }

@@ -16,7 +16,7 @@ pub(super) enum TokensCommand {
     Issue {
         name: String,
         /// Limit the token to routes matching this pattern, e.g. 'GET /todos*' (repeatable).
-        #[arg(long = "routes", value_name = "PATTERN")]
+        #[arg(long = "routes", value_name = "PATTERN", value_parser = route_pattern)]
         routes: Vec<String>,
         /// How long the token stays valid (e.g. 1h, 30d).
         #[arg(long, default_value = "1h", value_parser = parse_ttl)]
@@ -26,6 +26,14 @@ pub(super) enum TokensCommand {
     List { name: String },
     /// Revoke the API token (or end the login session) with this id: it stops working at once.
     Revoke { id: String },
+}
+
+/// A route pattern as `--routes` takes it, checked when the command line is read: a method of
+/// the API (or `*`) and a path.
+fn route_pattern(raw: &str) -> Result<String, String> {
+    crate::auth::RoutePattern::parse(raw)
+        .map(|_| raw.to_owned())
+        .map_err(|e| e.0)
 }
 
 pub(super) async fn run(cli: &Cli, command: &TokensCommand) -> CliResult {

@@ -1082,6 +1082,23 @@ fn issuing_a_token_with_a_nonsense_ttl_is_a_usage_error() {
     assert!(outcome.stdout.is_empty(), "no token: {outcome:#?}");
 }
 
+#[test]
+fn a_route_pattern_no_route_can_match_is_a_usage_error_showing_the_form() {
+    let dir = tempfile::tempdir().unwrap();
+    create_user(dir.path(), "alice", false);
+    for bad in ["FETCH /x", "get /todos", "/todos GET"] {
+        let outcome = run(
+            checkoff(dir.path(), &["tokens", "issue", "alice", "--routes", bad]),
+            None,
+        );
+        outcome.assert_code(2).assert_stderr_contains("GET /todos*");
+        assert!(
+            outcome.stdout.is_empty(),
+            "no token for {bad:?}: {outcome:#?}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // openapi
 // ---------------------------------------------------------------------------------------------
@@ -1687,6 +1704,14 @@ async fn metrics_are_served_on_their_own_address_only() {
         "checkoff_store_duration_seconds_bucket{store=\"sqlite\",le=\"0.005\"}",
     ] {
         assert!(text.contains(expected), "{expected} in\n{text}");
+    }
+    // Every metric says what it counts.
+    for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let name = line.split_whitespace().nth(2).unwrap();
+        assert!(
+            text.contains(&format!("# HELP {name} ")),
+            "no HELP for {name} in\n{text}"
+        );
     }
 }
 
