@@ -13,10 +13,11 @@ async fn client() -> Client {
     Client::new(super::config().await)
 }
 
-fn describe<E: std::error::Error + 'static>(e: &aws_sdk_ssm::error::SdkError<E>) -> String {
-    let mut text = aws_sdk_ssm::error::DisplayErrorContext(e).to_string();
-    text.truncate(500);
-    text
+fn describe<E>(e: &aws_sdk_ssm::error::SdkError<E>) -> String
+where
+    E: aws_sdk_ssm::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    super::explain(e)
 }
 
 /// Reads and decrypts the secret in `name`.

@@ -1,5 +1,6 @@
 //! The command line: `serve`, `users`, `tokens`, `resources`, `package`, `migrate`, `openapi`.
 
+mod confirm;
 mod copy;
 mod package;
 mod password_input;
@@ -77,6 +78,9 @@ enum Command {
         /// The copy to restore.
         #[arg(long)]
         from: std::path::PathBuf,
+        /// Do not ask first (a terminal is asked; the replaced database is kept either way).
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -249,14 +253,26 @@ async fn dispatch(cli: Cli) -> CliResult {
             );
             Ok(())
         }
-        Command::Restore { from } => {
+        Command::Restore { from, yes } => {
             let dir = cli.sqlite_dir("restore")?;
-            crate::store::sqlite::restore(&dir, from)?;
+            confirm::typed_back(
+                &format!(
+                    "Replace the database in {} with {}?",
+                    dir.display(),
+                    from.display()
+                ),
+                "yes",
+                *yes,
+            )?;
+            let kept = crate::store::sqlite::restore(&dir, from)?;
             println!(
                 "Restored {} from {}.",
                 cli.describe_store()?,
                 from.display()
             );
+            if let Some(kept) = kept {
+                println!("The database it replaced is kept as {}.", kept.display());
+            }
             Ok(())
         }
         Command::Openapi => {

@@ -68,7 +68,14 @@ pub(super) async fn run(cli: &Cli, command: &ResourcesCommand) -> CliResult {
     }
     if wants(Resource::Secret) {
         if creating {
-            match ssm::create_secret(&param).await? {
+            let created = ssm::create_secret(&param).await.map_err(|e| {
+                format!(
+                    "{e}\nNo secret was made (a table asked for is ready). With DynamoDB Local \
+                     there is no SSM: run `checkoff resources create --only table` and set \
+                     CHECKOFF_JWT_SECRET, or point AWS_ENDPOINT_URL_SSM at an SSM emulator."
+                )
+            })?;
+            match created {
                 Outcome::Done => println!("JWT secret created in SSM parameter {param}."),
                 Outcome::AlreadyThere => {
                     println!("SSM parameter {param} was already there; kept as it is.")

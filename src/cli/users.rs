@@ -32,8 +32,13 @@ pub(super) enum UsersCommand {
     Get { name: String },
     /// List every user.
     List,
-    /// Delete a user and all their todos and sessions.
-    Delete { name: String },
+    /// Delete a user and all their todos and sessions (on a terminal, after you type the name).
+    Delete {
+        name: String,
+        /// Do not ask first.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Make NAME an administrator (GET /users, GET /admin/todos, other users' accounts).
     Promote { name: String },
     /// Make NAME an ordinary user again.
@@ -57,6 +62,10 @@ pub(super) async fn run(cli: &Cli, command: &UsersCommand) -> CliResult {
         } => {
             let username = Username::parse_account(name)?;
             let email = email.as_deref().map(Email::parse).transpose()?;
+            // Before the password is asked for: typing it twice for a taken name is a waste.
+            if store.get_user(&username).await?.is_some() {
+                return Err(Failure(format!("user {name} already exists")));
+            }
             let password = Password::parse(read_password(*password_stdin, Confirm::Twice)?)?;
             let hash = Passwords::new().hash(&password).await?;
             let user = User::new(username, hash, email, *admin);
@@ -120,8 +129,19 @@ pub(super) async fn run(cli: &Cli, command: &UsersCommand) -> CliResult {
                 eprintln!("No users in {}.", cli.describe_store()?);
             }
         }
-        UsersCommand::Delete { name } => {
+        UsersCommand::Delete { name, yes } => {
             let username = Username::parse(name)?;
+            // Without a profile there is no one to ask about (what is left of one goes quietly).
+            if let Some(user) = store.get_user(&username).await? {
+                super::confirm::typed_back(
+                    &format!(
+                        "Delete user {name} and all {} of their todo(s)? This cannot be undone.",
+                        user.usage.todos
+                    ),
+                    name,
+                    *yes,
+                )?;
+            }
             let todos = store.delete_user(&username).await.map_err(|e| match e {
                 StoreError::NotFound => no_such_user(name),
                 other => other.into(),
@@ -130,10 +150,21 @@ pub(super) async fn run(cli: &Cli, command: &UsersCommand) -> CliResult {
         }
         UsersCommand::Unlock { name } => {
             let username = Username::parse(name)?;
-            store
-                .clear_failures(&crate::auth::user_key(username.as_str()))
-                .await?;
-            println!("{name} can log in again.");
+            let key = crate::auth::user_key(username.as_str());
+            let Some(failures) = store.get_failures(&key).await? else {
+                println!("{name} had no failed logins; nothing changed.");
+                return Ok(());
+            };
+            store.clear_failures(&key).await?;
+            let now = crate::domain::Timestamp::now().unix_seconds() * 1000;
+            if failures.locked_until > now {
+                println!("{name} can log in again.");
+            } else {
+                println!(
+                    "{name} was not locked; its {} failed login(s) are forgotten.",
+                    failures.count
+                );
+            }
         }
         UsersCommand::Promote { name } | UsersCommand::Demote { name } => {
             let admin = matches!(command, UsersCommand::Promote { .. });

@@ -1297,6 +1297,42 @@ async fn a_backup_taken_while_serving_restores_everything_acknowledged_before_it
     assert_eq!(restored.list_todos(&token).await.status(), StatusCode::OK);
 }
 
+#[test]
+fn restore_asks_on_a_terminal_and_keeps_what_it_replaces() {
+    let dir = tempfile::tempdir().unwrap();
+    create_user(dir.path(), "alice", false);
+    let copy = tempfile::tempdir().unwrap().keep().join("copy.db");
+    let copy = copy.display().to_string();
+    run(checkoff(dir.path(), &["backup", "--out", &copy]), None).assert_code(0);
+    create_user(dir.path(), "bob", false);
+
+    let declined = on_terminal(dir.path(), &format!("restore --from '{copy}'"), &["no"]);
+    assert_ne!(declined.code, Some(0), "{declined:#?}");
+    assert!(
+        declined.stdout.contains("Type yes to confirm"),
+        "{declined:#?}"
+    );
+    run(checkoff(dir.path(), &["users", "get", "bob"]), None).assert_code(0);
+
+    let restored = on_terminal(dir.path(), &format!("restore --from '{copy}'"), &["yes"]);
+    restored.assert_code(0);
+    assert!(restored.stdout.contains("kept as"), "{restored:#?}");
+    run(checkoff(dir.path(), &["users", "get", "bob"]), None).assert_code(1);
+    // What was replaced, bob included, is a database restore takes back.
+    let kept = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.to_string_lossy().contains(".before-restore-"))
+        .expect("the replaced database is kept");
+    let kept = kept.display().to_string();
+    run(
+        checkoff(dir.path(), &["restore", "--from", &kept, "--yes"]),
+        None,
+    )
+    .assert_code(0);
+    run(checkoff(dir.path(), &["users", "get", "bob"]), None).assert_code(0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // logs
 // ---------------------------------------------------------------------------------------------
@@ -1796,4 +1832,82 @@ async fn an_administrator_can_lift_a_login_lock() {
         .assert_code(0)
         .assert_stdout_contains("alice can log in again");
     assert_eq!(attempt(PASSWORD).await.unwrap().status(), StatusCode::OK);
+    // Nothing to lift: said so, not "can log in again".
+    run(checkoff(dir.path(), &["users", "unlock", "alice"]), None)
+        .assert_code(0)
+        .assert_stdout_contains("alice had no failed logins; nothing changed");
+    attempt("Wrong1Password").await.unwrap();
+    run(checkoff(dir.path(), &["users", "unlock", "alice"]), None)
+        .assert_code(0)
+        .assert_stdout_contains("alice was not locked");
+}
+
+#[test]
+fn on_a_terminal_a_taken_name_is_refused_before_any_password_is_asked() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    create_user(dir.path(), "alice", false);
+    let again = on_terminal(dir.path(), "users create alice", &[]);
+    assert_ne!(again.code, Some(0), "{again:#?}");
+    assert!(
+        again.stdout.contains("user alice already exists")
+            || again.stderr.contains("user alice already exists"),
+        "{again:#?}"
+    );
+    assert!(!again.stdout.contains("Password: "), "{again:#?}");
+}
+
+#[test]
+fn on_a_terminal_deleting_a_user_waits_for_the_name_typed_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    create_user(dir.path(), "alice", false);
+    let refused = on_terminal(dir.path(), "users delete alice", &["yes"]);
+    assert_ne!(refused.code, Some(0), "{refused:#?}");
+    assert!(
+        refused.stdout.contains("Type alice to confirm"),
+        "{refused:#?}"
+    );
+    run(checkoff(dir.path(), &["users", "get", "alice"]), None).assert_code(0);
+    let confirmed = on_terminal(dir.path(), "users delete alice", &["alice"]);
+    confirmed.assert_code(0);
+    assert!(
+        confirmed.stdout.contains("Deleted user alice"),
+        "{confirmed:#?}"
+    );
+    // A script says so with --yes (and without a terminal nothing is asked).
+    create_user(dir.path(), "bob", false);
+    on_terminal(dir.path(), "users delete bob --yes", &[]).assert_code(0);
+}
+
+#[test]
+fn an_aws_endpoint_that_does_not_answer_is_one_line_saying_what_to_check() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on, and no region or credentials at all: a laptop's first try.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut command = checkoff(dir.path(), &["--store", "dynamodb", "users", "list"]);
+    for name in [
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_PROFILE",
+        "AWS_EC2_METADATA_DISABLED",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+    ] {
+        command.env_remove(name);
+    }
+    command.env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"));
+    let outcome = run(command, None);
+    assert_ne!(outcome.code, Some(0), "{outcome:#?}");
+    let lines: Vec<&str> = outcome.stderr.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line: {outcome:#?}");
+    assert!(lines[0].contains("AWS_ENDPOINT_URL"), "{outcome:#?}");
+    assert!(lines[0].len() < 600, "{outcome:#?}");
+    assert!(
+        !outcome.stderr.contains("IMDS") && !outcome.stderr.contains("DispatchFailure"),
+        "{outcome:#?}"
+    );
 }

@@ -65,8 +65,10 @@ fn lock(data_dir: &Path, how: i32) -> std::io::Result<std::fs::File> {
 }
 
 /// Replaces the database in `data_dir` with the copy in `from`, after checking the copy and
-/// that no server is using the data dir. The replacement is one transaction on the file.
-pub fn restore(data_dir: &Path, from: &Path) -> Result<(), String> {
+/// that no server is using the data dir. The replacement is one transaction on the file; what
+/// it replaces is kept beside it first (`checkoff.db.before-restore-<time>`), whose path is
+/// returned.
+pub fn restore(data_dir: &Path, from: &Path) -> Result<Option<std::path::PathBuf>, String> {
     check(from)?;
     let _alone = lock(data_dir, libc::LOCK_EX).map_err(|_| {
         format!(
@@ -75,6 +77,17 @@ pub fn restore(data_dir: &Path, from: &Path) -> Result<(), String> {
         )
     })?;
     let path = data_dir.join(DB_FILE);
+    let kept = if path.exists() {
+        let stamp = crate::domain::Timestamp::now()
+            .to_string()
+            .replace(':', "-");
+        let kept = data_dir.join(format!("{DB_FILE}.before-restore-{stamp}"));
+        backup(data_dir, &kept)
+            .map_err(|e| format!("cannot keep the database it would replace: {e}"))?;
+        Some(kept)
+    } else {
+        None
+    };
     crate::files::prepare_private_database(&path)
         .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
     let copy = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY)
@@ -85,7 +98,8 @@ pub fn restore(data_dir: &Path, from: &Path) -> Result<(), String> {
         .and_then(|backup| backup.run_to_completion(i32::MAX, Duration::ZERO, None))
         .map_err(|e| format!("cannot restore: {e}"))?;
     // A copy from an older checkoff is brought up to date like any database at start.
-    schema::migrate(&mut live)
+    schema::migrate(&mut live)?;
+    Ok(kept)
 }
 
 /// Whether `file` is a sound checkoff database: SQLite's integrity check passes and its schema
