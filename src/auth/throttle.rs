@@ -45,7 +45,12 @@ struct Counter {
 const ATTEMPTS: usize = 5;
 /// As [`ATTEMPTS`], for taking an attempt: a burst of logins races on one count, and each
 /// round lets one through, until the lock is on.
-const RESERVE_ATTEMPTS: usize = 12;
+const RESERVE_ATTEMPTS: usize = 32;
+/// About the longest a password check takes: a lock younger than this may be the work of
+/// attempts still in flight, and an attempt waits that long at most for it to lift.
+const IN_FLIGHT: Duration = Duration::from_secs(2);
+/// How often a waiting attempt looks again.
+const WAIT_STEP: Duration = Duration::from_millis(25);
 
 fn now_millis() -> u64 {
     SystemTime::now()
@@ -113,13 +118,26 @@ impl LoginThrottle {
     }
 
     /// Counts one attempt under `counter` unless it is locked (then how long it still is).
+    ///
+    /// A lock set a moment ago may be the work of attempts still being checked (a burst of
+    /// logins with the right password, each counted before its check): such an attempt waits a
+    /// little for one of them to succeed, which lifts the lock, rather than being refused at
+    /// once. Wrong guesses gain nothing by it: they are let through only once the lock is gone.
     async fn reserve(&self, counter: &Counter) -> StoreResult<Option<Duration>> {
-        for _ in 0..RESERVE_ATTEMPTS {
+        let waiting_since = now_millis();
+        let mut attempts = 0;
+        while attempts < RESERVE_ATTEMPTS {
             let old = self.store.get_failures(&counter.key).await?;
             let now = now_millis();
             if let Some(locked) = old.as_ref().filter(|f| f.locked_until > now) {
+                let fresh = now.saturating_sub(locked.last) < millis(IN_FLIGHT);
+                if fresh && now.saturating_sub(waiting_since) < millis(IN_FLIGHT) {
+                    tokio::time::sleep(WAIT_STEP).await;
+                    continue;
+                }
                 return Ok(Some(Duration::from_millis(locked.locked_until - now)));
             }
+            attempts += 1;
             let new = self.after_failure(old.as_ref(), counter.free, now);
             let forget_at = (now + millis(self.policy.memory)).max(new.locked_until) / 1000 + 1;
             match self
@@ -216,9 +234,10 @@ mod tests {
         for _ in 0..5 {
             assert_eq!(throttle.attempt("bob", HOME).await.unwrap(), None);
         }
+        // Refused once the lock has outlived any check that could still lift it.
         let wait = throttle.attempt("bob", None).await.unwrap().unwrap();
         assert!(
-            wait <= Duration::from_secs(5) && wait > Duration::from_secs(4),
+            wait <= Duration::from_secs(5) - IN_FLIGHT && wait > Duration::from_secs(2),
             "{wait:?}"
         );
         assert_eq!(
@@ -226,6 +245,27 @@ mod tests {
             None,
             "another username is not blocked"
         );
+    }
+
+    #[tokio::test]
+    async fn a_burst_with_the_right_password_waits_its_turn_instead_of_being_refused() {
+        let (throttle, _dir) = throttle(ThrottlePolicy::default());
+        let throttle = Arc::new(throttle);
+        // Twelve logins at once, each lifting the lock as its check succeeds.
+        let burst = (0..12).map(|_| {
+            let throttle = Arc::clone(&throttle);
+            tokio::spawn(async move {
+                let refused = throttle.attempt("bob", HOME).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                if refused.is_none() {
+                    throttle.succeeded("bob", HOME).await.unwrap();
+                }
+                refused
+            })
+        });
+        for answer in futures_util::future::join_all(burst).await {
+            assert_eq!(answer.unwrap(), None);
+        }
     }
 
     #[tokio::test]

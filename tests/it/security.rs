@@ -191,21 +191,27 @@ async fn logins_racing_a_password_change_do_not_survive_it() {
     let app = TestApp::spawn().await;
     app.create_user("alice").await;
     let owner = login(&app, "alice", PASSWORD).await;
-    // Logins with the old password, some of which check it before the change and open their
-    // session after it.
-    let racing: Vec<_> = (0..4)
-        .map(|_| {
+    // The change checks the current password and hashes the new one before its write; logins
+    // with the old password start all along that time, so that some check the old password
+    // before the write and open their session after it.
+    let change = {
+        let request = app
+            .authed(Method::PUT, "/users/alice/password", token(&owner))
+            .json(&json!({ "current_password": PASSWORD, "new_password": NEW_PASSWORD }));
+        tokio::spawn(async move { request.send().await.unwrap().status() })
+    };
+    let racing: Vec<_> = (0..12u64)
+        .map(|i| {
             let request = app
                 .request(Method::POST, "/login")
                 .json(&json!({ "username": "alice", "password": PASSWORD }));
-            tokio::spawn(async move { request.send().await.unwrap() })
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(15 * i)).await;
+                request.send().await.unwrap()
+            })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(
-        change_password(&app, "alice", token(&owner)).await,
-        StatusCode::NO_CONTENT
-    );
+    assert_eq!(change.await.unwrap(), StatusCode::NO_CONTENT);
     for login in racing {
         let (status, grant) = status_json(login.await.unwrap()).await;
         if status == StatusCode::OK {
