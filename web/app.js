@@ -145,8 +145,17 @@ function renew() {
   return renewing;
 }
 
+/** Whether this service takes new accounts: asked once, before the login form is shown. */
+let signupOpen = true;
+
 async function start() {
   restoreQueue();
+  try {
+    const res = await request("GET", "/auth/config", { auth: false });
+    signupOpen = (await res.json()).signup !== false;
+  } catch (_) {
+    // Unknown: offer it, and let the service answer.
+  }
   try {
     const res = await request("POST", "/refresh", {
       body: {},
@@ -220,7 +229,10 @@ function authError(message) {
 }
 
 function setMode(up) {
+  up = up && signupOpen;
   signUp = up;
+  $("auth-switch").hidden = !signupOpen;
+  $("switch-text").hidden = !signupOpen;
   $("auth-title").textContent = up ? "Create your account" : "Log in";
   $("auth-lede").textContent = up
     ? "One list, everywhere you are. It takes ten seconds."
@@ -265,7 +277,10 @@ async function submitAuth(ev) {
     say(`Logged in as ${owner}.`);
   } catch (e) {
     authError(e.message);
-    $(e instanceof ApiError && e.status === 401 ? "password" : "username").focus();
+    // The field to fix: the password after a wrong one or one the rules refuse.
+    const status = e instanceof ApiError ? e.status : 0;
+    const password = status === 401 || (status === 400 && /password/i.test(e.message));
+    $(password ? "password" : "username").focus();
   } finally {
     button.disabled = false;
   }

@@ -13,6 +13,7 @@ mod observe;
 mod paging;
 mod quota;
 mod sessions;
+mod sign_in;
 mod state;
 mod todos;
 mod users;
@@ -65,6 +66,7 @@ fn route_table() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::refresh))
         .routes(routes!(sessions::logout))
         .routes(routes!(sessions::end_sessions))
+        .routes(routes!(sign_in::sign_in_config))
         .routes(routes!(users::sign_up, users::list_users))
         .routes(routes!(users::get_user, users::delete_user))
         .routes(routes!(users::change_password))

@@ -114,6 +114,25 @@ async fn bad_names_emails_and_bodies_are_400s() {
 }
 
 #[tokio::test]
+async fn a_client_can_ask_whether_sign_up_is_open_before_offering_it() {
+    for open in [true, false] {
+        let app = TestApp::spawn_with(ServiceSettings {
+            signup: open,
+            ..ServiceSettings::default()
+        })
+        .await;
+        let (status, body) = status_json(
+            app.request(Method::GET, "/auth/config")
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!((status, body), (StatusCode::OK, json!({ "signup": open })));
+    }
+}
+
+#[tokio::test]
 async fn a_taken_name_is_a_409_and_the_first_account_is_kept() {
     let app = TestApp::spawn().await;
     signed_up(&app, "carol").await;

@@ -42,6 +42,7 @@ fn the_document_lists_exactly_the_served_routes() {
             "GET /",
             "GET /admin/todos",
             "GET /assets/{file}",
+            "GET /auth/config",
             "GET /healthz",
             "POST /login",
             "POST /logout",

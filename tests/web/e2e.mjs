@@ -614,6 +614,29 @@ async function main() {
     await ctx.close();
   });
 
+  await step("with sign-up closed no sign-up is offered; a refused password keeps the focus on it", async () => {
+    const closed = await startServer(["--signup", "closed"]);
+    const ctx = await browser.newContext();
+    const p = await ctx.newPage();
+    watchPage(p, problems);
+    await p.goto(closed + "/");
+    await p.getByRole("heading", { name: "Log in" }).waitFor();
+    await p.waitForTimeout(200);
+    check((await p.getByRole("button", { name: "Create an account" }).count()) === 0, "sign-up offered while closed");
+    check(await p.locator("#switch-text").isHidden(), "the sign-up line is still shown");
+    // Where sign-up is open, a password the rules refuse leaves the focus on the password.
+    await p.goto(base + "/");
+    await p.getByRole("button", { name: "Create an account" }).click();
+    await p.getByLabel("Username").fill("henry");
+    await p.getByLabel("Password", { exact: true }).fill("short");
+    await p.getByLabel("Repeat password").fill("short");
+    await p.getByRole("button", { name: "Sign up" }).click();
+    await until(() => p.locator("#auth-error").isVisible(), "the refusal");
+    const focused = await p.evaluate(() => document.activeElement && document.activeElement.id);
+    check(focused === "password", `the focus went to ${focused}`);
+    await ctx.close();
+  });
+
   await step("no uncaught errors and no CSP violations in any page", async () => {
     check(problems.length === 0, problems.join("\n"));
   });
