@@ -285,9 +285,19 @@ async fn confirm_owner(
     let current = current.ok_or(ApiError::Refused(
         "Send your current_password to do this to your own account",
     ))?;
+    check_current_password(app, name, &current, addr).await
+}
+
+/// `current` is `name`'s password, checked (and throttled) as a login's: 403 when it is not.
+async fn check_current_password(
+    app: &AppState,
+    name: &Username,
+    current: &LoginPassword,
+    addr: Option<std::net::IpAddr>,
+) -> ApiResult<()> {
     match app
         .sessions
-        .verify_password(name.as_str(), &current, addr)
+        .verify_password(name.as_str(), current, addr)
         .await
     {
         Ok(_) => Ok(()),
@@ -323,17 +333,7 @@ pub async fn change_password(
         let current = change.current_password.ok_or_else(|| {
             ApiError::BadRequest("current_password is required to change your password".into())
         })?;
-        match app
-            .sessions
-            .verify_password(name.as_str(), &current, addr)
-            .await
-        {
-            Ok(_) => {}
-            Err(SessionError::InvalidCredentials) => {
-                return Err(ApiError::Refused("The current password is not right"));
-            }
-            Err(e) => return Err(e.into()),
-        }
+        check_current_password(&app, &name, &current, addr).await?;
     }
     let hash = app.passwords.hash(&new).await.map_err(ApiError::Internal)?;
     // Whoever knew the old password is logged out, in the same write as the new password (a

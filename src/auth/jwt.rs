@@ -67,12 +67,12 @@ impl JwtAuthorizer {
         {
             return Err(AuthError::InvalidToken);
         }
-        // What the API function behind checkoff's Lambda authorizer checks again against the
-        // profile, because API Gateway keeps this answer for minutes.
+        // With the account (`Decision::account`): what the API function behind checkoff's
+        // Lambda authorizer checks again against the profile, as API Gateway keeps this
+        // answer for minutes.
         let mut context = Map::new();
         context.insert("jti".into(), Value::String(claims.jti.clone()));
         context.insert("exp".into(), json!(claims.exp));
-        context.insert("acct".into(), Value::String(claims.acct.clone()));
         if let Some(sid) = &claims.sid {
             context.insert("sid".into(), Value::String(sid.clone()));
         }

@@ -118,9 +118,7 @@ impl TokenService {
         generation: Option<u64>,
     ) -> Result<IssuedToken, String> {
         let ttl = ttl.unwrap_or(self.default_ttl).as_secs().max(1);
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = now_seconds();
         let claims = Claims {
             sub: subject.to_owned(),
             iat: now,

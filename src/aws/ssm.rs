@@ -13,15 +13,8 @@ async fn client() -> Client {
     Client::new(super::config().await)
 }
 
-fn describe<E>(e: &aws_sdk_ssm::error::SdkError<E>) -> String
-where
-    E: aws_sdk_ssm::error::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    super::explain(e)
-}
-
-/// Reads and decrypts the secret in `name`.
-pub async fn read_secret(name: &str) -> Result<JwtSecret, String> {
+/// The value `name` holds, decrypted.
+async fn stored_value(name: &str) -> Result<String, String> {
     let answer = client()
         .await
         .get_parameter()
@@ -29,12 +22,23 @@ pub async fn read_secret(name: &str) -> Result<JwtSecret, String> {
         .with_decryption(true)
         .send()
         .await
-        .map_err(|e| format!("cannot read the SSM parameter {name}: {}", describe(&e)))?;
-    let value = answer
+        .map_err(|e| {
+            format!(
+                "cannot read the SSM parameter {name}: {}",
+                super::explain(&e)
+            )
+        })?;
+    answer
         .parameter()
         .and_then(|p| p.value())
-        .ok_or_else(|| format!("the SSM parameter {name} has no value"))?;
-    JwtSecret::from_base64(value).map_err(|e| format!("the SSM parameter {name}: {e}"))
+        .map(str::to_owned)
+        .ok_or_else(|| format!("the SSM parameter {name} has no value"))
+}
+
+/// Reads and decrypts the secret in `name`.
+pub async fn read_secret(name: &str) -> Result<JwtSecret, String> {
+    let value = stored_value(name).await?;
+    JwtSecret::from_base64(&value).map_err(|e| format!("the SSM parameter {name}: {e}"))
 }
 
 /// Makes `name` hold 32 random bytes (base64) unless it exists already; an existing secret is
@@ -60,16 +64,8 @@ pub async fn create_secret(name: &str) -> Result<Outcome, String> {
                 .is_some_and(|s| s.is_parameter_already_exists()) =>
         {
             // The SDK retries a put whose answer was lost: finding our own value is our write.
-            let held = client()
-                .await
-                .get_parameter()
-                .name(name)
-                .with_decryption(true)
-                .send()
-                .await
-                .ok()
-                .and_then(|answer| Some(answer.parameter()?.value()? == value));
-            Ok(if held == Some(true) {
+            let ours = stored_value(name).await.is_ok_and(|held| held == value);
+            Ok(if ours {
                 Outcome::Done
             } else {
                 Outcome::AlreadyThere
@@ -77,7 +73,7 @@ pub async fn create_secret(name: &str) -> Result<Outcome, String> {
         }
         Err(e) => Err(format!(
             "cannot create the SSM parameter {name}: {}",
-            describe(&e)
+            super::explain(&e)
         )),
     }
 }
@@ -93,7 +89,7 @@ pub async fn delete_secret(name: &str) -> Result<Outcome, String> {
         }
         Err(e) => Err(format!(
             "cannot delete the SSM parameter {name}: {}",
-            describe(&e)
+            super::explain(&e)
         )),
     }
 }

@@ -117,6 +117,11 @@ fn policy(decision: &Decision, base: &str) -> Value {
         .filter(|(_, v)| v.is_string() || v.is_number() || v.is_boolean())
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    // The account the token is of: the API function refuses this kept answer once the
+    // account is gone, even if its name is taken again.
+    if let Some(account) = decision.account {
+        context.insert("acct".into(), Value::String(account.to_string()));
+    }
     context.insert("admin".into(), Value::Bool(decision.admin));
     context.insert(
         "routes".into(),

@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestApp, error_message, status_json};
+use crate::helpers::{TestApp, error_message, logged_in, status_json, token};
 
 pub async fn refresh(app: &TestApp, refresh_token: &Value) -> (StatusCode, Value) {
     status_json(
@@ -17,22 +17,8 @@ pub async fn refresh(app: &TestApp, refresh_token: &Value) -> (StatusCode, Value
     .await
 }
 
-async fn logged_in(app: &TestApp, name: &str) -> Value {
-    let (status, body) = status_json(app.login(name, PASSWORD).await).await;
-    assert_eq!(status, StatusCode::OK);
-    body
-}
-
-fn token(grant: &Value) -> &str {
-    grant["token"].as_str().unwrap()
-}
-
 async fn works(app: &TestApp, grant: &Value) -> bool {
-    match app.list_todos(token(grant), "").await.status() {
-        StatusCode::OK => true,
-        StatusCode::UNAUTHORIZED => false,
-        other => panic!("unexpected {other}"),
-    }
+    app.token_works(token(grant)).await
 }
 
 #[tokio::test]

@@ -1693,17 +1693,39 @@ async fn allowed_origins_get_cors_headers_on_preflights_and_on_every_error() {
 // metrics
 // ---------------------------------------------------------------------------------------------
 
+/// A port of 127.0.0.1 that nothing listens on (as of now).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A server with metrics on an address of their own: the server and that address.
+fn serve_with_metrics(data_dir: &Path) -> (Server, String) {
+    let metrics_addr = format!("127.0.0.1:{}", free_port());
+    let server = Server::start_with(data_dir, &[("CHECKOFF_METRICS_ADDR", &metrics_addr)]);
+    (server, metrics_addr)
+}
+
+/// The text of `/metrics` at `metrics_addr`.
+async fn scrape(metrics_addr: &str) -> String {
+    Client::new()
+        .get(format!("http://{metrics_addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn metrics_are_served_on_their_own_address_only() {
     let dir = tempfile::tempdir().unwrap();
     create_user(dir.path(), "alice", false);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let metrics_addr = format!("127.0.0.1:{port}");
-    let server = Server::start_with(dir.path(), &[("CHECKOFF_METRICS_ADDR", &metrics_addr)]);
+    let (server, metrics_addr) = serve_with_metrics(dir.path());
     let token = server.token("alice").await;
     server.list_todos(&token).await;
     server.list_todos(&token).await;
@@ -1723,14 +1745,7 @@ async fn metrics_are_served_on_their_own_address_only() {
         .unwrap();
     assert_eq!(public.status(), StatusCode::NOT_FOUND);
 
-    let text = Client::new()
-        .get(format!("http://{metrics_addr}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = scrape(&metrics_addr).await;
     for expected in [
         r#"checkoff_http_requests_total{method="GET",route="/todos",status="200"} 2"#,
         r#"checkoff_http_requests_total{method="POST",route="/todos",status="201"} 1"#,
@@ -1754,29 +1769,13 @@ async fn metrics_are_served_on_their_own_address_only() {
 #[tokio::test]
 async fn made_up_methods_and_paths_do_not_grow_the_metrics() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let metrics_addr = format!("127.0.0.1:{port}");
-    let server = Server::start_with(dir.path(), &[("CHECKOFF_METRICS_ADDR", &metrics_addr)]);
-    let scrape = || async {
-        Client::new()
-            .get(format!("http://{metrics_addr}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
+    let (server, metrics_addr) = serve_with_metrics(dir.path());
     server
         .request(Method::GET, "/healthz")
         .send()
         .await
         .unwrap();
-    let before = scrape().await;
+    let before = scrape(&metrics_addr).await;
 
     let sent = 600;
     for i in 0..sent {
@@ -1789,7 +1788,7 @@ async fn made_up_methods_and_paths_do_not_grow_the_metrics() {
         server.request(method, &path).send().await.unwrap();
     }
 
-    let after = scrape().await;
+    let after = scrape(&metrics_addr).await;
     assert!(!after.contains("MADEUP"), "a made-up method in\n{after}");
     assert!(!after.contains("nowhere"), "a made-up path in\n{after}");
     let others: u64 = after
@@ -1882,11 +1881,7 @@ fn on_a_terminal_deleting_a_user_waits_for_the_name_typed_back() {
 fn an_aws_endpoint_that_does_not_answer_is_one_line_saying_what_to_check() {
     let dir = tempfile::tempdir().unwrap();
     // A port nothing listens on, and no region or credentials at all: a laptop's first try.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut command = checkoff(dir.path(), &["--store", "dynamodb", "users", "list"]);
     for name in [
         "AWS_REGION",

@@ -295,6 +295,15 @@ impl TestApp {
         body["token"].as_str().expect("token").to_owned()
     }
 
+    /// Whether `token` still reads the todo list: 200, or 401 once it no longer works.
+    pub async fn token_works(&self, token: &str) -> bool {
+        match self.list_todos(token, "").await.status() {
+            StatusCode::OK => true,
+            StatusCode::UNAUTHORIZED => false,
+            other => panic!("unexpected {other}"),
+        }
+    }
+
     pub async fn create_todo(&self, token: &str, description: &str) -> Value {
         let response = self
             .authed(Method::POST, "/todos", token)
@@ -320,6 +329,19 @@ impl Drop for TestApp {
             let _ = shutdown.send(());
         }
     }
+}
+
+/// A login of `name` with [`PASSWORD`], which must succeed: its whole answer (token and
+/// refresh token).
+pub async fn logged_in(app: &TestApp, name: &str) -> Value {
+    let (status, body) = status_json(app.login(name, PASSWORD).await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+/// The access token of a login's answer.
+pub fn token(grant: &Value) -> &str {
+    grant["token"].as_str().expect("a token")
 }
 
 /// Status and parsed JSON body of a response.

@@ -8,7 +8,8 @@ use checkoff::domain::Username;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, Stream, TestApp, status_json};
+use crate::api_sessions::refresh;
+use crate::helpers::{PASSWORD, Stream, TestApp, logged_in, status_json, token};
 
 const NEW_PASSWORD: &str = "Another2Horse";
 /// How soon a stream must end once its session has: a few seconds, wherever it was ended.
@@ -16,38 +17,8 @@ const STREAM_ENDS_WITHIN: Duration = Duration::from_secs(5);
 /// How long a session ended by another process may still receive: one recheck.
 const ELSEWHERE: Duration = checkoff::api::RECHECK.saturating_add(Duration::from_millis(500));
 
-/// A login's whole answer (token and refresh token).
-async fn login(app: &TestApp, name: &str, password: &str) -> Value {
-    let (status, body) = status_json(app.login(name, password).await).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body
-}
-
-fn token(grant: &Value) -> &str {
-    grant["token"].as_str().unwrap()
-}
-
-async fn status_of(response: reqwest::Response) -> StatusCode {
-    response.status()
-}
-
-/// Whether the token still reads the todo list.
-async fn works(app: &TestApp, token: &str) -> bool {
-    match app.list_todos(token, "").await.status() {
-        StatusCode::OK => true,
-        StatusCode::UNAUTHORIZED => false,
-        other => panic!("unexpected {other}"),
-    }
-}
-
 async fn refreshes(app: &TestApp, grant: &Value) -> bool {
-    let response = app
-        .request(Method::POST, "/refresh")
-        .json(&json!({ "refresh_token": grant["refresh_token"] }))
-        .send()
-        .await
-        .unwrap();
-    match response.status() {
+    match refresh(app, &grant["refresh_token"]).await.0 {
         StatusCode::OK => true,
         StatusCode::UNAUTHORIZED => false,
         other => panic!("unexpected {other}"),
@@ -55,14 +26,12 @@ async fn refreshes(app: &TestApp, grant: &Value) -> bool {
 }
 
 async fn change_password(app: &TestApp, name: &str, token: &str) -> StatusCode {
-    status_of(
-        app.authed(Method::PUT, &format!("/users/{name}/password"), token)
-            .json(&json!({ "current_password": PASSWORD, "new_password": NEW_PASSWORD }))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
+    app.authed(Method::PUT, &format!("/users/{name}/password"), token)
+        .json(&json!({ "current_password": PASSWORD, "new_password": NEW_PASSWORD }))
+        .send()
+        .await
+        .unwrap()
+        .status()
 }
 
 /// A stream whose session was just ended must end, showing nothing written after: a todo is
@@ -94,8 +63,8 @@ async fn assert_stream_ends_after(
 async fn a_stream_ends_when_its_session_logs_out() {
     let app = TestApp::spawn().await;
     app.create_user("alice").await;
-    let tab = login(&app, "alice", PASSWORD).await;
-    let phone = login(&app, "alice", PASSWORD).await;
+    let tab = logged_in(&app, "alice").await;
+    let phone = logged_in(&app, "alice").await;
     let mut stream = Stream::open(&app, token(&tab), None).await;
     let response = app
         .authed(Method::POST, "/logout", token(&tab))
@@ -110,8 +79,8 @@ async fn a_stream_ends_when_its_session_logs_out() {
 async fn a_stream_ends_when_a_password_change_ends_its_session() {
     let app = TestApp::spawn().await;
     app.create_user("alice").await;
-    let stolen = login(&app, "alice", PASSWORD).await;
-    let owner = login(&app, "alice", PASSWORD).await;
+    let stolen = logged_in(&app, "alice").await;
+    let owner = logged_in(&app, "alice").await;
     let mut stream = Stream::open(&app, token(&stolen), None).await;
     assert_eq!(
         change_password(&app, "alice", token(&owner)).await,
@@ -124,7 +93,7 @@ async fn a_stream_ends_when_a_password_change_ends_its_session() {
 async fn a_stream_ends_when_its_api_token_is_revoked() {
     let app = TestApp::spawn().await;
     app.create_user("alice").await;
-    let owner = login(&app, "alice", PASSWORD).await;
+    let owner = logged_in(&app, "alice").await;
     // `checkoff tokens issue` and `tokens revoke`, as another process on the same store does.
     let cli = app.services().await;
     let user = app
@@ -152,8 +121,8 @@ async fn a_stream_ends_when_another_instance_logs_its_session_out() {
     let app = TestApp::spawn().await;
     let other = app.twin().await;
     app.create_user("alice").await;
-    let tab = login(&app, "alice", PASSWORD).await;
-    let phone = login(&app, "alice", PASSWORD).await;
+    let tab = logged_in(&app, "alice").await;
+    let phone = logged_in(&app, "alice").await;
     let mut stream = Stream::open(&app, token(&tab), None).await;
     let response = other
         .authed(Method::POST, "/logout", token(&tab))
@@ -168,7 +137,7 @@ async fn a_stream_ends_when_another_instance_logs_its_session_out() {
 async fn a_deleted_accounts_stream_ends_and_never_sees_the_next_owner_of_its_name() {
     let app = TestApp::spawn().await;
     app.create_user("alice").await;
-    let grant = login(&app, "alice", PASSWORD).await;
+    let grant = logged_in(&app, "alice").await;
     let mut stream = Stream::open(&app, token(&grant), None).await;
     // Deleted by an administrator elsewhere (the CLI), and the name taken again at once.
     app.store
@@ -182,7 +151,7 @@ async fn a_deleted_accounts_stream_ends_and_never_sees_the_next_owner_of_its_nam
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
-    let newcomer = login(&app, "alice", PASSWORD).await;
+    let newcomer = logged_in(&app, "alice").await;
     assert_stream_ends(&app, &mut stream, Some(token(&newcomer))).await;
 }
 
@@ -190,7 +159,7 @@ async fn a_deleted_accounts_stream_ends_and_never_sees_the_next_owner_of_its_nam
 async fn logins_racing_a_password_change_do_not_survive_it() {
     let app = TestApp::spawn().await;
     app.create_user("alice").await;
-    let owner = login(&app, "alice", PASSWORD).await;
+    let owner = logged_in(&app, "alice").await;
     // The change checks the current password and hashes the new one before its write; logins
     // with the old password start all along that time, so that some check the old password
     // before the write and open their session after it.
@@ -215,12 +184,12 @@ async fn logins_racing_a_password_change_do_not_survive_it() {
     for login in racing {
         let (status, grant) = status_json(login.await.unwrap()).await;
         if status == StatusCode::OK {
-            assert!(!works(&app, token(&grant)).await, "its token works");
+            assert!(!app.token_works(token(&grant)).await, "its token works");
             assert!(!refreshes(&app, &grant).await, "its session renews");
         }
     }
     assert!(
-        works(&app, token(&owner)).await,
+        app.token_works(token(&owner)).await,
         "the changer's session goes on"
     );
     assert!(refreshes(&app, &owner).await);
@@ -253,7 +222,7 @@ async fn a_burst_of_guesses_gets_no_more_of_them_checked_than_a_slow_sequence() 
 async fn ending_hundreds_of_sessions_at_once_ends_them_all() {
     let app = TestApp::spawn().await;
     app.create_user("alice").await;
-    let owner = login(&app, "alice", PASSWORD).await;
+    let owner = logged_in(&app, "alice").await;
     // Sessions straight in the store (hundreds of logins would meet the login limit).
     let user = app
         .store
@@ -285,13 +254,13 @@ async fn ending_hundreds_of_sessions_at_once_ends_them_all() {
                 .token,
         );
     }
-    assert!(works(&app, &tokens[599]).await);
+    assert!(app.token_works(&tokens[599]).await);
     assert_eq!(
         change_password(&app, "alice", token(&owner)).await,
         StatusCode::NO_CONTENT
     );
     for token in [&tokens[0], &tokens[300], &tokens[599]] {
-        assert!(!works(&app, token).await);
+        assert!(!app.token_works(token).await);
     }
     // And logging out everywhere, the changer's session too.
     let response = app
@@ -300,7 +269,7 @@ async fn ending_hundreds_of_sessions_at_once_ends_them_all() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    assert!(!works(&app, token(&owner)).await);
+    assert!(!app.token_works(token(&owner)).await);
     assert!(!refreshes(&app, &owner).await);
     let sessions = app.store.list_sessions(&user.username).await.unwrap();
     assert!(sessions.is_empty(), "{} sessions left", sessions.len());
@@ -314,7 +283,7 @@ async fn a_logged_out_token_stays_refused_to_its_last_second() {
     })
     .await;
     app.create_user("alice").await;
-    let grant = login(&app, "alice", PASSWORD).await;
+    let grant = logged_in(&app, "alice").await;
     let response = app
         .authed(Method::POST, "/logout", token(&grant))
         .send()
@@ -323,14 +292,14 @@ async fn a_logged_out_token_stays_refused_to_its_last_second() {
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     // Past `exp` but within the clock-skew leeway, where the token itself is still accepted.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(!works(&app, token(&grant)).await);
+    assert!(!app.token_works(token(&grant)).await);
 }
 
 #[tokio::test]
 async fn a_made_up_refresh_secret_ends_nothing_but_a_used_one_ends_the_session() {
     let app = TestApp::spawn().await;
     app.create_user("alice").await;
-    let grant = login(&app, "alice", PASSWORD).await;
+    let grant = logged_in(&app, "alice").await;
     let real = grant["refresh_token"].as_str().unwrap();
     let (prefix, _) = real.rsplit_once('.').unwrap();
     let forged = json!({ "refresh_token": format!("{prefix}.{}", "B".repeat(43)) });
@@ -343,18 +312,18 @@ async fn a_made_up_refresh_secret_ends_nothing_but_a_used_one_ends_the_session()
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(works(&app, token(&grant)).await);
+    assert!(app.token_works(token(&grant)).await);
     assert!(refreshes(&app, &grant).await, "the real one still renews");
     // The secret just used, presented again: someone else holds its successor.
     assert!(!refreshes(&app, &grant).await);
-    assert!(!works(&app, token(&grant)).await, "the session is over");
+    assert!(!app.token_works(token(&grant)).await, "the session is over");
 }
 
 #[tokio::test]
 async fn deleting_your_own_account_needs_your_password() {
     let app = TestApp::spawn().await;
     app.create_user("alice").await;
-    let grant = login(&app, "alice", PASSWORD).await;
+    let grant = logged_in(&app, "alice").await;
     let delete = |body: Option<Value>| {
         let request = app.authed(Method::DELETE, "/users/alice", token(&grant));
         match body {
@@ -371,13 +340,13 @@ async fn deleting_your_own_account_needs_your_password() {
         delete(Some(wrong)).send().await.unwrap().status(),
         StatusCode::FORBIDDEN
     );
-    assert!(works(&app, token(&grant)).await, "nothing was deleted");
+    assert!(app.token_works(token(&grant)).await, "nothing was deleted");
     let right = json!({ "current_password": PASSWORD });
     assert_eq!(
         delete(Some(right)).send().await.unwrap().status(),
         StatusCode::NO_CONTENT
     );
-    assert!(!works(&app, token(&grant)).await);
+    assert!(!app.token_works(token(&grant)).await);
 }
 
 #[tokio::test]
@@ -412,6 +381,26 @@ async fn a_retried_clear_completed_does_nothing_again() {
     assert_eq!(list.as_array().unwrap().len(), 1, "the later todo stays");
 }
 
+/// `count` live streams of `token`'s, held open.
+async fn open_streams(app: &TestApp, token: &str, count: usize) -> Vec<Stream> {
+    let mut open = Vec::new();
+    for _ in 0..count {
+        open.push(Stream::open(app, token, None).await);
+    }
+    open
+}
+
+/// One more stream of `token`'s is refused: 429, saying when to try again.
+async fn assert_stream_refused(app: &TestApp, token: &str) {
+    let refused = app
+        .authed(Method::GET, "/todos/events", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().contains_key("retry-after"));
+}
+
 #[tokio::test]
 async fn streams_are_bounded_per_account_and_leave_connections_for_everyone_else() {
     let app = TestApp::spawn_limited(checkoff::server::Limits {
@@ -422,18 +411,8 @@ async fn streams_are_bounded_per_account_and_leave_connections_for_everyone_else
     let alice = app.user_token("alice").await;
     let bob = app.user_token("bob").await;
     // Half of the 8 connections may be streams.
-    let mut open = Vec::new();
-    for _ in 0..4 {
-        open.push(Stream::open(&app, &alice, None).await);
-    }
-    let refused = app
-        .authed(Method::GET, "/todos/events", &bob)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(refused.headers().contains_key("retry-after"));
-    drop(refused);
+    let open = open_streams(&app, &alice, 4).await;
+    assert_stream_refused(&app, &bob).await;
     let health = app
         .request(Method::GET, "/healthz")
         .timeout(Duration::from_secs(5))
@@ -454,17 +433,8 @@ async fn one_account_cannot_open_streams_without_end() {
     let app = TestApp::spawn().await;
     let alice = app.user_token("alice").await;
     let bob = app.user_token("bob").await;
-    let mut open = Vec::new();
-    for _ in 0..8 {
-        open.push(Stream::open(&app, &alice, None).await);
-    }
-    let refused = app
-        .authed(Method::GET, "/todos/events", &alice)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
-    drop(refused);
+    let mut open = open_streams(&app, &alice, 8).await;
+    assert_stream_refused(&app, &alice).await;
     let _bobs = Stream::open(&app, &bob, None).await;
     open.pop();
     // A closed stream gives its place back (the server notices the client left).

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
     ConditionCheck, Delete, DeleteRequest, ReturnValue, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem, Update, WriteRequest,
@@ -335,14 +336,7 @@ impl DynamoStore {
         bytes: u64,
     ) -> StoreResult<()> {
         let counted = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(profile_key(owner)))
-            .update_expression(format!("ADD {TODO_COUNT} :count, {TODO_BYTES} :bytes"))
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":count", n(1))
-            .expression_attribute_values(":bytes", n(bytes))
+            .usage_update(owner, 1, bytes as i64)
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
@@ -363,25 +357,27 @@ impl DynamoStore {
         Err(StoreError::NotFound)
     }
 
+    /// The update that adds `todos` and `bytes` (fewer, when negative) to what `owner`'s
+    /// profile says the account holds. A profile deleted meanwhile is not made again by it.
+    fn usage_update(&self, owner: &Username, todos: i64, bytes: i64) -> UpdateItemFluentBuilder {
+        let number = |v: i64| aws_sdk_dynamodb::types::AttributeValue::N(v.to_string());
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(profile_key(owner)))
+            .update_expression(format!("ADD {TODO_COUNT} :count, {TODO_BYTES} :bytes"))
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":count", number(todos))
+            .expression_attribute_values(":bytes", number(bytes))
+    }
+
     /// Adds to what `owner`'s profile says the account holds, after a write that is done: a
     /// failure is logged, not answered (the write stands; the count is off by it).
     async fn add_usage(&self, owner: &Username, todos: i64, bytes: i64) {
         if todos == 0 && bytes == 0 {
             return;
         }
-        let number = |v: i64| aws_sdk_dynamodb::types::AttributeValue::N(v.to_string());
-        let added = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(profile_key(owner)))
-            .update_expression(format!("ADD {TODO_COUNT} :count, {TODO_BYTES} :bytes"))
-            // A profile deleted meanwhile is not made again by counting.
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":count", number(todos))
-            .expression_attribute_values(":bytes", number(bytes))
-            .send()
-            .await;
+        let added = self.usage_update(owner, todos, bytes).send().await;
         match unless_condition_failed(added, StoreError::NotFound) {
             Ok(_) | Err(StoreError::NotFound) => {}
             Err(error) => {
