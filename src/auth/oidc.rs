@@ -20,8 +20,10 @@ pub const OIDC_KIND: &str = "oidc";
 /// Clock skew tolerated on `exp` and `nbf`: the issuer's clock is not ours.
 const LEEWAY_SECONDS: u64 = 30;
 
-/// Claims passed on to handlers (and to API Gateway by the Lambda authorizer).
-const CONTEXT_CLAIMS: [&str; 7] = [
+/// Claims passed on to handlers (and to API Gateway by the Lambda authorizer). `iat` and
+/// `auth_time` tell how recent the sign-in is: what an account without a password shows
+/// instead of one (deleting it).
+const CONTEXT_CLAIMS: [&str; 9] = [
     "iss",
     "sub",
     "token_use",
@@ -29,6 +31,8 @@ const CONTEXT_CLAIMS: [&str; 7] = [
     "aud",
     "scope",
     "exp",
+    "iat",
+    "auth_time",
 ];
 
 pub struct OidcAuthorizer {

@@ -269,6 +269,30 @@ async fn assert_refused(app: &TestApp, token: &str, why: &str) {
 }
 
 #[tokio::test]
+async fn an_issuers_caller_deletes_their_account_with_a_recent_sign_in_only() {
+    let key = TestKey::rsa("rsa-1");
+    let issuer = Issuer::start(&[&key]).await;
+    let app = issuer.app().await;
+    let fresh = key.sign(&issuer.claims("nina"));
+    let mut claims = issuer.claims("nina");
+    claims["iat"] = json!(now() - 20 * 60);
+    let stale = key.sign(&claims);
+    app.create_todo(&fresh, "mine").await;
+    let delete = |token: &str| app.authed(Method::DELETE, "/users/oidc:nina", token).send();
+    // No password to show: a sign-in of the last minutes stands in for it.
+    assert_eq!(
+        delete(&stale).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        delete(&fresh).await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    let owner = Username::external("oidc", "nina");
+    assert!(app.store.get_user(&owner).await.unwrap().is_none());
+}
+
+#[tokio::test]
 async fn an_rs256_id_token_of_the_issuer_is_accepted_and_its_caller_owns_apart_from_an_account() {
     let key = TestKey::rsa("rsa-1");
     let issuer = Issuer::start(&[&key]).await;
