@@ -14,6 +14,8 @@ use crate::helpers::{PASSWORD, Stream, TestApp, logged_in, status_json, token};
 const NEW_PASSWORD: &str = "Another2Horse";
 /// How soon a stream must end once its session has: a few seconds, wherever it was ended.
 const STREAM_ENDS_WITHIN: Duration = Duration::from_secs(5);
+/// How long a session ended by this instance may still receive: not at all.
+const HERE: Duration = Duration::ZERO;
 /// How long a session ended by another process may still receive: one recheck.
 const ELSEWHERE: Duration = checkoff::api::RECHECK.saturating_add(Duration::from_millis(500));
 
@@ -35,23 +37,13 @@ async fn change_password(app: &TestApp, name: &str, token: &str) -> StatusCode {
 }
 
 /// A stream whose session was just ended must end, showing nothing written after: a todo is
-/// written by a session that goes on (`writer`). Ended by this instance, at once; ended by
-/// another, within [`checkoff::api::RECHECK`] (a write in that window may still show).
-async fn assert_stream_ends(app: &TestApp, stream: &mut Stream, writer: Option<&str>) {
-    assert_stream_ends_after(app, stream, writer, Duration::ZERO).await;
-}
-
-async fn assert_stream_ends_after(
-    app: &TestApp,
-    stream: &mut Stream,
-    writer: Option<&str>,
-    wait: Duration,
-) {
-    tokio::time::sleep(wait).await;
-    if let Some(writer) = writer {
-        app.create_todo(writer, "written after the session ended")
-            .await;
-    }
+/// written by a session that goes on (`writer`) once `after` has passed. Ended by this
+/// instance: at once ([`HERE`]); by another, within a recheck ([`ELSEWHERE`]: a write in that
+/// window may still show).
+async fn assert_stream_ends(app: &TestApp, stream: &mut Stream, writer: &str, after: Duration) {
+    tokio::time::sleep(after).await;
+    app.create_todo(writer, "written after the session ended")
+        .await;
     assert_eq!(
         stream.ends_within(STREAM_ENDS_WITHIN).await,
         Ok(true),
@@ -59,20 +51,26 @@ async fn assert_stream_ends_after(
     );
 }
 
-#[tokio::test]
-async fn a_stream_ends_when_its_session_logs_out() {
-    let app = TestApp::spawn().await;
+/// A stream of one session of alice's, logged out through `logs_out` (this instance or
+/// another), ends; a todo another session writes after `after` never shows on it.
+async fn logging_out_ends_the_stream(app: &TestApp, logs_out: &TestApp, after: Duration) {
     app.create_user("alice").await;
-    let tab = logged_in(&app, "alice").await;
-    let phone = logged_in(&app, "alice").await;
-    let mut stream = Stream::open(&app, token(&tab), None).await;
-    let response = app
+    let tab = logged_in(app, "alice").await;
+    let phone = logged_in(app, "alice").await;
+    let mut stream = Stream::open(app, token(&tab), None).await;
+    let response = logs_out
         .authed(Method::POST, "/logout", token(&tab))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    assert_stream_ends(&app, &mut stream, Some(token(&phone))).await;
+    assert_stream_ends(app, &mut stream, token(&phone), after).await;
+}
+
+#[tokio::test]
+async fn a_stream_ends_when_its_session_logs_out() {
+    let app = TestApp::spawn().await;
+    logging_out_ends_the_stream(&app, &app, HERE).await;
 }
 
 #[tokio::test]
@@ -86,7 +84,7 @@ async fn a_stream_ends_when_a_password_change_ends_its_session() {
         change_password(&app, "alice", token(&owner)).await,
         StatusCode::NO_CONTENT
     );
-    assert_stream_ends(&app, &mut stream, Some(token(&owner))).await;
+    assert_stream_ends(&app, &mut stream, token(&owner), HERE).await;
 }
 
 #[tokio::test]
@@ -113,24 +111,14 @@ async fn a_stream_ends_when_its_api_token_is_revoked() {
         .await
         .unwrap()
         .expect("revoked");
-    assert_stream_ends_after(&app, &mut stream, Some(token(&owner)), ELSEWHERE).await;
+    assert_stream_ends(&app, &mut stream, token(&owner), ELSEWHERE).await;
 }
 
 #[tokio::test]
 async fn a_stream_ends_when_another_instance_logs_its_session_out() {
     let app = TestApp::spawn().await;
     let other = app.twin().await;
-    app.create_user("alice").await;
-    let tab = logged_in(&app, "alice").await;
-    let phone = logged_in(&app, "alice").await;
-    let mut stream = Stream::open(&app, token(&tab), None).await;
-    let response = other
-        .authed(Method::POST, "/logout", token(&tab))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    assert_stream_ends_after(&app, &mut stream, Some(token(&phone)), ELSEWHERE).await;
+    logging_out_ends_the_stream(&app, &other, ELSEWHERE).await;
 }
 
 #[tokio::test]
@@ -152,7 +140,7 @@ async fn a_deleted_accounts_stream_ends_and_never_sees_the_next_owner_of_its_nam
         .unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
     let newcomer = logged_in(&app, "alice").await;
-    assert_stream_ends(&app, &mut stream, Some(token(&newcomer))).await;
+    assert_stream_ends(&app, &mut stream, token(&newcomer), HERE).await;
 }
 
 #[tokio::test]
