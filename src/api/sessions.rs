@@ -1,7 +1,7 @@
 //! Logging in and out: /login, /refresh, /logout and /sessions, over [`crate::auth::Sessions`].
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -12,7 +12,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ClientAddr, Principal, present};
 use crate::api::AppState;
 use crate::auth::{Decision, Grant};
-use crate::domain::{LoginPassword, Username};
+use crate::domain::{LoginPassword, Session, SessionKind, Timestamp, Username};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -194,7 +194,8 @@ pub async fn logout(
     let sid = session_of(&caller).ok_or(ApiError::BadRequest(
         "this token belongs to no session of checkoff's".into(),
     ))?;
-    app.sessions.end_one(&caller.owner, sid).await?;
+    // Ending a session that is already gone is fine.
+    app.sessions.end_own(&caller.owner, sid).await?;
     app.events.sessions_ended(&caller.owner);
     // A browser's refresh cookie goes too (harmless for other clients).
     Ok((
@@ -217,4 +218,88 @@ pub async fn end_sessions(
     app.sessions.end_logins(&caller.owner, None, None).await?;
     app.events.sessions_ended(&caller.owner);
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A session or API token as its owner sees it: never a hash or a secret.
+#[derive(Serialize, ToSchema)]
+pub struct SessionView {
+    id: uuid::Uuid,
+    /// `login` (a login: renewed with its refresh token) or `api` (`checkoff tokens issue`).
+    #[schema(value_type = String, example = "login")]
+    kind: SessionKind,
+    #[schema(value_type = String, format = DateTime)]
+    created_at: Timestamp,
+    /// A login can be renewed until then; an API token works until then.
+    #[schema(value_type = String, format = DateTime)]
+    expires_at: Timestamp,
+    /// The route patterns an API token is limited to (absent: every route).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    routes: Option<Vec<String>>,
+    /// Whether the token of this request belongs to it.
+    current: bool,
+}
+
+impl SessionView {
+    fn of(session: Session, current: Option<uuid::Uuid>) -> Self {
+        Self {
+            current: current == Some(session.id),
+            id: session.id,
+            kind: session.kind,
+            created_at: session.created_at,
+            expires_at: session.expires_at,
+            routes: session.routes,
+        }
+    }
+}
+
+/// Your sessions and API tokens
+///
+/// Those that still work, newest first (at most 100; logging out everywhere ends the rest).
+#[utoipa::path(get, path = "/sessions", tag = "auth", security(("token" = [])),
+    responses(
+        (status = 200, body = [SessionView], description = "The caller's login sessions and API tokens"),
+        (status = 401, description = "Unauthorized"),
+    ))]
+pub async fn list_sessions(
+    State(app): State<AppState>,
+    Principal(caller): Principal,
+) -> ApiResult<Json<Vec<SessionView>>> {
+    let current = session_of(&caller);
+    let sessions = app.sessions.live(&caller.owner).await?;
+    Ok(Json(
+        sessions
+            .into_iter()
+            .map(|s| SessionView::of(s, current))
+            .collect(),
+    ))
+}
+
+/// End a session or revoke an API token
+#[utoipa::path(delete, path = "/sessions/{id}", tag = "auth", security(("token" = [])),
+    params(("id" = uuid::Uuid, Path, description = "A session's or API token's `id` from GET /sessions")),
+    responses(
+        (status = 204, description = "Its tokens (and refresh token) stop working at once, on every instance"),
+        (status = 400, description = "Not an id"),
+        (status = 401, description = "Unauthorized"),
+        (status = 404, description = "None of the caller's sessions or tokens has this id"),
+    ))]
+pub async fn end_session(
+    State(app): State<AppState>,
+    Principal(caller): Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let id = uuid::Uuid::try_parse(&id)
+        .map_err(|_| ApiError::BadRequest(format!("{id:?} is not a session id")))?;
+    if app.sessions.end_own(&caller.owner, id).await?.is_none() {
+        return Err(ApiError::NotFound("No such session"));
+    }
+    app.events.sessions_ended(&caller.owner);
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    if session_of(&caller) == Some(id) {
+        // This very session: a browser's refresh cookie goes too, as on logout.
+        response
+            .headers_mut()
+            .insert(SET_COOKIE, set_refresh_cookie("", 0)?);
+    }
+    Ok(response)
 }

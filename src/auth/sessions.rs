@@ -39,6 +39,9 @@ pub enum SessionError {
 
 pub type SessionResult<T> = Result<T, SessionError>;
 
+/// How many sessions `GET /sessions` lists: the newest; older ones end with a logout everywhere.
+pub const LISTED_SESSIONS: usize = 100;
+
 /// What a login or a refresh gives.
 #[derive(Debug, Clone)]
 pub struct Grant {
@@ -235,12 +238,38 @@ impl Sessions {
         }
     }
 
-    /// Ends session `id` of `owner` (logout). Ending a session that is already gone is fine.
-    pub async fn end_one(&self, owner: &Username, id: Uuid) -> SessionResult<()> {
-        match self.store.get_session(owner, id).await? {
-            Some(session) => self.end(owner, &[session]).await,
-            None => Ok(()),
-        }
+    /// The sessions and API tokens of `owner` that still work, newest first, at most
+    /// [`LISTED_SESSIONS`]: sessions a new login generation or a revocation ended, and expired
+    /// ones, are left out although their records may linger until tidied.
+    pub async fn live(&self, owner: &Username) -> SessionResult<Vec<Session>> {
+        let Some(user) = self.store.get_user(owner).await? else {
+            return Ok(Vec::new());
+        };
+        let now = Timestamp::now();
+        let mut sessions: Vec<Session> = self
+            .store
+            .list_sessions(owner)
+            .await?
+            .into_iter()
+            .filter(|s| s.expires_at > now && s.created_at >= user.created_at)
+            .filter(|s| !user.revoked.revokes(&s.id, now.unix_seconds()))
+            .filter(|s| {
+                s.kind == SessionKind::Api || user.revoked.admits_login(&s.id, s.generation)
+            })
+            .collect();
+        sessions.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        sessions.truncate(LISTED_SESSIONS);
+        Ok(sessions)
+    }
+
+    /// Ends `owner`'s session or API token `id` (logout; revoking from the account page);
+    /// `None` when `owner` has no such session, so nobody learns whether someone else's id exists.
+    pub async fn end_own(&self, owner: &Username, id: Uuid) -> SessionResult<Option<Session>> {
+        let Some(session) = self.store.get_session(owner, id).await? else {
+            return Ok(None);
+        };
+        self.end(owner, std::slice::from_ref(&session)).await?;
+        Ok(Some(session))
     }
 
     /// Ends every login session of `owner` but `keep` (all of them without it) at once, in the

@@ -180,3 +180,129 @@ async fn ending_all_sessions_logs_out_everywhere() {
     // A fresh login works again.
     assert!(works(&app, &logged_in(&app, "alice").await).await);
 }
+
+async fn list(app: &TestApp, grant: &Value) -> Vec<Value> {
+    let (status, body) = status_json(
+        app.authed(Method::GET, "/sessions", token(grant))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body.as_array().expect("a list").clone()
+}
+
+/// The id GET /sessions gives the session of `grant`.
+pub async fn session_id(app: &TestApp, grant: &Value) -> String {
+    let sessions = list(app, grant).await;
+    let this = sessions.iter().find(|s| s["current"] == true);
+    this.expect("the caller's own session is listed")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+pub async fn end_session(app: &TestApp, grant: &Value, id: &str) -> reqwest::Response {
+    app.authed(Method::DELETE, &format!("/sessions/{id}"), token(grant))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_account_lists_the_sessions_and_tokens_that_still_work_and_ends_any_of_them() {
+    let app = TestApp::spawn().await;
+    app.create_user("alice").await;
+    app.create_user("bob").await;
+    let laptop = logged_in(&app, "alice").await;
+    let phone = logged_in(&app, "alice").await;
+    let bob = logged_in(&app, "bob").await;
+    let user = app
+        .store
+        .get_user(&checkoff::domain::Username::parse("alice").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let grants = checkoff::auth::RouteGrants::parse(&["GET /todos*".to_owned()]).unwrap();
+    let (api_token, issued) = app
+        .services()
+        .await
+        .sessions
+        .issue_api_token(&user, Some(&grants), std::time::Duration::from_secs(3600))
+        .await
+        .unwrap();
+
+    let sessions = list(&app, &laptop).await;
+    assert_eq!(sessions.len(), 3, "{sessions:?}");
+    let text = serde_json::to_string(&sessions).unwrap();
+    assert!(
+        !text.contains("hash") && !text.contains(token(&laptop)),
+        "{text}"
+    );
+    assert_eq!(sessions[0]["kind"], "api", "newest first: {sessions:?}");
+    assert_eq!(sessions[0]["id"], api_token.id.to_string());
+    assert_eq!(sessions[0]["routes"], json!(["GET /todos*"]));
+    assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
+    let phone_id = session_id(&app, &phone).await;
+    let laptop_id = session_id(&app, &laptop).await;
+    assert_ne!(phone_id, laptop_id);
+    assert_eq!(list(&app, &bob).await.len(), 1, "bob sees only his own");
+
+    // Someone else's id, or one that never was, is the same 404; nothing of bob's ends.
+    let bob_id = session_id(&app, &bob).await;
+    for id in [bob_id.as_str(), "00000000-0000-4000-8000-000000000000"] {
+        let response = end_session(&app, &laptop, id).await;
+        assert_eq!(
+            error_message(response, StatusCode::NOT_FOUND).await,
+            "No such session"
+        );
+    }
+    assert!(works(&app, &bob).await);
+    let response = end_session(&app, &laptop, "not-an-id").await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+    // Ending the phone's session from the laptop: its token and refresh token stop at once.
+    assert_eq!(
+        end_session(&app, &laptop, &phone_id).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert!(!works(&app, &phone).await);
+    assert_eq!(
+        refresh(&app, &phone["refresh_token"]).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // Revoking the API token likewise.
+    let id = api_token.id.to_string();
+    assert_eq!(
+        end_session(&app, &laptop, &id).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert!(!app.token_works(&issued.token).await);
+    let left: Vec<Value> = list(&app, &laptop).await;
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0]["id"], laptop_id.as_str());
+
+    // Sessions a logout everywhere ended are not listed, though their records may linger.
+    let other = logged_in(&app, "alice").await;
+    let response = app
+        .authed(Method::DELETE, "/sessions", token(&other))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let fresh = logged_in(&app, "alice").await;
+    let sessions = list(&app, &fresh).await;
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert_eq!(sessions[0]["current"], true);
+
+    // Ending one's own session is a logout: the browser's cookie goes too.
+    let response = end_session(&app, &fresh, &session_id(&app, &fresh).await).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.starts_with("checkoff_refresh=;") && cookie.contains("Max-Age=0"),
+        "{cookie}"
+    );
+    assert!(!works(&app, &fresh).await);
+}

@@ -49,6 +49,8 @@ fn the_document_lists_exactly_the_served_routes() {
             "GET /openapi.json",
             "POST /refresh",
             "DELETE /sessions",
+            "GET /sessions",
+            "DELETE /sessions/{id}",
             "DELETE /todos",
             "GET /todos",
             "POST /todos",
@@ -117,9 +119,10 @@ async fn first_asset(app: &TestApp) -> String {
     format!("/{}", &page[start..end])
 }
 
-/// A concrete path for a documented one: the caller's own name, a fresh uid.
+/// A concrete path for a documented one: the caller's own name, a fresh uid or id.
 fn concrete(path: &str, name: &str) -> String {
     path.replace("{uid}", &uuid::Uuid::now_v7().to_string())
+        .replace("{id}", &uuid::Uuid::new_v4().to_string())
         .replace("{username}", name)
 }
 

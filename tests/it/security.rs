@@ -644,3 +644,34 @@ async fn without_a_trusted_proxy_a_forwarded_address_is_not_believed() {
         StatusCode::TOO_MANY_REQUESTS
     );
 }
+
+/// The account page ends one of the owner's sessions (`ends` serves that request): that
+/// session's stream ends, the one of the session that ended it goes on.
+async fn ending_a_session_from_another_ends_its_stream(
+    app: &TestApp,
+    ends: &TestApp,
+    after: Duration,
+) {
+    app.create_user("alice").await;
+    let lost_phone = logged_in(app, "alice").await;
+    let laptop = logged_in(app, "alice").await;
+    let mut stream = Stream::open(app, token(&lost_phone), None).await;
+    let id = crate::api_sessions::session_id(app, &lost_phone).await;
+    let response = crate::api_sessions::end_session(ends, &laptop, &id).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_stream_ends(app, &mut stream, token(&laptop), after).await;
+    assert!(app.token_works(token(&laptop)).await);
+}
+
+#[tokio::test]
+async fn a_stream_ends_when_its_session_is_ended_from_the_account_page() {
+    let app = TestApp::spawn().await;
+    ending_a_session_from_another_ends_its_stream(&app, &app, HERE).await;
+}
+
+#[tokio::test]
+async fn a_stream_ends_when_another_instance_ends_its_session_from_the_account_page() {
+    let app = TestApp::spawn().await;
+    let other = app.twin().await;
+    ending_a_session_from_another_ends_its_stream(&app, &other, ELSEWHERE).await;
+}
