@@ -257,7 +257,7 @@ impl Sessions {
                 s.kind == SessionKind::Api || user.revoked.admits_login(&s.id, s.generation)
             })
             .collect();
-        sessions.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        sessions.sort_by_key(|s| std::cmp::Reverse(s.created_at));
         sessions.truncate(LISTED_SESSIONS);
         Ok(sessions)
     }
