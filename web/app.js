@@ -24,6 +24,13 @@ let tokenTimer = 0;
 let renewAt = 0;
 let owner = "";
 let todos = new Map(); // uid -> item, as the server last told us
+// What the page learnt when: a list read that began before it must not undo it (put an older
+// version back, bring a deleted todo back, or drop one that arrived live).
+let clock = 0;
+let learnt = new Map(); // uid -> the clock when the page last learnt of it (changed or gone)
+let reading = 0; // list reads in flight
+let reads = new AbortController(); // aborts every read of the session when it ends
+let leaving = false; // ending the session: nothing more goes out in the background
 let listEtag = "";
 let queue = []; // {id, kind, uid?, body?, failed?, error?}
 let queueOwner = "";
@@ -183,12 +190,12 @@ async function enter() {
   $("who").hidden = false;
   $("auth").hidden = true;
   $("loading").hidden = true;
-  $("todos").hidden = false;
-  draw();
+  leaving = false;
+  showView();
   await loadList();
   connect();
   flush();
-  $("new-todo").focus();
+  if (!onAccount()) $("new-todo").focus();
 }
 
 /** Back to the login screen, with what happened in words. Changes not yet sent are kept when
@@ -197,8 +204,10 @@ function endSession(message, keepQueue) {
   token = null;
   owner = "";
   clearTimeout(tokenTimer);
-  stopLive();
+  quiet();
+  leaving = false;
   todos = new Map();
+  learnt = new Map();
   listEtag = "";
   notice = "";
   if (!keepQueue) {
@@ -207,12 +216,15 @@ function endSession(message, keepQueue) {
   }
   for (const li of rows.values()) li.remove();
   rows.clear();
+  $("sessions").textContent = "";
+  if (onAccount()) history.replaceState(null, "", "#/"); // the next login starts at the list
   showAuth(message);
 }
 
 function showAuth(notice, error) {
   $("loading").hidden = true;
   $("todos").hidden = true;
+  $("account").hidden = true;
   $("who").hidden = true;
   $("auth").hidden = false;
   $("auth-notice").textContent = notice || "";
@@ -286,42 +298,90 @@ async function submitAuth(ev) {
   }
 }
 
-async function logout() {
+/** Ends this session with `call` (logout, logout everywhere, deleting the account). The stream
+    and every read stop first, so nothing goes out with a token that is about to end; if the
+    call fails, the session carries on as it was. */
+async function leave(call, message) {
+  await flush().catch(() => {});
+  leaving = true;
+  quiet();
   try {
-    await flush();
-    await api("POST", "/logout");
+    await call();
   } catch (e) {
-    if (e instanceof NetworkError) return problem("Could not log out: " + e.message);
+    leaving = false;
+    if (token) {
+      connect();
+      if (onAccount()) loadSessions();
+    }
+    throw e;
   }
   localStorage.removeItem(HAD_SESSION);
   if (channel) channel.postMessage("logout");
-  endSession("You have logged out.");
+  endSession(message);
+}
+
+async function logout() {
+  try {
+    // Only the network stops a logout: a session the server no longer knows is over anyway.
+    const out = () => api("POST", "/logout").catch((e) => { if (e instanceof NetworkError) throw e; });
+    await leave(out, "You have logged out.");
+  } catch (e) {
+    tell("Could not log out: " + e.message);
+  }
+}
+
+/** Stops everything that reads in the background: the stream, polling and list reads. */
+function quiet() {
+  stopLive();
+  reads.abort();
+  reads = new AbortController();
 }
 
 // ---------------------------------------------------------------- the list
 
+/** Reads the whole list and lays it under what the page learnt while the read was under way:
+    a newer version stays, a todo deleted or created meanwhile stays deleted or created. */
 async function loadList() {
+  if (!token || leaving) return false;
+  const since = clock;
+  const { signal } = reads;
   let path = "/todos?limit=1000";
   const headers = listEtag ? { "If-None-Match": listEtag } : {};
   const fresh = new Map();
   let first = true;
-  while (path) {
-    const res = await api("GET", path, { headers: first ? headers : {} });
-    if (res.status === 304) return false;
-    if (first) listEtag = res.headers.get("ETag") || "";
-    first = false;
-    for (const item of await res.json()) fresh.set(item.uid, item);
-    const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.headers.get("Link") || "");
-    path = next ? next[1] : "";
+  reading++;
+  try {
+    while (path) {
+      const res = await api("GET", path, { headers: first ? headers : {}, signal });
+      if (res.status === 304) return false;
+      if (first) listEtag = res.headers.get("ETag") || "";
+      first = false;
+      for (const item of await res.json()) fresh.set(item.uid, item);
+      const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.headers.get("Link") || "");
+      path = next ? next[1] : "";
+    }
+    if (signal.aborted) return false;
+    const newer = (uid) => (learnt.get(uid) || 0) > since;
+    for (const item of fresh.values()) if (todos.has(item.uid) || !newer(item.uid)) take(item);
+    for (const uid of [...todos.keys()]) if (!fresh.has(uid) && !newer(uid)) forget(uid);
+  } finally {
+    if (--reading === 0) for (const uid of [...learnt.keys()]) if (!todos.has(uid)) learnt.delete(uid);
   }
-  todos = fresh;
   draw();
   return true;
 }
 
+/** What the server said of a todo, unless the page already knows a newer version. */
 function take(item) {
   const had = todos.get(item.uid);
-  if (!had || !(had.version > item.version)) todos.set(item.uid, item);
+  if (had && had.version > item.version) return;
+  todos.set(item.uid, item);
+  learnt.set(item.uid, ++clock);
+}
+
+function forget(uid) {
+  todos.delete(uid);
+  learnt.set(uid, ++clock);
 }
 
 /** What the person sees: the server's list with every change still in the queue laid over it. */
@@ -601,7 +661,7 @@ function dropCreate(uid) {
 
 /** Send waiting changes in order. A refused one is marked (with Retry) and does not hold up the rest. */
 async function flush() {
-  if (flushing || !token) return;
+  if (flushing || !token || leaving) return;
   flushing = true;
   try {
     for (;;) {
@@ -661,7 +721,7 @@ async function send(op) {
       take(await (await api("PATCH", "/todos/" + encodeURIComponent(op.uid), { body: op.body, headers })).json());
     } catch (e) {
       if (e instanceof ApiError && e.status === 404) {
-        todos.delete(op.uid); // gone elsewhere: nothing left to change
+        forget(op.uid); // gone elsewhere: nothing left to change
         problem("That todo was deleted elsewhere.");
         return;
       }
@@ -673,13 +733,13 @@ async function send(op) {
     } catch (e) {
       if (!(e instanceof ApiError && e.status === 404)) throw e;
     }
-    todos.delete(op.uid);
+    forget(op.uid);
   } else if (op.kind === "complete-all") {
     await api("POST", "/todos/complete-all");
     await loadList();
   } else if (op.kind === "clear-completed") {
     await api("DELETE", "/todos?state=completed");
-    for (const [uid, t] of todos) if (t.state === "completed") todos.delete(uid);
+    for (const [uid, t] of [...todos]) if (t.state === "completed") forget(uid);
     await loadList();
   }
 }
@@ -778,7 +838,7 @@ function stopLive() {
 }
 
 function reconnect() {
-  if (!token || polling) return;
+  if (!token || polling || leaving) return;
   if (live) live.abort();
   live = null;
   clearTimeout(liveTimer);
@@ -791,7 +851,7 @@ function later(ms) {
 }
 
 async function connect() {
-  if (!token || live || polling) return;
+  if (!token || live || polling || leaving) return;
   const ctrl = new AbortController();
   live = ctrl;
   const headers = { Accept: "text/event-stream" };
@@ -862,7 +922,7 @@ function handle(type, data) {
     take(body);
     if (fresh && !queue.some((o) => o.kind === "create")) say(`New todo: “${body.description}”.`);
   } else if (type === "deleted") {
-    todos.delete(body.uid);
+    forget(body.uid);
   } else if (type === "reset") {
     listEtag = "";
     loadList().catch(() => {});
@@ -877,6 +937,186 @@ function startPolling() {
   pollTimer = setInterval(() => {
     if (token && !document.hidden) loadList().then(() => setOffline(false), (e) => e instanceof NetworkError && setOffline(true));
   }, 3000);
+}
+
+// ---------------------------------------------------------------- the account page
+
+function onAccount() {
+  return /^#\/?account$/.test(location.hash);
+}
+
+/** The list or the account page, as the address says. */
+function showView() {
+  if (!token) return;
+  const account = onAccount();
+  const was = !$("account").hidden;
+  $("account").hidden = !account;
+  $("todos").hidden = account;
+  if (account && !was) openAccount();
+  else if (!account) {
+    draw();
+    if (was) $("new-todo").focus();
+  }
+}
+
+function openAccount() {
+  for (const id of ["pw-current", "pw-new", "pw-new2", "delete-password"]) $(id).value = "";
+  for (const id of ["pw-error", "sessions-error", "export-error", "delete-error"]) fieldError(id, "");
+  accountNotice("");
+  $("account-title").focus();
+  loadSessions();
+}
+
+function fieldError(id, message) {
+  $(id).textContent = message || "";
+  $(id).hidden = !message;
+}
+
+function accountNotice(text) {
+  $("account-notice").textContent = text;
+  $("account-notice").hidden = !text;
+  if (text) say(text);
+}
+
+/** A problem in words, where the person is looking. */
+function tell(text) {
+  if (onAccount() && token) accountNotice(text);
+  else problem(text);
+}
+
+const when = (iso) => new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+
+async function loadSessions() {
+  try {
+    const res = await api("GET", "/sessions", { signal: reads.signal });
+    const sessions = await res.json();
+    const ul = $("sessions");
+    ul.textContent = "";
+    for (const s of sessions) ul.append(sessionRow(s));
+    fieldError("sessions-error", "");
+  } catch (e) {
+    if (e.name !== "AbortError" && token) fieldError("sessions-error", e.message);
+  }
+}
+
+function sessionRow(s) {
+  const li = document.createElement("li");
+  const text = document.createElement("span");
+  const what = document.createElement("span");
+  what.className = "what";
+  const apiToken = s.kind === "api";
+  what.textContent = s.current
+    ? "This browser"
+    : apiToken
+    ? `API token${s.routes ? " for " + s.routes.join(", ") : ""}`
+    : "Logged in elsewhere";
+  const since = document.createElement("span");
+  since.className = "when";
+  since.textContent = `Since ${when(s.created_at)}; ${apiToken ? "works until" : "renews until"} ${when(s.expires_at)}`;
+  text.append(what, since);
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = "btn quiet";
+  b.textContent = s.current ? "Log out" : apiToken ? "Revoke" : "End";
+  b.setAttribute("aria-label", s.current ? "Log out of this browser" : `${b.textContent} the ${apiToken ? "API token" : "session"} since ${when(s.created_at)}`);
+  b.addEventListener("click", () => (s.current ? logout() : endOne(s, li)));
+  li.append(text, b);
+  return li;
+}
+
+async function endOne(s, li) {
+  const next = li.nextElementSibling || li.previousElementSibling;
+  li.querySelector("button").disabled = true;
+  try {
+    await api("DELETE", "/sessions/" + encodeURIComponent(s.id));
+    accountNotice(s.kind === "api" ? "The API token is revoked." : "That session has ended.");
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 404)) fieldError("sessions-error", e.message);
+  }
+  await loadSessions();
+  const target = next && next.isConnected ? next.querySelector("button") : null;
+  (target || $("logout-everywhere")).focus();
+}
+
+async function logoutEverywhere() {
+  try {
+    await leave(() => api("DELETE", "/sessions"), "You have logged out everywhere.");
+  } catch (e) {
+    fieldError("sessions-error", e.message);
+  }
+}
+
+async function changePassword(ev) {
+  ev.preventDefault();
+  const current = $("pw-current").value;
+  const next = $("pw-new").value;
+  const fail = (message, field) => {
+    fieldError("pw-error", message);
+    $(field).focus();
+  };
+  if (!current) return fail("Please enter your current password.", "pw-current");
+  if (!next) return fail("Please choose a new password.", "pw-new");
+  if ($("pw-new2").value !== next) return fail("The two new passwords differ; please type the same one twice.", "pw-new2");
+  const button = ev.submitter || $("pw-form").querySelector("button");
+  button.disabled = true;
+  fieldError("pw-error", "");
+  try {
+    await api("PUT", `/users/${encodeURIComponent(owner)}/password`, {
+      body: { current_password: current, new_password: next },
+    });
+    for (const id of ["pw-current", "pw-new", "pw-new2"]) $(id).value = "";
+    accountNotice("Your password is changed. Every other session of yours has ended.");
+    loadSessions();
+  } catch (e) {
+    const status = e instanceof ApiError ? e.status : 0;
+    fail(e.message, status === 400 ? "pw-new" : "pw-current");
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function exportData() {
+  const button = $("export");
+  button.disabled = true;
+  fieldError("export-error", "");
+  try {
+    const res = await api("GET", `/users/${encodeURIComponent(owner)}/export`);
+    const blob = await res.blob();
+    const named = /filename="?([^";]+)"?/.exec(res.headers.get("Content-Disposition") || "");
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = named ? named[1] : "checkoff.json";
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 60000);
+    say(`Downloaded ${a.download}.`);
+  } catch (e) {
+    fieldError("export-error", e.message);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function deleteAccount(ev) {
+  ev.preventDefault();
+  const password = $("delete-password").value;
+  if (!password) {
+    fieldError("delete-error", "Please enter your password to confirm.");
+    return $("delete-password").focus();
+  }
+  const button = ev.submitter || $("delete-form").querySelector("button");
+  button.disabled = true;
+  fieldError("delete-error", "");
+  try {
+    const gone = () => api("DELETE", `/users/${encodeURIComponent(owner)}`, { body: { current_password: password } });
+    await leave(gone, "Your account and all its todos are deleted.");
+  } catch (e) {
+    fieldError("delete-error", e.message);
+    $("delete-password").focus();
+  } finally {
+    button.disabled = false;
+  }
 }
 
 // ---------------------------------------------------------------- messages
@@ -908,7 +1148,11 @@ $("logout").addEventListener("click", logout);
 $("new-form").addEventListener("submit", addTodo);
 $("complete-all").addEventListener("click", completeAll);
 $("clear-completed").addEventListener("click", clearCompleted);
-window.addEventListener("hashchange", draw);
+window.addEventListener("hashchange", showView);
+$("pw-form").addEventListener("submit", changePassword);
+$("logout-everywhere").addEventListener("click", logoutEverywhere);
+$("export").addEventListener("click", exportData);
+$("delete-form").addEventListener("submit", deleteAccount);
 window.addEventListener("online", () => {
   setOffline(false);
   flush();

@@ -1,6 +1,6 @@
 // End-to-end test of the web app: a real checkoff server, a real headless Chromium, and a person's
 // walk through the app. Run by scripts/web-test; `node tests/web/e2e.mjs` works once installed.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import http from "node:http";
 import { createRequire } from "node:module";
@@ -62,6 +62,8 @@ async function until(probe, what, ms = 5000) {
   }
 }
 
+const dataDirs = new Map(); // server URL -> its data dir, for the command line
+
 async function startServer(extra = []) {
   const dir = mkdtempSync(path.join(os.tmpdir(), "checkoff-web-"));
   const child = spawn(BIN, ["serve", "--addr", "127.0.0.1:0", "--data-dir", dir, ...extra], {
@@ -88,8 +90,44 @@ async function startServer(extra = []) {
     child.on("exit", (code) => reject(new Error(`${BIN} exited with ${code} before listening:\n${out}${errors}`)));
     child.on("error", reject);
   });
+  dataDirs.set(url, dir);
   return url;
 }
+
+/** `checkoff tokens issue` beside a running server: an API token for `name`. */
+function issueToken(base, name, routes) {
+  const run = spawnSync(BIN, ["tokens", "issue", name, "--routes", routes, "--data-dir", dataDirs.get(base)], { encoding: "utf8", timeout: 20000 });
+  check(run.status === 0, `tokens issue: ${run.stderr}`);
+  return run.stdout.trim();
+}
+
+async function tokenWorks(base, token) {
+  const res = await fetch(base + "/todos", { headers: { Authorization: "Bearer " + token } });
+  check(res.status === 200 || res.status === 401, `GET /todos answered ${res.status}`);
+  return res.status === 200;
+}
+
+/** Holds the page's list reads (GET /todos?limit=…) until `release()`. Each is answered with
+    the list as it was when it reached the server: at once (`reachesServer: "now"`, the answer
+    then lands late) or only when released ("later"). */
+async function holdListReads(page, reachesServer) {
+  const match = (url) => url.pathname.endsWith("/todos") && url.searchParams.has("limit");
+  let release;
+  const released = new Promise((r) => (release = r));
+  const state = { held: 0, release, done: () => page.unroute(match) };
+  await page.route(match, async (route) => {
+    if (route.request().method() !== "GET") return route.fallback();
+    const response = reachesServer === "now" ? await route.fetch() : null;
+    state.held++;
+    await released;
+    // The page may have given up on it meanwhile.
+    await (response ? route.fulfill({ response }) : route.continue()).catch(() => {});
+  });
+  return state;
+}
+
+/** What the page does on a `reset` event: read the whole list again. */
+const readListAgain = (page) => page.evaluate(() => handle("reset", ""));
 
 // ------------------------------------------------------------------ talking to the API directly
 
@@ -489,6 +527,41 @@ async function main() {
     check((await row.getAttribute("data-state")) === "unstarted", "the retried change after a conflict was not applied");
   });
 
+  await step("a list read that lands late never puts back an older version, drops a live create or brings back a delete", async () => {
+    await addTodo(page, "Held back A");
+    await addTodo(page, "Held back B");
+    await settled(page);
+    const hold = await holdListReads(page, "now");
+    await readListAgain(page);
+    await until(() => hold.held > 0, "the held read to reach the server");
+    // While its answer is on the way: a change here, a todo made elsewhere (arriving live) and
+    // one deleted elsewhere.
+    await advance(page, "Held back A");
+    await settled(page);
+    const made = await api(base, token, "POST", "/todos", { description: "Arrived live" });
+    await rowOf(page, "Arrived live").waitFor({ timeout: 2000 });
+    const b = (await api(base, token, "GET", "/todos?limit=1000")).find((t) => t.description === "Held back B");
+    await api(base, token, "DELETE", `/todos/${b.uid}`);
+    await until(async () => (await rowOf(page, "Held back B").count()) === 0, "the live delete");
+    const landed = page.waitForResponse((r) => r.url().includes("/todos?limit="));
+    hold.release();
+    await landed;
+    await hold.done();
+    await page.waitForTimeout(100);
+    check((await rowOf(page, "Held back A").getAttribute("data-state")) === "started", "the older version came back");
+    check((await rowOf(page, "Arrived live").count()) === 1, "the todo that arrived live vanished");
+    check((await rowOf(page, "Held back B").count()) === 0, "the deleted todo came back");
+    // The next change is made against the version the server has: no false conflict.
+    await advance(page, "Held back A");
+    await settled(page);
+    check((await page.locator("#list .meta.bad").count()) === 0, `a conflict: ${await page.locator("#list .meta.bad").allTextContents()}`);
+    const server = await api(base, token, "GET", "/todos?limit=1000");
+    const a = server.find((t) => t.description === "Held back A");
+    check(a.state === "completed", `the server has “Held back A” ${a.state}`);
+    for (const uid of [a.uid, made.uid]) await api(base, token, "DELETE", `/todos/${uid}`);
+    await until(async () => (await rowOf(page, "Arrived live").count()) + (await rowOf(page, "Held back A").count()) === 0, "the cleanup to show");
+  });
+
   await step("mark all completed, then clear completed (bulk endpoints)", async () => {
     await addTodo(page, "Pick up the parcel");
     check((await counter(page)) === "2 items left", `counter says ${await counter(page)}`);
@@ -578,9 +651,32 @@ async function main() {
     token = await apiLogin(base, user);
   });
 
-  await step("logs out, and a reload does not bring the session back", async () => {
+  await step("logs out: the stream and a pending read stop first; a reload does not bring the session back", async () => {
+    // A read under way when the person logs out, reaching the server after the logout.
+    const hold = await holdListReads(page, "later");
+    await readListAgain(page);
+    await until(() => hold.held > 0, "the held read to start");
+    let loggedOut = 0;
+    const after = [];
+    const errors = [];
+    const onRequest = (r) => {
+      if (r.url().endsWith("/logout")) loggedOut = Date.now();
+      else if (loggedOut && !r.url().includes("/assets/")) after.push(`${r.method()} ${new URL(r.url()).pathname}`);
+    };
+    const onConsole = (m) => loggedOut && m.type() === "error" && errors.push(m.text());
+    page.on("request", onRequest);
+    page.on("console", onConsole);
     await page.getByRole("button", { name: "Log out" }).click();
     await page.getByRole("heading", { name: "Log in" }).waitFor();
+    hold.release();
+    await page.waitForTimeout(1000); // past the stream's reconnect delay
+    page.off("request", onRequest);
+    page.off("console", onConsole);
+    await hold.done();
+    check(after.length === 0, `requests after logging out: ${after}`);
+    check(errors.length === 0, `console errors after logging out: ${errors}`);
+    check((await page.evaluate(() => todos.size)) === 0, "the read under way filled the list of a logged-out page");
+    check((await page.locator("#list > li").count()) === 0, "todos are shown after logging out");
     await page.reload();
     await page.getByRole("heading", { name: "Log in" }).waitFor();
     await page.waitForTimeout(300);
@@ -634,6 +730,95 @@ async function main() {
     await until(() => p.locator("#auth-error").isVisible(), "the refusal");
     const focused = await p.evaluate(() => document.activeElement && document.activeElement.id);
     check(focused === "password", `the focus went to ${focused}`);
+    await ctx.close();
+  });
+
+  await step("the account page: sessions and API tokens ended, password changed, data downloaded, everywhere logged out, account deleted", async () => {
+    const ctx = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 800 } });
+    const p = await ctx.newPage();
+    p.setDefaultTimeout(5000);
+    watchPage(p, problems);
+    await p.goto(base + "/");
+    await signUp(p, "erin");
+    await addTodo(p, "Keep my data");
+    const phone = await apiLogin(base, "erin");
+    const script = issueToken(base, "erin", "GET /todos*");
+    check(await tokenWorks(base, script), "the API token does not work to begin with");
+
+    await p.getByRole("link", { name: "Account" }).click();
+    await p.getByRole("heading", { name: "Your account", exact: true }).waitFor();
+    check((await p.evaluate(() => document.activeElement.id)) === "account-title", "the focus did not move to the account page");
+    const rows = p.locator("#sessions > li");
+    await until(async () => (await rows.count()) === 3, "three sessions listed");
+    const listed = (await rows.locator(".what").allTextContents()).sort().join("|");
+    check(listed === "API token for GET /todos*|Logged in elsewhere|This browser", `listed: ${listed}`);
+    await p.evaluate(() => document.activeElement && document.activeElement.blur());
+    await p.screenshot({ path: path.join(SHOTS, "account-light.png"), fullPage: true });
+    await axe(p, "the account page (light)");
+    await p.emulateMedia({ colorScheme: "dark" });
+    await axe(p, "the account page (dark)");
+    await p.emulateMedia({ colorScheme: "light" });
+
+    // End the other login and revoke the token: both stop at once.
+    await rows.filter({ hasText: "Logged in elsewhere" }).getByRole("button", { name: /^End/ }).click();
+    await until(async () => (await rows.count()) === 2, "the ended session to go from the list");
+    check(!(await tokenWorks(base, phone)), "the ended session's token still works");
+    await rows.filter({ hasText: "API token" }).getByRole("button", { name: /^Revoke/ }).click();
+    await until(async () => (await rows.count()) === 1, "the revoked token to go from the list");
+    check(!(await tokenWorks(base, script)), "the revoked API token still works");
+
+    // Change the password: a wrong current one is said in words; then it works, and this
+    // browser's session goes on while another one ends.
+    const laptop = await apiLogin(base, "erin");
+    const NEW = "Battery-Staple-77";
+    await p.getByLabel("Current password").fill("Not-My-Password-1");
+    await p.getByLabel("New password", { exact: true }).fill(NEW);
+    await p.getByLabel("Repeat the new password").fill(NEW);
+    await p.getByRole("button", { name: "Change password" }).click();
+    await until(async () => /current password is not right/i.test(await p.locator("#pw-error").textContent()), "the refusal of a wrong password");
+    check((await p.evaluate(() => document.activeElement.id)) === "pw-current", "the focus is not on the current password");
+    await p.getByLabel("Current password").fill(PASSWORD);
+    await p.getByRole("button", { name: "Change password" }).click();
+    await until(async () => /password is changed/.test(await p.locator("#account-notice").textContent()), "the password to be changed");
+    check(!(await tokenWorks(base, laptop)), "another session outlived the password change");
+    check(await p.locator("#pw-error").isHidden(), "an error stays after the change");
+    const res = await fetch(base + "/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ username: "erin", password: NEW }) });
+    check(res.status === 200, `logging in with the new password answered ${res.status}`);
+    const fresh = (await res.json()).token;
+
+    // Download my data.
+    const [download] = await Promise.all([p.waitForEvent("download"), p.getByRole("button", { name: "Download my data" }).click()]);
+    check(download.suggestedFilename() === "checkoff-erin.json", `downloaded as ${download.suggestedFilename()}`);
+    const data = JSON.parse(readFileSync(await download.path(), "utf8"));
+    check(data.profile.username === "erin" && data.todos.map((t) => t.description).join() === "Keep my data", `the export: ${JSON.stringify(data)}`);
+
+    // Back to the list and the account page again: the list is where it was.
+    await p.getByRole("link", { name: "Back to your todos" }).click();
+    await rowOf(p, "Keep my data").waitFor();
+    check((await p.evaluate(() => document.activeElement.id)) === "new-todo", "the focus did not return to the list");
+    await p.getByRole("link", { name: "Account" }).click();
+
+    // Log out everywhere: this browser and every other session.
+    await p.getByRole("button", { name: "Log out everywhere" }).click();
+    await p.getByRole("heading", { name: "Log in" }).waitFor();
+    check((await p.locator("#auth-notice").textContent()).trim() === "You have logged out everywhere.", "no word of logging out everywhere");
+    check(!(await tokenWorks(base, fresh)), "a session outlived logging out everywhere");
+
+    // Delete the account: a wrong password keeps it; the right one deletes it and its todos.
+    await logIn(p, "erin", NEW);
+    await rowOf(p, "Keep my data").waitFor();
+    await p.getByRole("link", { name: "Account" }).click();
+    await p.getByLabel("Your password, to confirm").fill("Not-My-Password-1");
+    await p.getByRole("button", { name: "Delete my account" }).click();
+    await until(async () => /not right/i.test(await p.locator("#delete-error").textContent()), "the refusal to delete");
+    check(await p.locator("#account").isVisible(), "a refused deletion left the account page");
+    await p.getByLabel("Your password, to confirm").fill(NEW);
+    await p.getByRole("button", { name: "Delete my account" }).click();
+    await p.getByRole("heading", { name: "Log in" }).waitFor();
+    check((await p.locator("#auth-notice").textContent()).trim() === "Your account and all its todos are deleted.", "no word of the deletion");
+    check(!p.url().includes("account"), `the address still names the account page: ${p.url()}`);
+    const gone = await fetch(base + "/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ username: "erin", password: NEW }) });
+    check(gone.status === 401, `logging in to the deleted account answered ${gone.status}`);
     await ctx.close();
   });
 
