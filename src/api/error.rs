@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use axum::Json;
+use super::json::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;

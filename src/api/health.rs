@@ -1,6 +1,6 @@
 //! GET /healthz, whether the store answers, and GET /openapi.json, the API's own description.
 
-use axum::Json;
+use super::json::Json;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
@@ -25,7 +25,7 @@ pub async fn healthz(State(app): State<AppState>) -> ApiResult<Json<Value>> {
     responses((status = 200, description = "The OpenAPI 3.1 document of every route", content_type = "application/json")))]
 pub async fn openapi_json(State(app): State<AppState>) -> impl IntoResponse {
     let document = app.document.get_or_init(|| {
-        serde_json::to_vec(&super::openapi_with(app.oidc.as_ref()))
+        super::json::to_bytes(&super::openapi_with(app.oidc.as_ref()))
             .unwrap_or_default()
             .into()
     });

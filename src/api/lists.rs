@@ -39,8 +39,7 @@ pub struct Listed {
 impl Listed {
     /// A page of `items` as a JSON array.
     pub fn json<T: serde::Serialize>(items: &[T], next: Option<HeaderValue>) -> ApiResult<Self> {
-        let body = serde_json::to_vec(items)
-            .map_err(|e| ApiError::Internal(format!("cannot serialise a list: {e}")))?;
+        let body = super::json::to_bytes(items)?;
         let mut hasher = std::hash::DefaultHasher::new();
         std::hash::Hasher::write(&mut hasher, &body);
         let etag =

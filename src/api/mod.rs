@@ -8,6 +8,7 @@ mod events;
 mod extract;
 mod health;
 mod idempotency;
+mod json;
 mod lists;
 mod observe;
 mod paging;

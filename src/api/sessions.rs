@@ -1,6 +1,6 @@
 //! Logging in and out: /login, /refresh, /logout and /sessions, over [`crate::auth::Sessions`].
 
-use axum::Json;
+use super::json::Json;
 use axum::extract::{Path, State};
 use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};

@@ -1,7 +1,7 @@
 //! GET /auth/config: what a client needs to know before anyone signs in, so that it offers only
 //! what the service takes (a sign-up form only while sign-up is open).
 
-use axum::Json;
+use super::json::Json;
 use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;

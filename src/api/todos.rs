@@ -1,6 +1,6 @@
 //! /todos: the caller's own todo items.
 
-use axum::Json;
+use super::json::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -210,7 +210,7 @@ pub async fn create_todo(
         new.description,
         new.metadata.unwrap_or_default(),
     );
-    let body = serde_json::to_string(&todo).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let body = super::json::to_text(&todo)?;
     if let Err(refused) = app.limits.grow(&caller, 1, todo.stored_bytes() as i64) {
         // A retry of a create that was done (and filled the account) still gets its answer.
         return match answered_before(&app, &caller.owner, &key, &request).await? {
@@ -435,7 +435,7 @@ async fn answer_once<T: Serialize>(
     request: &str,
     answer: T,
 ) -> ApiResult<Response> {
-    let body = serde_json::to_string(&answer).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let body = super::json::to_text(&answer)?;
     if let Some(now) = key.answer(owner, request, StatusCode::OK, body.clone())
         && let Some(earlier) = app.store.remember(&now).await?
     {

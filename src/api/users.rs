@@ -1,6 +1,6 @@
 //! /users: sign-up, profiles, passwords, deletion and a person's export of their own data.
 
-use axum::Json;
+use super::json::Json;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};

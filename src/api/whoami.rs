@@ -1,7 +1,7 @@
 //! GET /whoami: what the authorizer decided about the caller (the AuthResponse of the source
 //! documents: principal, routes, context), and whose data they work on.
 
-use axum::Json;
+use super::json::Json;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
 
-const UNAUTHORIZED: &str = r#"{"message":"Unauthorized"}"#;
+const UNAUTHORIZED: &str = "{\"message\":\"Unauthorized\"}\n";
 
 fn now() -> u64 {
     SystemTime::now()
@@ -272,7 +272,7 @@ async fn a_scoped_token_is_forbidden_off_its_routes() {
     assert_eq!(create.status(), StatusCode::FORBIDDEN);
     assert_eq!(
         create.text().await.unwrap(),
-        r#"{"message":"User is not authorized to access this resource"}"#
+        "{\"message\":\"User is not authorized to access this resource\"}\n"
     );
     let delete = app
         .authed(Method::DELETE, &format!("/todos/{uid}"), &read_only)

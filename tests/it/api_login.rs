@@ -39,7 +39,7 @@ async fn a_wrong_password_and_an_unknown_user_get_the_same_answer() {
 
     let expected = (
         StatusCode::UNAUTHORIZED,
-        r#"{"message":"Invalid username or password"}"#.to_owned(),
+        "{\"message\":\"Invalid username or password\"}\n".to_owned(),
     );
     assert_eq!(wrong_body, expected);
     assert_eq!(unknown_body, expected);

@@ -945,7 +945,7 @@ async fn an_issued_token_limited_to_some_routes_is_refused_elsewhere() {
     assert_eq!(posted.status(), StatusCode::FORBIDDEN);
     assert_eq!(
         posted.text().await.unwrap(),
-        r#"{"message":"User is not authorized to access this resource"}"#
+        "{\"message\":\"User is not authorized to access this resource\"}\n"
     );
 }
 

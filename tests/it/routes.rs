@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, error_message, reopen_store, status_json};
 
-const UNAUTHORIZED: &str = r#"{"message":"Unauthorized"}"#;
+const UNAUTHORIZED: &str = "{\"message\":\"Unauthorized\"}\n";
 
 /// Every (method, path) of the OpenAPI document, with whether it declares a security requirement.
 fn documented_operations() -> Vec<(Method, String, bool)> {
@@ -144,7 +144,7 @@ async fn every_protected_route_honours_a_tokens_route_grants() {
             .unwrap()
             .token
     };
-    let forbidden = r#"{"message":"User is not authorized to access this resource"}"#;
+    let forbidden = "{\"message\":\"User is not authorized to access this resource\"}\n";
     for (method, path, secured) in documented_operations() {
         if !secured {
             continue;
@@ -535,4 +535,67 @@ fn the_lists_parameters_are_documented_as_the_optional_query_parameters_they_are
     }
     assert_eq!(parameters[1]["schema"]["minimum"], 1);
     assert_eq!(parameters[1]["schema"]["maximum"], 1000);
+}
+
+#[tokio::test]
+async fn every_json_answer_ends_with_a_newline() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("alice").await;
+    let todo = app.create_todo(&token, "milk").await;
+    let uid = todo["uid"].as_str().unwrap();
+    let one = format!("/todos/{uid}");
+    let requests = [
+        (Method::GET, "/healthz", None, None),
+        (Method::GET, "/openapi.json", None, None),
+        (Method::GET, "/auth/config", None, None),
+        (Method::GET, "/todos", Some(&token), None),
+        (Method::GET, "/todos", Some(&token), None), // from the list cache
+        (
+            Method::POST,
+            "/todos",
+            Some(&token),
+            Some(json!({"description": "eggs"})),
+        ),
+        (Method::GET, one.as_str(), Some(&token), None),
+        (
+            Method::PATCH,
+            one.as_str(),
+            Some(&token),
+            Some(json!({"state": "started"})),
+        ),
+        (Method::POST, "/todos/complete-all", Some(&token), None),
+        (Method::GET, "/whoami", Some(&token), None),
+        (Method::GET, "/sessions", Some(&token), None),
+        (Method::GET, "/users/alice", Some(&token), None),
+        (Method::GET, "/users/alice/export", Some(&token), None),
+        (Method::GET, "/todos", None, None),   // 401
+        (Method::GET, "/nope", None, None),    // 404
+        (Method::PUT, "/healthz", None, None), // 405
+        (Method::POST, "/todos", Some(&token), Some(json!({"x": 1}))), // 400
+    ];
+    for (method, path, token, body) in requests {
+        let mut request = app.request(method.clone(), path);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let text = response.text().await.unwrap();
+        assert!(
+            content_type.starts_with("application/json"),
+            "{method} {path}: {content_type}"
+        );
+        assert!(
+            text.ends_with("}\n") || text.ends_with("]\n"),
+            "{method} {path} ({status}) ends without a newline: {text:?}"
+        );
+        serde_json::from_str::<Value>(&text).expect("JSON");
+    }
 }
