@@ -13,6 +13,7 @@ mod files;
 pub mod lambda;
 pub mod server;
 pub mod service;
+pub mod services;
 pub mod store;
 pub mod telemetry;
 

@@ -8,7 +8,7 @@
 //!   as soon as a slot frees).
 //! - Headers: at most 100, of at most 16 KiB together (431 otherwise).
 //! - Live event streams take at most half of `max_connections` (and fewer per account and per
-//!   address, see [`crate::api::ChangeFeed`]): the rest always serve ordinary requests.
+//!   address, see [`crate::services::ChangeFeed`]): the rest always serve ordinary requests.
 
 use std::future::Future;
 use std::net::SocketAddr;

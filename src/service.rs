@@ -3,12 +3,13 @@
 
 use std::sync::Arc;
 
-use crate::api::{AccountLimits, AppState, ChangeFeed, Cursors, ListCache, Services};
+use crate::api::{AppState, Cursors, ListCache, Services};
 use crate::auth::{
     Authorizer, GatewayAuthorizer, JwtAuthorizer, JwtSecret, LoginThrottle, OidcAuthorizer,
     Passwords, Sessions, TokenCheck, TokenService, load_or_create_secret,
 };
 use crate::config::{AuthorizerKind, Runtime, SecretSource, Settings, StoreKind, StoreSettings};
+use crate::services::{AccountLimits, ChangeFeed, Todos};
 use crate::store::{DynamoStore, SqliteStore, Store, UserCache, dynamodb};
 
 /// Opens the store the settings name (SQLite in the data dir, or the DynamoDB table).
@@ -79,7 +80,14 @@ pub async fn build_on(settings: &Settings, store: Arc<dyn Store>) -> Result<AppS
         Arc::clone(&tokens),
         settings.service.session_ttl,
     ));
+    let events = Arc::new(ChangeFeed::default());
+    let todos = Todos::new(
+        Arc::clone(&store),
+        AccountLimits::new(settings.service.quota),
+        Arc::clone(&events),
+    );
     Ok(AppState::new(Services {
+        todos,
         store,
         authorizer,
         tokens,
@@ -87,9 +95,8 @@ pub async fn build_on(settings: &Settings, store: Arc<dyn Store>) -> Result<AppS
         sessions,
         signup: settings.service.signup,
         cursors: Arc::new(Cursors::new(&secret)),
-        limits: AccountLimits::new(settings.service.quota),
         lists: Arc::new(ListCache::new(settings.service.list_cache_bytes)),
-        events: Arc::new(ChangeFeed::default()),
+        events,
         live_events: settings.runtime == Runtime::Local,
         log_requests: settings.runtime == Runtime::Local,
         compress: settings.runtime == Runtime::Local,

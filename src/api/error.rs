@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::auth::{AuthError, SessionError};
 use crate::domain::Invalid;
+use crate::services::ServiceError;
 use crate::store::StoreError;
 
 pub type ApiResult<T, E = ApiError> = Result<T, E>;
@@ -154,6 +155,30 @@ impl From<StoreError> for ApiError {
             StoreError::Changed => Self::Conflict("Changed meanwhile; try again".into()),
             StoreError::Unavailable(detail) => Self::Unavailable(detail),
             StoreError::Internal(detail) => Self::Internal(detail),
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Invalid(message) => Self::BadRequest(message),
+            ServiceError::NotFound(what) => Self::NotFound(what),
+            ServiceError::Changed => Self::PreconditionFailed,
+            // As if the token were invalid: it belongs to no account any more.
+            ServiceError::AccountGone => Self::InvalidToken,
+            ServiceError::OverQuota(message) => Self::OverQuota(message),
+            ServiceError::Limited {
+                message,
+                retry_after,
+            } => Self::Limited {
+                message,
+                retry_after,
+            },
+            ServiceError::KeyReused => Self::Unprocessable(
+                "This Idempotency-Key was used for another request; use a new key",
+            ),
+            ServiceError::Store(e) => e.into(),
         }
     }
 }

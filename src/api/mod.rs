@@ -12,7 +12,6 @@ mod json;
 mod lists;
 mod observe;
 mod paging;
-mod quota;
 mod sessions;
 mod sign_in;
 mod state;
@@ -50,10 +49,9 @@ use utoipa_axum::routes;
 use crate::config::OidcSettings;
 
 pub use error::{ApiError, ApiResult};
-pub use events::{ChangeFeed, RECHECK};
+pub use events::RECHECK;
 pub use lists::ListCache;
 pub use paging::Cursors;
-pub use quota::AccountLimits;
 pub use state::{AppState, Services};
 
 /// Request bodies larger than this are refused with 413.

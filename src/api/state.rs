@@ -4,7 +4,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{ChangeFeed, Cursors, ListCache};
+use super::{Cursors, ListCache};
 use crate::auth::{Authorizer, Passwords, Sessions, TokenService};
 use crate::store::Store;
 
@@ -38,11 +38,11 @@ pub struct Services {
     /// Whether anyone may make an account with POST /users.
     pub signup: bool,
     pub cursors: Arc<Cursors>,
-    /// What one account may hold and do.
-    pub limits: super::quota::AccountLimits,
+    /// Everyone's todos, with each account's limits.
+    pub todos: crate::services::Todos,
     pub lists: Arc<ListCache>,
     /// Changes made through this process, for live event streams.
-    pub events: Arc<ChangeFeed>,
+    pub events: Arc<crate::services::ChangeFeed>,
     /// Whether GET /todos/events streams (not under Lambda, which answers once per request).
     pub live_events: bool,
     /// Whether the router logs a line per request (the Lambda entry logs its own).

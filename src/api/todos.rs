@@ -8,15 +8,15 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiResult};
-use super::events::What;
 use super::extract::{ApiJson, ApiQuery, IfMatch, Principal, TodoUid, etag, present};
-use super::idempotency::{IdempotencyKey, replay};
+use super::idempotency::{IdempotencyKey, replayed};
+use super::json::to_text;
 use super::lists::{ListKey, Listed};
 use super::paging::{limit_of, state_of};
 use crate::api::AppState;
-use crate::auth::Decision;
-use crate::domain::{Description, Metadata, Timestamp, Todo, TodoPatch, TodoState, Username};
-use crate::store::{PageRequest, StoreError};
+use crate::domain::{Description, Metadata, Todo, TodoPatch, TodoState, Username};
+use crate::services::Created;
+use crate::store::PageRequest;
 
 /// The list's query string. Every field is optional and none is null: the document says what a
 /// client may send, not how serde reads it (raw text, so a bad value gets our own 400).
@@ -57,65 +57,6 @@ pub struct TodoChanges {
     #[serde(default, deserialize_with = "present")]
     #[schema(nullable = false)]
     metadata: Option<Metadata>,
-}
-
-const NOT_FOUND: ApiError = ApiError::NotFound("Todo not found");
-
-fn not_found_or(e: StoreError) -> ApiError {
-    match e {
-        StoreError::NotFound => NOT_FOUND,
-        other => other.into(),
-    }
-}
-
-/// The one version a conditional write may find: the tag of `If-Match`, or, when it lists
-/// several, the item's current version if it is among them (the write is still conditional on
-/// it, so a change in between is a 412).
-async fn expected_version(
-    app: &AppState,
-    owner: &Username,
-    uid: uuid::Uuid,
-    IfMatch(tags): IfMatch,
-) -> ApiResult<Option<u64>> {
-    match tags.as_deref() {
-        None => Ok(None),
-        Some([one]) => Ok(Some(*one)),
-        Some(many) => {
-            let current = app
-                .store
-                .get_todo(owner, uid)
-                .await?
-                .ok_or(NOT_FOUND)?
-                .version;
-            if many.contains(&current) {
-                Ok(Some(current))
-            } else {
-                Err(ApiError::PreconditionFailed)
-            }
-        }
-    }
-}
-
-/// How many bytes `patch` adds to what the account holds: what its new fields take, when that
-/// fits anyway; otherwise, exactly, less what they replace (one read, only near the limit).
-async fn growth(
-    app: &AppState,
-    caller: &Decision,
-    uid: uuid::Uuid,
-    patch: &TodoPatch,
-) -> ApiResult<i64> {
-    let added = patch.description.as_ref().map_or(0, |d| d.as_str().len())
-        + patch.metadata.as_ref().map_or(0, |m| m.as_json().len());
-    if added == 0 || app.limits.has_room(caller, added as u64) {
-        return Ok(added as i64);
-    }
-    let old = app
-        .store
-        .get_todo(&caller.owner, uid)
-        .await?
-        .ok_or(NOT_FOUND)?;
-    let new = old.clone().patched(patch, Timestamp::now());
-    Ok(new.stored_bytes() as i64 - old.stored_bytes() as i64)
 }
 
 fn item_headers(todo: &Todo) -> HeaderMap {
@@ -162,7 +103,7 @@ pub async fn list_todos(
             limit,
             after: key.after.clone(),
         };
-        let page = app.store.list_todos(&key.owner, state, &request).await?;
+        let page = app.todos.page(&key.owner, state, &request).await?;
         let next = page
             .next
             .map(|position| {
@@ -176,7 +117,7 @@ pub async fn list_todos(
     };
     let listed = app
         .lists
-        .get_or_list(app.store.changes(), key, list)
+        .get_or_list(app.todos.changes(), key, list)
         .await?;
     Ok(listed.answer(&request))
 }
@@ -210,47 +151,20 @@ pub async fn create_todo(
         new.description,
         new.metadata.unwrap_or_default(),
     );
-    let body = super::json::to_text(&todo)?;
-    if let Err(refused) = app.limits.grow(&caller, 1, todo.stored_bytes() as i64) {
-        // A retry of a create that was done (and filled the account) still gets its answer.
-        return match answered_before(&app, &caller.owner, &key, &request).await? {
-            Some(replayed) => Ok(replayed),
-            None => Err(refused),
-        };
-    }
-    let written = match key.answer(&todo.username, &request, StatusCode::CREATED, body.clone()) {
-        None => app.store.create_todo(&todo).await.map(|()| None),
-        Some(answer) => app
-            .store
-            .create_todo_remembered(&todo, &answer)
-            .await
-            .map(|earlier| earlier.map(|e| (e, answer))),
-    };
-    // The owner vanished between authorization and this write: as if the token were invalid.
-    let earlier = written.map_err(|e| match e {
-        StoreError::NotFound => ApiError::InvalidToken,
-        other => other.into(),
-    })?;
-    let (todo, response) = match earlier {
-        Some((earlier, now)) => {
-            // First whether it answered this request: the key may have served a bulk action.
-            let response = replay(&earlier, &now)?;
+    let body = to_text(&todo)?;
+    let answer = key.answer(&caller.owner, &request, StatusCode::CREATED, body.clone());
+    let (todo, mut response) = match app.todos.create(&caller, todo, answer).await? {
+        Created::New(todo) => {
+            let json = [(header::CONTENT_TYPE, "application/json")];
+            (todo, (StatusCode::CREATED, json, body).into_response())
+        }
+        Created::Before(earlier) => {
+            // The kept answer is the item as it was created: its headers are the item's too.
             let todo: Todo = serde_json::from_str(&earlier.body)
                 .map_err(|e| ApiError::Internal(format!("a kept answer: {e}")))?;
-            (todo, response)
-        }
-        None => {
-            app.events.publish(&caller, What::Created(todo.clone()));
-            let response = (
-                StatusCode::CREATED,
-                [(header::CONTENT_TYPE, "application/json")],
-                body,
-            )
-                .into_response();
-            (todo, response)
+            (todo, replayed(&earlier))
         }
     };
-    let mut response = response;
     let headers = response.headers_mut();
     headers.extend(item_headers(&todo));
     let location = HeaderValue::from_str(&format!("/todos/{}", todo.uid))
@@ -272,11 +186,7 @@ pub async fn get_todo(
     Principal(caller): Principal,
     TodoUid(uid): TodoUid,
 ) -> ApiResult<impl IntoResponse> {
-    let todo = app
-        .store
-        .get_todo(&caller.owner, uid)
-        .await?
-        .ok_or(NOT_FOUND)?;
+    let todo = app.todos.get(&caller.owner, uid).await?;
     Ok((item_headers(&todo), Json(todo)))
 }
 
@@ -303,15 +213,10 @@ pub async fn update_todo(
     ApiJson(changes): ApiJson<TodoChanges>,
 ) -> ApiResult<impl IntoResponse> {
     let patch = TodoPatch::new(changes.description, changes.state, changes.metadata)?;
-    let expected = expected_version(&app, &caller.owner, uid, if_match).await?;
-    let grown = growth(&app, &caller, uid, &patch).await?;
-    app.limits.grow(&caller, 0, grown)?;
     let todo = app
-        .store
-        .update_todo(&caller.owner, uid, &patch, expected, Timestamp::now())
-        .await
-        .map_err(not_found_or)?;
-    app.events.publish(&caller, What::Updated(todo.clone()));
+        .todos
+        .update(&caller, uid, &patch, if_match.0.as_deref())
+        .await?;
     Ok((item_headers(&todo), Json(todo)))
 }
 
@@ -334,13 +239,9 @@ pub async fn delete_todo(
     TodoUid(uid): TodoUid,
     if_match: IfMatch,
 ) -> ApiResult<StatusCode> {
-    let expected = expected_version(&app, &caller.owner, uid, if_match).await?;
-    app.limits.write(&caller)?;
-    app.store
-        .delete_todo(&caller.owner, uid, expected)
-        .await
-        .map_err(not_found_or)?;
-    app.events.publish(&caller, What::Deleted(uid));
+    app.todos
+        .delete(&caller, uid, if_match.0.as_deref())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -397,14 +298,7 @@ pub async fn delete_in_state(
     if let Some(replayed) = answered_before(&app, &caller.owner, &key, REQUEST).await? {
         return Ok(replayed);
     }
-    app.limits.write(&caller)?;
-    let deleted = app
-        .store
-        .delete_in_state(&caller.owner, TodoState::Completed)
-        .await?;
-    if deleted > 0 {
-        app.events.publish(&caller, What::Reset);
-    }
+    let deleted = app.todos.clear_completed(&caller).await?;
     answer_once(&app, &caller.owner, &key, REQUEST, Deleted { deleted }).await
 }
 
@@ -419,10 +313,7 @@ async fn answered_before(
     let Some(now) = key.answer(owner, request, StatusCode::OK, String::new()) else {
         return Ok(None);
     };
-    match app.store.recall(owner, &now.key).await? {
-        Some(earlier) => replay(&earlier, &now).map(Some),
-        None => Ok(None),
-    }
+    Ok(app.todos.recall(&now).await?.as_ref().map(replayed))
 }
 
 /// The answer to a bulk action, kept under its idempotency key if it has one. Two requests
@@ -435,11 +326,11 @@ async fn answer_once<T: Serialize>(
     request: &str,
     answer: T,
 ) -> ApiResult<Response> {
-    let body = super::json::to_text(&answer)?;
+    let body = to_text(&answer)?;
     if let Some(now) = key.answer(owner, request, StatusCode::OK, body.clone())
-        && let Some(earlier) = app.store.remember(&now).await?
+        && let Some(earlier) = app.todos.remember(&now).await?
     {
-        return replay(&earlier, &now);
+        return Ok(replayed(&earlier));
     }
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
@@ -463,13 +354,6 @@ pub async fn complete_all(
     if let Some(replayed) = answered_before(&app, &caller.owner, &key, REQUEST).await? {
         return Ok(replayed);
     }
-    app.limits.write(&caller)?;
-    let changed = app
-        .store
-        .complete_all(&caller.owner, Timestamp::now())
-        .await?;
-    if changed > 0 {
-        app.events.publish(&caller, What::Reset);
-    }
+    let changed = app.todos.complete_all(&caller).await?;
     answer_once(&app, &caller.owner, &key, REQUEST, Changed { changed }).await
 }

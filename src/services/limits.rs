@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::error::{ApiError, ApiResult};
+use super::error::{ServiceError, ServiceResult};
 use crate::auth::Decision;
 use crate::config::Quota;
 use crate::domain::Username;
@@ -39,21 +39,21 @@ impl AccountLimits {
     }
 
     /// One write of `caller`'s that changes no size (a state change, a delete).
-    pub fn write(&self, caller: &Decision) -> ApiResult<()> {
+    pub fn write(&self, caller: &Decision) -> ServiceResult<()> {
         self.take_write(&caller.owner)
     }
 
     /// One write of `caller`'s that adds `todos` todos and `bytes` bytes (fewer, when negative).
-    pub fn grow(&self, caller: &Decision, todos: u64, bytes: i64) -> ApiResult<()> {
+    pub fn grow(&self, caller: &Decision, todos: u64, bytes: i64) -> ServiceResult<()> {
         let usage = caller.usage;
         if todos > 0 && self.quota.todos > 0 && usage.todos + todos > self.quota.todos {
-            return Err(ApiError::OverQuota(format!(
+            return Err(ServiceError::OverQuota(format!(
                 "This account holds {} todos, its limit: delete some to make room",
                 self.quota.todos
             )));
         }
         if bytes > 0 && self.quota.bytes > 0 && usage.bytes + bytes as u64 > self.quota.bytes {
-            return Err(ApiError::OverQuota(format!(
+            return Err(ServiceError::OverQuota(format!(
                 "This account's todos would take more than {} bytes (descriptions and metadata), \
                  its limit: delete or shorten some to make room",
                 self.quota.bytes
@@ -67,7 +67,7 @@ impl AccountLimits {
         self.quota.bytes == 0 || caller.usage.bytes + bytes <= self.quota.bytes
     }
 
-    fn take_write(&self, owner: &Username) -> ApiResult<()> {
+    fn take_write(&self, owner: &Username) -> ServiceResult<()> {
         let rate = f64::from(self.quota.writes_per_second);
         if rate == 0.0 {
             return Ok(());
@@ -84,7 +84,7 @@ impl AccountLimits {
         });
         let left = (bucket.left + now.duration_since(bucket.at).as_secs_f64() * rate).min(burst);
         if left < 1.0 {
-            return Err(ApiError::Limited {
+            return Err(ServiceError::Limited {
                 message: format!(
                     "This account makes more than {} writes a second, its limit; slow down",
                     self.quota.writes_per_second
@@ -129,7 +129,7 @@ mod tests {
         assert!(limits.grow(&caller(9, 0), 1, 10).is_ok());
         assert!(matches!(
             limits.grow(&caller(10, 0), 1, 10),
-            Err(ApiError::OverQuota(_))
+            Err(ServiceError::OverQuota(_))
         ));
         assert!(limits.grow(&caller(5, 990), 1, 10).is_ok());
         assert!(limits.grow(&caller(5, 991), 1, 10).is_err());
@@ -149,7 +149,7 @@ mod tests {
             assert!(limits.write(&caller(0, 0)).is_ok());
         }
         match limits.write(&caller(0, 0)) {
-            Err(ApiError::Limited { retry_after, .. }) => {
+            Err(ServiceError::Limited { retry_after, .. }) => {
                 assert!(retry_after <= Duration::from_millis(500), "{retry_after:?}")
             }
             other => panic!("{other:?}"),

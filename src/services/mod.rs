@@ -1,0 +1,15 @@
+//! The service layer: what the API and the command line ask of checkoff. Each capability has
+//! one home that owns its store handle, caches and events and answers in domain outcomes, so a
+//! rule (a quota, a change published, an order of writes) is kept once, whoever calls.
+
+mod changes;
+mod error;
+mod limits;
+mod todos;
+
+pub use changes::{
+    Change, ChangeFeed, STREAMS_PER_ACCOUNT, STREAMS_PER_ADDRESS, StreamLimits, StreamSlot, What,
+};
+pub use error::{ServiceError, ServiceResult};
+pub use limits::AccountLimits;
+pub use todos::{Created, Todos};

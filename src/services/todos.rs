@@ -1,0 +1,232 @@
+//! Todos: every read and write of someone's todo items. The account's limits are checked and
+//! each change is published to the feed here, once, whoever asks (the API, the command line).
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::changes::{ChangeFeed, What};
+use super::error::{ServiceError, ServiceResult};
+use super::limits::AccountLimits;
+use crate::auth::Decision;
+use crate::domain::{Timestamp, Todo, TodoPatch, TodoState, Username};
+use crate::store::{ChangeClock, Page, PageRequest, Remembered, Store, StoreError};
+
+const NOT_FOUND: ServiceError = ServiceError::NotFound("Todo not found");
+
+pub struct Todos {
+    store: Arc<dyn Store>,
+    limits: AccountLimits,
+    feed: Arc<ChangeFeed>,
+}
+
+/// What a create did: made the todo, or found its idempotency key already answered.
+pub enum Created {
+    New(Todo),
+    /// The first answer under the key, for a retry of the same request.
+    Before(Remembered),
+}
+
+impl Todos {
+    pub fn new(store: Arc<dyn Store>, limits: AccountLimits, feed: Arc<ChangeFeed>) -> Self {
+        Self {
+            store,
+            limits,
+            feed,
+        }
+    }
+
+    /// Where the store tells cheaply whether an owner's todos changed (for caching lists).
+    pub fn changes(&self) -> Option<&ChangeClock> {
+        self.store.changes()
+    }
+
+    pub async fn get(&self, owner: &Username, uid: Uuid) -> ServiceResult<Todo> {
+        self.store.get_todo(owner, uid).await?.ok_or(NOT_FOUND)
+    }
+
+    /// One page of `owner`'s todos, oldest first, optionally only those in `state`.
+    pub async fn page(
+        &self,
+        owner: &Username,
+        state: Option<TodoState>,
+        page: &PageRequest,
+    ) -> ServiceResult<Page<Todo>> {
+        Ok(self.store.list_todos(owner, state, page).await?)
+    }
+
+    /// Stores `todo` (the caller's), keeping `answer` under its idempotency key in the same
+    /// write when there is one. A retry of a create that was done gets its first answer, even
+    /// when the account has since filled up.
+    pub async fn create(
+        &self,
+        caller: &Decision,
+        todo: Todo,
+        answer: Option<Remembered>,
+    ) -> ServiceResult<Created> {
+        if let Err(refused) = self.limits.grow(caller, 1, todo.stored_bytes() as i64) {
+            return match &answer {
+                Some(now) => match self.recall(now).await? {
+                    Some(earlier) => Ok(Created::Before(earlier)),
+                    None => Err(refused),
+                },
+                None => Err(refused),
+            };
+        }
+        let earlier = match &answer {
+            None => self.store.create_todo(&todo).await.map(|()| None),
+            Some(now) => self.store.create_todo_remembered(&todo, now).await,
+        };
+        match earlier.map_err(account_gone)? {
+            Some(earlier) => Ok(Created::Before(same_request(earlier, answer.as_ref())?)),
+            None => {
+                self.feed.publish(caller, What::Created(todo.clone()));
+                Ok(Created::New(todo))
+            }
+        }
+    }
+
+    /// Applies `patch` to the caller's todo `uid`; with `expected` (`If-Match`), only at one of
+    /// those versions.
+    pub async fn update(
+        &self,
+        caller: &Decision,
+        uid: Uuid,
+        patch: &TodoPatch,
+        expected: Option<&[u64]>,
+    ) -> ServiceResult<Todo> {
+        let expected = self.expected_version(&caller.owner, uid, expected).await?;
+        let grown = self.growth(caller, uid, patch).await?;
+        self.limits.grow(caller, 0, grown)?;
+        let todo = self
+            .store
+            .update_todo(&caller.owner, uid, patch, expected, Timestamp::now())
+            .await
+            .map_err(not_found)?;
+        self.feed.publish(caller, What::Updated(todo.clone()));
+        Ok(todo)
+    }
+
+    pub async fn delete(
+        &self,
+        caller: &Decision,
+        uid: Uuid,
+        expected: Option<&[u64]>,
+    ) -> ServiceResult<()> {
+        let expected = self.expected_version(&caller.owner, uid, expected).await?;
+        self.limits.write(caller)?;
+        self.store
+            .delete_todo(&caller.owner, uid, expected)
+            .await
+            .map_err(not_found)?;
+        self.feed.publish(caller, What::Deleted(uid));
+        Ok(())
+    }
+
+    /// Marks every todo of the caller's completed; how many changed.
+    pub async fn complete_all(&self, caller: &Decision) -> ServiceResult<u64> {
+        self.limits.write(caller)?;
+        let changed = self
+            .store
+            .complete_all(&caller.owner, Timestamp::now())
+            .await?;
+        self.many_changed(caller, changed);
+        Ok(changed)
+    }
+
+    /// Deletes the caller's completed todos; how many went.
+    pub async fn clear_completed(&self, caller: &Decision) -> ServiceResult<u64> {
+        self.limits.write(caller)?;
+        let deleted = self
+            .store
+            .delete_in_state(&caller.owner, TodoState::Completed)
+            .await?;
+        self.many_changed(caller, deleted);
+        Ok(deleted)
+    }
+
+    fn many_changed(&self, caller: &Decision, count: u64) {
+        if count > 0 {
+            self.feed.publish(caller, What::Reset);
+        }
+    }
+
+    /// The first answer kept under `now`'s key, if that key answered before: the same request
+    /// again, or [`ServiceError::KeyReused`].
+    pub async fn recall(&self, now: &Remembered) -> ServiceResult<Option<Remembered>> {
+        match self.store.recall(&now.owner, &now.key).await? {
+            Some(earlier) => same_request(earlier, Some(now)).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Keeps `answer` under its key, unless a request with the same key was answered first:
+    /// then that first answer.
+    pub async fn remember(&self, answer: &Remembered) -> ServiceResult<Option<Remembered>> {
+        match self.store.remember(answer).await? {
+            Some(earlier) => same_request(earlier, Some(answer)).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The one version a conditional write may find: the one expected, or, when several are,
+    /// the item's current version if it is among them (the write is still conditional on it,
+    /// so a change in between is refused).
+    async fn expected_version(
+        &self,
+        owner: &Username,
+        uid: Uuid,
+        expected: Option<&[u64]>,
+    ) -> ServiceResult<Option<u64>> {
+        match expected {
+            None => Ok(None),
+            Some([one]) => Ok(Some(*one)),
+            Some(many) => {
+                let current = self.get(owner, uid).await?.version;
+                if many.contains(&current) {
+                    Ok(Some(current))
+                } else {
+                    Err(ServiceError::Changed)
+                }
+            }
+        }
+    }
+
+    /// How many bytes `patch` adds to what the account holds: what its new fields take, when
+    /// that fits anyway; otherwise, exactly, less what they replace (one read, only near the
+    /// limit).
+    async fn growth(&self, caller: &Decision, uid: Uuid, patch: &TodoPatch) -> ServiceResult<i64> {
+        let added = patch.description.as_ref().map_or(0, |d| d.as_str().len())
+            + patch.metadata.as_ref().map_or(0, |m| m.as_json().len());
+        if added == 0 || self.limits.has_room(caller, added as u64) {
+            return Ok(added as i64);
+        }
+        let old = self.get(&caller.owner, uid).await?;
+        let new = old.clone().patched(patch, Timestamp::now());
+        Ok(new.stored_bytes() as i64 - old.stored_bytes() as i64)
+    }
+}
+
+/// `earlier`, if it answered the request `now` is for (not another under the same key).
+fn same_request(earlier: Remembered, now: Option<&Remembered>) -> ServiceResult<Remembered> {
+    match now {
+        Some(now) if now.fingerprint != earlier.fingerprint => Err(ServiceError::KeyReused),
+        _ => Ok(earlier),
+    }
+}
+
+fn not_found(e: StoreError) -> ServiceError {
+    match e {
+        StoreError::NotFound => NOT_FOUND,
+        StoreError::VersionMismatch { .. } => ServiceError::Changed,
+        other => other.into(),
+    }
+}
+
+/// The owner vanished between authorization and this write.
+fn account_gone(e: StoreError) -> ServiceError {
+    match e {
+        StoreError::NotFound => ServiceError::AccountGone,
+        other => other.into(),
+    }
+}
