@@ -6,10 +6,10 @@ use std::sync::Arc;
 use crate::api::{AppState, Cursors, ListCache, Services};
 use crate::auth::{
     Authorizer, GatewayAuthorizer, JwtAuthorizer, JwtSecret, LoginThrottle, OidcAuthorizer,
-    Passwords, Sessions, TokenCheck, TokenService, load_or_create_secret,
+    Passwords, TokenCheck, TokenService, load_or_create_secret,
 };
 use crate::config::{AuthorizerKind, Runtime, SecretSource, Settings, StoreKind, StoreSettings};
-use crate::services::{AccountLimits, ChangeFeed, Todos};
+use crate::services::{AccountLimits, Accounts, ChangeFeed, Sessions, Todos};
 use crate::store::{DynamoStore, SqliteStore, Store, UserCache, dynamodb};
 
 /// Opens the store the settings name (SQLite in the data dir, or the DynamoDB table).
@@ -70,6 +70,7 @@ pub async fn build_on(settings: &Settings, store: Arc<dyn Store>) -> Result<AppS
         )?),
     };
     let passwords = Arc::new(Passwords::new());
+    let events = Arc::new(ChangeFeed::default());
     let sessions = Arc::new(Sessions::new(
         Arc::clone(&store),
         Arc::clone(&passwords),
@@ -79,14 +80,21 @@ pub async fn build_on(settings: &Settings, store: Arc<dyn Store>) -> Result<AppS
         )),
         Arc::clone(&tokens),
         settings.service.session_ttl,
+        Arc::clone(&events),
     ));
-    let events = Arc::new(ChangeFeed::default());
+    let accounts = Accounts::new(
+        Arc::clone(&store),
+        Arc::clone(&passwords),
+        Arc::clone(&sessions),
+        Arc::clone(&events),
+    );
     let todos = Todos::new(
         Arc::clone(&store),
         AccountLimits::new(settings.service.quota),
         Arc::clone(&events),
     );
     Ok(AppState::new(Services {
+        accounts,
         todos,
         store,
         authorizer,

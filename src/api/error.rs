@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::auth::{AuthError, SessionError};
+use crate::auth::AuthError;
 use crate::domain::Invalid;
 use crate::services::ServiceError;
 use crate::store::StoreError;
@@ -178,7 +178,14 @@ impl From<ServiceError> for ApiError {
             ServiceError::KeyReused => Self::Unprocessable(
                 "This Idempotency-Key was used for another request; use a new key",
             ),
+            ServiceError::InvalidCredentials => Self::InvalidCredentials,
+            ServiceError::InvalidRefreshToken => Self::InvalidRefreshToken,
+            ServiceError::TooManyAttempts { retry_after } => Self::TooManyRequests { retry_after },
+            ServiceError::Forbidden => Self::Forbidden,
+            ServiceError::Refused(why) => Self::Refused(why),
+            ServiceError::Taken(what) => Self::Conflict(what.into()),
             ServiceError::Store(e) => e.into(),
+            ServiceError::Internal(detail) => Self::Internal(detail),
         }
     }
 }
@@ -189,18 +196,6 @@ impl From<AuthError> for ApiError {
             AuthError::Unauthorized => Self::Unauthorized,
             AuthError::InvalidToken => Self::InvalidToken,
             AuthError::Unavailable(detail) => Self::Unavailable(detail),
-        }
-    }
-}
-
-impl From<SessionError> for ApiError {
-    fn from(e: SessionError) -> Self {
-        match e {
-            SessionError::TooManyAttempts { retry_after } => Self::TooManyRequests { retry_after },
-            SessionError::InvalidCredentials => Self::InvalidCredentials,
-            SessionError::InvalidRefreshToken => Self::InvalidRefreshToken,
-            SessionError::Store(e) => e.into(),
-            SessionError::Internal(detail) => Self::Internal(detail),
         }
     }
 }

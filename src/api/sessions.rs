@@ -1,4 +1,4 @@
-//! Logging in and out: /login, /refresh, /logout and /sessions, over [`crate::auth::Sessions`].
+//! Logging in and out: /login, /refresh, /logout and /sessions, over [`crate::services::Sessions`].
 
 use super::json::Json;
 use axum::extract::{Path, State};
@@ -11,8 +11,9 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ClientAddr, Principal, present};
 use crate::api::AppState;
-use crate::auth::{Decision, Grant};
+use crate::auth::Decision;
 use crate::domain::{LoginPassword, Session, SessionKind, Timestamp, Username};
+use crate::services::Grant;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -196,7 +197,6 @@ pub async fn logout(
     ))?;
     // Ending a session that is already gone is fine.
     app.sessions.end_own(&caller.owner, sid).await?;
-    app.events.sessions_ended(&caller.owner);
     // A browser's refresh cookie goes too (harmless for other clients).
     Ok((
         StatusCode::NO_CONTENT,
@@ -216,7 +216,6 @@ pub async fn end_sessions(
     Principal(caller): Principal,
 ) -> ApiResult<StatusCode> {
     app.sessions.end_logins(&caller.owner, None, None).await?;
-    app.events.sessions_ended(&caller.owner);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -293,7 +292,6 @@ pub async fn end_session(
     if app.sessions.end_own(&caller.owner, id).await?.is_none() {
         return Err(ApiError::NotFound("No such session"));
     }
-    app.events.sessions_ended(&caller.owner);
     let mut response = StatusCode::NO_CONTENT.into_response();
     if session_of(&caller) == Some(id) {
         // This very session: a browser's refresh cookie goes too, as on logout.

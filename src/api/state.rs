@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Cursors, ListCache};
-use crate::auth::{Authorizer, Passwords, Sessions, TokenService};
+use crate::auth::{Authorizer, Passwords, TokenService};
+use crate::services::Sessions;
 use crate::store::Store;
 
 /// A handle on the [`Services`], cloned for every request (axum hands each handler and extractor
@@ -38,6 +39,8 @@ pub struct Services {
     /// Whether anyone may make an account with POST /users.
     pub signup: bool,
     pub cursors: Arc<Cursors>,
+    /// Sign-up, profiles, passwords, deleting accounts.
+    pub accounts: crate::services::Accounts,
     /// Everyone's todos, with each account's limits.
     pub todos: crate::services::Todos,
     pub lists: Arc<ListCache>,

@@ -13,9 +13,8 @@ use super::extract::{ApiJson, ApiQuery, ClientAddr, OptionalJson, Principal, pre
 use super::lists::Listed;
 use super::paging::limit_of;
 use crate::api::AppState;
-use crate::auth::{Decision, SessionError};
 use crate::domain::{Email, LoginPassword, Password, Timestamp, Todo, User, Username};
-use crate::store::{PageRequest, StoreError};
+use crate::store::PageRequest;
 
 /// A user as anyone allowed to see them sees them: never a hash, never a session.
 #[derive(Serialize, ToSchema)]
@@ -116,20 +115,6 @@ impl<S: Send + Sync> FromRequestParts<S> for UserPath {
     }
 }
 
-/// The caller may act on `name`'s account: it is theirs, or they are an administrator. Others
-/// are refused alike whether the account exists or not.
-fn may_manage(caller: &Decision, name: &Username) -> ApiResult<()> {
-    if caller.admin || caller.owner == *name {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden)
-    }
-}
-
-async fn user_named(app: &AppState, name: &Username) -> ApiResult<User> {
-    app.store.get_user(name).await?.ok_or(NOT_FOUND)
-}
-
 /// Sign up
 #[utoipa::path(post, path = "/users", tag = "users", request_body = SignUp,
     responses(
@@ -150,16 +135,7 @@ pub async fn sign_up(
     let username = Username::parse_account(&request.username)?;
     let password = Password::parse(request.password)?;
     let email = request.email.as_deref().map(Email::parse).transpose()?;
-    let hash = app
-        .passwords
-        .hash(&password)
-        .await
-        .map_err(ApiError::Internal)?;
-    let user = User::new(username, hash, email, false);
-    app.store.create_user(&user).await.map_err(|e| match e {
-        StoreError::AlreadyExists => ApiError::Conflict("Username is taken".into()),
-        other => other.into(),
-    })?;
+    let user = app.accounts.sign_up(username, &password, email).await?;
     let mut headers = HeaderMap::new();
     let location = HeaderValue::from_str(&format!("/users/{}", user.username))
         .map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -180,13 +156,13 @@ pub async fn list_users(
     Principal(caller): Principal,
     ApiQuery(query): ApiQuery<UsersQuery>,
 ) -> ApiResult<Listed> {
-    if !caller.admin {
-        return Err(ApiError::Forbidden);
-    }
     let limit = limit_of(query.limit.as_deref())?;
     const SCOPE: &str = "users";
     let after = app.cursors.resume(SCOPE, query.cursor.as_deref())?;
-    let page = app.store.list_users(&PageRequest { limit, after }).await?;
+    let page = app
+        .accounts
+        .page(&caller, &PageRequest { limit, after })
+        .await?;
     let profiles: Vec<Profile> = page.items.iter().map(Profile::from).collect();
     let next = page
         .next
@@ -212,8 +188,9 @@ pub async fn get_user(
     Principal(caller): Principal,
     UserPath(name): UserPath,
 ) -> ApiResult<Json<Profile>> {
-    may_manage(&caller, &name)?;
-    Ok(Json(Profile::from(&user_named(&app, &name).await?)))
+    Ok(Json(Profile::from(
+        &app.accounts.profile(&caller, &name).await?,
+    )))
 }
 
 /// Delete an account
@@ -234,78 +211,11 @@ pub async fn delete_user(
     UserPath(name): UserPath,
     OptionalJson(request): OptionalJson<AccountDeletion>,
 ) -> ApiResult<StatusCode> {
-    may_manage(&caller, &name)?;
-    // A stolen token alone must not be enough to destroy an account: its owner proves they
-    // know the password, as for a password change.
-    if caller.owner == name {
-        let current = request.and_then(|r| r.current_password);
-        confirm_owner(&app, &caller, &name, current, addr).await?;
-    }
-    app.store.delete_user(&name).await.map_err(|e| match e {
-        StoreError::NotFound => NOT_FOUND,
-        other => other.into(),
-    })?;
-    app.events.sessions_ended(&name);
+    let current = request.and_then(|r| r.current_password);
+    app.accounts
+        .delete(&caller, &name, current.as_ref(), addr)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// How recent a login must be to stand in for the password, for an account that has none
-/// (an outside identity provider's caller).
-const FRESH_LOGIN: std::time::Duration = std::time::Duration::from_secs(10 * 60);
-
-/// The caller proves they are `name`'s owner now, not only the holder of a token: their current
-/// password (throttled like a login), or, for an account without one, a login of the last few
-/// minutes (the identity provider's `auth_time`, else the token's `iat`).
-async fn confirm_owner(
-    app: &AppState,
-    caller: &Decision,
-    name: &Username,
-    current: Option<LoginPassword>,
-    addr: Option<std::net::IpAddr>,
-) -> ApiResult<()> {
-    let user = user_named(app, name).await?;
-    if user.password_hash.is_empty() {
-        let at =
-            ["auth_time", "iat"]
-                .iter()
-                .find_map(|claim| match caller.context.get(*claim)? {
-                    serde_json::Value::Number(n) => n.as_u64(),
-                    serde_json::Value::String(s) => s.parse().ok(),
-                    _ => None,
-                });
-        let now = Timestamp::now().unix_seconds();
-        return match at {
-            Some(at) if now.saturating_sub(at) <= FRESH_LOGIN.as_secs() => Ok(()),
-            _ => Err(ApiError::Refused(
-                "Sign in again (within the last 10 minutes) to do this",
-            )),
-        };
-    }
-    // Refused rather than malformed: the request is well formed, the proof is what is missing.
-    let current = current.ok_or(ApiError::Refused(
-        "Send your current_password to do this to your own account",
-    ))?;
-    check_current_password(app, name, &current, addr).await
-}
-
-/// `current` is `name`'s password, checked (and throttled) as a login's: 403 when it is not.
-async fn check_current_password(
-    app: &AppState,
-    name: &Username,
-    current: &LoginPassword,
-    addr: Option<std::net::IpAddr>,
-) -> ApiResult<()> {
-    match app
-        .sessions
-        .verify_password(name.as_str(), current, addr)
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(SessionError::InvalidCredentials) => {
-            Err(ApiError::Refused("The current password is not right"))
-        }
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// Change a password
@@ -326,29 +236,12 @@ pub async fn change_password(
     UserPath(name): UserPath,
     ApiJson(change): ApiJson<PasswordChange>,
 ) -> ApiResult<StatusCode> {
-    may_manage(&caller, &name)?;
     let new = Password::parse(change.new_password)?;
-    let by_admin = caller.admin && caller.owner != name;
-    if !by_admin {
-        let current = change.current_password.ok_or_else(|| {
-            ApiError::BadRequest("current_password is required to change your password".into())
-        })?;
-        check_current_password(&app, &name, &current, addr).await?;
-    }
-    let hash = app.passwords.hash(&new).await.map_err(ApiError::Internal)?;
-    // Whoever knew the old password is logged out, in the same write as the new password (a
-    // failure leaves both as they were); the caller's own session goes on.
-    let keep = (caller.owner == name)
-        .then(|| super::sessions::session_of(&caller))
-        .flatten();
-    app.sessions
-        .end_logins(&name, Some(&hash), keep)
-        .await
-        .map_err(|e| match ApiError::from(e) {
-            ApiError::NotFound(_) => NOT_FOUND,
-            other => other,
-        })?;
-    app.events.sessions_ended(&name);
+    let session = super::sessions::session_of(&caller);
+    let current = change.current_password.as_ref();
+    app.accounts
+        .change_password(&caller, &name, &new, current, session, addr)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -366,12 +259,11 @@ pub async fn export(
     Principal(caller): Principal,
     UserPath(name): UserPath,
 ) -> ApiResult<impl IntoResponse> {
-    may_manage(&caller, &name)?;
-    let user = user_named(&app, &name).await?;
+    let user = app.accounts.profile(&caller, &name).await?;
     // The first page is read before the answer starts: a store that is down is still a 503.
     let first = app
-        .store
-        .list_todos(&name, None, &PageRequest::first(EXPORT_PAGE))
+        .todos
+        .page(&name, None, &PageRequest::first(EXPORT_PAGE))
         .await?;
     let profile = serde_json::to_string(&Profile::from(&user))
         .map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -439,7 +331,7 @@ impl ExportPages {
                     limit: EXPORT_PAGE,
                     after: Some(after),
                 };
-                match self.app.store.list_todos(&self.owner, None, &request).await {
+                match self.app.todos.page(&self.owner, None, &request).await {
                     Ok(next) => self.page = Some(next),
                     // Cut short: the client sees a document that does not parse, never a
                     // partial one that does.

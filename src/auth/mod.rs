@@ -9,7 +9,6 @@ mod jwt;
 mod key;
 mod oidc;
 mod passwords;
-mod sessions;
 mod throttle;
 mod token_check;
 mod tokens;
@@ -26,10 +25,9 @@ pub use jwt::{JwtAuthorizer, token_of};
 pub use key::{JwtSecret, load_or_create_secret};
 pub use oidc::{OIDC_KIND, OidcAuthorizer};
 pub use passwords::{PasswordAlgorithm, Passwords, Verdict, legacy_pbkdf2_phc};
-pub use sessions::{Grant, SessionError, Sessions};
 pub use throttle::{LoginThrottle, ThrottlePolicy, user_key};
 pub use token_check::TokenCheck;
-pub use tokens::{IssuedToken, TokenService};
+pub use tokens::{IssuedToken, LEEWAY_SECONDS, TokenService};
 
 /// What an authorizer decided about a request.
 #[derive(Debug, Clone)]

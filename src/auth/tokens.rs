@@ -14,7 +14,7 @@ use crate::domain::Timestamp;
 
 /// Clock skew tolerated on `exp` and `nbf`: a token is accepted until `exp` + this, so an ended
 /// session's record must last as long.
-pub(super) const LEEWAY_SECONDS: u64 = 5;
+pub const LEEWAY_SECONDS: u64 = 5;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {

@@ -6,6 +6,7 @@ use super::password_input::{Confirm, read_password};
 use super::{Cli, CliResult, Failure};
 use crate::auth::{PasswordAlgorithm, Passwords, Verdict};
 use crate::domain::{Email, LoginPassword, Password, User, Username};
+use crate::services::{ServiceError, create_account};
 use crate::store::{PageRequest, StoreError};
 
 #[derive(Debug, Subcommand)]
@@ -67,12 +68,13 @@ pub(super) async fn run(cli: &Cli, command: &UsersCommand) -> CliResult {
                 return Err(Failure(format!("user {name} already exists")));
             }
             let password = Password::parse(read_password(*password_stdin, Confirm::Twice)?)?;
-            let hash = Passwords::new().hash(&password).await?;
-            let user = User::new(username, hash, email, *admin);
-            store.create_user(&user).await.map_err(|e| match e {
-                StoreError::AlreadyExists => Failure(format!("user {name} already exists")),
-                other => other.into(),
-            })?;
+            let passwords = Passwords::new();
+            create_account(&*store, &passwords, username, &password, email, *admin)
+                .await
+                .map_err(|e| match e {
+                    ServiceError::Taken(_) => Failure(format!("user {name} already exists")),
+                    other => Failure(other.to_string()),
+                })?;
             println!(
                 "Created user {name}{} in {}.",
                 if *admin { " (admin)" } else { "" },

@@ -31,11 +31,32 @@ pub enum ServiceError {
         message: String,
         retry_after: Duration,
     },
+    /// A wrong username or password (the same for both).
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    /// Unknown, expired, already used or of an ended session.
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
+    /// Too many failed logins for the name or the address.
+    #[error("too many failed attempts")]
+    TooManyAttempts { retry_after: Duration },
+    /// Not the caller's to do (the same answer whether the thing exists or not).
+    #[error("forbidden")]
+    Forbidden,
+    /// Refused for a reason the caller should read.
+    #[error("{0}")]
+    Refused(&'static str),
+    /// The name or thing is taken.
+    #[error("{0}")]
+    Taken(&'static str),
     /// An idempotency key that was used for another request.
     #[error("the key was used for another request")]
     KeyReused,
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A bug or a broken part (signing a token, hashing a password); logged, not sent.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl From<Invalid> for ServiceError {

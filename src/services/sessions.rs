@@ -1,5 +1,6 @@
-//! Logging in and staying logged in: the auth service the `/login`, `/refresh`, `/logout` and
-//! `/sessions` handlers (and `checkoff tokens`) call.
+//! Logging in and staying logged in: what the `/login`, `/refresh`, `/logout` and `/sessions`
+//! handlers (and `checkoff tokens`) call. Every session ended here is told to the change feed,
+//! so the owner's live streams check their tokens at once.
 //!
 //! A login opens a session and answers with a short access token (the session's id in `sid`)
 //! and a refresh token `<name>.<session id>.<secret>` whose secret is stored only as a SHA-256
@@ -17,27 +18,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::tokens::LEEWAY_SECONDS;
-use super::{IssuedToken, LoginThrottle, Passwords, RouteGrants, TokenService, Verdict};
+use super::changes::ChangeFeed;
+use super::error::{ServiceError, ServiceResult};
+use crate::auth::{
+    IssuedToken, LEEWAY_SECONDS, LoginThrottle, Passwords, RouteGrants, TokenService, Verdict,
+};
 use crate::domain::{LoginPassword, Session, SessionKind, Timestamp, User, Username};
 use crate::store::{Store, StoreError};
-
-#[derive(Debug, thiserror::Error)]
-pub enum SessionError {
-    #[error("too many failed attempts")]
-    TooManyAttempts { retry_after: Duration },
-    #[error("invalid username or password")]
-    InvalidCredentials,
-    /// Unknown, expired, already used or of an ended session.
-    #[error("invalid refresh token")]
-    InvalidRefreshToken,
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("{0}")]
-    Internal(String),
-}
-
-pub type SessionResult<T> = Result<T, SessionError>;
 
 /// How many sessions `GET /sessions` lists: the newest; older ones end with a logout everywhere.
 pub const LISTED_SESSIONS: usize = 100;
@@ -59,6 +46,7 @@ pub struct Sessions {
     tokens: Arc<TokenService>,
     /// How long a session can be renewed after the login that opened it.
     session_ttl: Duration,
+    feed: Arc<ChangeFeed>,
 }
 
 impl Sessions {
@@ -68,6 +56,7 @@ impl Sessions {
         throttle: Arc<LoginThrottle>,
         tokens: Arc<TokenService>,
         session_ttl: Duration,
+        feed: Arc<ChangeFeed>,
     ) -> Self {
         Self {
             store,
@@ -75,6 +64,7 @@ impl Sessions {
             throttle,
             tokens,
             session_ttl,
+            feed,
         }
     }
 
@@ -85,7 +75,7 @@ impl Sessions {
         username: &str,
         password: &LoginPassword,
         address: Option<IpAddr>,
-    ) -> SessionResult<Grant> {
+    ) -> ServiceResult<Grant> {
         let user = self.verify_password(username, password, address).await?;
         self.forget_expired(&user.username).await;
         self.open(&user).await
@@ -98,7 +88,7 @@ impl Sessions {
         username: &str,
         password: &LoginPassword,
         address: Option<IpAddr>,
-    ) -> SessionResult<User> {
+    ) -> ServiceResult<User> {
         let username = Username::parse(username).ok();
         let throttle_key = username
             .as_ref()
@@ -106,7 +96,7 @@ impl Sessions {
         // Counted before the hash is checked, so a burst is held to the same allowance.
         if let Some(retry_after) = self.throttle.attempt(throttle_key, address).await? {
             metrics::counter!("checkoff_logins_throttled_total").increment(1);
-            return Err(SessionError::TooManyAttempts { retry_after });
+            return Err(ServiceError::TooManyAttempts { retry_after });
         }
         let user = match &username {
             Some(name) => self.store.get_user(name).await?,
@@ -118,7 +108,7 @@ impl Sessions {
             (Some(user), Verdict::Valid { rehash }) => (user, rehash),
             _ => {
                 metrics::counter!("checkoff_login_failures_total").increment(1);
-                return Err(SessionError::InvalidCredentials);
+                return Err(ServiceError::InvalidCredentials);
             }
         };
         if let Err(error) = self.throttle.succeeded(throttle_key, address).await {
@@ -149,7 +139,7 @@ impl Sessions {
         }
     }
 
-    async fn open(&self, user: &User) -> SessionResult<Grant> {
+    async fn open(&self, user: &User) -> ServiceResult<Grant> {
         let secret = new_secret();
         let now = Timestamp::now();
         let session = Session {
@@ -169,7 +159,7 @@ impl Sessions {
         self.grant(user, &session, &secret)
     }
 
-    fn grant(&self, user: &User, session: &Session, secret: &str) -> SessionResult<Grant> {
+    fn grant(&self, user: &User, session: &Session, secret: &str) -> ServiceResult<Grant> {
         let access = self
             .tokens
             .issue_login(
@@ -178,7 +168,7 @@ impl Sessions {
                 session.id,
                 session.generation,
             )
-            .map_err(SessionError::Internal)?;
+            .map_err(ServiceError::Internal)?;
         Ok(Grant {
             access,
             refresh_token: refresh_token(&user.username, session.id, secret),
@@ -192,15 +182,15 @@ impl Sessions {
 
     /// A new access token and a new refresh token for a refresh token that is the session's
     /// current one. An old one ends the session.
-    pub async fn refresh(&self, refresh: &str) -> SessionResult<Grant> {
+    pub async fn refresh(&self, refresh: &str) -> ServiceResult<Grant> {
         let (owner, id, secret) =
-            parse_refresh_token(refresh).ok_or(SessionError::InvalidRefreshToken)?;
+            parse_refresh_token(refresh).ok_or(ServiceError::InvalidRefreshToken)?;
         let session = self
             .store
             .get_session(&owner, id)
             .await?
             .filter(|s| s.kind == SessionKind::Login && s.expires_at > Timestamp::now())
-            .ok_or(SessionError::InvalidRefreshToken)?;
+            .ok_or(ServiceError::InvalidRefreshToken)?;
         // A session outlives nothing: not its account, not an account made later in its name,
         // not a password change or a logout everywhere (a new login generation).
         let user = self
@@ -209,7 +199,7 @@ impl Sessions {
             .await?
             .filter(|u| u.created_at <= session.created_at)
             .filter(|u| u.revoked.admits_login(&session.id, session.generation))
-            .ok_or(SessionError::InvalidRefreshToken)?;
+            .ok_or(ServiceError::InvalidRefreshToken)?;
         let presented = hash_of(&secret);
         if session.refresh_hash.as_deref() != Some(presented.as_str()) {
             // Only a secret that was once good is a reuse (someone else holds its successor);
@@ -218,7 +208,7 @@ impl Sessions {
                 tracing::warn!(user = %owner, session = %id, "refresh token reused: session ended");
                 self.end(&owner, &[session]).await?;
             }
-            return Err(SessionError::InvalidRefreshToken);
+            return Err(ServiceError::InvalidRefreshToken);
         }
         let next = new_secret();
         match self
@@ -231,9 +221,9 @@ impl Sessions {
             Err(StoreError::Changed) => {
                 tracing::warn!(user = %owner, session = %id, "refresh token reused: session ended");
                 self.end(&owner, &[session]).await?;
-                Err(SessionError::InvalidRefreshToken)
+                Err(ServiceError::InvalidRefreshToken)
             }
-            Err(StoreError::NotFound) => Err(SessionError::InvalidRefreshToken),
+            Err(StoreError::NotFound) => Err(ServiceError::InvalidRefreshToken),
             Err(e) => Err(e.into()),
         }
     }
@@ -241,7 +231,7 @@ impl Sessions {
     /// The sessions and API tokens of `owner` that still work, newest first, at most
     /// [`LISTED_SESSIONS`]: sessions a new login generation or a revocation ended, and expired
     /// ones, are left out although their records may linger until tidied.
-    pub async fn live(&self, owner: &Username) -> SessionResult<Vec<Session>> {
+    pub async fn live(&self, owner: &Username) -> ServiceResult<Vec<Session>> {
         let Some(user) = self.store.get_user(owner).await? else {
             return Ok(Vec::new());
         };
@@ -264,7 +254,7 @@ impl Sessions {
 
     /// Ends `owner`'s session or API token `id` (logout; revoking from the account page);
     /// `None` when `owner` has no such session, so nobody learns whether someone else's id exists.
-    pub async fn end_own(&self, owner: &Username, id: Uuid) -> SessionResult<Option<Session>> {
+    pub async fn end_own(&self, owner: &Username, id: Uuid) -> ServiceResult<Option<Session>> {
         let Some(session) = self.store.get_session(owner, id).await? else {
             return Ok(None);
         };
@@ -280,15 +270,16 @@ impl Sessions {
         owner: &Username,
         password_hash: Option<&str>,
         keep: Option<Uuid>,
-    ) -> SessionResult<()> {
+    ) -> ServiceResult<()> {
         self.store
             .new_login_generation(owner, password_hash, keep)
             .await?;
+        self.feed.sessions_ended(owner);
         Ok(())
     }
 
     /// Records the sessions as ended until their last access token runs out, and removes them.
-    async fn end(&self, owner: &Username, sessions: &[Session]) -> SessionResult<()> {
+    async fn end(&self, owner: &Username, sessions: &[Session]) -> ServiceResult<()> {
         if sessions.is_empty() {
             return Ok(());
         }
@@ -308,7 +299,10 @@ impl Sessions {
             })
             .collect();
         match self.store.end_sessions(owner, &ended).await {
-            Ok(()) | Err(StoreError::NotFound) => Ok(()),
+            Ok(()) | Err(StoreError::NotFound) => {
+                self.feed.sessions_ended(owner);
+                Ok(())
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -338,7 +332,7 @@ impl Sessions {
         user: &User,
         routes: Option<&RouteGrants>,
         ttl: Duration,
-    ) -> SessionResult<(Session, IssuedToken)> {
+    ) -> ServiceResult<(Session, IssuedToken)> {
         let now = Timestamp::now();
         let session = Session {
             owner: user.username.clone(),
@@ -361,12 +355,12 @@ impl Sessions {
                 routes,
                 Some(ttl),
             )
-            .map_err(SessionError::Internal)?;
+            .map_err(ServiceError::Internal)?;
         Ok((session, issued))
     }
 
     /// Revokes the API token (or ends the session) with this id, whoever owns it.
-    pub async fn revoke(&self, id: Uuid) -> SessionResult<Option<Session>> {
+    pub async fn revoke(&self, id: Uuid) -> ServiceResult<Option<Session>> {
         let Some(session) = self.store.find_session(id).await? else {
             return Ok(None);
         };
