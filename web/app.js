@@ -248,7 +248,9 @@ function setMode(up) {
   $("auth-title").textContent = up ? "Create your account" : "Log in";
   $("auth-lede").textContent = up
     ? "One list, everywhere you are. It takes ten seconds."
-    : "Welcome back. Your list is waiting.";
+    : signupOpen
+    ? "Welcome back. Your list is waiting."
+    : "Welcome back. New here? Accounts are made by an administrator: ask yours for one.";
   $("auth-submit").textContent = up ? "Sign up" : "Log in";
   $("switch-text").textContent = up ? "Already have an account?" : "New to checkoff?";
   $("auth-switch").textContent = up ? "Log in instead" : "Create an account";
@@ -961,15 +963,31 @@ function showView() {
 
 function openAccount() {
   for (const id of ["pw-current", "pw-new", "pw-new2", "delete-password"]) $(id).value = "";
-  for (const id of ["pw-error", "sessions-error", "export-error", "delete-error"]) fieldError(id, "");
-  accountNotice("");
+  quietAccount();
   $("account-title").focus();
   loadSessions();
 }
 
+/** Clears what the account page said last: each action speaks afresh, beside its button. */
+function quietAccount() {
+  for (const id of ACCOUNT_MESSAGES) fieldError(id, "");
+}
+const ACCOUNT_MESSAGES = ["account-notice", "pw-error", "pw-status", "sessions-error", "sessions-status", "export-error", "export-status", "delete-error"];
+
 function fieldError(id, message) {
   $(id).textContent = message || "";
   $(id).hidden = !message;
+}
+
+/** Says `text` beside the action that did it, and to screen readers. */
+function done(id, text) {
+  fieldError(id, text);
+  say(text);
+}
+
+/** Gives the focus back to a button that was disabled while it worked (disabling drops it). */
+function refocus(button) {
+  if (document.activeElement === document.body && button.isConnected) button.focus();
 }
 
 function accountNotice(text) {
@@ -1005,11 +1023,13 @@ function sessionRow(s) {
   const what = document.createElement("span");
   what.className = "what";
   const apiToken = s.kind === "api";
+  // The id's first characters tell two rows apart (checkoff keeps no device names).
+  const tag = s.id.slice(0, 6);
   what.textContent = s.current
     ? "This browser"
     : apiToken
-    ? `API token${s.routes ? " for " + s.routes.join(", ") : ""}`
-    : "Logged in elsewhere";
+    ? `API token ${tag}${s.routes ? " for " + s.routes.join(", ") : ""}`
+    : `Logged in elsewhere (${tag})`;
   const since = document.createElement("span");
   since.className = "when";
   since.textContent = `Since ${when(s.created_at)}; ${apiToken ? "works until" : "renews until"} ${when(s.expires_at)}`;
@@ -1018,7 +1038,7 @@ function sessionRow(s) {
   b.type = "button";
   b.className = "btn quiet";
   b.textContent = s.current ? "Log out" : apiToken ? "Revoke" : "End";
-  b.setAttribute("aria-label", s.current ? "Log out of this browser" : `${b.textContent} the ${apiToken ? "API token" : "session"} since ${when(s.created_at)}`);
+  b.setAttribute("aria-label", s.current ? "Log out of this browser" : `${b.textContent} the ${apiToken ? "API token" : "session"} ${tag} since ${when(s.created_at)}`);
   b.addEventListener("click", () => (s.current ? logout() : endOne(s, li)));
   li.append(text, b);
   return li;
@@ -1027,9 +1047,10 @@ function sessionRow(s) {
 async function endOne(s, li) {
   const next = li.nextElementSibling || li.previousElementSibling;
   li.querySelector("button").disabled = true;
+  quietAccount();
   try {
     await api("DELETE", "/sessions/" + encodeURIComponent(s.id));
-    accountNotice(s.kind === "api" ? "The API token is revoked." : "That session has ended.");
+    done("sessions-status", s.kind === "api" ? "The API token is revoked." : "That session has ended.");
   } catch (e) {
     if (!(e instanceof ApiError && e.status === 404)) fieldError("sessions-error", e.message);
   }
@@ -1039,6 +1060,7 @@ async function endOne(s, li) {
 }
 
 async function logoutEverywhere() {
+  quietAccount();
   try {
     await leave(() => api("DELETE", "/sessions"), "You have logged out everywhere.");
   } catch (e) {
@@ -1059,26 +1081,27 @@ async function changePassword(ev) {
   if ($("pw-new2").value !== next) return fail("The two new passwords differ; please type the same one twice.", "pw-new2");
   const button = ev.submitter || $("pw-form").querySelector("button");
   button.disabled = true;
-  fieldError("pw-error", "");
+  quietAccount();
   try {
     await api("PUT", `/users/${encodeURIComponent(owner)}/password`, {
       body: { current_password: current, new_password: next },
     });
     for (const id of ["pw-current", "pw-new", "pw-new2"]) $(id).value = "";
-    accountNotice("Your password is changed. Every other session of yours has ended.");
+    done("pw-status", "Your password is changed. Every other login of yours has ended; API tokens stay until you revoke them.");
     loadSessions();
   } catch (e) {
     const status = e instanceof ApiError ? e.status : 0;
     fail(e.message, status === 400 ? "pw-new" : "pw-current");
   } finally {
     button.disabled = false;
+    refocus(button);
   }
 }
 
 async function exportData() {
   const button = $("export");
   button.disabled = true;
-  fieldError("export-error", "");
+  quietAccount();
   try {
     const res = await api("GET", `/users/${encodeURIComponent(owner)}/export`);
     const blob = await res.blob();
@@ -1090,11 +1113,12 @@ async function exportData() {
     a.click();
     a.remove();
     setTimeout(() => URL.revokeObjectURL(a.href), 60000);
-    say(`Downloaded ${a.download}.`);
+    done("export-status", `Your data is saved as ${a.download} (see your downloads).`);
   } catch (e) {
     fieldError("export-error", e.message);
   } finally {
     button.disabled = false;
+    refocus(button);
   }
 }
 
@@ -1107,7 +1131,7 @@ async function deleteAccount(ev) {
   }
   const button = ev.submitter || $("delete-form").querySelector("button");
   button.disabled = true;
-  fieldError("delete-error", "");
+  quietAccount();
   try {
     const gone = () => api("DELETE", `/users/${encodeURIComponent(owner)}`, { body: { current_password: password } });
     await leave(gone, "Your account and all its todos are deleted.");
@@ -1164,6 +1188,7 @@ document.addEventListener("visibilitychange", () => {
     if (Date.now() >= renewAt) renew().catch(() => {}); // timers sleep with the tab
     flush();
     if (!live && !polling) connect();
+    if (onAccount()) loadSessions(); // logins made meanwhile
   }
 });
 setInterval(() => {

@@ -20,6 +20,9 @@ use crate::store::PageRequest;
 #[derive(Serialize, ToSchema)]
 pub struct Profile {
     username: String,
+    /// Left out when the account has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     email: Option<String>,
     admin: bool,
     #[schema(value_type = String, format = DateTime)]

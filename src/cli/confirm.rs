@@ -5,10 +5,16 @@ use std::io::{BufRead, IsTerminal, Write};
 use super::Failure;
 
 /// On a terminal, asks `question` and goes on only if `expected` is typed back; with `yes`
-/// (`--yes`), or without a terminal (a script, whose author chose), goes on at once.
+/// (`--yes`) goes on at once. Without a terminal (a script, cron, ssh without -t) nothing can be
+/// asked, and nothing is done unless `--yes` says so: a script that destroys says it means to.
 pub(super) fn typed_back(question: &str, expected: &str, yes: bool) -> Result<(), Failure> {
-    if yes || !std::io::stdin().is_terminal() {
+    if yes {
         return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure(format!(
+            "{question} Nothing changed: there is no terminal to confirm on; add --yes to go ahead."
+        )));
     }
     print!("{question} Type {expected} to confirm: ");
     std::io::stdout()

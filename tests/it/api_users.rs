@@ -65,6 +65,12 @@ async fn signing_up_makes_an_account_that_can_log_in() {
 
     let (status, _) = status_json(app.login("carol", PASSWORD).await).await;
     assert_eq!(status, StatusCode::OK);
+
+    // Without an email the field is left out, never null.
+    let (status, profile) =
+        status_json(sign_up(&app, json!({ "username": "dave", "password": PASSWORD })).await).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(profile.get("email"), None, "{profile}");
 }
 
 #[tokio::test]

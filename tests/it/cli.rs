@@ -709,7 +709,16 @@ async fn deleting_a_user_removes_their_todos_and_their_tokens_stop_working() {
         );
     }
 
-    let outcome = run(checkoff(dir.path(), &["users", "delete", "alice"]), None);
+    // Without a terminal to ask on, nothing goes without --yes.
+    run(checkoff(dir.path(), &["users", "delete", "alice"]), None)
+        .assert_code(1)
+        .assert_stderr_contains("add --yes");
+    assert_eq!(server.list_todos(&token).await.status(), StatusCode::OK);
+
+    let outcome = run(
+        checkoff(dir.path(), &["users", "delete", "alice", "--yes"]),
+        None,
+    );
 
     outcome.assert_code(0);
     assert!(outcome.stdout.contains("alice"), "{outcome:#?}");
@@ -727,9 +736,12 @@ async fn deleting_a_user_removes_their_todos_and_their_tokens_stop_working() {
     );
     let listed = run(checkoff(dir.path(), &["users", "list"]), None);
     assert_eq!(listed.stdout, "bob\n");
-    run(checkoff(dir.path(), &["users", "delete", "alice"]), None)
-        .assert_code(1)
-        .assert_stderr_contains("no such user");
+    run(
+        checkoff(dir.path(), &["users", "delete", "alice", "--yes"]),
+        None,
+    )
+    .assert_code(1)
+    .assert_stderr_contains("no such user");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -744,7 +756,11 @@ async fn with_a_profile_cache_another_processs_deletion_is_still_seen_at_once() 
     let token = server.token("alice").await;
     assert_eq!(server.list_todos(&token).await.status(), StatusCode::OK);
 
-    run(checkoff(dir.path(), &["users", "delete", "alice"]), None).assert_code(0);
+    run(
+        checkoff(dir.path(), &["users", "delete", "alice", "--yes"]),
+        None,
+    )
+    .assert_code(0);
 
     // SQLite is asked whether another process wrote before a kept profile is served.
     assert_eq!(
@@ -1230,7 +1246,7 @@ async fn a_backup_taken_while_serving_restores_everything_acknowledged_before_it
     run(
         checkoff(
             dir.path(),
-            &["restore", "--from", &copy.display().to_string()],
+            &["restore", "--from", &copy.display().to_string(), "--yes"],
         ),
         None,
     )
@@ -1251,7 +1267,7 @@ async fn a_backup_taken_while_serving_restores_everything_acknowledged_before_it
     run(
         checkoff(
             elsewhere.path(),
-            &["restore", "--from", &copy.display().to_string()],
+            &["restore", "--from", &copy.display().to_string(), "--yes"],
         ),
         None,
     )
@@ -1287,7 +1303,7 @@ async fn a_backup_taken_while_serving_restores_everything_acknowledged_before_it
     run(
         checkoff(
             elsewhere.path(),
-            &["restore", "--from", &junk.display().to_string()],
+            &["restore", "--from", &junk.display().to_string(), "--yes"],
         ),
         None,
     )

@@ -720,6 +720,7 @@ async function main() {
     await p.waitForTimeout(200);
     check((await p.getByRole("button", { name: "Create an account" }).count()) === 0, "sign-up offered while closed");
     check(await p.locator("#switch-text").isHidden(), "the sign-up line is still shown");
+    check(/made by an administrator/.test(await p.locator("#auth-lede").textContent()), "a newcomer is not told how to get an account");
     // Where sign-up is open, a password the rules refuse leaves the focus on the password.
     await p.goto(base + "/");
     await p.getByRole("button", { name: "Create an account" }).click();
@@ -751,7 +752,7 @@ async function main() {
     const rows = p.locator("#sessions > li");
     await until(async () => (await rows.count()) === 3, "three sessions listed");
     const listed = (await rows.locator(".what").allTextContents()).sort().join("|");
-    check(listed === "API token for GET /todos*|Logged in elsewhere|This browser", `listed: ${listed}`);
+    check(/^API token \w{6} for GET \/todos\*\|Logged in elsewhere \(\w{6}\)\|This browser$/.test(listed), `listed: ${listed}`);
     await p.evaluate(() => document.activeElement && document.activeElement.blur());
     await p.screenshot({ path: path.join(SHOTS, "account-light.png"), fullPage: true });
     await axe(p, "the account page (light)");
@@ -762,6 +763,7 @@ async function main() {
     // End the other login and revoke the token: both stop at once.
     await rows.filter({ hasText: "Logged in elsewhere" }).getByRole("button", { name: /^End/ }).click();
     await until(async () => (await rows.count()) === 2, "the ended session to go from the list");
+    check((await p.locator("#sessions-status").textContent()) === "That session has ended.", "ending a session is not said beside the list");
     check(!(await tokenWorks(base, phone)), "the ended session's token still works");
     await rows.filter({ hasText: "API token" }).getByRole("button", { name: /^Revoke/ }).click();
     await until(async () => (await rows.count()) === 1, "the revoked token to go from the list");
@@ -779,7 +781,9 @@ async function main() {
     check((await p.evaluate(() => document.activeElement.id)) === "pw-current", "the focus is not on the current password");
     await p.getByLabel("Current password").fill(PASSWORD);
     await p.getByRole("button", { name: "Change password" }).click();
-    await until(async () => /password is changed/.test(await p.locator("#account-notice").textContent()), "the password to be changed");
+    await until(async () => /password is changed.*API tokens stay/.test(await p.locator("#pw-status").textContent()), "the password to be changed");
+    check(await p.locator("#sessions-status").isHidden(), "an earlier message stays after another action");
+    check((await p.evaluate(() => document.activeElement.textContent)) === "Change password", "the focus did not come back to the button");
     check(!(await tokenWorks(base, laptop)), "another session outlived the password change");
     check(await p.locator("#pw-error").isHidden(), "an error stays after the change");
     const res = await fetch(base + "/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ username: "erin", password: NEW }) });
@@ -791,6 +795,8 @@ async function main() {
     check(download.suggestedFilename() === "checkoff-erin.json", `downloaded as ${download.suggestedFilename()}`);
     const data = JSON.parse(readFileSync(await download.path(), "utf8"));
     check(data.profile.username === "erin" && data.todos.map((t) => t.description).join() === "Keep my data", `the export: ${JSON.stringify(data)}`);
+    await until(async () => /saved as checkoff-erin\.json/.test(await p.locator("#export-status").textContent()), "the download to be said");
+    check((await p.evaluate(() => document.activeElement.id)) === "export", "the focus did not come back to Download my data");
 
     // Back to the list and the account page again: the list is where it was.
     await p.getByRole("link", { name: "Back to your todos" }).click();
