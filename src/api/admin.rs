@@ -4,13 +4,12 @@ use axum::extract::State;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::error::{ApiError, ApiResult};
+use super::error::ApiResult;
 use super::extract::{ApiQuery, Principal};
 use super::lists::Listed;
-use super::paging::{limit_of, state_of};
+use super::paging::{Paging, state_of};
 use crate::api::AppState;
 use crate::domain::{Todo, TodoState};
-use crate::store::PageRequest;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -39,28 +38,11 @@ pub async fn all_todos(
     Principal(caller): Principal,
     ApiQuery(query): ApiQuery<AdminTodosQuery>,
 ) -> ApiResult<Listed> {
-    if !caller.admin {
-        return Err(ApiError::Forbidden);
-    }
     let state = state_of(query.state.as_deref())?;
-    let limit = limit_of(query.limit.as_deref())?;
     let scope = format!("admin todos {}", state.map_or("", TodoState::as_str));
-    let after = app.cursors.resume(&scope, query.cursor.as_deref())?;
-    let states = match state {
-        Some(state) => vec![state],
-        None => TodoState::ALL.to_vec(),
-    };
-    let page = app
-        .store
-        .list_todos_in_states(&states, &PageRequest { limit, after })
-        .await?;
-    let next = page
-        .next
-        .map(|position| {
-            let state_param = state.map(|s| format!("&state={s}")).unwrap_or_default();
-            let path = format!("/admin/todos?limit={limit}{state_param}");
-            app.cursors.next_link(&path, &scope, &position)
-        })
-        .transpose()?;
-    Listed::json::<Todo>(&page.items, next)
+    let filter = state.map(|s| ("state", s.as_str()));
+    let (limit, cursor) = (query.limit.as_deref(), query.cursor.as_deref());
+    let paging = Paging::new(&app.cursors, "/admin/todos", filter, scope, limit, cursor)?;
+    let page = app.todos.everyones(&caller, state, &paging.request).await?;
+    paging.listed(&app.cursors, &page.items, page.next)
 }

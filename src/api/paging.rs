@@ -8,8 +8,12 @@ use sha2::Sha256;
 
 use axum::http::HeaderValue;
 
+use serde::Serialize;
+
 use super::error::{ApiError, ApiResult};
+use super::lists::Listed;
 use crate::auth::JwtSecret;
+use crate::store::PageRequest;
 
 pub const DEFAULT_LIMIT: u32 = 100;
 pub const MAX_LIMIT: u32 = 1000;
@@ -32,6 +36,50 @@ pub fn limit_of(raw: Option<&str>) -> ApiResult<u32> {
                     "limit must be a whole number from 1 to {MAX_LIMIT}"
                 ))
             }),
+    }
+}
+
+/// One request for a page of a list: how many, from where, and how to link to the next page.
+/// Cursors are sealed to the list's scope (who lists what), so one works only where it came from.
+pub struct Paging {
+    pub request: PageRequest,
+    /// The list's path and the query every page keeps, e.g. `/todos?limit=10&state=started`.
+    link: String,
+    scope: String,
+}
+
+impl Paging {
+    /// From the `limit` and `cursor` a client sent to `path`, with the list's `filter` (a query
+    /// parameter the next pages keep) and `scope`.
+    pub fn new(
+        cursors: &Cursors,
+        path: &str,
+        filter: Option<(&str, &str)>,
+        scope: String,
+        limit: Option<&str>,
+        cursor: Option<&str>,
+    ) -> ApiResult<Self> {
+        let limit = limit_of(limit)?;
+        let after = cursors.resume(&scope, cursor)?;
+        let filter = filter.map_or(String::new(), |(key, value)| format!("&{key}={value}"));
+        Ok(Self {
+            request: PageRequest { limit, after },
+            link: format!("{path}?limit={limit}{filter}"),
+            scope,
+        })
+    }
+
+    /// A page as sent: `items` as JSON and, when more follow `next`, the `Link` to them.
+    pub fn listed<T: Serialize>(
+        &self,
+        cursors: &Cursors,
+        items: &[T],
+        next: Option<String>,
+    ) -> ApiResult<Listed> {
+        let next = next
+            .map(|position| cursors.next_link(&self.link, &self.scope, &position))
+            .transpose()?;
+        Listed::json(items, next)
     }
 }
 

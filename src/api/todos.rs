@@ -12,11 +12,10 @@ use super::extract::{ApiJson, ApiQuery, IfMatch, Principal, TodoUid, etag, prese
 use super::idempotency::{IdempotencyKey, replayed};
 use super::json::to_text;
 use super::lists::{ListKey, Listed};
-use super::paging::{limit_of, state_of};
+use super::paging::{Paging, state_of};
 use crate::api::AppState;
 use crate::domain::{Description, Metadata, Todo, TodoPatch, TodoState, Username};
 use crate::services::Created;
-use crate::store::PageRequest;
 
 /// The list's query string. Every field is optional and none is null: the document says what a
 /// client may send, not how serde reads it (raw text, so a bad value gets our own 400).
@@ -67,11 +66,6 @@ fn item_headers(todo: &Todo) -> HeaderMap {
     headers
 }
 
-/// The scope a list cursor is sealed to: who listed, and which filter.
-fn list_scope(owner: &Username, state: Option<TodoState>) -> String {
-    format!("todos {owner} {}", state.map_or("", TodoState::as_str))
-}
-
 /// List your todos
 #[utoipa::path(get, path = "/todos", tag = "todos", params(ListQuery), security(("token" = [])),
     responses(
@@ -88,32 +82,23 @@ pub async fn list_todos(
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Response> {
     let state = state_of(query.state.as_deref())?;
-    let limit = limit_of(query.limit.as_deref())?;
-    let after = app
-        .cursors
-        .resume(&list_scope(&caller.owner, state), query.cursor.as_deref())?;
+    let scope = format!(
+        "todos {} {}",
+        caller.owner,
+        state.map_or("", TodoState::as_str)
+    );
+    let filter = state.map(|s| ("state", s.as_str()));
+    let (limit, cursor) = (query.limit.as_deref(), query.cursor.as_deref());
+    let paging = Paging::new(&app.cursors, "/todos", filter, scope, limit, cursor)?;
     let key = ListKey {
         owner: caller.owner,
         state,
-        limit,
-        after,
+        limit: paging.request.limit,
+        after: paging.request.after.clone(),
     };
     let list = async |key: &ListKey| -> ApiResult<Listed> {
-        let request = PageRequest {
-            limit,
-            after: key.after.clone(),
-        };
-        let page = app.todos.page(&key.owner, state, &request).await?;
-        let next = page
-            .next
-            .map(|position| {
-                let state_param = state.map(|s| format!("&state={s}")).unwrap_or_default();
-                let path = format!("/todos?limit={limit}{state_param}");
-                let scope = list_scope(&key.owner, state);
-                app.cursors.next_link(&path, &scope, &position)
-            })
-            .transpose()?;
-        Listed::json(&page.items, next)
+        let page = app.todos.page(&key.owner, state, &paging.request).await?;
+        paging.listed(&app.cursors, &page.items, page.next)
     };
     let listed = app
         .lists

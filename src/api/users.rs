@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiQuery, ClientAddr, OptionalJson, Principal, present};
 use super::lists::Listed;
-use super::paging::limit_of;
+use super::paging::Paging;
 use crate::api::AppState;
 use crate::domain::{Email, LoginPassword, Password, Timestamp, Todo, User, Username};
 use crate::store::PageRequest;
@@ -159,22 +159,11 @@ pub async fn list_users(
     Principal(caller): Principal,
     ApiQuery(query): ApiQuery<UsersQuery>,
 ) -> ApiResult<Listed> {
-    let limit = limit_of(query.limit.as_deref())?;
-    const SCOPE: &str = "users";
-    let after = app.cursors.resume(SCOPE, query.cursor.as_deref())?;
-    let page = app
-        .accounts
-        .page(&caller, &PageRequest { limit, after })
-        .await?;
+    let (limit, cursor) = (query.limit.as_deref(), query.cursor.as_deref());
+    let paging = Paging::new(&app.cursors, "/users", None, "users".into(), limit, cursor)?;
+    let page = app.accounts.page(&caller, &paging.request).await?;
     let profiles: Vec<Profile> = page.items.iter().map(Profile::from).collect();
-    let next = page
-        .next
-        .map(|position| {
-            app.cursors
-                .next_link(&format!("/users?limit={limit}"), SCOPE, &position)
-        })
-        .transpose()?;
-    Listed::json(&profiles, next)
+    paging.listed(&app.cursors, &profiles, page.next)
 }
 
 /// Get a profile

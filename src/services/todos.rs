@@ -55,6 +55,23 @@ impl Todos {
         Ok(self.store.list_todos(owner, state, page).await?)
     }
 
+    /// Every owner's todos, optionally only those in `state`, oldest first: for administrators.
+    pub async fn everyones(
+        &self,
+        caller: &Decision,
+        state: Option<TodoState>,
+        page: &PageRequest,
+    ) -> ServiceResult<Page<Todo>> {
+        if !caller.admin {
+            return Err(ServiceError::Forbidden);
+        }
+        let states = match state {
+            Some(state) => vec![state],
+            None => TodoState::ALL.to_vec(),
+        };
+        Ok(self.store.list_todos_in_states(&states, page).await?)
+    }
+
     /// Stores `todo` (the caller's), keeping `answer` under its idempotency key in the same
     /// write when there is one. A retry of a create that was done gets its first answer, even
     /// when the account has since filled up.
