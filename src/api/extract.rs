@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::http::header::{CONTENT_LENGTH, IF_MATCH};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use uuid::Uuid;
 
 use super::error::ApiError;
@@ -238,6 +239,38 @@ fn entity_tags(list: &str) -> Option<Vec<(bool, &str)>> {
             None => return rest.is_empty().then_some(tags),
         }
     }
+}
+
+impl utoipa::IntoParams for IfMatch {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![header_parameter(
+            "If-Match",
+            "The item's `ETag` (or several, comma-separated, or `*`): the request applies only \
+             at that version",
+            r#"^(\*|(W/)?"[\x21\x23-\x7e]*"([ \t]*,[ \t]*(W/)?"[\x21\x23-\x7e]*")*)$"#,
+            Some(1),
+        )]
+    }
+}
+
+/// An optional header's place in the OpenAPI document: a string of this `pattern`.
+pub fn header_parameter(
+    name: &str,
+    description: &str,
+    pattern: &str,
+    min_length: Option<usize>,
+) -> Parameter {
+    let schema = utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .pattern(Some(pattern))
+        .min_length(min_length);
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Header)
+        .required(utoipa::openapi::Required::False)
+        .description(Some(description))
+        .schema(Some(schema))
+        .build()
 }
 
 pub fn etag(version: u64) -> String {

@@ -40,6 +40,21 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
     }
 }
 
+impl utoipa::IntoParams for IdempotencyKey {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        vec![super::extract::header_parameter(
+            "Idempotency-Key",
+            "1–255 visible ASCII characters: a retry with the same key and body gets the first \
+             answer (for 24 hours) and does nothing again; the same key with another request is \
+             a 422",
+            r"^[\x21-\x7e]{1,255}$",
+            None,
+        )]
+    }
+}
+
 impl IdempotencyKey {
     /// What to keep for this request (`request` names it: method, path, body), answered with
     /// `status` and `body`.

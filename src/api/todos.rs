@@ -109,7 +109,7 @@ pub async fn list_todos(
 
 /// Create a todo
 #[utoipa::path(post, path = "/todos", tag = "todos", request_body = NewTodo, security(("token" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, pattern = r"^[\x21-\x7e]{1,255}$", description = "1–255 visible ASCII characters: a retry with the same key and body gets the first answer (for 24 hours) and does nothing again; the same key with another request is a 422")),
+    params(IdempotencyKey),
     responses(
         (status = 201, body = Todo, description = "Created; `Location` names the new item (`Idempotent-Replayed: true` on a retry's answer)",
             headers(("Location"), ("ETag"))),
@@ -179,8 +179,7 @@ pub async fn get_todo(
 #[utoipa::path(method(put, patch), path = "/todos/{uid}", tag = "todos", request_body = TodoChanges,
     security(("token" = [])),
     params(("uid" = String, Path, format = Uuid),
-           ("If-Match" = Option<String>, Header, min_length = 1, pattern = r#"^(\*|(W/)?"[\x21\x23-\x7e]*"([ \t]*,[ \t]*(W/)?"[\x21\x23-\x7e]*")*)$"#,
-            description = "The item's `ETag` (or several, comma-separated, or `*`): the change applies only at that version")),
+           IfMatch),
     responses(
         (status = 200, body = Todo, description = "The changed item", headers(("ETag"))),
         (status = 400, description = "No field to change, an invalid field or state, or an If-Match that is empty or malformed"),
@@ -208,8 +207,7 @@ pub async fn update_todo(
 /// Delete a todo
 #[utoipa::path(delete, path = "/todos/{uid}", tag = "todos", security(("token" = [])),
     params(("uid" = String, Path, format = Uuid),
-           ("If-Match" = Option<String>, Header, min_length = 1, pattern = r#"^(\*|(W/)?"[\x21\x23-\x7e]*"([ \t]*,[ \t]*(W/)?"[\x21\x23-\x7e]*")*)$"#,
-            description = "The item's `ETag` (or several, comma-separated, or `*`): deletes only at that version")),
+           IfMatch),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "An If-Match that is empty or malformed"),
@@ -258,7 +256,7 @@ pub struct Changed {
 
 /// Clear completed todos
 #[utoipa::path(delete, path = "/todos", tag = "todos", security(("token" = [])),
-    params(BulkDeleteQuery, ("Idempotency-Key" = Option<String>, Header, pattern = r"^[\x21-\x7e]{1,255}$", description = "1–255 visible ASCII characters: a retry with the same key and body gets the first answer (for 24 hours) and does nothing again; the same key with another request is a 422")),
+    params(BulkDeleteQuery, IdempotencyKey),
     responses(
         (status = 422, description = "The Idempotency-Key was used for another request"),
         (status = 200, body = Deleted, description = "How many went"),
@@ -322,7 +320,7 @@ async fn answer_once<T: Serialize>(
 
 /// Mark all completed
 #[utoipa::path(post, path = "/todos/complete-all", tag = "todos", security(("token" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, pattern = r"^[\x21-\x7e]{1,255}$", description = "1–255 visible ASCII characters: a retry with the same key and body gets the first answer (for 24 hours) and does nothing again; the same key with another request is a 422")),
+    params(IdempotencyKey),
     responses(
         (status = 422, description = "The Idempotency-Key was used for another request"),
         (status = 200, body = Changed, description = "How many changed (those already completed stay as they are)"),
