@@ -549,7 +549,9 @@ function addTodo(ev) {
     return;
   }
   input.value = "";
-  enqueue({ kind: "create", uid: "new-" + Date.now().toString(36) + "-" + seq++, body: { description } });
+  // The key makes a create that is sent again (its answer was lost) count once.
+  const key = crypto.randomUUID ? crypto.randomUUID() : Date.now().toString(36) + Math.random().toString(36).slice(2);
+  enqueue({ kind: "create", uid: "new-" + Date.now().toString(36) + "-" + seq++, key, body: { description } });
   say(`Added “${description}”.`);
 }
 
@@ -573,8 +575,9 @@ function remove(uid) {
 
 function change(uid, body) {
   const create = queue.find((op) => op.kind === "create" && op.uid === uid);
-  if (create && !create.sending && !body.state) {
-    Object.assign(create.body, body); // not sent yet: fold the edit into it
+  if (create && !create.tried && !body.state) {
+    Object.assign(create.body, body); // never sent: fold the edit into it (once sent, its key
+    // stands for that body, so the edit follows as a change of its own)
     save();
     draw();
     return;
@@ -670,6 +673,7 @@ async function flush() {
       const op = queue.find((o) => !o.failed && !waitsFor(o));
       if (!op) break;
       op.sending = true;
+      op.tried = true;
       try {
         await send(op);
         queue.splice(queue.indexOf(op), 1);
@@ -704,7 +708,8 @@ function waitsFor(op) {
 
 async function send(op) {
   if (op.kind === "create") {
-    const item = await (await api("POST", "/todos", { body: op.body })).json();
+    const headers = op.key ? { "Idempotency-Key": op.key } : {};
+    const item = await (await api("POST", "/todos", { body: op.body, headers })).json();
     take(item);
     const li = rows.get(op.uid);
     if (li) {

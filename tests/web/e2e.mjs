@@ -527,6 +527,28 @@ async function main() {
     check((await row.getAttribute("data-state")) === "unstarted", "the retried change after a conflict was not applied");
   });
 
+  await step("a create whose answer is lost is sent again and stored once (Idempotency-Key)", async () => {
+    let lost = 0;
+    const posts = (url) => url.pathname.endsWith("/todos") && !url.search;
+    await page.route(posts, async (route) => {
+      if (route.request().method() !== "POST" || lost > 0) return route.fallback();
+      lost++;
+      await route.fetch(); // it reaches the server and is stored; its answer never comes back
+      await route.abort("connectionreset");
+    });
+    await page.getByLabel("New todo").fill("Sent twice, stored once");
+    await page.getByLabel("New todo").press("Enter");
+    await until(() => lost === 1, "the first attempt");
+    await rowOf(page, "Sent twice, stored once").and(page.locator(":not(.pending)")).waitFor({ timeout: 8000 });
+    await page.unroute(posts);
+    await settled(page);
+    const stored = (await api(base, token, "GET", "/todos?limit=1000")).filter((t) => t.description === "Sent twice, stored once");
+    check(stored.length === 1, `stored ${stored.length} times`);
+    check((await rowOf(page, "Sent twice, stored once").count()) === 1, "shown twice");
+    await api(base, token, "DELETE", `/todos/${stored[0].uid}`);
+    await until(async () => (await rowOf(page, "Sent twice, stored once").count()) === 0, "the cleanup to show");
+  });
+
   await step("a list read that lands late never puts back an older version, drops a live create or brings back a delete", async () => {
     await addTodo(page, "Held back A");
     await addTodo(page, "Held back B");
