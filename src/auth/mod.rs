@@ -20,6 +20,8 @@ use serde_json::{Map, Value};
 
 use crate::domain::{Timestamp, Usage, Username};
 
+// Settings of the login throttle: config owns them; named here too, where callers found them.
+pub use crate::config::ThrottlePolicy;
 pub use gateway::{GatewayAuthorizer, GatewayIdentity, owner_of};
 pub use grants::{RouteGrants, RoutePattern};
 pub use jwt::{JwtAuthorizer, token_of};
@@ -27,7 +29,7 @@ pub use key::{JwtSecret, load_or_create_secret};
 pub use oidc::{OIDC_KIND, OidcAuthorizer};
 pub use passwords::{PasswordAlgorithm, Passwords, Verdict, legacy_pbkdf2_phc};
 pub use sessions::{Grant, SessionError, Sessions};
-pub use throttle::{LoginThrottle, ThrottlePolicy, user_key};
+pub use throttle::{LoginThrottle, user_key};
 pub use token_check::TokenCheck;
 pub use tokens::{IssuedToken, TokenService};
 

@@ -125,15 +125,6 @@ struct ServeArgs {
     service: ServiceArgs,
 }
 
-/// A duration such as `90s`, `15m`, `1h`, `30d`: at least a second, at most a year.
-pub(crate) fn parse_ttl(raw: &str) -> Result<Duration, String> {
-    let ttl = humantime::parse_duration(raw).map_err(|e| format!("{e} (try 30s, 15m, 1h, 7d)"))?;
-    if ttl < Duration::from_secs(1) || ttl > Duration::from_secs(366 * 24 * 3600) {
-        return Err("must be between 1s and 1 year".into());
-    }
-    Ok(ttl)
-}
-
 /// A command that could not do its job, with the words to tell the person who ran it.
 #[derive(Debug)]
 pub struct Failure(String);
