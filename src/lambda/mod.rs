@@ -29,8 +29,8 @@ struct LambdaArgs {
 }
 
 pub fn run() -> ExitCode {
-    crate::cli::init_logging(crate::cli::LogFormat::from_env(), "info");
-    crate::cli::run_to_exit(serve())
+    crate::telemetry::init_logging(crate::telemetry::LogFormat::from_env(), "info");
+    crate::entry::run_to_exit(serve())
 }
 
 async fn serve() -> Result<(), String> {
