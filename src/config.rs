@@ -1,6 +1,9 @@
 //! The one typed settings value of the service, from flags, the environment and the stage's
 //! section of `checkoff.toml` (in that order of precedence), and the stages themselves.
 
+mod duration;
+mod throttle;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -8,10 +11,19 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
 
-use crate::auth::ThrottlePolicy;
+pub use duration::{Ttl, parse_ttl};
+pub use throttle::ThrottlePolicy;
 
 /// The file of stages read when `--config` is not given (and only if it exists).
 pub const DEFAULT_CONFIG: &str = "checkoff.toml";
+
+/// The handler of the API function in a deployment's template (`bootstrap` is the binary
+/// itself).
+pub const API_HANDLER: &str = "bootstrap";
+
+/// The handler name (`_HANDLER`, from the function's `Handler`) of the authorizer function: the
+/// template gives it, the Lambda entry serves the authorizer when it is its own.
+pub const AUTHORIZER_HANDLER: &str = "authorizer";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -127,9 +139,11 @@ pub struct Stage {
     /// Origins allowed to call the API from a browser.
     pub cors_origins: Vec<String>,
     /// How long a token from /login stays valid, e.g. `15m`.
-    pub token_ttl: Option<String>,
+    #[serde(deserialize_with = "duration::token_ttl")]
+    pub token_ttl: Option<Ttl>,
     /// How long a login can be renewed at /refresh, e.g. `30d`.
-    pub session_ttl: Option<String>,
+    #[serde(deserialize_with = "duration::session_ttl")]
+    pub session_ttl: Option<Ttl>,
     /// Whether anyone may sign up (`open`) or not (`closed`, the default under Lambda).
     pub signup: Option<Signup>,
     /// The SSM SecureString parameter of the JWT secret; `/checkoff/<stage>/jwt-secret` when not given.
@@ -286,12 +300,6 @@ impl Stage {
         if !(self.throttle_rate > 0.0 && self.throttle_burst > 0) {
             return fail("throttle_rate and throttle_burst must be above 0");
         }
-        if let Some(ttl) = &self.token_ttl {
-            crate::cli::parse_ttl(ttl).map_err(|e| format!("stage {name}: token_ttl: {e}"))?;
-        }
-        if let Some(ttl) = &self.session_ttl {
-            crate::cli::parse_ttl(ttl).map_err(|e| format!("stage {name}: session_ttl: {e}"))?;
-        }
         if let Some(param) = &self.jwt_secret_param
             && !param.starts_with('/')
         {
@@ -325,7 +333,7 @@ impl Stage {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "duration::stages")]
     pub stages: BTreeMap<String, Stage>,
 }
 
@@ -487,11 +495,11 @@ pub fn secret_param_of(stage_name: &str, stage: &Stage) -> String {
 pub struct ServiceArgs {
     /// How long a token from /login or /refresh stays valid (e.g. 15m, 1h) [default: the
     /// stage's, else 15m].
-    #[arg(long, env = "CHECKOFF_TOKEN_TTL", value_parser = crate::cli::parse_ttl)]
+    #[arg(long, env = "CHECKOFF_TOKEN_TTL", value_parser = parse_ttl)]
     pub token_ttl: Option<Duration>,
     /// How long a login can be renewed at /refresh before logging in again [default: the
     /// stage's, else 30d].
-    #[arg(long, env = "CHECKOFF_SESSION_TTL", value_parser = crate::cli::parse_ttl)]
+    #[arg(long, env = "CHECKOFF_SESSION_TTL", value_parser = parse_ttl)]
     pub session_ttl: Option<Duration>,
     /// Whether anyone may sign up with POST /users [default: the stage's, else open on the local
     /// server and closed under Lambda].
@@ -509,7 +517,7 @@ pub struct ServiceArgs {
     #[arg(long, env = "CHECKOFF_LIST_CACHE_KIB", default_value_t = 2048)]
     pub list_cache_kib: usize,
     /// Longest a request may take before it is answered 503.
-    #[arg(long, env = "CHECKOFF_REQUEST_TIMEOUT", default_value = "30s", value_parser = crate::cli::parse_ttl)]
+    #[arg(long, env = "CHECKOFF_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_ttl)]
     pub request_timeout: Duration,
     /// Who decides who is calling [default: the stage's, else builtin]. The kinds other than
     /// builtin and lambda exist only behind API Gateway.
@@ -846,14 +854,12 @@ impl Settings {
     ) -> Result<Self, String> {
         let stage = store_args.stage()?;
         let store = store_args.resolve(stage.as_ref(), runtime)?;
-        let stage_ttl = match stage.as_ref().and_then(|(_, s)| s.token_ttl.as_deref()) {
-            Some(ttl) => Some(crate::cli::parse_ttl(ttl)?),
-            None => None,
-        };
-        let stage_session_ttl = match stage.as_ref().and_then(|(_, s)| s.session_ttl.as_deref()) {
-            Some(ttl) => Some(crate::cli::parse_ttl(ttl)?),
-            None => None,
-        };
+        let stage_ttl = stage
+            .as_ref()
+            .and_then(|(_, s)| s.token_ttl.as_ref().map(Ttl::duration));
+        let stage_session_ttl = stage
+            .as_ref()
+            .and_then(|(_, s)| s.session_ttl.as_ref().map(Ttl::duration));
         let stage_quota_bytes = match stage.as_ref().and_then(|(_, s)| s.quota_bytes.as_deref()) {
             Some(size) => Some(parse_size(size)?),
             None => None,
@@ -998,6 +1004,28 @@ mod tests {
         assert!(bad("[stages.x]\ncors_origins = [\"*\"]").contains("no path, no *"));
         assert!(bad("[stages.x]\ncors_origins = [\"https://a.com/x\"]").contains("no path"));
         assert!(toml::from_str::<ConfigFile>("[stages.x]\nmemroy_mb = 1").is_err());
+    }
+
+    #[test]
+    fn a_stage_ttl_is_read_with_the_file_and_a_bad_one_names_its_stage_and_key() {
+        let file: ConfigFile =
+            toml::from_str("[stages.x]\ntoken_ttl = \"15m\"\nsession_ttl = \"7d\"").unwrap();
+        let stage = &file.stages["x"];
+        assert_eq!(
+            stage.token_ttl.as_ref().map(Ttl::duration),
+            Some(Duration::from_secs(15 * 60))
+        );
+        assert_eq!(stage.session_ttl.as_ref().map(Ttl::as_str), Some("7d"));
+        for (text, named) in [
+            (
+                "[stages.dev]\n[stages.prod]\nmemory_mb = 256\nsession_ttl = \"soon\"",
+                "stage prod: session_ttl: ",
+            ),
+            ("[stages.x]\ntoken_ttl = \"0s\"", "stage x: token_ttl: "),
+        ] {
+            let error = toml::from_str::<ConfigFile>(text).unwrap_err().to_string();
+            assert!(error.contains(named), "{error}");
+        }
     }
 
     #[test]

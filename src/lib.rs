@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod deploy;
 pub mod domain;
+mod entry;
 mod files;
 pub mod lambda;
 pub mod server;

@@ -24,7 +24,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::{Service, ServiceExt};
 
-use crate::{AppState, app};
+use crate::api::{AppState, app};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {

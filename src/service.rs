@@ -38,7 +38,10 @@ pub async fn load_secret(source: &SecretSource) -> Result<JwtSecret, String> {
                 .map_err(|_| "CHECKOFF_JWT_SECRET is not set".to_owned())?;
             JwtSecret::from_base64(&text).map_err(|e| format!("CHECKOFF_JWT_SECRET: {e}"))
         }
-        SecretSource::Ssm(name) => crate::aws::ssm::read_secret(name).await,
+        SecretSource::Ssm(name) => {
+            let value = crate::aws::ssm::read_secret(name).await?;
+            JwtSecret::from_base64(&value).map_err(|e| format!("the SSM parameter {name}: {e}"))
+        }
         SecretSource::DataDir(dir) => load_or_create_secret(dir),
     }
 }

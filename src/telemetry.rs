@@ -1,6 +1,9 @@
 //! Prometheus metrics for `serve`, on an address of their own (`--metrics-addr`): requests by
 //! route and status with their latency, store errors, login failures and throttles, list cache
-//! hits. Without the flag no recorder is installed and recording costs next to nothing.
+//! hits. Without the flag no recorder is installed and recording costs next to nothing. And the
+//! log lines of both entries ([`init_logging`]).
+
+mod logging;
 
 use std::future::Future;
 use std::time::Duration;
@@ -10,6 +13,8 @@ use axum::http::header::CONTENT_TYPE;
 use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
+
+pub use logging::{LogFormat, init_logging};
 
 /// Request latency buckets, in seconds: from a cached list to a slow password hash.
 const LATENCY_BUCKETS: &[f64] = &[

@@ -19,13 +19,17 @@ use serde_json::{Map, Value};
 
 use crate::domain::{Timestamp, Usage, Username};
 
+// Settings of the login throttle (config's) and the stored form of the original sample's
+// password records (domain's), named here too, where callers found them.
+pub use crate::config::ThrottlePolicy;
+pub use crate::domain::legacy_pbkdf2_phc;
 pub use gateway::{GatewayAuthorizer, GatewayIdentity, owner_of};
 pub use grants::{RouteGrants, RoutePattern};
 pub use jwt::{JwtAuthorizer, token_of};
 pub use key::{JwtSecret, load_or_create_secret};
 pub use oidc::{OIDC_KIND, OidcAuthorizer};
-pub use passwords::{PasswordAlgorithm, Passwords, Verdict, legacy_pbkdf2_phc};
-pub use throttle::{LoginThrottle, ThrottlePolicy, user_key};
+pub use passwords::{PasswordAlgorithm, Passwords, Verdict};
+pub use throttle::{LoginThrottle, user_key};
 pub use token_check::TokenCheck;
 pub use tokens::{IssuedToken, LEEWAY_SECONDS, TokenService};
 

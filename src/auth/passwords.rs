@@ -216,32 +216,10 @@ fn verify_now(stored: Option<&str>, password: &str) -> Verdict {
     }
 }
 
-/// The PHC form of a record from the original sample's users table (hash name, salt, rounds and
-/// derived key), which `Passwords::verify` accepts.
-pub fn legacy_pbkdf2_phc(
-    hash_name: &str,
-    salt: &[u8],
-    rounds: u32,
-    derived: &[u8],
-) -> Result<String, Invalid> {
-    let algorithm = match hash_name {
-        "sha256" => "pbkdf2-sha256",
-        "sha512" => "pbkdf2-sha512",
-        other => return Err(Invalid(format!("unsupported PBKDF2 hash {other:?}"))),
-    };
-    let phc = format!(
-        "${algorithm}$i={rounds},l={}${}${}",
-        derived.len(),
-        STANDARD_NO_PAD.encode(salt),
-        STANDARD_NO_PAD.encode(derived)
-    );
-    PasswordHash::new(&phc).map_err(|e| Invalid(format!("unusable PBKDF2 record: {e}")))?;
-    Ok(phc)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::legacy_pbkdf2_phc;
 
     fn login(text: &str) -> LoginPassword {
         LoginPassword::parse(text.into()).unwrap()
@@ -345,10 +323,5 @@ mod tests {
         let summary = PasswordAlgorithm::of(&phc).unwrap();
         assert_eq!(summary.algorithm, "pbkdf2-sha256");
         assert_eq!(summary.params, "i=100000,l=32");
-    }
-
-    #[test]
-    fn unknown_pbkdf2_hash_names_are_refused() {
-        assert!(legacy_pbkdf2_phc("md5", b"saltsalt", 1, &[1; 32]).is_err());
     }
 }

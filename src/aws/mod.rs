@@ -10,6 +10,15 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use tokio::sync::OnceCell;
 
+/// What creating or deleting an AWS resource (a table, a parameter) came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The command changed something.
+    Done,
+    /// Nothing to do: the resource was already in the asked state.
+    AlreadyThere,
+}
+
 /// Timeouts that keep a dead or slow endpoint from outlasting a request: a few attempts of at
 /// most 3 s each, 10 s in all, well inside the service's request timeout.
 pub fn timeouts() -> TimeoutConfig {

@@ -9,20 +9,21 @@ mod tokens;
 mod users;
 
 use std::fmt;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
 
 pub(crate) use crate::config::StoreKind;
 use crate::config::{Runtime, ServiceArgs, Settings, Stage, StoreArgs, StoreSettings};
 use crate::domain::Invalid;
+use crate::entry::run_to_exit;
 use crate::service;
 use crate::store::{Store, StoreError};
+use crate::telemetry::{LogFormat, init_logging};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -125,15 +126,6 @@ struct ServeArgs {
     service: ServiceArgs,
 }
 
-/// A duration such as `90s`, `15m`, `1h`, `30d`: at least a second, at most a year.
-pub(crate) fn parse_ttl(raw: &str) -> Result<Duration, String> {
-    let ttl = humantime::parse_duration(raw).map_err(|e| format!("{e} (try 30s, 15m, 1h, 7d)"))?;
-    if ttl < Duration::from_secs(1) || ttl > Duration::from_secs(366 * 24 * 3600) {
-        return Err("must be between 1s and 1 year".into());
-    }
-    Ok(ttl)
-}
-
 /// A command that could not do its job, with the words to tell the person who ran it.
 #[derive(Debug)]
 pub struct Failure(String);
@@ -180,58 +172,6 @@ pub fn run(cli: Cli) -> ExitCode {
         },
     );
     run_to_exit(dispatch(cli))
-}
-
-/// Runs `work` on a multi-threaded runtime; its failure is told on standard error and in the
-/// exit code.
-pub fn run_to_exit<E: fmt::Display>(work: impl Future<Output = Result<(), E>>) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("checkoff: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(work) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => {
-            eprintln!("checkoff: {failure}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    Text,
-    /// One JSON object a line, for log stores that index fields.
-    Json,
-}
-
-impl LogFormat {
-    /// `CHECKOFF_LOG_FORMAT`, as under Lambda where there are no flags.
-    pub fn from_env() -> Self {
-        match std::env::var("CHECKOFF_LOG_FORMAT") {
-            Ok(format) if format.eq_ignore_ascii_case("json") => Self::Json,
-            _ => Self::Text,
-        }
-    }
-}
-
-/// Logs to standard error (CloudWatch takes it as it is under Lambda), filtered by `RUST_LOG`.
-pub fn init_logging(format: LogFormat, default_level: &str) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => logs.json().flatten_event(true).init(),
-        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
-    }
 }
 
 async fn dispatch(cli: Cli) -> CliResult {

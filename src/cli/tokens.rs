@@ -6,8 +6,9 @@ use std::time::Duration;
 use clap::Subcommand;
 use uuid::Uuid;
 
-use super::{Cli, CliResult, Failure, parse_ttl};
+use super::{Cli, CliResult, Failure};
 use crate::auth::RouteGrants;
+use crate::config::parse_ttl;
 use crate::domain::{SessionKind, Username};
 
 #[derive(Debug, Subcommand)]

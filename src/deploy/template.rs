@@ -9,11 +9,8 @@ use std::path::Path;
 use serde_json::{Map, Value, json};
 
 use crate::api::{RouteSpec, route_specs};
-use crate::config::{AuthorizerKind, Stage};
+use crate::config::{API_HANDLER, AUTHORIZER_HANDLER, AuthorizerKind, Stage};
 use crate::store::dynamodb::layout;
-
-/// The handler of the API function (`bootstrap` is the binary itself).
-const API_HANDLER: &str = "bootstrap";
 
 /// A generated template and the facts worth telling the person who asked for it.
 pub struct Template {
@@ -362,10 +359,10 @@ pub fn template(
         }
     }
     if let Some(ttl) = &stage.token_ttl {
-        set("CHECKOFF_TOKEN_TTL", json!(ttl));
+        set("CHECKOFF_TOKEN_TTL", json!(ttl.as_str()));
     }
     if let Some(ttl) = &stage.session_ttl {
-        set("CHECKOFF_SESSION_TTL", json!(ttl));
+        set("CHECKOFF_SESSION_TTL", json!(ttl.as_str()));
     }
     if let Some(todos) = stage.quota_todos {
         set("CHECKOFF_QUOTA_TODOS", json!(todos.to_string()));
@@ -429,7 +426,7 @@ pub fn template(
             "AuthorizerFunction".into(),
             function(
                 "authorizer",
-                crate::lambda::AUTHORIZER_HANDLER,
+                AUTHORIZER_HANDLER,
                 code,
                 stage,
                 environment,

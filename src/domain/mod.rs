@@ -22,7 +22,7 @@ mod timestamp;
 mod todo;
 mod user;
 
-pub use password::{LoginPassword, Password};
+pub use password::{LoginPassword, Password, legacy_pbkdf2_phc};
 pub use session::{Revocations, Session, SessionKind};
 pub use timestamp::Timestamp;
 pub use todo::{Description, Metadata, Todo, TodoPatch, TodoState};

@@ -1,5 +1,9 @@
 use std::fmt;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+use pbkdf2::password_hash::PasswordHash;
+
 use super::Invalid;
 
 /// Longest password we will hash: bounds the work a single request can ask of the hasher.
@@ -127,6 +131,29 @@ impl fmt::Debug for LoginPassword {
     }
 }
 
+/// The PHC form of a record from the original sample's users table (hash name, salt, rounds and
+/// derived key), which `auth::Passwords::verify` accepts.
+pub fn legacy_pbkdf2_phc(
+    hash_name: &str,
+    salt: &[u8],
+    rounds: u32,
+    derived: &[u8],
+) -> Result<String, Invalid> {
+    let algorithm = match hash_name {
+        "sha256" => "pbkdf2-sha256",
+        "sha512" => "pbkdf2-sha512",
+        other => return Err(Invalid(format!("unsupported PBKDF2 hash {other:?}"))),
+    };
+    let phc = format!(
+        "${algorithm}$i={rounds},l={}${}${}",
+        derived.len(),
+        STANDARD_NO_PAD.encode(salt),
+        STANDARD_NO_PAD.encode(derived)
+    );
+    PasswordHash::new(&phc).map_err(|e| Invalid(format!("unusable PBKDF2 record: {e}")))?;
+    Ok(phc)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,5 +194,10 @@ mod tests {
     fn debug_output_hides_the_secret() {
         let password = Password::parse("Correct1Horse".into()).unwrap();
         assert!(!format!("{password:?}").contains("Horse"));
+    }
+
+    #[test]
+    fn unknown_pbkdf2_hash_names_are_refused() {
+        assert!(legacy_pbkdf2_phc("md5", b"saltsalt", 1, &[1; 32]).is_err());
     }
 }

@@ -11,10 +11,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::config::{Runtime, ServiceArgs, Settings, StoreArgs};
-
-/// The handler name (`_HANDLER`, from the function's `Handler`) of the authorizer function.
-pub const AUTHORIZER_HANDLER: &str = "authorizer";
+use crate::config::{AUTHORIZER_HANDLER, Runtime, ServiceArgs, Settings, StoreArgs};
 
 /// Whether this process was started by AWS Lambda (or an emulator of its Runtime API).
 pub fn is_lambda() -> bool {
@@ -32,8 +29,8 @@ struct LambdaArgs {
 }
 
 pub fn run() -> ExitCode {
-    crate::cli::init_logging(crate::cli::LogFormat::from_env(), "info");
-    crate::cli::run_to_exit(serve())
+    crate::telemetry::init_logging(crate::telemetry::LogFormat::from_env(), "info");
+    crate::entry::run_to_exit(serve())
 }
 
 async fn serve() -> Result<(), String> {

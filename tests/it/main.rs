@@ -16,6 +16,7 @@ mod dynamodb;
 mod helpers;
 mod instances;
 mod lambda;
+mod layers;
 mod oidc;
 mod routes;
 // Shared with the Lambda benchmark (examples/lambda_bench.rs), which uses all of it.

@@ -11,8 +11,9 @@ use uuid::Uuid;
 
 use super::error::from_sdk;
 use super::items::Item;
-use crate::auth::legacy_pbkdf2_phc;
-use crate::domain::{Description, Metadata, Timestamp, Todo, TodoState, User, Username};
+use crate::domain::{
+    Description, Metadata, Timestamp, Todo, TodoState, User, Username, legacy_pbkdf2_phc,
+};
 use crate::store::StoreError;
 
 /// One page of a table: the records that could be read (or why one could not) and where the next

@@ -37,7 +37,8 @@ pub use self::items::SHARDS;
 pub mod layout {
     pub use super::items::{EXPIRES, GSI1, GSI1PK, GSI1SK, KEY_ATTRIBUTES, LSI1, LSI1SK, PK, SK};
 }
-pub use self::table::{Outcome, create_table, delete_table};
+pub use self::table::{create_table, delete_table};
+pub use crate::aws::Outcome;
 
 /// Most items one BatchWriteItem takes.
 const BATCH_LIMIT: usize = 25;

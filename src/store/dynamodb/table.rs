@@ -11,19 +11,12 @@ use aws_sdk_dynamodb::types::{
 
 use super::error::from_sdk;
 use super::items::{EXPIRES, GSI1, GSI1PK, GSI1SK, KEY_ATTRIBUTES, LSI1, LSI1SK, PK, SK};
+use crate::aws::Outcome;
 use crate::store::StoreError;
 
 /// How long to wait for a table to become active or go away.
 const WAIT_LIMIT: Duration = Duration::from_secs(300);
 const POLL: Duration = Duration::from_millis(250);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// The command changed something.
-    Done,
-    /// Nothing to do: the table was already in the asked state.
-    AlreadyThere,
-}
 
 fn key(name: &str, kind: KeyType) -> KeySchemaElement {
     KeySchemaElement::builder()
