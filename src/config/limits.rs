@@ -115,6 +115,16 @@ pub enum Signup {
     Closed,
 }
 
+impl Signup {
+    /// As flags, the environment and checkoff.toml write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Closed => "closed",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,17 @@ use clap::Parser;
 
 use crate::config::{AUTHORIZER_HANDLER, Runtime, ServiceArgs, Settings, StoreArgs};
 
+/// The environment variables the Lambda entry reads its settings from (besides `RUST_LOG`):
+/// a deployment's template sets some of them.
+pub fn environment_read() -> Vec<String> {
+    use clap::CommandFactory;
+    LambdaArgs::command()
+        .get_arguments()
+        .filter_map(|arg| arg.get_env())
+        .map(|name| name.to_string_lossy().into_owned())
+        .collect()
+}
+
 /// Whether this process was started by AWS Lambda (or an emulator of its Runtime API).
 pub fn is_lambda() -> bool {
     std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()

@@ -359,3 +359,62 @@ fn roles_reach_only_this_table_this_parameter_and_their_own_logs() {
             .any(|s| s["Action"] == json!(["dynamodb:GetItem"]))
     );
 }
+
+/// A stage that sets every setting a stage can pass on to its functions.
+const EVERY_SETTING: &str = r#"
+[stages.full]
+token_ttl = "30m"
+session_ttl = "7d"
+quota_todos = 500
+quota_bytes = "1MiB"
+write_rate = 10
+signup = "closed"
+cors_origins = ["https://app.example.com"]
+[stages.full.authorizer]
+kind = "lambda"
+claim = "email"
+oidc_issuer = "https://idp.example.com"
+oidc_audience = "client"
+oidc_claim = "email"
+oidc_jwks_url = "https://idp.example.com/keys"
+"#;
+
+#[test]
+fn the_functions_get_only_settings_the_lambda_entry_reads_and_every_one_a_stage_gives() {
+    let read: BTreeSet<String> = checkoff::lambda::environment_read().into_iter().collect();
+    let stage = stage_of(EVERY_SETTING, "full");
+    let set: BTreeSet<String> = checkoff::deploy::template::environment(&stage)
+        .keys()
+        .cloned()
+        .collect();
+    for name in &set {
+        assert!(
+            read.contains(name) || name == "RUST_LOG",
+            "the template sets {name}, which the Lambda entry does not read"
+        );
+    }
+    // The reverse: what the entry reads is set by the template, or is left to its default
+    // under Lambda for the reason given. A new setting must take one side.
+    let left_alone = [
+        "CHECKOFF_CONFIG", // no checkoff.toml in a function: the template carries the stage
+        "CHECKOFF_STAGE",  // likewise
+        "CHECKOFF_DATA_DIR", // no SQLite under Lambda
+        "CHECKOFF_USER_CACHE_TTL", // its default on DynamoDB (no cache) is the safe one
+        "CHECKOFF_LIST_CACHE_KIB", // lists on DynamoDB are always read
+        "CHECKOFF_TRUSTED_PROXIES", // the client is API Gateway's sourceIp
+        "CHECKOFF_FORWARDED_HEADER", // likewise
+    ];
+    for name in &read {
+        assert!(
+            set.contains(name) || left_alone.contains(&name.as_str()),
+            "the Lambda entry reads {name}, which the template never sets: set it from the \
+             stage or list it as left alone"
+        );
+    }
+    for name in left_alone {
+        assert!(
+            read.contains(name),
+            "{name} is listed but not read any more"
+        );
+    }
+}
