@@ -28,6 +28,7 @@ use tokio::sync::{broadcast, watch};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ClientAddr, Principal};
 use crate::api::AppState;
+use crate::auth::Decision;
 use crate::domain::{Timestamp, Username};
 use crate::services::{Change, ChangeFeed, StreamSlot, What};
 
@@ -81,43 +82,25 @@ pub async fn todo_events(
         ));
     }
     let slot = app.events.limits.admit(&caller.owner, address)?;
-    // Subscribed before the replay is read: nothing published in between is lost.
-    let receiver = app.events.subscribe();
-    let first: Vec<Event> = match headers.get("last-event-id").and_then(|v| v.to_str().ok()) {
-        None => Vec::new(),
-        Some(last) => match app.events.since(&caller.owner, caller.account, last) {
-            Some(missed) => missed.iter().map(|c| event(&app.events, c)).collect(),
-            None => vec![reset(&app.events)],
-        },
-    };
-    let external = app.store.changes().map(|clock| clock.watch_external());
+    let last = headers.get("last-event-id").and_then(|v| v.to_str().ok());
+    let state = Listening::open(app, caller, last, recheck_request(&headers), slot);
+    Ok(Sse::new(changes(state))
+        .keep_alive(KeepAlive::new().interval(HEARTBEAT).text("keep-alive"))
+        .into_response())
+}
+
+/// How long `caller`'s token has left (an hour when it does not say).
+fn token_life(caller: &Decision) -> Duration {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let expires = caller
+    caller
         .context
         .get("exp")
         .and_then(|v| v.as_u64())
         .map_or(Duration::from_secs(3600), |exp| {
             Duration::from_secs(exp.saturating_sub(now))
-        });
-    let closing = app.events.closing();
-    let state = Listening {
-        token: recheck_request(&headers),
-        closing,
-        app,
-        owner: caller.owner,
-        account: caller.account,
-        receiver,
-        external,
-        pending: first.into(),
-        until: tokio::time::Instant::now() + expires,
-        recheck: tokio::time::Instant::now() + RECHECK,
-        _slot: slot,
-    };
-    Ok(Sse::new(changes(state))
-        .keep_alive(KeepAlive::new().interval(HEARTBEAT).text("keep-alive"))
-        .into_response())
+        })
 }
 
 /// The request the stream's token is checked again with: its credentials, nothing else.
@@ -146,6 +129,40 @@ struct Listening {
 }
 
 impl Listening {
+    /// A stream of `caller`'s changes, first what they missed since event `last` (or a
+    /// `reset` when that cannot be told).
+    fn open(
+        app: AppState,
+        caller: Decision,
+        last: Option<&str>,
+        token: Parts,
+        slot: StreamSlot,
+    ) -> Self {
+        // Subscribed before the replay is read: nothing published in between is lost.
+        let receiver = app.events.subscribe();
+        let first: VecDeque<Event> = match last {
+            None => VecDeque::new(),
+            Some(last) => match app.events.since(&caller.owner, caller.account, last) {
+                Some(missed) => missed.iter().map(|c| event(&app.events, c)).collect(),
+                None => VecDeque::from([reset(&app.events)]),
+            },
+        };
+        let now = tokio::time::Instant::now();
+        Self {
+            external: app.todos.changes().map(|clock| clock.watch_external()),
+            closing: app.events.closing(),
+            until: now + token_life(&caller),
+            recheck: now + RECHECK,
+            token,
+            app,
+            owner: caller.owner,
+            account: caller.account,
+            receiver,
+            pending: first,
+            _slot: slot,
+        }
+    }
+
     /// Whether the token that opened the stream still holds, for the same account. A store
     /// that cannot answer ends the stream too: the client reconnects, and is checked then.
     async fn still_allowed(&mut self) -> bool {

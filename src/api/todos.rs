@@ -42,6 +42,17 @@ pub struct NewTodo {
     metadata: Option<Metadata>,
 }
 
+impl NewTodo {
+    /// What the create asks for, to tell a retry from another request under the same key.
+    fn request(&self) -> String {
+        format!(
+            "POST /todos {} {}",
+            self.description.as_str(),
+            self.metadata.as_ref().map_or("{}", |m| m.as_json())
+        )
+    }
+}
+
 /// The fields to change, at least one; those left out stay as they are.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -58,10 +69,20 @@ pub struct TodoChanges {
     metadata: Option<Metadata>,
 }
 
+/// An item's `ETag`.
 fn item_headers(todo: &Todo) -> HeaderMap {
     let mut headers = HeaderMap::new();
     if let Ok(value) = HeaderValue::from_str(&etag(todo.version)) {
         headers.insert(header::ETAG, value);
+    }
+    headers
+}
+
+/// A new item's headers: its `ETag` and where it is.
+fn created_headers(todo: &Todo) -> HeaderMap {
+    let mut headers = item_headers(todo);
+    if let Ok(location) = HeaderValue::from_str(&format!("/todos/{}", todo.uid)) {
+        headers.insert(header::LOCATION, location);
     }
     headers
 }
@@ -126,11 +147,7 @@ pub async fn create_todo(
     key: IdempotencyKey,
     ApiJson(new): ApiJson<NewTodo>,
 ) -> ApiResult<Response> {
-    let request = format!(
-        "POST /todos {} {}",
-        new.description.as_str(),
-        new.metadata.as_ref().map_or("{}", |m| m.as_json())
-    );
+    let request = new.request();
     let todo = Todo::new(
         caller.owner.clone(),
         new.description,
@@ -150,11 +167,7 @@ pub async fn create_todo(
             (todo, replayed(&earlier))
         }
     };
-    let headers = response.headers_mut();
-    headers.extend(item_headers(&todo));
-    let location = HeaderValue::from_str(&format!("/todos/{}", todo.uid))
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    headers.insert(header::LOCATION, location);
+    response.headers_mut().extend(created_headers(&todo));
     Ok(response)
 }
 
