@@ -113,19 +113,30 @@ pub struct RouteSpec {
     pub protected: bool,
 }
 
-/// Every route of the table, sorted by path then method.
+/// Every route of the table, sorted by path then method: read from the handlers' annotations
+/// as utoipa collected them.
 pub fn route_specs() -> Vec<RouteSpec> {
-    let doc = openapi();
+    let doc = route_table().split_for_parts().1;
     let mut specs = Vec::new();
-    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
-        for (method, operation) in item.as_object().into_iter().flatten() {
-            specs.push(RouteSpec {
-                method: method.to_uppercase(),
-                path: path.clone(),
-                protected: operation["security"]
-                    .as_array()
-                    .is_some_and(|s| !s.is_empty()),
-            });
+    for (path, item) in &doc.paths.paths {
+        let operations = [
+            ("GET", &item.get),
+            ("PUT", &item.put),
+            ("POST", &item.post),
+            ("DELETE", &item.delete),
+            ("OPTIONS", &item.options),
+            ("HEAD", &item.head),
+            ("PATCH", &item.patch),
+            ("TRACE", &item.trace),
+        ];
+        for (method, operation) in operations {
+            if let Some(operation) = operation {
+                specs.push(RouteSpec {
+                    method: method.to_owned(),
+                    path: path.clone(),
+                    protected: operation.security.as_ref().is_some_and(|s| !s.is_empty()),
+                });
+            }
         }
     }
     specs.sort_by(|a, b| (&a.path, &a.method).cmp(&(&b.path, &b.method)));
