@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 
 use super::DynamoStore;
-use super::error::{from_sdk, unless_condition_failed};
+use super::error::{Checked, checked, from_sdk, unless_condition_failed};
 use super::items::{
     EXPIRES, failures_key, n, remembered_from_item, remembered_item, remembered_key,
 };
@@ -21,18 +21,9 @@ impl DynamoStore {
         owner: &Username,
         key: &str,
     ) -> StoreResult<Option<Remembered>> {
-        let found = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(remembered_key(owner, key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(from_sdk)?;
+        let found = self.get(remembered_key(owner, key)).await?;
         let now = Timestamp::now().unix_seconds();
         Ok(found
-            .item
             .as_ref()
             .map(remembered_from_item)
             .transpose()?
@@ -43,16 +34,7 @@ impl DynamoStore {
 #[async_trait]
 impl GuardStore for DynamoStore {
     async fn get_failures(&self, key: &str) -> StoreResult<Option<Failures>> {
-        let found = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(failures_key(key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(from_sdk)?;
-        let Some(item) = found.item else {
+        let Some(item) = self.get(failures_key(key)).await? else {
             return Ok(None);
         };
         let number = |name: &str| -> u64 {
@@ -126,14 +108,9 @@ impl GuardStore for DynamoStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(None),
-            Err(e) => match e.as_service_error() {
-                Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(failed)) => {
-                    failed.item().map(remembered_from_item).transpose()
-                }
-                _ => Err(from_sdk(e)),
-            },
+        match checked(put)? {
+            Checked::Written(_) => Ok(None),
+            Checked::Failed(held) => held.as_ref().map(remembered_from_item).transpose(),
         }
     }
 }

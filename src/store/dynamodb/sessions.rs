@@ -6,47 +6,31 @@ use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use uuid::Uuid;
 
 use super::DynamoStore;
-use super::error::{from_sdk, unless_condition_failed};
+use super::error::{Checked, checked, from_sdk, unless_condition_failed};
 use super::items::{
-    GSI1, Item, KEPT_SESSION, LOGIN_GENERATION, SESSION_PREFIX, n, profile_key, revoked_attribute,
-    s, session_from_item, session_item, session_key, user_pk,
+    GSI1, Item, KEPT_SESSION, LOGIN_GENERATION, SESSION_PREFIX, n, revoked_attribute, s,
+    session_from_item, session_item, session_key, user_pk,
 };
-use super::request::*;
+use super::request::key_of;
 use crate::domain::{Session, SessionKind, Timestamp, Username};
 use crate::store::{SessionStore, StoreError, StoreResult, UserStore};
 
 /// Attributes set or removed by one UpdateItem: an update expression may be at most 4 KB, and
 /// each takes about 15 bytes of it.
-pub(super) const ATTRIBUTES_PER_UPDATE: usize = 100;
+const ATTRIBUTES_PER_UPDATE: usize = 100;
 
 impl DynamoStore {
     /// Writes a new item of `owner`'s and checks, after the write, that the owner's account
     /// exists and is not younger than the item (made before it, under the same name): an item
     /// that lost a race with the deletion of its owner is taken back and `NotFound` returned.
     /// Cheaper than a transaction on the hot path, and no conflicts among one user's writes.
-    pub(super) async fn put_owned(
-        &self,
-        owner: &Username,
-        made: &Timestamp,
-        item: Item,
-    ) -> StoreResult<()> {
+    async fn put_owned(&self, owner: &Username, made: &Timestamp, item: Item) -> StoreResult<()> {
         let key = key_of(&item);
         self.put_new(item).await?;
-        self.keep_if_owned(owner, made, vec![key]).await
-    }
-
-    /// After writing items of `owner`'s made at `made`: fine while the owner's account exists and
-    /// is not younger than them; otherwise the items are taken back and `NotFound` returned.
-    pub(super) async fn keep_if_owned(
-        &self,
-        owner: &Username,
-        made: &Timestamp,
-        keys: Vec<Item>,
-    ) -> StoreResult<()> {
         match self.get_user(owner).await? {
             Some(user) if user.created_at <= *made => Ok(()),
             _ => {
-                self.delete_keys(keys).await?;
+                self.delete_keys(vec![key]).await?;
                 Err(StoreError::NotFound)
             }
         }
@@ -54,18 +38,13 @@ impl DynamoStore {
 
     /// Records `ended` sessions on `owner`'s profile and drops the records of `expired` ones,
     /// in one update.
-    pub(super) async fn update_revocations(
+    async fn update_revocations(
         &self,
         owner: &Username,
         ended: &[(Uuid, u64)],
         expired: &[Uuid],
     ) -> StoreResult<()> {
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(profile_key(owner)))
-            .condition_expression("attribute_exists(PK)");
+        let mut request = self.profile_update(owner);
         // Attribute names by placeholder: an `rv_…` name is safe, but placeholders are safe
         // from every reserved word whatever the id.
         let mut sets = Vec::new();
@@ -103,23 +82,13 @@ impl SessionStore for DynamoStore {
     }
 
     async fn get_session(&self, owner: &Username, id: Uuid) -> StoreResult<Option<Session>> {
-        let found = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(session_key(owner, id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(from_sdk)?;
-        found.item.as_ref().map(session_from_item).transpose()
+        let found = self.get(session_key(owner, id)).await?;
+        found.as_ref().map(session_from_item).transpose()
     }
 
     async fn find_session(&self, id: Uuid) -> StoreResult<Option<Session>> {
         let found = self
-            .client
             .query()
-            .table_name(&self.table)
             .index_name(GSI1)
             .key_condition_expression("GSI1PK = :id")
             .expression_attribute_values(":id", s(format!("{SESSION_PREFIX}{id}")))
@@ -136,9 +105,7 @@ impl SessionStore for DynamoStore {
 
     async fn list_sessions(&self, owner: &Username) -> StoreResult<Vec<Session>> {
         let query = || {
-            self.client
-                .query()
-                .table_name(&self.table)
+            self.query()
                 .key_condition_expression("PK = :pk AND begins_with(SK, :session)")
                 .expression_attribute_values(":pk", user_pk(owner))
                 .expression_attribute_values(":session", s(SESSION_PREFIX))
@@ -173,18 +140,10 @@ impl SessionStore for DynamoStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match rotated {
-            Ok(_) => Ok(()),
-            Err(e) => match e.as_service_error() {
-                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(failed)) => {
-                    Err(if failed.item().is_some() {
-                        StoreError::Changed
-                    } else {
-                        StoreError::NotFound
-                    })
-                }
-                _ => Err(from_sdk(e)),
-            },
+        match checked(rotated)? {
+            Checked::Written(_) => Ok(()),
+            Checked::Failed(Some(_)) => Err(StoreError::Changed),
+            Checked::Failed(None) => Err(StoreError::NotFound),
         }
     }
 
@@ -233,11 +192,7 @@ impl SessionStore for DynamoStore {
             "{LOGIN_GENERATION} = if_not_exists({LOGIN_GENERATION}, :zero) + :one"
         )];
         let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(profile_key(owner)))
-            .condition_expression("attribute_exists(PK)")
+            .profile_update(owner)
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1));
         if let Some(hash) = password_hash {

@@ -8,70 +8,57 @@ use aws_sdk_dynamodb::types::{
 use uuid::Uuid;
 
 use super::DynamoStore;
-use super::error::{from_sdk, unless_condition_failed};
-use super::guard::*;
+use super::error::{Checked, checked, unless_condition_failed};
+use super::guard::KEY_FREE;
 use super::items::{
-    EXPIRES, GSI1, Item, LSI1, LSI1SK, PK, SK, TODO_BYTES, TODO_COUNT, TODO_PREFIX, n, position_of,
-    profile_key, remembered_item, remembered_key, s, state_partition, state_sort_key,
-    todo_from_item, todo_item, todo_key, user_from_item, user_pk,
+    EXPIRES, GSI1, Item, LSI1, LSI1SK, TODO_BYTES, TODO_COUNT, TODO_PREFIX, n, position_of,
+    remembered_item, remembered_key, s, state_partition, state_sort_key, todo_from_item, todo_item,
+    todo_key, user_from_item, user_pk,
 };
-use super::request::*;
+use super::request::{Transaction, built, key_of};
 use crate::domain::{Timestamp, Todo, TodoPatch, TodoState, Username};
 use crate::store::{Page, PageRequest, Remembered, StoreError, StoreResult, TodoStore};
 
 impl DynamoStore {
-    /// The keys (and uids) of `owner`'s todos in `state`, from LSI1.
-    pub(super) async fn keys_in_state(
+    /// The keys, uids and sizes of `owner`'s todos in `state`, from LSI1.
+    async fn keys_in_state(
         &self,
         owner: &Username,
         state: TodoState,
     ) -> StoreResult<Vec<(Item, Uuid, u64)>> {
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
+        let query = || {
+            self.query()
                 .index_name(LSI1)
                 .key_condition_expression("PK = :pk AND begins_with(LSI1SK, :state)")
                 .expression_attribute_values(":pk", user_pk(owner))
                 .expression_attribute_values(":state", s(format!("{state}#")))
                 .projection_expression("PK, SK, LSI1SK, uid, description, metadata")
                 .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(from_sdk)?;
-            for item in page.items.unwrap_or_default() {
+        };
+        let items = self.query_all(query).await?;
+        items
+            .iter()
+            .map(|item| {
                 let uid = item
                     .get("uid")
                     .and_then(|v| v.as_s().ok())
                     .and_then(|u| Uuid::parse_str(u).ok())
                     .ok_or_else(|| StoreError::Internal("a todo without a uid".into()))?;
-                let key = [PK, SK]
-                    .iter()
-                    .filter_map(|k| Some(((*k).to_owned(), item.get(*k)?.clone())))
-                    .collect();
                 let bytes = ["description", "metadata"]
                     .iter()
                     .filter_map(|k| item.get(*k)?.as_s().ok())
                     .map(|text| text.len() as u64)
                     .sum();
-                found.push((key, uid, bytes));
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(found);
-            }
-        }
+                Ok((key_of(item), uid, bytes))
+            })
+            .collect()
     }
 
     /// Counts new todos of `owner`'s made at `made` (`keys`, `bytes` of them) on the profile,
     /// in the one request that also checks, after their write, that the owner's account exists
-    /// and is not younger than them (see `keep_if_owned`); if not, they are taken back and
+    /// and is not younger than them (see `put_owned`); if not, they are taken back and
     /// `NotFound` returned.
-    pub(super) async fn count_if_owned(
+    async fn count_if_owned(
         &self,
         owner: &Username,
         made: &Timestamp,
@@ -114,26 +101,17 @@ impl DynamoStore {
 
     /// The update that adds `todos` and `bytes` (fewer, when negative) to what `owner`'s
     /// profile says the account holds. A profile deleted meanwhile is not made again by it.
-    pub(super) fn usage_update(
-        &self,
-        owner: &Username,
-        todos: i64,
-        bytes: i64,
-    ) -> UpdateItemFluentBuilder {
+    fn usage_update(&self, owner: &Username, todos: i64, bytes: i64) -> UpdateItemFluentBuilder {
         let number = |v: i64| aws_sdk_dynamodb::types::AttributeValue::N(v.to_string());
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(profile_key(owner)))
+        self.profile_update(owner)
             .update_expression(format!("ADD {TODO_COUNT} :count, {TODO_BYTES} :bytes"))
-            .condition_expression("attribute_exists(PK)")
             .expression_attribute_values(":count", number(todos))
             .expression_attribute_values(":bytes", number(bytes))
     }
 
     /// Adds to what `owner`'s profile says the account holds, after a write that is done: a
     /// failure is logged, not answered (the write stands; the count is off by it).
-    pub(super) async fn add_usage(&self, owner: &Username, todos: i64, bytes: i64) {
+    async fn add_usage(&self, owner: &Username, todos: i64, bytes: i64) {
         if todos == 0 && bytes == 0 {
             return;
         }
@@ -147,7 +125,7 @@ impl DynamoStore {
     }
 }
 
-pub(super) fn to_todos(items: Vec<Item>, limit: u32) -> StoreResult<Page<Todo>> {
+fn to_todos(items: Vec<Item>, limit: u32) -> StoreResult<Page<Todo>> {
     let todos = items
         .iter()
         .map(todo_from_item)
@@ -156,7 +134,7 @@ pub(super) fn to_todos(items: Vec<Item>, limit: u32) -> StoreResult<Page<Todo>> 
 }
 
 /// The item DynamoDB returned with a failed condition: `None` when there was no item at all.
-pub(super) fn version_of(old: Option<&Item>) -> StoreError {
+fn version_of(old: Option<&Item>) -> StoreError {
     match old
         .and_then(|item| item.get("version"))
         .and_then(|v| v.as_n().ok())
@@ -168,7 +146,7 @@ pub(super) fn version_of(old: Option<&Item>) -> StoreError {
 }
 
 /// `attribute_exists(PK)`, plus the version check when the caller asked for one.
-pub(super) fn existing_at(expected: Option<u64>) -> &'static str {
+fn existing_at(expected: Option<u64>) -> &'static str {
     if expected.is_some() {
         "attribute_exists(PK) AND #version = :expected"
     } else {
@@ -202,34 +180,31 @@ impl TodoStore for DynamoStore {
             .set_item(Some(remembered_item(answer)))
             .condition_expression(KEY_FREE)
             .expression_attribute_names("#expires", EXPIRES)
-            .expression_attribute_values(":now", n(Timestamp::now().unix_seconds()))
-            .build()
-            .map_err(|e| StoreError::Internal(e.to_string()))?;
+            .expression_attribute_values(":now", n(Timestamp::now().unix_seconds()));
         let item = todo_item(todo);
         let todo_key = key_of(&item);
         let created = aws_sdk_dynamodb::types::Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .map_err(|e| StoreError::Internal(e.to_string()))?;
+            .condition_expression("attribute_not_exists(PK)");
         let written = self
             .transact(vec![
-                TransactWriteItem::builder().put(record).build(),
-                TransactWriteItem::builder().put(created).build(),
+                TransactWriteItem::builder()
+                    .put(built(record.build())?)
+                    .build(),
+                TransactWriteItem::builder()
+                    .put(built(created.build())?)
+                    .build(),
             ])
-            .await;
-        match written {
-            Ok(()) => {}
-            Err(StoreError::AlreadyExists) => {
-                return match self.read_remembered(&answer.owner, &answer.key).await? {
-                    Some(earlier) => Ok(Some(earlier)),
-                    None => Err(StoreError::Unavailable(
-                        "the idempotency key changed hands; try again".into(),
-                    )),
-                };
-            }
-            Err(e) => return Err(e),
+            .await?;
+        if written == Transaction::ConditionFailed {
+            // The key is in use (a uid taken is left to chance: it fails the same way).
+            return match self.read_remembered(&answer.owner, &answer.key).await? {
+                Some(earlier) => Ok(Some(earlier)),
+                None => Err(StoreError::Unavailable(
+                    "the idempotency key changed hands; try again".into(),
+                )),
+            };
         }
         let record_key = remembered_key(&answer.owner, &answer.key);
         self.count_if_owned(
@@ -243,16 +218,8 @@ impl TodoStore for DynamoStore {
     }
 
     async fn get_todo(&self, owner: &Username, uid: Uuid) -> StoreResult<Option<Todo>> {
-        let found = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(todo_key(owner, &uid.to_string())))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(from_sdk)?;
-        found.item.as_ref().map(todo_from_item).transpose()
+        let found = self.get(todo_key(owner, &uid.to_string())).await?;
+        found.as_ref().map(todo_from_item).transpose()
     }
 
     async fn list_todos(
@@ -267,9 +234,7 @@ impl TodoStore for DynamoStore {
         let items = match state {
             None => {
                 let query = || {
-                    self.client
-                        .query()
-                        .table_name(&self.table)
+                    self.query()
                         .key_condition_expression("PK = :pk AND begins_with(SK, :todo)")
                         .expression_attribute_values(":pk", user_pk(owner))
                         .expression_attribute_values(":todo", s(TODO_PREFIX))
@@ -282,9 +247,7 @@ impl TodoStore for DynamoStore {
                     key.insert(LSI1SK.into(), state_sort_key(state, after));
                 }
                 let query = || {
-                    self.client
-                        .query()
-                        .table_name(&self.table)
+                    self.query()
                         .index_name(LSI1)
                         .key_condition_expression("PK = :pk AND begins_with(LSI1SK, :state)")
                         .expression_attribute_values(":pk", user_pk(owner))
@@ -320,9 +283,8 @@ impl TodoStore for DynamoStore {
                         state_sort_key(completed, &uid.to_string()),
                     )
                     .expression_attribute_values(":now", s(now.to_string()))
-                    .expression_attribute_values(":one", n(1))
-                    .build()
-                    .map_err(|e| StoreError::Internal(e.to_string()))?;
+                    .expression_attribute_values(":one", n(1));
+                let update = built(update.build())?;
                 actions.push(TransactWriteItem::builder().update(update).build());
             }
         }
@@ -341,9 +303,8 @@ impl TodoStore for DynamoStore {
                 .set_key(Some(key))
                 .condition_expression("#state = :state")
                 .expression_attribute_names("#state", "state")
-                .expression_attribute_values(":state", s(state.as_str()))
-                .build()
-                .map_err(|e| StoreError::Internal(e.to_string()))?;
+                .expression_attribute_values(":state", s(state.as_str()));
+            let delete = built(delete.build())?;
             actions.push(TransactWriteItem::builder().delete(delete).build());
         }
         let deleted = self.write_many(actions).await?;
@@ -367,9 +328,7 @@ impl TodoStore for DynamoStore {
         let pages = futures_util::future::try_join_all(reads.map(|(state, shard)| async move {
             let query = || {
                 let query = self
-                    .client
                     .query()
-                    .table_name(&self.table)
                     .index_name(GSI1)
                     .expression_attribute_values(":p", s(format!("STATE#{state}#{shard}")));
                 match after {
@@ -445,21 +404,20 @@ impl TodoStore for DynamoStore {
         if resized {
             request = request.return_values(ReturnValue::AllOld);
         }
-        match request.update_expression(format!("SET {}", sets.join(", "))).send().await {
-            Ok(updated) if resized => {
+        let updated = request
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .send()
+            .await;
+        match checked(updated)? {
+            Checked::Written(updated) if resized => {
                 let old = todo_from_item(&updated.attributes.unwrap_or_default())?;
                 let new = old.clone().patched(patch, now);
                 let grown = new.stored_bytes() as i64 - old.stored_bytes() as i64;
                 self.add_usage(owner, 0, grown).await;
                 Ok(new)
             }
-            Ok(updated) => todo_from_item(&updated.attributes.unwrap_or_default()),
-            Err(e) => match e.as_service_error() {
-                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(failed)) => {
-                    Err(version_of(failed.item()))
-                }
-                _ => Err(from_sdk(e)),
-            },
+            Checked::Written(updated) => todo_from_item(&updated.attributes.unwrap_or_default()),
+            Checked::Failed(old) => Err(version_of(old.as_ref())),
         }
     }
 
@@ -482,8 +440,8 @@ impl TodoStore for DynamoStore {
                 .expression_attribute_names("#version", "version")
                 .expression_attribute_values(":expected", n(expected));
         }
-        match request.send().await {
-            Ok(deleted) => {
+        match checked(request.send().await)? {
+            Checked::Written(deleted) => {
                 let bytes = deleted
                     .attributes
                     .as_ref()
@@ -492,12 +450,7 @@ impl TodoStore for DynamoStore {
                 self.add_usage(owner, -1, -(bytes as i64)).await;
                 Ok(())
             }
-            Err(e) => match e.as_service_error() {
-                Some(aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(failed)) => {
-                    Err(version_of(failed.item()))
-                }
-                _ => Err(from_sdk(e)),
-            },
+            Checked::Failed(old) => Err(version_of(old.as_ref())),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! deleted user left in it.
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{ConditionCheck, Delete, ReturnValue, TransactWriteItem};
 
 use super::DynamoStore;
@@ -10,50 +11,43 @@ use super::items::{
     GSI1, GSI1PK, GSI1SK, Item, PROFILE, SK, TODO_PREFIX, USERS_PARTITION, profile_key, s,
     user_from_item, user_item, user_pk,
 };
-use super::request::*;
+use super::request::{TRANSACTION_LIMIT, Transaction, built};
 use crate::domain::{User, Username};
 use crate::store::{Page, PageRequest, StoreError, StoreResult, UserStore};
 
 impl DynamoStore {
+    /// An update of `owner`'s profile, to be given its expression: `NotFound` (a failed
+    /// condition) when there is none, so that no update makes a profile again.
+    pub(super) fn profile_update(&self, owner: &Username) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(profile_key(owner)))
+            .condition_expression("attribute_exists(PK)")
+    }
+
     /// The keys of every item in `owner`'s partition but the profile: todos and sessions.
-    pub(super) async fn owned_keys(&self, owner: &Username) -> StoreResult<Vec<Item>> {
-        let mut keys = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
+    async fn owned_keys(&self, owner: &Username) -> StoreResult<Vec<Item>> {
+        let query = || {
+            self.query()
                 .key_condition_expression("PK = :pk")
                 .expression_attribute_values(":pk", user_pk(owner))
                 .projection_expression("PK, SK")
                 .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(from_sdk)?;
-            // A filter cannot name a key attribute: the profile is left out here.
-            let is_profile = |k: &Item| {
-                k.get(SK).and_then(|v| v.as_s().ok()).map(String::as_str) == Some(PROFILE)
-            };
-            keys.extend(
-                page.items
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|k| !is_profile(k)),
-            );
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(keys);
-            }
-        }
+        };
+        // A filter cannot name a key attribute: the profile is left out here.
+        let is_profile =
+            |k: &Item| k.get(SK).and_then(|v| v.as_s().ok()).map(String::as_str) == Some(PROFILE);
+        let mut keys = self.query_all(query).await?;
+        keys.retain(|k| !is_profile(k));
+        Ok(keys)
     }
 
     /// Deletes what is left under `owner`'s name while, and only while, there is no profile of
     /// that name: each delete goes in a transaction with that check. A user created meanwhile
-    /// under the name stops the sweep before it can touch anything of theirs. Returns how many
-    /// todos went.
-    pub(super) async fn sweep_orphans(&self, owner: &Username) -> StoreResult<u64> {
+    /// under the name stops the sweep before it can touch anything of theirs (`None`).
+    /// Returns how many todos went.
+    async fn sweep_orphans(&self, owner: &Username) -> StoreResult<Option<u64>> {
         let keys = self.owned_keys(owner).await?;
         let todos = keys
             .iter()
@@ -67,21 +61,27 @@ impl DynamoStore {
             let absent = ConditionCheck::builder()
                 .table_name(&self.table)
                 .set_key(Some(profile_key(owner)))
-                .condition_expression("attribute_not_exists(PK)")
-                .build()
-                .map_err(|e| StoreError::Internal(e.to_string()))?;
-            let mut actions = vec![TransactWriteItem::builder().condition_check(absent).build()];
+                .condition_expression("attribute_not_exists(PK)");
+            let mut actions = vec![
+                TransactWriteItem::builder()
+                    .condition_check(built(absent.build())?)
+                    .build(),
+            ];
             for key in chunk {
                 let delete = Delete::builder()
                     .table_name(&self.table)
-                    .set_key(Some(key.clone()))
-                    .build()
-                    .map_err(|e| StoreError::Internal(e.to_string()))?;
-                actions.push(TransactWriteItem::builder().delete(delete).build());
+                    .set_key(Some(key.clone()));
+                actions.push(
+                    TransactWriteItem::builder()
+                        .delete(built(delete.build())?)
+                        .build(),
+                );
             }
-            self.transact(actions).await?;
+            if self.transact(actions).await? == Transaction::ConditionFailed {
+                return Ok(None);
+            }
         }
-        Ok(todos)
+        Ok(Some(todos))
     }
 }
 
@@ -94,21 +94,15 @@ impl UserStore for DynamoStore {
         // Items can outlive their owner when a deletion was cut short; a new user of the same
         // name must not inherit them. The sweep stops at once if another create of this name
         // wins meanwhile, so it never touches the winner's items.
-        self.sweep_orphans(&user.username).await?;
-        self.put_new(user_item(user)).await
+        match self.sweep_orphans(&user.username).await? {
+            Some(_) => self.put_new(user_item(user)).await,
+            None => Err(StoreError::AlreadyExists),
+        }
     }
 
     async fn get_user(&self, username: &Username) -> StoreResult<Option<User>> {
-        let found = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(profile_key(username)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(from_sdk)?;
-        found.item.as_ref().map(user_from_item).transpose()
+        let found = self.get(profile_key(username)).await?;
+        found.as_ref().map(user_from_item).transpose()
     }
 
     async fn list_users(&self, page: &PageRequest) -> StoreResult<Page<User>> {
@@ -120,9 +114,7 @@ impl UserStore for DynamoStore {
             Ok::<_, StoreError>(key)
         });
         let query = || {
-            self.client
-                .query()
-                .table_name(&self.table)
+            self.query()
                 .index_name(GSI1)
                 .key_condition_expression("GSI1PK = :users")
                 .expression_attribute_values(":users", s(USERS_PARTITION))
@@ -141,12 +133,8 @@ impl UserStore for DynamoStore {
 
     async fn set_password_hash(&self, username: &Username, hash: &str) -> StoreResult<()> {
         let updated = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(profile_key(username)))
+            .profile_update(username)
             .update_expression("SET password_hash = :hash")
-            .condition_expression("attribute_exists(PK)")
             .expression_attribute_values(":hash", s(hash))
             .send()
             .await;
@@ -155,12 +143,8 @@ impl UserStore for DynamoStore {
 
     async fn set_admin(&self, username: &Username, admin: bool) -> StoreResult<()> {
         let updated = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(profile_key(username)))
+            .profile_update(username)
             .update_expression("SET #admin = :admin")
-            .condition_expression("attribute_exists(PK)")
             .expression_attribute_names("#admin", "admin")
             .expression_attribute_values(
                 ":admin",
@@ -183,12 +167,8 @@ impl UserStore for DynamoStore {
             .send()
             .await
             .map_err(from_sdk)?;
-        let count = match self.sweep_orphans(username).await {
-            Ok(count) => count,
-            // Someone made a new account of this name meanwhile: what is left is theirs.
-            Err(StoreError::AlreadyExists) => 0,
-            Err(e) => return Err(e),
-        };
+        // Someone made a new account of this name meanwhile (`None`): what is left is theirs.
+        let count = self.sweep_orphans(username).await?.unwrap_or(0);
         if removed.attributes.is_none() && count == 0 {
             Err(StoreError::NotFound)
         } else {
