@@ -3,6 +3,11 @@
 //! Changes made through this process are seen at once; changes made elsewhere (another instance,
 //! the CLI) within `ttl` — or, on a store that can tell when others have written (SQLite, which
 //! is asked before each kept profile is served), at once too.
+//!
+//! It stands in for the whole store (everyone holds one `Arc<dyn Store>`), but only the profile
+//! reads and the writes that change a profile are its own: the [`UserStore`] writes, ending
+//! sessions, a new login generation, and the todo writes that change what the account holds
+//! (`User::usage`). Everything else goes to the inner store one line per method (`forward!`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -168,16 +173,18 @@ forward!(SessionStore {
     new_login_generation(owner: &Username, password_hash: Option<&str>, keep: Option<Uuid>) -> () => forget(owner);
 });
 
+// A kept profile holds the account's usage (the quota is checked against it): every write that
+// may add, remove or resize a todo forgets it. Completing changes no size.
 forward!(TodoStore {
-    create_todo(todo: &Todo) -> ();
-    create_todo_remembered(todo: &Todo, answer: &Remembered) -> Option<Remembered>;
+    create_todo(todo: &Todo) -> () => forget(&todo.username);
+    create_todo_remembered(todo: &Todo, answer: &Remembered) -> Option<Remembered> => forget(&todo.username);
     get_todo(owner: &Username, uid: Uuid) -> Option<Todo>;
     list_todos(owner: &Username, state: Option<TodoState>, page: &PageRequest) -> Page<Todo>;
     complete_all(owner: &Username, now: Timestamp) -> u64;
-    delete_in_state(owner: &Username, state: TodoState) -> u64;
+    delete_in_state(owner: &Username, state: TodoState) -> u64 => forget(owner);
     list_todos_in_states(states: &[TodoState], page: &PageRequest) -> Page<Todo>;
-    update_todo(owner: &Username, uid: Uuid, patch: &TodoPatch, expected_version: Option<u64>, now: Timestamp) -> Todo;
-    delete_todo(owner: &Username, uid: Uuid, expected_version: Option<u64>) -> ();
+    update_todo(owner: &Username, uid: Uuid, patch: &TodoPatch, expected_version: Option<u64>, now: Timestamp) -> Todo => forget(owner);
+    delete_todo(owner: &Username, uid: Uuid, expected_version: Option<u64>) -> () => forget(owner);
 });
 
 forward!(GuardStore {
