@@ -12,7 +12,7 @@ use super::tokens::{LEEWAY_SECONDS, now_seconds};
 use super::{AuthError, Authorizer, Decision, OIDC_KIND, RouteGrants};
 use crate::config::AuthorizerKind;
 use crate::domain::{User, Username};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, UserStore};
 
 /// What API Gateway's request context says about the caller.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -30,7 +30,7 @@ pub struct GatewayIdentity {
 pub struct GatewayAuthorizer {
     kind: AuthorizerKind,
     claim: String,
-    store: Arc<dyn Store>,
+    store: Arc<dyn UserStore>,
 }
 
 impl GatewayAuthorizer {

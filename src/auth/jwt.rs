@@ -9,11 +9,11 @@ use serde_json::{Map, Value, json};
 use super::tokens::now_seconds;
 use super::{AuthError, Decision, RouteGrants, TokenService};
 use crate::domain::Username;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, UserStore};
 
 pub struct JwtAuthorizer {
     tokens: Arc<TokenService>,
-    store: Arc<dyn Store>,
+    store: Arc<dyn UserStore>,
 }
 
 impl JwtAuthorizer {

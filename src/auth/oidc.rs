@@ -12,7 +12,7 @@ use super::jwks::Jwks;
 use super::{AuthError, Decision, RouteGrants};
 use crate::config::OidcSettings;
 use crate::domain::{User, Username};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, UserStore};
 
 /// The kind under which OIDC callers own their data (`oidc:<principal>`).
 pub const OIDC_KIND: &str = "oidc";
@@ -40,7 +40,7 @@ pub struct OidcAuthorizer {
     audience: String,
     claim: String,
     keys: Jwks,
-    store: Arc<dyn Store>,
+    store: Arc<dyn UserStore>,
     /// Whether a caller seen for the first time gets a profile here. The Lambda authorizer
     /// function may only read the store; the API function behind it makes the profile.
     provision: bool,

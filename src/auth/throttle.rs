@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::config::ThrottlePolicy;
-use crate::store::{Failures, Store, StoreError, StoreResult};
+use crate::store::{Failures, GuardStore, Store, StoreError, StoreResult};
 
 /// One counter: a username or a client address, and the failures it is allowed.
 struct Counter {
@@ -49,7 +49,7 @@ fn address_key(address: IpAddr) -> String {
 
 pub struct LoginThrottle {
     policy: ThrottlePolicy,
-    store: Arc<dyn Store>,
+    store: Arc<dyn GuardStore>,
 }
 
 impl LoginThrottle {

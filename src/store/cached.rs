@@ -3,6 +3,11 @@
 //! Changes made through this process are seen at once; changes made elsewhere (another instance,
 //! the CLI) within `ttl` — or, on a store that can tell when others have written (SQLite, which
 //! is asked before each kept profile is served), at once too.
+//!
+//! It stands in for the whole store (everyone holds one `Arc<dyn Store>`), but only the profile
+//! reads and the writes that change a profile are its own: the [`UserStore`] writes, ending
+//! sessions, a new login generation, and the todo writes that change what the account holds
+//! (`User::usage`). Everything else goes to the inner store one line per method (`forward!`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,7 +16,10 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{ChangeClock, Failures, Page, PageRequest, Remembered, Store, StoreResult};
+use super::{
+    ChangeClock, Failures, GuardStore, Page, PageRequest, Remembered, SessionStore, Store,
+    StoreResult, TodoStore, UserStore,
+};
 use crate::domain::{Session, Timestamp, Todo, TodoPatch, TodoState, User, Username};
 
 /// Profiles kept at most; past it the cache starts over rather than grow.
@@ -59,6 +67,25 @@ impl UserCache {
     }
 }
 
+/// Implements a role for the cache by handing each method to the inner store, one line each:
+/// `name(arg: Type, …) -> Output`. A method marked `=> forget(who)` writes `who`'s profile:
+/// the kept one is forgotten after the write, whatever its outcome (a read racing the write
+/// must not keep the old profile either; see `forgotten`).
+macro_rules! forward {
+    ($role:ident { $($name:ident($($arg:ident: $ty:ty),*) -> $out:ty $(=> forget($who:expr))?;)* }) => {
+        #[async_trait]
+        impl $role for UserCache {
+            $(
+                async fn $name(&self, $($arg: $ty),*) -> StoreResult<$out> {
+                    let done = self.inner.$name($($arg),*).await;
+                    $(self.forget($who);)?
+                    done
+                }
+            )*
+        }
+    };
+}
+
 #[async_trait]
 impl Store for UserCache {
     async fn ping(&self) -> StoreResult<()> {
@@ -72,7 +99,10 @@ impl Store for UserCache {
     fn catch_up(&self) {
         self.inner.catch_up();
     }
+}
 
+#[async_trait]
+impl UserStore for UserCache {
     async fn create_user(&self, user: &User) -> StoreResult<()> {
         self.forget(&user.username);
         self.inner.create_user(user).await
@@ -119,20 +149,6 @@ impl Store for UserCache {
         set
     }
 
-    async fn new_login_generation(
-        &self,
-        owner: &Username,
-        password_hash: Option<&str>,
-        keep: Option<Uuid>,
-    ) -> StoreResult<()> {
-        let set = self
-            .inner
-            .new_login_generation(owner, password_hash, keep)
-            .await;
-        self.forget(owner);
-        set
-    }
-
     async fn set_admin(&self, username: &Username, admin: bool) -> StoreResult<()> {
         let set = self.inner.set_admin(username, admin).await;
         self.forget(username);
@@ -145,129 +161,39 @@ impl Store for UserCache {
         self.forget(username);
         deleted
     }
-
-    async fn create_session(&self, session: &Session) -> StoreResult<()> {
-        self.inner.create_session(session).await
-    }
-
-    async fn get_session(&self, owner: &Username, id: Uuid) -> StoreResult<Option<Session>> {
-        self.inner.get_session(owner, id).await
-    }
-
-    async fn find_session(&self, id: Uuid) -> StoreResult<Option<Session>> {
-        self.inner.find_session(id).await
-    }
-
-    async fn list_sessions(&self, owner: &Username) -> StoreResult<Vec<Session>> {
-        self.inner.list_sessions(owner).await
-    }
-
-    async fn rotate_session(
-        &self,
-        owner: &Username,
-        id: Uuid,
-        from: &str,
-        to: &str,
-    ) -> StoreResult<()> {
-        self.inner.rotate_session(owner, id, from, to).await
-    }
-
-    async fn end_sessions(&self, owner: &Username, ended: &[(Uuid, u64)]) -> StoreResult<()> {
-        // Forgotten after the write too: a read racing the write must not keep the old profile.
-        let result = self.inner.end_sessions(owner, ended).await;
-        self.forget(owner);
-        result
-    }
-
-    async fn get_failures(&self, key: &str) -> StoreResult<Option<Failures>> {
-        self.inner.get_failures(key).await
-    }
-
-    async fn put_failures(
-        &self,
-        key: &str,
-        expected: Option<&Failures>,
-        new: &Failures,
-        forget_at: u64,
-    ) -> StoreResult<()> {
-        self.inner.put_failures(key, expected, new, forget_at).await
-    }
-
-    async fn clear_failures(&self, key: &str) -> StoreResult<()> {
-        self.inner.clear_failures(key).await
-    }
-
-    async fn recall(&self, owner: &Username, key: &str) -> StoreResult<Option<Remembered>> {
-        self.inner.recall(owner, key).await
-    }
-
-    async fn remember(&self, answer: &Remembered) -> StoreResult<Option<Remembered>> {
-        self.inner.remember(answer).await
-    }
-
-    async fn create_todo_remembered(
-        &self,
-        todo: &Todo,
-        answer: &Remembered,
-    ) -> StoreResult<Option<Remembered>> {
-        self.inner.create_todo_remembered(todo, answer).await
-    }
-
-    async fn create_todo(&self, todo: &Todo) -> StoreResult<()> {
-        self.inner.create_todo(todo).await
-    }
-
-    async fn get_todo(&self, owner: &Username, uid: Uuid) -> StoreResult<Option<Todo>> {
-        self.inner.get_todo(owner, uid).await
-    }
-
-    async fn list_todos(
-        &self,
-        owner: &Username,
-        state: Option<TodoState>,
-        page: &PageRequest,
-    ) -> StoreResult<Page<Todo>> {
-        self.inner.list_todos(owner, state, page).await
-    }
-
-    async fn complete_all(&self, owner: &Username, now: Timestamp) -> StoreResult<u64> {
-        self.inner.complete_all(owner, now).await
-    }
-
-    async fn delete_in_state(&self, owner: &Username, state: TodoState) -> StoreResult<u64> {
-        self.inner.delete_in_state(owner, state).await
-    }
-
-    async fn list_todos_in_states(
-        &self,
-        states: &[TodoState],
-        page: &PageRequest,
-    ) -> StoreResult<Page<Todo>> {
-        self.inner.list_todos_in_states(states, page).await
-    }
-
-    async fn update_todo(
-        &self,
-        owner: &Username,
-        uid: Uuid,
-        patch: &TodoPatch,
-        expected_version: Option<u64>,
-        now: Timestamp,
-    ) -> StoreResult<Todo> {
-        self.inner
-            .update_todo(owner, uid, patch, expected_version, now)
-            .await
-    }
-
-    async fn delete_todo(
-        &self,
-        owner: &Username,
-        uid: Uuid,
-        expected_version: Option<u64>,
-    ) -> StoreResult<()> {
-        self.inner.delete_todo(owner, uid, expected_version).await
-    }
 }
+
+forward!(SessionStore {
+    create_session(session: &Session) -> ();
+    get_session(owner: &Username, id: Uuid) -> Option<Session>;
+    find_session(id: Uuid) -> Option<Session>;
+    list_sessions(owner: &Username) -> Vec<Session>;
+    rotate_session(owner: &Username, id: Uuid, from: &str, to: &str) -> ();
+    end_sessions(owner: &Username, ended: &[(Uuid, u64)]) -> () => forget(owner);
+    new_login_generation(owner: &Username, password_hash: Option<&str>, keep: Option<Uuid>) -> () => forget(owner);
+});
+
+// A kept profile holds the account's usage (the quota is checked against it): every write that
+// may add, remove or resize a todo forgets it. Completing changes no size.
+forward!(TodoStore {
+    create_todo(todo: &Todo) -> () => forget(&todo.username);
+    create_todo_remembered(todo: &Todo, answer: &Remembered) -> Option<Remembered> => forget(&todo.username);
+    get_todo(owner: &Username, uid: Uuid) -> Option<Todo>;
+    list_todos(owner: &Username, state: Option<TodoState>, page: &PageRequest) -> Page<Todo>;
+    complete_all(owner: &Username, now: Timestamp) -> u64;
+    delete_in_state(owner: &Username, state: TodoState) -> u64 => forget(owner);
+    list_todos_in_states(states: &[TodoState], page: &PageRequest) -> Page<Todo>;
+    update_todo(owner: &Username, uid: Uuid, patch: &TodoPatch, expected_version: Option<u64>, now: Timestamp) -> Todo => forget(owner);
+    delete_todo(owner: &Username, uid: Uuid, expected_version: Option<u64>) -> () => forget(owner);
+});
+
+forward!(GuardStore {
+    get_failures(key: &str) -> Option<Failures>;
+    put_failures(key: &str, expected: Option<&Failures>, new: &Failures, forget_at: u64) -> ();
+    clear_failures(key: &str) -> ();
+    recall(owner: &Username, key: &str) -> Option<Remembered>;
+    remember(answer: &Remembered) -> Option<Remembered>;
+});
 
 #[cfg(test)]
 mod tests {

@@ -108,10 +108,16 @@ pub struct Remembered {
     pub expires: u64,
 }
 
-/// Users and their todos. Todos are always addressed through their owner, so no call can reach
-/// another user's item.
+/// What the store as a whole answers, besides its four roles: whether it is up, and whether it
+/// can tell cheaply that an owner's todos changed. Todos are always addressed through their
+/// owner, so no call can reach another user's item.
+///
+/// The roles, each with its own file in both engines: [`UserStore`] (profiles),
+/// [`SessionStore`] (sessions and their ending), [`TodoStore`] (todos), [`GuardStore`] (login
+/// throttle and idempotency records). A caller holding `Arc<dyn Store>` calls them all; one that
+/// needs a single role may hold just it (`Arc<dyn TodoStore>`, upcast from the whole store).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: UserStore + SessionStore + TodoStore + GuardStore + Send + Sync + 'static {
     /// Answers when the store can serve requests.
     async fn ping(&self) -> StoreResult<()>;
 
@@ -125,7 +131,13 @@ pub trait Store: Send + Sync + 'static {
     /// Brings [`Store::changes`] up to date with writes made elsewhere right now, where the store
     /// can tell cheaply (SQLite asks its file); a cache calls it before trusting a kept value.
     fn catch_up(&self) {}
+}
 
+/// User profiles, and the writes that change one but for what sessions and todos do to it
+/// ([`SessionStore::end_sessions`], [`SessionStore::new_login_generation`], the usage counts
+/// [`TodoStore`] keeps).
+#[async_trait]
+pub trait UserStore: Send + Sync {
     /// Adds a user; `AlreadyExists` when the name is taken.
     async fn create_user(&self, user: &User) -> StoreResult<()>;
     async fn get_user(&self, username: &Username) -> StoreResult<Option<User>>;
@@ -136,7 +148,11 @@ pub trait Store: Send + Sync + 'static {
     async fn set_admin(&self, username: &Username, admin: bool) -> StoreResult<()>;
     /// Removes a user with all their todos and sessions; returns how many todos went with them.
     async fn delete_user(&self, username: &Username) -> StoreResult<u64>;
+}
 
+/// Login sessions and API tokens, and ending them: an ending is recorded on the owner's profile.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
     /// Records a new session; `NotFound` when its owner does not exist.
     async fn create_session(&self, session: &Session) -> StoreResult<()>;
     async fn get_session(&self, owner: &Username, id: Uuid) -> StoreResult<Option<Session>>;
@@ -169,37 +185,22 @@ pub trait Store: Send + Sync + 'static {
         password_hash: Option<&str>,
         keep: Option<Uuid>,
     ) -> StoreResult<()>;
+}
 
-    /// The failed logins recorded under `key`, if any.
-    async fn get_failures(&self, key: &str) -> StoreResult<Option<Failures>>;
-    /// Sets `key`'s record to `new` if it still is `expected` (`None`: no record): of two
-    /// writers starting from the same record one wins, the other gets `Changed`. The
-    /// store may forget the record after `forget_at` (Unix seconds).
-    async fn put_failures(
-        &self,
-        key: &str,
-        expected: Option<&Failures>,
-        new: &Failures,
-        forget_at: u64,
-    ) -> StoreResult<()>;
-    /// Forgets `key`'s record.
-    async fn clear_failures(&self, key: &str) -> StoreResult<()>;
-
-    /// What is kept under `owner`'s idempotency `key`, unless it expired.
-    async fn recall(&self, owner: &Username, key: &str) -> StoreResult<Option<Remembered>>;
-    /// Keeps `answer` under its owner and key, unless the key is in use: then returns what it
-    /// holds (a key whose record expired counts as free).
-    async fn remember(&self, answer: &Remembered) -> StoreResult<Option<Remembered>>;
-    /// As [`Store::create_todo`], together with keeping `answer`, in one step: if the key is in
-    /// use nothing is written and its record is returned.
+/// Todos, always addressed through their owner. Every write that adds, removes or resizes one
+/// counts it in the owner's profile ([`User::usage`]) in the same step.
+#[async_trait]
+pub trait TodoStore: Send + Sync {
+    /// Stores a new todo; `NotFound` when its owner does not exist.
+    async fn create_todo(&self, todo: &Todo) -> StoreResult<()>;
+    /// As [`TodoStore::create_todo`], together with keeping `answer` (see
+    /// [`GuardStore::remember`]), in one step: if the key is in use nothing is written and its
+    /// record is returned.
     async fn create_todo_remembered(
         &self,
         todo: &Todo,
         answer: &Remembered,
     ) -> StoreResult<Option<Remembered>>;
-
-    /// Stores a new todo; `NotFound` when its owner does not exist.
-    async fn create_todo(&self, todo: &Todo) -> StoreResult<()>;
     async fn get_todo(&self, owner: &Username, uid: Uuid) -> StoreResult<Option<Todo>>;
     /// The owner's todos in creation order, optionally only those in `state`.
     async fn list_todos(
@@ -238,4 +239,30 @@ pub trait Store: Send + Sync + 'static {
         uid: Uuid,
         expected_version: Option<u64>,
     ) -> StoreResult<()>;
+}
+
+/// Records that guard the API rather than hold its data: failed logins (the login throttle) and
+/// the answers kept under an `Idempotency-Key`.
+#[async_trait]
+pub trait GuardStore: Send + Sync {
+    /// The failed logins recorded under `key`, if any.
+    async fn get_failures(&self, key: &str) -> StoreResult<Option<Failures>>;
+    /// Sets `key`'s record to `new` if it still is `expected` (`None`: no record): of two
+    /// writers starting from the same record one wins, the other gets `Changed`. The
+    /// store may forget the record after `forget_at` (Unix seconds).
+    async fn put_failures(
+        &self,
+        key: &str,
+        expected: Option<&Failures>,
+        new: &Failures,
+        forget_at: u64,
+    ) -> StoreResult<()>;
+    /// Forgets `key`'s record.
+    async fn clear_failures(&self, key: &str) -> StoreResult<()>;
+
+    /// What is kept under `owner`'s idempotency `key`, unless it expired.
+    async fn recall(&self, owner: &Username, key: &str) -> StoreResult<Option<Remembered>>;
+    /// Keeps `answer` under its owner and key, unless the key is in use: then returns what it
+    /// holds (a key whose record expired counts as free).
+    async fn remember(&self, answer: &Remembered) -> StoreResult<Option<Remembered>>;
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use checkoff::ServiceSettings;
 use checkoff::domain::{Description, Metadata, Todo, Username};
-use checkoff::store::{SqliteStore, Store};
+use checkoff::store::{SqliteStore, Store, TodoStore};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

@@ -274,7 +274,7 @@ async fn a_change_by_another_process_on_the_sqlite_file_asks_the_stream_to_refet
         checkoff::domain::Description::parse("from the CLI").unwrap(),
         checkoff::domain::Metadata::default(),
     );
-    checkoff::store::Store::create_todo(&elsewhere, &todo)
+    checkoff::store::TodoStore::create_todo(&elsewhere, &todo)
         .await
         .unwrap();
     let (_, name, _) = stream.next(Duration::from_secs(2)).await.expect("an event");

@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::types::{
 };
 use checkoff::ServiceSettings;
 use checkoff::domain::{Description, Metadata, Timestamp, Todo, User, Username};
-use checkoff::store::{DynamoStore, PageRequest, SqliteStore, Store};
+use checkoff::store::{DynamoStore, PageRequest, SqliteStore, Store, TodoStore, UserStore};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

@@ -1,0 +1,282 @@
+//! The requests every role makes, in one place: a strong read of one item, queries paged
+//! through to a limit or to their end, writes of new items, transactions, batch deletes, and the
+//! one retry loop the last two share. A failed condition is never turned into an error here: the
+//! caller knows what it means (taken, missing, changed).
+
+use std::future::Future;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::BuildError;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{DeleteRequest, TransactWriteItem, WriteRequest};
+
+use super::DynamoStore;
+use super::error::{from_sdk, unless_condition_failed};
+use super::items::{Item, PK, SK};
+use crate::store::{StoreError, StoreResult};
+
+/// Most items one BatchWriteItem takes.
+const BATCH_LIMIT: usize = 25;
+/// Most actions one TransactWriteItems takes.
+pub(super) const TRANSACTION_LIMIT: usize = 100;
+
+/// Tries of a request that DynamoDB asked to make again, in all.
+const TRIES: u32 = 9;
+/// Waits between tries of a transaction that conflicted with another one in flight.
+const CONFLICT_BACKOFF: Backoff = Backoff {
+    first: Duration::from_millis(20),
+    most: Duration::from_secs(1),
+};
+/// Waits between tries of the deletes a batch left unprocessed.
+const BATCH_BACKOFF: Backoff = Backoff {
+    first: Duration::from_millis(50),
+    most: Duration::from_secs(2),
+};
+
+/// How long to wait before the second try, doubled at each further one up to `most`.
+struct Backoff {
+    first: Duration,
+    most: Duration,
+}
+
+/// One try of a request: done, or to be made again from the state given (with the error to
+/// report if no try is left).
+enum Try<S, T> {
+    Done(T),
+    Again(S, StoreError),
+}
+
+/// How a transaction ended when DynamoDB answered it.
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Transaction {
+    Written,
+    /// A condition of one of its actions did not hold: nothing was written.
+    ConditionFailed,
+}
+
+/// Makes `attempt` from `state`, again from the state it hands back while it asks to, waiting
+/// longer each time; after [`TRIES`] tries, the error of the last one.
+async fn retrying<S, T, F, Fut>(backoff: Backoff, mut state: S, mut attempt: F) -> StoreResult<T>
+where
+    F: FnMut(S) -> Fut,
+    Fut: Future<Output = StoreResult<Try<S, T>>>,
+{
+    let mut wait = backoff.first;
+    let mut tried = 0;
+    loop {
+        tried += 1;
+        match attempt(state).await? {
+            Try::Done(done) => return Ok(done),
+            Try::Again(_, why) if tried == TRIES => return Err(why),
+            Try::Again(next, _) => state = next,
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(backoff.most);
+    }
+}
+
+impl DynamoStore {
+    /// The item under `key`, read strongly.
+    pub(super) async fn get(&self, key: Item) -> StoreResult<Option<Item>> {
+        let found = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(from_sdk)?;
+        Ok(found.item)
+    }
+
+    /// A query of the table, to be given its conditions.
+    pub(super) fn query(&self) -> QueryFluentBuilder {
+        self.client.query().table_name(&self.table)
+    }
+
+    /// Runs `query` from `start` until it has `limit + 1` items or the partition ends: a page may
+    /// need several requests when items are large (DynamoDB stops each response at 1 MB).
+    pub(super) async fn query_page(
+        &self,
+        query: impl Fn() -> QueryFluentBuilder,
+        start: Option<Item>,
+        limit: u32,
+    ) -> StoreResult<Vec<Item>> {
+        self.query_until(query, start, Some(limit as usize + 1))
+            .await
+    }
+
+    /// Every item `query` finds, in as many requests as it takes.
+    pub(super) async fn query_all(
+        &self,
+        query: impl Fn() -> QueryFluentBuilder,
+    ) -> StoreResult<Vec<Item>> {
+        self.query_until(query, None, None).await
+    }
+
+    /// Runs `query` from `start`, following `LastEvaluatedKey`, until it has `wanted` items (all
+    /// of them when `None`).
+    async fn query_until(
+        &self,
+        query: impl Fn() -> QueryFluentBuilder,
+        mut start: Option<Item>,
+        wanted: Option<usize>,
+    ) -> StoreResult<Vec<Item>> {
+        let mut items = Vec::with_capacity(wanted.unwrap_or(0));
+        loop {
+            let remaining = wanted.map(|w| i32::try_from(w - items.len()).unwrap_or(i32::MAX));
+            let page = query()
+                .set_exclusive_start_key(start)
+                .set_limit(remaining)
+                .send()
+                .await
+                .map_err(from_sdk)?;
+            items.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
+            let enough = wanted.is_some_and(|w| items.len() >= w);
+            if enough || start.is_none() {
+                items.truncate(wanted.unwrap_or(usize::MAX));
+                return Ok(items);
+            }
+        }
+    }
+
+    /// Writes an item whose key must be new: `AlreadyExists` when it is taken.
+    pub(super) async fn put_new(&self, item: Item) -> StoreResult<()> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        unless_condition_failed(put, StoreError::AlreadyExists).map(drop)
+    }
+
+    /// Runs conditional writes a hundred to a transaction (one request each); a transaction
+    /// that some item's condition fails is done again item by item, where the failing ones are
+    /// simply skipped. Returns which were written (their indexes).
+    pub(super) async fn write_many(
+        &self,
+        actions: Vec<TransactWriteItem>,
+    ) -> StoreResult<Vec<usize>> {
+        let mut written = Vec::new();
+        for (c, chunk) in actions.chunks(TRANSACTION_LIMIT).enumerate() {
+            let first = c * TRANSACTION_LIMIT;
+            match self.transact(chunk.to_vec()).await? {
+                Transaction::Written => written.extend(first..first + chunk.len()),
+                Transaction::ConditionFailed => {
+                    for (i, action) in chunk.iter().enumerate() {
+                        if self.transact(vec![action.clone()]).await? == Transaction::Written {
+                            written.push(first + i);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(written)
+    }
+
+    /// Runs one transaction, again while it only conflicted with another one in flight.
+    pub(super) async fn transact(
+        &self,
+        actions: Vec<TransactWriteItem>,
+    ) -> StoreResult<Transaction> {
+        let actions = &actions;
+        retrying(CONFLICT_BACKOFF, (), move |()| async move {
+            let sent = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(actions.clone()))
+                .send()
+                .await;
+            let Err(e) = sent else {
+                return Ok(Try::Done(Transaction::Written));
+            };
+            let reasons = cancellation_reasons(&e);
+            if reasons.iter().any(|r| r == "ConditionalCheckFailed") {
+                Ok(Try::Done(Transaction::ConditionFailed))
+            } else if reasons.iter().any(|r| r == "TransactionConflict") {
+                Ok(Try::Again((), from_sdk(e)))
+            } else {
+                Err(from_sdk(e))
+            }
+        })
+        .await
+    }
+
+    /// Deletes items by key in batches, again for what DynamoDB leaves unprocessed.
+    pub(super) async fn delete_keys(&self, keys: Vec<Item>) -> StoreResult<()> {
+        for chunk in keys.chunks(BATCH_LIMIT) {
+            let requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|key| {
+                    let delete = DeleteRequest::builder().set_key(Some(key.clone()));
+                    Ok(WriteRequest::builder()
+                        .delete_request(built(delete.build())?)
+                        .build())
+                })
+                .collect::<StoreResult<_>>()?;
+            retrying(BATCH_BACKOFF, requests, move |requests| async move {
+                let written = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(from_sdk)?;
+                let left = written
+                    .unprocessed_items
+                    .and_then(|mut left| left.remove(&self.table))
+                    .unwrap_or_default();
+                if left.is_empty() {
+                    return Ok(Try::Done(()));
+                }
+                let why = StoreError::Unavailable(format!(
+                    "{} deletes still unprocessed after retries",
+                    left.len()
+                ));
+                Ok(Try::Again(left, why))
+            })
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// The codes of the reasons a transaction was cancelled for.
+fn cancellation_reasons<R>(
+    e: &aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError, R>,
+) -> Vec<String> {
+    e.as_service_error()
+        .and_then(|s| match s {
+            TransactWriteItemsError::TransactionCanceledException(c) => {
+                Some(c.cancellation_reasons())
+            }
+            _ => None,
+        })
+        .map(|reasons| {
+            reasons
+                .iter()
+                .filter_map(|r| r.code().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A request part from its builder, a missing field being a bug of ours.
+pub(super) fn built<T>(built: Result<T, BuildError>) -> StoreResult<T> {
+    built.map_err(|e| StoreError::Internal(e.to_string()))
+}
+
+/// The primary key of an item.
+pub(super) fn key_of(item: &Item) -> Item {
+    [PK, SK]
+        .iter()
+        .filter_map(|k| Some(((*k).to_owned(), item.get(*k)?.clone())))
+        .collect()
+}

@@ -1,0 +1,456 @@
+//! Todos on DynamoDB, each counted on its owner's profile (`todo_count`, `todo_bytes`).
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::types::{
+    Delete, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use uuid::Uuid;
+
+use super::DynamoStore;
+use super::error::{Checked, checked, unless_condition_failed};
+use super::guard::KEY_FREE;
+use super::items::{
+    EXPIRES, GSI1, Item, LSI1, LSI1SK, TODO_BYTES, TODO_COUNT, TODO_PREFIX, n, position_of,
+    remembered_item, remembered_key, s, state_partition, state_sort_key, todo_from_item, todo_item,
+    todo_key, user_from_item, user_pk,
+};
+use super::request::{Transaction, built, key_of};
+use crate::domain::{Timestamp, Todo, TodoPatch, TodoState, Username};
+use crate::store::{Page, PageRequest, Remembered, StoreError, StoreResult, TodoStore};
+
+impl DynamoStore {
+    /// The keys, uids and sizes of `owner`'s todos in `state`, from LSI1.
+    async fn keys_in_state(
+        &self,
+        owner: &Username,
+        state: TodoState,
+    ) -> StoreResult<Vec<(Item, Uuid, u64)>> {
+        let query = || {
+            self.query()
+                .index_name(LSI1)
+                .key_condition_expression("PK = :pk AND begins_with(LSI1SK, :state)")
+                .expression_attribute_values(":pk", user_pk(owner))
+                .expression_attribute_values(":state", s(format!("{state}#")))
+                .projection_expression("PK, SK, LSI1SK, uid, description, metadata")
+                .consistent_read(true)
+        };
+        let items = self.query_all(query).await?;
+        items
+            .iter()
+            .map(|item| {
+                let uid = item
+                    .get("uid")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|u| Uuid::parse_str(u).ok())
+                    .ok_or_else(|| StoreError::Internal("a todo without a uid".into()))?;
+                let bytes = ["description", "metadata"]
+                    .iter()
+                    .filter_map(|k| item.get(*k)?.as_s().ok())
+                    .map(|text| text.len() as u64)
+                    .sum();
+                Ok((key_of(item), uid, bytes))
+            })
+            .collect()
+    }
+
+    /// Counts new todos of `owner`'s made at `made` (`keys`, `bytes` of them) on the profile,
+    /// in the one request that also checks, after their write, that the owner's account exists
+    /// and is not younger than them (see `put_owned`); if not, they are taken back and
+    /// `NotFound` returned.
+    async fn count_if_owned(
+        &self,
+        owner: &Username,
+        made: &Timestamp,
+        keys: Vec<Item>,
+        bytes: u64,
+    ) -> StoreResult<()> {
+        let counted = self
+            .usage_update(owner, 1, bytes as i64)
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        let profile = match unless_condition_failed(counted, StoreError::NotFound) {
+            Ok(output) => match user_from_item(&output.attributes.unwrap_or_default()) {
+                Ok(profile) => profile,
+                Err(error) => {
+                    tracing::error!(user = %owner, %error, "a new item is stored; its owner's profile does not read");
+                    return Ok(());
+                }
+            },
+            Err(StoreError::NotFound) => {
+                self.delete_keys(keys).await?;
+                return Err(StoreError::NotFound);
+            }
+            // The item is written: a failure now must not answer "nothing happened" (a retry
+            // would make it twice). The authorizer read the owner's profile for this very
+            // request, so the owner was there a moment ago; the count is off by this item.
+            Err(error) => {
+                tracing::error!(user = %owner, %error, "a new item is stored but not counted on its owner's profile");
+                return Ok(());
+            }
+        };
+        if profile.created_at <= *made {
+            return Ok(());
+        }
+        // A newer account of the same name: nothing of this is theirs.
+        self.add_usage(owner, -1, -(bytes as i64)).await;
+        self.delete_keys(keys).await?;
+        Err(StoreError::NotFound)
+    }
+
+    /// The update that adds `todos` and `bytes` (fewer, when negative) to what `owner`'s
+    /// profile says the account holds. A profile deleted meanwhile is not made again by it.
+    fn usage_update(&self, owner: &Username, todos: i64, bytes: i64) -> UpdateItemFluentBuilder {
+        let number = |v: i64| aws_sdk_dynamodb::types::AttributeValue::N(v.to_string());
+        self.profile_update(owner)
+            .update_expression(format!("ADD {TODO_COUNT} :count, {TODO_BYTES} :bytes"))
+            .expression_attribute_values(":count", number(todos))
+            .expression_attribute_values(":bytes", number(bytes))
+    }
+
+    /// Adds to what `owner`'s profile says the account holds, after a write that is done: a
+    /// failure is logged, not answered (the write stands; the count is off by it).
+    async fn add_usage(&self, owner: &Username, todos: i64, bytes: i64) {
+        if todos == 0 && bytes == 0 {
+            return;
+        }
+        let added = self.usage_update(owner, todos, bytes).send().await;
+        match unless_condition_failed(added, StoreError::NotFound) {
+            Ok(_) | Err(StoreError::NotFound) => {}
+            Err(error) => {
+                tracing::warn!(user = %owner, %error, todos, bytes, "could not count a change of the account's todos")
+            }
+        }
+    }
+}
+
+fn to_todos(items: Vec<Item>, limit: u32) -> StoreResult<Page<Todo>> {
+    let todos = items
+        .iter()
+        .map(todo_from_item)
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(Page::from_overfetch(todos, limit, position_of))
+}
+
+/// The item DynamoDB returned with a failed condition: `None` when there was no item at all.
+fn version_of(old: Option<&Item>) -> StoreError {
+    match old
+        .and_then(|item| item.get("version"))
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+    {
+        Some(current) => StoreError::VersionMismatch { current },
+        None => StoreError::NotFound,
+    }
+}
+
+/// `attribute_exists(PK)`, plus the version check when the caller asked for one.
+fn existing_at(expected: Option<u64>) -> &'static str {
+    if expected.is_some() {
+        "attribute_exists(PK) AND #version = :expected"
+    } else {
+        "attribute_exists(PK)"
+    }
+}
+
+#[async_trait]
+impl TodoStore for DynamoStore {
+    async fn create_todo(&self, todo: &Todo) -> StoreResult<()> {
+        let item = todo_item(todo);
+        let key = key_of(&item);
+        self.put_new(item).await?;
+        self.count_if_owned(
+            &todo.username,
+            &todo.created_at,
+            vec![key],
+            todo.stored_bytes(),
+        )
+        .await
+    }
+
+    async fn create_todo_remembered(
+        &self,
+        todo: &Todo,
+        answer: &Remembered,
+    ) -> StoreResult<Option<Remembered>> {
+        // One request: the record's condition is the idempotency check.
+        let record = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(remembered_item(answer)))
+            .condition_expression(KEY_FREE)
+            .expression_attribute_names("#expires", EXPIRES)
+            .expression_attribute_values(":now", n(Timestamp::now().unix_seconds()));
+        let item = todo_item(todo);
+        let todo_key = key_of(&item);
+        let created = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)");
+        let written = self
+            .transact(vec![
+                TransactWriteItem::builder()
+                    .put(built(record.build())?)
+                    .build(),
+                TransactWriteItem::builder()
+                    .put(built(created.build())?)
+                    .build(),
+            ])
+            .await?;
+        if written == Transaction::ConditionFailed {
+            // The key is in use (a uid taken is left to chance: it fails the same way).
+            return match self.read_remembered(&answer.owner, &answer.key).await? {
+                Some(earlier) => Ok(Some(earlier)),
+                None => Err(StoreError::Unavailable(
+                    "the idempotency key changed hands; try again".into(),
+                )),
+            };
+        }
+        let record_key = remembered_key(&answer.owner, &answer.key);
+        self.count_if_owned(
+            &todo.username,
+            &todo.created_at,
+            vec![todo_key, record_key],
+            todo.stored_bytes(),
+        )
+        .await
+        .map(|()| None)
+    }
+
+    async fn get_todo(&self, owner: &Username, uid: Uuid) -> StoreResult<Option<Todo>> {
+        let found = self.get(todo_key(owner, &uid.to_string())).await?;
+        found.as_ref().map(todo_from_item).transpose()
+    }
+
+    async fn list_todos(
+        &self,
+        owner: &Username,
+        state: Option<TodoState>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Todo>> {
+        // The cursor position is a uid; the partition always comes from the caller, so a
+        // position can never lead into someone else's todos.
+        let mut start = page.after.as_ref().map(|after| todo_key(owner, after));
+        let items = match state {
+            None => {
+                let query = || {
+                    self.query()
+                        .key_condition_expression("PK = :pk AND begins_with(SK, :todo)")
+                        .expression_attribute_values(":pk", user_pk(owner))
+                        .expression_attribute_values(":todo", s(TODO_PREFIX))
+                        .consistent_read(true)
+                };
+                self.query_page(query, start, page.limit).await?
+            }
+            Some(state) => {
+                if let (Some(key), Some(after)) = (start.as_mut(), page.after.as_ref()) {
+                    key.insert(LSI1SK.into(), state_sort_key(state, after));
+                }
+                let query = || {
+                    self.query()
+                        .index_name(LSI1)
+                        .key_condition_expression("PK = :pk AND begins_with(LSI1SK, :state)")
+                        .expression_attribute_values(":pk", user_pk(owner))
+                        .expression_attribute_values(":state", s(format!("{state}#")))
+                        .consistent_read(true)
+                };
+                self.query_page(query, start, page.limit).await?
+            }
+        };
+        to_todos(items, page.limit)
+    }
+
+    async fn complete_all(&self, owner: &Username, now: Timestamp) -> StoreResult<u64> {
+        let completed = TodoState::Completed;
+        let mut actions = Vec::new();
+        for from in [TodoState::Unstarted, TodoState::Started] {
+            for (key, uid, _) in self.keys_in_state(owner, from).await? {
+                let update = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key))
+                    .update_expression(
+                        "SET #state = :to, GSI1PK = :gsi1pk, LSI1SK = :lsi1sk, \
+                         updated_at = :now, #version = #version + :one",
+                    )
+                    .condition_expression("#state = :from")
+                    .expression_attribute_names("#state", "state")
+                    .expression_attribute_names("#version", "version")
+                    .expression_attribute_values(":from", s(from.as_str()))
+                    .expression_attribute_values(":to", s(completed.as_str()))
+                    .expression_attribute_values(":gsi1pk", state_partition(completed, uid))
+                    .expression_attribute_values(
+                        ":lsi1sk",
+                        state_sort_key(completed, &uid.to_string()),
+                    )
+                    .expression_attribute_values(":now", s(now.to_string()))
+                    .expression_attribute_values(":one", n(1));
+                let update = built(update.build())?;
+                actions.push(TransactWriteItem::builder().update(update).build());
+            }
+        }
+        self.write_many(actions)
+            .await
+            .map(|written| written.len() as u64)
+    }
+
+    async fn delete_in_state(&self, owner: &Username, state: TodoState) -> StoreResult<u64> {
+        let mut actions = Vec::new();
+        let mut sizes = Vec::new();
+        for (key, _, bytes) in self.keys_in_state(owner, state).await? {
+            sizes.push(bytes);
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key))
+                .condition_expression("#state = :state")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":state", s(state.as_str()));
+            let delete = built(delete.build())?;
+            actions.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        let deleted = self.write_many(actions).await?;
+        let bytes: u64 = deleted.iter().map(|&i| sizes[i]).sum();
+        self.add_usage(owner, -(deleted.len() as i64), -(bytes as i64))
+            .await;
+        Ok(deleted.len() as u64)
+    }
+
+    async fn list_todos_in_states(
+        &self,
+        states: &[TodoState],
+        page: &PageRequest,
+    ) -> StoreResult<Page<Todo>> {
+        // Every shard of every state is one ordered range of GSI1: read the next page of each
+        // at once and merge. The position is a GSI1SK, `<created_at>#<uid>`.
+        let after = page.after.as_deref();
+        let reads = states
+            .iter()
+            .flat_map(|state| (0..super::SHARDS).map(move |shard| (*state, shard)));
+        let pages = futures_util::future::try_join_all(reads.map(|(state, shard)| async move {
+            let query = || {
+                let query = self
+                    .query()
+                    .index_name(GSI1)
+                    .expression_attribute_values(":p", s(format!("STATE#{state}#{shard}")));
+                match after {
+                    Some(after) => query
+                        .key_condition_expression("GSI1PK = :p AND GSI1SK > :after")
+                        .expression_attribute_values(":after", s(after)),
+                    None => query.key_condition_expression("GSI1PK = :p"),
+                }
+            };
+            self.query_page(query, None, page.limit).await
+        }))
+        .await?;
+        let mut todos = pages
+            .iter()
+            .flatten()
+            .map(todo_from_item)
+            .collect::<StoreResult<Vec<_>>>()?;
+        todos.sort_by_key(|t| (t.created_at, t.uid));
+        todos.truncate(page.limit as usize + 1);
+        Ok(Page::from_overfetch(todos, page.limit, |t| {
+            format!("{}#{}", t.created_at, t.uid)
+        }))
+    }
+
+    async fn update_todo(
+        &self,
+        owner: &Username,
+        uid: Uuid,
+        patch: &TodoPatch,
+        expected_version: Option<u64>,
+        now: Timestamp,
+    ) -> StoreResult<Todo> {
+        let uid_text = uid.to_string();
+        let mut sets = vec!["updated_at = :now", "#version = #version + :one"];
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(todo_key(owner, &uid_text)))
+            .condition_expression(existing_at(expected_version))
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":now", s(now.to_string()))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if let Some(expected) = expected_version {
+            request = request.expression_attribute_values(":expected", n(expected));
+        }
+        if let Some(description) = &patch.description {
+            sets.push("#description = :description");
+            request = request
+                .expression_attribute_names("#description", "description")
+                .expression_attribute_values(":description", s(description.as_str()));
+        }
+        if let Some(state) = patch.state {
+            // The state lives in the index keys too: change them in the same write.
+            sets.extend(["#state = :state", "GSI1PK = :gsi1pk", "LSI1SK = :lsi1sk"]);
+            request = request
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":state", s(state.as_str()))
+                .expression_attribute_values(":gsi1pk", state_partition(state, uid))
+                .expression_attribute_values(":lsi1sk", state_sort_key(state, &uid_text));
+        }
+        if let Some(metadata) = &patch.metadata {
+            sets.push("#metadata = :metadata");
+            request = request
+                .expression_attribute_names("#metadata", "metadata")
+                .expression_attribute_values(":metadata", s(metadata.as_json()));
+        }
+        // A change of size is counted on the profile: then the old item is what comes back, and
+        // the new one is made from it as the write made it.
+        let resized = patch.description.is_some() || patch.metadata.is_some();
+        if resized {
+            request = request.return_values(ReturnValue::AllOld);
+        }
+        let updated = request
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .send()
+            .await;
+        match checked(updated)? {
+            Checked::Written(updated) if resized => {
+                let old = todo_from_item(&updated.attributes.unwrap_or_default())?;
+                let new = old.clone().patched(patch, now);
+                let grown = new.stored_bytes() as i64 - old.stored_bytes() as i64;
+                self.add_usage(owner, 0, grown).await;
+                Ok(new)
+            }
+            Checked::Written(updated) => todo_from_item(&updated.attributes.unwrap_or_default()),
+            Checked::Failed(old) => Err(version_of(old.as_ref())),
+        }
+    }
+
+    async fn delete_todo(
+        &self,
+        owner: &Username,
+        uid: Uuid,
+        expected_version: Option<u64>,
+    ) -> StoreResult<()> {
+        let mut request = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(todo_key(owner, &uid.to_string())))
+            .condition_expression(existing_at(expected_version))
+            .return_values(ReturnValue::AllOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if let Some(expected) = expected_version {
+            request = request
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":expected", n(expected));
+        }
+        match checked(request.send().await)? {
+            Checked::Written(deleted) => {
+                let bytes = deleted
+                    .attributes
+                    .as_ref()
+                    .and_then(|item| todo_from_item(item).ok())
+                    .map_or(0, |todo| todo.stored_bytes());
+                self.add_usage(owner, -1, -(bytes as i64)).await;
+                Ok(())
+            }
+            Checked::Failed(old) => Err(version_of(old.as_ref())),
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! Todos on SQLite. The usage counts on the `users` row follow every write by trigger
+//! (`schema.rs`).
+
+use async_trait::async_trait;
+use rusqlite::{Connection, params};
+use uuid::Uuid;
+
+use super::error::from_sqlite;
+use super::guard::{keep, recall};
+use super::rows::{read_todo, todo_columns};
+use super::{SqliteStore, query_all, sql_int};
+use crate::domain::{Timestamp, Todo, TodoPatch, TodoState, Username};
+use crate::store::{Page, PageRequest, Remembered, StoreError, StoreResult, TodoStore};
+
+fn select_todo(conn: &Connection, owner: &str, uid: &str) -> StoreResult<Option<Todo>> {
+    let sql = concat!(
+        "SELECT ",
+        todo_columns!(),
+        " FROM todos WHERE owner = ?1 AND uid = ?2"
+    );
+    Ok(query_all(conn, sql, params![owner, uid], read_todo)?.pop())
+}
+
+fn insert_todo(conn: &Connection, row: &Todo) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO todos (owner, uid, description, state, metadata, created_at, \
+         updated_at, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            row.username.as_str(),
+            row.uid.to_string(),
+            row.description.as_str(),
+            row.state.as_str(),
+            row.metadata.as_json(),
+            row.created_at.to_string(),
+            row.updated_at.to_string(),
+            sql_int(row.version),
+        ])
+    })
+    .map_err(from_sqlite)?;
+    Ok(())
+}
+
+/// The current version of a todo, or why the caller may not change it.
+fn check_version(
+    conn: &Connection,
+    owner: &str,
+    uid: &str,
+    expected: Option<u64>,
+) -> StoreResult<Todo> {
+    let current = select_todo(conn, owner, uid)?.ok_or(StoreError::NotFound)?;
+    match expected {
+        Some(version) if version != current.version => Err(StoreError::VersionMismatch {
+            current: current.version,
+        }),
+        _ => Ok(current),
+    }
+}
+
+#[async_trait]
+impl TodoStore for SqliteStore {
+    async fn create_todo(&self, todo: &Todo) -> StoreResult<()> {
+        let row = todo.clone();
+        self.writer
+            .write(&todo.username, move |conn| insert_todo(conn, &row))
+            .await
+    }
+
+    async fn create_todo_remembered(
+        &self,
+        todo: &Todo,
+        answer: &Remembered,
+    ) -> StoreResult<Option<Remembered>> {
+        let (row, answer) = (todo.clone(), answer.clone());
+        self.writer
+            .write(&todo.username, move |conn| {
+                if let Some(earlier) = recall(conn, &answer.owner, &answer.key)? {
+                    return Ok(Some(earlier));
+                }
+                insert_todo(conn, &row)?;
+                keep(conn, &answer)?;
+                Ok(None)
+            })
+            .await
+    }
+
+    async fn get_todo(&self, owner: &Username, uid: Uuid) -> StoreResult<Option<Todo>> {
+        let owner = owner.to_string();
+        self.readers
+            .read(move |conn| select_todo(conn, &owner, &uid.to_string()))
+    }
+
+    async fn list_todos(
+        &self,
+        owner: &Username,
+        state: Option<TodoState>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Todo>> {
+        let owner = owner.to_string();
+        let PageRequest { limit, after } = page.clone();
+        self.readers.read(move |conn| {
+            let after = after.unwrap_or_default();
+            let fetch = i64::from(limit) + 1;
+            let todos = match state {
+                None => {
+                    let sql = concat!(
+                        "SELECT ",
+                        todo_columns!(),
+                        " FROM todos WHERE owner = ?1 AND uid > ?2 ORDER BY uid LIMIT ?3"
+                    );
+                    query_all(conn, sql, params![owner, after, fetch], read_todo)?
+                }
+                Some(state) => {
+                    let sql = concat!(
+                        "SELECT ",
+                        todo_columns!(),
+                        " FROM todos WHERE owner = ?1 AND state = ?2 AND uid > ?3 \
+                         ORDER BY uid LIMIT ?4"
+                    );
+                    query_all(
+                        conn,
+                        sql,
+                        params![owner, state.as_str(), after, fetch],
+                        read_todo,
+                    )?
+                }
+            };
+            Ok(Page::from_overfetch(todos, limit, |t| t.uid.to_string()))
+        })
+    }
+
+    async fn complete_all(&self, owner: &Username, now: Timestamp) -> StoreResult<u64> {
+        let name = owner.to_string();
+        self.writer
+            .write(owner, move |conn| {
+                let changed = conn
+                    .prepare_cached(
+                        "UPDATE todos SET state = 'completed', updated_at = ?2, \
+                         version = version + 1 WHERE owner = ?1 AND state <> 'completed'",
+                    )
+                    .and_then(|mut stmt| stmt.execute(params![name, now.to_string()]))
+                    .map_err(from_sqlite)?;
+                Ok(changed as u64)
+            })
+            .await
+    }
+
+    async fn delete_in_state(&self, owner: &Username, state: TodoState) -> StoreResult<u64> {
+        let name = owner.to_string();
+        self.writer
+            .write(owner, move |conn| {
+                let deleted = conn
+                    .prepare_cached("DELETE FROM todos WHERE owner = ?1 AND state = ?2")
+                    .and_then(|mut stmt| stmt.execute(params![name, state.as_str()]))
+                    .map_err(from_sqlite)?;
+                Ok(deleted as u64)
+            })
+            .await
+    }
+
+    async fn list_todos_in_states(
+        &self,
+        states: &[TodoState],
+        page: &PageRequest,
+    ) -> StoreResult<Page<Todo>> {
+        let states: Vec<&'static str> = states.iter().map(|s| s.as_str()).collect();
+        let PageRequest { limit, after } = page.clone();
+        // The position is `<created_at>#<uid>`, the order of the todos_by_state index.
+        let (after_created, after_uid) = match &after {
+            Some(position) => position
+                .split_once('#')
+                .map(|(c, u)| (c.to_owned(), u.to_owned()))
+                .ok_or_else(|| StoreError::Internal(format!("bad position {position:?}")))?,
+            None => (String::new(), String::new()),
+        };
+        self.readers.read(move |conn| {
+            let fetch = i64::from(limit) + 1;
+            let mut todos = Vec::new();
+            // One ordered range per state from the index, merged: no sort of the whole table.
+            for state in &states {
+                let sql = concat!(
+                    "SELECT ",
+                    todo_columns!(),
+                    " FROM todos WHERE state = ?1 AND (created_at, uid) > (?2, ?3) \
+                     ORDER BY created_at, uid LIMIT ?4"
+                );
+                todos.extend(query_all(
+                    conn,
+                    sql,
+                    params![state, after_created, after_uid, fetch],
+                    read_todo,
+                )?);
+            }
+            todos.sort_by_key(|t| (t.created_at, t.uid));
+            todos.truncate(limit as usize + 1);
+            Ok(Page::from_overfetch(todos, limit, |t| {
+                format!("{}#{}", t.created_at, t.uid)
+            }))
+        })
+    }
+
+    async fn update_todo(
+        &self,
+        owner: &Username,
+        uid: Uuid,
+        patch: &TodoPatch,
+        expected_version: Option<u64>,
+        now: Timestamp,
+    ) -> StoreResult<Todo> {
+        let (name, uid, patch) = (owner.to_string(), uid.to_string(), patch.clone());
+        self.writer
+            .write(owner, move |conn| {
+                // The writer thread runs one job at a time, so nothing can change the row
+                // between this read and the UPDATE: no lost updates.
+                let updated =
+                    check_version(conn, &name, &uid, expected_version)?.patched(&patch, now);
+                conn.prepare_cached(
+                    "UPDATE todos SET description = ?3, state = ?4, metadata = ?5, \
+                     updated_at = ?6, version = ?7 WHERE owner = ?1 AND uid = ?2",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        name,
+                        uid,
+                        updated.description.as_str(),
+                        updated.state.as_str(),
+                        updated.metadata.as_json(),
+                        updated.updated_at.to_string(),
+                        sql_int(updated.version),
+                    ])
+                })
+                .map_err(from_sqlite)?;
+                Ok(updated)
+            })
+            .await
+    }
+
+    async fn delete_todo(
+        &self,
+        owner: &Username,
+        uid: Uuid,
+        expected_version: Option<u64>,
+    ) -> StoreResult<()> {
+        let (name, uid) = (owner.to_string(), uid.to_string());
+        self.writer
+            .write(owner, move |conn| {
+                check_version(conn, &name, &uid, expected_version)?;
+                conn.prepare_cached("DELETE FROM todos WHERE owner = ?1 AND uid = ?2")
+                    .and_then(|mut stmt| stmt.execute([&name, &uid]))
+                    .map_err(from_sqlite)?;
+                Ok(())
+            })
+            .await
+    }
+}
