@@ -138,6 +138,20 @@ impl TestApp {
         app
     }
 
+    /// A service that keeps profiles it read for `ttl` (`--user-cache-ttl`), as a deployment
+    /// may.
+    pub async fn spawn_cached(settings: ServiceSettings, ttl: std::time::Duration) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let settings = Settings {
+            service: settings,
+            user_cache_ttl: ttl,
+            ..Settings::local(dir.path(), StoreKind::Sqlite, "unused")
+        };
+        let mut app = Self::serve(open_store(dir.path()).await, dir.path(), settings).await;
+        app._dir = Some(dir);
+        app
+    }
+
     /// A service on an existing data dir (which the caller keeps alive).
     pub async fn spawn_in(data_dir: &Path, settings: ServiceSettings) -> Self {
         Self::spawn_on(open_store(data_dir).await, data_dir, settings).await

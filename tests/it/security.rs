@@ -469,7 +469,18 @@ async fn create(app: &TestApp, token: &str, body: Value) -> (StatusCode, Value) 
 
 #[tokio::test]
 async fn an_account_holds_no_more_todos_than_its_quota() {
-    let app = TestApp::spawn_with(quota(3, 0, 0)).await;
+    holds_no_more_todos_than_its_quota(TestApp::spawn_with(quota(3, 0, 0)).await).await;
+}
+
+#[tokio::test]
+async fn an_account_holds_no_more_todos_than_its_quota_behind_a_profile_cache() {
+    // The quota is checked against the usage on the profile the authorizer read: a kept profile
+    // must not outlive a write that changed it.
+    let app = TestApp::spawn_cached(quota(3, 0, 0), Duration::from_secs(3600)).await;
+    holds_no_more_todos_than_its_quota(app).await;
+}
+
+async fn holds_no_more_todos_than_its_quota(app: TestApp) {
     let token = app.user_token("alice").await;
     let mut made = Vec::new();
     for i in 0..3 {
