@@ -43,33 +43,35 @@ pub fn limit_of(raw: Option<&str>) -> ApiResult<u32> {
 /// Cursors are sealed to the list's scope (who lists what), so one works only where it came from.
 pub struct Paging {
     pub request: PageRequest,
-    /// The list's path and the query every page keeps, e.g. `/todos?limit=10&state=started`.
-    link: String,
+    path: &'static str,
+    /// A query parameter every page keeps (the list's filter).
+    filter: Option<(&'static str, &'static str)>,
     scope: String,
 }
 
 impl Paging {
-    /// From the `limit` and `cursor` a client sent to `path`, with the list's `filter` (a query
-    /// parameter the next pages keep) and `scope`.
+    /// From the `limit` and `cursor` a client sent to `path`, with the list's `filter` and
+    /// `scope`.
     pub fn new(
         cursors: &Cursors,
-        path: &str,
-        filter: Option<(&str, &str)>,
+        path: &'static str,
+        filter: Option<(&'static str, &'static str)>,
         scope: String,
         limit: Option<&str>,
         cursor: Option<&str>,
     ) -> ApiResult<Self> {
         let limit = limit_of(limit)?;
         let after = cursors.resume(&scope, cursor)?;
-        let filter = filter.map_or(String::new(), |(key, value)| format!("&{key}={value}"));
         Ok(Self {
             request: PageRequest { limit, after },
-            link: format!("{path}?limit={limit}{filter}"),
+            path,
+            filter,
             scope,
         })
     }
 
-    /// A page as sent: `items` as JSON and, when more follow `next`, the `Link` to them.
+    /// A page as sent: `items` as JSON and, when more follow `next`, the `Link` to them (the
+    /// list's path with the query every page keeps, e.g. `/todos?limit=10&state=started`).
     pub fn listed<T: Serialize>(
         &self,
         cursors: &Cursors,
@@ -77,7 +79,13 @@ impl Paging {
         next: Option<String>,
     ) -> ApiResult<Listed> {
         let next = next
-            .map(|position| cursors.next_link(&self.link, &self.scope, &position))
+            .map(|position| {
+                let filter = self
+                    .filter
+                    .map_or(String::new(), |(key, value)| format!("&{key}={value}"));
+                let link = format!("{}?limit={}{filter}", self.path, self.request.limit);
+                cursors.next_link(&link, &self.scope, &position)
+            })
             .transpose()?;
         Listed::json(items, next)
     }
