@@ -1,6 +1,7 @@
 //! Todos on DynamoDB, each counted on its owner's profile (`todo_count`, `todo_bytes`).
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
     Delete, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
@@ -20,6 +21,15 @@ use crate::domain::{Timestamp, Todo, TodoPatch, TodoState, Username};
 use crate::store::{Page, PageRequest, Remembered, StoreError, StoreResult, TodoStore};
 
 impl DynamoStore {
+    /// A query of `owner`'s todos in `state`, by the state index.
+    fn in_state(&self, owner: &Username, state: TodoState) -> QueryFluentBuilder {
+        self.query()
+            .index_name(LSI1)
+            .key_condition_expression("PK = :pk AND begins_with(LSI1SK, :state)")
+            .expression_attribute_values(":pk", user_pk(owner))
+            .expression_attribute_values(":state", s(format!("{state}#")))
+    }
+
     /// The keys, uids and sizes of `owner`'s todos in `state`, from LSI1.
     async fn keys_in_state(
         &self,
@@ -27,11 +37,7 @@ impl DynamoStore {
         state: TodoState,
     ) -> StoreResult<Vec<(Item, Uuid, u64)>> {
         let query = || {
-            self.query()
-                .index_name(LSI1)
-                .key_condition_expression("PK = :pk AND begins_with(LSI1SK, :state)")
-                .expression_attribute_values(":pk", user_pk(owner))
-                .expression_attribute_values(":state", s(format!("{state}#")))
+            self.in_state(owner, state)
                 .projection_expression("PK, SK, LSI1SK, uid, description, metadata")
                 .consistent_read(true)
         };
@@ -246,14 +252,7 @@ impl TodoStore for DynamoStore {
                 if let (Some(key), Some(after)) = (start.as_mut(), page.after.as_ref()) {
                     key.insert(LSI1SK.into(), state_sort_key(state, after));
                 }
-                let query = || {
-                    self.query()
-                        .index_name(LSI1)
-                        .key_condition_expression("PK = :pk AND begins_with(LSI1SK, :state)")
-                        .expression_attribute_values(":pk", user_pk(owner))
-                        .expression_attribute_values(":state", s(format!("{state}#")))
-                        .consistent_read(true)
-                };
+                let query = || self.in_state(owner, state).consistent_read(true);
                 self.query_page(query, start, page.limit).await?
             }
         };
