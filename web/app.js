@@ -995,15 +995,9 @@ function refocus(button) {
   if (document.activeElement === document.body && button.isConnected) button.focus();
 }
 
-function accountNotice(text) {
-  $("account-notice").textContent = text;
-  $("account-notice").hidden = !text;
-  if (text) say(text);
-}
-
 /** A problem in words, where the person is looking. */
 function tell(text) {
-  if (onAccount() && token) accountNotice(text);
+  if (onAccount() && token) done("account-notice", text);
   else problem(text);
 }
 
