@@ -191,14 +191,11 @@ impl Sessions {
             .await?
             .filter(|s| s.kind == SessionKind::Login && s.expires_at > Timestamp::now())
             .ok_or(ServiceError::InvalidRefreshToken)?;
-        // A session outlives nothing: not its account, not an account made later in its name,
-        // not a password change or a logout everywhere (a new login generation).
         let user = self
             .store
             .get_user(&owner)
             .await?
-            .filter(|u| u.created_at <= session.created_at)
-            .filter(|u| u.revoked.admits_login(&session.id, session.generation))
+            .filter(|u| holds(u, &session))
             .ok_or(ServiceError::InvalidRefreshToken)?;
         let presented = hash_of(&secret);
         if session.refresh_hash.as_deref() != Some(presented.as_str()) {
@@ -241,11 +238,8 @@ impl Sessions {
             .list_sessions(owner)
             .await?
             .into_iter()
-            .filter(|s| s.expires_at > now && s.created_at >= user.created_at)
+            .filter(|s| s.expires_at > now && holds(&user, s))
             .filter(|s| !user.revoked.revokes(&s.id, now.unix_seconds()))
-            .filter(|s| {
-                s.kind == SessionKind::Api || user.revoked.admits_login(&s.id, s.generation)
-            })
             .collect();
         sessions.sort_by_key(|s| std::cmp::Reverse(s.created_at));
         sessions.truncate(LISTED_SESSIONS);
@@ -368,6 +362,15 @@ impl Sessions {
             .await?;
         Ok(Some(session))
     }
+}
+
+/// Whether `session` still belongs to `user`'s account as it is now. A session outlives
+/// nothing: not its account, not an account made later in its name, and a login not a password
+/// change or a logout everywhere (a new login generation). API tokens are ended one by one.
+fn holds(user: &User, session: &Session) -> bool {
+    user.created_at <= session.created_at
+        && (session.kind == SessionKind::Api
+            || user.revoked.admits_login(&session.id, session.generation))
 }
 
 /// 32 random bytes, URL-safe base64.
