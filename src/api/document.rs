@@ -1,9 +1,18 @@
 //! The OpenAPI document: what each handler's annotation says, completed with what every route
 //! shares (the error shape, request ids, the answers of the auth check, the body limit and the
-//! deadline), so that the document says exactly what the server does.
+//! deadline), so that the document says exactly what the server does. The completion works on
+//! utoipa's types, so the compiler checks every shape it adds.
 
-use serde_json::{Map, Value, json};
-use utoipa::openapi::OpenApi;
+use std::collections::{BTreeMap, HashSet};
+
+use utoipa::openapi::header::{Header, HeaderBuilder};
+use utoipa::openapi::link::LinkBuilder;
+use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
+use utoipa::openapi::security::{
+    HttpAuthScheme, HttpBuilder, OpenIdConnect, SecurityRequirement, SecurityScheme,
+};
+use utoipa::openapi::{Content, OpenApi, Paths, Ref, RefOr, Required, Response};
 
 use crate::config::OidcSettings;
 
@@ -19,61 +28,82 @@ pub fn info() -> OpenApi {
         .build()
 }
 
-/// The document of the route table `annotated` (as its handlers' annotations give it),
-/// completed; with an OIDC issuer, its tokens are a second way to call the protected routes.
-pub fn complete(annotated: OpenApi, oidc: Option<&OidcSettings>) -> Value {
-    let mut doc = serde_json::to_value(annotated).unwrap_or_default();
-    let schemes = &mut doc["components"]["securitySchemes"];
-    schemes["token"] = json!({
-        "type": "http",
-        "scheme": "bearer",
-        "bearerFormat": "JWT",
-        "description": "A token from POST /login (or `checkoff tokens issue`), as `Authorization: Bearer <token>`; \
-                        the bare token is also taken. Tokens expire (`expires_in`); a refused one is a 401 \
-                        with `WWW-Authenticate: Bearer error=\"invalid_token\"`.",
-    });
+/// The document of the route table `doc` (as its handlers' annotations give it), completed;
+/// with an OIDC issuer, its tokens are a second way to call the protected routes.
+pub fn complete(mut doc: OpenApi, oidc: Option<&OidcSettings>) -> OpenApi {
+    let components = doc.components.get_or_insert_with(Default::default);
+    let token = HttpBuilder::new()
+        .scheme(HttpAuthScheme::Bearer)
+        .bearer_format("JWT")
+        .description(Some(
+            "A token from POST /login (or `checkoff tokens issue`), as `Authorization: Bearer <token>`; \
+             the bare token is also taken. Tokens expire (`expires_in`); a refused one is a 401 \
+             with `WWW-Authenticate: Bearer error=\"invalid_token\"`.",
+        ))
+        .build();
+    let schemes = &mut components.security_schemes;
+    schemes.insert("token".into(), RefOr::T(SecurityScheme::Http(token)));
     if let Some(oidc) = oidc {
-        schemes["oidc"] = json!({
-            "type": "openIdConnect",
-            "openIdConnectUrl": format!("{}/.well-known/openid-configuration", oidc.issuer.trim_end_matches('/')),
-            "description": format!("An RS256/ES256 token of {} for the client {}, as `Authorization: Bearer <token>`.",
-                oidc.issuer, oidc.audience),
-        });
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            oidc.issuer.trim_end_matches('/')
+        );
+        let description = format!(
+            "An RS256/ES256 token of {} for the client {}, as `Authorization: Bearer <token>`.",
+            oidc.issuer, oidc.audience
+        );
+        let scheme = OpenIdConnect::with_description(url, description);
+        schemes.insert(
+            "oidc".into(),
+            RefOr::T(SecurityScheme::OpenIdConnect(scheme)),
+        );
     }
-    doc["components"]["schemas"]["Error"] = json!({
-        "type": "object",
-        "description": "Every error answer: a sentence saying what went wrong.",
-        "required": ["message"],
-        "properties": { "message": { "type": "string" } },
-    });
-    doc["components"]["headers"] = shared_headers();
-    link_items(&mut doc);
-    if let Some(paths) = doc["paths"].as_object_mut() {
-        let mut operation_ids = std::collections::HashSet::new();
-        for item in paths.values_mut() {
-            let Some(item) = item.as_object_mut() else {
-                continue;
-            };
-            for method in METHODS {
-                if let Some(operation) = item.get_mut(method) {
-                    complete_operation(operation, oidc.is_some());
-                    // One handler can serve two methods (PUT and PATCH): each needs its own id.
-                    if let Some(id) = operation["operationId"].as_str().map(str::to_owned)
-                        && !operation_ids.insert(id.clone())
-                    {
-                        operation["operationId"] = format!("{id}_{method}").into();
-                    }
-                }
+    components.schemas.insert("Error".into(), error_schema());
+    components.headers = shared_headers();
+    link_items(&mut doc.paths);
+    let mut operation_ids = HashSet::new();
+    for item in doc.paths.paths.values_mut() {
+        for (method, operation) in operations(item) {
+            complete_operation(operation, oidc.is_some());
+            // One handler can serve two methods (PUT and PATCH): each needs its own id.
+            if let Some(id) = &operation.operation_id
+                && !operation_ids.insert(id.clone())
+            {
+                operation.operation_id = Some(format!("{id}_{method}"));
             }
         }
     }
     doc
 }
 
+/// An item's operations, in the order that decides which of two sharing an id keeps it.
+fn operations(item: &mut PathItem) -> impl Iterator<Item = (&'static str, &mut Operation)> {
+    [
+        ("get", item.get.as_mut()),
+        ("put", item.put.as_mut()),
+        ("post", item.post.as_mut()),
+        ("delete", item.delete.as_mut()),
+        ("patch", item.patch.as_mut()),
+    ]
+    .into_iter()
+    .filter_map(|(method, operation)| Some((method, operation?)))
+}
+
+fn error_schema() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(
+            "Every error answer: a sentence saying what went wrong.",
+        ))
+        .property("message", ObjectBuilder::new().schema_type(Type::String))
+        .required("message")
+        .into()
+}
+
 /// How an answer that carries a todo feeds the next request (OpenAPI links, which clients and
 /// schemathesis's stateful tests follow): its `uid` names it in the item routes, and its `ETag`
 /// is the `If-Match` of a change that must not lose another.
-fn link_items(doc: &mut Value) {
+fn link_items(paths: &mut Paths) {
     const ITEM_OPERATIONS: [(&str, bool); 4] = [
         ("get_todo", false),
         ("update_todo", true),
@@ -87,68 +117,77 @@ fn link_items(doc: &mut Value) {
         ("/todos/{uid}", "patch", "200"),
     ];
     for (path, method, status) in answers {
-        let Some(response) = doc["paths"]
+        let Some(RefOr::T(response)) = paths
+            .paths
             .get_mut(path)
-            .and_then(|item| item.get_mut(method))
-            .and_then(|operation| operation["responses"].get_mut(status))
+            .and_then(|item| operations(item).find(|(m, _)| *m == method))
+            .and_then(|(_, operation)| operation.responses.responses.get_mut(status))
         else {
             continue;
         };
-        let links: Map<String, Value> = ITEM_OPERATIONS
-            .iter()
-            .map(|&(operation, conditional)| {
-                let mut parameters = json!({ "path.uid": "$response.body#/uid" });
-                if conditional {
-                    parameters["header.If-Match"] = "$response.header.ETag".into();
-                }
-                let link = json!({ "operationId": operation, "parameters": parameters });
-                (operation.to_owned(), link)
-            })
-            .collect();
-        response["links"] = links.into();
+        for (operation, conditional) in ITEM_OPERATIONS {
+            let mut link = LinkBuilder::new()
+                .operation_id(operation)
+                .parameter("path.uid", "$response.body#/uid");
+            if conditional {
+                link = link.parameter("header.If-Match", "$response.header.ETag");
+            }
+            response.links.insert(operation.into(), link.build().into());
+        }
     }
 }
 
-const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
-
-fn shared_headers() -> Value {
-    let string =
-        |description: &str| json!({ "description": description, "schema": { "type": "string" } });
-    json!({
-        "X-Request-Id": string("The request's id (the caller's own `x-request-id`, or one made here): quote it when reporting a problem."),
-        "Retry-After": { "description": "Seconds to wait before trying again.", "schema": { "type": "integer", "minimum": 1 } },
-        "WWW-Authenticate": string("`Bearer`, or `Bearer error=\"invalid_token\"` when a token was sent and refused."),
-        "ETag": string("The version as an entity tag, e.g. `\"3\"`: send it back in `If-Match` (items) or `If-None-Match` (lists)."),
-        "Location": string("Where the new resource is."),
-        "Link": string("`<…>; rel=\"next\"` when another page follows; absent on the last page."),
-    })
+fn shared_headers() -> BTreeMap<String, RefOr<Header>> {
+    let string = |description: &str| {
+        HeaderBuilder::new()
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .description(Some(description))
+            .build()
+    };
+    let seconds = HeaderBuilder::new()
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1)),
+        ))
+        .description(Some("Seconds to wait before trying again."))
+        .build();
+    [
+        ("X-Request-Id", string("The request's id (the caller's own `x-request-id`, or one made here): quote it when reporting a problem.")),
+        ("Retry-After", seconds),
+        ("WWW-Authenticate", string("`Bearer`, or `Bearer error=\"invalid_token\"` when a token was sent and refused.")),
+        ("ETag", string("The version as an entity tag, e.g. `\"3\"`: send it back in `If-Match` (items) or `If-None-Match` (lists).")),
+        ("Location", string("Where the new resource is.")),
+        ("Link", string("`<…>; rel=\"next\"` when another page follows; absent on the last page.")),
+    ]
+    .into_iter()
+    .map(|(name, header)| (name.to_owned(), RefOr::T(header)))
+    .collect()
 }
 
-fn header_ref(name: &str) -> Value {
-    json!({ "$ref": format!("#/components/headers/{name}") })
+fn header_ref(name: &str) -> RefOr<Header> {
+    RefOr::Ref(Ref::new(format!("#/components/headers/{name}")))
 }
 
-fn complete_operation(operation: &mut Value, oidc: bool) {
-    let protected = operation["security"]
-        .as_array()
-        .is_some_and(|s| !s.is_empty());
+fn complete_operation(operation: &mut Operation, oidc: bool) {
+    let protected = operation.security.as_ref().is_some_and(|s| !s.is_empty());
     if protected && oidc {
-        operation["security"] = json!([{ "token": [] }, { "oidc": [] }]);
+        operation.security = Some(vec![
+            SecurityRequirement::new("token", Vec::<String>::new()),
+            SecurityRequirement::new("oidc", Vec::<String>::new()),
+        ]);
     }
-    let parameters = operation
-        .get_mut("parameters")
-        .and_then(Value::as_array_mut);
-    for parameter in parameters.into_iter().flatten() {
-        as_sent(parameter);
+    for parameter in operation.parameters.iter_mut().flatten() {
+        if let RefOr::T(parameter) = parameter {
+            as_sent(parameter);
+        }
     }
-    let takes_body = operation.get("requestBody").is_some();
-    let responses = operation["responses"]
-        .as_object_mut()
-        .expect("every operation has responses");
+    let takes_body = operation.request_body.is_some();
+    let responses = &mut operation.responses.responses;
     let mut add = |status: &str, description: &str| {
         responses
-            .entry(status)
-            .or_insert_with(|| json!({ "description": description }));
+            .entry(status.into())
+            .or_insert_with(|| Response::new(description).into());
     };
     if protected {
         add(
@@ -174,53 +213,53 @@ fn complete_operation(operation: &mut Value, oidc: bool) {
         "The store did not answer in time; try again after `Retry-After`",
     );
     for (status, response) in responses.iter_mut() {
-        complete_response(status, response);
+        if let RefOr::T(response) = response {
+            complete_response(status, response);
+        }
     }
 }
 
 /// An optional parameter is left out, never sent as null: the document says what a client may
 /// send, whatever Rust type the handler reads it into. A path's parameters are always there.
-fn as_sent(parameter: &mut Value) {
-    if parameter["in"] == "path" {
-        parameter["required"] = true.into();
+fn as_sent(parameter: &mut utoipa::openapi::path::Parameter) {
+    if parameter.parameter_in == ParameterIn::Path {
+        parameter.required = Required::True;
     }
-    if let Some(types) = parameter["schema"]["type"].as_array() {
-        let kept: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
-        if kept.len() == 1 {
-            parameter["schema"]["type"] = kept[0].clone();
-        }
+    if let Some(RefOr::T(Schema::Object(schema))) = &mut parameter.schema
+        && let SchemaType::Array(types) = &schema.schema_type
+        && let [one] = types
+            .iter()
+            .filter(|t| **t != Type::Null)
+            .collect::<Vec<_>>()[..]
+    {
+        schema.schema_type = SchemaType::Type(one.clone());
     }
 }
 
-fn complete_response(status: &str, response: &mut Value) {
-    let Some(response) = response.as_object_mut() else {
-        return;
-    };
-    if response
-        .get("description")
-        .and_then(Value::as_str)
-        .is_none_or(str::is_empty)
-    {
-        response.insert("description".into(), reason(status).into());
+fn complete_response(status: &str, response: &mut Response) {
+    if response.description.is_empty() {
+        response.description = reason(status).into();
     }
-    let headers = response
-        .entry("headers")
-        .or_insert_with(|| Value::Object(Map::new()));
     // Headers a handler names (`ETag`, `Location`, `Link`) are described once, in components.
-    for (name, header) in headers.as_object_mut().into_iter().flatten() {
+    for (name, header) in response.headers.iter_mut() {
         *header = header_ref(name);
     }
-    headers["X-Request-Id"] = header_ref("X-Request-Id");
+    let headers = &mut response.headers;
+    headers.insert("X-Request-Id".into(), header_ref("X-Request-Id"));
     match status {
-        "401" => headers["WWW-Authenticate"] = header_ref("WWW-Authenticate"),
-        "429" | "503" => headers["Retry-After"] = header_ref("Retry-After"),
+        "401" => {
+            headers.insert("WWW-Authenticate".into(), header_ref("WWW-Authenticate"));
+        }
+        "429" | "503" => {
+            headers.insert("Retry-After".into(), header_ref("Retry-After"));
+        }
         _ => {}
     }
     if status.starts_with('4') || status.starts_with('5') {
-        response.insert(
-            "content".into(),
-            json!({ "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } }),
-        );
+        let error = Content::new(Some(Ref::from_schema_name("Error")));
+        response
+            .content
+            .insert("application/json".into(), RefOr::T(error));
     }
 }
 

@@ -99,7 +99,8 @@ pub fn openapi() -> Value {
 /// The document as a service with these settings serves it (an OIDC issuer is a second
 /// security scheme).
 pub fn openapi_with(oidc: Option<&OidcSettings>) -> Value {
-    document::complete(route_table().split_for_parts().1, oidc)
+    let doc = document::complete(route_table().split_for_parts().1, oidc);
+    serde_json::to_value(doc).unwrap_or_default()
 }
 
 /// One route of the table and whether it needs a caller: what deployment descriptions (the SAM
