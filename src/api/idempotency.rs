@@ -57,21 +57,14 @@ impl utoipa::IntoParams for IdempotencyKey {
 
 impl IdempotencyKey {
     /// What to keep for this request (`request` names it: method, path, body), answered with
-    /// `status` and `body`.
-    pub fn answer(
-        &self,
-        owner: &Username,
-        request: &str,
-        status: StatusCode,
-        body: String,
-    ) -> Option<Remembered> {
+    /// `body` (the status is the request's: one route answers a success one way).
+    pub fn answer(&self, owner: &Username, request: &str, body: String) -> Option<Remembered> {
         let key = self.0.clone()?;
         Some(Remembered {
             owner: owner.clone(),
             key,
             fingerprint: fingerprint(request),
-            status: status.as_u16(),
-            body,
+            answer: body,
             expires: Timestamp::now().plus(KEPT_FOR).unix_seconds(),
         })
     }
@@ -84,14 +77,13 @@ fn fingerprint(request: &str) -> String {
         .collect()
 }
 
-/// The first answer again, for a retry of the request it answered (the service has checked
-/// that it is the same request).
-pub fn replayed(earlier: &Remembered) -> Response {
-    let status = StatusCode::from_u16(earlier.status).unwrap_or(StatusCode::OK);
+/// The first answer again, with the `status` it had, for a retry of the request it answered
+/// (the service has checked that it is the same request).
+pub fn replayed(status: StatusCode, earlier: &Remembered) -> Response {
     let mut response = (
         status,
         [(header::CONTENT_TYPE, "application/json")],
-        Body::from(earlier.body.clone()),
+        Body::from(earlier.answer.clone()),
     )
         .into_response();
     response

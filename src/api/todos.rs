@@ -154,7 +154,7 @@ pub async fn create_todo(
         new.metadata.unwrap_or_default(),
     );
     let body = to_text(&todo)?;
-    let answer = key.answer(&caller.owner, &request, StatusCode::CREATED, body.clone());
+    let answer = key.answer(&caller.owner, &request, body.clone());
     let (todo, mut response) = match app.todos.create(&caller, todo, answer).await? {
         Created::New(todo) => {
             let json = [(header::CONTENT_TYPE, "application/json")];
@@ -162,9 +162,9 @@ pub async fn create_todo(
         }
         Created::Before(earlier) => {
             // The kept answer is the item as it was created: its headers are the item's too.
-            let todo: Todo = serde_json::from_str(&earlier.body)
+            let todo: Todo = serde_json::from_str(&earlier.answer)
                 .map_err(|e| ApiError::Internal(format!("a kept answer: {e}")))?;
-            (todo, replayed(&earlier))
+            (todo, replayed(StatusCode::CREATED, &earlier))
         }
     };
     response.headers_mut().extend(created_headers(&todo));
@@ -306,10 +306,15 @@ async fn answered_before(
     key: &IdempotencyKey,
     request: &str,
 ) -> ApiResult<Option<Response>> {
-    let Some(now) = key.answer(owner, request, StatusCode::OK, String::new()) else {
+    let Some(now) = key.answer(owner, request, String::new()) else {
         return Ok(None);
     };
-    Ok(app.todos.recall(&now).await?.as_ref().map(replayed))
+    Ok(app
+        .todos
+        .recall(&now)
+        .await?
+        .as_ref()
+        .map(|earlier| replayed(StatusCode::OK, earlier)))
 }
 
 /// The answer to a bulk action, kept under its idempotency key if it has one. Two requests
@@ -323,10 +328,10 @@ async fn answer_once<T: Serialize>(
     answer: T,
 ) -> ApiResult<Response> {
     let body = to_text(&answer)?;
-    if let Some(now) = key.answer(owner, request, StatusCode::OK, body.clone())
+    if let Some(now) = key.answer(owner, request, body.clone())
         && let Some(earlier) = app.todos.remember(&now).await?
     {
-        return Ok(replayed(&earlier));
+        return Ok(replayed(StatusCode::OK, &earlier));
     }
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }

@@ -94,16 +94,16 @@ pub struct Failures {
 }
 
 /// The answer to a request made with an `Idempotency-Key`, kept so that a retry of it gets the
-/// same answer instead of doing the work twice.
+/// same answer instead of doing the work twice. What the answer means (which status, which
+/// body) is the caller's business: the request it answers says that.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Remembered {
     pub owner: Username,
     pub key: String,
     /// A digest of the request, to tell a retry from another request under the same key.
     pub fingerprint: String,
-    pub status: u16,
-    /// The JSON body of the answer.
-    pub body: String,
+    /// The answer as the caller kept it: text the store holds and gives back, never reads.
+    pub answer: String,
     /// Unix seconds after which the key may be used again.
     pub expires: u64,
 }

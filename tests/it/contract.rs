@@ -760,8 +760,7 @@ async fn a_remembered_answer_holds_its_key_until_it_expires() {
         owner: name("alice"),
         key: key.into(),
         fingerprint: fingerprint.into(),
-        status: 201,
-        body: "{}".into(),
+        answer: "{}".into(),
         expires,
     };
     let later = unix_now() + 600;

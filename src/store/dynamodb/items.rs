@@ -118,8 +118,7 @@ pub(super) fn remembered_item(answer: &Remembered) -> Item {
     item.insert("owner".into(), s(answer.owner.as_str()));
     item.insert("key".into(), s(&answer.key));
     item.insert("fingerprint".into(), s(&answer.fingerprint));
-    item.insert("status".into(), n(u64::from(answer.status)));
-    item.insert("body".into(), s(&answer.body));
+    item.insert("answer".into(), s(&answer.answer));
     item.insert(EXPIRES.into(), n(answer.expires));
     item
 }
@@ -133,8 +132,8 @@ pub(super) fn remembered_from_item(item: &Item) -> Result<Remembered, StoreError
         owner: r.parsed("owner", Username::parse)?,
         key: r.text("key")?.to_owned(),
         fingerprint: r.text("fingerprint")?.to_owned(),
-        status: u16::try_from(r.number("status")?).map_err(|e| r.corrupt(e))?,
-        body: r.text("body")?.to_owned(),
+        // Kept as `body` (beside a `status`) by earlier versions: such records live a day at most.
+        answer: r.text("answer").or_else(|_| r.text("body"))?.to_owned(),
         expires: r.number(EXPIRES)?,
     })
 }

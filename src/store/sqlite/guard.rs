@@ -17,7 +17,7 @@ pub(super) fn recall(
     let now = sql_int(Timestamp::now().unix_seconds());
     let mut stmt = conn
         .prepare_cached(
-            "SELECT fingerprint, status, body, expires FROM idempotency \
+            "SELECT fingerprint, answer, expires FROM idempotency \
              WHERE owner = ?1 AND key = ?2 AND expires >= ?3",
         )
         .map_err(from_sqlite)?;
@@ -27,14 +27,12 @@ pub(super) fn recall(
     let Some(row) = rows.next().map_err(from_sqlite)? else {
         return Ok(None);
     };
-    let status: i64 = row.get(1).map_err(from_sqlite)?;
-    let expires: i64 = row.get(3).map_err(from_sqlite)?;
+    let expires: i64 = row.get(2).map_err(from_sqlite)?;
     Ok(Some(Remembered {
         owner: owner.clone(),
         key: key.to_owned(),
         fingerprint: row.get(0).map_err(from_sqlite)?,
-        status: u16::try_from(status).unwrap_or(500),
-        body: row.get(2).map_err(from_sqlite)?,
+        answer: row.get(1).map_err(from_sqlite)?,
         expires: expires.unsigned_abs(),
     }))
 }
@@ -46,16 +44,15 @@ pub(super) fn keep(conn: &Connection, answer: &Remembered) -> StoreResult<()> {
         .and_then(|mut stmt| stmt.execute([now]))
         .map_err(from_sqlite)?;
     conn.prepare_cached(
-        "INSERT INTO idempotency (owner, key, fingerprint, status, body, expires) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO idempotency (owner, key, fingerprint, answer, expires) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
     )
     .and_then(|mut stmt| {
         stmt.execute(params![
             answer.owner.as_str(),
             answer.key,
             answer.fingerprint,
-            answer.status,
-            answer.body,
+            answer.answer,
             sql_int(answer.expires),
         ])
     })

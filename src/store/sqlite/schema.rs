@@ -109,6 +109,11 @@ CREATE TRIGGER todos_usage_update AFTER UPDATE OF description, metadata ON todos
     WHERE username = NEW.owner;
 END;
 "#,
+    // A kept answer is the API's to read: the store holds it as one opaque text.
+    r#"
+ALTER TABLE idempotency DROP COLUMN status;
+ALTER TABLE idempotency RENAME COLUMN body TO answer;
+"#,
 ];
 
 /// Refuses a schema version this checkoff cannot work with.
@@ -138,4 +143,40 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), String> {
         tx.commit().map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Timestamp, Username};
+
+    /// A database made by an earlier checkoff keeps what it holds: here an idempotency record
+    /// written before its answer became opaque text is still recalled after the upgrade.
+    #[test]
+    fn an_earlier_database_is_upgraded_with_what_it_holds() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..6] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 6).unwrap();
+        let expires = Timestamp::now().unix_seconds() + 600;
+        conn.execute_batch(&format!(
+            "INSERT INTO users (username, password_hash, created_at) VALUES ('alice', 'x', 'now');
+             INSERT INTO idempotency (owner, key, fingerprint, status, body, expires)
+             VALUES ('alice', 'k', 'f', 201, '{{\"uid\":1}}', {expires});"
+        ))
+        .unwrap();
+
+        migrate(&mut conn).unwrap();
+
+        let alice = Username::parse("alice").unwrap();
+        let kept = super::super::guard::recall(&conn, &alice, "k")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (kept.fingerprint.as_str(), kept.answer.as_str()),
+            ("f", "{\"uid\":1}")
+        );
+        assert_eq!(check_version(MIGRATIONS.len() as i64), Ok(MIGRATIONS.len()));
+    }
 }
