@@ -39,10 +39,15 @@ pub async fn all_todos(
     ApiQuery(query): ApiQuery<AdminTodosQuery>,
 ) -> ApiResult<Listed> {
     let state = state_of(query.state.as_deref())?;
-    let scope = format!("admin todos {}", state.map_or("", TodoState::as_str));
-    let filter = state.map(|s| ("state", s.as_str()));
     let (limit, cursor) = (query.limit.as_deref(), query.cursor.as_deref());
-    let paging = Paging::new(&app.cursors, "/admin/todos", filter, scope, limit, cursor)?;
+    let paging = Paging::in_state(
+        &app.cursors,
+        "/admin/todos",
+        "admin todos",
+        state,
+        limit,
+        cursor,
+    )?;
     let page = app.todos.everyones(&caller, state, &paging.request).await?;
     paging.listed(&app.cursors, &page.items, page.next)
 }

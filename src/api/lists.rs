@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::{ApiError, ApiResult};
 use crate::domain::{TodoState, Username};
-use crate::store::{ChangeClock, Stamp};
+use crate::store::{ChangeClock, PageRequest, Stamp};
 
 /// Pages larger than this share of the budget are not kept: a few of them would crowd out
 /// everyone else's.
@@ -25,6 +25,17 @@ pub struct ListKey {
     pub state: Option<TodoState>,
     pub limit: u32,
     pub after: Option<String>,
+}
+
+impl ListKey {
+    pub fn new(owner: Username, state: Option<TodoState>, page: &PageRequest) -> Self {
+        Self {
+            owner,
+            state,
+            limit: page.limit,
+            after: page.after.clone(),
+        }
+    }
 }
 
 /// One page as sent: the JSON array, the `Link` header to the next page, if any, and the

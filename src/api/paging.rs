@@ -13,13 +13,14 @@ use serde::Serialize;
 use super::error::{ApiError, ApiResult};
 use super::lists::Listed;
 use crate::auth::JwtSecret;
+use crate::domain::TodoState;
 use crate::store::PageRequest;
 
 pub const DEFAULT_LIMIT: u32 = 100;
 pub const MAX_LIMIT: u32 = 1000;
 
 /// The `state` filter of a list: absent, or one of the states (400 otherwise).
-pub fn state_of(raw: Option<&str>) -> ApiResult<Option<crate::domain::TodoState>> {
+pub fn state_of(raw: Option<&str>) -> ApiResult<Option<TodoState>> {
     Ok(raw.map(str::parse).transpose()?)
 }
 
@@ -68,6 +69,21 @@ impl Paging {
             filter,
             scope,
         })
+    }
+
+    /// [`Paging::new`] for a list of todos filtered by `state`: the filter is kept in every
+    /// link and sealed into the cursors with `scope`.
+    pub fn in_state(
+        cursors: &Cursors,
+        path: &'static str,
+        scope: &str,
+        state: Option<TodoState>,
+        limit: Option<&str>,
+        cursor: Option<&str>,
+    ) -> ApiResult<Self> {
+        let filter = state.map(|s| ("state", s.as_str()));
+        let scope = format!("{scope} {}", state.map_or("", TodoState::as_str));
+        Self::new(cursors, path, filter, scope, limit, cursor)
     }
 
     /// A page as sent: `items` as JSON and, when more follow `next`, the `Link` to them (the

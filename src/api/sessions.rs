@@ -66,6 +66,25 @@ fn set_refresh_cookie(token: &str, max_age: u64) -> Result<HeaderValue, ApiError
     .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
+/// `response`, telling a browser to drop its refresh cookie (harmless for other clients).
+fn without_cookie(mut response: Response) -> ApiResult<Response> {
+    response
+        .headers_mut()
+        .insert(SET_COOKIE, set_refresh_cookie("", 0)?);
+    Ok(response)
+}
+
+/// The refresh token of a request: in the body, else (in cookie mode) the browser's cookie.
+fn refresh_token_of(sent: Option<String>, headers: &HeaderMap) -> ApiResult<String> {
+    match (sent, cookie_mode(headers)) {
+        (Some(token), _) => Ok(token),
+        (None, true) => refresh_cookie(headers).ok_or(ApiError::InvalidRefreshToken),
+        (None, false) => Err(ApiError::BadRequest(
+            "refresh_token is required (or X-Checkoff-Session: cookie with the cookie)".into(),
+        )),
+    }
+}
+
 /// The answer to a login or refresh: the refresh token in the body, or in cookie mode in the
 /// cookie only.
 fn granted(grant: Grant, cookie: bool) -> ApiResult<Response> {
@@ -149,25 +168,11 @@ pub async fn refresh(
     ApiJson(request): ApiJson<RefreshRequest>,
 ) -> ApiResult<Response> {
     let cookie = cookie_mode(&headers);
-    let token = match (request.refresh_token, cookie) {
-        (Some(token), _) => token,
-        (None, true) => refresh_cookie(&headers).ok_or(ApiError::InvalidRefreshToken)?,
-        (None, false) => {
-            return Err(ApiError::BadRequest(
-                "refresh_token is required (or X-Checkoff-Session: cookie with the cookie)".into(),
-            ));
-        }
-    };
+    let token = refresh_token_of(request.refresh_token, &headers)?;
     match app.sessions.refresh(&token).await {
         Ok(grant) => granted(grant, cookie),
         // A cookie that no longer works is cleared, so the browser stops sending it.
-        Err(e) if cookie => {
-            let mut response = ApiError::from(e).into_response();
-            response
-                .headers_mut()
-                .insert(SET_COOKIE, set_refresh_cookie("", 0)?);
-            Ok(response)
-        }
+        Err(e) if cookie => without_cookie(ApiError::from(e).into_response()),
         Err(e) => Err(e.into()),
     }
 }
@@ -197,12 +202,8 @@ pub async fn logout(
     ))?;
     // Ending a session that is already gone is fine.
     app.sessions.end_own(&caller.owner, sid).await?;
-    // A browser's refresh cookie goes too (harmless for other clients).
-    Ok((
-        StatusCode::NO_CONTENT,
-        [(SET_COOKIE, set_refresh_cookie("", 0)?)],
-    )
-        .into_response())
+    // A browser's refresh cookie goes too.
+    without_cookie(StatusCode::NO_CONTENT.into_response())
 }
 
 /// Log out everywhere
@@ -292,12 +293,10 @@ pub async fn end_session(
     if app.sessions.end_own(&caller.owner, id).await?.is_none() {
         return Err(ApiError::NotFound("No such session"));
     }
-    let mut response = StatusCode::NO_CONTENT.into_response();
+    let response = StatusCode::NO_CONTENT.into_response();
     if session_of(&caller) == Some(id) {
         // This very session: a browser's refresh cookie goes too, as on logout.
-        response
-            .headers_mut()
-            .insert(SET_COOKIE, set_refresh_cookie("", 0)?);
+        return without_cookie(response);
     }
     Ok(response)
 }

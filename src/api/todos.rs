@@ -51,6 +51,10 @@ impl NewTodo {
             self.metadata.as_ref().map_or("{}", |m| m.as_json())
         )
     }
+
+    fn into_todo(self, owner: Username) -> Todo {
+        Todo::new(owner, self.description, self.metadata.unwrap_or_default())
+    }
 }
 
 /// The fields to change, at least one; those left out stay as they are.
@@ -103,20 +107,10 @@ pub async fn list_todos(
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Response> {
     let state = state_of(query.state.as_deref())?;
-    let scope = format!(
-        "todos {} {}",
-        caller.owner,
-        state.map_or("", TodoState::as_str)
-    );
-    let filter = state.map(|s| ("state", s.as_str()));
+    let scope = format!("todos {}", caller.owner);
     let (limit, cursor) = (query.limit.as_deref(), query.cursor.as_deref());
-    let paging = Paging::new(&app.cursors, "/todos", filter, scope, limit, cursor)?;
-    let key = ListKey {
-        owner: caller.owner,
-        state,
-        limit: paging.request.limit,
-        after: paging.request.after.clone(),
-    };
+    let paging = Paging::in_state(&app.cursors, "/todos", &scope, state, limit, cursor)?;
+    let key = ListKey::new(caller.owner, state, &paging.request);
     let list = async |key: &ListKey| -> ApiResult<Listed> {
         let page = app.todos.page(&key.owner, state, &paging.request).await?;
         paging.listed(&app.cursors, &page.items, page.next)
@@ -148,11 +142,7 @@ pub async fn create_todo(
     ApiJson(new): ApiJson<NewTodo>,
 ) -> ApiResult<Response> {
     let request = new.request();
-    let todo = Todo::new(
-        caller.owner.clone(),
-        new.description,
-        new.metadata.unwrap_or_default(),
-    );
+    let todo = new.into_todo(caller.owner.clone());
     let body = to_text(&todo)?;
     let answer = key.answer(&caller.owner, &request, body.clone());
     let (todo, mut response) = match app.todos.create(&caller, todo, answer).await? {

@@ -14,7 +14,7 @@ use super::lists::Listed;
 use super::paging::Paging;
 use crate::api::AppState;
 use crate::domain::{Email, LoginPassword, Password, Timestamp, Todo, User, Username};
-use crate::store::PageRequest;
+use crate::store::{Page, PageRequest};
 
 /// A user as anyone allowed to see them sees them: never a hash, never a session.
 #[derive(Serialize, ToSchema)]
@@ -257,26 +257,12 @@ pub async fn export(
         .todos
         .page(&name, None, &PageRequest::first(EXPORT_PAGE))
         .await?;
-    let profile = serde_json::to_string(&Profile::from(&user))
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let opening = format!("{{\"profile\":{profile},\"todos\":[");
     let disposition = HeaderValue::from_str(&format!(
         "attachment; filename=\"checkoff-{}.json\"",
         user.username
     ))
     .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let pages = ExportPages {
-        app,
-        owner: name,
-        page: Some(first),
-        opening: Some(opening),
-        written: 0,
-    };
-    // Fused: a body may be polled again after its end (the gzip layer does), which a bare
-    // unfold answers with a panic.
-    let body = axum::body::Body::from_stream(futures_util::StreamExt::fuse(
-        futures_util::stream::unfold(pages, ExportPages::next),
-    ));
+    let body = ExportPages::body(app, &user, first)?;
     Ok((
         [
             (header::CONTENT_DISPOSITION, disposition),
@@ -297,12 +283,30 @@ struct ExportPages {
     app: AppState,
     owner: Username,
     /// The page read and not yet sent; `None` once the last was sent.
-    page: Option<crate::store::Page<Todo>>,
+    page: Option<Page<Todo>>,
     opening: Option<String>,
     written: u64,
 }
 
 impl ExportPages {
+    /// The export of `user` as a body sent as it is read, from its `first` page of todos on.
+    fn body(app: AppState, user: &User, first: Page<Todo>) -> ApiResult<axum::body::Body> {
+        let profile = serde_json::to_string(&Profile::from(user))
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let pages = Self {
+            app,
+            owner: user.username.clone(),
+            page: Some(first),
+            opening: Some(format!("{{\"profile\":{profile},\"todos\":[")),
+            written: 0,
+        };
+        // Fused: a body may be polled again after its end (the gzip layer does), which a bare
+        // unfold answers with a panic.
+        Ok(axum::body::Body::from_stream(
+            futures_util::StreamExt::fuse(futures_util::stream::unfold(pages, Self::next)),
+        ))
+    }
+
     async fn next(mut self) -> Option<(Result<axum::body::Bytes, std::io::Error>, Self)> {
         let page = self.page.take()?;
         let mut chunk = self.opening.take().unwrap_or_default();
