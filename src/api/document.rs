@@ -210,7 +210,9 @@ fn complete_operation(operation: &mut Operation, oidc: bool) {
     // Every route has a deadline, and every route but the static ones reads the store.
     add(
         "503",
-        "The store did not answer in time; try again after `Retry-After`",
+        "The store did not answer in time; try again after `Retry-After`. A change whose \
+         outcome is unknown says it may have happened: read before repeating it, or repeat it \
+         with the same `Idempotency-Key`",
     );
     for (status, response) in responses.iter_mut() {
         if let RefOr::T(response) = response {

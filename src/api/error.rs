@@ -65,6 +65,12 @@ pub enum ApiError {
     /// A dependency (the store) is down; the detail is logged, not sent.
     #[error("Service temporarily unavailable; try again")]
     Unavailable(String),
+    /// A write was sent to the store and its answer lost; the detail is logged, not sent.
+    #[error(
+        "The store did not confirm the change: it may have happened. Read what you changed \
+         before trying again, or repeat the request with the same Idempotency-Key"
+    )]
+    OutcomeUnknown(String),
     /// A bug or broken data; the detail is logged, not sent.
     #[error("Internal server error")]
     Internal(String),
@@ -87,7 +93,9 @@ impl ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::TooManyRequests { .. } | Self::Limited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Timeout | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Timeout | Self::Unavailable(_) | Self::OutcomeUnknown(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -98,6 +106,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
             Self::Unavailable(detail) => tracing::warn!(%detail, "dependency unavailable"),
+            Self::OutcomeUnknown(detail) => {
+                tracing::warn!(%detail, "a write's outcome is unknown")
+            }
             Self::Internal(detail) => tracing::error!(%detail, "internal error"),
             _ => {}
         }
@@ -123,7 +134,7 @@ impl IntoResponse for ApiError {
             Self::PayloadTooLarge | Self::BodyTimeout => {
                 headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
-            Self::Timeout | Self::Unavailable(_) => {
+            Self::Timeout | Self::Unavailable(_) | Self::OutcomeUnknown(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}
@@ -140,12 +151,13 @@ impl From<Invalid> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        if matches!(e, StoreError::Unavailable(_) | StoreError::Internal(_)) {
-            let kind = if matches!(e, StoreError::Unavailable(_)) {
-                "unavailable"
-            } else {
-                "internal"
-            };
+        let kind = match e {
+            StoreError::Unavailable(_) => Some("unavailable"),
+            StoreError::Unknown(_) => Some("unknown"),
+            StoreError::Internal(_) => Some("internal"),
+            _ => None,
+        };
+        if let Some(kind) = kind {
             metrics::counter!("checkoff_store_errors_total", "kind" => kind).increment(1);
         }
         match e {
@@ -154,6 +166,7 @@ impl From<StoreError> for ApiError {
             StoreError::VersionMismatch { .. } => Self::PreconditionFailed,
             StoreError::Changed => Self::Conflict("Changed meanwhile; try again".into()),
             StoreError::Unavailable(detail) => Self::Unavailable(detail),
+            StoreError::Unknown(detail) => Self::OutcomeUnknown(detail),
             StoreError::Internal(detail) => Self::Internal(detail),
         }
     }

@@ -162,7 +162,9 @@ pub fn app(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("a handler panicked".into()).into_response()
         }))
-        .layer(TraceLayer::new_for_http())
+        // Failures are logged where they are understood (the store, `ApiError`), once: the
+        // trace layer's own ERROR line for every 5xx would be a second, less clear one.
+        .layer(TraceLayer::new_for_http().on_failure(()))
         // Each request has an id (the caller's x-request-id, or a new one), echoed back.
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(RequestIds::default()))

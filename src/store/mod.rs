@@ -39,6 +39,10 @@ pub enum StoreError {
     /// The engine could not be reached or did not answer in time; worth retrying later.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// A write was sent and its answer lost (no answer in time, a server error): it may have
+    /// been done. Worth checking before trying again.
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
     /// Data in the store breaks the domain rules or the engine failed in an unexpected way.
     #[error("store failure: {0}")]
     Internal(String),

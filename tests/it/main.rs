@@ -13,6 +13,7 @@ mod attack;
 mod cli;
 mod contract;
 mod dynamodb;
+mod faults;
 mod helpers;
 mod instances;
 mod lambda;

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Number, Value};
 use uuid::Uuid;
 
-use super::error::from_sdk;
+use super::error::failed;
 use super::items::Item;
 use crate::domain::{
     Description, Metadata, Timestamp, Todo, TodoState, User, Username, legacy_pbkdf2_phc,
@@ -34,7 +34,7 @@ async fn scan(
         .set_exclusive_start_key(start)
         .send()
         .await
-        .map_err(from_sdk)?;
+        .map_err(failed("Scan"))?;
     Ok((page.items.unwrap_or_default(), page.last_evaluated_key))
 }
 

@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 
 use super::DynamoStore;
-use super::error::{Checked, checked, from_sdk, unless_condition_failed};
+use super::attempts::attempt;
+use super::error::{Checked, checked, failed, unless_condition_failed};
 use super::items::{
     EXPIRES, failures_key, n, remembered_from_item, remembered_item, remembered_key,
 };
@@ -78,7 +79,7 @@ impl GuardStore for DynamoStore {
                 .expression_attribute_values(":l", n(old.last))
                 .expression_attribute_values(":u", n(old.locked_until)),
         };
-        unless_condition_failed(put.send().await, StoreError::Changed).map(drop)
+        unless_condition_failed(attempt(put).await, StoreError::Changed).map(drop)
     }
 
     async fn clear_failures(&self, key: &str) -> StoreResult<()> {
@@ -88,7 +89,7 @@ impl GuardStore for DynamoStore {
             .set_key(Some(failures_key(key)))
             .send()
             .await
-            .map_err(from_sdk)?;
+            .map_err(failed("DeleteItem"))?;
         Ok(())
     }
 
@@ -105,12 +106,11 @@ impl GuardStore for DynamoStore {
             .condition_expression(KEY_FREE)
             .expression_attribute_names("#expires", EXPIRES)
             .expression_attribute_values(":now", n(Timestamp::now().unix_seconds()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match checked(put)? {
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        match checked(attempt(put).await)? {
             Checked::Written(_) => Ok(None),
-            Checked::Failed(held) => held.as_ref().map(remembered_from_item).transpose(),
+            // After a lost try, the record held may be this one: the same request's answer.
+            Checked::Failed { old, .. } => old.as_ref().map(remembered_from_item).transpose(),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! file ([`users`], [`sessions`], [`todos`], [`guard`]); the requests they share are in
 //! [`request`].
 
+mod attempts;
 pub mod chalice;
 mod error;
 mod guard;
@@ -17,7 +18,7 @@ mod users;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 
-use self::error::from_sdk;
+use self::error::failed;
 use self::items::{PK, SK, s};
 use super::{Store, StoreResult};
 
@@ -72,7 +73,7 @@ impl Store for DynamoStore {
             .key(SK, s("PING"))
             .send()
             .await
-            .map_err(from_sdk)?;
+            .map_err(failed("GetItem"))?;
         Ok(())
     }
 }

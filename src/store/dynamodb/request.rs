@@ -9,10 +9,13 @@ use std::time::Duration;
 use aws_sdk_dynamodb::error::BuildError;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{DeleteRequest, TransactWriteItem, WriteRequest};
+use aws_sdk_dynamodb::types::{
+    DeleteRequest, ReturnValuesOnConditionCheckFailure, TransactWriteItem, WriteRequest,
+};
 
 use super::DynamoStore;
-use super::error::{from_sdk, unless_condition_failed};
+use super::attempts::attempt;
+use super::error::{Checked, checked, failed, from_write};
 use super::items::{Item, PK, SK};
 use crate::store::{StoreError, StoreResult};
 
@@ -88,7 +91,7 @@ impl DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(from_sdk)?;
+            .map_err(failed("GetItem"))?;
         Ok(found.item)
     }
 
@@ -133,7 +136,7 @@ impl DynamoStore {
                 .set_limit(remaining)
                 .send()
                 .await
-                .map_err(from_sdk)?;
+                .map_err(failed("Query"))?;
             items.extend(page.items.unwrap_or_default());
             start = page.last_evaluated_key;
             let enough = wanted.is_some_and(|w| items.len() >= w);
@@ -150,11 +153,16 @@ impl DynamoStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item))
+            .set_item(Some(item.clone()))
             .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        unless_condition_failed(put, StoreError::AlreadyExists).map(drop)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        match checked(attempt(put).await)? {
+            Checked::Written(_) => Ok(()),
+            // The item is there just as this write makes it: a try whose answer was lost did
+            // it (a new item holds a fresh id or a fresh hash: no one else writes the same).
+            Checked::Failed { old, lost: true } if old.as_ref() == Some(&item) => Ok(()),
+            Checked::Failed { .. } => Err(StoreError::AlreadyExists),
+        }
     }
 
     /// Runs conditional writes a hundred to a transaction (one request each); a transaction
@@ -188,22 +196,24 @@ impl DynamoStore {
     ) -> StoreResult<Transaction> {
         let actions = &actions;
         retrying(CONFLICT_BACKOFF, (), move |()| async move {
-            let sent = self
+            // One token for every try: DynamoDB does a transaction once per token, so a try
+            // after one whose answer was lost cannot do it twice.
+            let transaction = self
                 .client
                 .transact_write_items()
                 .set_transact_items(Some(actions.clone()))
-                .send()
-                .await;
-            let Err(e) = sent else {
+                .client_request_token(uuid::Uuid::new_v4().to_string());
+            let attempted = attempt(transaction).await;
+            let Err(e) = attempted.result else {
                 return Ok(Try::Done(Transaction::Written));
             };
             let reasons = cancellation_reasons(&e);
             if reasons.iter().any(|r| r == "ConditionalCheckFailed") {
                 Ok(Try::Done(Transaction::ConditionFailed))
             } else if reasons.iter().any(|r| r == "TransactionConflict") {
-                Ok(Try::Again((), from_sdk(e)))
+                Ok(Try::Again((), from_write(e, attempted.lost)))
             } else {
-                Err(from_sdk(e))
+                Err(from_write(e, attempted.lost))
             }
         })
         .await
@@ -228,7 +238,7 @@ impl DynamoStore {
                     .request_items(&self.table, requests)
                     .send()
                     .await
-                    .map_err(from_sdk)?;
+                    .map_err(failed("BatchWriteItem"))?;
                 let left = written
                     .unprocessed_items
                     .and_then(|mut left| left.remove(&self.table))

@@ -6,7 +6,8 @@ use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use uuid::Uuid;
 
 use super::DynamoStore;
-use super::error::{Checked, checked, from_sdk, unless_condition_failed};
+use super::attempts::attempt;
+use super::error::{Checked, checked, failed, unless_condition_failed};
 use super::items::{
     GSI1, Item, KEPT_SESSION, LOGIN_GENERATION, SESSION_PREFIX, n, revoked_attribute, s,
     session_from_item, session_item, session_key, user_pk,
@@ -69,7 +70,7 @@ impl DynamoStore {
         if expression.is_empty() {
             return Ok(());
         }
-        let updated = request.update_expression(expression).send().await;
+        let updated = attempt(request.update_expression(expression)).await;
         unless_condition_failed(updated, StoreError::NotFound).map(drop)
     }
 }
@@ -94,7 +95,7 @@ impl SessionStore for DynamoStore {
             .expression_attribute_values(":id", s(format!("{SESSION_PREFIX}{id}")))
             .send()
             .await
-            .map_err(from_sdk)?;
+            .map_err(failed("Query"))?;
         let Some(item) = found.items.unwrap_or_default().into_iter().next() else {
             return Ok(None);
         };
@@ -137,13 +138,16 @@ impl SessionStore for DynamoStore {
             .condition_expression("refresh_hash = :from")
             .expression_attribute_values(":from", s(from))
             .expression_attribute_values(":to", s(to))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match checked(rotated)? {
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        match checked(attempt(rotated).await)? {
             Checked::Written(_) => Ok(()),
-            Checked::Failed(Some(_)) => Err(StoreError::Changed),
-            Checked::Failed(None) => Err(StoreError::NotFound),
+            // A lost try rotated it already: the hash is the one this write sets.
+            Checked::Failed {
+                old: Some(old),
+                lost: true,
+            } if old.get("refresh_hash") == Some(&s(to)) => Ok(()),
+            Checked::Failed { old: Some(_), .. } => Err(StoreError::Changed),
+            Checked::Failed { old: None, .. } => Err(StoreError::NotFound),
         }
     }
 
@@ -206,7 +210,7 @@ impl SessionStore for DynamoStore {
             }
             None => format!("SET {} REMOVE {KEPT_SESSION}", sets.join(", ")),
         };
-        let updated = request.update_expression(expression).send().await;
+        let updated = attempt(request.update_expression(expression)).await;
         unless_condition_failed(updated, StoreError::NotFound)?;
         // The ended sessions' items are only clutter now (and expire by TTL): removing them
         // is tidying, which must not turn a done change into a failure.

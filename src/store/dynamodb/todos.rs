@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::types::{
 use uuid::Uuid;
 
 use super::DynamoStore;
+use super::attempts::attempt;
 use super::error::{Checked, checked, unless_condition_failed};
 use super::guard::KEY_FREE;
 use super::items::{
@@ -73,9 +74,8 @@ impl DynamoStore {
     ) -> StoreResult<()> {
         let counted = self
             .usage_update(owner, 1, bytes as i64)
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
+            .return_values(ReturnValue::AllNew);
+        let counted = attempt(counted).await;
         let profile = match unless_condition_failed(counted, StoreError::NotFound) {
             Ok(output) => match user_from_item(&output.attributes.unwrap_or_default()) {
                 Ok(profile) => profile,
@@ -121,7 +121,7 @@ impl DynamoStore {
         if todos == 0 && bytes == 0 {
             return;
         }
-        let added = self.usage_update(owner, todos, bytes).send().await;
+        let added = attempt(self.usage_update(owner, todos, bytes)).await;
         match unless_condition_failed(added, StoreError::NotFound) {
             Ok(_) | Err(StoreError::NotFound) => {}
             Err(error) => {
@@ -149,6 +149,20 @@ fn version_of(old: Option<&Item>) -> StoreError {
         Some(current) => StoreError::VersionMismatch { current },
         None => StoreError::NotFound,
     }
+}
+
+/// Whether `item` is as a write of `patch` at `now` left it (its time and every field it set).
+fn changed_by(item: &Item, patch: &TodoPatch, now: Timestamp) -> bool {
+    let Ok(todo) = todo_from_item(item) else {
+        return false;
+    };
+    todo.updated_at == now
+        && patch
+            .description
+            .as_ref()
+            .is_none_or(|d| *d == todo.description)
+        && patch.state.is_none_or(|s| s == todo.state)
+        && patch.metadata.as_ref().is_none_or(|m| *m == todo.metadata)
 }
 
 /// `attribute_exists(PK)`, plus the version check when the caller asked for one.
@@ -403,11 +417,8 @@ impl TodoStore for DynamoStore {
         if resized {
             request = request.return_values(ReturnValue::AllOld);
         }
-        let updated = request
-            .update_expression(format!("SET {}", sets.join(", ")))
-            .send()
-            .await;
-        match checked(updated)? {
+        let updated = attempt(request.update_expression(format!("SET {}", sets.join(", "))));
+        match checked(updated.await)? {
             Checked::Written(updated) if resized => {
                 let old = todo_from_item(&updated.attributes.unwrap_or_default())?;
                 let new = old.clone().patched(patch, now);
@@ -416,7 +427,12 @@ impl TodoStore for DynamoStore {
                 Ok(new)
             }
             Checked::Written(updated) => todo_from_item(&updated.attributes.unwrap_or_default()),
-            Checked::Failed(old) => Err(version_of(old.as_ref())),
+            // A lost try made this very change (its time and fields): it is done.
+            Checked::Failed {
+                old: Some(old),
+                lost: true,
+            } if changed_by(&old, patch, now) => todo_from_item(&old),
+            Checked::Failed { old, .. } => Err(version_of(old.as_ref())),
         }
     }
 
@@ -439,7 +455,7 @@ impl TodoStore for DynamoStore {
                 .expression_attribute_names("#version", "version")
                 .expression_attribute_values(":expected", n(expected));
         }
-        match checked(request.send().await)? {
+        match checked(attempt(request).await)? {
             Checked::Written(deleted) => {
                 let bytes = deleted
                     .attributes
@@ -449,7 +465,12 @@ impl TodoStore for DynamoStore {
                 self.add_usage(owner, -1, -(bytes as i64)).await;
                 Ok(())
             }
-            Checked::Failed(old) => Err(version_of(old.as_ref())),
+            // Gone, and a try whose answer was lost may be what deleted it: done as asked.
+            Checked::Failed {
+                old: None,
+                lost: true,
+            } => Ok(()),
+            Checked::Failed { old, .. } => Err(version_of(old.as_ref())),
         }
     }
 }

@@ -6,7 +6,8 @@ use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{ConditionCheck, Delete, ReturnValue, TransactWriteItem};
 
 use super::DynamoStore;
-use super::error::{from_sdk, unless_condition_failed};
+use super::attempts::attempt;
+use super::error::{from_write, unless_condition_failed};
 use super::items::{
     GSI1, GSI1PK, GSI1SK, Item, PROFILE, SK, TODO_PREFIX, USERS_PARTITION, profile_key, s,
     user_from_item, user_item, user_pk,
@@ -135,9 +136,8 @@ impl UserStore for DynamoStore {
         let updated = self
             .profile_update(username)
             .update_expression("SET password_hash = :hash")
-            .expression_attribute_values(":hash", s(hash))
-            .send()
-            .await;
+            .expression_attribute_values(":hash", s(hash));
+        let updated = attempt(updated).await;
         unless_condition_failed(updated, StoreError::NotFound).map(drop)
     }
 
@@ -149,27 +149,27 @@ impl UserStore for DynamoStore {
             .expression_attribute_values(
                 ":admin",
                 aws_sdk_dynamodb::types::AttributeValue::Bool(admin),
-            )
-            .send()
-            .await;
+            );
+        let updated = attempt(updated).await;
         unless_condition_failed(updated, StoreError::NotFound).map(drop)
     }
 
     async fn delete_user(&self, username: &Username) -> StoreResult<u64> {
         // The profile goes first, so the authorizer refuses the user's tokens from now on, and
         // writes racing the deletion take themselves back (see `put_owned`).
-        let removed = self
+        let delete = self
             .client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(profile_key(username)))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(from_sdk)?;
+            .return_values(ReturnValue::AllOld);
+        let attempted = attempt(delete).await;
+        // A try whose answer was lost may be what removed it.
+        let lost = attempted.lost;
+        let removed = attempted.result.map_err(|e| from_write(e, lost))?;
         // Someone made a new account of this name meanwhile (`None`): what is left is theirs.
         let count = self.sweep_orphans(username).await?.unwrap_or(0);
-        if removed.attributes.is_none() && count == 0 {
+        if removed.attributes.is_none() && !lost && count == 0 {
             Err(StoreError::NotFound)
         } else {
             Ok(count)
