@@ -314,6 +314,18 @@ impl Todo {
         self.version += 1;
         self
     }
+
+    /// Whether this is the item as a write of `patch` stamped `now` left it: how a write whose
+    /// answer was lost is recognised as done.
+    pub fn shows(&self, patch: &TodoPatch, now: Timestamp) -> bool {
+        self.updated_at == now
+            && patch
+                .description
+                .as_ref()
+                .is_none_or(|d| *d == self.description)
+            && patch.state.is_none_or(|s| s == self.state)
+            && patch.metadata.as_ref().is_none_or(|m| *m == self.metadata)
+    }
 }
 
 /// A change to some fields of a todo; never empty.

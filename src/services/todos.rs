@@ -94,6 +94,10 @@ impl Todos {
             None => self.store.create_todo(&todo).await.map(|()| None),
             Some(now) => self.store.create_todo_remembered(&todo, now).await,
         };
+        let earlier = match earlier {
+            Err(StoreError::Unknown(why)) => self.made_anyway(&todo, why).await.map(|()| None),
+            other => other,
+        };
         match earlier.map_err(account_gone)? {
             Some(earlier) => Ok(Created::Before(same_request(earlier, answer.as_ref())?)),
             None => {
@@ -115,11 +119,20 @@ impl Todos {
         let expected = self.expected_version(&caller.owner, uid, expected).await?;
         let grown = self.growth(caller, uid, patch).await?;
         self.limits.grow(caller, 0, grown)?;
-        let todo = self
+        let now = Timestamp::now();
+        let todo = match self
             .store
-            .update_todo(&caller.owner, uid, patch, expected, Timestamp::now())
+            .update_todo(&caller.owner, uid, patch, expected, now)
             .await
-            .map_err(not_found)?;
+        {
+            Err(StoreError::Unknown(why)) => match self.store.get_todo(&caller.owner, uid).await {
+                // The item shows this very change (its time, its fields): it was done.
+                Ok(Some(todo)) if todo.shows(patch, now) => Ok(todo),
+                _ => Err(StoreError::Unknown(why)),
+            },
+            other => other,
+        }
+        .map_err(not_found)?;
         self.feed.publish(caller, What::Updated(todo.clone()));
         Ok(todo)
     }
@@ -160,6 +173,16 @@ impl Todos {
             .await?;
         self.many_changed(caller, deleted);
         Ok(deleted)
+    }
+
+    /// After a create whose outcome is unknown: done if the todo is there as it was written
+    /// (its uid is new, so nobody else wrote it). Not finding it proves nothing (the write may
+    /// still be on its way), so then the outcome stays unknown.
+    async fn made_anyway(&self, todo: &Todo, why: String) -> Result<(), StoreError> {
+        match self.store.get_todo(&todo.username, todo.uid).await {
+            Ok(Some(stored)) if stored == *todo => Ok(()),
+            _ => Err(StoreError::Unknown(why)),
+        }
     }
 
     fn many_changed(&self, caller: &Decision, count: u64) {

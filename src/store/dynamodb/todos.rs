@@ -151,20 +151,6 @@ fn version_of(old: Option<&Item>) -> StoreError {
     }
 }
 
-/// Whether `item` is as a write of `patch` at `now` left it (its time and every field it set).
-fn changed_by(item: &Item, patch: &TodoPatch, now: Timestamp) -> bool {
-    let Ok(todo) = todo_from_item(item) else {
-        return false;
-    };
-    todo.updated_at == now
-        && patch
-            .description
-            .as_ref()
-            .is_none_or(|d| *d == todo.description)
-        && patch.state.is_none_or(|s| s == todo.state)
-        && patch.metadata.as_ref().is_none_or(|m| *m == todo.metadata)
-}
-
 /// `attribute_exists(PK)`, plus the version check when the caller asked for one.
 fn existing_at(expected: Option<u64>) -> &'static str {
     if expected.is_some() {
@@ -431,7 +417,7 @@ impl TodoStore for DynamoStore {
             Checked::Failed {
                 old: Some(old),
                 lost: true,
-            } if changed_by(&old, patch, now) => todo_from_item(&old),
+            } if todo_from_item(&old).is_ok_and(|t| t.shows(patch, now)) => todo_from_item(&old),
             Checked::Failed { old, .. } => Err(version_of(old.as_ref())),
         }
     }
