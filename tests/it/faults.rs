@@ -42,6 +42,8 @@ struct Faults {
     share: u64,
     /// Every call stalls before it is passed on (the table is unreachable).
     stall_all: bool,
+    /// Calls of this operation are throttled once this many of them have passed.
+    throttle_after: Option<(&'static str, u32)>,
     rng: u64,
     seen: BTreeMap<Fault, u32>,
 }
@@ -95,6 +97,7 @@ impl FaultyDynamo {
             faults: Mutex::new(Faults {
                 share: 0,
                 stall_all: false,
+                throttle_after: None,
                 rng: seed,
                 seen: BTreeMap::new(),
             }),
@@ -113,6 +116,11 @@ impl FaultyDynamo {
     /// Fails `percent` of the calls from now on.
     fn fail(&self, percent: u64) {
         self.proxy.faults.lock().unwrap().share = percent;
+    }
+
+    /// Throttles every call of `operation` (e.g. `TransactWriteItems`) after the next `passed`.
+    fn throttle_after(&self, operation: &'static str, passed: u32) {
+        self.proxy.faults.lock().unwrap().throttle_after = Some((operation, passed));
     }
 
     fn stall_all(&self, stall: bool) {
@@ -134,9 +142,24 @@ impl Drop for FaultyDynamo {
 const STALL: Duration = Duration::from_secs(20);
 
 async fn pass_on(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
+    let operation = request
+        .headers()
+        .get("x-amz-target")
+        .and_then(|t| t.to_str().ok())
+        .and_then(|t| t.rsplit('.').next())
+        .unwrap_or_default()
+        .to_owned();
     let (fault, stall_all) = {
         let mut faults = proxy.faults.lock().unwrap();
-        (faults.choose(), faults.stall_all)
+        let fault = match &mut faults.throttle_after {
+            Some((op, 0)) if *op == operation => Fault::Throttled,
+            Some((op, passed)) if *op == operation => {
+                *passed -= 1;
+                Fault::None
+            }
+            _ => faults.choose(),
+        };
+        (fault, faults.stall_all)
     };
     if stall_all {
         tokio::time::sleep(STALL).await;
@@ -261,6 +284,7 @@ async fn under_half_the_calls_failing_every_answer_is_true() {
     let mut rng = Faults {
         share: 0,
         stall_all: false,
+        throttle_after: None,
         rng: 7,
         seen: BTreeMap::new(),
     };
@@ -676,4 +700,42 @@ impl Drop for SmallDisk {
             .arg(&self.path)
             .status();
     }
+}
+
+/// A bulk change that stops half-way (the first hundred todos completed in one transaction, the
+/// next refused): the answer must not say "nothing happened". It says the change may have
+/// happened, and the same request again finishes it.
+#[tokio::test]
+async fn a_bulk_change_cut_short_does_not_answer_nothing_happened() {
+    let Some((app, faulty, direct, _dir)) = faulty_app(5, ServiceSettings::default()).await else {
+        return;
+    };
+    let token = app.user_token("alice").await;
+    let alice = checkoff::domain::Username::parse("alice").unwrap();
+    for n in 0..150 {
+        let description = checkoff::domain::Description::parse(&format!("todo {n}")).unwrap();
+        let todo = checkoff::domain::Todo::new(alice.clone(), description, Default::default());
+        direct.create_todo(&todo).await.unwrap();
+    }
+    faulty.throttle_after("TransactWriteItems", 1);
+    let response = app
+        .authed(Method::POST, "/todos/complete-all", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = response.json().await.unwrap();
+    assert!(says_maybe(&body), "{body}");
+    let completed = |todos: &[Value]| todos.iter().filter(|t| t["state"] == "completed").count();
+    assert_eq!(completed(&todos_of(&*direct, "alice").await), 100);
+
+    faulty.throttle_after("TransactWriteItems", u32::MAX);
+    let response = app
+        .authed(Method::POST, "/todos/complete-all", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(completed(&todos_of(&*direct, "alice").await), 150);
+    app.stop().await;
 }

@@ -167,19 +167,29 @@ impl DynamoStore {
 
     /// Runs conditional writes a hundred to a transaction (one request each); a transaction
     /// that some item's condition fails is done again item by item, where the failing ones are
-    /// simply skipped. Returns which were written (their indexes).
+    /// simply skipped. Returns which were written (their indexes). A failure after some were
+    /// written is [`StoreError::Unknown`]: the caller must not hear "nothing happened".
     pub(super) async fn write_many(
         &self,
         actions: Vec<TransactWriteItem>,
     ) -> StoreResult<Vec<usize>> {
         let mut written = Vec::new();
+        let partly = |written: &Vec<usize>, e: StoreError| match e {
+            StoreError::Unavailable(why) | StoreError::Internal(why) if !written.is_empty() => {
+                let total = actions.len();
+                StoreError::Unknown(format!("{} of {total} written, then: {why}", written.len()))
+            }
+            other => other,
+        };
         for (c, chunk) in actions.chunks(TRANSACTION_LIMIT).enumerate() {
             let first = c * TRANSACTION_LIMIT;
-            match self.transact(chunk.to_vec()).await? {
+            let done = self.transact(chunk.to_vec()).await;
+            match done.map_err(|e| partly(&written, e))? {
                 Transaction::Written => written.extend(first..first + chunk.len()),
                 Transaction::ConditionFailed => {
                     for (i, action) in chunk.iter().enumerate() {
-                        if self.transact(vec![action.clone()]).await? == Transaction::Written {
+                        let done = self.transact(vec![action.clone()]).await;
+                        if done.map_err(|e| partly(&written, e))? == Transaction::Written {
                             written.push(first + i);
                         }
                     }
