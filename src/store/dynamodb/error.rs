@@ -61,7 +61,7 @@ pub(super) fn log_failure<E, R>(operation: &'static str, e: &SdkError<E, R>, att
 where
     E: ProvideErrorMetadata,
 {
-    let (code, message) = match e {
+    let (code, detail) = match e {
         SdkError::ServiceError(service) => (
             service.err().code().unwrap_or("none"),
             service.err().message().unwrap_or("no message"),
@@ -73,9 +73,9 @@ where
     };
     match attempt {
         Some(attempt) => {
-            tracing::warn!(operation, code, message, attempt, "DynamoDB call failed")
+            tracing::warn!(operation, code, detail, attempt, "DynamoDB call failed")
         }
-        None => tracing::warn!(operation, code, message, "DynamoDB call failed"),
+        None => tracing::warn!(operation, code, detail, "DynamoDB call failed"),
     }
 }
 
