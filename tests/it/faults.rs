@@ -535,34 +535,11 @@ async fn a_stalled_table_answers_503_in_time_and_recovers() {
     };
     let token = app.user_token("alice").await;
     faulty.stall_all(true);
-    let started = Instant::now();
-    let response = app
-        .authed(Method::POST, "/todos", &token)
-        .json(&json!({ "description": "during the stall" }))
-        .send()
-        .await
-        .unwrap();
-    let took = started.elapsed();
-    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(response.headers().contains_key("retry-after"));
-    assert!(took < Duration::from_secs(15), "answered after {took:?}");
+    a_create_answers_503_in_time(&app, &token).await;
 
     faulty.stall_all(false);
-    let created = app
-        .authed(Method::POST, "/todos", &token)
-        .json(&json!({ "description": "after the stall" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), StatusCode::CREATED);
-    let listed: Value = app.list_todos(&token, "").await.json().await.unwrap();
-    let descriptions: Vec<&str> = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["description"].as_str().unwrap())
-        .collect();
-    assert_eq!(descriptions, ["after the stall"]);
+    app.create_todo(&token, "after the stall").await;
+    assert_eq!(descriptions(&app, &token).await, ["after the stall"]);
     app.stop().await;
 }
 
@@ -580,17 +557,7 @@ async fn sqlite_a_held_write_lock_answers_503_and_stores_nothing() {
     let holder =
         rusqlite::Connection::open(dir.path().join(checkoff::store::sqlite::DB_FILE)).unwrap();
     holder.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let started = Instant::now();
-    let response = app
-        .authed(Method::POST, "/todos", &token)
-        .json(&json!({ "description": "while locked" }))
-        .send()
-        .await
-        .unwrap();
-    let took = started.elapsed();
-    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(response.headers().contains_key("retry-after"));
-    assert!(took < Duration::from_secs(15), "answered after {took:?}");
+    a_create_answers_503_in_time(&app, &token).await;
     holder.execute_batch("ROLLBACK").unwrap();
 
     app.create_todo(&token, "after").await;
@@ -645,6 +612,22 @@ async fn sqlite_a_full_disk_answers_503_and_loses_nothing() {
         acknowledged
     );
     app.stop().await;
+}
+
+/// A create answered 503 with `Retry-After`, within the store's timeouts (well before the
+/// request's 30 s deadline).
+async fn a_create_answers_503_in_time(app: &TestApp, token: &str) {
+    let started = Instant::now();
+    let response = app
+        .authed(Method::POST, "/todos", token)
+        .json(&json!({ "description": "not now" }))
+        .send()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().contains_key("retry-after"));
+    assert!(took < Duration::from_secs(15), "answered after {took:?}");
 }
 
 async fn descriptions(app: &TestApp, token: &str) -> Vec<String> {
