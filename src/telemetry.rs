@@ -56,7 +56,7 @@ fn describe() {
     );
     describe_counter!(
         "checkoff_store_errors_total",
-        "Store operations that failed, by kind: unavailable (worth retrying) or internal."
+        "Store operations that failed, by kind: unavailable (nothing done, worth retrying), unknown (a write that may have been done) or internal."
     );
     describe_counter!(
         "checkoff_login_failures_total",

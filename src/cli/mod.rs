@@ -168,7 +168,9 @@ pub fn run(cli: Cli) -> ExitCode {
         if matches!(cli.command, Command::Serve(_)) {
             "info"
         } else {
-            "warn"
+            // A command says what failed itself, on one line: a server's log of each failed
+            // DynamoDB call would only say it again.
+            "warn,checkoff::store::dynamodb=error"
         },
     );
     run_to_exit(dispatch(cli))
