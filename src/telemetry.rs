@@ -6,6 +6,7 @@
 mod logging;
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -14,7 +15,7 @@ use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
-pub use logging::{LogFormat, init_logging};
+pub use logging::{LogFormat, LogWriter, dropped_lines, init_logging};
 
 /// Request latency buckets, in seconds: from a cached list to a slow password hash.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -26,6 +27,14 @@ const LATENCY_BUCKETS: &[f64] = &[
 /// pile up in memory.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
+/// Whether this process records metrics: without a recorder, the request path skips making
+/// their labels at all.
+static RECORDING: AtomicBool = AtomicBool::new(false);
+
+pub fn recording() -> bool {
+    RECORDING.load(Ordering::Relaxed)
+}
+
 /// Makes this process record metrics; the handle renders them, each with its `# HELP` line.
 pub fn install() -> Result<PrometheusHandle, String> {
     let handle = PrometheusBuilder::new()
@@ -34,6 +43,7 @@ pub fn install() -> Result<PrometheusHandle, String> {
         .install_recorder()
         .map_err(|e| format!("cannot record metrics: {e}"))?;
     describe();
+    RECORDING.store(true, Ordering::Relaxed);
     Ok(handle)
 }
 
@@ -67,6 +77,10 @@ fn describe() {
         "Logins refused (429) because the name or address is locked after failures."
     );
     describe_counter!(
+        "checkoff_log_lines_dropped_total",
+        "Log lines dropped because the log writer fell behind (requests never wait for it)."
+    );
+    describe_counter!(
         "checkoff_list_cache_total",
         "List pages asked for, by result: served from the cache (hit) or read (miss)."
     );
@@ -95,6 +109,7 @@ pub async fn serve(
         get(move || {
             let handle = handle.clone();
             async move {
+                metrics::counter!("checkoff_log_lines_dropped_total").absolute(dropped_lines());
                 (
                     [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
                     handle.render(),

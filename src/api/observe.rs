@@ -24,14 +24,12 @@ pub(super) async fn observe(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
-    tracing::info!(
-        request_id,
-        %method,
-        route,
-        status,
-        ms = elapsed.as_secs_f64() * 1000.0,
-        "request"
-    );
+    // To the microsecond, as a number that prints as such (not 0.5031439999999999).
+    let ms = (elapsed.as_secs_f64() * 1e6).round() / 1e3;
+    tracing::info!(request_id, %method, route, status, ms, "request");
+    if !crate::telemetry::recording() {
+        return response;
+    }
     metrics::counter!(
         "checkoff_http_requests_total",
         "method" => method_label(&method),

@@ -23,7 +23,7 @@ use crate::domain::Invalid;
 use crate::entry::run_to_exit;
 use crate::service;
 use crate::store::{Store, StoreError};
-use crate::telemetry::{LogFormat, init_logging};
+use crate::telemetry::{LogFormat, LogWriter, init_logging};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -163,16 +163,15 @@ impl From<StoreError> for Failure {
 type CliResult = Result<(), Failure>;
 
 pub fn run(cli: Cli) -> ExitCode {
-    init_logging(
-        cli.log_format,
-        if matches!(cli.command, Command::Serve(_)) {
-            "info"
-        } else {
-            // A command says what failed itself, on one line: a server's log of each failed
-            // DynamoDB call would only say it again.
-            "warn,checkoff::store::dynamodb=error"
-        },
-    );
+    let serving = matches!(cli.command, Command::Serve(_));
+    let _queued_lines = if serving {
+        init_logging(cli.log_format, "info", LogWriter::Background)
+    } else {
+        // A command says what failed itself, on one line: a server's log of each failed
+        // DynamoDB call would only say it again.
+        let level = "warn,checkoff::store::dynamodb=error";
+        init_logging(cli.log_format, level, LogWriter::Direct)
+    };
     run_to_exit(dispatch(cli))
 }
 

@@ -40,7 +40,8 @@ struct LambdaArgs {
 }
 
 pub fn run() -> ExitCode {
-    crate::telemetry::init_logging(crate::telemetry::LogFormat::from_env(), "info");
+    let format = crate::telemetry::LogFormat::from_env();
+    crate::telemetry::init_logging(format, "info", crate::telemetry::LogWriter::Direct);
     crate::entry::run_to_exit(serve())
 }
 

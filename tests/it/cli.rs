@@ -209,6 +209,20 @@ impl Server {
 
     /// Starts the server with extra environment and waits (bounded) for its listening line.
     pub(crate) fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Self {
+        Self::start_reading_logs(data_dir, env, None)
+    }
+
+    /// Starts the server with nobody reading its standard error until `gate` is let go (sent
+    /// on or dropped): its log pipe fills after a few hundred lines.
+    fn start_with_stalled_logs(data_dir: &Path, gate: mpsc::Receiver<()>) -> Self {
+        Self::start_reading_logs(data_dir, &[("RUST_LOG", "info")], Some(gate))
+    }
+
+    fn start_reading_logs(
+        data_dir: &Path,
+        env: &[(&str, &str)],
+        gate: Option<mpsc::Receiver<()>>,
+    ) -> Self {
         let mut command = checkoff(data_dir, &["serve", "--addr", "127.0.0.1:0"]);
         command
             .envs(env.iter().copied())
@@ -221,6 +235,9 @@ impl Server {
         let pipe = child.0.stderr.take().expect("stderr is piped");
         let sink = Arc::clone(&stderr);
         thread::spawn(move || {
+            if let Some(gate) = gate {
+                let _ = gate.recv();
+            }
             for line in BufReader::new(pipe).lines().map_while(Result::ok) {
                 let mut text = sink.lock().unwrap_or_else(|e| e.into_inner());
                 text.push_str(&line);
@@ -1452,7 +1469,45 @@ async fn each_request_is_logged_with_its_id_and_no_secret_ever_is() {
         .unwrap_or_else(|| panic!("no request line for trace-me-42:\n{logs}"));
     assert_eq!(traced_line["status"], 200);
     assert_eq!(traced_line["route"], "/todos");
+    // The time as a number, to the microsecond: no float noise in every line.
+    let ms = traced_line["ms"].as_f64().expect("ms is a number");
+    assert_eq!(ms, (ms * 1000.0).round() / 1000.0, "{traced_line}");
+    assert!(
+        traced_line["ms"]
+            .to_string()
+            .split('.')
+            .nth(1)
+            .is_none_or(|d| d.len() <= 3),
+        "{traced_line}"
+    );
     assert!(lines.iter().filter(|l| l["message"] == "request").count() >= 9);
+}
+
+/// A log reader that falls behind (here: nobody reads the pipe, which holds 64 KiB) never holds
+/// a request up: the server's lines wait in a queue of their own (and past it are dropped and
+/// counted). Written by the request's worker, the line after the pipe filled blocked every
+/// request behind it.
+#[tokio::test]
+async fn a_log_nobody_reads_never_holds_a_request_up() {
+    let dir = tempfile::tempdir().unwrap();
+    create_user(dir.path(), "alice", false);
+    let (gate, stalled) = mpsc::channel();
+    let server = Server::start_with_stalled_logs(dir.path(), stalled);
+    let token = server.token("alice").await;
+    let client = Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    for n in 0..2_000 {
+        let answer = client
+            .get(format!("{}/todos", server.base()))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("request {n} held up: {e}"));
+        assert_eq!(answer.status(), StatusCode::OK);
+    }
+    drop(gate);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1769,6 +1824,8 @@ async fn metrics_are_served_on_their_own_address_only() {
         "checkoff_login_failures_total 1",
         r#"checkoff_list_cache_total{result="hit"} 1"#,
         "checkoff_store_duration_seconds_bucket{store=\"sqlite\",le=\"0.005\"}",
+        // The log writer kept up (it drops and counts lines rather than stall a request).
+        "checkoff_log_lines_dropped_total 0",
     ] {
         assert!(text.contains(expected), "{expected} in\n{text}");
     }
