@@ -969,7 +969,7 @@ async fn hostile_requests_get_a_client_error_promptly_and_the_server_keeps_servi
             .iter()
             .any(|t| t["description"] == "after the attack")
     );
-    let logs = server.stderr_text();
+    let logs = server.settled_logs();
     assert!(
         !logs.contains("panicked") && !logs.contains("internal error"),
         "the server logged:\n{logs}"

@@ -298,6 +298,21 @@ impl Server {
             .clone()
     }
 
+    /// What the server logged once its lines have stopped coming (a writer thread writes them
+    /// a moment after their requests are answered): quiet for 200 ms, or 5 s at most.
+    pub(crate) fn settled_logs(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut seen = self.stderr_text();
+        loop {
+            thread::sleep(Duration::from_millis(200));
+            let now = self.stderr_text();
+            if now.len() == seen.len() || Instant::now() > deadline {
+                return now;
+            }
+            seen = now;
+        }
+    }
+
     pub(crate) fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         self.client.request(method, format!("{}{path}", self.base))
     }
@@ -1444,7 +1459,7 @@ async fn each_request_is_logged_with_its_id_and_no_secret_ever_is() {
         .await
         .unwrap();
 
-    let logs = server.stderr_text();
+    let logs = server.settled_logs();
     let secrets = [
         password.to_owned(),
         token.clone(),
