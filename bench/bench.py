@@ -61,8 +61,8 @@ TODOS_PER_USER = 20
 START_RUNS = 5
 SIZES = [("list10", 10), ("list1k", 1_000), ("list100k", 100_000)]
 PRODUCTS = ["checkoff", "pocketbase", "ceiling"]
-SCENARIOS = ["list", "list-uncached", "list-nolog", "list-metrics", "get", "create", "update",
-             "login", "mixed"]
+SCENARIOS = ["list", "list-uncached", "list-log", "list-nolog", "list-metrics", "get", "create",
+             "update", "login", "mixed"]
 
 
 def log(msg: str) -> None:
@@ -406,7 +406,7 @@ class Server:
 
 
 def load_scenarios(server: Server, result: ProductResult, scenarios: dict, seconds: float,
-                   label: str) -> None:
+                   label: str, best_of: bool = False) -> None:
     for name in scenarios:
         req = scenarios[name]
         check_request(server.port, f"{label} {name}", req)
@@ -414,7 +414,9 @@ def load_scenarios(server: Server, result: ProductResult, scenarios: dict, secon
                 f"90 % GET {req.env['BENCH_LIST_PATH']}, 10 % POST {req.env['BENCH_CREATE_PATH']}")
         log(f"{label}: {name} ({what})")
         load = wrk(server.port, req, seconds)
-        result.loads[name] = load
+        earlier = result.loads.get(name)
+        if not (best_of and earlier and earlier.rps >= load.rps):
+            result.loads[name] = load
         log(f"  {load.rps:,.0f} req/s, p50 {load.p50_ms:.2f} ms, p99 {load.p99_ms:.2f} ms"
             + (f", {load.non2xx} non-2xx, {load.socket_errors} socket errors" if load.errors else ""))
 
@@ -573,16 +575,19 @@ def bench_checkoff_on(co: Checkoff, args, workdir: Path, result: ProductResult) 
             finally:
                 uncached.close()
 
-        # What the access log and the metrics cost: the same list from a second process on the
-        # same data without the log (RUST_LOG=warn), and from one recording metrics.
-        variants = {"list-nolog": ((), {"RUST_LOG": "warn"}),
+        # What the access log and the metrics cost: the same list from fresh processes on the
+        # same data, as served (log on), without the log (RUST_LOG=warn) and recording metrics,
+        # in two interleaved rounds, the best of each kept (this machine is noisy).
+        variants = {"list-log": ((), {}), "list-nolog": ((), {"RUST_LOG": "warn"}),
                     "list-metrics": (("--metrics-addr", f"127.0.0.1:{free_port()}"), {})}
-        for name, (flags, env) in variants.items():
-            other = co.serve(data, *flags, env=env)
-            try:
-                load_scenarios(other, result, {name: scenarios["list"]}, args.seconds, "checkoff")
-            finally:
-                other.close()
+        for _ in range(2):
+            for name, (flags, env) in variants.items():
+                other = co.serve(data, *flags, env=env)
+                try:
+                    load_scenarios(other, result, {name: scenarios["list"]}, args.seconds,
+                                   "checkoff", best_of=True)
+                finally:
+                    other.close()
 
         if co.store == "dynamodb":
             result.sdk = sdk_overhead(co, port, scenarios, uids[0], args.seconds)
@@ -856,7 +861,9 @@ def report(results: dict, args, started: float) -> str:
         if peer == "list" and ce_rps:
             to_ce = fmt_ratio(ratio(load.rps, ce_rps))
         label = {"list": "list 20", "list-uncached": "list 20, list cache off",
-                 "list-nolog": "list 20, no access log", "list-metrics": "list 20, metrics on",
+                 "list-log": "list 20, as served (best of 2 fresh processes)",
+                 "list-nolog": "list 20, no access log (best of 2)",
+                 "list-metrics": "list 20, metrics on (best of 2)",
                  "update": "update state",
                  "mixed": "mixed 90 % list / 10 % create", "ceiling": "ceiling (GET /)"}
         lines.append(f"| {label.get(scenario, scenario)} | {product} | {load.rps:,.0f} | "
@@ -946,8 +953,8 @@ def report(results: dict, args, started: float) -> str:
     share("get", "ceiling", 0.70, "get ≥ 70 % of the ceiling")
     share("create", "list", 0.40, "create ≥ 40 % of list")
     share("update", "list", 0.40, "update ≥ 40 % of list")
-    share("list", "list-nolog", 0.97, "the access log costs ≤ 3 % of list (list with it / without)")
-    share("list-metrics", "list", 0.97, "metrics cost ≤ 3 % of list (with them / without)")
+    share("list-log", "list-nolog", 0.97, "the access log costs ≤ 3 % of list (with it / without)")
+    share("list-metrics", "list-log", 0.97, "metrics cost ≤ 3 % of list (with them / without)")
     if co and co.storm:
         r = ratio(co.storm[1].p99_ms, co.storm[0].p99_ms)
         goal("list p99 during a login storm ≤ 3× without", fmt_ratio(r), r <= 3)
