@@ -318,10 +318,14 @@ async fn answer_once<T: Serialize>(
     answer: T,
 ) -> ApiResult<Response> {
     let body = to_text(&answer)?;
-    if let Some(now) = key.answer(owner, request, body.clone())
-        && let Some(earlier) = app.todos.remember(&now).await?
-    {
-        return Ok(replayed(StatusCode::OK, &earlier));
+    if let Some(now) = key.answer(owner, request, body.clone()) {
+        match app.todos.remember(&now).await {
+            Ok(Some(earlier)) => return Ok(replayed(StatusCode::OK, &earlier)),
+            Ok(None) => {}
+            // The action is done: it is answered as done. A retry with the key will act again
+            // (on what is left), which is what the bulk actions allow anyway.
+            Err(error) => tracing::warn!(%error, "a bulk action's answer could not be kept"),
+        }
     }
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }

@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 
 use super::helpers::*;
 use checkoff::config::ServiceSettings;
-use checkoff::store::{DynamoStore, PageRequest, Store};
+use checkoff::store::{DynamoStore, PageRequest, Store, UserStore};
 
 /// What the proxy does with one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -721,4 +721,41 @@ async fn a_bulk_change_cut_short_does_not_answer_nothing_happened() {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(completed(&todos_of(&*direct, "alice").await), 150);
     app.stop().await;
+}
+
+/// A count on the profile that drifted below zero (an `ADD` whose answer was lost, then a
+/// delete) reads as zero: the account goes on working instead of answering 503 to everything.
+#[tokio::test]
+async fn a_usage_count_that_drifted_below_zero_does_not_lock_the_account_out() {
+    let Some(endpoint) = dynamodb_endpoint() else {
+        return;
+    };
+    let store = fresh_dynamo_table(&endpoint).await;
+    add_user(&store, "alice").await;
+    dynamo_client(&endpoint)
+        .update_item()
+        .table_name(store.table())
+        .key(
+            "PK",
+            aws_sdk_dynamodb::types::AttributeValue::S("USER#alice".into()),
+        )
+        .key(
+            "SK",
+            aws_sdk_dynamodb::types::AttributeValue::S("PROFILE".into()),
+        )
+        .update_expression("ADD todo_count :minus, todo_bytes :minus")
+        .expression_attribute_values(
+            ":minus",
+            aws_sdk_dynamodb::types::AttributeValue::N("-99".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let alice = checkoff::domain::Username::parse("alice").unwrap();
+    let profile = store
+        .get_user(&alice)
+        .await
+        .unwrap()
+        .expect("the profile reads");
+    assert_eq!((profile.usage.todos, profile.usage.bytes), (0, 0));
 }

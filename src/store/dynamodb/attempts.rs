@@ -89,11 +89,13 @@ const THROTTLED: &[&str] = &[
     "TransactionInProgressException",
 ];
 
-pub(super) fn failure<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Failure {
+pub(super) fn failure<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> Failure {
     match e {
         SdkError::ServiceError(service) => match service.err().code() {
             Some(code) if THROTTLED.contains(&code) => Failure::NotDone,
             Some("InternalServerError" | "ServiceUnavailable") => Failure::Lost,
+            // A gateway's 502 or 504 has no DynamoDB code: the call may have got through.
+            _ if service.raw().status().is_server_error() => Failure::Lost,
             _ => Failure::Final,
         },
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
@@ -105,6 +107,16 @@ pub(super) fn failure<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Failure
 
 /// Sends `write` until it is answered for good or [`ATTEMPTS`] tries are made.
 pub(super) async fn attempt<W: Write>(write: W) -> Attempted<W::Output, W::Error> {
+    tries(write, true).await
+}
+
+/// [`attempt`] for a write that must not be sent again once an answer was lost: one that adds
+/// to a count (`ADD`) would add twice.
+pub(super) async fn attempt_once_done<W: Write>(write: W) -> Attempted<W::Output, W::Error> {
+    tries(write, false).await
+}
+
+async fn tries<W: Write>(write: W, again_after_lost: bool) -> Attempted<W::Output, W::Error> {
     let mut lost = false;
     let mut wait = FIRST_WAIT;
     let mut tried = 0;
@@ -120,7 +132,7 @@ pub(super) async fn attempt<W: Write>(write: W) -> Attempted<W::Output, W::Error
             return Attempted { result, lost };
         }
         log_failure(W::OPERATION, e, Some(tried));
-        if tried == ATTEMPTS {
+        if tried == ATTEMPTS || (lost && !again_after_lost) {
             return Attempted { result, lost };
         }
         // Full jitter: writers that failed together do not come back together.

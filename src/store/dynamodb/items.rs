@@ -299,13 +299,16 @@ fn revocations_of(item: &Item) -> Result<Revocations, StoreError> {
 }
 
 /// A number attribute that older items lack (then 0).
+/// A count kept with `ADD`: absent is 0, and so is below 0 (a count a lost answer made drift
+/// must not make the profile unreadable, which would lock the account out).
 fn number_or_zero(r: &Reader<'_>, name: &str) -> Result<u64, StoreError> {
     match r.item.get(name) {
         None => Ok(0),
         Some(value) => value
             .as_n()
             .ok()
-            .and_then(|n| n.parse().ok())
+            .and_then(|n| n.parse::<i64>().ok())
+            .map(|n| n.max(0).unsigned_abs())
             .ok_or_else(|| r.corrupt(format!("{name} is not a count"))),
     }
 }

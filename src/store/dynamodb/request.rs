@@ -161,6 +161,9 @@ impl DynamoStore {
             // The item is there just as this write makes it: a try whose answer was lost did
             // it (a new item holds a fresh id or a fresh hash: no one else writes the same).
             Checked::Failed { old, lost: true } if old.as_ref() == Some(&item) => Ok(()),
+            Checked::Failed { lost: true, .. } => Err(StoreError::Unknown(
+                "a try's answer was lost, then the key was found taken".into(),
+            )),
             Checked::Failed { .. } => Err(StoreError::AlreadyExists),
         }
     }

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{
 use uuid::Uuid;
 
 use super::DynamoStore;
-use super::attempts::attempt;
+use super::attempts::{attempt, attempt_once_done};
 use super::error::{Checked, checked, unless_condition_failed};
 use super::guard::KEY_FREE;
 use super::items::{
@@ -75,7 +75,7 @@ impl DynamoStore {
         let counted = self
             .usage_update(owner, 1, bytes as i64)
             .return_values(ReturnValue::AllNew);
-        let counted = attempt(counted).await;
+        let counted = attempt_once_done(counted).await;
         let profile = match unless_condition_failed(counted, StoreError::NotFound) {
             Ok(output) => match user_from_item(&output.attributes.unwrap_or_default()) {
                 Ok(profile) => profile,
@@ -121,7 +121,7 @@ impl DynamoStore {
         if todos == 0 && bytes == 0 {
             return;
         }
-        let added = attempt(self.usage_update(owner, todos, bytes)).await;
+        let added = attempt_once_done(self.usage_update(owner, todos, bytes)).await;
         match unless_condition_failed(added, StoreError::NotFound) {
             Ok(_) | Err(StoreError::NotFound) => {}
             Err(error) => {
@@ -149,6 +149,12 @@ fn version_of(old: Option<&Item>) -> StoreError {
         Some(current) => StoreError::VersionMismatch { current },
         None => StoreError::NotFound,
     }
+}
+
+/// A try whose answer was lost, then a failed condition that does not show that try's work:
+/// another write came between, and whether ours was done cannot be told.
+fn lost_then_changed() -> StoreError {
+    StoreError::Unknown("a try's answer was lost, then the item was found changed".into())
 }
 
 /// `attribute_exists(PK)`, plus the version check when the caller asked for one.
@@ -418,6 +424,8 @@ impl TodoStore for DynamoStore {
                 old: Some(old),
                 lost: true,
             } if todo_from_item(&old).is_ok_and(|t| t.shows(patch, now)) => todo_from_item(&old),
+            // Someone else's change came after a try of ours that may have been done.
+            Checked::Failed { lost: true, .. } => Err(lost_then_changed()),
             Checked::Failed { old, .. } => Err(version_of(old.as_ref())),
         }
     }
@@ -456,6 +464,7 @@ impl TodoStore for DynamoStore {
                 old: None,
                 lost: true,
             } => Ok(()),
+            Checked::Failed { lost: true, .. } => Err(lost_then_changed()),
             Checked::Failed { old, .. } => Err(version_of(old.as_ref())),
         }
     }

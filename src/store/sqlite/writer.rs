@@ -179,13 +179,34 @@ fn commit_batch(conn: &Connection, batch: Vec<Box<dyn Job>>, clock: &ChangeClock
     }
     let stripes: Vec<Stripe> = batch.iter().filter_map(|job| job.stripe()).collect();
     stripes.iter().for_each(|&s| clock.begin(s));
-    let replies: Vec<Reply> = batch.into_iter().map(|job| job.run(conn)).collect();
-    let commit_failure = conn.execute_batch("COMMIT").err().map(|e| {
-        tracing::error!(error = %e, "SQLite COMMIT failed");
-        let _ = conn.execute_batch("ROLLBACK");
-        format!("could not commit: {e}")
-    });
+    let mut jobs = batch.into_iter();
+    let mut replies: Vec<Reply> = Vec::new();
+    for job in jobs.by_ref() {
+        replies.push(job.run(conn));
+        // SQLite rolled the whole transaction back on its own (a full disk, say): the jobs
+        // after it must not run outside it, each committing alone.
+        if conn.is_autocommit() {
+            break;
+        }
+    }
+    let commit_failure = if conn.is_autocommit() {
+        tracing::error!("SQLite rolled a write transaction back");
+        Some("the write was rolled back (is the disk full?)".to_owned())
+    } else {
+        conn.execute_batch("COMMIT").err().map(|e| {
+            tracing::error!(error = %e, "SQLite COMMIT failed");
+            let _ = conn.execute_batch("ROLLBACK");
+            format!("could not commit: {e}")
+        })
+    };
     stripes.iter().for_each(|&s| clock.end(s));
+    for job in jobs {
+        job.fail(
+            commit_failure
+                .as_deref()
+                .unwrap_or("the write was rolled back"),
+        );
+    }
     for reply in replies {
         reply(commit_failure.as_deref());
     }
