@@ -44,6 +44,8 @@ struct Faults {
     stall_all: bool,
     /// Calls of this operation are throttled once this many of them have passed.
     throttle_after: Option<(&'static str, u32)>,
+    /// Calls of this operation are passed on, and their answers never come back.
+    stall_answers_of: Option<&'static str>,
     rng: u64,
     seen: BTreeMap<Fault, u32>,
 }
@@ -98,6 +100,7 @@ impl FaultyDynamo {
                 share: 0,
                 stall_all: false,
                 throttle_after: None,
+                stall_answers_of: None,
                 rng: seed,
                 seen: BTreeMap::new(),
             }),
@@ -121,6 +124,11 @@ impl FaultyDynamo {
     /// Throttles every call of `operation` (e.g. `TransactWriteItems`) after the next `passed`.
     fn throttle_after(&self, operation: &'static str, passed: u32) {
         self.proxy.faults.lock().unwrap().throttle_after = Some((operation, passed));
+    }
+
+    /// Passes every call of `operation` on and keeps its answer (`None`: no more).
+    fn stall_answers_of(&self, operation: Option<&'static str>) {
+        self.proxy.faults.lock().unwrap().stall_answers_of = operation;
     }
 
     fn stall_all(&self, stall: bool) {
@@ -151,7 +159,9 @@ async fn pass_on(State(proxy): State<Arc<Proxy>>, request: Request) -> Response 
         .to_owned();
     let (fault, stall_all) = {
         let mut faults = proxy.faults.lock().unwrap();
+        let stalled = faults.stall_answers_of == Some(operation.as_str());
         let fault = match &mut faults.throttle_after {
+            _ if stalled => Fault::StalledAfter,
             Some((op, 0)) if *op == operation => Fault::Throttled,
             Some((op, passed)) if *op == operation => {
                 *passed -= 1;
@@ -285,6 +295,7 @@ async fn under_half_the_calls_failing_every_answer_is_true() {
         share: 0,
         stall_all: false,
         throttle_after: None,
+        stall_answers_of: None,
         rng: 7,
         seen: BTreeMap::new(),
     };
@@ -758,4 +769,34 @@ async fn a_usage_count_that_drifted_below_zero_does_not_lock_the_account_out() {
         .unwrap()
         .expect("the profile reads");
     assert_eq!((profile.usage.todos, profile.usage.bytes), (0, 0));
+}
+
+/// A create the table did whose answers never come back (every try passed on, every answer
+/// stalled past the try's timeout): read back, it is answered 201 within the tries' timeouts,
+/// and the todo is there once.
+#[tokio::test]
+async fn a_create_whose_answers_stall_is_read_back_and_answered_once() {
+    let Some((app, faulty, direct, _dir)) = faulty_app(8, ServiceSettings::default()).await else {
+        return;
+    };
+    let token = app.user_token("alice").await;
+    faulty.stall_answers_of(Some("PutItem"));
+    let started = Instant::now();
+    let response = app
+        .authed(Method::POST, "/todos", &token)
+        .json(&json!({ "description": "its answer stalled" }))
+        .send()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    faulty.stall_answers_of(None);
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert!(took < Duration::from_secs(15), "answered after {took:?}");
+    let stored = todos_of(&*direct, "alice").await;
+    let descriptions: Vec<&str> = stored
+        .iter()
+        .map(|t| t["description"].as_str().unwrap())
+        .collect();
+    assert_eq!(descriptions, ["its answer stalled"]);
+    app.stop().await;
 }
