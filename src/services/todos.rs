@@ -95,7 +95,12 @@ impl Todos {
             Some(now) => self.store.create_todo_remembered(&todo, now).await,
         };
         let earlier = match earlier {
-            Err(StoreError::Unknown(why)) => self.made_anyway(&todo, why).await.map(|()| None),
+            // Its uid is new: a todo there as it was written is this create's, nobody else's.
+            Err(StoreError::Unknown(why)) => {
+                let done = |stored: &Todo| *stored == todo;
+                let read = self.read_back(&todo.username, todo.uid, why, done).await;
+                read.map(|_| None)
+            }
             other => other,
         };
         match earlier.map_err(account_gone)? {
@@ -125,11 +130,11 @@ impl Todos {
             .update_todo(&caller.owner, uid, patch, expected, now)
             .await
         {
-            Err(StoreError::Unknown(why)) => match self.store.get_todo(&caller.owner, uid).await {
-                // The item shows this very change (its time, its fields): it was done.
-                Ok(Some(todo)) if todo.shows(patch, now) => Ok(todo),
-                _ => Err(StoreError::Unknown(why)),
-            },
+            // The item shows this very change (its time, its fields): it was done.
+            Err(StoreError::Unknown(why)) => {
+                let done = |todo: &Todo| todo.shows(patch, now);
+                self.read_back(&caller.owner, uid, why, done).await
+            }
             other => other,
         }
         .map_err(not_found)?;
@@ -175,12 +180,18 @@ impl Todos {
         Ok(deleted)
     }
 
-    /// After a create whose outcome is unknown: done if the todo is there as it was written
-    /// (its uid is new, so nobody else wrote it). Not finding it proves nothing (the write may
-    /// still be on its way), so then the outcome stays unknown.
-    async fn made_anyway(&self, todo: &Todo, why: String) -> Result<(), StoreError> {
-        match self.store.get_todo(&todo.username, todo.uid).await {
-            Ok(Some(stored)) if stored == *todo => Ok(()),
+    /// After a write whose outcome is unknown (`why`): the todo as it reads now, if it shows
+    /// that write `done`. Not finding it so proves nothing (the write may still be on its way),
+    /// so then the outcome stays unknown.
+    async fn read_back(
+        &self,
+        owner: &Username,
+        uid: Uuid,
+        why: String,
+        done: impl Fn(&Todo) -> bool,
+    ) -> Result<Todo, StoreError> {
+        match self.store.get_todo(owner, uid).await {
+            Ok(Some(todo)) if done(&todo) => Ok(todo),
             _ => Err(StoreError::Unknown(why)),
         }
     }

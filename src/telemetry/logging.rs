@@ -104,7 +104,7 @@ impl Queue {
 }
 
 /// One event's line, appended whole (the formatter writes each event in one call).
-pub struct QueuedLine<'a>(&'a Queue);
+struct QueuedLine<'a>(&'a Queue);
 
 impl Write for QueuedLine<'_> {
     fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {

@@ -276,6 +276,12 @@ struct Tally {
     maybe: u32,
 }
 
+/// An answer's status and JSON body (`null` for none: a 204).
+async fn status_and_body(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
 /// Whether a failure answer says the write may have happened.
 fn says_maybe(body: &Value) -> bool {
     body["message"]
@@ -348,8 +354,7 @@ async fn under_half_the_calls_failing_every_answer_is_true() {
         let started = Instant::now();
         let response = request.send().await.unwrap();
         let took = started.elapsed();
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let (status, body) = status_and_body(response).await;
         let after = todos_of(&*direct, "alice").await;
         let context = format!("step {step}, {what}: {status} {body} after {took:?}");
         assert!(took < Duration::from_secs(15), "{context}: too slow");
@@ -431,8 +436,7 @@ async fn under_half_the_calls_failing_accounts_and_sessions_stay_true() {
             .send()
             .await
             .unwrap();
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let (status, body) = status_and_body(response).await;
         let stored = profile(&name).await.is_some();
         if !count(status, &body) {
             assert!(
@@ -457,8 +461,7 @@ async fn under_half_the_calls_failing_accounts_and_sessions_stay_true() {
             .send()
             .await
             .unwrap();
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let (status, body) = status_and_body(response).await;
         let after = profile("user-pw").await.unwrap().password_hash;
         let sure = !says_maybe(&body);
         if count(status, &body) && !sure {
@@ -490,8 +493,7 @@ async fn under_half_the_calls_failing_accounts_and_sessions_stay_true() {
             .send()
             .await
             .unwrap();
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let (status, body) = status_and_body(response).await;
         let answered = count(status, &body);
         if status.is_success() {
             refresh = body["refresh_token"].as_str().unwrap().to_owned();

@@ -71,7 +71,7 @@ pub(super) struct Attempted<O, E> {
 
 /// What a failed try says about the write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Failure {
+enum Failure {
     /// Refused before it was done (throttled): worth trying again.
     NotDone,
     /// No answer, or a server error: it may have been done; worth trying again.
@@ -81,7 +81,7 @@ pub(super) enum Failure {
 }
 
 /// Error codes that DynamoDB gives a request it did not carry out for now.
-const THROTTLED: &[&str] = &[
+pub(super) const THROTTLED: &[&str] = &[
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
     "RequestLimitExceeded",
@@ -89,11 +89,14 @@ const THROTTLED: &[&str] = &[
     "TransactionInProgressException",
 ];
 
-pub(super) fn failure<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> Failure {
+/// Error codes of DynamoDB's own failures: the request may or may not have been carried out.
+pub(super) const SERVER_ERRORS: &[&str] = &["InternalServerError", "ServiceUnavailable"];
+
+fn failure<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> Failure {
     match e {
         SdkError::ServiceError(service) => match service.err().code() {
             Some(code) if THROTTLED.contains(&code) => Failure::NotDone,
-            Some("InternalServerError" | "ServiceUnavailable") => Failure::Lost,
+            Some(code) if SERVER_ERRORS.contains(&code) => Failure::Lost,
             // A gateway's 502 or 504 has no DynamoDB code: the call may have got through.
             _ if service.raw().status().is_server_error() => Failure::Lost,
             _ => Failure::Final,

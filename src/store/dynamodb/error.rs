@@ -6,20 +6,9 @@ use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 
-use super::attempts::Attempted;
+use super::attempts::{Attempted, SERVER_ERRORS, THROTTLED};
 use super::items::Item;
 use crate::store::{StoreError, StoreResult};
-
-/// Error codes that mean "not now": retried by the SDK, then reported as unavailable.
-const TRANSIENT: &[&str] = &[
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "InternalServerError",
-    "ServiceUnavailable",
-    "LimitExceededException",
-    "TransactionInProgressException",
-];
 
 pub(super) fn from_sdk<E, R>(e: SdkError<E, R>) -> StoreError
 where
@@ -32,7 +21,10 @@ where
             StoreError::Unavailable(detail)
         }
         SdkError::ServiceError(service) => match service.err().code() {
-            Some(code) if TRANSIENT.contains(&code) => StoreError::Unavailable(detail),
+            // "Not now" (throttled, or a server error): retried, then reported as unavailable.
+            Some(code) if THROTTLED.contains(&code) || SERVER_ERRORS.contains(&code) => {
+                StoreError::Unavailable(detail)
+            }
             Some("ResourceNotFoundException") => StoreError::Unavailable(format!(
                 "the DynamoDB table does not exist (run `checkoff resources create`): {detail}"
             )),

@@ -419,13 +419,12 @@ impl TodoStore for DynamoStore {
                 Ok(new)
             }
             Checked::Written(updated) => todo_from_item(&updated.attributes.unwrap_or_default()),
-            // A lost try made this very change (its time and fields): it is done.
-            Checked::Failed {
-                old: Some(old),
-                lost: true,
-            } if todo_from_item(&old).is_ok_and(|t| t.shows(patch, now)) => todo_from_item(&old),
-            // Someone else's change came after a try of ours that may have been done.
-            Checked::Failed { lost: true, .. } => Err(lost_then_changed()),
+            Checked::Failed { old, lost: true } => match old.as_ref().map(todo_from_item) {
+                // A lost try made this very change (its time and fields): it is done.
+                Some(Ok(todo)) if todo.shows(patch, now) => Ok(todo),
+                // Someone else's change came after a try of ours that may have been done.
+                _ => Err(lost_then_changed()),
+            },
             Checked::Failed { old, .. } => Err(version_of(old.as_ref())),
         }
     }
