@@ -3,6 +3,7 @@
 //! the file and holds what they share.
 
 mod backup;
+mod commit_watch;
 mod error;
 mod guard;
 mod readers;
@@ -21,6 +22,7 @@ use async_trait::async_trait;
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, Row};
 
+use self::commit_watch::CommitWatch;
 use self::error::from_sqlite;
 use self::readers::Readers;
 use self::writer::Writer;
@@ -34,9 +36,8 @@ pub struct SqliteStore {
     writer: Writer,
     readers: Readers,
     clock: Arc<ChangeClock>,
-    /// A connection kept to ask SQLite, on demand, whether another process has committed
-    /// (`data_version` moves only for other connections' commits), with the last answer.
-    watcher: std::sync::Mutex<(Connection, Option<i64>)>,
+    /// Asked before every kept profile is served whether anyone has committed.
+    commits: CommitWatch,
 }
 
 impl SqliteStore {
@@ -57,9 +58,9 @@ impl SqliteStore {
         let clock = Arc::new(ChangeClock::default());
         let writer = Writer::start(conn, Arc::clone(&clock))
             .map_err(|e| StoreError::Internal(format!("cannot start the writer: {e}")))?;
-        let watcher = open_connection(&path, true).map_err(from_sqlite)?;
+        let watch = open_connection(&path, true).map_err(from_sqlite)?;
         Ok(Self {
-            watcher: std::sync::Mutex::new((watcher, None)),
+            commits: CommitWatch::new(&path, watch).map_err(from_sqlite)?,
             writer,
             readers: Readers::new(path),
             clock,
@@ -125,19 +126,10 @@ impl Store for SqliteStore {
     }
 
     fn catch_up(&self) {
-        let mut watcher = self.watcher.lock().unwrap_or_else(|p| p.into_inner());
-        // Asked before every kept profile is served: prepared once, not parsed each time.
-        let now = watcher
-            .0
-            .prepare_cached("PRAGMA data_version")
-            .and_then(|mut stmt| stmt.query_row([], |row| row.get::<_, i64>(0)))
-            .ok();
-        // Unreadable counts as changed: a stale answer is worse than a cache miss. This
-        // connection also sees this process's own commits, so it only ends kept answers; the
-        // writer, which sees other processes' commits alone, tells the live streams.
-        if now.is_none() || (watcher.1.is_some() && now != watcher.1) {
+        // The watch also sees this process's own commits, so a change only ends kept answers;
+        // the writer, which sees other processes' commits alone, tells the live streams.
+        if self.commits.changed() {
             self.clock.maybe_external_change();
         }
-        watcher.1 = now;
     }
 }
