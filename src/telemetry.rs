@@ -82,7 +82,7 @@ fn describe() {
     );
     describe_counter!(
         "checkoff_list_cache_total",
-        "List pages asked for, by result: served from the cache (hit) or read (miss)."
+        "List pages and single todos asked for, by result: served as kept (hit) or read (miss)."
     );
 }
 

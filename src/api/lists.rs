@@ -1,6 +1,7 @@
-//! List pages as sent, kept while the store's [`ChangeClock`] says the owner's todos have not
-//! changed. Listing is the most frequent call; a repeated list costs neither a read nor JSON
-//! serialisation (profiled: together half of a list request's CPU). Stores without a clock
+//! List pages and single todos as sent, kept while the store's [`ChangeClock`] says the owner's
+//! todos have not changed. Listing and reading one todo are the most frequent calls; repeated,
+//! they cost neither a read nor JSON serialisation (profiled: together half of a list request's
+//! CPU, and a read transaction's two file locks for a single todo). Stores without a clock
 //! (DynamoDB, written by other instances unseen) are read every time.
 
 use std::collections::HashMap;
@@ -9,6 +10,8 @@ use std::sync::Mutex;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+
+use uuid::Uuid;
 
 use super::error::{ApiError, ApiResult};
 use crate::domain::{TodoState, Username};
@@ -25,6 +28,22 @@ pub struct ListKey {
     pub state: Option<TodoState>,
     pub limit: u32,
     pub after: Option<String>,
+}
+
+/// Which kept answer: a page of a list, or one todo.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Kept {
+    Page(ListKey),
+    Item { owner: Username, uid: Uuid },
+}
+
+impl Kept {
+    fn owner(&self) -> &Username {
+        match self {
+            Self::Page(key) => &key.owner,
+            Self::Item { owner, .. } => owner,
+        }
+    }
 }
 
 impl ListKey {
@@ -48,6 +67,15 @@ pub struct Listed {
 }
 
 impl Listed {
+    /// One item as JSON, tagged with `etag` (its version: what `If-Match` names).
+    pub fn item<T: serde::Serialize>(item: &T, etag: HeaderValue) -> ApiResult<Self> {
+        Ok(Self {
+            body: super::json::to_bytes(item)?.into(),
+            next: None,
+            etag,
+        })
+    }
+
     /// A page of `items` as a JSON array.
     pub fn json<T: serde::Serialize>(items: &[T], next: Option<HeaderValue>) -> ApiResult<Self> {
         let body = super::json::to_bytes(items)?;
@@ -101,7 +129,7 @@ pub struct ListCache {
 
 #[derive(Default)]
 struct Pages {
-    by_key: HashMap<ListKey, (Stamp, Listed)>,
+    by_key: HashMap<Kept, (Stamp, Listed)>,
     bytes: usize,
 }
 
@@ -113,30 +141,30 @@ impl ListCache {
         }
     }
 
-    /// The page for `key`: the kept one while the owner's todos are unchanged, else `list`'s.
-    pub async fn get_or_list(
+    /// The answer for `key`: the kept one while the owner's todos are unchanged, else `read`'s.
+    pub async fn get_or_read(
         &self,
         changes: Option<&ChangeClock>,
-        key: ListKey,
-        list: impl AsyncFnOnce(&ListKey) -> ApiResult<Listed>,
+        key: Kept,
+        read: impl AsyncFnOnce() -> ApiResult<Listed>,
     ) -> ApiResult<Listed> {
         // Taken before reading: a write that lands meanwhile moves the clock past this stamp, so
-        // a page that might miss it is never served again.
-        let stamp = changes.and_then(|clock| clock.stamp(&key.owner));
+        // an answer that might miss it is never served again.
+        let stamp = changes.and_then(|clock| clock.stamp(key.owner()));
         let Some(stamp) = stamp else {
-            return list(&key).await;
+            return read().await;
         };
         if let Some(page) = self.kept(&key, stamp) {
             metrics::counter!("checkoff_list_cache_total", "result" => "hit").increment(1);
             return Ok(page);
         }
         metrics::counter!("checkoff_list_cache_total", "result" => "miss").increment(1);
-        let page = list(&key).await?;
+        let page = read().await?;
         self.keep(key, stamp, page.clone());
         Ok(page)
     }
 
-    fn kept(&self, key: &ListKey, stamp: Stamp) -> Option<Listed> {
+    fn kept(&self, key: &Kept, stamp: Stamp) -> Option<Listed> {
         let pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
         match pages.by_key.get(key) {
             Some((kept, page)) if *kept == stamp => Some(page.clone()),
@@ -144,7 +172,7 @@ impl ListCache {
         }
     }
 
-    fn keep(&self, key: ListKey, stamp: Stamp, page: Listed) {
+    fn keep(&self, key: Kept, stamp: Stamp, page: Listed) {
         let size = page.body.len();
         if size > self.max_bytes / PAGES_PER_BUDGET {
             return;

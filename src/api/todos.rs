@@ -11,7 +11,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiQuery, IfMatch, Principal, TodoUid, etag, present};
 use super::idempotency::{IdempotencyKey, replayed};
 use super::json::to_text;
-use super::lists::{ListKey, Listed};
+use super::lists::{Kept, ListKey, Listed};
 use super::paging::{Paging, state_of};
 use crate::api::AppState;
 use crate::domain::{Description, Metadata, Todo, TodoPatch, TodoState, Username};
@@ -75,11 +75,7 @@ pub struct TodoChanges {
 
 /// An item's `ETag`.
 fn item_headers(todo: &Todo) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    if let Ok(value) = HeaderValue::from_str(&etag(todo.version)) {
-        headers.insert(header::ETAG, value);
-    }
-    headers
+    HeaderMap::from_iter([(header::ETAG, etag(todo.version))])
 }
 
 /// A new item's headers: its `ETag` and where it is.
@@ -110,14 +106,17 @@ pub async fn list_todos(
     let scope = format!("todos {}", caller.owner);
     let (limit, cursor) = (query.limit.as_deref(), query.cursor.as_deref());
     let paging = Paging::in_state(&app.cursors, "/todos", &scope, state, limit, cursor)?;
-    let key = ListKey::new(caller.owner, state, &paging.request);
-    let list = async |key: &ListKey| -> ApiResult<Listed> {
-        let page = app.todos.page(&key.owner, state, &paging.request).await?;
+    let key = Kept::Page(ListKey::new(caller.owner.clone(), state, &paging.request));
+    let list = async || -> ApiResult<Listed> {
+        let page = app
+            .todos
+            .page(&caller.owner, state, &paging.request)
+            .await?;
         paging.listed(&app.cursors, &page.items, page.next)
     };
     let listed = app
         .lists
-        .get_or_list(app.todos.changes(), key, list)
+        .get_or_read(app.todos.changes(), key, list)
         .await?;
     Ok(listed.answer(&request))
 }
@@ -174,8 +173,19 @@ pub async fn get_todo(
     Principal(caller): Principal,
     TodoUid(uid): TodoUid,
 ) -> ApiResult<impl IntoResponse> {
-    let todo = app.todos.get(&caller.owner, uid).await?;
-    Ok((item_headers(&todo), Json(todo)))
+    let key = Kept::Item {
+        owner: caller.owner.clone(),
+        uid,
+    };
+    let read = async || -> ApiResult<Listed> {
+        let todo = app.todos.get(&caller.owner, uid).await?;
+        Listed::item(&todo, etag(todo.version))
+    };
+    let item = app
+        .lists
+        .get_or_read(app.todos.changes(), key, read)
+        .await?;
+    Ok(item)
 }
 
 /// Change a todo

@@ -141,8 +141,8 @@ pub struct ServiceArgs {
     /// seen only that much later, hence off.
     #[arg(long, env = "CHECKOFF_USER_CACHE_TTL", value_parser = humantime::parse_duration)]
     pub user_cache_ttl: Option<Duration>,
-    /// Memory for list pages kept as sent, in KiB (0 = off). Only on SQLite, where the service
-    /// sees every change: its own at once, another process's within 50 ms.
+    /// Memory for list pages and single todos kept as sent, in KiB (0 = off). Only on SQLite,
+    /// where the service sees every change before it serves a kept answer, another process's too.
     #[arg(long, env = "CHECKOFF_LIST_CACHE_KIB", default_value_t = 2048)]
     pub list_cache_kib: usize,
     /// Longest a request may take before it is answered 503.

@@ -36,8 +36,10 @@ impl Todos {
         }
     }
 
-    /// Where the store tells cheaply whether an owner's todos changed (for caching lists).
+    /// Where the store tells cheaply whether an owner's todos changed (for keeping answers),
+    /// brought up to date with what other processes committed.
     pub fn changes(&self) -> Option<&ChangeClock> {
+        self.store.catch_up();
         self.store.changes()
     }
 
