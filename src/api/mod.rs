@@ -32,6 +32,7 @@ use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware;
 use axum::response::IntoResponse;
 use serde_json::Value;
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -41,7 +42,6 @@ use tower_http::request_id::{
 use tower_http::sensitive_headers::{
     SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer,
 };
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -146,51 +146,63 @@ pub fn route_specs() -> Vec<RouteSpec> {
 
 /// The whole service as one router: used by the local server, the Lambda entry and the tests.
 pub fn app(state: AppState) -> Router {
-    let router = route_table().split_for_parts().0;
     let timeout = state.request_timeout;
     let cors = cors_layer(&state.cors_origins);
-    let mut router = router
+    let compress = state.compress;
+    let log_requests = state.log_requests;
+    // What needs the matched route (the request log) or bounds a handler wraps each route.
+    let mut routes = route_table()
+        .split_for_parts()
+        .0
         .fallback(|| async { ApiError::NotFound("Not found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(timeout, deadline::deadline));
     // Under Lambda the entry logs each request itself, with API Gateway's request id.
-    if state.log_requests {
-        router = router.layer(middleware::from_fn(observe::observe));
+    if log_requests {
+        routes = routes.layer(middleware::from_fn(observe::observe));
     }
-    router = router
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::Internal("a handler panicked".into()).into_response()
-        }))
-        // Failures are logged where they are understood (the store, `ApiError`), once: the
-        // trace layer's own ERROR line for every 5xx would be a second, less clear one.
-        .layer(TraceLayer::new_for_http().on_failure(()))
-        // Each request has an id (the caller's x-request-id, or a new one), echoed back.
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(RequestIds::default()))
+    // The rest wraps the router once, not each route: a layer given to the router is boxed
+    // around every route and that box cloned, layer by layer, for every request (profiled:
+    // 6 % of a cached list).
+    let service = ServiceBuilder::new()
+        // gzip for clients that ask (never for event streams, which must flow as written).
+        .layer(CompressionLayer::new().gzip(compress))
         // Secrets never reach a log line, whatever the log level.
+        .layer(SetSensitiveResponseHeadersLayer::new([SET_COOKIE]))
         .layer(SetSensitiveRequestHeadersLayer::new([
             AUTHORIZATION,
             COOKIE,
         ]))
-        .layer(SetSensitiveResponseHeadersLayer::new([SET_COOKIE]))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(web::CONTENT_SECURITY_POLICY),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ));
-    // gzip for clients that ask (never for event streams, which must flow as written).
-    if state.compress {
-        router = router.layer(CompressionLayer::new().gzip(true));
+        // Each request has an id (the caller's x-request-id, or a new one), echoed back.
+        .layer(SetRequestIdLayer::x_request_id(RequestIds::default()))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        // Failures are logged where they are understood (the store, `ApiError`), once: the
+        // trace layer's own ERROR line for every 5xx would be a second, less clear one.
+        .layer(TraceLayer::new_for_http().on_failure(()))
+        .layer(CatchPanicLayer::custom(|_| {
+            security_headers(ApiError::Internal("a handler panicked".into()).into_response())
+        }))
+        // A preflight is answered here, before any route or token check.
+        .layer(cors)
+        .map_response(security_headers)
+        .service(routes.with_state::<()>(state));
+    Router::new().fallback_service(service)
+}
+
+/// Headers every answer carries unless its handler said otherwise.
+fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (CONTENT_SECURITY_POLICY, web::CONTENT_SECURITY_POLICY),
+        (REFERRER_POLICY, "no-referrer"),
+    ] {
+        headers
+            .entry(name)
+            .or_insert(HeaderValue::from_static(value));
     }
-    router.layer(cors).with_state(state)
+    response
 }
 
 /// CORS for the configured origins (none: no CORS headers, browsers keep to same-origin). A
