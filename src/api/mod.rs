@@ -147,7 +147,8 @@ pub fn route_specs() -> Vec<RouteSpec> {
 /// The whole service as one router: used by the local server, the Lambda entry and the tests.
 pub fn app(state: AppState) -> Router {
     let timeout = state.request_timeout;
-    let cors = cors_layer(&state.cors_origins);
+    // None configured: no CORS headers (not even `Vary`), browsers keep to same-origin.
+    let cors = (!state.cors_origins.is_empty()).then(|| cors_layer(&state.cors_origins));
     let compress = state.compress;
     let log_requests = state.log_requests;
     // What needs the matched route (the request log) or bounds a handler wraps each route.
@@ -184,7 +185,7 @@ pub fn app(state: AppState) -> Router {
             security_headers(ApiError::Internal("a handler panicked".into()).into_response())
         }))
         // A preflight is answered here, before any route or token check.
-        .layer(cors)
+        .option_layer(cors)
         .map_response(security_headers)
         .service(routes.with_state::<()>(state));
     Router::new().fallback_service(service)
@@ -205,16 +206,12 @@ fn security_headers(mut response: axum::response::Response) -> axum::response::R
     response
 }
 
-/// CORS for the configured origins (none: no CORS headers, browsers keep to same-origin). A
-/// preflight is answered here, before any route or token check.
+/// CORS for the configured origins.
 fn cors_layer(origins: &[String]) -> CorsLayer {
     let origins: Vec<HeaderValue> = origins
         .iter()
         .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok())
         .collect();
-    if origins.is_empty() {
-        return CorsLayer::new();
-    }
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_methods([

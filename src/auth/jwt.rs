@@ -52,7 +52,7 @@ impl JwtAuthorizer {
         // A token outlives nothing: once its user is gone, so is its access.
         let user = match self.store.get_user(&owner).await {
             // A token of an account deleted, and perhaps made again under the same name, is void.
-            Ok(Some(user)) if user.created_at.to_string() == claims.acct => user,
+            Ok(Some(user)) if user.created_at.written_as(&claims.acct) => user,
             Ok(_) => return Err(AuthError::InvalidToken),
             Err(StoreError::Unavailable(why)) => return Err(AuthError::Unavailable(why)),
             Err(e) => return Err(AuthError::Unavailable(e.to_string())),
