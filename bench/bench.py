@@ -476,7 +476,8 @@ class Checkoff:
                 CHECKOFF_TABLE="checkoff-bench",
                 CHECKOFF_JWT_SECRET=base64.b64encode(os.urandom(32)).decode())
             log("checkoff: DynamoDB Local on port %d, table checkoff-bench" % self.dynamodb.port)
-            self.cli(workdir / "checkoff", "resources", "create")
+            # DynamoDB Local has no SSM: the secret comes from CHECKOFF_JWT_SECRET above.
+            self.cli(workdir / "checkoff", "resources", "create", "--only", "table")
 
     def env(self, store: str | None = None) -> dict:
         env = dict(os.environ)
@@ -658,7 +659,9 @@ def stored_count(db: Path, owner: str) -> int:
 
 
 def insert_todos(db: Path, owner: str, count: int) -> None:
-    base = datetime.datetime(2026, 11, 21, 6, 0, 0, tzinfo=datetime.timezone.utc)
+    # After the account was made: a todo older than its account is not the account's (the
+    # DynamoDB store refuses to copy one there).
+    base = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=1)
 
     def rows():
         for n in range(count):
