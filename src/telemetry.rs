@@ -3,6 +3,7 @@
 //! hits. Without the flag no recorder is installed and recording costs next to nothing. And the
 //! log lines of both entries ([`init_logging`]).
 
+mod line_fields;
 mod logging;
 
 use std::future::Future;

@@ -10,7 +10,6 @@ use std::sync::Mutex;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-
 use uuid::Uuid;
 
 use super::error::{ApiError, ApiResult};

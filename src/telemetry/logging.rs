@@ -74,7 +74,10 @@ pub fn init_logging(format: LogFormat, default_level: &str, writer: LogWriter) -
         .with_writer(make_writer);
     match format {
         LogFormat::Json => logs.json().flatten_event(true).init(),
-        LogFormat::Text => logs.with_ansi(terminal).init(),
+        LogFormat::Text => logs
+            .fmt_fields(super::line_fields::LineFields)
+            .with_ansi(terminal)
+            .init(),
     }
     guard
 }

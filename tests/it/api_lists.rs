@@ -68,6 +68,11 @@ async fn every_change_shows_in_the_next_list_at_once() {
     assert!(listed(&app, &token, "?state=completed").await.is_empty());
 }
 
+async fn created_uid(app: &TestApp, token: &str, description: &str) -> String {
+    let created = app.create_todo(token, description).await;
+    created["uid"].as_str().unwrap().to_owned()
+}
+
 /// A todo as `GET /todos/{uid}` answers it: status, `ETag` and body.
 async fn got(app: &TestApp, token: &str, uid: &str) -> (StatusCode, String, Value) {
     let answer = app
@@ -89,10 +94,7 @@ async fn every_change_shows_in_the_next_read_of_the_todo_at_once() {
     let app = TestApp::spawn().await;
     let token = app.user_token("alice").await;
     let bob = app.user_token("bob").await;
-    let uid = app.create_todo(&token, "first").await["uid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let uid = created_uid(&app, &token, "first").await;
     // Read twice: the second answer may come from what the first one kept.
     for _ in 0..2 {
         let (status, tag, body) = got(&app, &token, &uid).await;
@@ -132,10 +134,7 @@ async fn a_todo_changed_by_another_process_reads_changed_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let app = spawn_on_sqlite(dir.path(), ServiceSettings::default()).await;
     let token = app.user_token("alice").await;
-    let uid = app.create_todo(&token, "mine").await["uid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let uid = created_uid(&app, &token, "mine").await;
     for _ in 0..2 {
         assert_eq!(got(&app, &token, &uid).await.1, "\"1\"");
     }
