@@ -9,14 +9,15 @@
 //! and, for a connection shared by the workers, a contended mutex: a fifth of a cached list
 //! request's time).
 //!
-//! The mapping is only valid while the file keeps its size: SQLite truncates the wal-index only
-//! when the first connection of all opens it, and this process holds a connection open (kept
-//! beside the mapping in [`CommitWatch::Index`]) for as long as the mapping lives.
+//! The header is read through SQLite's own mapping of the wal-index, asked of the connection's
+//! file (`SQLITE_FCNTL_FILE_POINTER`, then the VFS's `xShmMap` for the region already mapped):
+//! it stays valid while that connection is open, which [`CommitWatch::Index`] keeps it. Never by
+//! opening `-shm` here: closing any descriptor of a file drops every POSIX lock the process holds
+//! on it, SQLite's lock that tells other processes the wal-index is in use among them, and the
+//! next process to open the database would take itself for the first and rebuild the wal-index
+//! under this one (a SIGBUS here, wrong reads at worst).
 
-use std::fs::File;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::os::fd::AsRawFd;
-use std::path::Path;
 use std::ptr::NonNull;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -27,13 +28,13 @@ use rusqlite::Connection;
 const FORMAT: u32 = 3_007_000;
 /// Words in one copy of the header.
 const WORDS: usize = 12;
-/// Bytes mapped: both copies.
-const MAPPED: usize = 2 * WORDS * 4;
+/// The size of a wal-index region: what SQLite maps at a time.
+const REGION: i32 = 32 * 1024;
 
 /// Tells whether anyone (this process included) has committed since it was last asked.
 pub(super) enum CommitWatch {
     /// The wal-index header, as a fingerprint of the last one seen. Fields drop in order: the
-    /// mapping before the connection that keeps the file its size.
+    /// pointer before the connection whose mapping it points into.
     Index {
         index: WalIndex,
         seen: AtomicU64,
@@ -46,10 +47,11 @@ pub(super) enum CommitWatch {
 
 impl CommitWatch {
     /// Watches the database `conn` is connected to, through `conn`.
-    pub(super) fn new(db: &Path, conn: Connection) -> rusqlite::Result<Self> {
+    pub(super) fn new(conn: Connection) -> rusqlite::Result<Self> {
         // A read makes the connection open (and from then on hold) the wal-index.
         let version = data_version(&conn)?;
-        Ok(match WalIndex::open(db) {
+        // SAFETY: the pointer stays valid while `conn` is open, and `conn` is kept beside it.
+        Ok(match unsafe { WalIndex::open(&conn) } {
             Some(index) => Self::Index {
                 seen: AtomicU64::new(index.read().map_or(0, fingerprint)),
                 index,
@@ -90,7 +92,7 @@ fn fingerprint(header: [u32; WORDS]) -> u64 {
     hasher.finish()
 }
 
-/// The wal-index header, mapped.
+/// The wal-index header, as SQLite maps it.
 pub(super) struct WalIndex {
     header: NonNull<AtomicU32>,
 }
@@ -100,33 +102,38 @@ unsafe impl Send for WalIndex {}
 unsafe impl Sync for WalIndex {}
 
 impl WalIndex {
-    /// Maps the wal-index of `db`, which a connection of this process holds open (see the
-    /// module's comment). `None` when there is none to map (a file system without shared
-    /// memory) or it is not in the format this code knows.
-    fn open(db: &Path) -> Option<Self> {
-        let mut name = db.as_os_str().to_owned();
-        name.push("-shm");
-        let file = File::open(name).ok()?;
-        if file.metadata().ok()?.len() < MAPPED as u64 {
-            return None;
-        }
-        // SAFETY: a read-only shared mapping of a file at least MAPPED bytes long, which stays
-        // that long while a connection of this process is open; unmapped in `drop`.
-        let mapped = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                MAPPED,
-                libc::PROT_READ,
-                libc::MAP_SHARED,
-                file.as_raw_fd(),
-                0,
+    /// The header of the wal-index `conn` has mapped (in WAL mode, having read once). `None`
+    /// when there is none (a VFS without shared memory, a region not mapped) or it is not in the
+    /// format this code knows.
+    ///
+    /// # Safety
+    /// The result must not outlive `conn`.
+    unsafe fn open(conn: &Connection) -> Option<Self> {
+        use rusqlite::ffi;
+        let mut file: *mut ffi::sqlite3_file = std::ptr::null_mut();
+        // SAFETY: a live connection's handle; FILE_POINTER writes a `sqlite3_file*` to `file`.
+        let found = unsafe {
+            ffi::sqlite3_file_control(
+                conn.handle(),
+                c"main".as_ptr(),
+                ffi::SQLITE_FCNTL_FILE_POINTER,
+                (&raw mut file).cast(),
             )
         };
-        if mapped == libc::MAP_FAILED {
+        if found != ffi::SQLITE_OK || file.is_null() {
             return None;
         }
+        // SAFETY: SQLite's open file; its methods outlive the connection's use of it. Region 0
+        // is already mapped (the connection has read in WAL mode), so `xShmMap` without
+        // extending only hands back SQLite's pointer to it.
+        let region = unsafe {
+            let methods = (*file).pMethods.as_ref()?;
+            let map = methods.xShmMap.filter(|_| methods.iVersion >= 2)?;
+            let mut region: *mut std::ffi::c_void = std::ptr::null_mut();
+            (map(file, 0, REGION, 0, &raw mut region) == ffi::SQLITE_OK).then_some(region)?
+        };
         let index = Self {
-            header: NonNull::new(mapped.cast())?,
+            header: NonNull::new(region.cast())?,
         };
         // iVersion, and isInit (the byte after iChange) set by whoever wrote it.
         let header = index.read()?;
@@ -144,17 +151,10 @@ impl WalIndex {
 
     fn copy(&self, from: usize) -> [u32; WORDS] {
         std::array::from_fn(|i| {
-            // SAFETY: within the mapping (2 × WORDS words), aligned (a page start), and only
-            // ever accessed atomically here; other processes write it as SQLite does.
+            // SAFETY: within the region (32 KiB, the header is its first 96 bytes), aligned,
+            // and only ever accessed atomically here; other processes write it as SQLite does.
             unsafe { self.header.add(from + i).as_ref() }.load(Ordering::Acquire)
         })
-    }
-}
-
-impl Drop for WalIndex {
-    fn drop(&mut self) {
-        // SAFETY: the mapping made in `open`, unmapped once.
-        unsafe { libc::munmap(self.header.as_ptr().cast(), MAPPED) };
     }
 }
 
@@ -169,7 +169,7 @@ mod tests {
         let path = dir.path().join("t.db");
         let writer = open_connection(&path, false).unwrap();
         writer.execute_batch("CREATE TABLE t (n INTEGER)").unwrap();
-        let mapped = CommitWatch::new(&path, open_connection(&path, true).unwrap()).unwrap();
+        let mapped = CommitWatch::new(open_connection(&path, true).unwrap()).unwrap();
         assert!(matches!(mapped, CommitWatch::Index { .. }), "not mapped");
         let conn = open_connection(&path, true).unwrap();
         let asked = CommitWatch::Pragma(Mutex::new((conn, None)));
@@ -192,6 +192,39 @@ mod tests {
                 assert!(!watch.changed(), "a read seen as a commit");
             }
         }
+    }
+
+    /// Whether a process holds SQLite's lock that says the wal-index is in use (its "DMS" byte,
+    /// 128, read-locked by every process with the database open). Asked with an OFD lock, which
+    /// sees this process's own POSIX locks too.
+    fn wal_index_in_use(path: &std::path::Path) -> bool {
+        use std::os::fd::AsRawFd;
+        let shm = std::fs::File::open(path.with_extension("db-shm")).unwrap();
+        // SAFETY: a zeroed flock filled in below, and a descriptor open for the call.
+        let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+        lock.l_type = libc::F_WRLCK as i16;
+        lock.l_whence = libc::SEEK_SET as i16;
+        lock.l_start = 128;
+        lock.l_len = 1;
+        let asked = unsafe { libc::fcntl(shm.as_raw_fd(), libc::F_OFD_GETLK, &raw mut lock) };
+        assert_eq!(asked, 0);
+        // Never closed: closing would drop this process's locks on the file, SQLite's too.
+        std::mem::forget(shm);
+        lock.l_type != libc::F_UNLCK as i16
+    }
+
+    #[test]
+    fn watching_keeps_sqlites_lock_on_the_wal_index() {
+        let (dir, watches, writer) = database();
+        let path = dir.path().join("t.db");
+        drop(writer);
+        for watch in &watches {
+            watch.changed();
+        }
+        // The watches' connections alone hold it: nobody else may take the wal-index for
+        // unused and rebuild it under them (what closing a descriptor of our own would allow).
+        assert!(wal_index_in_use(&path));
+        drop(watches);
     }
 
     #[test]

@@ -60,7 +60,7 @@ impl SqliteStore {
             .map_err(|e| StoreError::Internal(format!("cannot start the writer: {e}")))?;
         let watch = open_connection(&path, true).map_err(from_sqlite)?;
         Ok(Self {
-            commits: CommitWatch::new(&path, watch).map_err(from_sqlite)?,
+            commits: CommitWatch::new(watch).map_err(from_sqlite)?,
             writer,
             readers: Readers::new(path),
             clock,
