@@ -181,11 +181,7 @@ pub async fn get_todo(
         let todo = app.todos.get(&caller.owner, uid).await?;
         Listed::item(&todo, etag(todo.version))
     };
-    let item = app
-        .lists
-        .get_or_read(app.todos.changes(), key, read)
-        .await?;
-    Ok(item)
+    app.lists.get_or_read(app.todos.changes(), key, read).await
 }
 
 /// Change a todo

@@ -61,20 +61,29 @@ impl CommitWatch {
         })
     }
 
-    /// Whether a commit may have happened since the last call. Unreadable counts as changed: a
-    /// stale answer is worse than a cache miss.
-    pub(super) fn changed(&self) -> bool {
+    /// Calls `on_commit` if a commit may have happened since the last call (unreadable counts
+    /// as one: a stale answer is worse than a cache miss) — and before any later caller can
+    /// take that commit as already handled: a caller told "nothing new" must find whatever
+    /// `on_commit` did done. So the header's fingerprint is recorded after `on_commit`, and
+    /// the data_version answer under the lock `on_commit` runs in.
+    pub(super) fn catch_up(&self, on_commit: impl FnOnce()) {
         match self {
-            Self::Index { index, seen, .. } => index.read().is_none_or(|header| {
-                let now = fingerprint(header);
-                seen.swap(now, Ordering::Relaxed) != now
-            }),
+            Self::Index { index, seen, .. } => match index.read().map(fingerprint) {
+                // Only read in the steady state: no write for the workers' cores to pass around.
+                Some(now) if seen.load(Ordering::Acquire) == now => {}
+                Some(now) => {
+                    on_commit();
+                    seen.store(now, Ordering::Release);
+                }
+                None => on_commit(),
+            },
             Self::Pragma(watcher) => {
                 let mut watcher = watcher.lock().unwrap_or_else(|p| p.into_inner());
                 let now = data_version(&watcher.0).ok();
-                let changed = now.is_none() || now != watcher.1;
+                if now.is_none() || now != watcher.1 {
+                    on_commit();
+                }
                 watcher.1 = now;
-                changed
             }
         }
     }
@@ -162,6 +171,15 @@ impl WalIndex {
 mod tests {
     use super::*;
     use crate::store::sqlite::open_connection;
+
+    impl CommitWatch {
+        /// Whether `catch_up` saw a commit.
+        fn changed(&self) -> bool {
+            let mut seen = false;
+            self.catch_up(|| seen = true);
+            seen
+        }
+    }
 
     /// A database with a table, a watch on it (both kinds) and a connection of its own.
     fn database() -> (tempfile::TempDir, [CommitWatch; 2], Connection) {

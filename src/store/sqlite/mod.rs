@@ -128,8 +128,6 @@ impl Store for SqliteStore {
     fn catch_up(&self) {
         // The watch also sees this process's own commits, so a change only ends kept answers;
         // the writer, which sees other processes' commits alone, tells the live streams.
-        if self.commits.changed() {
-            self.clock.maybe_external_change();
-        }
+        self.commits.catch_up(|| self.clock.maybe_external_change());
     }
 }
