@@ -975,6 +975,11 @@ def report(results: dict, args, started: float) -> str:
         r = ratio(big.p50_ms, small.p50_ms) if big and small else None
         goal(f"list p50 at 100,000 todos ≤ 2× at 10 todos ({how})", fmt_ratio(r),
              None if r is None else r <= 2)
+    if co and co.sdk:
+        for name in ("get", "list"):
+            svc50, sdk50, _, _ = co.sdk[name]
+            goal(f"DynamoDB: {name}'s overhead over the same requests straight through the SDK "
+                 "≤ 0.1 ms (p50)", fmt_ms(svc50 - sdk50), svc50 - sdk50 <= 0.1)
     notes = []
     errors = [f"{p} {s}" for p, res in results.items() if res for s, l in res.loads.items()
               if l.errors]

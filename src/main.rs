@@ -8,6 +8,8 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // Before any database is opened; if SQLite refused, it keeps the C library's malloc.
+    checkoff::store::sqlite::use_global_allocator();
     // Lambda starts its `bootstrap` with no arguments; anything else is the command line.
     if checkoff::lambda::is_lambda() && std::env::args_os().len() == 1 {
         return checkoff::lambda::run();

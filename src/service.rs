@@ -101,6 +101,7 @@ pub async fn build_on(settings: &Settings, store: Arc<dyn Store>) -> Result<AppS
         todos,
         store,
         authorizer,
+        read_beside_check: settings.user_cache_ttl.is_zero(),
         tokens,
         passwords,
         sessions,

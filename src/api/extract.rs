@@ -11,9 +11,10 @@ use serde::de::DeserializeOwned;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use uuid::Uuid;
 
-use super::error::ApiError;
+use super::error::{ApiError, ApiResult};
 use crate::api::{AppState, MAX_BODY_BYTES};
 use crate::auth::Decision;
+use crate::domain::Username;
 
 /// A JSON body. Content-Type is not insisted on (`curl -d` works); the body must parse as `T`,
 /// which for our request types also validates every field and refuses unknown ones.
@@ -112,11 +113,63 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
-        let decision = app.authorizer.authorize(parts).await?;
-        if !decision.routes.allows(&parts.method, parts.uri.path()) {
-            return Err(ApiError::Forbidden);
+        decide(parts, app).await.map(Principal)
+    }
+}
+
+async fn decide(parts: &Parts, app: &AppState) -> Result<Decision, ApiError> {
+    let decision = app.authorizer.authorize(parts).await?;
+    if !decision.routes.allows(&parts.method, parts.uri.path()) {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(decision)
+}
+
+/// The caller of a read whose answer needs nothing of their profile (a todo, a page of todos).
+/// Where every decision reads the caller's profile from the store (profiles not kept: DynamoDB,
+/// an extra round trip per request), the read starts beside that check, for the owner the
+/// token names: [`Authorizing::read`].
+pub enum Authorizing {
+    Decided(Decision),
+    Claimed { owner: Username, parts: Parts },
+}
+
+impl FromRequestParts<AppState> for Authorizing {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        if app.read_beside_check
+            && let Some(owner) = app.authorizer.claimed_owner(parts)
+        {
+            return Ok(Self::Claimed {
+                owner,
+                parts: parts.clone(),
+            });
         }
-        Ok(Principal(decision))
+        decide(parts, app).await.map(Self::Decided)
+    }
+}
+
+impl Authorizing {
+    /// What `read` answers for the caller. Begun beside the check, it is answered only if the
+    /// check passes for the same owner; otherwise the check's refusal is the answer, whatever
+    /// the read found — as when the check comes first.
+    pub async fn read<T>(
+        self,
+        app: &AppState,
+        read: impl AsyncFnOnce(&Username) -> ApiResult<T>,
+    ) -> ApiResult<T> {
+        match self {
+            Self::Decided(caller) => read(&caller.owner).await,
+            Self::Claimed { owner, parts } => {
+                let (decided, answer) = tokio::join!(decide(&parts, app), read(&owner));
+                if decided?.owner != owner {
+                    // Both come from the same token; a difference is a bug, never an answer.
+                    return Err(ApiError::from(crate::auth::AuthError::InvalidToken));
+                }
+                answer
+            }
+        }
     }
 }
 

@@ -32,6 +32,9 @@ impl Deref for AppState {
 pub struct Services {
     pub store: Arc<dyn Store>,
     pub authorizer: Arc<dyn Authorizer>,
+    /// Whether a read that needs nothing of the caller's profile starts beside the authorizer's
+    /// check rather than after it: where profiles are not kept, each check reads one.
+    pub read_beside_check: bool,
     pub tokens: Arc<TokenService>,
     pub passwords: Arc<Passwords>,
     /// Logins, refreshes, logouts.

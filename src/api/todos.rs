@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, ApiQuery, IfMatch, Principal, TodoUid, etag, present};
+use super::extract::{ApiJson, ApiQuery, Authorizing, IfMatch, Principal, TodoUid, etag, present};
 use super::idempotency::{IdempotencyKey, replayed};
 use super::json::to_text;
 use super::lists::{Kept, ListKey, Listed};
@@ -98,25 +98,24 @@ fn created_headers(todo: &Todo) -> HeaderMap {
     ))]
 pub async fn list_todos(
     State(app): State<AppState>,
-    Principal(caller): Principal,
+    caller: Authorizing,
     request: HeaderMap,
-    ApiQuery(query): ApiQuery<ListQuery>,
+    query: Result<ApiQuery<ListQuery>, ApiError>,
 ) -> ApiResult<Response> {
-    let state = state_of(query.state.as_deref())?;
-    let scope = format!("todos {}", caller.owner);
-    let (limit, cursor) = (query.limit.as_deref(), query.cursor.as_deref());
-    let paging = Paging::in_state(&app.cursors, "/todos", &scope, state, limit, cursor)?;
-    let key = Kept::Page(ListKey::new(caller.owner.clone(), state, &paging.request));
-    let list = async || -> ApiResult<Listed> {
-        let page = app
-            .todos
-            .page(&caller.owner, state, &paging.request)
-            .await?;
-        paging.listed(&app.cursors, &page.items, page.next)
-    };
-    let listed = app
-        .lists
-        .get_or_read(app.todos.changes(), key, list)
+    let listed = caller
+        .read(&app, async |owner| {
+            let ApiQuery(query) = query?;
+            let state = state_of(query.state.as_deref())?;
+            let scope = format!("todos {owner}");
+            let (limit, cursor) = (query.limit.as_deref(), query.cursor.as_deref());
+            let paging = Paging::in_state(&app.cursors, "/todos", &scope, state, limit, cursor)?;
+            let key = Kept::Page(ListKey::new(owner.clone(), state, &paging.request));
+            let list = async || -> ApiResult<Listed> {
+                let page = app.todos.page(owner, state, &paging.request).await?;
+                paging.listed(&app.cursors, &page.items, page.next)
+            };
+            app.lists.get_or_read(app.todos.changes(), key, list).await
+        })
         .await?;
     Ok(listed.answer(&request))
 }
@@ -170,18 +169,23 @@ pub async fn create_todo(
     ))]
 pub async fn get_todo(
     State(app): State<AppState>,
-    Principal(caller): Principal,
-    TodoUid(uid): TodoUid,
+    caller: Authorizing,
+    uid: Result<TodoUid, ApiError>,
 ) -> ApiResult<impl IntoResponse> {
-    let key = Kept::Item {
-        owner: caller.owner.clone(),
-        uid,
-    };
-    let read = async || -> ApiResult<Listed> {
-        let todo = app.todos.get(&caller.owner, uid).await?;
-        Listed::item(&todo, etag(todo.version))
-    };
-    app.lists.get_or_read(app.todos.changes(), key, read).await
+    caller
+        .read(&app, async |owner| {
+            let TodoUid(uid) = uid?;
+            let key = Kept::Item {
+                owner: owner.clone(),
+                uid,
+            };
+            let read = async || -> ApiResult<Listed> {
+                let todo = app.todos.get(owner, uid).await?;
+                Listed::item(&todo, etag(todo.version))
+            };
+            app.lists.get_or_read(app.todos.changes(), key, read).await
+        })
+        .await
 }
 
 /// Change a todo

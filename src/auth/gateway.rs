@@ -141,9 +141,10 @@ fn text(value: Option<&Value>) -> Option<String> {
     }
 }
 
-#[async_trait]
-impl Authorizer for GatewayAuthorizer {
-    async fn authorize(&self, parts: &Parts) -> Result<Decision, AuthError> {
+impl GatewayAuthorizer {
+    /// The caller API Gateway vouches for: their principal, the authorizer's context and the
+    /// owner they act as.
+    fn vouched(&self, parts: &Parts) -> Result<(String, Map<String, Value>, Username), AuthError> {
         let identity = parts
             .extensions
             .get::<GatewayIdentity>()
@@ -162,6 +163,14 @@ impl Authorizer for GatewayAuthorizer {
         };
         let principal = principal.ok_or(AuthError::Unauthorized)?;
         let owner = owner_of(self.kind, &principal).ok_or(AuthError::Unauthorized)?;
+        Ok((principal, context, owner))
+    }
+}
+
+#[async_trait]
+impl Authorizer for GatewayAuthorizer {
+    async fn authorize(&self, parts: &Parts) -> Result<Decision, AuthError> {
+        let (principal, context, owner) = self.vouched(parts)?;
         let user = self.profile(&owner).await?;
         if self.kind == AuthorizerKind::Lambda && !still_holds(&context, &user, now_seconds()) {
             return Err(AuthError::InvalidToken);
@@ -177,6 +186,10 @@ impl Authorizer for GatewayAuthorizer {
             routes: RouteGrants::all(),
             context,
         })
+    }
+
+    fn claimed_owner(&self, parts: &Parts) -> Option<Username> {
+        self.vouched(parts).ok().map(|(_, _, owner)| owner)
     }
 }
 

@@ -35,6 +35,12 @@ pub fn token_of(value: &str) -> Option<&str> {
 }
 
 impl JwtAuthorizer {
+    /// The owner a token names, if its signature and lifetime hold (the rest of the check
+    /// reads the store: [`JwtAuthorizer::decide`]).
+    pub fn claimed_owner(&self, token: &str) -> Option<Username> {
+        Username::parse(&self.tokens.verify(token)?.sub).ok()
+    }
+
     /// The decision on one token, wherever it came from (a header here, an API Gateway
     /// authorizer event in the Lambda authorizer).
     pub async fn decide(&self, token: &str) -> Result<Decision, AuthError> {

@@ -74,4 +74,12 @@ pub enum AuthError {
 #[async_trait]
 pub trait Authorizer: Send + Sync + 'static {
     async fn authorize(&self, request: &Parts) -> Result<Decision, AuthError>;
+
+    /// Whose data the request is for, as far as can be told without the store (a token's
+    /// signature and lifetime, API Gateway's word), so that a read of theirs may start beside
+    /// [`Authorizer::authorize`] — its answer given only once that agrees. `None`: nothing
+    /// starts before the decision.
+    fn claimed_owner(&self, _request: &Parts) -> Option<crate::domain::Username> {
+        None
+    }
 }

@@ -337,6 +337,11 @@ pub struct TodoPatch {
 }
 
 impl TodoPatch {
+    /// Whether it may change the todo's size (what counts against the account's quota).
+    pub fn resizes(&self) -> bool {
+        self.description.is_some() || self.metadata.is_some()
+    }
+
     pub fn new(
         description: Option<Description>,
         state: Option<TodoState>,

@@ -68,17 +68,19 @@ impl UserCache {
 }
 
 /// Implements a role for the cache by handing each method to the inner store, one line each:
-/// `name(arg: Type, …) -> Output`. A method marked `=> forget(who)` writes `who`'s profile:
-/// the kept one is forgotten after the write, whatever its outcome (a read racing the write
-/// must not keep the old profile either; see `forgotten`).
+/// `name(arg: Type, …) -> Output`. A method marked `=> forget(who)` writes `who`'s profile
+/// (`if condition`: only then): the kept one is forgotten after the write, whatever its outcome
+/// (a read racing the write must not keep the old profile either; see `forgotten`).
 macro_rules! forward {
-    ($role:ident { $($name:ident($($arg:ident: $ty:ty),*) -> $out:ty $(=> forget($who:expr))?;)* }) => {
+    ($role:ident { $($name:ident($($arg:ident: $ty:ty),*) -> $out:ty $(=> forget($who:expr) $(if $when:expr)?)?;)* }) => {
         #[async_trait]
         impl $role for UserCache {
             $(
                 async fn $name(&self, $($arg: $ty),*) -> StoreResult<$out> {
                     let done = self.inner.$name($($arg),*).await;
-                    $(self.forget($who);)?
+                    $(if true $(&& $when)? {
+                        self.forget($who);
+                    })?
                     done
                 }
             )*
@@ -174,7 +176,7 @@ forward!(SessionStore {
 });
 
 // A kept profile holds the account's usage (the quota is checked against it): every write that
-// may add, remove or resize a todo forgets it. Completing changes no size.
+// may add, remove or resize a todo forgets it. A change of state alone changes no size.
 forward!(TodoStore {
     create_todo(todo: &Todo) -> () => forget(&todo.username);
     create_todo_remembered(todo: &Todo, answer: &Remembered) -> Option<Remembered> => forget(&todo.username);
@@ -183,7 +185,7 @@ forward!(TodoStore {
     complete_all(owner: &Username, now: Timestamp) -> u64;
     delete_in_state(owner: &Username, state: TodoState) -> u64 => forget(owner);
     list_todos_in_states(states: &[TodoState], page: &PageRequest) -> Page<Todo>;
-    update_todo(owner: &Username, uid: Uuid, patch: &TodoPatch, expected_version: Option<u64>, now: Timestamp) -> Todo => forget(owner);
+    update_todo(owner: &Username, uid: Uuid, patch: &TodoPatch, expected_version: Option<u64>, now: Timestamp) -> Todo => forget(owner) if patch.resizes();
     delete_todo(owner: &Username, uid: Uuid, expected_version: Option<u64>) -> () => forget(owner);
 });
 

@@ -154,6 +154,48 @@ async fn logging_out_ends_this_session_only() {
     );
 }
 
+/// Where profiles are not kept (the default here, as on DynamoDB), a read starts beside the
+/// token's check; an ended session must still read nothing, and be told 401 before anything
+/// about what it asked for (a todo that exists, one that does not, a malformed id or query).
+#[tokio::test]
+async fn an_ended_session_reads_nothing_and_is_told_so_first() {
+    let app = TestApp::spawn().await;
+    app.create_user("alice").await;
+    let this = logged_in(&app, "alice").await;
+    let uid = app.create_todo(token(&this), "secret plans").await["uid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let read = async |path: &str| {
+        let response = app
+            .authed(Method::GET, path, token(&this))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.text().await.unwrap())
+    };
+    let paths = [
+        format!("/todos/{uid}"),
+        "/todos".to_owned(),
+        format!("/todos/{}", uuid::Uuid::now_v7()),
+        "/todos/not-a-uid".to_owned(),
+        "/todos?limit=zero".to_owned(),
+    ];
+    assert_eq!(read(&paths[0]).await.0, StatusCode::OK);
+    let response = app
+        .authed(Method::POST, "/logout", token(&this))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    for path in &paths {
+        let (status, body) = read(path).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: {body}");
+        assert!(!body.contains("secret plans"), "{path}: {body}");
+    }
+}
+
 #[tokio::test]
 async fn ending_all_sessions_logs_out_everywhere() {
     let app = TestApp::spawn().await;

@@ -30,6 +30,8 @@ const FORMAT: u32 = 3_007_000;
 const WORDS: usize = 12;
 /// The size of a wal-index region: what SQLite maps at a time.
 const REGION: i32 = 32 * 1024;
+/// The header's word `iChange`, which each commit adds one to.
+const CHANGE: usize = 2;
 
 /// Tells whether anyone (this process included) has committed since it was last asked.
 pub(super) enum CommitWatch {
@@ -89,8 +91,43 @@ impl CommitWatch {
     }
 }
 
-/// Prepared once, not parsed on each call.
-fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
+impl CommitWatch {
+    /// For the writer, once its write transaction has begun (no other connection can commit
+    /// until it ends): catches up as [`CommitWatch::catch_up`] does, and returns the header its
+    /// own commit will follow, for [`CommitWatch::own_commit`].
+    pub(super) fn own_write_begun(&self, on_commit: impl FnOnce()) -> Option<[u32; WORDS]> {
+        self.catch_up(on_commit);
+        match self {
+            Self::Index { index, .. } => index.read(),
+            Self::Pragma(_) => None,
+        }
+    }
+
+    /// After the writer's COMMIT: that commit is no news to this process (the change clock
+    /// ended the answers it touched), so it is recorded as seen — unless the header shows
+    /// another commit since `before`, or the watch had not caught up with one before it: those
+    /// the next `catch_up` reports. Without this, every write of this process would look like
+    /// another process's and end every kept answer and profile.
+    pub(super) fn own_commit(&self, before: Option<[u32; WORDS]>) {
+        let (Self::Index { index, seen, .. }, Some(before)) = (self, before) else {
+            return;
+        };
+        let Some(after) = index.read() else { return };
+        // One more than `before`: this commit alone (a checkpoint in between changes no data).
+        if after[CHANGE] == before[CHANGE].wrapping_add(1) {
+            let _ = seen.compare_exchange(
+                fingerprint(before),
+                fingerprint(after),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        }
+    }
+}
+
+/// Moves whenever another connection has committed, never for `conn`'s own commits. Prepared
+/// once, not parsed on each call.
+pub(super) fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.prepare_cached("PRAGMA data_version")?
         .query_row([], |row| row.get(0))
 }
@@ -210,6 +247,37 @@ mod tests {
                 assert!(!watch.changed(), "a read seen as a commit");
             }
         }
+    }
+
+    #[test]
+    fn the_writers_own_commits_are_not_news_and_anothers_around_them_are() {
+        let (dir, [watch, _], writer) = database();
+        let other = open_connection(&dir.path().join("t.db"), false).unwrap();
+        watch.changed();
+        let mut heard = false;
+        let mut commit = |n: i64| {
+            writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+            let before = watch.own_write_begun(|| heard = true);
+            writer.execute("INSERT INTO t VALUES (?1)", [n]).unwrap();
+            writer.execute_batch("COMMIT").unwrap();
+            before
+        };
+        for n in 0..3 {
+            let before = commit(n);
+            watch.own_commit(before);
+            assert!(!watch.changed(), "the writer's own commit {n} reported");
+        }
+        // Another connection commits between the writer's COMMIT and its note.
+        let before = commit(3);
+        other.execute("INSERT INTO t VALUES (-1)", []).unwrap();
+        watch.own_commit(before);
+        assert!(watch.changed(), "a commit right after the writer's unseen");
+        // ... and before the writer's transaction, unseen by the watch until then.
+        other.execute("INSERT INTO t VALUES (-2)", []).unwrap();
+        let before = commit(4);
+        watch.own_commit(before);
+        assert!(heard, "a commit before the writer's unseen");
+        assert!(!watch.changed(), "seen twice");
     }
 
     /// Whether a process holds SQLite's lock that says the wal-index is in use (its "DMS" byte,

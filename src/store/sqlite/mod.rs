@@ -2,6 +2,7 @@
 //! the store is in its own file ([`users`], [`sessions`], [`todos`], [`guard`]); this one opens
 //! the file and holds what they share.
 
+mod allocator;
 mod backup;
 mod commit_watch;
 mod error;
@@ -28,6 +29,7 @@ use self::readers::Readers;
 use self::writer::Writer;
 use super::{ChangeClock, Store, StoreError, StoreResult};
 
+pub use self::allocator::use_global_allocator;
 pub use self::backup::{backup, hold_while_serving, restore};
 
 pub const DB_FILE: &str = "checkoff.db";
@@ -36,8 +38,9 @@ pub struct SqliteStore {
     writer: Writer,
     readers: Readers,
     clock: Arc<ChangeClock>,
-    /// Asked before every kept profile is served whether anyone has committed.
-    commits: CommitWatch,
+    /// Asked before every kept profile is served whether anyone has committed; told by the
+    /// writer which commits are its own.
+    commits: Arc<CommitWatch>,
 }
 
 impl SqliteStore {
@@ -56,11 +59,12 @@ impl SqliteStore {
         let mut conn = open_connection(&path, false).map_err(from_sqlite)?;
         schema::migrate(&mut conn).map_err(StoreError::Internal)?;
         let clock = Arc::new(ChangeClock::default());
-        let writer = Writer::start(conn, Arc::clone(&clock))
-            .map_err(|e| StoreError::Internal(format!("cannot start the writer: {e}")))?;
         let watch = open_connection(&path, true).map_err(from_sqlite)?;
+        let commits = Arc::new(CommitWatch::new(watch).map_err(from_sqlite)?);
+        let writer = Writer::start(conn, Arc::clone(&clock), Arc::clone(&commits))
+            .map_err(|e| StoreError::Internal(format!("cannot start the writer: {e}")))?;
         Ok(Self {
-            commits: CommitWatch::new(watch).map_err(from_sqlite)?,
+            commits,
             writer,
             readers: Readers::new(path),
             clock,
@@ -85,6 +89,9 @@ pub(super) fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<
     // A stable plan per statement: otherwise SQLite re-prepares a cached statement whenever a new
     // LIMIT is bound (profiled: a fifth of a list request went to re-parsing its SQL).
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    // Room for every statement the store prepares (about forty), so none is parsed again
+    // because others pushed it out.
+    conn.set_prepared_statement_cache_capacity(64);
     if read_only {
         conn.pragma_update(None, "query_only", "ON")?;
     }
@@ -126,8 +133,9 @@ impl Store for SqliteStore {
     }
 
     fn catch_up(&self) {
-        // The watch also sees this process's own commits, so a change only ends kept answers;
-        // the writer, which sees other processes' commits alone, tells the live streams.
+        // The watch may report this process's own commits (one racing the writer's note that
+        // it was its own), so a change only ends kept answers; the writer, which sees other
+        // processes' commits alone, tells the live streams.
         self.commits.catch_up(|| self.clock.maybe_external_change());
     }
 }

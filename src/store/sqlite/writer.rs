@@ -13,6 +13,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use super::commit_watch::{CommitWatch, data_version};
 use super::error::from_sqlite;
 use crate::domain::Username;
 use crate::store::changes::{ChangeClock, Stripe};
@@ -74,16 +75,21 @@ fn in_savepoint<T>(
     conn: &Connection,
     work: impl FnOnce(&Connection) -> StoreResult<T>,
 ) -> StoreResult<T> {
-    conn.execute_batch("SAVEPOINT job").map_err(from_sqlite)?;
+    run_cached(conn, "SAVEPOINT job").map_err(from_sqlite)?;
     let result = catch_unwind(AssertUnwindSafe(|| work(conn)))
         .unwrap_or_else(|_| Err(StoreError::Internal("a write panicked".into())));
-    let end = if result.is_ok() {
-        "RELEASE job"
+    if result.is_ok() {
+        run_cached(conn, "RELEASE job")
     } else {
-        "ROLLBACK TO job; RELEASE job"
-    };
-    conn.execute_batch(end).map_err(from_sqlite)?;
+        conn.execute_batch("ROLLBACK TO job; RELEASE job")
+    }
+    .map_err(from_sqlite)?;
     result
+}
+
+/// A statement run for every write: parsed once.
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 pub(super) struct Writer {
@@ -92,12 +98,16 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    pub(super) fn start(conn: Connection, clock: Arc<ChangeClock>) -> std::io::Result<Self> {
+    pub(super) fn start(
+        conn: Connection,
+        clock: Arc<ChangeClock>,
+        watch: Arc<CommitWatch>,
+    ) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel();
         let thread_clock = Arc::clone(&clock);
         std::thread::Builder::new()
             .name("checkoff-sqlite-writer".into())
-            .spawn(move || run(conn, queue, &thread_clock))?;
+            .spawn(move || run(conn, queue, &thread_clock, &watch))?;
         Ok(Self { jobs, clock })
     }
 
@@ -143,19 +153,24 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, queue: mpsc::Receiver<Box<dyn Job>>, clock: &ChangeClock) {
-    let mut seen = data_version(&conn);
+fn run(
+    conn: Connection,
+    queue: mpsc::Receiver<Box<dyn Job>>,
+    clock: &ChangeClock,
+    watch: &CommitWatch,
+) {
+    let mut seen = data_version(&conn).ok();
     loop {
         match queue.recv_timeout(WATCH_EVERY) {
             Ok(first) => {
                 let mut batch = vec![first];
                 batch.extend(queue.try_iter().take(MAX_BATCH - 1));
-                commit_batch(&conn, batch, clock);
+                commit_batch(&conn, batch, clock, watch);
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
         }
-        let now = data_version(&conn);
+        let now = data_version(&conn).ok();
         // Unreadable counts as changed: a stale answer is worse than a cache miss.
         if now.is_none() || now != seen {
             clock.external_change();
@@ -164,19 +179,19 @@ fn run(conn: Connection, queue: mpsc::Receiver<Box<dyn Job>>, clock: &ChangeCloc
     }
 }
 
-/// Changes whenever another connection has committed; never for this connection's own commits.
-fn data_version(conn: &Connection) -> Option<i64> {
-    conn.query_row("PRAGMA data_version", [], |row| row.get(0))
-        .ok()
-}
-
-fn commit_batch(conn: &Connection, batch: Vec<Box<dyn Job>>, clock: &ChangeClock) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+fn commit_batch(
+    conn: &Connection,
+    batch: Vec<Box<dyn Job>>,
+    clock: &ChangeClock,
+    watch: &CommitWatch,
+) {
+    if let Err(e) = run_cached(conn, "BEGIN IMMEDIATE") {
         let why = format!("could not start a write: {e}");
         tracing::error!(error = %e, "SQLite BEGIN failed");
         batch.into_iter().for_each(|job| job.fail(&why));
         return;
     }
+    let before = watch.own_write_begun(|| clock.maybe_external_change());
     let stripes: Vec<Stripe> = batch.iter().filter_map(|job| job.stripe()).collect();
     stripes.iter().for_each(|&s| clock.begin(s));
     let mut jobs = batch.into_iter();
@@ -193,13 +208,16 @@ fn commit_batch(conn: &Connection, batch: Vec<Box<dyn Job>>, clock: &ChangeClock
         tracing::error!("SQLite rolled a write transaction back");
         Some("the write was rolled back (is the disk full?)".to_owned())
     } else {
-        conn.execute_batch("COMMIT").err().map(|e| {
+        run_cached(conn, "COMMIT").err().map(|e| {
             tracing::error!(error = %e, "SQLite COMMIT failed");
             let _ = conn.execute_batch("ROLLBACK");
             format!("could not commit: {e}")
         })
     };
     stripes.iter().for_each(|&s| clock.end(s));
+    if commit_failure.is_none() {
+        watch.own_commit(before);
+    }
     for job in jobs {
         job.fail(
             commit_failure
