@@ -25,7 +25,9 @@ pub(super) async fn observe(request: Request, next: Next) -> Response {
     let status = response.status().as_u16();
     // To the microsecond, as a number that prints as such (not 0.5031439999999999).
     let ms = (elapsed.as_secs_f64() * 1e6).round() / 1e3;
-    tracing::info!(request_id, %method, route, status, ms, "request");
+    // The message as a field of its own: a plain string written as it is, where a format
+    // string goes through `core::fmt`.
+    tracing::info!(message = "request", request_id, %method, route, status, ms);
     if crate::telemetry::recording() {
         let (requests, duration) = handles(method_label(&method), route, status);
         requests.increment(1);

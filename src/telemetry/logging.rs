@@ -71,6 +71,7 @@ pub fn init_logging(format: LogFormat, default_level: &str, writer: LogWriter) -
     };
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_timer(super::line_time::LineTime)
         .with_writer(make_writer);
     match format {
         LogFormat::Json => logs.json().flatten_event(true).init(),
