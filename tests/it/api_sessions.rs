@@ -17,6 +17,16 @@ pub async fn refresh(app: &TestApp, refresh_token: &Value) -> (StatusCode, Value
     .await
 }
 
+/// Logs the session of `grant` out, which must work.
+async fn log_out(app: &TestApp, grant: &Value) {
+    let response = app
+        .authed(Method::POST, "/logout", token(grant))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+}
+
 async fn works(app: &TestApp, grant: &Value) -> bool {
     app.token_works(token(grant)).await
 }
@@ -131,12 +141,7 @@ async fn logging_out_ends_this_session_only() {
     let this = logged_in(&app, "alice").await;
     let other = logged_in(&app, "alice").await;
 
-    let response = app
-        .authed(Method::POST, "/logout", token(&this))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    log_out(&app, &this).await;
     assert!(!works(&app, &this).await);
     let (status, _) = refresh(&app, &this["refresh_token"]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -183,12 +188,7 @@ async fn an_ended_session_reads_nothing_and_is_told_so_first() {
         "/todos?limit=zero".to_owned(),
     ];
     assert_eq!(read(&paths[0]).await.0, StatusCode::OK);
-    let response = app
-        .authed(Method::POST, "/logout", token(&this))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    log_out(&app, &this).await;
     for path in &paths {
         let (status, body) = read(path).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: {body}");
