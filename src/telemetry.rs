@@ -4,6 +4,7 @@
 //! log lines of both entries ([`init_logging`]).
 
 mod line_fields;
+mod line_format;
 mod line_time;
 mod logging;
 

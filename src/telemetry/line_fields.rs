@@ -223,8 +223,12 @@ impl VisitFmt for LineVisitor<'_> {
 mod tests {
     use std::sync::{Arc, Mutex};
 
-    use tracing_subscriber::fmt::MakeWriter;
-    use tracing_subscriber::fmt::format::DefaultFields;
+    use tracing_subscriber::Registry;
+    use tracing_subscriber::fmt::format::{DefaultFields, Format, Full};
+    use tracing_subscriber::fmt::time::FormatTime;
+    use tracing_subscriber::fmt::{FormatEvent, MakeWriter};
+
+    use crate::telemetry::line_format::LineFormat;
 
     use super::*;
 
@@ -248,22 +252,45 @@ mod tests {
         }
     }
 
-    /// Events of every kind of value, in a span, as a subscriber with these fields writes them.
-    fn written<N>(fields: N, ansi: bool) -> String
+    /// The same time on every line.
+    #[derive(Clone, Copy)]
+    struct SameTime;
+
+    impl FormatTime for SameTime {
+        fn format_time(&self, w: &mut Writer<'_>) -> fmt::Result {
+            w.write_str("2026-12-03T13:41:11.123456Z")
+        }
+    }
+
+    /// tracing-subscriber's own full format, with [`SameTime`].
+    fn full() -> Format<Full, SameTime> {
+        Format::default().with_timer(SameTime)
+    }
+
+    /// Events of every kind of value and level, outside and inside a span, as a subscriber with
+    /// these fields and this format writes them.
+    fn written<N, E>(fields: N, format: E, ansi: bool) -> String
     where
         N: for<'w> tracing_subscriber::fmt::FormatFields<'w> + Send + Sync + 'static,
+        E: FormatEvent<Registry, N> + Send + Sync + 'static,
     {
         let lines = Lines::default();
         let subscriber = tracing_subscriber::fmt()
             .with_writer(lines.clone())
+            .with_max_level(tracing::Level::TRACE)
             .with_ansi(ansi)
-            .without_time()
             .fmt_fields(fields)
+            .event_format(format)
             .finish();
         tracing::subscriber::with_default(subscriber, || {
             let method = axum::http::Method::GET;
             // As the request line is logged (`api/observe.rs`).
             tracing::info!(message = "request", request_id = "ab12-3", %method, route = "/todos/{uid}", status = 200u16, ms = 0.503);
+            tracing::trace!(n = 1u64, "at every level");
+            tracing::debug!(n = 2u64, "at every level");
+            tracing::warn!(n = 3u64, "at every level");
+            tracing::error!(n = 4u64, "at every level");
+            tracing::info!(target: "elsewhere::module", "another target");
             let span = tracing::info_span!("job", user = "alice", n = 3u64);
             let _entered = span.enter();
             tracing::warn!(
@@ -328,11 +355,22 @@ mod tests {
     #[test]
     fn lines_read_exactly_as_the_default_fields_write_them() {
         for ansi in [false, true] {
-            let ours = written(LineFields, ansi);
-            assert_eq!(ours, written(DefaultFields::new(), ansi), "ansi: {ansi}");
+            let ours = written(LineFields, full(), ansi);
+            assert_eq!(
+                ours,
+                written(DefaultFields::new(), full(), ansi),
+                "ansi: {ansi}"
+            );
         }
-        let request =
-            r#"request request_id="ab12-3" method=GET route="/todos/{uid}" status=200 ms=0.503"#;
-        assert!(written(LineFields, false).contains(request));
+        let request = r#"2026-12-03T13:41:11.123456Z  INFO checkoff::telemetry::line_fields::tests: request request_id="ab12-3" method=GET route="/todos/{uid}" status=200 ms=0.503"#;
+        assert!(written(LineFields, full(), false).contains(request));
+    }
+
+    #[test]
+    fn lines_read_exactly_as_the_full_format_writes_them() {
+        for ansi in [false, true] {
+            let ours = written(LineFields, LineFormat::with_timer(SameTime), ansi);
+            assert_eq!(ours, written(LineFields, full(), ansi), "ansi: {ansi}");
+        }
     }
 }

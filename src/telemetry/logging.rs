@@ -78,6 +78,7 @@ pub fn init_logging(format: LogFormat, default_level: &str, writer: LogWriter) -
         LogFormat::Text => logs
             .fmt_fields(super::line_fields::LineFields)
             .with_ansi(terminal)
+            .event_format(super::line_format::LineFormat::default())
             .init(),
     }
     guard
