@@ -42,18 +42,36 @@ impl LineVisitor<'_> {
     /// when the default visitor is to write this field.
     fn name(&mut self, field: &Field) -> Option<()> {
         let name = field.name();
-        if self.styled || self.result.is_err() || name == "message" || name.starts_with("log.") {
+        if name == "message" || name.starts_with("log.") {
+            return None;
+        }
+        self.separate()?;
+        let name = name.strip_prefix("r#").unwrap_or(name);
+        self.result = self
+            .result
+            .and_then(|()| self.writer.write_str(name))
+            .and_then(|()| self.writer.write_char('='));
+        Some(())
+    }
+
+    /// Writes the space before any but the first field and says whether to go on. `None` when
+    /// the default visitor writes every field (colours) or writing has failed.
+    fn separate(&mut self) -> Option<()> {
+        if self.styled || self.result.is_err() {
             return None;
         }
         if !self.is_empty {
             self.result = self.writer.write_char(' ');
         }
         self.is_empty = false;
-        let name = name.strip_prefix("r#").unwrap_or(name);
-        self.result = self
-            .result
-            .and_then(|()| self.writer.write_str(name))
-            .and_then(|()| self.writer.write_char('='));
+        Some(())
+    }
+
+    /// A message given as a plain string (`message = "request"`): as it is, as the default
+    /// visitor writes any message.
+    fn message(&mut self, value: &str) -> Option<()> {
+        self.separate()?;
+        self.result = self.result.and_then(|()| self.writer.write_str(value));
         Some(())
     }
 
@@ -79,28 +97,6 @@ impl LineVisitor<'_> {
             .and_then(|()| write_digits(&mut self.writer, value));
         Some(())
     }
-}
-
-/// Whether `{:?}` writes `text` as it is, between quotes.
-fn plain(text: &str) -> bool {
-    text.bytes()
-        .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
-}
-
-impl LineVisitor<'_> {
-    /// A message given as a plain string (`message = "request"`): as it is, as the default
-    /// visitor writes any message.
-    fn message(&mut self, value: &str) -> Option<()> {
-        if self.styled || self.result.is_err() {
-            return None;
-        }
-        if !self.is_empty {
-            self.result = self.writer.write_char(' ');
-        }
-        self.is_empty = false;
-        self.result = self.result.and_then(|()| self.writer.write_str(value));
-        Some(())
-    }
 
     /// A number of thousandths (a duration in ms to the microsecond), written as `{:?}` writes
     /// it: `0.503`, `12.0`. `None` for any other float.
@@ -124,6 +120,12 @@ impl LineVisitor<'_> {
         self.result = self.result.and(text).and_then(|t| self.writer.write_str(t));
         Some(())
     }
+}
+
+/// Whether `{:?}` writes `text` as it is, between quotes.
+fn plain(text: &str) -> bool {
+    text.bytes()
+        .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
 }
 
 /// `value` as whole units and thousandths, if that is exactly what it is (non-negative, below

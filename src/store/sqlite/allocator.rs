@@ -40,7 +40,10 @@ pub fn use_global_allocator() -> bool {
     }
 }
 
-fn layout(size: usize) -> Option<Layout> {
+/// The layout of a block handing out `n` bytes after its header; `None` for a negative or
+/// impossible size.
+fn block_layout(n: c_int) -> Option<Layout> {
+    let size = usize::try_from(n).ok()?.checked_add(HEADER)?;
     Layout::from_size_align(size, ALIGN).ok()
 }
 
@@ -72,11 +75,7 @@ unsafe fn hand_out(block: *mut u8, size: usize) -> *mut c_void {
 }
 
 unsafe extern "C" fn x_malloc(n: c_int) -> *mut c_void {
-    let Some(layout) = usize::try_from(n)
-        .ok()
-        .and_then(|n| n.checked_add(HEADER))
-        .and_then(layout)
-    else {
+    let Some(layout) = block_layout(n) else {
         return null_mut();
     };
     // SAFETY: the layout's size is at least HEADER, never zero.
@@ -99,19 +98,19 @@ unsafe extern "C" fn x_realloc(p: *mut c_void, n: c_int) -> *mut c_void {
         // SAFETY: as for any allocation.
         return unsafe { x_malloc(n) };
     }
-    let Some(size) = usize::try_from(n)
-        .ok()
-        .and_then(|n| n.checked_add(HEADER))
-        .filter(|&size| layout(size).is_some())
-    else {
+    let Some(layout) = block_layout(n) else {
         return null_mut();
     };
-    // SAFETY: `p` is a live block of SQLite's; the new size is valid for ALIGN (checked above).
+    // SAFETY: `p` is a live block of SQLite's; the new size is valid for ALIGN (a layout).
     // On failure the old block stays as it was, as C's realloc leaves it.
     unsafe {
         let (block, old) = block_of(p);
-        let moved = realloc(block, Layout::from_size_align_unchecked(old, ALIGN), size);
-        hand_out(moved, size)
+        let moved = realloc(
+            block,
+            Layout::from_size_align_unchecked(old, ALIGN),
+            layout.size(),
+        );
+        hand_out(moved, layout.size())
     }
 }
 

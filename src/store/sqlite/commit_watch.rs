@@ -69,16 +69,34 @@ impl CommitWatch {
     /// `on_commit` did done. So the header's fingerprint is recorded after `on_commit`, and
     /// the data_version answer under the lock `on_commit` runs in.
     pub(super) fn catch_up(&self, on_commit: impl FnOnce()) {
+        self.catch_up_reading(on_commit);
+    }
+
+    /// For the writer, once its write transaction has begun (no other connection can commit
+    /// until it ends): catches up as [`CommitWatch::catch_up`] does, and returns the header its
+    /// own commit will follow, for [`CommitWatch::own_commit`].
+    pub(super) fn own_write_begun(&self, on_commit: impl FnOnce()) -> Option<[u32; WORDS]> {
+        self.catch_up_reading(on_commit)
+    }
+
+    /// [`CommitWatch::catch_up`], returning the wal-index header it compared (`None` for the
+    /// PRAGMA watch, or when the header could not be read).
+    fn catch_up_reading(&self, on_commit: impl FnOnce()) -> Option<[u32; WORDS]> {
         match self {
-            Self::Index { index, seen, .. } => match index.read().map(fingerprint) {
-                // Only read in the steady state: no write for the workers' cores to pass around.
-                Some(now) if seen.load(Ordering::Acquire) == now => {}
-                Some(now) => {
-                    on_commit();
-                    seen.store(now, Ordering::Release);
+            Self::Index { index, seen, .. } => {
+                let header = index.read();
+                match header.map(fingerprint) {
+                    // Only read in the steady state: no write for the workers' cores to pass
+                    // around.
+                    Some(now) if seen.load(Ordering::Acquire) == now => {}
+                    Some(now) => {
+                        on_commit();
+                        seen.store(now, Ordering::Release);
+                    }
+                    None => on_commit(),
                 }
-                None => on_commit(),
-            },
+                header
+            }
             Self::Pragma(watcher) => {
                 let mut watcher = watcher.lock().unwrap_or_else(|p| p.into_inner());
                 let now = data_version(&watcher.0).ok();
@@ -86,20 +104,8 @@ impl CommitWatch {
                     on_commit();
                 }
                 watcher.1 = now;
+                None
             }
-        }
-    }
-}
-
-impl CommitWatch {
-    /// For the writer, once its write transaction has begun (no other connection can commit
-    /// until it ends): catches up as [`CommitWatch::catch_up`] does, and returns the header its
-    /// own commit will follow, for [`CommitWatch::own_commit`].
-    pub(super) fn own_write_begun(&self, on_commit: impl FnOnce()) -> Option<[u32; WORDS]> {
-        self.catch_up(on_commit);
-        match self {
-            Self::Index { index, .. } => index.read(),
-            Self::Pragma(_) => None,
         }
     }
 
