@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use crate::api::{AppState, Cursors, ListCache, Services};
 use crate::auth::{
-    Authorizer, GatewayAuthorizer, JwtAuthorizer, JwtSecret, LoginThrottle, OidcAuthorizer,
-    Passwords, TokenCheck, TokenService, load_or_create_secret,
+    Authorizer, DiscoveredSignIn, GatewayAuthorizer, JwtAuthorizer, JwtSecret, LoginThrottle,
+    OidcAuthorizer, Passwords, SignIn, TokenCheck, TokenService, load_or_create_secret,
 };
 use crate::config::{AuthorizerKind, Runtime, SecretSource, Settings, StoreKind, StoreSettings};
 use crate::services::{AccountLimits, Accounts, ChangeFeed, Sessions, Todos};
@@ -115,6 +115,16 @@ pub async fn build_on(settings: &Settings, store: Arc<dyn Store>) -> Result<AppS
         request_timeout: settings.service.request_timeout,
         proxies: settings.service.proxies.clone(),
         cors_origins: settings.cors_origins.clone(),
+        sign_in: SignIn {
+            password: matches!(
+                settings.identity.kind,
+                AuthorizerKind::Builtin | AuthorizerKind::Lambda
+            ),
+            discovered: match &settings.identity.oidc {
+                Some(oidc) => Some(DiscoveredSignIn::new(oidc)?),
+                None => None,
+            },
+        },
         oidc: settings.identity.oidc.clone(),
         document: std::sync::OnceLock::new(),
     }))

@@ -9,6 +9,16 @@ const $ = (id) => document.getElementById(id);
 const BASE = location.pathname.replace(/\/[^/]*$/, "");
 const QUEUE_KEY = "checkoff-queue";
 const HAD_SESSION = "checkoff-had-session"; // a flag only; tokens never touch storage
+// Flags too: the last sign-in here was through the identity provider (a reload goes back there
+// by itself), and a sign-out through it is under way (to say so on the way back).
+const VIA_PROVIDER = "checkoff-via-provider";
+const SIGNED_OUT = "checkoff-signed-out";
+// A sign-in at the provider under way: its PKCE verifier and state, kept only until the code
+// comes back (they are no token: without this tab's code they are worth nothing).
+const PENDING = "checkoff-sign-in";
+// Where the provider sends the person back: this page.
+const REDIRECT_URI = location.origin + BASE + "/";
+const LOGGED_OUT = "You have logged out.";
 const SESSION_ENDED = "Your session has ended; please log in again.";
 // A Secure cookie is kept only over https (and on localhost): on plain http elsewhere the
 // browser drops the session cookie, so a reload cannot bring the session back.
@@ -20,6 +30,8 @@ const NEXT_ACTION = { unstarted: "Start", started: "Complete", completed: "Reope
 const STATE_WORD = { unstarted: "Not started", started: "Started", completed: "Completed" };
 
 let token = null; // the access token: in this variable only
+let provided = null; // {refresh, id}: the provider's other tokens, while signed in through it
+let epoch = 0; // counts sessions: a renewal that returns after its session ended is dropped
 let tokenTimer = 0;
 let renewAt = 0;
 let owner = "";
@@ -87,6 +99,9 @@ async function request(method, path, { body, headers = {}, auth = true, signal }
   throw new ApiError(res.status, message || `The server answered ${res.status} ${res.statusText}.`, res.headers);
 }
 
+/** Ends `text` with a full stop unless it has one. */
+const stop = (text) => (/[.!?]$/.test(text) ? text : text + ".");
+
 /** The server's words as a sentence: a capital first, a full stop last. */
 function sentence(text) {
   const t = (text || "").trim();
@@ -119,9 +134,11 @@ function setToken(grant) {
 }
 
 let renewing = null;
-/** POST /refresh with the cookie, one tab at a time so two tabs never spend the same cookie. */
+/** A new access token: from the provider with its refresh token when signed in through it,
+    else POST /refresh with the cookie, one tab at a time so two tabs never spend the same cookie. */
 function renew() {
   if (renewing) return renewing;
+  const at = epoch;
   const go = async () => {
     const res = await request("POST", "/refresh", {
       body: {},
@@ -130,14 +147,16 @@ function renew() {
     });
     return res.json();
   };
-  const locked = navigator.locks ? navigator.locks.request("checkoff-refresh", go) : go();
+  const locked = provided ? renewAtProvider(provided) : navigator.locks ? navigator.locks.request("checkoff-refresh", go) : go();
   renewing = locked
     .then((grant) => {
+      if (at !== epoch) return grant; // the session ended meanwhile: it stays ended
       setToken(grant);
       reconnect();
       return grant;
     })
     .catch((e) => {
+      if (at !== epoch) throw e;
       if (e instanceof ApiError && (e.status === 401 || e.status === 400 || e.status === 403)) {
         if (token) endSession(SESSION_ENDED, true);
       } else if (token) {
@@ -152,18 +171,35 @@ function renew() {
   return renewing;
 }
 
-/** Whether this service takes new accounts: asked once, before the login form is shown. */
+/** What this service takes, asked once before the login form is shown: sign-up, passwords, an
+    identity provider ({name, client_id, authorization_endpoint, token_endpoint, …} or null). */
 let signupOpen = true;
+let passwords = true;
+let provider = null;
 
 async function start() {
+  const back = backFromProvider(); // before anything else: the code leaves the address bar
   restoreQueue();
   try {
     const res = await request("GET", "/auth/config", { auth: false });
-    signupOpen = (await res.json()).signup !== false;
+    const config = await res.json();
+    signupOpen = config.signup !== false;
+    passwords = config.password !== false;
+    const p = config.provider;
+    provider = p && p.authorization_endpoint && p.token_endpoint && p.client_id ? p : null;
   } catch (_) {
-    // Unknown: offer it, and let the service answer.
+    // Unknown: offer passwords and sign-up, and let the service answer.
   }
+  if (back) return finishSignIn(back);
+  if (provider && localStorage.getItem(VIA_PROVIDER)) {
+    // Tokens live in memory only: the provider's own session signs the person in again.
+    loading(`Signing you in with ${provider.name}…`);
+    return signInWithProvider();
+  }
+  const signedOut = sessionStorage.getItem(SIGNED_OUT);
+  sessionStorage.removeItem(SIGNED_OUT);
   try {
+    if (!passwords) throw new ApiError(401, ""); // no checkoff session to renew here
     const res = await request("POST", "/refresh", {
       body: {},
       headers: { "X-Checkoff-Session": "cookie" },
@@ -175,9 +211,16 @@ async function start() {
     const had = localStorage.getItem(HAD_SESSION);
     localStorage.removeItem(HAD_SESSION);
     if (e instanceof NetworkError) showAuth("", e.message);
+    else if (signedOut) showAuth(LOGGED_OUT);
     else if (had && !window.isSecureContext) showAuth(NOT_KEPT);
     else showAuth(had ? SESSION_ENDED : "");
   }
+}
+
+function loading(text) {
+  $("auth").hidden = true;
+  $("loading").textContent = text;
+  $("loading").hidden = false;
 }
 
 async function enter() {
@@ -201,7 +244,10 @@ async function enter() {
 /** Back to the login screen, with what happened in words. Changes not yet sent are kept when
     the session ran out (they go out after logging in again as the same person). */
 function endSession(message, keepQueue) {
+  epoch++;
   token = null;
+  if (provided) localStorage.removeItem(VIA_PROVIDER); // a reload no longer signs in by itself
+  provided = null;
   owner = "";
   clearTimeout(tokenTimer);
   quiet();
@@ -221,7 +267,9 @@ function endSession(message, keepQueue) {
   showAuth(message);
 }
 
-function showAuth(notice, error) {
+/** The login card: `notice` says what happened, `error` what went wrong with a password,
+    `failed` what went wrong signing in with the provider. */
+function showAuth(notice, error, failed) {
   $("loading").hidden = true;
   $("todos").hidden = true;
   $("account").hidden = true;
@@ -230,9 +278,12 @@ function showAuth(notice, error) {
   $("auth-notice").textContent = notice || "";
   $("auth-notice").hidden = !notice;
   authError(error);
+  providerError(failed);
   setMode(signUp);
   $("password").value = "";
-  $("username").focus();
+  if (failed && provider) $("provider-signin").focus();
+  else if (passwords) $("username").focus();
+  else if (provider) $("provider-signin").focus();
 }
 
 function authError(message) {
@@ -240,15 +291,35 @@ function authError(message) {
   $("auth-error").hidden = !message;
 }
 
+function providerError(message) {
+  $("provider-error").textContent = message || "";
+  $("provider-error").hidden = !message;
+}
+
 function setMode(up) {
-  up = up && signupOpen;
+  up = up && signupOpen && passwords;
   signUp = up;
-  $("auth-switch").hidden = !signupOpen;
-  $("switch-text").hidden = !signupOpen;
+  const open = signupOpen && passwords;
+  $("auth-form").hidden = !passwords;
+  $("auth-switch").hidden = !open;
+  $("switch-text").hidden = !open;
+  const button = $("provider-signin");
+  button.hidden = !provider;
+  $("auth-or").hidden = !(provider && passwords);
+  if (provider) {
+    button.textContent = `Sign in with ${provider.name}`;
+    // The only way in: the main button of the card.
+    button.classList.toggle("primary", !passwords);
+    button.classList.toggle("quiet", passwords);
+  }
   $("auth-title").textContent = up ? "Create your account" : "Log in";
   $("auth-lede").textContent = up
     ? "One list, everywhere you are. It takes ten seconds."
-    : signupOpen
+    : !passwords
+    ? provider
+      ? `Welcome back. Sign in with ${provider.name} to see your list.`
+      : "This service signs people in elsewhere; there is no login form here."
+    : open
     ? "Welcome back. Your list is waiting."
     : "Welcome back. New here? Accounts are made by an administrator: ask yours for one.";
   $("auth-submit").textContent = up ? "Sign up" : "Log in";
@@ -263,6 +334,7 @@ async function submitAuth(ev) {
   ev.preventDefault();
   const username = $("username").value.trim();
   const password = $("password").value;
+  providerError("");
   if (!username || !password) return authError("Please enter a username and a password.");
   const email = $("email").value.trim();
   if (signUp && $("password2").value !== password) {
@@ -283,6 +355,7 @@ async function submitAuth(ev) {
       auth: false,
     });
     setToken(await res.json());
+    localStorage.removeItem(VIA_PROVIDER); // the last sign-in here is this one
     $("password").value = "";
     $("password2").value = "";
     $("auth-notice").hidden = true;
@@ -300,6 +373,155 @@ async function submitAuth(ev) {
   }
 }
 
+// ---------------------------------------------------------------- the identity provider
+
+const base64url = (bytes) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+const random = (n) => base64url(crypto.getRandomValues(new Uint8Array(n)));
+
+/** To the provider's sign-in page (authorization code with PKCE, S256). The verifier and state
+    wait in sessionStorage for the code to come back to this tab; the hash comes back too. */
+async function signInWithProvider() {
+  const name = provider.name;
+  if (!window.isSecureContext || !crypto.subtle) {
+    return showAuth("", "", `Signing in with ${name} needs a secure page: open checkoff over https.`);
+  }
+  const verifier = random(48); // 64 characters
+  const state = random(24);
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier));
+  try {
+    sessionStorage.setItem(PENDING, JSON.stringify({ verifier, state, hash: location.hash }));
+  } catch (_) {
+    return showAuth("", "", `Signing in with ${name} needs this browser's session storage, which is turned off.`);
+  }
+  const url = new URL(provider.authorization_endpoint);
+  const query = {
+    response_type: "code",
+    client_id: provider.client_id,
+    redirect_uri: REDIRECT_URI,
+    scope: provider.scope || "openid",
+    state,
+    code_challenge: base64url(new Uint8Array(digest)),
+    code_challenge_method: "S256",
+  };
+  for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
+  location.assign(url.href);
+}
+
+/** The provider's answer when the page is loaded with `?code=…&state=…` (or `?error=…`), taken
+    out of the address bar (and so the history) with the sign-in it answers, which is spent. */
+function backFromProvider() {
+  const params = new URLSearchParams(location.search);
+  if (!params.has("code") && !params.has("error")) return null;
+  let pending = null;
+  try {
+    pending = JSON.parse(sessionStorage.getItem(PENDING) || "null");
+  } catch (_) {
+    /* unreadable: as good as none */
+  }
+  sessionStorage.removeItem(PENDING); // one use only
+  history.replaceState(null, "", BASE + "/" + ((pending && pending.hash) || ""));
+  return { params, pending };
+}
+
+/** Back from the provider: the code becomes tokens, kept in memory only, and the person enters. */
+async function finishSignIn({ params, pending }) {
+  const name = provider ? provider.name : "your identity provider";
+  const fail = (why) => {
+    localStorage.removeItem(VIA_PROVIDER); // no loop back to the provider on the next load
+    showAuth("", "", `Signing in with ${name} failed: ${stop(why)}`);
+  };
+  if (!pending || !pending.state || params.get("state") !== pending.state) {
+    return fail("the answer did not come from a sign-in started in this tab. Please try again.");
+  }
+  if (params.has("error")) return fail(params.get("error_description") || params.get("error"));
+  if (!provider) return fail("checkoff could not be asked where to sign in. Please try again.");
+  loading(`Signing you in with ${name}…`);
+  try {
+    const grant = await tokenCall({
+      grant_type: "authorization_code",
+      code: params.get("code"),
+      redirect_uri: REDIRECT_URI,
+      client_id: provider.client_id,
+      code_verifier: pending.verifier,
+    });
+    provided = { refresh: grant.refresh_token || "", id: grant.id_token || "" };
+    setToken({ token: grant.access_token, expires_in: grant.expires_in });
+    localStorage.setItem(VIA_PROVIDER, "1");
+    signUp = false;
+    await enter();
+    say(`Signed in with ${name} as ${owner}.`);
+  } catch (e) {
+    epoch++;
+    token = null;
+    provided = null;
+    clearTimeout(tokenTimer);
+    fail(e.message);
+  }
+}
+
+/** A renewal with the provider's refresh token; a refused one (400, 401) ends the session. */
+async function renewAtProvider(held) {
+  if (!held.refresh) throw new ApiError(401, "No refresh token.");
+  const grant = await tokenCall({ grant_type: "refresh_token", refresh_token: held.refresh, client_id: provider.client_id });
+  if (grant.refresh_token) held.refresh = grant.refresh_token; // where the provider rotates them
+  if (grant.id_token) held.id = grant.id_token;
+  return { token: grant.access_token, expires_in: grant.expires_in };
+}
+
+/** A form-encoded POST to the provider's token endpoint, which the page's Content-Security-Policy
+    lets it call (with the revocation endpoint, and nothing else besides checkoff). */
+async function tokenCall(form) {
+  let res;
+  try {
+    res = await fetch(provider.token_endpoint, {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams(form).toString(),
+      credentials: "omit",
+      cache: "no-store",
+    });
+  } catch (_) {
+    throw new NetworkError(`${provider.name} could not be reached; you appear to be offline.`);
+  }
+  let body = {};
+  try {
+    body = await res.json();
+  } catch (_) {
+    /* not JSON */
+  }
+  if (res.ok && body.access_token) return body;
+  const why = body.error_description || body.error || `${provider.name} answered ${res.status}`;
+  throw new ApiError(res.ok ? 502 : res.status, stop(why), res.headers);
+}
+
+/** Signs out of the provider too: the refresh token is revoked where the provider can (Cognito's
+    logout leaves it working), and its logout endpoint ends its session and comes back here. */
+async function signOutAtProvider() {
+  const { id, refresh } = provided;
+  await leave(async () => localStorage.removeItem(VIA_PROVIDER), LOGGED_OUT);
+  if (refresh && provider.revocation_endpoint) {
+    loading(`Signing you out of ${provider.name}…`);
+    await fetch(provider.revocation_endpoint, {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ token: refresh, client_id: provider.client_id }).toString(),
+      credentials: "omit",
+      cache: "no-store",
+      signal: AbortSignal.timeout ? AbortSignal.timeout(5000) : undefined,
+    }).catch(() => {}); // the logout below still ends the provider's session
+  }
+  const end = provider && provider.end_session_endpoint;
+  if (!end) return;
+  const url = new URL(end);
+  const param = provider.logout_redirect_param || "post_logout_redirect_uri";
+  url.searchParams.set("client_id", provider.client_id);
+  url.searchParams.set(param, REDIRECT_URI);
+  if (id && param !== "logout_uri") url.searchParams.set("id_token_hint", id); // not Cognito's
+  sessionStorage.setItem(SIGNED_OUT, "1");
+  loading(`Signing you out of ${provider.name}…`);
+  location.assign(url.href);
+}
+
 /** Ends this session with `call` (logout, logout everywhere, deleting the account). The stream
     and every read stop first, so nothing goes out with a token that is about to end; if the
     call fails, the session carries on as it was. */
@@ -313,7 +535,7 @@ async function leave(call, message) {
     leaving = false;
     if (token) {
       connect();
-      if (onAccount()) loadSessions();
+      if (onAccount() && !provided) loadSessions();
     }
     throw e;
   }
@@ -324,9 +546,10 @@ async function leave(call, message) {
 
 async function logout() {
   try {
+    if (provided) return await signOutAtProvider();
     // Only the network stops a logout: a session the server no longer knows is over anyway.
     const out = () => api("POST", "/logout").catch((e) => { if (e instanceof NetworkError) throw e; });
-    await leave(out, "You have logged out.");
+    await leave(out, LOGGED_OUT);
   } catch (e) {
     tell("Could not log out: " + e.message);
   }
@@ -968,9 +1191,18 @@ function showView() {
 
 function openAccount() {
   for (const id of ["pw-current", "pw-new", "pw-new2", "delete-password"]) $(id).value = "";
+  $("delete-confirm").checked = false;
+  // Signed in through the provider: no checkoff password and no checkoff session to manage.
+  const outside = !!provided;
+  $("password-panel").hidden = outside;
+  $("sessions-panel").hidden = outside;
+  $("provider-panel").hidden = !outside;
+  $("delete-password-label").hidden = $("delete-password").hidden = outside;
+  $("delete-fresh").hidden = $("delete-confirm-label").hidden = !outside;
+  if (outside) $("provider-title").textContent = `Signed in with ${provider.name}`;
   quietAccount();
   $("account-title").focus();
-  loadSessions();
+  if (!outside) loadSessions();
 }
 
 /** Clears what the account page said last: each action speaks afresh, beside its button. */
@@ -1004,6 +1236,7 @@ function tell(text) {
 const when = (iso) => new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
 
 async function loadSessions() {
+  if (provided) return;
   try {
     const res = await api("GET", "/sessions", { signal: reads.signal });
     const sessions = await res.json();
@@ -1107,7 +1340,7 @@ async function exportData() {
     const named = /filename="?([^";]+)"?/.exec(res.headers.get("Content-Disposition") || "");
     const a = document.createElement("a");
     a.href = URL.createObjectURL(blob);
-    a.download = named ? named[1] : "checkoff.json";
+    a.download = (named ? named[1] : "checkoff.json").replace(/[\\/:*?"<>|]/g, "_"); // as browsers save it
     document.body.append(a);
     a.click();
     a.remove();
@@ -1123,20 +1356,23 @@ async function exportData() {
 
 async function deleteAccount(ev) {
   ev.preventDefault();
+  // A provider's account has no password here: a recent sign-in proves it is its owner.
+  const field = provided ? "delete-confirm" : "delete-password";
   const password = $("delete-password").value;
-  if (!password) {
-    fieldError("delete-error", "Please enter your password to confirm.");
-    return $("delete-password").focus();
+  if (provided ? !$(field).checked : !password) {
+    fieldError("delete-error", provided ? "Please tick the box to confirm." : "Please enter your password to confirm.");
+    return $(field).focus();
   }
   const button = ev.submitter || $("delete-form").querySelector("button");
   button.disabled = true;
   quietAccount();
   try {
-    const gone = () => api("DELETE", `/users/${encodeURIComponent(owner)}`, { body: { current_password: password } });
+    const body = provided ? undefined : { current_password: password };
+    const gone = () => api("DELETE", `/users/${encodeURIComponent(owner)}`, { body });
     await leave(gone, "Your account and all its todos are deleted.");
   } catch (e) {
     fieldError("delete-error", e.message);
-    $("delete-password").focus();
+    $(field).focus();
   } finally {
     button.disabled = false;
   }
@@ -1164,10 +1400,16 @@ $("auth-form").addEventListener("submit", submitAuth);
 $("auth-switch").addEventListener("click", () => {
   setMode(!signUp);
   authError("");
+  providerError("");
   $("auth-notice").hidden = true;
   $("username").focus();
 });
 $("logout").addEventListener("click", logout);
+$("provider-signin").addEventListener("click", () => {
+  authError("");
+  providerError("");
+  signInWithProvider().catch((e) => providerError(`Signing in with ${provider.name} failed: ${stop(e.message)}`));
+});
 $("new-form").addEventListener("submit", addTodo);
 $("complete-all").addEventListener("click", completeAll);
 $("clear-completed").addEventListener("click", clearCompleted);
@@ -1187,7 +1429,7 @@ document.addEventListener("visibilitychange", () => {
     if (Date.now() >= renewAt) renew().catch(() => {}); // timers sleep with the tab
     flush();
     if (!live && !polling) connect();
-    if (onAccount()) loadSessions(); // logins made meanwhile
+    if (onAccount()) loadSessions(); // logins made meanwhile (none to show for a provider's)
   }
 });
 setInterval(() => {

@@ -62,6 +62,8 @@ pub struct Services {
     pub proxies: crate::config::Proxies,
     /// Origins allowed to call from a browser (none: no CORS headers at all).
     pub cors_origins: Vec<String>,
+    /// How people sign in: with a password, through an identity provider, or both.
+    pub sign_in: crate::auth::SignIn,
     /// The OIDC issuer whose tokens the document offers beside checkoff's own, if any.
     pub oidc: Option<crate::config::OidcSettings>,
     /// The OpenAPI document as served: made at its first request (not at every Lambda cold

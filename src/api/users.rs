@@ -257,9 +257,15 @@ pub async fn export(
         .todos
         .page(&name, None, &PageRequest::first(EXPORT_PAGE))
         .await?;
+    // An outside identity's name has a `:` (`oidc:nora`), which no file system takes.
+    let file_name: String = user
+        .username
+        .as_str()
+        .chars()
+        .map(|c| if c == ':' { '_' } else { c })
+        .collect();
     let disposition = HeaderValue::from_str(&format!(
-        "attachment; filename=\"checkoff-{}.json\"",
-        user.username
+        "attachment; filename=\"checkoff-{file_name}.json\""
     ))
     .map_err(|e| ApiError::Internal(e.to_string()))?;
     let body = ExportPages::body(app, &user, first)?;

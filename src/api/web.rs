@@ -4,14 +4,17 @@
 
 use std::sync::LazyLock;
 
+use axum::Extension;
 use axum::body::Body;
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
+use super::AppState;
 use super::error::ApiError;
+use crate::auth::SignInProvider;
 
 /// What the page may load and run: only its own files, no inline script or style, no frames.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
@@ -85,8 +88,24 @@ static SITE: LazyLock<Site> = LazyLock::new(|| {
 /// The web app
 #[utoipa::path(get, path = "/", tag = "web",
     responses((status = 200, description = "The web app's page", content_type = "text/html")))]
-pub async fn page(headers: HeaderMap) -> Response {
+pub async fn page(
+    State(app): State<AppState>,
+    stage: Option<Extension<SignInProvider>>,
+    headers: HeaderMap,
+) -> Response {
     let site = &*SITE;
+    // The page may call the provider's token endpoint (a code or a refresh token becomes
+    // tokens) and its revocation endpoint (signing out), and nowhere else but this service.
+    let provider = app.sign_in.provider(stage.map(|Extension(p)| p)).await;
+    let policy = provider
+        .as_ref()
+        .map(SignInProvider::connect_origins)
+        .filter(|origins| !origins.is_empty())
+        .map(|origins| {
+            let connect = format!("connect-src 'self' {}", origins.join(" "));
+            CONTENT_SECURITY_POLICY.replace("connect-src 'self'", &connect)
+        })
+        .and_then(|policy| HeaderValue::from_str(&policy).ok());
     let fresh = headers
         .get(IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -102,6 +121,9 @@ pub async fn page(headers: HeaderMap) -> Response {
     };
     let headers = response.headers_mut();
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Some(policy) = policy {
+        headers.insert(axum::http::header::CONTENT_SECURITY_POLICY, policy);
+    }
     if let Ok(etag) = HeaderValue::from_str(&site.page_etag) {
         headers.insert(ETAG, etag);
     }

@@ -95,16 +95,8 @@ impl Jwks {
         jwks_url: Option<&str>,
         refetch_interval: Duration,
     ) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(FETCH_TIMEOUT)
-            .timeout(FETCH_TIMEOUT)
-            // A redirect could lead off https; issuers serve these documents where they say.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("checkoff/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot make the HTTP client for the OIDC issuer: {e}"))?;
         Ok(Self {
-            http,
+            http: issuer_client()?,
             issuer: issuer.to_owned(),
             refetch_interval,
             keys: RwLock::new(Arc::default()),
@@ -205,25 +197,44 @@ impl Jwks {
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, String> {
-        let mut response = self
-            .http
-            .get(url)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| format!("{url}: {e}"))?;
-        if !response.status().is_success() {
-            return Err(format!("{url} answered {}", response.status()));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| format!("{url}: {e}"))? {
-            if body.len() + chunk.len() > MAX_BODY {
-                return Err(format!("{url} sent more than {MAX_BODY} bytes"));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        serde_json::from_slice(&body).map_err(|e| format!("{url}: {e}"))
+        get_json(&self.http, url).await
     }
+}
+
+/// The HTTP client for an issuer's documents.
+pub(super) fn issuer_client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .connect_timeout(FETCH_TIMEOUT)
+        .timeout(FETCH_TIMEOUT)
+        // A redirect could lead off https; issuers serve these documents where they say.
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("checkoff/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("cannot make the HTTP client for the OIDC issuer: {e}"))
+}
+
+/// One of an issuer's JSON documents, refused when it is not one (an error status, too large).
+pub(super) async fn get_json<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    url: &str,
+) -> Result<T, String> {
+    let mut response = http
+        .get(url)
+        .header(reqwest::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("{url} answered {}", response.status()));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| format!("{url}: {e}"))? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(format!("{url} sent more than {MAX_BODY} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body).map_err(|e| format!("{url}: {e}"))
 }
 
 /// A signing key of the set that checkoff can use, under its `kid`. Only RSA keys (for RS256)

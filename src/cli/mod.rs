@@ -2,6 +2,7 @@
 
 mod confirm;
 mod copy;
+mod login;
 mod package;
 mod password_input;
 mod resources;
@@ -54,6 +55,8 @@ enum Command {
     /// Manage users.
     #[command(subcommand)]
     Users(users::UsersCommand),
+    /// Sign in through the service's identity provider and print an access token.
+    Login(login::LoginArgs),
     /// Issue tokens.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
@@ -180,6 +183,7 @@ async fn dispatch(cli: Cli) -> CliResult {
         Command::Serve(args) => serve(&cli, args).await,
         Command::Users(command) => users::run(&cli, command).await,
         Command::Tokens(command) => tokens::run(&cli, command).await,
+        Command::Login(args) => login::run(args).await,
         Command::Resources(command) => resources::run(&cli, command).await,
         Command::Package(args) => package::run(&cli, args),
         Command::Migrate(args) => copy::migrate(&cli, args).await,

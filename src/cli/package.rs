@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::{Cli, CliResult, Failure};
-use crate::config::{ConfigFile, Runtime, secret_param_of};
+use crate::config::{AuthorizerKind, ConfigFile, Runtime, secret_param_of};
 use crate::deploy::template;
 
 #[derive(Debug, Args)]
@@ -63,13 +63,24 @@ pub(super) fn run(cli: &Cli, args: &PackageArgs) -> CliResult {
     let env_file = out.join("stage.env");
     std::fs::write(&env_file, facts)
         .map_err(|e| Failure(format!("cannot write {}: {e}", env_file.display())))?;
+    // A pool the stack makes holds the people; otherwise they are accounts in the table.
+    let people = if stage.authorizer.kind == AuthorizerKind::Cognito
+        && stage.authorizer.user_pool_arn.is_none()
+    {
+        "open <ApiUrl> and \"Sign in with Cognito\" (or aws cognito-idp sign-up --client-id <UserPoolClientId> ...)"
+            .to_owned()
+    } else {
+        format!(
+            "checkoff --stage {name} users create NAME                # a user in the stage's table"
+        )
+    };
     println!(
         "Wrote {} (stage {name}: {} routes, {} authorizer, table {table}, {arch}).\n\nNext:\n  \
          1. checkoff --stage {name} resources create --only secret   # the JWT secret in SSM {param} (once)\n  \
          2. scripts/lambda-build {arch}                              # the code: {}\n  \
          3. sam deploy --template-file {} --stack-name checkoff-{name} \\\n       \
          --capabilities CAPABILITY_IAM --resolve-s3\n  \
-         4. checkoff --stage {name} users create NAME                # a user in the stage's table\n  \
+         4. {people}\n  \
          5. curl <ApiUrl>healthz                                     # ApiUrl is among the stack's outputs\n\n\
          The SAM CLI reads AWS_DEFAULT_REGION, checkoff AWS_REGION: set both to the same region.\n\
          scripts/deploy {name} does all of it.",

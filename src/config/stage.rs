@@ -73,8 +73,17 @@ impl Architecture {
 #[serde(deny_unknown_fields)]
 pub struct StageAuthorizer {
     pub kind: AuthorizerKind,
-    /// `cognito`: the user pool's ARN.
+    /// `cognito`: the user pool's ARN. Without it the stack makes the pool, its hosted sign-in
+    /// domain and an app client for the web app.
     pub user_pool_arn: Option<String>,
+    /// `cognito` with a pool the stack makes: where the hosted sign-in page may send people
+    /// back to, besides the stage's own web app (e.g. `http://localhost:8000/` for working on
+    /// the web app, or the CLI's `http://localhost:8976/callback`).
+    #[serde(default)]
+    pub callback_urls: Vec<String>,
+    /// `cognito` with a pool the stack makes: the hosted domain's prefix
+    /// (`<prefix>.auth.<region>.amazoncognito.com`); default `<stack name>-<account id>`.
+    pub domain_prefix: Option<String>,
     /// `custom`: the ARN of the existing authorizer function.
     pub function_arn: Option<String>,
     /// `cognito`: the claim that names the caller (default `sub`), e.g. `cognito:username`.
@@ -95,6 +104,8 @@ impl Default for StageAuthorizer {
         Self {
             kind: AuthorizerKind::Builtin,
             user_pool_arn: None,
+            callback_urls: Vec::new(),
+            domain_prefix: None,
             function_arn: None,
             claim: None,
             oidc_issuer: None,
@@ -233,6 +244,33 @@ pub(super) fn check_oidc_issuer(issuer: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A URL a user pool may send people back to with their code: https, or http on this machine
+/// only (what Cognito itself accepts), without a fragment.
+fn check_callback_url(url: &str) -> Result<(), String> {
+    check_oidc_url(url, "the callback URL")
+}
+
+/// A Cognito hosted domain prefix: lower-case letters, digits and hyphens, 1 to 63, not
+/// starting or ending with a hyphen, and without the words Cognito reserves.
+fn check_domain_prefix(prefix: &str) -> Result<(), String> {
+    let shaped = (1..=63).contains(&prefix.len())
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !prefix.starts_with('-')
+        && !prefix.ends_with('-');
+    let reserved = ["aws", "amazon", "cognito"]
+        .iter()
+        .any(|word| prefix.contains(word));
+    if shaped && !reserved {
+        Ok(())
+    } else {
+        Err(format!(
+            "domain_prefix {prefix:?} must be 1 to 63 lower-case letters, digits and - (not at either end), without aws, amazon or cognito"
+        ))
+    }
+}
+
 /// An origin a browser sends: `http(s)://host[:port]`, nothing after it.
 pub fn check_origin(origin: &str) -> Result<(), String> {
     let rest = origin
@@ -301,10 +339,19 @@ impl Stage {
             auth.oidc_jwks_url.clone(),
         )
         .map_err(|e| format!("stage {name}: {e}"))?;
+        let makes_pool = auth.kind == AuthorizerKind::Cognito && auth.user_pool_arn.is_none();
+        if !makes_pool && (!auth.callback_urls.is_empty() || auth.domain_prefix.is_some()) {
+            return fail(
+                "callback_urls and domain_prefix are for a cognito authorizer whose pool the stack makes (no user_pool_arn)",
+            );
+        }
+        for url in &auth.callback_urls {
+            check_callback_url(url).map_err(|e| format!("stage {name}: {e}"))?;
+        }
+        if let Some(prefix) = &auth.domain_prefix {
+            check_domain_prefix(prefix).map_err(|e| format!("stage {name}: {e}"))?;
+        }
         match auth.kind {
-            AuthorizerKind::Cognito if auth.user_pool_arn.is_none() => {
-                fail("the cognito authorizer needs user_pool_arn")
-            }
             AuthorizerKind::Custom if auth.function_arn.is_none() => {
                 fail("the custom authorizer needs function_arn")
             }
@@ -392,10 +439,30 @@ mod tests {
         };
         assert!(bad("[stages.x]\nmemory_mb = 64").contains("memory_mb"));
         assert!(bad("[stages.x]\nlog_retention_days = 8").contains("log_retention_days"));
-        assert!(bad("[stages.x.authorizer]\nkind = \"cognito\"").contains("user_pool_arn"));
+        let pool = "[stages.x.authorizer]\nkind = \"cognito\"\nuser_pool_arn = \"arn:aws:cognito-idp:eu-west-1:1:userpool/p\"";
+        assert!(
+            bad(&format!("{pool}\ncallback_urls = [\"https://a.com/\"]"))
+                .contains("no user_pool_arn")
+        );
+        let made = "[stages.x.authorizer]\nkind = \"cognito\"";
+        assert!(bad(&format!("{made}\ncallback_urls = [\"http://a.com/\"]")).contains("https URL"));
+        assert!(bad(&format!("{made}\ndomain_prefix = \"my-cognito\"")).contains("domain_prefix"));
+        assert!(bad(&format!("{made}\ndomain_prefix = \"Tasks\"")).contains("domain_prefix"));
         assert!(bad("[stages.x]\ncors_origins = [\"*\"]").contains("no path, no *"));
         assert!(bad("[stages.x]\ncors_origins = [\"https://a.com/x\"]").contains("no path"));
         assert!(toml::from_str::<ConfigFile>("[stages.x]\nmemroy_mb = 1").is_err());
+    }
+
+    #[test]
+    fn a_cognito_stage_without_a_pool_has_the_stack_make_one() {
+        let file: ConfigFile = toml::from_str(
+            "[stages.x.authorizer]\nkind = \"cognito\"\ncallback_urls = [\"http://localhost:8000/\"]\ndomain_prefix = \"tasks-x\"",
+        )
+        .unwrap();
+        let stage = file.stage("x").unwrap();
+        stage.check("x").unwrap();
+        assert_eq!(stage.authorizer.callback_urls, ["http://localhost:8000/"]);
+        assert_eq!(stage.authorizer.domain_prefix.as_deref(), Some("tasks-x"));
     }
 
     #[test]

@@ -12,6 +12,8 @@ use crate::api::{RouteSpec, route_specs};
 use crate::config::{API_HANDLER, AUTHORIZER_HANDLER, AuthorizerKind, Stage};
 use crate::store::dynamodb::layout;
 
+mod pool;
+
 /// A generated template and the facts worth telling the person who asked for it.
 pub struct Template {
     /// The template as data, for checks.
@@ -239,10 +241,20 @@ fn api_auth(stage: &Stage) -> Value {
         ),
         AuthorizerKind::Cognito => (
             "CognitoAuthorizer",
-            json!({
-                "UserPoolArn": auth.user_pool_arn.clone().unwrap_or_default(),
-                "Identity": { "Header": "Authorization" },
-            }),
+            match &auth.user_pool_arn {
+                // Someone else's pool: its ID tokens, as API Gateway takes them without scopes.
+                Some(arn) => {
+                    json!({ "UserPoolArn": arn, "Identity": { "Header": "Authorization" } })
+                }
+                // The stack's pool: access tokens, which is what they are for. Both kinds a
+                // person can get carry one of these scopes: the hosted page's (`openid`) and
+                // `initiate-auth`'s (`aws.cognito.signin.user.admin`).
+                None => json!({
+                    "UserPoolArn": arn_of(pool::USER_POOL),
+                    "Identity": { "Header": "Authorization" },
+                    "AuthorizationScopes": pool::API_SCOPES,
+                }),
+            },
         ),
     };
     json!({
@@ -332,6 +344,9 @@ pub fn template(
     let mut resources = functions(stage, code, environment, &routes);
     resources.insert("Table".into(), table());
     resources.insert("Api".into(), api(name, stage));
+    if pool::made_by_stack(stage) {
+        resources.extend(pool::resources(name, stage));
+    }
     let document = json!({
         "AWSTemplateFormatVersion": "2010-09-09",
         "Transform": "AWS::Serverless-2016-10-31",
@@ -341,7 +356,7 @@ pub fn template(
             "CreateTable": { "Fn::Equals": [reference("CreateTable"), "true"] },
         },
         "Resources": resources,
-        "Outputs": outputs(name, stage.authorizer.kind),
+        "Outputs": outputs(name, stage),
     });
     let body = super::yaml::to_yaml(&document);
     Template {
@@ -455,7 +470,7 @@ fn functions(
 }
 
 fn api(name: &str, stage: &Stage) -> Value {
-    json!({
+    let mut api = json!({
         "Type": "AWS::Serverless::Api",
         "Properties": {
             "Name": sub("${AWS::StackName}"),
@@ -471,7 +486,11 @@ fn api(name: &str, stage: &Stage) -> Value {
             "GatewayResponses": gateway_responses(&stage.cors_origins, stage.authorizer.kind),
             "Auth": api_auth(stage),
         },
-    })
+    });
+    if pool::made_by_stack(stage) {
+        api["Properties"]["Variables"] = pool::stage_variables();
+    }
+    api
 }
 
 fn parameters(table_name: &str, secret_param: &str) -> Value {
@@ -497,17 +516,30 @@ fn parameters(table_name: &str, secret_param: &str) -> Value {
     })
 }
 
-fn outputs(name: &str, kind: AuthorizerKind) -> Value {
+/// Where stage `name` answers, its web app included.
+fn api_url(name: &str) -> Value {
+    sub(&format!(
+        "https://${{Api}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{name}/"
+    ))
+}
+
+fn outputs(name: &str, stage: &Stage) -> Value {
+    let kind = stage.authorizer.kind;
     let mut outputs = json!({
         "ApiUrl": {
             "Description": "The API's address: POST {ApiUrl}login, then GET {ApiUrl}todos",
-            "Value": sub(&format!("https://${{Api}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{name}/")),
+            "Value": api_url(name),
         },
         "TableName": { "Description": "The DynamoDB table", "Value": reference("TableName") },
         "ApiFunctionArn": { "Description": "The API function", "Value": arn_of("ApiFunction") },
     });
     if kind == AuthorizerKind::Lambda {
         outputs["AuthorizerFunctionArn"] = json!({ "Description": "The authorizer function", "Value": arn_of("AuthorizerFunction") });
+    }
+    if pool::made_by_stack(stage)
+        && let (Some(all), Value::Object(more)) = (outputs.as_object_mut(), pool::outputs())
+    {
+        all.extend(more);
     }
     outputs
 }

@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use tower::ServiceExt;
 
 use crate::api::{ApiError, AppState, app};
-use crate::auth::GatewayIdentity;
+use crate::auth::{GatewayIdentity, SignInProvider};
 
 pub(super) async fn run(state: AppState, trusts_gateway: bool) -> Result<(), String> {
     let router = app(state);
@@ -75,6 +75,21 @@ fn placement(context: Option<&RequestContext>, raw_path: &str) -> Placement {
             prefix: String::new(),
         },
     }
+}
+
+/// The user pool's sign-in that the stage's variables name (a stack that made the pool sets them;
+/// only API Gateway sets stage variables, never the caller).
+fn stage_sign_in(extensions: &axum::http::Extensions) -> Option<SignInProvider> {
+    use crate::auth::stage_variables as var;
+    let variables = extensions.stage_variables_ref()?;
+    let (client, domain, issuer) = (
+        variables.first(var::CLIENT_ID)?,
+        variables.first(var::DOMAIN)?,
+        variables.first(var::ISSUER)?,
+    );
+    SignInProvider::cognito(domain, client, issuer)
+        .inspect_err(|why| tracing::warn!(%why, "the stage's sign-in variables name no sign-in"))
+        .ok()
 }
 
 /// What API Gateway's authorizer left in the request context.
@@ -148,6 +163,9 @@ async fn handle(router: Router, event: lambda_http::Request, trusts_gateway: boo
     if trusts_gateway {
         let identity = identity(context);
         parts.extensions.insert(identity);
+    }
+    if let Some(provider) = stage_sign_in(&parts.extensions) {
+        parts.extensions.insert(provider);
     }
     if let Some(ip) = source {
         parts

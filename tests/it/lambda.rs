@@ -591,6 +591,74 @@ async fn behind_cognito_a_new_caller_gets_a_profile_named_by_the_configured_clai
 }
 
 #[tokio::test]
+async fn a_stage_whose_stack_made_the_pool_tells_the_web_app_to_sign_in_there() {
+    let api = RuntimeApi::start().await;
+    let store = TestStore::new().await;
+    let _function = start_function(
+        &api,
+        &store,
+        "bootstrap",
+        &[("CHECKOFF_AUTHORIZER", "cognito")],
+    );
+    // API Gateway hands every event the stage's variables, which the template set.
+    let with_variables = |path: &str| {
+        let mut e = event(Shape::Rest, "GET", path, &[], None, None);
+        e["stageVariables"] = json!({
+            "signInClientId": "4example5client6id",
+            "signInDomain": "https://checkoff-dev-123456789012.auth.eu-west-1.amazoncognito.com",
+            "signInIssuer": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf",
+        });
+        e
+    };
+    let (status, _, config) = http_answer(api.invoke(with_variables("/auth/config")).await);
+    assert_eq!(status, 200, "{config}");
+    assert_eq!(
+        config["password"], false,
+        "the gateway takes the pool's tokens only"
+    );
+    assert_eq!(config["signup"], false, "people sign up at the pool");
+    let hosted = "https://checkoff-dev-123456789012.auth.eu-west-1.amazoncognito.com";
+    assert_eq!(
+        config["provider"],
+        json!({
+            "name": "Cognito",
+            "issuer": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf",
+            "client_id": "4example5client6id",
+            "authorization_endpoint": format!("{hosted}/oauth2/authorize"),
+            "token_endpoint": format!("{hosted}/oauth2/token"),
+            "end_session_endpoint": format!("{hosted}/logout"),
+            "revocation_endpoint": format!("{hosted}/oauth2/revoke"),
+            "logout_redirect_param": "logout_uri",
+            "scope": "openid email profile",
+        })
+    );
+    // The page may fetch tokens from the pool's domain, and from nowhere else new.
+    let Answer::Response(page) = api.invoke(with_variables("/")).await else {
+        panic!("the function failed");
+    };
+    let policy = [&page["headers"], &page["multiValueHeaders"]]
+        .iter()
+        .find_map(|h| {
+            let v = &h["content-security-policy"];
+            v.as_str().or_else(|| v[0].as_str()).map(str::to_owned)
+        })
+        .expect("a content security policy");
+    assert!(
+        policy.contains(&format!("connect-src 'self' {hosted};")),
+        "{policy}"
+    );
+
+    // Without the variables (a stage with a pool of its own): no provider to offer.
+    let plain = event(Shape::Rest, "GET", "/auth/config", &[], None, None);
+    let (status, _, config) = http_answer(api.invoke(plain).await);
+    assert_eq!(
+        (status, &config["provider"]),
+        (200, &Value::Null),
+        "{config}"
+    );
+}
+
+#[tokio::test]
 async fn behind_iam_the_caller_is_the_signing_arn_and_owns_apart_from_everyone() {
     let api = RuntimeApi::start().await;
     let store = TestStore::new().await;

@@ -19,11 +19,16 @@ mod instances;
 mod lambda;
 mod layers;
 mod oidc;
+// Also run as a process for the browser test (examples/oidc_provider.rs).
+#[path = "../support/oidc_provider.rs"]
+mod oidc_provider;
+mod provider;
 mod routes;
 // Shared with the Lambda benchmark (examples/lambda_bench.rs), which uses all of it.
 #[path = "../support/runtime_api.rs"]
 #[allow(dead_code)]
 mod runtime_api;
 mod security;
+mod sign_in;
 mod template;
 mod web;

@@ -5,14 +5,8 @@
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::rsa::KeySize;
-use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
-    RsaPublicKeyComponents,
-};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use checkoff::config::OidcSettings;
@@ -28,102 +22,13 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::helpers::{TestApp, status_json};
+use crate::oidc_provider::{b64, now};
+// Where the other tests (lambda.rs) have always found it.
+pub use crate::oidc_provider::TestKey;
 
 pub const AUDIENCE: &str = "checkoff-web-client";
 /// Where the issuer lives on its server, like a Cognito user pool's id after the host.
 const POOL: &str = "/eu-west-1_TestPool";
-
-fn b64(bytes: impl AsRef<[u8]>) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-enum Signer {
-    Rsa(RsaKeyPair),
-    Ec(EcdsaKeyPair),
-}
-
-/// A signing key of the issuer, with its `kid`.
-pub struct TestKey {
-    kid: String,
-    signer: Signer,
-}
-
-impl TestKey {
-    pub fn rsa(kid: &str) -> Self {
-        let pair = RsaKeyPair::generate(KeySize::Rsa2048).expect("RSA key");
-        Self {
-            kid: kid.into(),
-            signer: Signer::Rsa(pair),
-        }
-    }
-
-    fn ec(kid: &str) -> Self {
-        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).expect("EC key");
-        Self {
-            kid: kid.into(),
-            signer: Signer::Ec(pair),
-        }
-    }
-
-    fn alg(&self) -> &'static str {
-        match self.signer {
-            Signer::Rsa(_) => "RS256",
-            Signer::Ec(_) => "ES256",
-        }
-    }
-
-    /// The public key as the issuer's JWKS lists it.
-    fn jwk(&self) -> Value {
-        match &self.signer {
-            Signer::Rsa(pair) => {
-                let public = RsaPublicKeyComponents::<Vec<u8>>::from(pair.public_key());
-                json!({ "kty": "RSA", "kid": self.kid, "use": "sig", "alg": "RS256",
-                        "n": b64(&public.n), "e": b64(&public.e) })
-            }
-            Signer::Ec(pair) => {
-                // An uncompressed point: 0x04, then x and y of 32 bytes each.
-                let point = pair.public_key().as_ref();
-                json!({ "kty": "EC", "kid": self.kid, "use": "sig", "crv": "P-256",
-                        "x": b64(&point[1..33]), "y": b64(&point[33..65]) })
-            }
-        }
-    }
-
-    /// A token of `claims` with the usual header: this key's algorithm and `kid`.
-    pub fn sign(&self, claims: &Value) -> String {
-        self.sign_with(
-            &json!({ "alg": self.alg(), "typ": "JWT", "kid": self.kid }),
-            claims,
-        )
-    }
-
-    /// A token with any header, signed with this key's own algorithm.
-    fn sign_with(&self, header: &Value, claims: &Value) -> String {
-        let input = format!("{}.{}", b64(header.to_string()), b64(claims.to_string()));
-        let rng = SystemRandom::new();
-        let signature = match &self.signer {
-            Signer::Rsa(pair) => {
-                let mut signature = vec![0; pair.public_modulus_len()];
-                pair.sign(&RSA_PKCS1_SHA256, &rng, input.as_bytes(), &mut signature)
-                    .expect("RSA signature");
-                signature
-            }
-            Signer::Ec(pair) => pair
-                .sign(&rng, input.as_bytes())
-                .expect("EC signature")
-                .as_ref()
-                .to_vec(),
-        };
-        format!("{input}.{}", b64(signature))
-    }
-}
 
 /// What the test issuer serves, changed by the test as it goes.
 #[derive(Default)]

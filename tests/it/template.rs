@@ -29,6 +29,9 @@ oidc_audience = "1example23456789"
 kind = "cognito"
 user_pool_arn = "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_EXAMPLE1"
 claim = "cognito:username"
+[stages.pool.authorizer]
+kind = "cognito"
+callback_urls = ["http://localhost:8000/", "http://localhost:8976/callback"]
 [stages.iam]
 cors_origins = ["https://app.example.com"]
 [stages.iam.authorizer]
@@ -114,6 +117,99 @@ fn the_template_of_every_stage_passes_cfn_lint_as_sam_and_after_the_transform() 
         String::from_utf8_lossy(&lint.stdout).into_owned() + &String::from_utf8_lossy(&lint.stderr);
     assert!(lint.status.success(), "{report}");
     assert_eq!(report.matches("ok   ").count(), templates.len(), "{report}");
+}
+
+#[test]
+fn a_cognito_stage_without_a_pool_makes_the_seeds_pool_its_domain_and_a_pkce_client() {
+    let doc = document(&stage_of(KINDS, "pool"));
+    let resources = &doc["Resources"];
+    let pool = &resources["UserPool"];
+    assert_eq!(pool["Type"], "AWS::Cognito::UserPool");
+    assert_eq!(pool["DeletionPolicy"], "Retain", "people outlive the stack");
+    let props = &pool["Properties"];
+    assert_eq!(props["UsernameAttributes"], json!(["email"]));
+    assert_eq!(props["AutoVerifiedAttributes"], json!(["email"]));
+    assert_eq!(
+        props["Policies"]["PasswordPolicy"],
+        json!({ "MinimumLength": 10, "RequireUppercase": true, "RequireLowercase": true,
+                "RequireNumbers": true, "RequireSymbols": false })
+    );
+    let domain = &resources["UserPoolDomain"];
+    assert_eq!(domain["Type"], "AWS::Cognito::UserPoolDomain");
+    assert_eq!(
+        domain["Properties"]["Domain"],
+        json!({ "Fn::Sub": "checkoff-t-${AWS::AccountId}" })
+    );
+    let client = &resources["UserPoolWebClient"]["Properties"];
+    assert_eq!(client["UserPoolId"], json!({ "Ref": "UserPool" }));
+    assert_eq!(client["GenerateSecret"], false, "a browser keeps no secret");
+    assert_eq!(client["AllowedOAuthFlows"], json!(["code"]));
+    assert_eq!(client["AllowedOAuthFlowsUserPoolClient"], true);
+    assert_eq!(
+        client["AllowedOAuthScopes"],
+        json!(["openid", "email", "profile"])
+    );
+    assert!(
+        client["ExplicitAuthFlows"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("ALLOW_REFRESH_TOKEN_AUTH"))
+    );
+    let web_app =
+        json!({ "Fn::Sub": "https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/t/" });
+    let callbacks = json!([
+        web_app,
+        "http://localhost:8000/",
+        "http://localhost:8976/callback"
+    ]);
+    assert_eq!(client["CallbackURLs"], callbacks);
+    assert_eq!(client["LogoutURLs"], callbacks);
+    // The gateway checks the pool's access tokens, and the function learns where people sign in
+    // from the stage (not its environment, which would make a dependency cycle).
+    let api = &resources["Api"]["Properties"];
+    let authorizer = &api["Auth"]["Authorizers"]["CognitoAuthorizer"];
+    assert_eq!(
+        authorizer["UserPoolArn"],
+        json!({ "Fn::GetAtt": ["UserPool", "Arn"] })
+    );
+    assert_eq!(
+        authorizer["AuthorizationScopes"],
+        json!(["openid", "aws.cognito.signin.user.admin"])
+    );
+    assert_eq!(
+        api["Variables"]["signInClientId"],
+        json!({ "Ref": "UserPoolWebClient" })
+    );
+    assert_eq!(
+        api["Variables"]["signInDomain"],
+        json!({ "Fn::Sub": "https://${UserPoolDomain}.auth.${AWS::Region}.amazoncognito.com" })
+    );
+    let env = &resources["ApiFunction"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(env["CHECKOFF_AUTHORIZER"], "cognito");
+    assert!(
+        !env.to_string().contains("UserPoolWebClient"),
+        "the function's environment must not name the client: {env}"
+    );
+    for output in [
+        "UserPoolId",
+        "UserPoolClientId",
+        "UserPoolIssuer",
+        "SignInDomain",
+    ] {
+        assert!(doc["Outputs"].get(output).is_some(), "no output {output}");
+    }
+
+    // With a pool of its own, the stage makes none and keeps ID tokens, as before.
+    let doc = document(&stage_of(KINDS, "cog"));
+    assert!(doc["Resources"].get("UserPool").is_none());
+    assert!(
+        doc["Resources"]["Api"]["Properties"]
+            .get("Variables")
+            .is_none()
+    );
+    let authorizer =
+        &doc["Resources"]["Api"]["Properties"]["Auth"]["Authorizers"]["CognitoAuthorizer"];
+    assert!(authorizer.get("AuthorizationScopes").is_none());
 }
 
 fn stage_of(config: &str, name: &str) -> Stage {

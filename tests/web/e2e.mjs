@@ -3,6 +3,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import http from "node:http";
+import net from "node:net";
 import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
@@ -13,6 +14,7 @@ import { chromium } from "playwright-core";
 const require = createRequire(import.meta.url);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const BIN = path.resolve(ROOT, process.env.CHECKOFF_BIN || "target/debug/checkoff");
+const PROVIDER_BIN = path.resolve(ROOT, process.env.OIDC_PROVIDER_BIN || "target/debug/examples/oidc_provider");
 const SHOTS = path.join(ROOT, "docs/screenshots");
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const AXE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
@@ -64,9 +66,9 @@ async function until(probe, what, ms = 5000) {
 
 const dataDirs = new Map(); // server URL -> its data dir, for the command line
 
-async function startServer(extra = []) {
+async function startServer(extra = [], addr = "127.0.0.1:0") {
   const dir = mkdtempSync(path.join(os.tmpdir(), "checkoff-web-"));
-  const child = spawn(BIN, ["serve", "--addr", "127.0.0.1:0", "--data-dir", dir, ...extra], {
+  const child = spawn(BIN, ["serve", "--addr", addr, "--data-dir", dir, ...extra], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn" },
   });
@@ -93,6 +95,54 @@ async function startServer(extra = []) {
   dataDirs.set(url, dir);
   return url;
 }
+
+/** A port nobody listens on now (the provider must know checkoff's address before it starts). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** The test identity provider (examples/oidc_provider.rs): its issuer URL, once it listens. */
+async function startProvider(args) {
+  const child = spawn(PROVIDER_BIN, args, { stdio: ["ignore", "pipe", "pipe"] });
+  let errors = "";
+  child.stderr.on("data", (d) => (errors = (errors + d).slice(-4000)));
+  cleanups.push(() => child.kill("SIGTERM"));
+  return new Promise((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`${PROVIDER_BIN} printed no issuer in 20 s:\n${out}${errors}`)), 20000);
+    child.stdout.on("data", (d) => {
+      out += d;
+      const line = out.split("\n").find((l) => l.startsWith("{"));
+      if (line && out.includes("\n")) {
+        clearTimeout(timer);
+        resolve(JSON.parse(line).issuer);
+      }
+    });
+    child.on("exit", (code) => reject(new Error(`${PROVIDER_BIN} exited with ${code}:\n${out}${errors}`)));
+    child.on("error", (e) => reject(new Error(`${PROVIDER_BIN}: ${e.message} (built with cargo build --example oidc_provider?)`)));
+  });
+}
+
+async function providerStats(issuer) {
+  const res = await fetch(issuer + "/stats");
+  check(res.ok, `GET /stats answered ${res.status}`);
+  return res.json();
+}
+
+/** Everything in the page's localStorage and sessionStorage, as "where key = value" lines. */
+const webStorage = (page) =>
+  page.evaluate(() =>
+    [localStorage, sessionStorage].flatMap((store, i) =>
+      Object.keys(store).map((k) => `${i ? "session" : "local"}Storage ${k} = ${store.getItem(k)}`)
+    )
+  );
 
 /** `checkoff tokens issue` beside a running server: an API token for `name`. */
 function issueToken(base, name, routes) {
@@ -848,6 +898,178 @@ async function main() {
     const gone = await fetch(base + "/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ username: "erin", password: NEW }) });
     check(gone.status === 401, `logging in to the deleted account answered ${gone.status}`);
     await ctx.close();
+  });
+
+  // ---- signing in through an identity provider (the test provider stands in for Cognito)
+  let oidc; // the checkoff server that takes the provider's tokens
+  let issuer;
+  let op; // the page signed in through the provider
+  let opCtx;
+  let firstToken;
+  const toCheckoff = []; // what the page asked checkoff's /refresh and the provider, while signed in
+  const authorizeForms = []; // sign-in forms sent to the provider (a person typing)
+
+  await step("the login card offers both the password form and “Sign in with …”; the provider signs the person in and brings them back", async () => {
+    const port = await freePort();
+    issuer = await startProvider(["--client-id", "checkoff-web", "--redirect", `http://127.0.0.1:${port}/`, "--access-ttl", "6"]);
+    oidc = await startServer(["--oidc-issuer", issuer, "--oidc-audience", "checkoff-web"], `127.0.0.1:${port}`);
+    console.log(`     provider ${issuer}, server ${oidc}`);
+    const home = await rawGet(oidc + "/");
+    check((home.headers["content-security-policy"] || "").includes(`connect-src 'self' ${issuer};`), `CSP does not let the page reach the token endpoint: ${home.headers["content-security-policy"]}`);
+    opCtx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    op = await opCtx.newPage();
+    op.setDefaultTimeout(5000);
+    watchPage(op, problems);
+    op.on("request", (r) => {
+      const url = new URL(r.url());
+      if (url.origin === oidc && url.pathname === "/refresh") toCheckoff.push(`POST /refresh`);
+      if (url.origin === issuer && url.pathname === "/authorize" && r.method() === "POST") authorizeForms.push(r.url());
+    });
+    await op.goto(oidc + "/");
+    await op.getByRole("heading", { name: "Log in" }).waitFor();
+    const button = op.locator("#provider-signin");
+    await button.waitFor();
+    check((await button.textContent()).trim() === "Sign in with 127.0.0.1", `the button says ${await button.textContent()}`);
+    check(await op.getByLabel("Username").isVisible(), "the password form is gone beside the provider");
+    check(await op.getByRole("button", { name: "Log in" }).isVisible(), "no Log in button beside the provider");
+    check(await op.locator("#auth-or").isVisible(), "no “or” between the two ways in");
+    await axe(op, "the login screen with a provider");
+    toCheckoff.length = 0; // from here on the person is the provider's
+    await button.click();
+    await op.waitForURL((u) => u.href.startsWith(issuer + "/authorize"));
+    await op.getByRole("heading", { name: "Test provider — sign in" }).waitFor();
+    const asked = new URL(op.url()).searchParams;
+    check(asked.get("code_challenge_method") === "S256" && /^[\w-]{43}$/.test(asked.get("code_challenge") || ""), `no PKCE S256 challenge: ${op.url()}`);
+    check(asked.get("redirect_uri") === oidc + "/" && asked.get("client_id") === "checkoff-web" && asked.get("state"), `the request: ${op.url()}`);
+    await op.locator("#username").fill("nora");
+    await op.getByRole("button", { name: "Sign in" }).click();
+    await until(async () => (await op.locator("#user").textContent()) === "oidc:nora" && op.locator("#user").isVisible(), "the header to show oidc:nora", 8000);
+    check(op.url() === oidc + "/", `the address after signing in: ${op.url()}`);
+    await addTodo(op, "Plan the garden");
+    await settled(op);
+    firstToken = await op.evaluate(() => token);
+    check((await api(oidc, firstToken, "GET", "/whoami")).owner === "oidc:nora", "the token is not oidc:nora's");
+    const stored = await api(oidc, firstToken, "GET", "/todos?limit=1000");
+    check(stored.map((t) => t.description).join() === "Plan the garden", `the server has ${JSON.stringify(stored)}`);
+  });
+
+  await step("the provider's access token renews itself with the provider's refresh token, never with /refresh", async () => {
+    await op.waitForTimeout(7000); // past the 6 s access token's life
+    await addTodo(op, "Order seeds");
+    await settled(op);
+    check(await op.locator("#auth").isHidden(), "the session ended instead of renewing");
+    const stats = await providerStats(issuer);
+    check(stats.refreshes >= 1, `the provider saw ${stats.refreshes} refreshes`);
+    const now = await op.evaluate(() => token);
+    check(now && now !== firstToken, "the access token was not renewed");
+    const stored = await api(oidc, now, "GET", "/todos?limit=1000");
+    check(stored.some((t) => t.description === "Order seeds"), "the change after renewal was not stored");
+    // A 401 from checkoff also renews once and sends the call again.
+    const before = (await providerStats(issuer)).refreshes;
+    let refused = 0;
+    const listReads = (url) => url.pathname === "/todos" && url.searchParams.has("limit");
+    await op.route(listReads, (route) => (refused++ ? route.fallback() : route.fulfill({ status: 401, contentType: "application/json", body: '{"message":"expired"}' })));
+    await readListAgain(op);
+    await until(() => refused >= 2, "the list read to be sent again after the 401");
+    await op.unroute(listReads);
+    check((await providerStats(issuer)).refreshes > before, "a 401 from checkoff did not renew at the provider");
+    check(await op.locator("#auth").isHidden(), "the 401 ended the session");
+    check(toCheckoff.length === 0, `a provider's session called checkoff's ${toCheckoff}`);
+  });
+
+  await step("no token of the provider's is kept in localStorage or sessionStorage", async () => {
+    const kept = await webStorage(op);
+    const refresh = await op.evaluate(() => provided && provided.refresh);
+    check(refresh, "no refresh token in memory");
+    const bad = kept.filter((line) => /eyJ[\w-]+\.[\w-]+\./.test(line) || line.includes(refresh));
+    check(bad.length === 0, `tokens in web storage: ${bad}`);
+    check(!kept.some((l) => l.includes("checkoff-sign-in")), `the PKCE verifier outlived the sign-in: ${kept}`);
+  });
+
+  await step("the account page of a provider's sign-in shows only what applies to it", async () => {
+    let sessionCalls = 0;
+    const count = (r) => new URL(r.url()).pathname === "/sessions" && sessionCalls++;
+    op.on("request", count);
+    await op.getByRole("link", { name: "Account" }).click();
+    await op.getByRole("heading", { name: "Your account", exact: true }).waitFor();
+    await op.getByRole("heading", { name: "Signed in with 127.0.0.1" }).waitFor();
+    check(await op.getByRole("heading", { name: "Change your password" }).isHidden(), "a password change is offered");
+    check(await op.getByRole("heading", { name: "Where you are logged in" }).isHidden(), "checkoff's sessions are offered");
+    check(await op.locator("#delete-password").isHidden(), "deleting asks for a password there is none of");
+    const [download] = await Promise.all([op.waitForEvent("download"), op.getByRole("button", { name: "Download my data" }).click()]);
+    const data = JSON.parse(readFileSync(await download.path(), "utf8"));
+    check(data.todos.length === 2, `the export: ${JSON.stringify(data)}`);
+    await axe(op, "the account page of a provider's sign-in");
+    await op.getByRole("link", { name: "Back to your todos" }).click();
+    await rowOf(op, "Plan the garden").waitFor();
+    op.off("request", count);
+    check(sessionCalls === 0, `the account page asked for ${sessionCalls} session lists`);
+  });
+
+  await step("a reload signs the person back in through the provider's session without typing anything", async () => {
+    const codes = (await providerStats(issuer)).codes;
+    await op.getByRole("link", { name: "Active" }).click();
+    await op.reload();
+    await until(async () => (await op.locator("#user").textContent()) === "oidc:nora" && op.locator("#user").isVisible(), "to be signed in again", 8000);
+    await until(async () => (await shown(op)).map((r) => r[0]).sort().join() === "Order seeds,Plan the garden", "the todos after the reload");
+    check(op.url() === oidc + "/#/active", `the address after signing in again: ${op.url()}`);
+    check((await providerStats(issuer)).codes === codes + 1, "the reload did not go through the provider");
+    check(authorizeForms.length === 1, `the person had to sign in at the provider again (${authorizeForms.length} forms sent)`);
+    check(toCheckoff.length === 0, `a provider's session called checkoff's ${toCheckoff}`);
+    const kept = await webStorage(op);
+    check(!kept.some((line) => /eyJ[\w-]+\.[\w-]+\./.test(line)), `tokens in web storage after the reload: ${kept}`);
+  });
+
+  await step("Log out signs out at the provider and comes back to the login card; a reload then stays there", async () => {
+    check((await providerStats(issuer)).logouts === 0, "a logout before logging out");
+    const refresh = await op.evaluate(() => provided.refresh);
+    const back = op.waitForEvent("load", { timeout: 8000 }); // the page again, after the provider
+    await op.getByRole("button", { name: "Log out" }).click();
+    await back;
+    await op.getByRole("heading", { name: "Log in" }).waitFor();
+    await until(async () => (await providerStats(issuer)).logouts === 1, "the provider's logout");
+    check(op.url() === oidc + "/", `the address after logging out: ${op.url()}`);
+    check((await op.locator("#auth-notice").textContent()).trim() === "You have logged out.", "no word of the logout");
+    check(await op.locator("#who").isHidden(), "still shown as signed in");
+    // The app revoked the refresh token (Cognito's /logout would not), and the provider refuses it.
+    check((await providerStats(issuer)).revocations === 1, "the refresh token was not revoked at the revocation endpoint");
+    const res = await fetch(issuer + "/token", { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: refresh, client_id: "checkoff-web" }) });
+    check(res.status === 400, `the refresh token still works after logging out (${res.status})`);
+    const codes = (await providerStats(issuer)).codes;
+    await op.reload();
+    await op.getByRole("heading", { name: "Log in" }).waitFor();
+    await op.waitForTimeout(500);
+    check(op.url() === oidc + "/", `the reload went to ${op.url()}`);
+    check((await providerStats(issuer)).codes === codes, "the reload signed in by itself");
+    check(await op.locator("#todos").isHidden(), "the list came back after logging out");
+  });
+
+  await step("an answer with a forged state signs nobody in and says so; a provider-only service shows only its button", async () => {
+    let tokenCalls = 0;
+    const count = (r) => r.url().startsWith(issuer + "/token") && tokenCalls++;
+    op.on("request", count);
+    await op.goto(oidc + "/?code=x&state=forged");
+    await op.getByRole("heading", { name: "Log in" }).waitFor();
+    const error = op.locator("#provider-error");
+    await error.waitFor();
+    const said = (await error.textContent()).trim();
+    check(/^Signing in with 127\.0\.0\.1 failed: .+\.$/.test(said), `the error: ${said}`);
+    check(!op.url().includes("code="), `the code stays in the address: ${op.url()}`);
+    check(await op.locator("#who").isHidden(), "somebody is signed in");
+    op.off("request", count);
+    check(tokenCalls === 0, "the forged code was sent to the provider");
+    // Where POST /login takes no passwords (a Cognito stage), the provider is the only way in.
+    await op.route(`${oidc}/auth/config`, async (route) => {
+      const body = await (await route.fetch()).json();
+      await route.fulfill({ json: { ...body, password: false, signup: false } });
+    });
+    await op.goto(oidc + "/");
+    await op.locator("#provider-signin").waitFor();
+    check(await op.locator("#auth-form").isHidden(), "a password form where no password is taken");
+    check(await op.locator("#auth-or").isHidden() && (await op.locator("#auth-switch").isHidden()), "“or” or sign-up shown without passwords");
+    check((await op.evaluate(() => document.activeElement.id)) === "provider-signin", "the focus is not on the only way in");
+    await op.unroute(`${oidc}/auth/config`);
+    await opCtx.close();
   });
 
   await step("no uncaught errors and no CSP violations in any page", async () => {
