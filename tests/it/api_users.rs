@@ -134,7 +134,8 @@ async fn a_client_can_ask_whether_sign_up_is_open_before_offering_it() {
                 .unwrap(),
         )
         .await;
-        assert_eq!((status, body), (StatusCode::OK, json!({ "signup": open })));
+        let expected = json!({ "signup": open, "password": true, "provider": null });
+        assert_eq!((status, body), (StatusCode::OK, expected));
     }
 }
 
