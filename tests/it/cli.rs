@@ -1780,7 +1780,7 @@ async fn allowed_origins_get_cors_headers_on_preflights_and_on_every_error() {
 // ---------------------------------------------------------------------------------------------
 
 /// A port of 127.0.0.1 that nothing listens on (as of now).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

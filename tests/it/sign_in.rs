@@ -11,7 +11,7 @@ use checkoff::config::OidcSettings;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::cli::{Running, bare_command};
+use crate::cli::{Running, bare_command, free_port};
 use crate::helpers::{TestApp, status_json};
 use crate::oidc_provider::{Provider, ProviderConfig};
 
@@ -99,15 +99,6 @@ async fn an_issuers_sign_in_endpoints_are_offered_from_its_discovery_document() 
         policy.contains(&format!("connect-src 'self' {issuer};")),
         "{policy}"
     );
-}
-
-/// The port the CLI will listen on, free a moment ago.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// `checkoff login --oidc` for `app`, its standard error read line by line.
