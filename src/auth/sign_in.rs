@@ -81,6 +81,14 @@ impl SignInProvider {
     }
 }
 
+/// Whether `issuer` is a Cognito user pool's: `https://cognito-idp.<region>.amazonaws.com/<pool>`.
+fn is_cognito_pool(issuer: &str) -> bool {
+    issuer
+        .strip_prefix("https://cognito-idp.")
+        .and_then(|rest| rest.split_once('/'))
+        .is_some_and(|(host, pool)| host.ends_with(".amazonaws.com") && !pool.is_empty())
+}
+
 /// `scheme://host[:port]` of `url`.
 fn origin(url: &str) -> Option<&str> {
     let rest = url.split_once("://")?.1;
@@ -191,6 +199,13 @@ impl DiscoveredSignIn {
         if let Some(revoke) = &doc.revocation_endpoint {
             check_oidc_url(revoke, "the revocation_endpoint")?;
         }
+        // A user pool's discovery names no end-session endpoint, yet its hosted pages have
+        // one, with parameters of their own: the pool's pages, as a stage would name them.
+        if is_cognito_pool(&self.issuer)
+            && let Some(domain) = origin(&authorization)
+        {
+            return SignInProvider::cognito(domain, &self.client_id, &self.issuer).map(Some);
+        }
         let name = authorization
             .split_once("://")
             .map(|(_, rest)| rest.split(['/', ':']).next().unwrap_or(rest).to_owned())
@@ -232,6 +247,18 @@ mod tests {
         assert_eq!(p.logout_redirect_param, "logout_uri");
         assert!(SignInProvider::cognito("http://evil.example", "abc", "https://i").is_err());
         assert!(SignInProvider::cognito("https://d.example", "a b", "https://i.example").is_err());
+    }
+
+    #[test]
+    fn only_a_user_pools_issuer_is_cognitos() {
+        assert!(is_cognito_pool(
+            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC"
+        ));
+        assert!(!is_cognito_pool(
+            "https://cognito-idp.eu-west-1.amazonaws.com/"
+        ));
+        assert!(!is_cognito_pool("https://cognito-idp.evil.example/x"));
+        assert!(!is_cognito_pool("https://idp.example/cognito-idp"));
     }
 
     #[test]

@@ -85,6 +85,13 @@ pub async fn run(args: &LoginArgs) -> CliResult {
         .build()
         .map_err(|e| e.to_string())?;
     let base = format!("{}/", args.url.trim_end_matches('/'));
+    if !reqwest::Url::parse(&base).is_ok_and(|url| matches!(url.scheme(), "http" | "https")) {
+        return Err(Failure(format!(
+            "--url {:?} is no address of a service: write it whole, e.g. http://127.0.0.1:8000/ \
+             or https://abc123.execute-api.eu-west-1.amazonaws.com/dev/",
+            args.url
+        )));
+    }
     let config_url = format!("{base}auth/config");
     let answer = http
         .get(&config_url)
@@ -101,9 +108,13 @@ pub async fn run(args: &LoginArgs) -> CliResult {
         .json()
         .await
         .map_err(|e| format!("{config_url} is not checkoff's sign-in settings: {e}"))?;
-    let provider = config
-        .provider
-        .ok_or_else(|| format!("{base} signs nobody in through an identity provider"))?;
+    let provider = config.provider.ok_or_else(|| {
+        format!(
+            "{base} signs nobody in through an identity provider (its /auth/config names \
+                 none; a server started with --oidc-issuer names one once it has read the \
+                 issuer's discovery document: if it could not, its log says why)"
+        )
+    })?;
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
         .await
@@ -132,7 +143,9 @@ pub async fn run(args: &LoginArgs) -> CliResult {
     )
     .map_err(|e| format!("the provider's authorization endpoint is no URL: {e}"))?;
     eprintln!(
-        "Open this address in a browser to sign in with {}:\n\n  {authorize}\n\nWaiting up to {} for the browser to come back to {redirect_uri} …",
+        "Open this address in a browser to sign in with {}:\n\n  {authorize}\n\nWaiting up to {} for the browser to come back to {redirect_uri} … \
+         (if the provider says that address is not allowed, add it to the client's callback URLs, \
+         or choose a listed port with --port)",
         provider.name,
         humantime::format_duration(args.wait)
     );

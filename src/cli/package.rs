@@ -80,8 +80,8 @@ pub(super) fn run(cli: &Cli, args: &PackageArgs) -> CliResult {
          2. scripts/lambda-build {arch}                              # the code: {}\n  \
          3. sam deploy --template-file {} --stack-name checkoff-{name} \\\n       \
          --capabilities CAPABILITY_IAM --resolve-s3\n  \
-         4. {people}\n  \
-         5. curl <ApiUrl>healthz                                     # ApiUrl is among the stack's outputs\n\n\
+         4. curl <ApiUrl>healthz                                     # ApiUrl is among the stack's outputs\n  \
+         5. {people}\n\n\
          The SAM CLI reads AWS_DEFAULT_REGION, checkoff AWS_REGION: set both to the same region.\n\
          scripts/deploy {name} does all of it.",
         file.display(),

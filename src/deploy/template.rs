@@ -527,7 +527,11 @@ fn outputs(name: &str, stage: &Stage) -> Value {
     let kind = stage.authorizer.kind;
     let mut outputs = json!({
         "ApiUrl": {
-            "Description": "The API's address: POST {ApiUrl}login, then GET {ApiUrl}todos",
+            "Description": if pool::made_by_stack(stage) {
+                "The API's address and its web app: open it, or GET {ApiUrl}todos with a token of the pool"
+            } else {
+                "The API's address: POST {ApiUrl}login, then GET {ApiUrl}todos"
+            },
             "Value": api_url(name),
         },
         "TableName": { "Description": "The DynamoDB table", "Value": reference("TableName") },

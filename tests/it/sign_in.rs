@@ -281,4 +281,17 @@ async fn the_cli_says_so_when_the_service_has_no_provider() {
         said.contains("signs nobody in through an identity provider"),
         "{said}"
     );
+    // An address without its scheme, as people type it.
+    let bare = app.base.trim_start_matches("http://").to_owned();
+    let output = tokio::task::spawn_blocking(move || {
+        bare_command()
+            .args(["login", "--oidc", "--url", &bare])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("write it whole, e.g. http://"), "{said}");
 }
