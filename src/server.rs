@@ -11,20 +11,19 @@
 //!   address, see [`crate::services::ChangeFeed`]): the rest always serve ordinary requests.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tower::{Service, ServiceExt};
+use tower::ServiceExt;
 
-use crate::api::{AppState, app};
+use crate::api::AppState;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -60,7 +59,7 @@ pub async fn serve(
     // A live stream holds its connection for as long as its token lives: half of the slots
     // stay for ordinary requests, whoever opens streams.
     events.limits.set_total((limits.max_connections / 2).max(1));
-    let mut connections = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let service = crate::api::service(state);
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -90,10 +89,14 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let Ok(router) = connections.call(peer).await;
-        let service = TowerToHyperService::new(
-            router.map_request(|request: Request<Incoming>| request.map(axum::body::Body::new)),
-        );
+        // Who is on the other end, as handlers ask for it (`ConnectInfo`), put on each request.
+        let service = TowerToHyperService::new(service.clone().map_request(
+            move |request: Request<Incoming>| {
+                let mut request = request.map(axum::body::Body::new);
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            },
+        ));
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             // A client that goes away mid-request is no error of ours.

@@ -1,37 +1,105 @@
 //! The request deadline: past it the client gets an answer rather than a wait. A request whose
 //! body stopped coming is the client's doing (408); anything else waited on the service (503).
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes, HttpBody};
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use hyper::body::{Frame, SizeHint};
+use tokio::time::Timeout;
+use tower::{Layer, Service};
 
 use super::error::ApiError;
 
-/// Bounds every request by `limit`.
-pub(super) async fn deadline(
-    State(limit): State<Duration>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let waiting = Arc::new(AtomicBool::new(false));
-    let request = if request.body().is_end_stream() {
-        request
-    } else {
-        let waiting = Arc::clone(&waiting);
-        request.map(|body| Body::new(Watched { body, waiting }))
-    };
-    match tokio::time::timeout(limit, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) if waiting.load(Ordering::Relaxed) => ApiError::BodyTimeout.into_response(),
-        Err(_) => ApiError::Timeout.into_response(),
+/// Bounds every request by its limit: a layer of its own rather than a `from_fn`, which would
+/// box the service behind it and the future of every request.
+#[derive(Clone, Copy)]
+pub(super) struct DeadlineLayer(pub Duration);
+
+impl<S> Layer<S> for DeadlineLayer {
+    type Service = Deadline<S>;
+
+    fn layer(&self, inner: S) -> Deadline<S> {
+        Deadline {
+            inner,
+            limit: self.0,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(super) struct Deadline<S> {
+    inner: S,
+    limit: Duration,
+}
+
+impl<S> Service<Request> for Deadline<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Bounded<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        // Only a body still to come can keep the request waiting on the client.
+        let (request, waiting) = if request.body().is_end_stream() {
+            (request, None)
+        } else {
+            let waiting = Arc::new(AtomicBool::new(false));
+            let watched = Arc::clone(&waiting);
+            let request = request.map(|body| {
+                Body::new(Watched {
+                    body,
+                    waiting: watched,
+                })
+            });
+            (request, Some(waiting))
+        };
+        Bounded {
+            inner: tokio::time::timeout(self.limit, self.inner.call(request)),
+            waiting,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request's answer, or past the deadline, the answer that says why there is none.
+    pub(super) struct Bounded<F> {
+        #[pin]
+        inner: Timeout<F>,
+        waiting: Option<Arc<AtomicBool>>,
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for Bounded<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        Poll::Ready(match ready!(this.inner.poll(cx)) {
+            Ok(answered) => answered,
+            Err(_)
+                if this
+                    .waiting
+                    .as_ref()
+                    .is_some_and(|w| w.load(Ordering::Relaxed)) =>
+            {
+                Ok(ApiError::BodyTimeout.into_response())
+            }
+            Err(_) => Ok(ApiError::Timeout.into_response()),
+        })
     }
 }
 
@@ -67,7 +135,6 @@ impl HttpBody for Watched {
 mod tests {
     use axum::Router;
     use axum::http::StatusCode;
-    use axum::middleware;
     use axum::routing::post;
     use futures_util::stream;
     use tower::ServiceExt;
@@ -78,10 +145,7 @@ mod tests {
         Router::new()
             .route("/read", post(|_: Bytes| async {}))
             .route("/think", post(std::future::pending::<()>))
-            .layer(middleware::from_fn_with_state(
-                Duration::from_millis(50),
-                deadline,
-            ))
+            .layer(DeadlineLayer(Duration::from_millis(50)))
     }
 
     async fn status(path: &str, body: Body) -> StatusCode {

@@ -29,7 +29,6 @@ use axum::http::header::{
     LINK, LOCATION, REFERRER_POLICY, RETRY_AFTER, SET_COOKIE, X_CONTENT_TYPE_OPTIONS,
 };
 use axum::http::{HeaderName, HeaderValue, Method};
-use axum::middleware;
 use axum::response::IntoResponse;
 use serde_json::Value;
 use tower::ServiceBuilder;
@@ -144,8 +143,29 @@ pub fn route_specs() -> Vec<RouteSpec> {
     specs
 }
 
-/// The whole service as one router: used by the local server, the Lambda entry and the tests.
+/// The whole service as one router: used by the Lambda entry and the tests.
 pub fn app(state: AppState) -> Router {
+    Router::new().fallback_service(service(state))
+}
+
+/// The whole service as the layers around the routes, unboxed: what the local server calls for
+/// each request. A router around it would box the stack and clone that box (an allocation and
+/// a copy of every layer) per request, for a route table of one fallback.
+pub fn service(
+    state: AppState,
+) -> impl tower::Service<
+    axum::extract::Request,
+    Response = axum::http::Response<
+        impl axum::body::HttpBody<Data = axum::body::Bytes, Error: Into<axum::BoxError>>
+        + Send
+        + 'static,
+    >,
+    Error = std::convert::Infallible,
+    Future: Send,
+> + Clone
++ Send
++ Sync
++ 'static {
     let timeout = state.request_timeout;
     // None configured: no CORS headers (not even `Vary`), browsers keep to same-origin.
     let cors = (!state.cors_origins.is_empty()).then(|| cors_layer(&state.cors_origins));
@@ -158,15 +178,15 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("Not found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn_with_state(timeout, deadline::deadline));
+        .layer(deadline::DeadlineLayer(timeout));
     // Under Lambda the entry logs each request itself, with API Gateway's request id.
     if log_requests {
-        routes = routes.layer(middleware::from_fn(observe::observe));
+        routes = routes.layer(observe::ObserveLayer);
     }
     // The rest wraps the router once, not each route: a layer given to the router is boxed
     // around every route and that box cloned, layer by layer, for every request (profiled:
     // 6 % of a cached list).
-    let service = ServiceBuilder::new()
+    ServiceBuilder::new()
         // gzip for clients that ask (never for event streams, which must flow as written).
         .layer(CompressionLayer::new().gzip(compress))
         // Secrets never reach a log line, whatever the log level.
@@ -187,8 +207,7 @@ pub fn app(state: AppState) -> Router {
         // A preflight is answered here, before any route or token check.
         .option_layer(cors)
         .map_response(security_headers)
-        .service(routes.with_state::<()>(state));
-    Router::new().fallback_service(service)
+        .service(routes.with_state::<()>(state))
 }
 
 /// Headers every answer carries unless its handler said otherwise.

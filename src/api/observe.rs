@@ -1,39 +1,118 @@
 //! The request log line and the request metrics.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{LazyLock, Mutex};
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::Method;
-use axum::middleware::Next;
+use axum::http::{HeaderValue, Method};
 use axum::response::Response;
 use metrics::{Counter, Histogram};
+use tower::{Layer, Service};
 
 /// One line per request at `info`: method, route, status, time and request id (never a header
-/// or body: tokens and passwords travel there); and the same in the metrics.
-pub(super) async fn observe(request: Request, next: Next) -> Response {
-    let started = std::time::Instant::now();
-    let method = request.method().clone();
-    // The route as written in the table, never the path asked for: one series per route.
-    // Both kept as shared (no copy): the request itself moves on.
-    let matched = request.extensions().get::<MatchedPath>().cloned();
-    let id = request.headers().get("x-request-id").cloned();
-    let response = next.run(request).await;
-    let route = matched.as_ref().map_or("-", MatchedPath::as_str);
-    let request_id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-");
-    let elapsed = started.elapsed();
+/// or body: tokens and passwords travel there); and the same in the metrics. A layer of its own
+/// rather than a `from_fn`, which would box the route behind it and every request's future.
+#[derive(Clone, Copy)]
+pub(super) struct ObserveLayer;
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+
+    fn layer(&self, inner: S) -> Observe<S> {
+        Observe { inner }
+    }
+}
+
+#[derive(Clone)]
+pub(super) struct Observe<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for Observe<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Observed<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let started = Instant::now();
+        let method = request.method().clone();
+        // The route as written in the table, never the path asked for: one series per route.
+        // Both kept as shared (no copy): the request itself moves on.
+        let matched = request.extensions().get::<MatchedPath>().cloned();
+        let id = request.headers().get("x-request-id").cloned();
+        Observed {
+            inner: self.inner.call(request),
+            seen: Some(Seen {
+                started,
+                method,
+                matched,
+                id,
+            }),
+        }
+    }
+}
+
+/// What the line says of the request, noted as it comes in.
+struct Seen {
+    started: Instant,
+    method: Method,
+    matched: Option<MatchedPath>,
+    id: Option<HeaderValue>,
+}
+
+pin_project_lite::pin_project! {
+    pub(super) struct Observed<F> {
+        #[pin]
+        inner: F,
+        seen: Option<Seen>,
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for Observed<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Ok(response) = ready!(this.inner.poll(cx));
+        if let Some(seen) = this.seen.take() {
+            log(&seen, &response);
+        }
+        Poll::Ready(Ok(response))
+    }
+}
+
+fn log(seen: &Seen, response: &Response) {
+    let route = seen.matched.as_ref().map_or("-", MatchedPath::as_str);
+    let request_id = seen
+        .id
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    let elapsed = seen.started.elapsed();
     let status = response.status().as_u16();
     // To the microsecond, as a number that prints as such (not 0.5031439999999999).
     let ms = (elapsed.as_secs_f64() * 1e6).round() / 1e3;
+    let method = &seen.method;
     // The message as a field of its own: a plain string written as it is, where a format
     // string goes through `core::fmt`.
     tracing::info!(message = "request", request_id, %method, route, status, ms);
     if crate::telemetry::recording() {
-        let (requests, duration) = handles(method_label(&method), route, status);
+        let (requests, duration) = handles(method_label(method), route, status);
         requests.increment(1);
         duration.record(elapsed.as_secs_f64());
     }
-    response
 }
 
 /// The request metrics' handles by method and status, then route.
