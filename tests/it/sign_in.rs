@@ -262,36 +262,32 @@ async fn the_cli_takes_no_code_that_comes_back_without_its_state() {
     );
 }
 
-// The CLI calls the service this test serves, while the test waits on the CLI.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_cli_says_so_when_the_service_has_no_provider() {
-    let app = TestApp::spawn().await;
-    let base = app.base.clone();
+/// What `checkoff login --oidc --url URL` said on standard error, having failed.
+async fn refused_login(url: &str) -> String {
+    let url = url.to_owned();
     let output = tokio::task::spawn_blocking(move || {
         bare_command()
-            .args(["login", "--oidc", "--url", &base])
+            .args(["login", "--oidc", "--url", &url])
             .output()
             .unwrap()
     })
     .await
     .unwrap();
     assert!(!output.status.success());
-    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(output.stdout.is_empty(), "no token may be printed");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+// The CLI calls the service this test serves, while the test waits on the CLI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_says_so_when_the_service_has_no_provider() {
+    let app = TestApp::spawn().await;
+    let said = refused_login(&app.base).await;
     assert!(
         said.contains("signs nobody in through an identity provider"),
         "{said}"
     );
     // An address without its scheme, as people type it.
-    let bare = app.base.trim_start_matches("http://").to_owned();
-    let output = tokio::task::spawn_blocking(move || {
-        bare_command()
-            .args(["login", "--oidc", "--url", &bare])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(!output.status.success());
-    let said = String::from_utf8_lossy(&output.stderr);
+    let said = refused_login(app.base.trim_start_matches("http://")).await;
     assert!(said.contains("write it whole, e.g. http://"), "{said}");
 }
