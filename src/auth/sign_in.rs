@@ -67,8 +67,8 @@ impl SignInProvider {
 
     /// The origins of the token and revocation endpoints: the only places besides checkoff
     /// the web app calls.
-    pub fn connect_origins(&self) -> Vec<&str> {
-        let mut origins: Vec<&str> = [
+    pub fn connect_origins(&self) -> Vec<String> {
+        let mut origins: Vec<String> = [
             Some(&self.token_endpoint),
             self.revocation_endpoint.as_ref(),
         ]
@@ -89,11 +89,10 @@ fn is_cognito_pool(issuer: &str) -> bool {
         .is_some_and(|(host, pool)| host.ends_with(".amazonaws.com") && !pool.is_empty())
 }
 
-/// `scheme://host[:port]` of `url`.
-fn origin(url: &str) -> Option<&str> {
-    let rest = url.split_once("://")?.1;
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    Some(&url[..url.len() - rest.len() + end])
+/// `scheme://host[:port]` of `url`, as the URL parser reads it (a default port left out).
+fn origin(url: &str) -> Option<String> {
+    let url = reqwest::Url::parse(url).ok()?;
+    Some(url.origin().ascii_serialization()).filter(|o| o != "null")
 }
 
 /// The API stage's variables naming a user pool's sign-in: the template of a stage whose stack
@@ -204,11 +203,12 @@ impl DiscoveredSignIn {
         if is_cognito_pool(&self.issuer)
             && let Some(domain) = origin(&authorization)
         {
-            return SignInProvider::cognito(domain, &self.client_id, &self.issuer).map(Some);
+            return SignInProvider::cognito(&domain, &self.client_id, &self.issuer).map(Some);
         }
-        let name = authorization
-            .split_once("://")
-            .map(|(_, rest)| rest.split(['/', ':']).next().unwrap_or(rest).to_owned())
+        // Checked above, so it parses; its host names the button.
+        let name = reqwest::Url::parse(&authorization)
+            .ok()
+            .and_then(|url| url.host_str().map(str::to_owned))
             .unwrap_or_default();
         Ok(Some(SignInProvider {
             name,
@@ -272,5 +272,13 @@ mod tests {
         );
         p.revocation_endpoint = None;
         assert_eq!(p.connect_origins(), ["http://127.0.0.1:4000"]);
+        assert_eq!(
+            origin("https://idp.example:443/x").as_deref(),
+            Some("https://idp.example")
+        );
+        assert_eq!(
+            origin("http://[::1]:9000/token").as_deref(),
+            Some("http://[::1]:9000")
+        );
     }
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::{Cli, CliResult, Failure};
-use crate::config::{AuthorizerKind, ConfigFile, Runtime, secret_param_of};
+use crate::config::{ConfigFile, Runtime, secret_param_of};
 use crate::deploy::template;
 
 #[derive(Debug, Args)]
@@ -64,9 +64,7 @@ pub(super) fn run(cli: &Cli, args: &PackageArgs) -> CliResult {
     std::fs::write(&env_file, facts)
         .map_err(|e| Failure(format!("cannot write {}: {e}", env_file.display())))?;
     // A pool the stack makes holds the people; otherwise they are accounts in the table.
-    let people = if stage.authorizer.kind == AuthorizerKind::Cognito
-        && stage.authorizer.user_pool_arn.is_none()
-    {
+    let people = if stage.authorizer.makes_pool() {
         "open <ApiUrl> and \"Sign in with Cognito\" (or aws cognito-idp sign-up --client-id <UserPoolClientId> ...)"
             .to_owned()
     } else {

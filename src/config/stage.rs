@@ -82,7 +82,7 @@ pub struct StageAuthorizer {
     #[serde(default)]
     pub callback_urls: Vec<String>,
     /// `cognito` with a pool the stack makes: the hosted domain's prefix
-    /// (`<prefix>.auth.<region>.amazoncognito.com`); default `<stack name>-<account id>`.
+    /// (`<prefix>.auth.<region>.amazoncognito.com`); default `checkoff-<stage>-<account id>`.
     pub domain_prefix: Option<String>,
     /// `custom`: the ARN of the existing authorizer function.
     pub function_arn: Option<String>,
@@ -97,6 +97,13 @@ pub struct StageAuthorizer {
     pub oidc_claim: Option<String>,
     /// The issuer's JWKS, when it has no discovery document.
     pub oidc_jwks_url: Option<String>,
+}
+
+impl StageAuthorizer {
+    /// Whether the stack makes the user pool: `cognito` without a pool of its own.
+    pub fn makes_pool(&self) -> bool {
+        self.kind == AuthorizerKind::Cognito && self.user_pool_arn.is_none()
+    }
 }
 
 impl Default for StageAuthorizer {
@@ -244,12 +251,6 @@ pub(super) fn check_oidc_issuer(issuer: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A URL a user pool may send people back to with their code: https, or http on this machine
-/// only (what Cognito itself accepts), without a fragment.
-fn check_callback_url(url: &str) -> Result<(), String> {
-    check_oidc_url(url, "the callback URL")
-}
-
 /// A Cognito hosted domain prefix: lower-case letters, digits and hyphens, 1 to 63, not
 /// starting or ending with a hyphen, and without the words Cognito reserves.
 fn check_domain_prefix(prefix: &str) -> Result<(), String> {
@@ -339,14 +340,14 @@ impl Stage {
             auth.oidc_jwks_url.clone(),
         )
         .map_err(|e| format!("stage {name}: {e}"))?;
-        let makes_pool = auth.kind == AuthorizerKind::Cognito && auth.user_pool_arn.is_none();
-        if !makes_pool && (!auth.callback_urls.is_empty() || auth.domain_prefix.is_some()) {
+        if !auth.makes_pool() && (!auth.callback_urls.is_empty() || auth.domain_prefix.is_some()) {
             return fail(
                 "callback_urls and domain_prefix are for a cognito authorizer whose pool the stack makes (no user_pool_arn)",
             );
         }
+        // https, or http on this machine only: what Cognito itself accepts.
         for url in &auth.callback_urls {
-            check_callback_url(url).map_err(|e| format!("stage {name}: {e}"))?;
+            check_oidc_url(url, "the callback URL").map_err(|e| format!("stage {name}: {e}"))?;
         }
         if let Some(prefix) = &auth.domain_prefix {
             check_domain_prefix(prefix).map_err(|e| format!("stage {name}: {e}"))?;

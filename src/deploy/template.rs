@@ -344,7 +344,7 @@ pub fn template(
     let mut resources = functions(stage, code, environment, &routes);
     resources.insert("Table".into(), table());
     resources.insert("Api".into(), api(name, stage));
-    if pool::made_by_stack(stage) {
+    if stage.authorizer.makes_pool() {
         resources.extend(pool::resources(name, stage));
     }
     let document = json!({
@@ -487,7 +487,7 @@ fn api(name: &str, stage: &Stage) -> Value {
             "Auth": api_auth(stage),
         },
     });
-    if pool::made_by_stack(stage) {
+    if stage.authorizer.makes_pool() {
         api["Properties"]["Variables"] = pool::stage_variables();
     }
     api
@@ -527,7 +527,7 @@ fn outputs(name: &str, stage: &Stage) -> Value {
     let kind = stage.authorizer.kind;
     let mut outputs = json!({
         "ApiUrl": {
-            "Description": if pool::made_by_stack(stage) {
+            "Description": if stage.authorizer.makes_pool() {
                 "The API's address and its web app: open it, or GET {ApiUrl}todos with a token of the pool"
             } else {
                 "The API's address: POST {ApiUrl}login, then GET {ApiUrl}todos"
@@ -540,7 +540,7 @@ fn outputs(name: &str, stage: &Stage) -> Value {
     if kind == AuthorizerKind::Lambda {
         outputs["AuthorizerFunctionArn"] = json!({ "Description": "The authorizer function", "Value": arn_of("AuthorizerFunction") });
     }
-    if pool::made_by_stack(stage)
+    if stage.authorizer.makes_pool()
         && let (Some(all), Value::Object(more)) = (outputs.as_object_mut(), pool::outputs())
     {
         all.extend(more);

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::{api_url, arn_of, reference, sub};
 use crate::auth::stage_variables as variables;
-use crate::config::{AuthorizerKind, Stage};
+use crate::config::Stage;
 
 pub const USER_POOL: &str = "UserPool";
 const DOMAIN: &str = "UserPoolDomain";
@@ -21,10 +21,6 @@ const CLIENT: &str = "UserPoolWebClient";
 /// The scopes the gateway asks of a token: one of them, so access tokens from the hosted page
 /// and from `aws cognito-idp initiate-auth` both pass, and ID tokens do not.
 pub const API_SCOPES: [&str; 2] = ["openid", "aws.cognito.signin.user.admin"];
-
-pub fn made_by_stack(stage: &Stage) -> bool {
-    stage.authorizer.kind == AuthorizerKind::Cognito && stage.authorizer.user_pool_arn.is_none()
-}
 
 fn hosted_domain() -> Value {
     sub(&format!(
