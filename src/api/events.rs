@@ -230,6 +230,8 @@ fn changes(state: Listening) -> impl Stream<Item = Result<Event, Infallible>> {
 }
 
 /// What woke a waiting stream.
+// One at a time per stream, for a moment: boxing the change would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 enum Next {
     Change(Change),
     /// Something this stream cannot name changed: the client refetches.

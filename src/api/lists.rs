@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
 use super::error::{ApiError, ApiResult};
-use crate::domain::{TodoState, Username};
+use crate::domain::{TodoQuery, Username};
 use crate::store::{ChangeClock, PageRequest, Stamp};
 
 /// Pages larger than this share of the budget are not kept: a few of them would crowd out
@@ -24,7 +24,7 @@ const PAGES_PER_BUDGET: usize = 16;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ListKey {
     pub owner: Username,
-    pub state: Option<TodoState>,
+    pub query: TodoQuery,
     pub limit: u32,
     pub after: Option<String>,
 }
@@ -46,10 +46,10 @@ impl Kept {
 }
 
 impl ListKey {
-    pub fn new(owner: Username, state: Option<TodoState>, page: &PageRequest) -> Self {
+    pub fn new(owner: Username, query: TodoQuery, page: &PageRequest) -> Self {
         Self {
             owner,
-            state,
+            query,
             limit: page.limit,
             after: page.after.clone(),
         }

@@ -77,6 +77,7 @@ fn route_table() -> OpenApiRouter<AppState> {
             todos::delete_in_state
         ))
         .routes(routes!(todos::complete_all))
+        .routes(routes!(todos::move_todo))
         .routes(routes!(events::todo_events))
         .routes(routes!(
             todos::get_todo,

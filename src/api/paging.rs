@@ -45,8 +45,9 @@ pub fn limit_of(raw: Option<&str>) -> ApiResult<u32> {
 pub struct Paging {
     pub request: PageRequest,
     path: &'static str,
-    /// A query parameter every page keeps (the list's filter).
-    filter: Option<(&'static str, &'static str)>,
+    /// The query parameters every page keeps (the list's filter and order), each as
+    /// `&name=value`.
+    filter: String,
     scope: String,
 }
 
@@ -56,7 +57,7 @@ impl Paging {
     pub fn new(
         cursors: &Cursors,
         path: &'static str,
-        filter: Option<(&'static str, &'static str)>,
+        filter: String,
         scope: String,
         limit: Option<&str>,
         cursor: Option<&str>,
@@ -81,9 +82,22 @@ impl Paging {
         limit: Option<&str>,
         cursor: Option<&str>,
     ) -> ApiResult<Self> {
-        let filter = state.map(|s| ("state", s.as_str()));
-        let scope = format!("{scope} {}", state.map_or("", TodoState::as_str));
-        Self::new(cursors, path, filter, scope, limit, cursor)
+        let filter = Filter::default().with("state", state.map(TodoState::as_str));
+        Self::filtered(cursors, path, scope, filter, limit, cursor)
+    }
+
+    /// [`Paging::new`] for a list with `filter`: kept in every link and sealed into the cursors
+    /// with `scope`.
+    pub fn filtered(
+        cursors: &Cursors,
+        path: &'static str,
+        scope: &str,
+        filter: Filter,
+        limit: Option<&str>,
+        cursor: Option<&str>,
+    ) -> ApiResult<Self> {
+        let scope = format!("{scope} {}", filter.0);
+        Self::new(cursors, path, filter.0, scope, limit, cursor)
     }
 
     /// A page as sent: `items` as JSON and, when more follow `next`, the `Link` to them (the
@@ -96,14 +110,42 @@ impl Paging {
     ) -> ApiResult<Listed> {
         let next = next
             .map(|position| {
-                let filter = self
-                    .filter
-                    .map_or(String::new(), |(key, value)| format!("&{key}={value}"));
-                let link = format!("{}?limit={}{filter}", self.path, self.request.limit);
+                let link = format!("{}?limit={}{}", self.path, self.request.limit, self.filter);
                 cursors.next_link(&link, &self.scope, &position)
             })
             .transpose()?;
         Listed::json(items, next)
+    }
+}
+
+/// The query parameters a list keeps from page to page, in a fixed order, each value
+/// percent-encoded.
+#[derive(Debug, Clone, Default)]
+pub struct Filter(String);
+
+impl Filter {
+    /// With `name=value`, when there is a value.
+    pub fn with(mut self, name: &str, value: Option<&str>) -> Self {
+        if let Some(value) = value {
+            self.0.push('&');
+            self.0.push_str(name);
+            self.0.push('=');
+            for byte in value.bytes() {
+                match byte {
+                    b'A'..=b'Z'
+                    | b'a'..=b'z'
+                    | b'0'..=b'9'
+                    | b'-'
+                    | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'/'
+                    | b':' => self.0.push(char::from(byte)),
+                    _ => self.0.push_str(&format!("%{byte:02X}")),
+                }
+            }
+        }
+        self
     }
 }
 

@@ -12,9 +12,12 @@ use super::extract::{ApiJson, ApiQuery, Authorizing, IfMatch, Principal, TodoUid
 use super::idempotency::{IdempotencyKey, replayed};
 use super::json::to_text;
 use super::lists::{Kept, ListKey, Listed};
-use super::paging::{Paging, state_of};
+use super::paging::{Filter, Paging, state_of};
 use crate::api::AppState;
-use crate::domain::{Description, Metadata, Todo, TodoPatch, TodoState, Username};
+use crate::domain::{
+    Change, Description, Due, DueBound, ListAsk, Metadata, Notes, Plan, Priority, Sort, Title,
+    Todo, TodoPatch, TodoQuery, TodoState, Username, View, Zone,
+};
 use crate::services::Created;
 
 /// The list's query string. Every field is optional and none is null: the document says what a
@@ -31,29 +34,120 @@ pub struct ListQuery {
     /// From the `Link: rel="next"` header of the previous page.
     #[param(required = false, value_type = String)]
     cursor: Option<String>,
+    /// The order: `created` (oldest first, the default), `position` (the person's own),
+    /// `due` (soonest first, no date last) or `priority` (high first).
+    #[param(required = false, inline, value_type = Sort)]
+    sort: Option<String>,
+    /// A view in the caller's time zone (`tz`): `today`, `overdue` (not completed, due before
+    /// today or before now), `upcoming` (due after today) or `no-date`.
+    #[param(required = false, inline, value_type = View)]
+    view: Option<String>,
+    /// The caller's IANA time zone for views and date bounds (default UTC).
+    #[param(required = false, value_type = String, example = "Europe/Berlin")]
+    tz: Option<String>,
+    /// Only todos due before this date (its start in `tz`) or instant (RFC 3339 with offset).
+    #[param(required = false, value_type = String, example = "2026-12-24")]
+    due_before: Option<String>,
+    /// Only todos due on or after this date (its start in `tz`) or instant.
+    #[param(required = false, value_type = String, example = "2026-12-01")]
+    due_after: Option<String>,
 }
 
+impl ListQuery {
+    /// The list asked for, at this moment in the caller's zone, and the parameters its links
+    /// keep.
+    fn todo_query(&self, state: Option<TodoState>) -> ApiResult<(TodoQuery, Filter)> {
+        let bound = |name: &str, raw: Option<&String>| -> ApiResult<Option<DueBound>> {
+            Ok(raw.map(|r| DueBound::parse(name, r)).transpose()?)
+        };
+        let ask = ListAsk {
+            state,
+            view: self.view.as_deref().map(str::parse).transpose()?,
+            due_before: bound("due_before", self.due_before.as_ref())?,
+            due_after: bound("due_after", self.due_after.as_ref())?,
+            sort: self
+                .sort
+                .as_deref()
+                .map(str::parse)
+                .transpose()?
+                .unwrap_or_default(),
+        };
+        let zone = match self.tz.as_deref() {
+            Some(tz) => Zone::parse(tz)?,
+            None => Zone::utc(),
+        };
+        let query = ask.query(&zone, jiff::Timestamp::now())?;
+        let filter = Filter::default()
+            .with("state", state.map(TodoState::as_str))
+            .with("sort", self.sort.as_deref())
+            .with("view", self.view.as_deref())
+            .with("tz", self.tz.as_deref())
+            .with("due_before", self.due_before.as_deref())
+            .with("due_after", self.due_after.as_deref());
+        Ok((query, filter))
+    }
+}
+
+/// A new todo: its description; every other field optional.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTodo {
+    /// What the todo says (what clients that know no titles show).
     description: Description,
     /// `{}` when left out or null (the original sample stored what it was given).
     #[serde(default)]
     metadata: Option<Metadata>,
+    /// A one-line summary (the seeds' task API's `title`).
+    #[serde(default)]
+    title: Option<Title>,
+    #[serde(default)]
+    notes: Option<Notes>,
+    /// `none` when left out.
+    #[serde(default)]
+    priority: Option<Priority>,
+    #[serde(default)]
+    due: Option<Due>,
 }
 
 impl NewTodo {
-    /// What the create asks for, to tell a retry from another request under the same key.
+    /// What the create asks for, to tell a retry from another request under the same key (as
+    /// earlier versions wrote it when only a description and metadata are sent, so a retry
+    /// across an upgrade is still recognised).
     fn request(&self) -> String {
-        format!(
-            "POST /todos {} {}",
-            self.description.as_str(),
-            self.metadata.as_ref().map_or("{}", |m| m.as_json())
-        )
+        let metadata = self.metadata.as_ref().map_or("{}", |m| m.as_json());
+        let plain = self.title.is_none()
+            && self.notes.is_none()
+            && self.priority.is_none()
+            && self.due.is_none();
+        match plain {
+            true => format!("POST /todos {} {metadata}", self.description.as_str()),
+            false => {
+                let fields = serde_json::json!([
+                    self.description.as_str(),
+                    metadata,
+                    self.title.as_ref().map(Title::as_str),
+                    self.notes.as_ref().map(Notes::as_str),
+                    self.priority,
+                    self.due,
+                ]);
+                format!("POST /todos {fields}")
+            }
+        }
     }
 
     fn into_todo(self, owner: Username) -> Todo {
-        Todo::new(owner, self.description, self.metadata.unwrap_or_default())
+        let plan = Plan {
+            title: self.title,
+            notes: self.notes,
+            priority: self.priority.unwrap_or_default(),
+            due: self.due,
+        };
+        Todo::planned(
+            owner,
+            self.description,
+            self.metadata.unwrap_or_default(),
+            plan,
+        )
     }
 }
 
@@ -71,6 +165,78 @@ pub struct TodoChanges {
     #[serde(default, deserialize_with = "present")]
     #[schema(nullable = false)]
     metadata: Option<Metadata>,
+    /// `null` removes it.
+    #[serde(default, deserialize_with = "clearable")]
+    #[schema(value_type = Option<Title>)]
+    title: Change<Title>,
+    /// `null` removes them.
+    #[serde(default, deserialize_with = "clearable")]
+    #[schema(value_type = Option<Notes>)]
+    notes: Change<Notes>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
+    priority: Option<Priority>,
+    /// `null` removes it.
+    #[serde(default, deserialize_with = "clearable")]
+    #[schema(value_type = Option<Due>)]
+    due: Change<Due>,
+}
+
+/// For an optional field of a change that `null` removes: left out it stays as it is.
+fn clearable<'de, D, T>(deserializer: D) -> Result<Change<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    Ok(
+        match <Option<T> as serde::Deserialize>::deserialize(deserializer)? {
+            Some(value) => Change::Set(value),
+            None => Change::Clear,
+        },
+    )
+}
+
+/// Where a todo goes in its owner's order: just before or just after another todo of theirs.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged, try_from = "MoveFields")]
+pub enum MoveTo {
+    Before(MoveBefore),
+    After(MoveAfter),
+}
+
+/// A move as sent, before it is known to say exactly one place.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MoveFields {
+    #[serde(default, deserialize_with = "present")]
+    before: Option<uuid::Uuid>,
+    #[serde(default, deserialize_with = "present")]
+    after: Option<uuid::Uuid>,
+}
+
+impl TryFrom<MoveFields> for MoveTo {
+    type Error = String;
+    fn try_from(fields: MoveFields) -> Result<Self, String> {
+        match (fields.before, fields.after) {
+            (Some(before), None) => Ok(Self::Before(MoveBefore { before })),
+            (None, Some(after)) => Ok(Self::After(MoveAfter { after })),
+            _ => Err("say where the todo goes: {\"before\": uid} or {\"after\": uid}".into()),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveBefore {
+    #[schema(value_type = String, format = Uuid)]
+    before: uuid::Uuid,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveAfter {
+    #[schema(value_type = String, format = Uuid)]
+    after: uuid::Uuid,
 }
 
 /// An item's `ETag`.
@@ -78,10 +244,18 @@ fn item_headers(todo: &Todo) -> HeaderMap {
     HeaderMap::from_iter([(header::ETAG, etag(todo.version))])
 }
 
+/// What a new item's headers are made of, also read back from an answer kept under an
+/// idempotency key (which may have been kept by an earlier version).
+#[derive(Deserialize)]
+struct KeptItem {
+    uid: uuid::Uuid,
+    version: u64,
+}
+
 /// A new item's headers: its `ETag` and where it is.
-fn created_headers(todo: &Todo) -> HeaderMap {
-    let mut headers = item_headers(todo);
-    if let Ok(location) = HeaderValue::from_str(&format!("/todos/{}", todo.uid)) {
+fn created_headers(uid: uuid::Uuid, version: u64) -> HeaderMap {
+    let mut headers = HeaderMap::from_iter([(header::ETAG, etag(version))]);
+    if let Ok(location) = HeaderValue::from_str(&format!("/todos/{uid}")) {
         headers.insert(header::LOCATION, location);
     }
     headers
@@ -106,15 +280,22 @@ pub async fn list_todos(
         .read(&app, async |owner| {
             let ApiQuery(query) = query?;
             let state = state_of(query.state.as_deref())?;
+            let (todo_query, filter) = query.todo_query(state)?;
             let scope = format!("todos {owner}");
             let (limit, cursor) = (query.limit.as_deref(), query.cursor.as_deref());
-            let paging = Paging::in_state(&app.cursors, "/todos", &scope, state, limit, cursor)?;
-            let key = Kept::Page(ListKey::new(owner.clone(), state, &paging.request));
+            let paging = Paging::filtered(&app.cursors, "/todos", &scope, filter, limit, cursor)?;
+            // Overdue ends at this very second: such a page is never asked for twice.
+            let changes = app.todos.changes().filter(|_| !todo_query.open);
             let list = async || -> ApiResult<Listed> {
-                let page = app.todos.page(owner, state, &paging.request).await?;
+                let page = app.todos.page(owner, &todo_query, &paging.request).await?;
                 paging.listed(&app.cursors, &page.items, page.next)
             };
-            app.lists.get_or_read(app.todos.changes(), key, list).await
+            let key = Kept::Page(ListKey::new(
+                owner.clone(),
+                todo_query.clone(),
+                &paging.request,
+            ));
+            app.lists.get_or_read(changes, key, list).await
         })
         .await?;
     Ok(listed.answer(&request))
@@ -146,16 +327,22 @@ pub async fn create_todo(
     let (todo, mut response) = match app.todos.create(&caller, todo, answer).await? {
         Created::New(todo) => {
             let json = [(header::CONTENT_TYPE, "application/json")];
-            (todo, (StatusCode::CREATED, json, body).into_response())
+            let kept = KeptItem {
+                uid: todo.uid,
+                version: todo.version,
+            };
+            (kept, (StatusCode::CREATED, json, body).into_response())
         }
         Created::Before(earlier) => {
             // The kept answer is the item as it was created: its headers are the item's too.
-            let todo: Todo = serde_json::from_str(&earlier.answer)
+            let todo: KeptItem = serde_json::from_str(&earlier.answer)
                 .map_err(|e| ApiError::Internal(format!("a kept answer: {e}")))?;
             (todo, replayed(StatusCode::CREATED, &earlier))
         }
     };
-    response.headers_mut().extend(created_headers(&todo));
+    response
+        .headers_mut()
+        .extend(created_headers(todo.uid, todo.version));
     Ok(response)
 }
 
@@ -209,10 +396,53 @@ pub async fn update_todo(
     if_match: IfMatch,
     ApiJson(changes): ApiJson<TodoChanges>,
 ) -> ApiResult<impl IntoResponse> {
-    let patch = TodoPatch::new(changes.description, changes.state, changes.metadata)?;
+    let patch = TodoPatch {
+        description: changes.description,
+        state: changes.state,
+        metadata: changes.metadata,
+        title: changes.title,
+        notes: changes.notes,
+        due: changes.due,
+        priority: changes.priority,
+        position: None,
+    }
+    .checked()?;
     let todo = app
         .todos
         .update(&caller, uid, &patch, if_match.0.as_deref())
+        .await?;
+    Ok((item_headers(&todo), Json(todo)))
+}
+
+/// Move a todo in your own order
+#[utoipa::path(post, path = "/todos/{uid}/move", tag = "todos", request_body = MoveTo,
+    security(("token" = [])),
+    params(("uid" = String, Path, format = Uuid),
+           IfMatch),
+    responses(
+        (status = 200, body = Todo, description = "The moved item with its new `position` (see `sort=position`)", headers(("ETag"))),
+        (status = 400, description = "Not exactly one of before and after, a todo moved next to itself or next to one that is not yours, or an If-Match that is empty or malformed"),
+        (status = 401, description = "Unauthorized"),
+        (status = 404, description = "No such todo of yours"),
+        (status = 412, description = "If-Match does not match"),
+        (status = 429, description = "The account writes faster than its limit; see Retry-After"),
+    ))]
+pub async fn move_todo(
+    State(app): State<AppState>,
+    Principal(caller): Principal,
+    TodoUid(uid): TodoUid,
+    if_match: IfMatch,
+    ApiJson(to): ApiJson<MoveTo>,
+) -> ApiResult<impl IntoResponse> {
+    let (anchor, before) = match to {
+        MoveTo::Before(to) => (to.before, true),
+        MoveTo::After(to) => (to.after, false),
+    };
+    // The moved todo must be the caller's first: 404 before anything is said of the anchor.
+    app.todos.get(&caller.owner, uid).await?;
+    let todo = app
+        .todos
+        .move_todo(&caller, uid, anchor, before, if_match.0.as_deref())
         .await?;
     Ok((item_headers(&todo), Json(todo)))
 }

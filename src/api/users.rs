@@ -13,7 +13,7 @@ use super::extract::{ApiJson, ApiQuery, ClientAddr, OptionalJson, Principal, pre
 use super::lists::Listed;
 use super::paging::Paging;
 use crate::api::AppState;
-use crate::domain::{Email, LoginPassword, Password, Timestamp, Todo, User, Username};
+use crate::domain::{Email, LoginPassword, Password, Timestamp, Todo, TodoQuery, User, Username};
 use crate::store::{Page, PageRequest};
 
 /// A user as anyone allowed to see them sees them: never a hash, never a session.
@@ -160,7 +160,14 @@ pub async fn list_users(
     ApiQuery(query): ApiQuery<UsersQuery>,
 ) -> ApiResult<Listed> {
     let (limit, cursor) = (query.limit.as_deref(), query.cursor.as_deref());
-    let paging = Paging::new(&app.cursors, "/users", None, "users".into(), limit, cursor)?;
+    let paging = Paging::new(
+        &app.cursors,
+        "/users",
+        String::new(),
+        "users".into(),
+        limit,
+        cursor,
+    )?;
     let page = app.accounts.page(&caller, &paging.request).await?;
     let profiles: Vec<Profile> = page.items.iter().map(Profile::from).collect();
     paging.listed(&app.cursors, &profiles, page.next)
@@ -255,7 +262,7 @@ pub async fn export(
     // The first page is read before the answer starts: a store that is down is still a 503.
     let first = app
         .todos
-        .page(&name, None, &PageRequest::first(EXPORT_PAGE))
+        .page(&name, &TodoQuery::all(), &PageRequest::first(EXPORT_PAGE))
         .await?;
     // An outside identity's name has a `:` (`oidc:nora`), which no file system takes.
     let file_name: String = user
@@ -333,7 +340,12 @@ impl ExportPages {
                     limit: EXPORT_PAGE,
                     after: Some(after),
                 };
-                match self.app.todos.page(&self.owner, None, &request).await {
+                match self
+                    .app
+                    .todos
+                    .page(&self.owner, &TodoQuery::all(), &request)
+                    .await
+                {
                     Ok(next) => self.page = Some(next),
                     // Cut short: the client sees a document that does not parse, never a
                     // partial one that does.

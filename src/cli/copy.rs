@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::task::JoinSet;
 
 use super::{Cli, CliResult, Failure, StoreKind};
-use crate::domain::{Todo, User};
+use crate::domain::{Todo, TodoQuery, User};
 use crate::store::dynamodb::{self, chalice};
 use crate::store::{PageRequest, Store, StoreError};
 
@@ -153,7 +153,9 @@ pub(super) async fn migrate(cli: &Cli, args: &MigrateArgs) -> CliResult {
             copier.user(user).await?;
             let mut todos = PageRequest::first(PAGE);
             loop {
-                let page = source.list_todos(&user.username, None, &todos).await?;
+                let page = source
+                    .list_todos(&user.username, &TodoQuery::all(), &todos)
+                    .await?;
                 for todo in page.items {
                     copier.todo(todo).await?;
                 }

@@ -16,16 +16,20 @@ macro_rules! control {
     };
 }
 
+mod listing;
 mod password;
+mod plan;
 mod session;
 mod timestamp;
 mod todo;
 mod user;
 
+pub use listing::{DueBound, DueFilter, DueRange, ListAsk, OPEN_END, Sort, TodoQuery, View};
 pub use password::{LoginPassword, Password, legacy_pbkdf2_phc};
+pub use plan::{Due, Notes, Position, Priority, Title, Zone, parse_day, write_day, write_instant};
 pub use session::{Revocations, Session, SessionKind};
 pub use timestamp::Timestamp;
-pub use todo::{Description, Metadata, Todo, TodoPatch, TodoState};
+pub use todo::{Change, Description, Metadata, Plan, Todo, TodoPatch, TodoState, completed_at};
 pub use user::{Email, Usage, User, Username};
 
 /// A string schema for the OpenAPI document, as a parser here checks it.

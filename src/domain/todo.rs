@@ -7,6 +7,7 @@ use serde_json::value::RawValue;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::plan::{Due, Notes, Position, Priority, Title};
 use super::{Invalid, Timestamp, Username};
 
 /// Where a todo stands. Anything else is refused at the edge.
@@ -100,35 +101,45 @@ impl Description {
     /// without control characters (NUL, ESC, DEL, line breaks…), which would drive a terminal or
     /// a log that prints them.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let text = raw.trim();
-        if let Some(c) = text.chars().find(|c| c.is_control()) {
-            return Err(Invalid(format!(
-                "description must not contain control characters (found U+{:04X})",
-                u32::from(c)
-            )));
-        }
-        Self::from_stored(text)
+        one_line("description", raw, Self::MAX_CHARS).map(Self)
     }
 
     /// A description read back from a store. Text stored before control characters were
     /// refused is still read (and still served as JSON, where they are escaped).
     pub fn from_stored(raw: &str) -> Result<Self, Invalid> {
-        let text = raw.trim();
-        if text.is_empty() {
-            return Err(Invalid("description must not be empty".into()));
-        }
-        if text.chars().count() > Self::MAX_CHARS {
-            return Err(Invalid(format!(
-                "description must be at most {} characters",
-                Self::MAX_CHARS
-            )));
-        }
-        Ok(Self(text.to_owned()))
+        stored_line("description", raw, Self::MAX_CHARS).map(Self)
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// One line of text sent by a client (`what` names it): trimmed, not empty, at most `max`
+/// characters, and without control characters (NUL, ESC, DEL, line breaks…), which would drive
+/// a terminal or a log that prints them.
+pub(super) fn one_line(what: &str, raw: &str, max: usize) -> Result<String, Invalid> {
+    let text = raw.trim();
+    if let Some(c) = text.chars().find(|c| c.is_control()) {
+        return Err(Invalid(format!(
+            "{what} must not contain control characters (found U+{:04X})",
+            u32::from(c)
+        )));
+    }
+    stored_line(what, text, max)
+}
+
+/// [`one_line`] for text read back from a store: control characters stored before they were
+/// refused are still read.
+pub(super) fn stored_line(what: &str, raw: &str, max: usize) -> Result<String, Invalid> {
+    let text = raw.trim();
+    if text.is_empty() {
+        return Err(Invalid(format!("{what} must not be empty")));
+    }
+    if text.chars().count() > max {
+        return Err(Invalid(format!("{what} must be at most {max} characters")));
+    }
+    Ok(text.to_owned())
 }
 
 impl TryFrom<String> for Description {
@@ -260,7 +271,7 @@ impl TryFrom<Value> for Metadata {
 }
 
 /// One todo item as stored and as served.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Todo {
     #[schema(value_type = String, format = Uuid)]
     pub uid: Uuid,
@@ -275,14 +286,46 @@ pub struct Todo {
     pub updated_at: Timestamp,
     /// Goes up by one with every change; the `ETag` of the item.
     pub version: u64,
+    /// A one-line summary; `null` when none was given (old clients show the description).
+    pub title: Option<Title>,
+    /// Longer text; `null` when none.
+    pub notes: Option<Notes>,
+    pub priority: Priority,
+    /// When it is due; `null` when it has no date.
+    pub due: Option<Due>,
+    pub position: Position,
+    /// When it was last completed; `null` while it is not (cleared when it leaves
+    /// `completed`).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub completed_at: Option<Timestamp>,
+}
+
+/// The planning fields of a new todo, each optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub title: Option<Title>,
+    pub notes: Option<Notes>,
+    pub priority: Priority,
+    pub due: Option<Due>,
 }
 
 impl Todo {
     /// A fresh item; its v7 uid sorts by creation time, which is what listing order relies on.
     pub fn new(username: Username, description: Description, metadata: Metadata) -> Self {
+        Self::planned(username, description, metadata, Plan::default())
+    }
+
+    /// A fresh item with planning fields; it goes last in its owner's order.
+    pub fn planned(
+        username: Username,
+        description: Description,
+        metadata: Metadata,
+        plan: Plan,
+    ) -> Self {
         let now = Timestamp::now();
+        let uid = Uuid::now_v7();
         Self {
-            uid: Uuid::now_v7(),
+            uid,
             username,
             description,
             state: TodoState::Unstarted,
@@ -290,13 +333,22 @@ impl Todo {
             created_at: now,
             updated_at: now,
             version: 1,
+            title: plan.title,
+            notes: plan.notes,
+            priority: plan.priority,
+            due: plan.due,
+            position: Position::of_new(uid),
+            completed_at: None,
         }
     }
 
-    /// What the item counts against its owner's byte allowance: its description and metadata
-    /// as stored (UTF-8, and the metadata's JSON text).
+    /// What the item counts against its owner's byte allowance: its texts and metadata as
+    /// stored (UTF-8, and the metadata's JSON text).
     pub fn stored_bytes(&self) -> u64 {
-        (self.description.as_str().len() + self.metadata.as_json().len()) as u64
+        (self.description.as_str().len()
+            + self.metadata.as_json().len()
+            + self.title.as_ref().map_or(0, |t| t.as_str().len())
+            + self.notes.as_ref().map_or(0, |n| n.as_str().len())) as u64
     }
 
     /// The item after `patch`, stamped `now`, one version on.
@@ -305,10 +357,20 @@ impl Todo {
             self.description = description.clone();
         }
         if let Some(state) = patch.state {
+            self.completed_at = completed_at(self.state, self.completed_at, state, now);
             self.state = state;
         }
         if let Some(metadata) = &patch.metadata {
             self.metadata = metadata.clone();
+        }
+        patch.title.apply(&mut self.title);
+        patch.notes.apply(&mut self.notes);
+        patch.due.apply(&mut self.due);
+        if let Some(priority) = patch.priority {
+            self.priority = priority;
+        }
+        if let Some(position) = &patch.position {
+            self.position = position.clone();
         }
         self.updated_at = now;
         self.version += 1;
@@ -325,21 +387,98 @@ impl Todo {
                 .is_none_or(|d| *d == self.description)
             && patch.state.is_none_or(|s| s == self.state)
             && patch.metadata.as_ref().is_none_or(|m| *m == self.metadata)
+            && patch.title.shown_in(&self.title)
+            && patch.notes.shown_in(&self.notes)
+            && patch.due.shown_in(&self.due)
+            && patch.priority.is_none_or(|p| p == self.priority)
+            && patch.position.as_ref().is_none_or(|p| *p == self.position)
+    }
+}
+
+/// When a todo moving from `from` to `to` at `now` was completed: set on entering `completed`,
+/// kept while it stays there, cleared on leaving it.
+pub fn completed_at(
+    from: TodoState,
+    was: Option<Timestamp>,
+    to: TodoState,
+    now: Timestamp,
+) -> Option<Timestamp> {
+    match (from, to) {
+        (TodoState::Completed, TodoState::Completed) => was.or(Some(now)),
+        (_, TodoState::Completed) => Some(now),
+        _ => None,
+    }
+}
+
+/// What a change does to an optional field: leaves it, removes it (`null`), or sets it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Change<T> {
+    #[default]
+    Keep,
+    Clear,
+    Set(T),
+}
+
+impl<T: Clone + PartialEq> Change<T> {
+    pub fn is_keep(&self) -> bool {
+        matches!(self, Self::Keep)
+    }
+
+    fn apply(&self, field: &mut Option<T>) {
+        match self {
+            Self::Keep => {}
+            Self::Clear => *field = None,
+            Self::Set(value) => *field = Some(value.clone()),
+        }
+    }
+
+    fn shown_in(&self, field: &Option<T>) -> bool {
+        match self {
+            Self::Keep => true,
+            Self::Clear => field.is_none(),
+            Self::Set(value) => field.as_ref() == Some(value),
+        }
+    }
+
+    /// The value it sets, `None` for removing, or `keep` when it leaves the field.
+    pub fn set_or<'a>(&'a self, keep: Option<&'a T>) -> Option<&'a T> {
+        match self {
+            Self::Keep => keep,
+            Self::Clear => None,
+            Self::Set(value) => Some(value),
+        }
     }
 }
 
 /// A change to some fields of a todo; never empty.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TodoPatch {
     pub description: Option<Description>,
     pub state: Option<TodoState>,
     pub metadata: Option<Metadata>,
+    pub title: Change<Title>,
+    pub notes: Change<Notes>,
+    pub due: Change<Due>,
+    pub priority: Option<Priority>,
+    /// Set by a move, not by an update.
+    pub position: Option<Position>,
 }
 
 impl TodoPatch {
     /// Whether it may change the todo's size (what counts against the account's quota).
     pub fn resizes(&self) -> bool {
-        self.description.is_some() || self.metadata.is_some()
+        self.description.is_some()
+            || self.metadata.is_some()
+            || !self.title.is_keep()
+            || !self.notes.is_keep()
+    }
+
+    /// How many bytes the texts it sets take (what it may add to the account at most).
+    pub fn added_bytes(&self) -> u64 {
+        (self.description.as_ref().map_or(0, |d| d.as_str().len())
+            + self.metadata.as_ref().map_or(0, |m| m.as_json().len())
+            + self.title.set_or(None).map_or(0, |t| t.as_str().len())
+            + self.notes.set_or(None).map_or(0, |n| n.as_str().len())) as u64
     }
 
     pub fn new(
@@ -347,16 +486,25 @@ impl TodoPatch {
         state: Option<TodoState>,
         metadata: Option<Metadata>,
     ) -> Result<Self, Invalid> {
-        if description.is_none() && state.is_none() && metadata.is_none() {
-            return Err(Invalid(
-                "nothing to change: give at least one of description, state, metadata".into(),
-            ));
-        }
-        Ok(Self {
+        Self {
             description,
             state,
             metadata,
-        })
+            ..Self::default()
+        }
+        .checked()
+    }
+
+    /// The patch, unless it changes nothing.
+    pub fn checked(self) -> Result<Self, Invalid> {
+        if self == Self::default() {
+            return Err(Invalid(
+                "nothing to change: give at least one of description, state, metadata, title, \
+                 notes, priority, due"
+                    .into(),
+            ));
+        }
+        Ok(self)
     }
 }
 

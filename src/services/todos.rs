@@ -9,7 +9,7 @@ use super::changes::{ChangeFeed, What};
 use super::error::{ServiceError, ServiceResult};
 use super::limits::AccountLimits;
 use crate::auth::Decision;
-use crate::domain::{Timestamp, Todo, TodoPatch, TodoState, Username};
+use crate::domain::{Position, Sort, Timestamp, Todo, TodoPatch, TodoQuery, TodoState, Username};
 use crate::store::{ChangeClock, Page, PageRequest, Remembered, Store, StoreError};
 
 const NOT_FOUND: ServiceError = ServiceError::NotFound("Todo not found");
@@ -47,14 +47,14 @@ impl Todos {
         self.store.get_todo(owner, uid).await?.ok_or(NOT_FOUND)
     }
 
-    /// One page of `owner`'s todos, oldest first, optionally only those in `state`.
+    /// One page of `owner`'s todos that `query` admits, in its order.
     pub async fn page(
         &self,
         owner: &Username,
-        state: Option<TodoState>,
+        query: &TodoQuery,
         page: &PageRequest,
     ) -> ServiceResult<Page<Todo>> {
-        Ok(self.store.list_todos(owner, state, page).await?)
+        Ok(self.store.list_todos(owner, query, page).await?)
     }
 
     /// Every owner's todos, optionally only those in `state`, oldest first: for administrators.
@@ -142,6 +142,140 @@ impl Todos {
         .map_err(not_found)?;
         self.feed.publish(caller, What::Updated(todo.clone()));
         Ok(todo)
+    }
+
+    /// Moves the caller's todo `uid` just before or after `anchor` (another of theirs) in their
+    /// own order: a new position between the anchor and its neighbour, one write of the moved
+    /// todo. When the keys between two neighbours have grown too long (hundreds of moves into
+    /// one gap), the order is written out afresh first.
+    pub async fn move_todo(
+        &self,
+        caller: &Decision,
+        uid: Uuid,
+        anchor: Uuid,
+        before: bool,
+        expected: Option<&[u64]>,
+    ) -> ServiceResult<Todo> {
+        if uid == anchor {
+            return Err(ServiceError::Invalid(
+                "a todo cannot be moved next to itself".into(),
+            ));
+        }
+        let owner = &caller.owner;
+        let anchor = self.get(owner, anchor).await.map_err(|_| {
+            ServiceError::Invalid("the todo to move next to is not one of yours".into())
+        })?;
+        let mut anchor = anchor;
+        let mut respaced = false;
+        let position = loop {
+            let neighbour = self.neighbour(owner, &anchor, before, uid).await?;
+            let (low, high) = match before {
+                true => (neighbour.as_ref(), Some(&anchor.position)),
+                false => (Some(&anchor.position), neighbour.as_ref()),
+            };
+            match Position::between(low, high) {
+                Some(position) => break position,
+                None if !respaced => {
+                    self.respace(caller).await?;
+                    anchor = self.get(owner, anchor.uid).await?;
+                    respaced = true;
+                }
+                None => return Err(ServiceError::Changed),
+            }
+        };
+        let patch = TodoPatch {
+            position: Some(position),
+            ..TodoPatch::default()
+        };
+        self.update(caller, uid, &patch, expected).await
+    }
+
+    /// Writes the caller's order out afresh with short keys spread evenly (the same order): each
+    /// todo whose key changes is one write, published like any change.
+    async fn respace(&self, caller: &Decision) -> ServiceResult<()> {
+        let query = TodoQuery {
+            sort: Sort::Position,
+            ..TodoQuery::default()
+        };
+        let mut order = Vec::new();
+        let mut after = None;
+        loop {
+            let page = PageRequest { limit: 1000, after };
+            let page = self.store.list_todos(&caller.owner, &query, &page).await?;
+            order.extend(page.items.into_iter().map(|t| (t.uid, t.position)));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        let count = order.len();
+        for (index, (uid, old)) in order.into_iter().enumerate() {
+            let position = Position::spread(index, count);
+            if position != old {
+                let patch = TodoPatch {
+                    position: Some(position),
+                    ..TodoPatch::default()
+                };
+                self.update(caller, uid, &patch, None).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The position next to `anchor`'s in `owner`'s order (before it or after it), leaving out
+    /// the todo being moved.
+    async fn neighbour(
+        &self,
+        owner: &Username,
+        anchor: &Todo,
+        before: bool,
+        moving: Uuid,
+    ) -> ServiceResult<Option<Position>> {
+        let query = TodoQuery {
+            sort: Sort::Position,
+            ..TodoQuery::default()
+        };
+        if !before {
+            let after = query.position_of(anchor);
+            let page = self
+                .store
+                .list_todos(
+                    owner,
+                    &query,
+                    &PageRequest {
+                        limit: 2,
+                        after: Some(after),
+                    },
+                )
+                .await?;
+            return Ok(page
+                .items
+                .into_iter()
+                .find(|t| t.uid != moving)
+                .map(|t| t.position));
+        }
+        // The one before: the last of the todos whose keys are below the anchor's. Orders are
+        // read forwards only, so this walks pages of the order up to the anchor.
+        let mut last = None;
+        let mut after = None;
+        loop {
+            let page = self
+                .store
+                .list_todos(owner, &query, &PageRequest { limit: 1000, after })
+                .await?;
+            for todo in &page.items {
+                if (&todo.position, todo.uid) >= (&anchor.position, anchor.uid) {
+                    return Ok(last);
+                }
+                if todo.uid != moving {
+                    last = Some(todo.position.clone());
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(last),
+            }
+        }
     }
 
     pub async fn delete(
@@ -249,9 +383,8 @@ impl Todos {
     /// that fits anyway; otherwise, exactly, less what they replace (one read, only near the
     /// limit).
     async fn growth(&self, caller: &Decision, uid: Uuid, patch: &TodoPatch) -> ServiceResult<i64> {
-        let added = patch.description.as_ref().map_or(0, |d| d.as_str().len())
-            + patch.metadata.as_ref().map_or(0, |m| m.as_json().len());
-        if added == 0 || self.limits.has_room(caller, added as u64) {
+        let added = patch.added_bytes();
+        if added == 0 || self.limits.has_room(caller, added) {
             return Ok(added as i64);
         }
         let old = self.get(&caller.owner, uid).await?;

@@ -20,7 +20,7 @@ use super::{
     ChangeClock, Failures, GuardStore, Page, PageRequest, Remembered, SessionStore, Store,
     StoreResult, TodoStore, UserStore,
 };
-use crate::domain::{Session, Timestamp, Todo, TodoPatch, TodoState, User, Username};
+use crate::domain::{Session, Timestamp, Todo, TodoPatch, TodoQuery, TodoState, User, Username};
 
 /// Profiles kept at most; past it the cache starts over rather than grow.
 const MAX_ENTRIES: usize = 10_000;
@@ -181,7 +181,7 @@ forward!(TodoStore {
     create_todo(todo: &Todo) -> () => forget(&todo.username);
     create_todo_remembered(todo: &Todo, answer: &Remembered) -> Option<Remembered> => forget(&todo.username);
     get_todo(owner: &Username, uid: Uuid) -> Option<Todo>;
-    list_todos(owner: &Username, state: Option<TodoState>, page: &PageRequest) -> Page<Todo>;
+    list_todos(owner: &Username, query: &TodoQuery, page: &PageRequest) -> Page<Todo>;
     complete_all(owner: &Username, now: Timestamp) -> u64;
     delete_in_state(owner: &Username, state: TodoState) -> u64 => forget(owner);
     list_todos_in_states(states: &[TodoState], page: &PageRequest) -> Page<Todo>;

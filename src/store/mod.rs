@@ -8,7 +8,7 @@ pub mod sqlite;
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use crate::domain::{Session, Timestamp, Todo, TodoPatch, TodoState, User, Username};
+use crate::domain::{Session, Timestamp, Todo, TodoPatch, TodoQuery, TodoState, User, Username};
 
 pub use cached::UserCache;
 pub use changes::{ChangeClock, Stamp};
@@ -206,15 +206,16 @@ pub trait TodoStore: Send + Sync {
         answer: &Remembered,
     ) -> StoreResult<Option<Remembered>>;
     async fn get_todo(&self, owner: &Username, uid: Uuid) -> StoreResult<Option<Todo>>;
-    /// The owner's todos in creation order, optionally only those in `state`.
+    /// The owner's todos that `query` admits, in its order ([`TodoQuery::admits`],
+    /// [`TodoQuery::key`], then the uid); positions are [`TodoQuery::position_of`].
     async fn list_todos(
         &self,
         owner: &Username,
-        state: Option<TodoState>,
+        query: &TodoQuery,
         page: &PageRequest,
     ) -> StoreResult<Page<Todo>>;
     /// Moves every todo of `owner` that is not completed to completed (each one's version
-    /// bumped, `updated_at` set to `now`); returns how many changed.
+    /// bumped, `updated_at` and `completed_at` set to `now`); returns how many changed.
     async fn complete_all(&self, owner: &Username, now: Timestamp) -> StoreResult<u64>;
     /// Removes every todo of `owner` that is in `state`; returns how many went. A todo that
     /// leaves the state meanwhile stays.

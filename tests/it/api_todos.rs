@@ -125,16 +125,28 @@ async fn an_item_has_exactly_the_documented_fields() {
     assert_eq!(
         keys,
         [
+            "completed_at",
             "created_at",
             "description",
+            "due",
             "metadata",
+            "notes",
+            "position",
+            "priority",
             "state",
+            "title",
             "uid",
             "updated_at",
             "username",
             "version"
         ]
     );
+    // A client that sends no planning field gets none.
+    for empty in ["title", "notes", "due", "completed_at"] {
+        assert_eq!(todo[empty], json!(null), "{empty}");
+    }
+    assert_eq!(todo["priority"], "none");
+    assert!(todo["position"].is_string());
     assert_eq!(todo["description"], "padded");
     assert_eq!(todo["metadata"], json!({}));
     assert_eq!(Uuid::parse_str(&uid(&todo)).unwrap().get_version_num(), 7);
@@ -192,6 +204,10 @@ async fn invalid_new_todos_are_refused_with_the_reason() {
     let deep = (0..10).fold(json!(1), |inner, _| json!({ "k": inner }));
     let cases = [
         (json!({}), "missing field `description`"),
+        (
+            json!({"title": "only a title"}),
+            "missing field `description`",
+        ),
         (json!({"description": ""}), "description must not be empty"),
         (
             json!({"description": "   "}),

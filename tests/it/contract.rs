@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use checkoff::domain::{
     Description, Metadata, Revocations, Session, SessionKind, Timestamp, Todo, TodoPatch,
-    TodoState, Usage, User, Username,
+    TodoQuery, TodoState, Usage, User, Username,
 };
 use checkoff::store::{PageRequest, Store, StoreError};
 use serde_json::json;
@@ -67,7 +67,10 @@ async fn all_pages(
     let mut page = PageRequest::first(limit);
     let mut seen = Vec::new();
     loop {
-        let listed = store.list_todos(&name(owner), state, &page).await.unwrap();
+        let listed = store
+            .list_todos(&name(owner), &TodoQuery::in_state(state), &page)
+            .await
+            .unwrap();
         assert!(listed.items.len() <= limit as usize);
         seen.extend(listed.items);
         match listed.next {
@@ -187,7 +190,7 @@ async fn lists_come_oldest_first_and_pages_cover_every_item_once() {
         );
     }
     let first = store
-        .list_todos(&name("alice"), None, &PageRequest::first(7))
+        .list_todos(&name("alice"), &TodoQuery::all(), &PageRequest::first(7))
         .await
         .unwrap();
     assert_eq!(

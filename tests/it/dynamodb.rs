@@ -58,7 +58,10 @@ async fn all_todos(store: &dyn Store, owner: &str) -> Vec<Todo> {
     let mut page = PageRequest::first(1000);
     let mut todos = Vec::new();
     loop {
-        let listed = store.list_todos(&owner, None, &page).await.unwrap();
+        let listed = store
+            .list_todos(&owner, &checkoff::domain::TodoQuery::all(), &page)
+            .await
+            .unwrap();
         todos.extend(listed.items);
         match listed.next {
             Some(after) => page.after = Some(after),

@@ -258,7 +258,11 @@ async fn faulty_app(
 async fn todos_of(store: &dyn Store, owner: &str) -> Vec<Value> {
     let owner = checkoff::domain::Username::parse(owner).unwrap();
     let page = store
-        .list_todos(&owner, None, &PageRequest::first(1000))
+        .list_todos(
+            &owner,
+            &checkoff::domain::TodoQuery::all(),
+            &PageRequest::first(1000),
+        )
         .await
         .unwrap();
     page.items

@@ -19,6 +19,7 @@ mod instances;
 mod lambda;
 mod layers;
 mod oidc;
+mod planning;
 // Also run as a process for the browser test (examples/oidc_provider.rs).
 #[path = "../support/oidc_provider.rs"]
 mod oidc_provider;

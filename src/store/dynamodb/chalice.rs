@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::error::failed;
 use super::items::Item;
 use crate::domain::{
-    Description, Metadata, Timestamp, Todo, TodoState, User, Username, legacy_pbkdf2_phc,
+    Description, Metadata, Position, Timestamp, Todo, TodoState, User, Username, legacy_pbkdf2_phc,
 };
 use crate::store::StoreError;
 
@@ -110,20 +110,30 @@ fn todo_from_chalice(item: &Item) -> Result<Todo, String> {
         Some(value) => Metadata::parse(to_json(value)).map_err(|e| describe(e.0))?,
     };
     let now = Timestamp::now();
+    let uid = Uuid::parse_str(uid).map_err(|e| describe(e.to_string()))?;
+    let state = text(item, "state")
+        .map_err(describe)?
+        .parse::<TodoState>()
+        .map_err(|e| describe(e.0))?;
     Ok(Todo {
-        uid: Uuid::parse_str(uid).map_err(|e| describe(e.to_string()))?,
+        uid,
         username: Username::parse(text(item, "username").map_err(describe)?)
             .map_err(|e| describe(e.0))?,
         description: Description::parse(text(item, "description").map_err(describe)?)
             .map_err(|e| describe(e.0))?,
-        state: text(item, "state")
-            .map_err(describe)?
-            .parse::<TodoState>()
-            .map_err(|e| describe(e.0))?,
+        state,
         metadata,
         created_at: now,
         updated_at: now,
         version: 1,
+        title: None,
+        notes: None,
+        priority: Default::default(),
+        due: None,
+        // The sample's uids are random: its todos keep the order they are imported in only by
+        // chance, as they had none.
+        position: Position::of_new(uid),
+        completed_at: (state == TodoState::Completed).then_some(now),
     })
 }
 

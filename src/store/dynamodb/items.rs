@@ -17,6 +17,29 @@
 //! shard is taken from the uid's random tail) so one busy state is never one hot partition; it
 //! also lists users by name without a Scan. LSI1 lists one user's todos in one state, in creation
 //! order, with strongly consistent reads.
+//!
+//! Planning attributes of a todo, each left out when it has none (so items written before they
+//! existed read as todos without them): `title`, `notes`, `priority` (1–3; none is absent),
+//! `due_day` (`2026-12-24`) or `due_at` + `due_tz` + `due_utc` (the local time, its IANA zone
+//! and the UTC instant it named when written), `position` (absent: the uid's, i.e. creation
+//! order) and `completed_at`. An existing table needs nothing: no key or index changed.
+//!
+//! Lists by due date, priority or position, and the views (today, overdue, upcoming, no date),
+//! read the owner's whole todo partition today — one strongly consistent Query, 1 MB a page,
+//! the state's LSI1 range when a state is asked — and filter and sort it in the service by the
+//! same rules SQLite applies in SQL (`TodoQuery`). Its cost grows with the account's todos
+//! (bounded by the quota, 10,000 by default: up to ~3 MB, ~750 read units, per such list), not
+//! with the table. The indexes that would bound it by the page, when accounts grow large:
+//!
+//! | index | PK | SK | serves | write cost |
+//! |---|---|---|---|---|
+//! | GSI2 (sparse) | `DUE#<owner>` | `<due_day or due_utc>#<uid>` | views, `sort=due`, due bounds per user | +1 write unit per write of a todo that has or had a due |
+//! | GSI3 (sparse) | `DUE#<shard>` | `<due_day or due_utc>#<uid>` | the admin view by date ("pending by date") | +1 write unit per write of a todo that has or had a due |
+//! | GSI4 | `POS#<owner>` | `<position>#<uid>` | `sort=position`, the neighbour of a move | +1 write unit per write of any todo |
+//!
+//! GSIs are eventually consistent (a todo just made might miss the next view), can be added to
+//! a live table (`UpdateTable`, backfilled by DynamoDB) and, once lists exist, key on the list
+//! rather than the owner. Each would be projected `ALL` (a page is one Query, no fetch).
 
 use std::collections::HashMap;
 
@@ -24,8 +47,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use uuid::Uuid;
 
 use crate::domain::{
-    Description, Email, Metadata, Revocations, Session, Timestamp, Todo, TodoState, Usage, User,
-    Username,
+    Description, Due, Email, Metadata, Notes, Position, Priority, Revocations, Session, Timestamp,
+    Title, Todo, TodoState, Usage, User, Username,
 };
 use crate::store::{Remembered, StoreError};
 
@@ -213,7 +236,35 @@ pub(super) fn todo_item(todo: &Todo) -> Item {
     item.insert("created_at".into(), s(todo.created_at.to_string()));
     item.insert("updated_at".into(), s(todo.updated_at.to_string()));
     item.insert("version".into(), n(todo.version));
+    for (name, value) in plan_attributes(todo) {
+        if let Some(value) = value {
+            item.insert(name.into(), value);
+        }
+    }
     item
+}
+
+/// A todo's planning attributes, `None` for those it does not have (then left out of the
+/// item, so that items written before they existed read the same).
+pub(super) fn plan_attributes(todo: &Todo) -> [(&'static str, Option<AttributeValue>); 9] {
+    let at = todo.due.as_ref().and_then(|d| d.at_text());
+    [
+        ("title", todo.title.as_ref().map(|t| s(t.as_str()))),
+        ("notes", todo.notes.as_ref().map(|t| s(t.as_str()))),
+        (
+            "priority",
+            (todo.priority != Priority::None).then(|| n(u64::from(todo.priority.rank()))),
+        ),
+        (
+            "due_day",
+            todo.due.as_ref().and_then(|d| d.day_text()).map(s),
+        ),
+        ("due_at", at.as_ref().map(|a| s(&a.0))),
+        ("due_tz", at.as_ref().map(|a| s(a.1))),
+        ("due_utc", at.as_ref().map(|a| s(&a.2))),
+        ("position", Some(s(todo.position.as_str()))),
+        ("completed_at", todo.completed_at.map(|t| s(t.to_string()))),
+    ]
 }
 
 /// Reads attributes of one item, naming the item in every complaint.
@@ -260,6 +311,25 @@ impl Reader<'_> {
         parse: impl FnOnce(&str) -> Result<T, E>,
     ) -> Result<T, StoreError> {
         parse(self.text(name)?).map_err(|e| self.corrupt(format!("{name}: {e}")))
+    }
+
+    /// A string attribute an item may leave out.
+    fn text_or_none(&self, name: &str) -> Result<Option<&str>, StoreError> {
+        match self.item.get(name) {
+            None => Ok(None),
+            Some(_) => self.text(name).map(Some),
+        }
+    }
+
+    fn optional<T, E: std::fmt::Display>(
+        &self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Result<Option<T>, StoreError> {
+        match self.item.get(name) {
+            None => Ok(None),
+            Some(_) => self.parsed(name, parse).map(Some),
+        }
     }
 }
 
@@ -348,8 +418,9 @@ pub(super) fn session_from_item(item: &Item) -> Result<Session, StoreError> {
 
 pub(super) fn todo_from_item(item: &Item) -> Result<Todo, StoreError> {
     let r = Reader { item, what: "todo" };
+    let uid = r.parsed("uid", Uuid::parse_str)?;
     Ok(Todo {
-        uid: r.parsed("uid", Uuid::parse_str)?,
+        uid,
         username: r.parsed("username", Username::parse)?,
         description: r.parsed("description", Description::from_stored)?,
         state: r.parsed("state", str::parse::<TodoState>)?,
@@ -357,12 +428,33 @@ pub(super) fn todo_from_item(item: &Item) -> Result<Todo, StoreError> {
         created_at: r.parsed("created_at", Timestamp::parse)?,
         updated_at: r.parsed("updated_at", Timestamp::parse)?,
         version: r.number("version")?,
+        title: r.optional("title", Title::from_stored)?,
+        notes: r.optional("notes", Notes::from_stored)?,
+        priority: match item.get("priority") {
+            None => Priority::None,
+            Some(_) => {
+                Priority::from_rank(r.number("priority")? as i64).map_err(|e| r.corrupt(e))?
+            }
+        },
+        due: {
+            let at = match (
+                r.text_or_none("due_at")?,
+                r.text_or_none("due_tz")?,
+                r.text_or_none("due_utc")?,
+            ) {
+                (None, None, None) => None,
+                (Some(local), Some(zone), Some(utc)) => Some((local, zone, utc)),
+                _ => return Err(r.corrupt("due is missing its time, zone or instant")),
+            };
+            Due::from_stored(r.text_or_none("due_day")?, at).map_err(|e| r.corrupt(e))?
+        },
+        // Items written before positions existed stand where their uid puts them.
+        position: match item.get("position") {
+            None => Position::of_new(uid),
+            Some(_) => r.parsed("position", Position::from_stored)?,
+        },
+        completed_at: r.optional("completed_at", Timestamp::parse)?,
     })
-}
-
-/// The uid in a todo's sort key: the position a list cursor records.
-pub(super) fn position_of(todo: &Todo) -> String {
-    todo.uid.to_string()
 }
 
 #[cfg(test)]

@@ -13,15 +13,69 @@ use super::attempts::{attempt, attempt_once_done};
 use super::error::{Checked, checked, unless_condition_failed};
 use super::guard::KEY_FREE;
 use super::items::{
-    EXPIRES, GSI1, Item, LSI1, LSI1SK, TODO_BYTES, TODO_COUNT, TODO_PREFIX, n, position_of,
-    remembered_item, remembered_key, s, state_partition, state_sort_key, todo_from_item, todo_item,
-    todo_key, user_from_item, user_pk,
+    EXPIRES, GSI1, Item, LSI1, LSI1SK, TODO_BYTES, TODO_COUNT, TODO_PREFIX, n, remembered_item,
+    remembered_key, s, state_partition, state_sort_key, todo_from_item, todo_item, todo_key,
+    user_from_item, user_pk,
 };
 use super::request::{Transaction, built, key_of};
-use crate::domain::{Timestamp, Todo, TodoPatch, TodoState, Username};
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::domain::{Change, Priority, Timestamp, Todo, TodoPatch, TodoQuery, TodoState, Username};
 use crate::store::{Page, PageRequest, Remembered, StoreError, StoreResult, TodoStore};
 
 impl DynamoStore {
+    /// A list in another order than creation, or filtered by due date: every todo of the
+    /// owner's is read (one strongly consistent Query of their partition, in pages of 1 MB,
+    /// bounded by the account's quota of todos), then filtered and sorted here by the query's
+    /// own rules. See the single-table comment (`items.rs`) for the indexes that would bound it
+    /// by the page instead, and what they cost.
+    async fn list_planned(
+        &self,
+        owner: &Username,
+        query: &TodoQuery,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Todo>> {
+        let read = || {
+            let read = match query.state {
+                Some(state) => self.in_state(owner, state),
+                None => self
+                    .query()
+                    .key_condition_expression("PK = :pk AND begins_with(SK, :todo)")
+                    .expression_attribute_values(":pk", user_pk(owner))
+                    .expression_attribute_values(":todo", s(TODO_PREFIX)),
+            };
+            read.consistent_read(true)
+        };
+        let mut todos: Vec<(String, Todo)> = self
+            .query_all(read)
+            .await?
+            .iter()
+            .map(todo_from_item)
+            .filter(|t| t.as_ref().map_or(true, |t| query.admits(t)))
+            .map(|t| t.map(|t| (query.key(&t), t)))
+            .collect::<StoreResult<_>>()?;
+        todos.sort_by(|(a, x), (b, y)| (a, x.uid).cmp(&(b, y.uid)));
+        let start = match page.after.as_deref() {
+            None => 0,
+            Some(after) => {
+                let (key, uid) = query
+                    .split_position(after)
+                    .and_then(|(k, u)| Some((k, Uuid::parse_str(u).ok()?)))
+                    .ok_or_else(|| StoreError::Internal(format!("bad position {after:?}")))?;
+                todos.partition_point(|(k, t)| (k.as_str(), t.uid) <= (key, uid))
+            }
+        };
+        let todos: Vec<Todo> = todos
+            .into_iter()
+            .skip(start)
+            .take(page.limit as usize + 1)
+            .map(|(_, t)| t)
+            .collect();
+        Ok(Page::from_overfetch(todos, page.limit, |t| {
+            query.position_of(t)
+        }))
+    }
+
     /// A query of `owner`'s todos in `state`, by the state index.
     fn in_state(&self, owner: &Username, state: TodoState) -> QueryFluentBuilder {
         self.query()
@@ -39,7 +93,7 @@ impl DynamoStore {
     ) -> StoreResult<Vec<(Item, Uuid, u64)>> {
         let query = || {
             self.in_state(owner, state)
-                .projection_expression("PK, SK, LSI1SK, uid, description, metadata")
+                .projection_expression("PK, SK, LSI1SK, uid, description, metadata, title, notes")
                 .consistent_read(true)
         };
         let items = self.query_all(query).await?;
@@ -51,7 +105,7 @@ impl DynamoStore {
                     .and_then(|v| v.as_s().ok())
                     .and_then(|u| Uuid::parse_str(u).ok())
                     .ok_or_else(|| StoreError::Internal("a todo without a uid".into()))?;
-                let bytes = ["description", "metadata"]
+                let bytes = ["description", "metadata", "title", "notes"]
                     .iter()
                     .filter_map(|k| item.get(*k)?.as_s().ok())
                     .map(|text| text.len() as u64)
@@ -131,12 +185,62 @@ impl DynamoStore {
     }
 }
 
+/// The planning attributes `patch` changes, each with its new value (`None`: removed).
+fn plan_changes(patch: &TodoPatch) -> Vec<(&'static str, Option<AttributeValue>)> {
+    let mut changes = Vec::new();
+    let mut text = |name: &'static str, change: Option<Option<&str>>| {
+        if let Some(value) = change {
+            changes.push((name, value.map(s)));
+        }
+    };
+    text(
+        "title",
+        change_of(&patch.title).map(|t| t.map(|t| t.as_str())),
+    );
+    text(
+        "notes",
+        change_of(&patch.notes).map(|n| n.map(|n| n.as_str())),
+    );
+    text(
+        "position",
+        patch.position.as_ref().map(|p| Some(p.as_str())),
+    );
+    if let Some(priority) = patch.priority {
+        let rank = (priority != Priority::None).then(|| n(u64::from(priority.rank())));
+        changes.push(("priority", rank));
+    }
+    if let Some(due) = change_of(&patch.due) {
+        let at = due.and_then(|d| d.at_text());
+        let values = [
+            due.and_then(|d| d.day_text()).map(s),
+            at.as_ref().map(|a| s(&a.0)),
+            at.as_ref().map(|a| s(a.1)),
+            at.as_ref().map(|a| s(&a.2)),
+        ];
+        changes.extend(
+            ["due_day", "due_at", "due_tz", "due_utc"]
+                .into_iter()
+                .zip(values),
+        );
+    }
+    changes
+}
+
+/// What a change makes of a field: `None` when it keeps it, else its new value or none.
+fn change_of<T>(change: &Change<T>) -> Option<Option<&T>> {
+    match change {
+        Change::Keep => None,
+        Change::Clear => Some(None),
+        Change::Set(value) => Some(Some(value)),
+    }
+}
+
 fn to_todos(items: Vec<Item>, limit: u32) -> StoreResult<Page<Todo>> {
     let todos = items
         .iter()
         .map(todo_from_item)
         .collect::<StoreResult<Vec<_>>>()?;
-    Ok(Page::from_overfetch(todos, limit, position_of))
+    Ok(Page::from_overfetch(todos, limit, |t| t.uid.to_string()))
 }
 
 /// The item DynamoDB returned with a failed condition: `None` when there was no item at all.
@@ -237,13 +341,16 @@ impl TodoStore for DynamoStore {
     async fn list_todos(
         &self,
         owner: &Username,
-        state: Option<TodoState>,
+        query: &TodoQuery,
         page: &PageRequest,
     ) -> StoreResult<Page<Todo>> {
+        if !query.is_plain() {
+            return self.list_planned(owner, query, page).await;
+        }
         // The cursor position is a uid; the partition always comes from the caller, so a
         // position can never lead into someone else's todos.
         let mut start = page.after.as_ref().map(|after| todo_key(owner, after));
-        let items = match state {
+        let items = match query.state {
             None => {
                 let query = || {
                     self.query()
@@ -275,7 +382,7 @@ impl TodoStore for DynamoStore {
                     .set_key(Some(key))
                     .update_expression(
                         "SET #state = :to, GSI1PK = :gsi1pk, LSI1SK = :lsi1sk, \
-                         updated_at = :now, #version = #version + :one",
+                         updated_at = :now, completed_at = :now, #version = #version + :one",
                     )
                     .condition_expression("#state = :from")
                     .expression_attribute_names("#state", "state")
@@ -388,9 +495,15 @@ impl TodoStore for DynamoStore {
                 .expression_attribute_names("#description", "description")
                 .expression_attribute_values(":description", s(description.as_str()));
         }
+        let mut removes = Vec::new();
         if let Some(state) = patch.state {
             // The state lives in the index keys too: change them in the same write.
             sets.extend(["#state = :state", "GSI1PK = :gsi1pk", "LSI1SK = :lsi1sk"]);
+            if state == TodoState::Completed {
+                sets.push("completed_at = if_not_exists(completed_at, :now)");
+            } else {
+                removes.push("completed_at");
+            }
             request = request
                 .expression_attribute_names("#state", "state")
                 .expression_attribute_values(":state", s(state.as_str()))
@@ -403,13 +516,37 @@ impl TodoStore for DynamoStore {
                 .expression_attribute_names("#metadata", "metadata")
                 .expression_attribute_values(":metadata", s(metadata.as_json()));
         }
+        // The planning fields the patch names (by placeholder: some are reserved words).
+        let mut placed = Vec::new();
+        for (name, value) in plan_changes(patch) {
+            request = request.expression_attribute_names(format!("#{name}"), name);
+            match value {
+                Some(value) => {
+                    placed.push(format!("#{name} = :{name}"));
+                    request = request.expression_attribute_values(format!(":{name}"), value);
+                }
+                None => removes.push(name),
+            }
+        }
+        sets.extend(placed.iter().map(String::as_str));
         // A change of size is counted on the profile: then the old item is what comes back, and
         // the new one is made from it as the write made it.
-        let resized = patch.description.is_some() || patch.metadata.is_some();
+        let resized = patch.resizes();
         if resized {
             request = request.return_values(ReturnValue::AllOld);
         }
-        let updated = attempt(request.update_expression(format!("SET {}", sets.join(", "))));
+        let mut expression = format!("SET {}", sets.join(", "));
+        if !removes.is_empty() {
+            let removes: Vec<String> = removes
+                .iter()
+                .map(|name| match *name {
+                    "completed_at" => name.to_string(),
+                    _ => format!("#{name}"),
+                })
+                .collect();
+            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        let updated = attempt(request.update_expression(expression));
         match checked(updated.await)? {
             Checked::Written(updated) if resized => {
                 let old = todo_from_item(&updated.attributes.unwrap_or_default())?;

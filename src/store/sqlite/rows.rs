@@ -9,14 +9,16 @@ use uuid::Uuid;
 
 use super::error::from_sqlite;
 use crate::domain::{
-    Description, Email, Metadata, Revocations, Session, Timestamp, Todo, Usage, User, Username,
+    Description, Due, Email, Metadata, Notes, Position, Priority, Revocations, Session, Timestamp,
+    Title, Todo, Usage, User, Username,
 };
 use crate::store::{StoreError, StoreResult};
 
 /// The columns `read_todo` expects, in its order, for building SQL text at compile time.
 macro_rules! todo_columns {
     () => {
-        "owner, uid, description, state, metadata, created_at, updated_at, version"
+        "owner, uid, description, state, metadata, created_at, updated_at, version, title, notes, \
+         priority, due_day, due_at, due_tz, due_utc, position, completed_at"
     };
 }
 
@@ -74,6 +76,24 @@ impl Columns<'_, '_> {
     ) -> StoreResult<T> {
         parse(self.text(index)?).map_err(|e| self.corrupt(e))
     }
+
+    /// A column that may be NULL.
+    fn optional(&self, index: usize) -> StoreResult<Option<&str>> {
+        match self.row.get_ref(index).map_err(from_sqlite)? {
+            ValueRef::Null => Ok(None),
+            _ => self.text(index).map(Some),
+        }
+    }
+
+    fn parsed_optional<T, E: Display>(
+        &self,
+        index: usize,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> StoreResult<Option<T>> {
+        self.optional(index)?
+            .map(|text| parse(text).map_err(|e| self.corrupt(e)))
+            .transpose()
+    }
 }
 
 pub(super) fn read_todo(row: &Row<'_>) -> StoreResult<Todo> {
@@ -88,7 +108,23 @@ pub(super) fn read_todo(row: &Row<'_>) -> StoreResult<Todo> {
         created_at: c.parsed(5, Timestamp::parse)?,
         updated_at: c.parsed(6, Timestamp::parse)?,
         version: u64::try_from(version).map_err(|e| c.corrupt(e))?,
+        title: c.parsed_optional(8, Title::from_stored)?,
+        notes: c.parsed_optional(9, Notes::from_stored)?,
+        priority: Priority::from_rank(row.get(10).map_err(from_sqlite)?)
+            .map_err(|e| c.corrupt(e))?,
+        due: read_due(&c)?,
+        position: c.parsed(15, Position::from_stored)?,
+        completed_at: c.parsed_optional(16, Timestamp::parse)?,
     })
+}
+
+fn read_due(c: &Columns<'_, '_>) -> StoreResult<Option<Due>> {
+    let at = match (c.optional(12)?, c.optional(13)?, c.optional(14)?) {
+        (None, None, None) => None,
+        (Some(local), Some(zone), Some(utc)) => Some((local, zone, utc)),
+        _ => return Err(c.corrupt("due is missing its time, zone or instant")),
+    };
+    Due::from_stored(c.optional(11)?, at).map_err(|e| c.corrupt(e))
 }
 
 pub(super) fn read_user(row: &Row<'_>) -> StoreResult<User> {

@@ -114,6 +114,54 @@ END;
 ALTER TABLE idempotency DROP COLUMN status;
 ALTER TABLE idempotency RENAME COLUMN body TO answer;
 "#,
+    // Planning fields. A due is a day (`due_day`) or a local time, its zone and the UTC instant
+    // it named when written (`due_at`, `due_tz`, `due_utc`); lists by due read one index range
+    // of the key `coalesce(due_day, due_utc, '~')` (days sort before the times of their day,
+    // no due last). A todo's place in its owner's order starts as its uid (creation order).
+    // Completed todos of earlier versions were completed when last changed, as far as anyone
+    // can tell. Titles and notes count against the account's bytes like the description.
+    r#"
+ALTER TABLE todos ADD COLUMN title TEXT;
+ALTER TABLE todos ADD COLUMN notes TEXT;
+ALTER TABLE todos ADD COLUMN priority INTEGER NOT NULL DEFAULT 0 CHECK (priority BETWEEN 0 AND 3);
+ALTER TABLE todos ADD COLUMN due_day TEXT;
+ALTER TABLE todos ADD COLUMN due_at TEXT;
+ALTER TABLE todos ADD COLUMN due_tz TEXT;
+ALTER TABLE todos ADD COLUMN due_utc TEXT;
+ALTER TABLE todos ADD COLUMN position TEXT NOT NULL DEFAULT '1';
+ALTER TABLE todos ADD COLUMN completed_at TEXT;
+UPDATE todos SET position = rtrim(lower(replace(uid, '-', '')), '0'),
+    completed_at = CASE WHEN state = 'completed' THEN updated_at END;
+CREATE INDEX todos_by_owner_due ON todos (owner, coalesce(due_day, due_utc, '~'), uid);
+CREATE INDEX todos_by_owner_position ON todos (owner, position, uid);
+DROP TRIGGER todos_usage_insert;
+DROP TRIGGER todos_usage_delete;
+DROP TRIGGER todos_usage_update;
+CREATE TRIGGER todos_usage_insert AFTER INSERT ON todos BEGIN
+    UPDATE users SET todo_count = todo_count + 1,
+        todo_bytes = todo_bytes + length(CAST(NEW.description AS BLOB)) + length(CAST(NEW.metadata AS BLOB))
+                                + coalesce(length(CAST(NEW.title AS BLOB)), 0)
+                                + coalesce(length(CAST(NEW.notes AS BLOB)), 0)
+    WHERE username = NEW.owner;
+END;
+CREATE TRIGGER todos_usage_delete AFTER DELETE ON todos BEGIN
+    UPDATE users SET todo_count = todo_count - 1,
+        todo_bytes = todo_bytes - (length(CAST(OLD.description AS BLOB)) + length(CAST(OLD.metadata AS BLOB))
+                                + coalesce(length(CAST(OLD.title AS BLOB)), 0)
+                                + coalesce(length(CAST(OLD.notes AS BLOB)), 0))
+    WHERE username = OLD.owner;
+END;
+CREATE TRIGGER todos_usage_update AFTER UPDATE OF description, metadata, title, notes ON todos
+BEGIN
+    UPDATE users SET
+        todo_bytes = todo_bytes - (length(CAST(OLD.description AS BLOB)) + length(CAST(OLD.metadata AS BLOB))
+                                + coalesce(length(CAST(OLD.title AS BLOB)), 0)
+                                + coalesce(length(CAST(OLD.notes AS BLOB)), 0)) + length(CAST(NEW.description AS BLOB)) + length(CAST(NEW.metadata AS BLOB))
+                                + coalesce(length(CAST(NEW.title AS BLOB)), 0)
+                                + coalesce(length(CAST(NEW.notes AS BLOB)), 0)
+    WHERE username = NEW.owner;
+END;
+"#,
 ];
 
 /// Refuses a schema version this checkoff cannot work with.
@@ -178,5 +226,54 @@ mod tests {
             ("f", "{\"uid\":1}")
         );
         assert_eq!(check_version(MIGRATIONS.len() as i64), Ok(MIGRATIONS.len()));
+    }
+
+    /// Todos of a database from before the planning fields keep what they had: they stand in
+    /// creation order, completed ones were completed when last changed, the account's bytes
+    /// stay as counted.
+    #[test]
+    fn todos_of_an_earlier_database_get_their_planning_fields() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..7] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 7).unwrap();
+        let uid = "0190a5b4-0000-7000-8000-0000000000a0";
+        conn.execute_batch(&format!(
+            "INSERT INTO users (username, password_hash, created_at) VALUES ('alice', 'x', 'now');
+             INSERT INTO todos (owner, uid, description, state, metadata, created_at, updated_at,
+                                version)
+             VALUES ('alice', '{uid}', 'milk', 'completed', '{{}}', '2026-01-01T00:00:00.000Z',
+                     '2026-01-02T00:00:00.000Z', 3);"
+        ))
+        .unwrap();
+
+        migrate(&mut conn).unwrap();
+
+        let todo = conn
+            .query_row(
+                concat!(
+                    "SELECT ",
+                    super::super::rows::todo_columns!(),
+                    " FROM todos"
+                ),
+                [],
+                |row| Ok(super::super::rows::read_todo(row)),
+            )
+            .unwrap()
+            .unwrap();
+        // The rule a new todo's position follows, worked out in SQL.
+        let rule = crate::domain::Position::of_new(uuid::Uuid::parse_str(uid).unwrap());
+        assert_eq!(todo.position, rule);
+        assert!(!todo.position.as_str().ends_with('0'));
+        assert_eq!(
+            todo.completed_at.map(|t| t.to_string()).as_deref(),
+            Some("2026-01-02T00:00:00.000Z")
+        );
+        assert_eq!((todo.title, todo.due), (None, None));
+        let bytes: i64 = conn
+            .query_row("SELECT todo_bytes FROM users", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(bytes, 6, "milk and {{}}");
     }
 }

@@ -2,14 +2,15 @@
 //! (`schema.rs`).
 
 use async_trait::async_trait;
-use rusqlite::{Connection, params};
+use rusqlite::types::Value;
+use rusqlite::{Connection, params, params_from_iter};
 use uuid::Uuid;
 
 use super::error::from_sqlite;
 use super::guard::{keep, recall};
 use super::rows::{read_todo, todo_columns};
 use super::{SqliteStore, query_all, sql_int};
-use crate::domain::{Timestamp, Todo, TodoPatch, TodoState, Username};
+use crate::domain::{DueFilter, Sort, Timestamp, Todo, TodoPatch, TodoQuery, TodoState, Username};
 use crate::store::{Page, PageRequest, Remembered, StoreError, StoreResult, TodoStore};
 
 fn select_todo(conn: &Connection, owner: &str, uid: &str) -> StoreResult<Option<Todo>> {
@@ -22,24 +23,107 @@ fn select_todo(conn: &Connection, owner: &str, uid: &str) -> StoreResult<Option<
 }
 
 fn insert_todo(conn: &Connection, row: &Todo) -> StoreResult<()> {
-    conn.prepare_cached(
-        "INSERT INTO todos (owner, uid, description, state, metadata, created_at, \
-         updated_at, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )
-    .and_then(|mut stmt| {
-        stmt.execute(params![
-            row.username.as_str(),
-            row.uid.to_string(),
-            row.description.as_str(),
-            row.state.as_str(),
-            row.metadata.as_json(),
-            row.created_at.to_string(),
-            row.updated_at.to_string(),
-            sql_int(row.version),
-        ])
-    })
-    .map_err(from_sqlite)?;
+    let sql = concat!(
+        "INSERT INTO todos (",
+        todo_columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+    );
+    let due_day = row.due.as_ref().and_then(|d| d.day_text());
+    let due_at = row.due.as_ref().and_then(|d| d.at_text());
+    let (local, zone, utc) = match &due_at {
+        Some((local, zone, utc)) => (Some(local.as_str()), Some(*zone), Some(utc.as_str())),
+        None => (None, None, None),
+    };
+    conn.prepare_cached(sql)
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                row.username.as_str(),
+                row.uid.to_string(),
+                row.description.as_str(),
+                row.state.as_str(),
+                row.metadata.as_json(),
+                row.created_at.to_string(),
+                row.updated_at.to_string(),
+                sql_int(row.version),
+                row.title.as_ref().map(|t| t.as_str()),
+                row.notes.as_ref().map(|n| n.as_str()),
+                row.priority.rank(),
+                due_day,
+                local,
+                zone,
+                utc,
+                row.position.as_str(),
+                row.completed_at.map(|t| t.to_string()),
+            ])
+        })
+        .map_err(from_sqlite)?;
     Ok(())
+}
+
+/// The SELECT of one page of `owner`'s todos that `query` admits, after `after` (a position of
+/// [`TodoQuery::position_of`]), one past `limit`, and its parameters.
+fn list_sql(
+    owner: &str,
+    query: &TodoQuery,
+    after: Option<&str>,
+    limit: u32,
+) -> StoreResult<(String, Vec<Value>)> {
+    let mut sql = String::from(concat!(
+        "SELECT ",
+        todo_columns!(),
+        " FROM todos WHERE owner = ?"
+    ));
+    let mut values = vec![Value::Text(owner.to_owned())];
+    if let Some(state) = query.state {
+        sql.push_str(" AND state = ?");
+        values.push(Value::Text(state.as_str().into()));
+    }
+    if query.open {
+        sql.push_str(" AND state <> 'completed'");
+    }
+    match &query.due {
+        DueFilter::Any => {}
+        DueFilter::Without => sql.push_str(" AND due_day IS NULL AND due_utc IS NULL"),
+        DueFilter::Within(range) => {
+            sql.push_str(" AND ((due_day >= ? AND due_day < ?) OR (due_utc >= ? AND due_utc < ?))");
+            for bound in [
+                &range.days.0,
+                &range.days.1,
+                &range.instants.0,
+                &range.instants.1,
+            ] {
+                values.push(Value::Text(bound.clone()));
+            }
+        }
+    }
+    // The sort key as SQL, and a position's key as a value it compares with.
+    let key = match query.sort {
+        Sort::Created => None,
+        Sort::Position => Some("position"),
+        Sort::Due => Some("coalesce(due_day, due_utc, '~')"),
+        Sort::Priority => Some("(3 - priority)"),
+    };
+    if let Some(after) = after {
+        let bad = || StoreError::Internal(format!("bad position {after:?}"));
+        let (after_key, after_uid) = query.split_position(after).ok_or_else(bad)?;
+        match key {
+            None => sql.push_str(" AND uid > ?"),
+            Some(key) => {
+                sql.push_str(&format!(" AND ({key}, uid) > (?, ?)"));
+                values.push(match query.sort {
+                    Sort::Priority => Value::Integer(after_key.parse().map_err(|_| bad())?),
+                    _ => Value::Text(after_key.to_owned()),
+                });
+            }
+        }
+        values.push(Value::Text(after_uid.to_owned()));
+    }
+    match key {
+        None => sql.push_str(" ORDER BY uid LIMIT ?"),
+        Some(key) => sql.push_str(&format!(" ORDER BY {key}, uid LIMIT ?")),
+    }
+    values.push(Value::Integer(i64::from(limit) + 1));
+    Ok((sql, values))
 }
 
 /// The current version of a todo, or why the caller may not change it.
@@ -94,39 +178,15 @@ impl TodoStore for SqliteStore {
     async fn list_todos(
         &self,
         owner: &Username,
-        state: Option<TodoState>,
+        query: &TodoQuery,
         page: &PageRequest,
     ) -> StoreResult<Page<Todo>> {
-        let owner = owner.to_string();
+        let (owner, query) = (owner.to_string(), query.clone());
         let PageRequest { limit, after } = page.clone();
         self.readers.read(move |conn| {
-            let after = after.unwrap_or_default();
-            let fetch = i64::from(limit) + 1;
-            let todos = match state {
-                None => {
-                    let sql = concat!(
-                        "SELECT ",
-                        todo_columns!(),
-                        " FROM todos WHERE owner = ?1 AND uid > ?2 ORDER BY uid LIMIT ?3"
-                    );
-                    query_all(conn, sql, params![owner, after, fetch], read_todo)?
-                }
-                Some(state) => {
-                    let sql = concat!(
-                        "SELECT ",
-                        todo_columns!(),
-                        " FROM todos WHERE owner = ?1 AND state = ?2 AND uid > ?3 \
-                         ORDER BY uid LIMIT ?4"
-                    );
-                    query_all(
-                        conn,
-                        sql,
-                        params![owner, state.as_str(), after, fetch],
-                        read_todo,
-                    )?
-                }
-            };
-            Ok(Page::from_overfetch(todos, limit, |t| t.uid.to_string()))
+            let (sql, values) = list_sql(&owner, &query, after.as_deref(), limit)?;
+            let todos = query_all(conn, &sql, params_from_iter(values), read_todo)?;
+            Ok(Page::from_overfetch(todos, limit, |t| query.position_of(t)))
         })
     }
 
@@ -137,7 +197,8 @@ impl TodoStore for SqliteStore {
                 let changed = conn
                     .prepare_cached(
                         "UPDATE todos SET state = 'completed', updated_at = ?2, \
-                         version = version + 1 WHERE owner = ?1 AND state <> 'completed'",
+                         completed_at = ?2, version = version + 1 \
+                         WHERE owner = ?1 AND state <> 'completed'",
                     )
                     .and_then(|mut stmt| stmt.execute(params![name, now.to_string()]))
                     .map_err(from_sqlite)?;
@@ -215,11 +276,16 @@ impl TodoStore for SqliteStore {
                 // between this read and the UPDATE: no lost updates.
                 let updated =
                     check_version(conn, &name, &uid, expected_version)?.patched(&patch, now);
+                // Only the columns that changed are written: the usage trigger fires on a
+                // change of the texts alone.
                 conn.prepare_cached(
                     "UPDATE todos SET description = ?3, state = ?4, metadata = ?5, \
-                     updated_at = ?6, version = ?7 WHERE owner = ?1 AND uid = ?2",
+                     updated_at = ?6, version = ?7, title = ?8, notes = ?9, priority = ?10, \
+                     due_day = ?11, due_at = ?12, due_tz = ?13, due_utc = ?14, position = ?15, \
+                     completed_at = ?16 WHERE owner = ?1 AND uid = ?2",
                 )
                 .and_then(|mut stmt| {
+                    let due_at = updated.due.as_ref().and_then(|d| d.at_text());
                     stmt.execute(params![
                         name,
                         uid,
@@ -228,6 +294,15 @@ impl TodoStore for SqliteStore {
                         updated.metadata.as_json(),
                         updated.updated_at.to_string(),
                         sql_int(updated.version),
+                        updated.title.as_ref().map(|t| t.as_str()),
+                        updated.notes.as_ref().map(|n| n.as_str()),
+                        updated.priority.rank(),
+                        updated.due.as_ref().and_then(|d| d.day_text()),
+                        due_at.as_ref().map(|a| a.0.as_str()),
+                        due_at.as_ref().map(|a| a.1),
+                        due_at.as_ref().map(|a| a.2.as_str()),
+                        updated.position.as_str(),
+                        updated.completed_at.map(|t| t.to_string()),
                     ])
                 })
                 .map_err(from_sqlite)?;
