@@ -106,6 +106,24 @@ mod patterns {
     }
 
     #[test]
+    fn the_title_and_notes_patterns_are_their_parsers() {
+        let pieces = [
+            "", "x", " ", "\t", "\n", "\r", "\u{0}", "\u{1b}", "\u{7f}", "\u{85}", "\u{a0}",
+            "\u{2028}", "\u{3000}", "é", "\u{11}", "\u{82}",
+        ];
+        agree(
+            super::Title::PATTERN,
+            |s| super::Title::parse(s).is_ok(),
+            &samples(&pieces, &[198, 199, 200, 201]),
+        );
+        agree(
+            super::Notes::PATTERN,
+            |s| super::Notes::parse(s).is_ok(),
+            &samples(&pieces, &[3]),
+        );
+    }
+
+    #[test]
     fn the_username_patterns_are_the_username_parsers() {
         let pieces = [
             "", "a", "Z", "0", ".", "_", "-", "@", "+", ":", " ", "é", "#", "/",

@@ -54,17 +54,32 @@ impl From<Title> for String {
 
 impl utoipa::PartialSchema for Title {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .description(Some(
-                "A one-line summary: 1–200 characters once trimmed, no control characters.",
-            ))
-            .min_length(Some(1))
-            .max_length(Some(Self::MAX_CHARS))
-            .examples([serde_json::json!("Buy milk")])
-            .build()
-            .into()
+        super::text_schema(
+            "A one-line summary: 1–200 characters once trimmed, no control characters.",
+            Self::PATTERN,
+            None,
+        )
+        .into()
     }
+}
+
+impl Title {
+    /// [`Title::parse`] as a regular expression (as `Description::PATTERN`, 200 characters).
+    pub const PATTERN: &str = concat!(
+        "^[",
+        whitespace!(),
+        "]*[^",
+        control!(),
+        whitespace!(),
+        "]([^",
+        control!(),
+        "]{0,198}[^",
+        control!(),
+        whitespace!(),
+        "])?[",
+        whitespace!(),
+        "]*$"
+    );
 }
 
 impl ToSchema for Title {}
@@ -129,16 +144,31 @@ impl From<Notes> for String {
 
 impl utoipa::PartialSchema for Notes {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .description(Some(
-                "Longer text: 1–10,000 characters once trimmed; line breaks and tabs are kept.",
-            ))
-            .min_length(Some(1))
-            .max_length(Some(Self::MAX_CHARS))
-            .build()
-            .into()
+        super::text_schema(
+            "Longer text: 1–10,000 characters once trimmed; line breaks and tabs are kept, other \
+             control characters refused.",
+            Self::PATTERN,
+            Some(Self::MAX_CHARS),
+        )
+        .into()
     }
+}
+
+impl Notes {
+    /// [`Notes::parse`] as a regular expression (the length is the schema's `maxLength`).
+    pub const PATTERN: &str = concat!(
+        "^[",
+        whitespace!(),
+        "]*[^",
+        control!(),
+        whitespace!(),
+        r"]([^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*[^",
+        control!(),
+        whitespace!(),
+        "])?[",
+        whitespace!(),
+        "]*$"
+    );
 }
 
 impl ToSchema for Notes {}
