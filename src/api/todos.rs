@@ -421,9 +421,9 @@ pub async fn update_todo(
            IfMatch),
     responses(
         (status = 200, body = Todo, description = "The moved item with its new `position` (see `sort=position`)", headers(("ETag"))),
-        (status = 400, description = "Not exactly one of before and after, a todo moved next to itself or next to one that is not yours, or an If-Match that is empty or malformed"),
+        (status = 400, description = "Not exactly one of before and after, a todo moved next to itself, or an If-Match that is empty or malformed"),
         (status = 401, description = "Unauthorized"),
-        (status = 404, description = "No such todo of yours"),
+        (status = 404, description = "No such todo of yours, to move or to move next to (the message says which)"),
         (status = 412, description = "If-Match does not match"),
         (status = 429, description = "The account writes faster than its limit; see Retry-After"),
     ))]

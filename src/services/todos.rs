@@ -162,9 +162,14 @@ impl Todos {
             ));
         }
         let owner = &caller.owner;
-        let anchor = self.get(owner, anchor).await.map_err(|_| {
-            ServiceError::Invalid("the todo to move next to is not one of yours".into())
-        })?;
+        let anchor = match self.get(owner, anchor).await {
+            Err(ServiceError::NotFound(_)) => {
+                return Err(ServiceError::NotFound(
+                    "The todo to move next to is not one of yours",
+                ));
+            }
+            other => other?,
+        };
         let mut anchor = anchor;
         let mut respaced = false;
         let position = loop {

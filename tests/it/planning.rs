@@ -497,7 +497,7 @@ async fn a_todo_moves_before_or_after_another_and_stays_there() {
         (
             order[0].as_str(),
             json!({"before": bobs}),
-            StatusCode::BAD_REQUEST,
+            StatusCode::NOT_FOUND,
         ),
         (bobs, json!({"before": order[0]}), StatusCode::NOT_FOUND),
     ];
