@@ -438,8 +438,6 @@ pub async fn move_todo(
         MoveTo::Before(to) => (to.before, true),
         MoveTo::After(to) => (to.after, false),
     };
-    // The moved todo must be the caller's first: 404 before anything is said of the anchor.
-    app.todos.get(&caller.owner, uid).await?;
     let todo = app
         .todos
         .move_todo(&caller, uid, anchor, before, if_match.0.as_deref())

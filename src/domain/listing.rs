@@ -4,7 +4,6 @@
 //! what they must answer (DynamoDB applies them as written, SQLite in SQL, and the contract
 //! tests hold both to the same answers).
 
-use std::fmt;
 use std::str::FromStr;
 
 use jiff::civil::Date;
@@ -104,15 +103,6 @@ impl FromStr for View {
 pub struct DueRange {
     pub days: (String, String),
     pub instants: (String, String),
-}
-
-impl Default for DueRange {
-    fn default() -> Self {
-        Self {
-            days: (String::new(), OPEN_END.into()),
-            instants: (String::new(), OPEN_END.into()),
-        }
-    }
 }
 
 /// Above every day and instant as text.
@@ -238,43 +228,41 @@ pub struct ListAsk {
 impl ListAsk {
     /// The query this asks for at `now` in `zone`.
     pub fn query(&self, zone: &Zone, now: jiff::Timestamp) -> Result<TodoQuery, Invalid> {
-        let today = zone.day_at(now);
-        let tomorrow = today.tomorrow().map_err(|e| Invalid(e.to_string()))?;
-        let mut range = DueRange::default();
+        // A plain list (the most frequent request) asks for no day: none is worked out.
+        let today = || zone.day_at(now);
+        let tomorrow = || today().tomorrow().map_err(|e| Invalid(e.to_string()));
+        let mut range = None;
         let mut open = false;
-        let mut without = false;
         match self.view {
-            None => {}
-            Some(View::NoDate) => without = true,
+            None | Some(View::NoDate) => {}
             Some(View::Today) => {
-                range = DueBound::Day(today)
-                    .after(zone)?
-                    .and(DueBound::Day(tomorrow).before(zone)?)
+                let from = DueBound::Day(today()).after(zone)?;
+                range = Some(from.and(DueBound::Day(tomorrow()?).before(zone)?));
             }
-            Some(View::Upcoming) => range = DueBound::Day(tomorrow).after(zone)?,
+            Some(View::Upcoming) => range = Some(DueBound::Day(tomorrow()?).after(zone)?),
             Some(View::Overdue) => {
                 open = true;
-                range = DueRange {
-                    days: (String::new(), write_day(today)),
+                range = Some(DueRange {
+                    days: (String::new(), write_day(today())),
                     instants: (String::new(), write_instant(now)),
-                };
+                });
             }
         }
         if let Some(bound) = self.due_before {
-            range = range.and(bound.before(zone)?);
+            range = narrowed(range, bound.before(zone)?);
         }
         if let Some(bound) = self.due_after {
-            range = range.and(bound.after(zone)?);
+            range = narrowed(range, bound.after(zone)?);
         }
-        let due = match (without, range == DueRange::default()) {
-            (true, true) => DueFilter::Without,
+        let due = match (self.view == Some(View::NoDate), range) {
+            (true, None) => DueFilter::Without,
             // No todo is both without a due date and due within bounds.
-            (true, false) => DueFilter::Within(DueRange {
+            (true, Some(_)) => DueFilter::Within(DueRange {
                 days: (OPEN_END.into(), OPEN_END.into()),
                 instants: (OPEN_END.into(), OPEN_END.into()),
             }),
-            (false, true) => DueFilter::Any,
-            (false, false) => DueFilter::Within(range),
+            (false, None) => DueFilter::Any,
+            (false, Some(range)) => DueFilter::Within(range),
         };
         Ok(TodoQuery {
             state: self.state,
@@ -283,6 +271,14 @@ impl ListAsk {
             sort: self.sort,
         })
     }
+}
+
+/// `range` narrowed by `by` (`by` alone when there was none).
+fn narrowed(range: Option<DueRange>, by: DueRange) -> Option<DueRange> {
+    Some(match range {
+        Some(range) => range.and(by),
+        None => by,
+    })
 }
 
 impl TodoQuery {
@@ -342,30 +338,6 @@ impl TodoQuery {
     /// Whether the list is the plain one every store reads straight from its key order.
     pub fn is_plain(&self) -> bool {
         self.sort == Sort::Created && !self.open && self.due == DueFilter::Any
-    }
-}
-
-impl fmt::Display for TodoQuery {
-    /// The query as a list's scope (what cursors are sealed to).
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {}",
-            self.state.map_or("", TodoState::as_str),
-            self.sort.as_str()
-        )?;
-        if self.open {
-            f.write_str(" open")?;
-        }
-        match &self.due {
-            DueFilter::Any => Ok(()),
-            DueFilter::Without => f.write_str(" no-date"),
-            DueFilter::Within(r) => write!(
-                f,
-                " {}..{} {}..{}",
-                r.days.0, r.days.1, r.instants.0, r.instants.1
-            ),
-        }
     }
 }
 

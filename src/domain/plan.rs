@@ -253,7 +253,8 @@ impl fmt::Display for Priority {
 /// and on Lambda), under its canonical name.
 #[derive(Clone)]
 pub struct Zone {
-    name: String,
+    /// Borrowed for UTC, the zone of every list that names none.
+    name: std::borrow::Cow<'static, str>,
     tz: TimeZone,
 }
 
@@ -269,7 +270,7 @@ impl Zone {
             return Err(unknown());
         }
         let tz = TimeZone::get(raw).map_err(|_| unknown())?;
-        let name = tz.iana_name().unwrap_or(raw).to_owned();
+        let name = tz.iana_name().unwrap_or(raw).to_owned().into();
         Ok(Self { name, tz })
     }
 

@@ -440,12 +440,13 @@ impl<T: Clone + PartialEq> Change<T> {
         }
     }
 
-    /// The value it sets, `None` for removing, or `keep` when it leaves the field.
-    pub fn set_or<'a>(&'a self, keep: Option<&'a T>) -> Option<&'a T> {
+    /// What it makes of the field: `None` when it leaves it, else the new value (`None`:
+    /// removed).
+    pub fn new_value(&self) -> Option<Option<&T>> {
         match self {
-            Self::Keep => keep,
-            Self::Clear => None,
-            Self::Set(value) => Some(value),
+            Self::Keep => None,
+            Self::Clear => Some(None),
+            Self::Set(value) => Some(Some(value)),
         }
     }
 }
@@ -477,8 +478,16 @@ impl TodoPatch {
     pub fn added_bytes(&self) -> u64 {
         (self.description.as_ref().map_or(0, |d| d.as_str().len())
             + self.metadata.as_ref().map_or(0, |m| m.as_json().len())
-            + self.title.set_or(None).map_or(0, |t| t.as_str().len())
-            + self.notes.set_or(None).map_or(0, |n| n.as_str().len())) as u64
+            + self
+                .title
+                .new_value()
+                .flatten()
+                .map_or(0, |t| t.as_str().len())
+            + self
+                .notes
+                .new_value()
+                .flatten()
+                .map_or(0, |n| n.as_str().len())) as u64
     }
 
     pub fn new(

@@ -162,6 +162,8 @@ impl Todos {
             ));
         }
         let owner = &caller.owner;
+        // The moved todo must be the caller's first: 404 before anything is said of the anchor.
+        self.get(owner, uid).await?;
         let anchor = match self.get(owner, anchor).await {
             Err(ServiceError::NotFound(_)) => {
                 return Err(ServiceError::NotFound(

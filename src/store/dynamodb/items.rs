@@ -246,24 +246,32 @@ pub(super) fn todo_item(todo: &Todo) -> Item {
 
 /// A todo's planning attributes, `None` for those it does not have (then left out of the
 /// item, so that items written before they existed read the same).
-pub(super) fn plan_attributes(todo: &Todo) -> [(&'static str, Option<AttributeValue>); 9] {
-    let at = todo.due.as_ref().and_then(|d| d.at_text());
-    [
+fn plan_attributes(todo: &Todo) -> Vec<(&'static str, Option<AttributeValue>)> {
+    let mut attributes = vec![
         ("title", todo.title.as_ref().map(|t| s(t.as_str()))),
         ("notes", todo.notes.as_ref().map(|t| s(t.as_str()))),
-        (
-            "priority",
-            (todo.priority != Priority::None).then(|| n(u64::from(todo.priority.rank()))),
-        ),
-        (
-            "due_day",
-            todo.due.as_ref().and_then(|d| d.day_text()).map(s),
-        ),
+        ("priority", priority_attribute(todo.priority)),
+        ("position", Some(s(todo.position.as_str()))),
+        ("completed_at", todo.completed_at.map(|t| s(t.to_string()))),
+    ];
+    attributes.extend(due_attributes(todo.due.as_ref()));
+    attributes
+}
+
+/// A priority as kept: 1–3, absent for none.
+pub(super) fn priority_attribute(priority: Priority) -> Option<AttributeValue> {
+    (priority != Priority::None).then(|| n(u64::from(priority.rank())))
+}
+
+/// The four attributes a due is kept in, each `None` where it has no value: the day, or the
+/// local time, its zone and its UTC instant.
+pub(super) fn due_attributes(due: Option<&Due>) -> [(&'static str, Option<AttributeValue>); 4] {
+    let at = due.and_then(|d| d.at_text());
+    [
+        ("due_day", due.and_then(|d| d.day_text()).map(s)),
         ("due_at", at.as_ref().map(|a| s(&a.0))),
         ("due_tz", at.as_ref().map(|a| s(a.1))),
         ("due_utc", at.as_ref().map(|a| s(&a.2))),
-        ("position", Some(s(todo.position.as_str()))),
-        ("completed_at", todo.completed_at.map(|t| s(t.to_string()))),
     ]
 }
 

@@ -13,14 +13,14 @@ use super::attempts::{attempt, attempt_once_done};
 use super::error::{Checked, checked, unless_condition_failed};
 use super::guard::KEY_FREE;
 use super::items::{
-    EXPIRES, GSI1, Item, LSI1, LSI1SK, TODO_BYTES, TODO_COUNT, TODO_PREFIX, n, remembered_item,
-    remembered_key, s, state_partition, state_sort_key, todo_from_item, todo_item, todo_key,
-    user_from_item, user_pk,
+    EXPIRES, GSI1, Item, LSI1, LSI1SK, TODO_BYTES, TODO_COUNT, TODO_PREFIX, due_attributes, n,
+    priority_attribute, remembered_item, remembered_key, s, state_partition, state_sort_key,
+    todo_from_item, todo_item, todo_key, user_from_item, user_pk,
 };
 use super::request::{Transaction, built, key_of};
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::domain::{Change, Priority, Timestamp, Todo, TodoPatch, TodoQuery, TodoState, Username};
+use crate::domain::{Timestamp, Todo, TodoPatch, TodoQuery, TodoState, Username};
 use crate::store::{Page, PageRequest, Remembered, StoreError, StoreResult, TodoStore};
 
 impl DynamoStore {
@@ -188,51 +188,22 @@ impl DynamoStore {
 /// The planning attributes `patch` changes, each with its new value (`None`: removed).
 fn plan_changes(patch: &TodoPatch) -> Vec<(&'static str, Option<AttributeValue>)> {
     let mut changes = Vec::new();
-    let mut text = |name: &'static str, change: Option<Option<&str>>| {
-        if let Some(value) = change {
-            changes.push((name, value.map(s)));
-        }
-    };
-    text(
-        "title",
-        change_of(&patch.title).map(|t| t.map(|t| t.as_str())),
-    );
-    text(
-        "notes",
-        change_of(&patch.notes).map(|n| n.map(|n| n.as_str())),
-    );
-    text(
-        "position",
-        patch.position.as_ref().map(|p| Some(p.as_str())),
-    );
-    if let Some(priority) = patch.priority {
-        let rank = (priority != Priority::None).then(|| n(u64::from(priority.rank())));
-        changes.push(("priority", rank));
+    if let Some(title) = patch.title.new_value() {
+        changes.push(("title", title.map(|t| s(t.as_str()))));
     }
-    if let Some(due) = change_of(&patch.due) {
-        let at = due.and_then(|d| d.at_text());
-        let values = [
-            due.and_then(|d| d.day_text()).map(s),
-            at.as_ref().map(|a| s(&a.0)),
-            at.as_ref().map(|a| s(a.1)),
-            at.as_ref().map(|a| s(&a.2)),
-        ];
-        changes.extend(
-            ["due_day", "due_at", "due_tz", "due_utc"]
-                .into_iter()
-                .zip(values),
-        );
+    if let Some(notes) = patch.notes.new_value() {
+        changes.push(("notes", notes.map(|n| s(n.as_str()))));
+    }
+    if let Some(position) = &patch.position {
+        changes.push(("position", Some(s(position.as_str()))));
+    }
+    if let Some(priority) = patch.priority {
+        changes.push(("priority", priority_attribute(priority)));
+    }
+    if let Some(due) = patch.due.new_value() {
+        changes.extend(due_attributes(due));
     }
     changes
-}
-
-/// What a change makes of a field: `None` when it keeps it, else its new value or none.
-fn change_of<T>(change: &Change<T>) -> Option<Option<&T>> {
-    match change {
-        Change::Keep => None,
-        Change::Clear => Some(None),
-        Change::Set(value) => Some(Some(value)),
-    }
 }
 
 fn to_todos(items: Vec<Item>, limit: u32) -> StoreResult<Page<Todo>> {
@@ -495,14 +466,14 @@ impl TodoStore for DynamoStore {
                 .expression_attribute_names("#description", "description")
                 .expression_attribute_values(":description", s(description.as_str()));
         }
-        let mut removes = Vec::new();
+        let mut removes: Vec<String> = Vec::new();
         if let Some(state) = patch.state {
             // The state lives in the index keys too: change them in the same write.
             sets.extend(["#state = :state", "GSI1PK = :gsi1pk", "LSI1SK = :lsi1sk"]);
             if state == TodoState::Completed {
                 sets.push("completed_at = if_not_exists(completed_at, :now)");
             } else {
-                removes.push("completed_at");
+                removes.push("completed_at".into());
             }
             request = request
                 .expression_attribute_names("#state", "state")
@@ -525,7 +496,7 @@ impl TodoStore for DynamoStore {
                     placed.push(format!("#{name} = :{name}"));
                     request = request.expression_attribute_values(format!(":{name}"), value);
                 }
-                None => removes.push(name),
+                None => removes.push(format!("#{name}")),
             }
         }
         sets.extend(placed.iter().map(String::as_str));
@@ -537,13 +508,6 @@ impl TodoStore for DynamoStore {
         }
         let mut expression = format!("SET {}", sets.join(", "));
         if !removes.is_empty() {
-            let removes: Vec<String> = removes
-                .iter()
-                .map(|name| match *name {
-                    "completed_at" => name.to_string(),
-                    _ => format!("#{name}"),
-                })
-                .collect();
             expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
         }
         let updated = attempt(request.update_expression(expression));

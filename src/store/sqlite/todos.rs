@@ -10,7 +10,9 @@ use super::error::from_sqlite;
 use super::guard::{keep, recall};
 use super::rows::{read_todo, todo_columns};
 use super::{SqliteStore, query_all, sql_int};
-use crate::domain::{DueFilter, Sort, Timestamp, Todo, TodoPatch, TodoQuery, TodoState, Username};
+use crate::domain::{
+    Due, DueFilter, Sort, Timestamp, Todo, TodoPatch, TodoQuery, TodoState, Username,
+};
 use crate::store::{Page, PageRequest, Remembered, StoreError, StoreResult, TodoStore};
 
 fn select_todo(conn: &Connection, owner: &str, uid: &str) -> StoreResult<Option<Todo>> {
@@ -28,12 +30,7 @@ fn insert_todo(conn: &Connection, row: &Todo) -> StoreResult<()> {
         todo_columns!(),
         ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
     );
-    let due_day = row.due.as_ref().and_then(|d| d.day_text());
-    let due_at = row.due.as_ref().and_then(|d| d.at_text());
-    let (local, zone, utc) = match &due_at {
-        Some((local, zone, utc)) => (Some(local.as_str()), Some(*zone), Some(utc.as_str())),
-        None => (None, None, None),
-    };
+    let (due_day, local, zone, utc) = due_columns(row.due.as_ref());
     conn.prepare_cached(sql)
         .and_then(|mut stmt| {
             stmt.execute(params![
@@ -58,6 +55,17 @@ fn insert_todo(conn: &Connection, row: &Todo) -> StoreResult<()> {
         })
         .map_err(from_sqlite)?;
     Ok(())
+}
+
+/// The four columns a due is kept in (`due_day`, `due_at`, `due_tz`, `due_utc`), NULL where it
+/// has no value.
+fn due_columns(
+    due: Option<&Due>,
+) -> (Option<String>, Option<String>, Option<&str>, Option<String>) {
+    match due.and_then(|d| d.at_text()) {
+        Some((local, zone, utc)) => (None, Some(local), Some(zone), Some(utc)),
+        None => (due.and_then(|d| d.day_text()), None, None, None),
+    }
 }
 
 /// The SELECT of one page of `owner`'s todos that `query` admits, after `after` (a position of
@@ -276,8 +284,6 @@ impl TodoStore for SqliteStore {
                 // between this read and the UPDATE: no lost updates.
                 let updated =
                     check_version(conn, &name, &uid, expected_version)?.patched(&patch, now);
-                // Only the columns that changed are written: the usage trigger fires on a
-                // change of the texts alone.
                 conn.prepare_cached(
                     "UPDATE todos SET description = ?3, state = ?4, metadata = ?5, \
                      updated_at = ?6, version = ?7, title = ?8, notes = ?9, priority = ?10, \
@@ -285,7 +291,7 @@ impl TodoStore for SqliteStore {
                      completed_at = ?16 WHERE owner = ?1 AND uid = ?2",
                 )
                 .and_then(|mut stmt| {
-                    let due_at = updated.due.as_ref().and_then(|d| d.at_text());
+                    let (due_day, local, zone, utc) = due_columns(updated.due.as_ref());
                     stmt.execute(params![
                         name,
                         uid,
@@ -297,10 +303,10 @@ impl TodoStore for SqliteStore {
                         updated.title.as_ref().map(|t| t.as_str()),
                         updated.notes.as_ref().map(|n| n.as_str()),
                         updated.priority.rank(),
-                        updated.due.as_ref().and_then(|d| d.day_text()),
-                        due_at.as_ref().map(|a| a.0.as_str()),
-                        due_at.as_ref().map(|a| a.1),
-                        due_at.as_ref().map(|a| a.2.as_str()),
+                        due_day,
+                        local,
+                        zone,
+                        utc,
                         updated.position.as_str(),
                         updated.completed_at.map(|t| t.to_string()),
                     ])
