@@ -41,17 +41,20 @@ impl Sort {
     }
 }
 
+impl super::Named for Sort {
+    const WHAT: &'static str = "sort";
+    fn all() -> &'static [Self] {
+        &Self::ALL
+    }
+    fn name(self) -> &'static str {
+        self.as_str()
+    }
+}
+
 impl FromStr for Sort {
     type Err = Invalid;
     fn from_str(raw: &str) -> Result<Self, Invalid> {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.as_str() == raw)
-            .ok_or_else(|| {
-                Invalid(format!(
-                    "sort must be one of created, position, due, priority (got {raw:?})"
-                ))
-            })
+        super::by_name(raw)
     }
 }
 
@@ -82,17 +85,20 @@ impl View {
     }
 }
 
+impl super::Named for View {
+    const WHAT: &'static str = "view";
+    fn all() -> &'static [Self] {
+        &Self::ALL
+    }
+    fn name(self) -> &'static str {
+        self.as_str()
+    }
+}
+
 impl FromStr for View {
     type Err = Invalid;
     fn from_str(raw: &str) -> Result<Self, Invalid> {
-        Self::ALL
-            .into_iter()
-            .find(|v| v.as_str() == raw)
-            .ok_or_else(|| {
-                Invalid(format!(
-                    "view must be one of today, overdue, upcoming, no-date (got {raw:?})"
-                ))
-            })
+        super::by_name(raw)
     }
 }
 

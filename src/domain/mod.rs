@@ -32,6 +32,30 @@ pub use timestamp::Timestamp;
 pub use todo::{Change, Description, Metadata, Plan, Todo, TodoPatch, TodoState, completed_at};
 pub use user::{Email, Usage, User, Username};
 
+/// One value of a closed set that clients name by its text: a state, a priority, a sort, a view.
+trait Named: Copy + 'static {
+    /// What a value is called in messages (`state`).
+    const WHAT: &'static str;
+    fn all() -> &'static [Self];
+    fn name(self) -> &'static str;
+}
+
+/// The value named `raw`, or why not (naming every choice).
+fn by_name<T: Named>(raw: &str) -> Result<T, Invalid> {
+    T::all()
+        .iter()
+        .copied()
+        .find(|v| v.name() == raw)
+        .ok_or_else(|| {
+            let names: Vec<&str> = T::all().iter().map(|v| v.name()).collect();
+            Invalid(format!(
+                "{} must be one of {} (got {raw:?})",
+                T::WHAT,
+                names.join(", ")
+            ))
+        })
+}
+
 /// A string schema for the OpenAPI document, as a parser here checks it.
 fn text_schema(
     description: &str,

@@ -222,17 +222,20 @@ impl Priority {
     }
 }
 
+impl super::Named for Priority {
+    const WHAT: &'static str = "priority";
+    fn all() -> &'static [Self] {
+        &Self::ALL
+    }
+    fn name(self) -> &'static str {
+        self.as_str()
+    }
+}
+
 impl FromStr for Priority {
     type Err = Invalid;
     fn from_str(raw: &str) -> Result<Self, Invalid> {
-        Self::ALL
-            .into_iter()
-            .find(|p| p.as_str() == raw)
-            .ok_or_else(|| {
-                Invalid(format!(
-                    "priority must be one of none, low, medium, high (got {raw:?})"
-                ))
-            })
+        super::by_name(raw)
     }
 }
 

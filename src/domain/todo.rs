@@ -31,17 +31,20 @@ impl TodoState {
     }
 }
 
+impl super::Named for TodoState {
+    const WHAT: &'static str = "state";
+    fn all() -> &'static [Self] {
+        &Self::ALL
+    }
+    fn name(self) -> &'static str {
+        self.as_str()
+    }
+}
+
 impl FromStr for TodoState {
     type Err = Invalid;
     fn from_str(raw: &str) -> Result<Self, Invalid> {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.as_str() == raw)
-            .ok_or_else(|| {
-                Invalid(format!(
-                    "state must be one of unstarted, started, completed (got {raw:?})"
-                ))
-            })
+        super::by_name(raw)
     }
 }
 
