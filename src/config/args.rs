@@ -173,7 +173,7 @@ pub struct ServiceArgs {
     /// Most todos one account may hold; 0: no limit [default: the stage's, else 10000].
     #[arg(long, env = "CHECKOFF_QUOTA_TODOS")]
     pub quota_todos: Option<u64>,
-    /// Most bytes of descriptions and metadata one account may hold, e.g. 32MiB; 0: no limit
+    /// Most bytes of todo texts (descriptions, titles, notes) and metadata one account may hold, e.g. 32MiB; 0: no limit
     /// [default: the stage's, else 32MiB].
     #[arg(long, env = "CHECKOFF_QUOTA_BYTES", value_parser = parse_size)]
     pub quota_bytes: Option<u64>,

@@ -34,7 +34,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 pub struct Quota {
     /// Todos held.
     pub todos: u64,
-    /// Bytes of descriptions and metadata held.
+    /// Bytes of todo texts (descriptions, titles, notes) and metadata held.
     pub bytes: u64,
     /// Writes per second, on one instance, with ten seconds' worth at once.
     pub writes_per_second: u32,

@@ -54,7 +54,7 @@ impl AccountLimits {
         }
         if bytes > 0 && self.quota.bytes > 0 && usage.bytes + bytes as u64 > self.quota.bytes {
             return Err(ServiceError::OverQuota(format!(
-                "This account's todos would take more than {} bytes (descriptions and metadata), \
+                "This account's todos would take more than {} bytes (their texts and metadata), \
                  its limit: delete or shorten some to make room",
                 self.quota.bytes
             )));

@@ -58,19 +58,17 @@ async fn with_todos(store: &dyn Store, owner: &str, count: usize) -> Vec<Todo> {
     todos
 }
 
-async fn all_pages(
+/// Every page of `owner`'s todos that `query` admits, `limit` at a time.
+pub(crate) async fn all_pages(
     store: &dyn Store,
     owner: &str,
-    state: Option<TodoState>,
+    query: &TodoQuery,
     limit: u32,
 ) -> Vec<Todo> {
     let mut page = PageRequest::first(limit);
     let mut seen = Vec::new();
     loop {
-        let listed = store
-            .list_todos(&name(owner), &TodoQuery::in_state(state), &page)
-            .await
-            .unwrap();
+        let listed = store.list_todos(&name(owner), query, &page).await.unwrap();
         assert!(listed.items.len() <= limit as usize);
         seen.extend(listed.items);
         match listed.next {
@@ -149,8 +147,12 @@ async fn deleting_a_user_takes_their_todos_and_no_one_elses() {
         store.get_todo(&name("alice"), alices[0].uid).await.unwrap(),
         None
     );
-    assert!(all_pages(&*store, "alice", None, 10).await.is_empty());
-    assert_eq!(all_pages(&*store, "bob", None, 10).await, bobs);
+    assert!(
+        all_pages(&*store, "alice", &TodoQuery::all(), 10)
+            .await
+            .is_empty()
+    );
+    assert_eq!(all_pages(&*store, "bob", &TodoQuery::all(), 10).await, bobs);
     let again = store.delete_user(&name("alice")).await;
     assert!(matches!(again, Err(StoreError::NotFound)), "{again:?}");
 }
@@ -184,7 +186,7 @@ async fn lists_come_oldest_first_and_pages_cover_every_item_once() {
     with_todos(&*store, "bob", 3).await;
     for limit in [1, 2, 3, 7, 100] {
         assert_eq!(
-            all_pages(&*store, "alice", None, limit).await,
+            all_pages(&*store, "alice", &TodoQuery::all(), limit).await,
             created,
             "limit {limit}"
         );
@@ -215,21 +217,37 @@ async fn a_state_filter_applies_across_pages() {
             .await
             .unwrap();
     }
-    let done = all_pages(&*store, "alice", Some(TodoState::Completed), 2).await;
+    let done = all_pages(
+        &*store,
+        "alice",
+        &TodoQuery::in_state(Some(TodoState::Completed)),
+        2,
+    )
+    .await;
     let uids: Vec<_> = done.iter().map(|t| t.uid).collect();
     let expected: Vec<_> = created.iter().step_by(2).map(|t| t.uid).collect();
     assert_eq!(uids, expected);
     assert!(done.iter().all(|t| t.state == TodoState::Completed));
     assert_eq!(
-        all_pages(&*store, "alice", Some(TodoState::Unstarted), 2)
-            .await
-            .len(),
+        all_pages(
+            &*store,
+            "alice",
+            &TodoQuery::in_state(Some(TodoState::Unstarted)),
+            2
+        )
+        .await
+        .len(),
         3
     );
     assert!(
-        all_pages(&*store, "alice", Some(TodoState::Started), 2)
-            .await
-            .is_empty()
+        all_pages(
+            &*store,
+            "alice",
+            &TodoQuery::in_state(Some(TodoState::Started)),
+            2
+        )
+        .await
+        .is_empty()
     );
 }
 
@@ -394,7 +412,12 @@ async fn concurrent_creates_are_all_kept() {
     for task in tasks {
         task.await.unwrap().unwrap();
     }
-    assert_eq!(all_pages(&*store, "alice", None, 1000).await.len(), 50);
+    assert_eq!(
+        all_pages(&*store, "alice", &TodoQuery::all(), 1000)
+            .await
+            .len(),
+        50
+    );
 }
 
 fn session(owner: &str, kind: SessionKind) -> Session {
@@ -432,7 +455,11 @@ async fn a_todo_or_session_of_an_unknown_owner_is_not_found_and_not_kept() {
     ));
     // Nothing of the attempts is inherited by an account made later under the name.
     store.create_user(&user("ghost")).await.unwrap();
-    assert!(all_pages(&*store, "ghost", None, 10).await.is_empty());
+    assert!(
+        all_pages(&*store, "ghost", &TodoQuery::all(), 10)
+            .await
+            .is_empty()
+    );
     assert!(
         store
             .list_sessions(&name("ghost"))
@@ -471,7 +498,9 @@ async fn racing_creates_of_one_name_keep_exactly_one_account_and_all_its_todos()
             .count();
         assert_eq!(wins, 1, "round {round}");
         assert_eq!(
-            all_pages(&*store, &owner, None, 100).await.len(),
+            all_pages(&*store, &owner, &TodoQuery::all(), 100)
+                .await
+                .len(),
             5,
             "round {round}"
         );
@@ -792,7 +821,10 @@ async fn a_remembered_answer_holds_its_key_until_it_expires() {
         store.create_todo_remembered(&again, &with).await.unwrap(),
         Some(with.clone())
     );
-    assert_eq!(all_pages(&*store, "alice", None, 10).await, vec![t]);
+    assert_eq!(
+        all_pages(&*store, "alice", &TodoQuery::all(), 10).await,
+        vec![t]
+    );
     // An unknown owner's todo is refused with its record.
     let ghost = Remembered {
         owner: name("ghost"),

@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use checkoff::domain::{
     Change, Description, Due, DueBound, ListAsk, Metadata, Notes, Plan, Position, Priority, Sort,
-    Title, Todo, TodoPatch, TodoQuery, TodoState, User, Username, View, Zone,
+    Title, Todo, TodoPatch, TodoState, User, Username, View, Zone,
 };
-use checkoff::store::{PageRequest, Store};
+use checkoff::store::Store;
 use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
 
+use crate::contract::all_pages;
 use crate::helpers::{TestApp, error_message, open_store, status_json};
 
 fn name(n: &str) -> Username {
@@ -39,21 +40,6 @@ async fn store_with_user(owner: &str) -> (Arc<dyn Store>, tempfile::TempDir) {
     let user = User::new(name(owner), "$argon2id$x".into(), None, false);
     store.create_user(&user).await.unwrap();
     (store, dir)
-}
-
-/// Every page of `query`, `limit` at a time.
-async fn all_pages(store: &dyn Store, owner: &str, query: &TodoQuery, limit: u32) -> Vec<Todo> {
-    let mut page = PageRequest::first(limit);
-    let mut seen = Vec::new();
-    loop {
-        let listed = store.list_todos(&name(owner), query, &page).await.unwrap();
-        assert!(listed.items.len() <= limit as usize);
-        seen.extend(listed.items);
-        match listed.next {
-            Some(after) => page.after = Some(after),
-            None => return seen,
-        }
-    }
 }
 
 #[tokio::test]
