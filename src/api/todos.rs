@@ -15,8 +15,8 @@ use super::lists::{Kept, ListKey, Listed};
 use super::paging::{Filter, Paging, state_of};
 use crate::api::AppState;
 use crate::domain::{
-    Change, Description, Due, DueBound, ListAsk, Metadata, Notes, Plan, Priority, Sort, Title,
-    Todo, TodoPatch, TodoQuery, TodoState, Username, View, Zone,
+    Change, Description, Due, DueBound, ListAsk, Metadata, Notes, Plan, Priority, Search, Sort,
+    Title, Todo, TodoPatch, TodoQuery, TodoState, Username, View, Zone,
 };
 use crate::services::Created;
 
@@ -51,6 +51,10 @@ pub struct ListQuery {
     /// Only todos due on or after this date (its start in `tz`) or instant.
     #[param(required = false, value_type = String, example = "2026-12-01")]
     due_after: Option<String>,
+    /// Only todos with these words: each the beginning of a word of the title, description or
+    /// notes, whatever the case and the accents (`q=cafe` finds "Café au lait").
+    #[param(required = false, value_type = String, example = "milk", max_length = 200)]
+    q: Option<String>,
 }
 
 impl ListQuery {
@@ -65,6 +69,7 @@ impl ListQuery {
             view: self.view.as_deref().map(str::parse).transpose()?,
             due_before: bound("due_before", self.due_before.as_ref())?,
             due_after: bound("due_after", self.due_after.as_ref())?,
+            search: self.q.as_deref().map(Search::parse).transpose()?,
             sort: self
                 .sort
                 .as_deref()
@@ -83,7 +88,8 @@ impl ListQuery {
             .with("view", self.view.as_deref())
             .with("tz", self.tz.as_deref())
             .with("due_before", self.due_before.as_deref())
-            .with("due_after", self.due_after.as_deref());
+            .with("due_after", self.due_after.as_deref())
+            .with("q", self.q.as_deref());
         Ok((query, filter))
     }
 }
@@ -267,7 +273,7 @@ fn created_headers(uid: uuid::Uuid, version: u64) -> HeaderMap {
         (status = 200, body = [Todo], description = "Oldest first, with the page's `ETag`; a `Link: <…>; rel=\"next\"` header when more follow",
             headers(("ETag"), ("Link"))),
         (status = 304, description = "The page is unchanged since the `If-None-Match` tag"),
-        (status = 400, description = "Bad state, limit or cursor"),
+        (status = 400, description = "Bad state, limit, cursor, sort, view, tz, due bound or q (the message says which)"),
         (status = 401, description = "Unauthorized"),
     ))]
 pub async fn list_todos(
@@ -284,8 +290,10 @@ pub async fn list_todos(
             let scope = format!("todos {owner}");
             let (limit, cursor) = (query.limit.as_deref(), query.cursor.as_deref());
             let paging = Paging::filtered(&app.cursors, "/todos", &scope, filter, limit, cursor)?;
-            // Overdue ends at this very second: such a page is never asked for twice.
-            let changes = app.todos.changes().filter(|_| !todo_query.open);
+            // Overdue ends at this very second: such a page is never asked for twice. Nor are
+            // most searches (typed as one goes): they would crowd the plain lists out.
+            let kept = !todo_query.open && todo_query.search.is_none();
+            let changes = app.todos.changes().filter(|_| kept);
             let list = async || -> ApiResult<Listed> {
                 let page = app.todos.page(owner, &todo_query, &paging.request).await?;
                 paging.listed(&app.cursors, &page.items, page.next)

@@ -1,4 +1,5 @@
-//! The command line: `serve`, `users`, `tokens`, `resources`, `package`, `migrate`, `openapi`.
+//! The command line: `serve`, `users`, `todos`, `tokens`, `resources`, `package`, `migrate`,
+//! `openapi`.
 
 mod confirm;
 mod copy;
@@ -6,6 +7,7 @@ mod login;
 mod package;
 mod password_input;
 mod resources;
+mod todos;
 mod tokens;
 mod users;
 
@@ -60,6 +62,8 @@ enum Command {
     /// Issue tokens.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
+    /// Add, list and check off a person's todos (--user NAME or CHECKOFF_USER).
+    Todos(todos::TodosArgs),
     /// Create or delete a stage's DynamoDB table and JWT secret parameter.
     #[command(subcommand)]
     Resources(resources::ResourcesCommand),
@@ -183,6 +187,7 @@ async fn dispatch(cli: Cli) -> CliResult {
         Command::Serve(args) => serve(&cli, args).await,
         Command::Users(command) => users::run(&cli, command).await,
         Command::Tokens(command) => tokens::run(&cli, command).await,
+        Command::Todos(args) => todos::run(&cli, args).await,
         Command::Login(args) => login::run(args).await,
         Command::Resources(command) => resources::run(&cli, command).await,
         Command::Package(args) => package::run(&cli, args),

@@ -10,6 +10,7 @@ use jiff::civil::Date;
 use utoipa::ToSchema;
 
 use super::plan::{Due, Zone, parse_day, write_day, write_instant};
+use super::search::Search;
 use super::{Invalid, Todo, TodoState};
 
 /// The order of a list. Every order ends with the uid, so pages never overlap.
@@ -158,6 +159,8 @@ pub struct TodoQuery {
     /// Completed todos are left out (the overdue view).
     pub open: bool,
     pub due: DueFilter,
+    /// Only todos with these words (`q`).
+    pub search: Option<Search>,
     pub sort: Sort,
 }
 
@@ -228,6 +231,7 @@ pub struct ListAsk {
     pub view: Option<View>,
     pub due_before: Option<DueBound>,
     pub due_after: Option<DueBound>,
+    pub search: Option<Search>,
     pub sort: Sort,
 }
 
@@ -274,6 +278,7 @@ impl ListAsk {
             state: self.state,
             open,
             due,
+            search: self.search.clone(),
             sort: self.sort,
         })
     }
@@ -309,6 +314,7 @@ impl TodoQuery {
                 DueFilter::Without => todo.due.is_none(),
                 DueFilter::Within(range) => todo.due.as_ref().is_some_and(|d| range.holds(d)),
             }
+            && self.search.as_ref().is_none_or(|s| s.matches(todo))
     }
 
     /// Where `todo` sorts in the list, as text (then by uid).
@@ -343,7 +349,10 @@ impl TodoQuery {
 
     /// Whether the list is the plain one every store reads straight from its key order.
     pub fn is_plain(&self) -> bool {
-        self.sort == Sort::Created && !self.open && self.due == DueFilter::Any
+        self.sort == Sort::Created
+            && !self.open
+            && self.due == DueFilter::Any
+            && self.search.is_none()
     }
 }
 

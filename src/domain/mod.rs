@@ -19,6 +19,7 @@ macro_rules! control {
 mod listing;
 mod password;
 mod plan;
+mod search;
 mod session;
 mod timestamp;
 mod todo;
@@ -26,7 +27,10 @@ mod user;
 
 pub use listing::{DueBound, DueFilter, DueRange, ListAsk, OPEN_END, Sort, TodoQuery, View};
 pub use password::{LoginPassword, Password, legacy_pbkdf2_phc};
-pub use plan::{Due, Notes, Position, Priority, Title, Zone, parse_day, write_day, write_instant};
+pub use plan::{
+    Due, Notes, Position, Priority, Respaced, Title, Zone, parse_day, write_day, write_instant,
+};
+pub use search::{Search, words};
 pub use session::{Revocations, Session, SessionKind};
 pub use timestamp::Timestamp;
 pub use todo::{Change, Description, Metadata, Plan, Todo, TodoPatch, TodoState, completed_at};

@@ -374,6 +374,31 @@ impl Due {
         }
     }
 
+    /// What a person types: `today`, `tomorrow`, `next-week` (a week from today), a date
+    /// (`2026-12-24`), or a date and time (`2026-12-24 18:00`) in `zone`; days are `zone`'s.
+    pub fn from_words(raw: &str, zone: &Zone, now: jiff::Timestamp) -> Result<Self, Invalid> {
+        let today = zone.day_at(now);
+        let later = |days: i64| {
+            today
+                .checked_add(jiff::Span::new().days(days))
+                .map(Self::Day)
+                .map_err(|e| Invalid(e.to_string()))
+        };
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "today" => Ok(Self::Day(today)),
+            "tomorrow" => later(1),
+            "next-week" | "next week" => later(7),
+            text if text.len() == 10 => parse_day(text).map(Self::Day),
+            text => match parse_local(&text.replacen(' ', "T", 1)) {
+                Ok(local) => Self::at(local, zone),
+                Err(_) => Err(Invalid(format!(
+                    "{raw:?} is not a due date: write today, tomorrow, next-week, a date \
+                     (2026-12-24) or a date and time (\"2026-12-24 18:00\")"
+                ))),
+            },
+        }
+    }
+
     /// A wall-clock time in `zone`.
     pub fn at(local: DateTime, zone: &Zone) -> Result<Self, Invalid> {
         let utc = zone.instant(local)?;
@@ -667,27 +692,121 @@ impl Position {
 }
 
 impl Position {
-    /// The `index`th of `count` keys spread evenly over the whole range, with room for dozens
-    /// of moves into every gap: how an order whose keys grew too long is written out afresh.
-    pub fn spread(index: usize, count: usize) -> Position {
-        let slots = (count as u128 + 1) * 64;
-        let mut digits = 1;
-        while 36u128.pow(digits) < slots {
-            digits += 1;
+    /// Keys spread out by [`Position::respace`] are at most this long, which leaves room for
+    /// hundreds of moves into any gap before the next respacing.
+    const SPREAD_CHARS: usize = Self::MAX_CHARS / 2;
+    /// A respacing rewrites at most this many todos (one DynamoDB transaction with the moved
+    /// one).
+    pub const MAX_RESPACED: usize = 99;
+
+    /// `count` keys spread evenly between `low` and `high` (either end open), each with room
+    /// for dozens of moves into the gaps around it; `None` when `low` is not below `high` or
+    /// the keys would be longer than `max_chars`.
+    fn spread(
+        low: Option<&Position>,
+        high: Option<&Position>,
+        count: usize,
+        max_chars: usize,
+    ) -> Option<Vec<Position>> {
+        if matches!((low, high), (Some(l), Some(h)) if l >= h) {
+            return None;
         }
-        let value = (index as u128 + 1) * 36u128.pow(digits) / (count as u128 + 1);
-        let mut text: Vec<char> = (0..digits)
-            .rev()
-            .map(|d| {
-                let digit = (value / 36u128.pow(d) % 36) as u32;
-                char::from_digit(digit, 36).expect("a base-36 digit")
+        let digits = |p: Option<&Position>| -> Vec<u32> {
+            p.map_or(vec![], |p| {
+                p.0.chars().filter_map(|c| c.to_digit(36)).collect()
+            })
+        };
+        let (low, high) = (digits(low), high.map(|h| digits(Some(h))));
+        // An open end is 1.0, which is 0.zzz… in base 36: the prefix both ends share.
+        let high_digit = |i: usize| match &high {
+            Some(high) => high.get(i).copied().unwrap_or(0),
+            None => 35,
+        };
+        let low_digit = |i: usize| low.get(i).copied().unwrap_or(0);
+        let shared = (0..max_chars)
+            .find(|&i| low_digit(i) != high_digit(i))
+            .unwrap_or(max_chars);
+        // The value of `width` digits after the shared prefix, as a whole number.
+        let value = |digit: &dyn Fn(usize) -> u32, width: u32| {
+            (0..width as usize).fold(0u128, |v, i| v * 36 + u128::from(digit(shared + i)))
+        };
+        let room = (count as u128 + 1) * 64;
+        let (width, low_value, span) = (1..=24u32).find_map(|width| {
+            let low_value = value(&low_digit, width);
+            let high_value = match high {
+                Some(_) => value(&high_digit, width),
+                None => 36u128.pow(width),
+            };
+            let span = high_value - low_value;
+            (span >= room).then_some((width, low_value, span))
+        })?;
+        let prefix: String = low[..shared.min(low.len())]
+            .iter()
+            .chain(std::iter::repeat_n(&0, shared.saturating_sub(low.len())))
+            .map(|&d| char::from_digit(d, 36).expect("a base-36 digit"))
+            .collect();
+        let keys: Vec<Position> = (0..count)
+            .map(|i| {
+                let mut at = low_value + (i as u128 + 1) * span / (count as u128 + 1);
+                let mut tail = vec!['0'; width as usize];
+                for slot in tail.iter_mut().rev() {
+                    *slot = char::from_digit((at % 36) as u32, 36).expect("a base-36 digit");
+                    at /= 36;
+                }
+                let key = format!("{prefix}{}", String::from_iter(tail));
+                Position(key.trim_end_matches('0').to_owned())
             })
             .collect();
-        while text.last() == Some(&'0') {
-            text.pop();
-        }
-        Self(text.into_iter().collect())
+        keys.iter().all(|k| k.0.len() <= max_chars).then_some(keys)
     }
+
+    /// New keys for the stretch of an order around a gap too narrow for one more key (after
+    /// many moves into it): the fewest todos around `gap` (at most [`Self::MAX_RESPACED`])
+    /// whose neighbours outside the stretch, or the ends of the order, leave room to spread
+    /// them out in short keys again. `keys` is a run of the order, ascending; the new key goes
+    /// between `keys[gap - 1]` and `keys[gap]`; `first` and `last` say whether the run begins
+    /// and ends the whole order. Keys outside the stretch keep theirs, so the order holds
+    /// whether or not the rest of it was read. `None` when no such stretch is in `keys`.
+    pub fn respace(keys: &[Position], gap: usize, first: bool, last: bool) -> Option<Respaced> {
+        let len = keys.len();
+        let lowest = usize::from(!first).min(gap);
+        let highest = if last {
+            len
+        } else {
+            len.saturating_sub(1).max(gap)
+        };
+        let mut radius = 0;
+        loop {
+            let start = gap.saturating_sub(radius).max(lowest);
+            let end = (gap + radius).min(highest);
+            if end - start > Self::MAX_RESPACED {
+                return None;
+            }
+            let low = start.checked_sub(1).map(|i| &keys[i]);
+            let high = keys.get(end).filter(|_| end < len);
+            if let Some(mut spread) = Self::spread(low, high, end - start + 1, Self::SPREAD_CHARS) {
+                let moved = spread.remove(gap - start);
+                return Some(Respaced {
+                    start,
+                    keys: spread,
+                    moved,
+                });
+            }
+            if start == lowest && end == highest {
+                return None;
+            }
+            radius += 1;
+        }
+    }
+}
+
+/// What [`Position::respace`] chose: new keys for `keys[start..start + keys.len()]` of the run
+/// it was given, and the key of the todo that goes into the gap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Respaced {
+    pub start: usize,
+    pub keys: Vec<Position>,
+    pub moved: Position,
 }
 
 impl<'de> Deserialize<'de> for Position {
@@ -877,6 +996,28 @@ mod tests {
     }
 
     #[test]
+    fn dues_from_words_are_days_and_times_of_the_zone() {
+        // 23:30 UTC on 31 December is already 1 January in Berlin.
+        let now: jiff::Timestamp = "2026-12-31T23:30:00Z".parse().unwrap();
+        let words = |raw: &str| Due::from_words(raw, &berlin(), now);
+        assert_eq!(words("today").unwrap().day_text().unwrap(), "2027-01-01");
+        assert_eq!(words("Tomorrow").unwrap().day_text().unwrap(), "2027-01-02");
+        assert_eq!(
+            words("next-week").unwrap().day_text().unwrap(),
+            "2027-01-08"
+        );
+        assert_eq!(
+            words("2026-02-28").unwrap().day_text().unwrap(),
+            "2026-02-28"
+        );
+        let at = words("2026-07-01 18:00").unwrap();
+        assert_eq!(utc_of(&at), "2026-07-01T16:00:00Z");
+        assert!(words("2026-03-29 02:30").is_err(), "a gap in Berlin");
+        assert!(words("soon").is_err());
+        assert!(words("2026-02-30").is_err());
+    }
+
+    #[test]
     fn titles_and_notes() {
         assert_eq!(Title::parse("  Buy milk ").unwrap().as_str(), "Buy milk");
         assert!(Title::parse("two\nlines").is_err());
@@ -896,10 +1037,14 @@ mod tests {
         assert_eq!(Position::from_stored(first.as_str()).unwrap(), first);
     }
 
+    fn spread(index: usize, count: usize) -> Position {
+        Position::spread(None, None, count, Position::MAX_CHARS).unwrap()[index].clone()
+    }
+
     #[test]
     fn spread_keys_are_ordered_and_leave_room() {
         for count in [1, 2, 35, 36, 1000, 10_000] {
-            let keys: Vec<Position> = (0..count).map(|i| Position::spread(i, count)).collect();
+            let keys = Position::spread(None, None, count, Position::MAX_CHARS).unwrap();
             assert!(keys.windows(2).all(|w| w[0] < w[1]), "{count}");
             assert!(
                 keys.iter()
@@ -914,7 +1059,7 @@ mod tests {
 
     #[test]
     fn many_moves_into_one_gap_grow_the_key_slowly() {
-        let (low, high) = (Position::spread(0, 2), Position::spread(1, 2));
+        let (low, high) = (spread(0, 2), spread(1, 2));
         let mut key = high.clone();
         let mut moves = 0;
         while let Some(next) = Position::between(Some(&low), Some(&key)) {
@@ -922,6 +1067,66 @@ mod tests {
             moves += 1;
         }
         assert!(moves > 900, "{moves} moves before the key was too long");
+    }
+
+    #[test]
+    fn keys_spread_between_two_keep_between_them() {
+        let p = |s: &str| Position::from_stored(s).unwrap();
+        for (low, high) in [
+            (Some("1"), Some("2")),
+            (Some("h00000003"), Some("h1")),
+            (None, Some("000000001")),
+            (Some("zzzzzz"), None),
+            (Some("a"), Some("a01")),
+        ] {
+            let (low, high) = (low.map(p), high.map(p));
+            let keys = Position::spread(low.as_ref(), high.as_ref(), 50, 100).unwrap();
+            assert!(keys.windows(2).all(|w| w[0] < w[1]));
+            assert!(
+                low.as_ref().is_none_or(|l| l < &keys[0]),
+                "{low:?} {keys:?}"
+            );
+            assert!(
+                high.as_ref().is_none_or(|h| &keys[49] < h),
+                "{high:?} {keys:?}"
+            );
+            assert!(
+                keys.iter()
+                    .all(|k| Position::from_stored(k.as_str()).is_ok())
+            );
+        }
+        assert!(Position::spread(Some(&p("b")), Some(&p("a")), 1, 100).is_none());
+    }
+
+    #[test]
+    fn a_crowded_gap_is_respaced_around_it_only() {
+        let p = |s: &str| Position::from_stored(s).unwrap();
+        // A thousand moves into the gap after "h": the keys there are long, the others short.
+        let crowded = |zeros: usize| p(&format!("h{}1", "0".repeat(zeros)));
+        let keys = vec![
+            p("5"),
+            p("h"),
+            crowded(198),
+            crowded(197),
+            crowded(100),
+            p("i"),
+            p("t"),
+        ];
+        let gap = 2;
+        assert!(Position::between(Some(&keys[gap - 1]), Some(&keys[gap])).is_none());
+        let respaced = Position::respace(&keys, gap, false, false).unwrap();
+        let mut order = keys.clone();
+        let end = respaced.start + respaced.keys.len();
+        order.splice(respaced.start..end, respaced.keys.clone());
+        order.insert(gap, respaced.moved.clone());
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+        assert!(respaced.start >= 1 && end < keys.len(), "{respaced:?}");
+        let new = respaced.keys.iter().chain([&respaced.moved]);
+        assert!(
+            new.into_iter()
+                .all(|k| k.as_str().len() <= Position::SPREAD_CHARS)
+        );
+        assert!(Position::between(Some(&order[gap]), Some(&order[gap + 1])).is_some());
     }
 
     #[test]

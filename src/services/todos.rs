@@ -9,8 +9,8 @@ use super::changes::{ChangeFeed, What};
 use super::error::{ServiceError, ServiceResult};
 use super::limits::AccountLimits;
 use crate::auth::Decision;
-use crate::domain::{Position, Sort, Timestamp, Todo, TodoPatch, TodoQuery, TodoState, Username};
-use crate::store::{ChangeClock, Page, PageRequest, Remembered, Store, StoreError};
+use crate::domain::{Position, Timestamp, Todo, TodoPatch, TodoQuery, TodoState, Username};
+use crate::store::{ChangeClock, Page, PageRequest, Placement, Remembered, Store, StoreError};
 
 const NOT_FOUND: ServiceError = ServiceError::NotFound("Todo not found");
 
@@ -146,8 +146,9 @@ impl Todos {
 
     /// Moves the caller's todo `uid` just before or after `anchor` (another of theirs) in their
     /// own order: a new position between the anchor and its neighbour, one write of the moved
-    /// todo. When the keys between two neighbours have grown too long (hundreds of moves into
-    /// one gap), the order is written out afresh first.
+    /// todo. When the keys there have grown too long for one more between them (hundreds of
+    /// moves into one gap), the todos around the gap get short keys again in the same
+    /// all-or-nothing write as the moved one ([`Position::respace`]).
     pub async fn move_todo(
         &self,
         caller: &Decision,
@@ -161,9 +162,33 @@ impl Todos {
                 "a todo cannot be moved next to itself".into(),
             ));
         }
+        // A move the caller did not make conditional is tried again when a todo it read
+        // changed meanwhile (another move into the same place): its answer is the order asked.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.place(caller, uid, anchor, before, expected).await {
+                Err(ServiceError::Changed) if expected.is_none() && tries < 3 => continue,
+                done => return done,
+            }
+        }
+    }
+
+    /// One try of [`Todos::move_todo`], on what it reads now.
+    async fn place(
+        &self,
+        caller: &Decision,
+        uid: Uuid,
+        anchor: Uuid,
+        before: bool,
+        expected: Option<&[u64]>,
+    ) -> ServiceResult<Todo> {
         let owner = &caller.owner;
         // The moved todo must be the caller's first: 404 before anything is said of the anchor.
-        self.get(owner, uid).await?;
+        let moving = self.get(owner, uid).await?;
+        if expected.is_some_and(|versions| !versions.contains(&moving.version)) {
+            return Err(ServiceError::Changed);
+        }
         let anchor = match self.get(owner, anchor).await {
             Err(ServiceError::NotFound(_)) => {
                 return Err(ServiceError::NotFound(
@@ -172,117 +197,107 @@ impl Todos {
             }
             other => other?,
         };
-        let mut anchor = anchor;
-        let mut respaced = false;
-        let position = loop {
-            let neighbour = self.neighbour(owner, &anchor, before, uid).await?;
-            let (low, high) = match before {
-                true => (neighbour.as_ref(), Some(&anchor.position)),
-                false => (Some(&anchor.position), neighbour.as_ref()),
-            };
-            match Position::between(low, high) {
-                Some(position) => break position,
-                None if !respaced => {
-                    self.respace(caller).await?;
-                    anchor = self.get(owner, anchor.uid).await?;
-                    respaced = true;
-                }
-                None => return Err(ServiceError::Changed),
-            }
+        let beside = self.beside(owner, &anchor, before, uid, 1).await?;
+        let (low, high) = match before {
+            true => (beside.first(), Some(&anchor)),
+            false => (Some(&anchor), beside.first()),
         };
-        let patch = TodoPatch {
-            position: Some(position),
-            ..TodoPatch::default()
-        };
-        self.update(caller, uid, &patch, expected).await
-    }
-
-    /// Writes the caller's order out afresh with short keys spread evenly (the same order): each
-    /// todo whose key changes is one write, published like any change.
-    async fn respace(&self, caller: &Decision) -> ServiceResult<()> {
-        let query = TodoQuery {
-            sort: Sort::Position,
-            ..TodoQuery::default()
-        };
-        let mut order = Vec::new();
-        let mut after = None;
-        loop {
-            let page = PageRequest { limit: 1000, after };
-            let page = self.store.list_todos(&caller.owner, &query, &page).await?;
-            order.extend(page.items.into_iter().map(|t| (t.uid, t.position)));
-            match page.next {
-                Some(next) => after = Some(next),
-                None => break,
-            }
-        }
-        let count = order.len();
-        for (index, (uid, old)) in order.into_iter().enumerate() {
-            let position = Position::spread(index, count);
-            if position != old {
+        let position = low.map(|t| &t.position);
+        match Position::between(position, high.map(|t| &t.position)) {
+            Some(position) => {
                 let patch = TodoPatch {
                     position: Some(position),
                     ..TodoPatch::default()
                 };
-                self.update(caller, uid, &patch, None).await?;
+                // Written only over the version read, so that a move racing this one cannot
+                // be undone unseen.
+                self.update(caller, uid, &patch, Some(&[moving.version]))
+                    .await
             }
+            None => self.respace(caller, moving, &anchor, before).await,
         }
-        Ok(())
     }
 
-    /// The position next to `anchor`'s in `owner`'s order (before it or after it), leaving out
-    /// the todo being moved.
-    async fn neighbour(
+    /// Moves `moving` next to `anchor` where the keys around the gap are too long for one
+    /// more: the todos around it are written with short keys, and the moved one among them, in
+    /// one write that counts as one against the caller's rate.
+    async fn respace(
+        &self,
+        caller: &Decision,
+        moving: Todo,
+        anchor: &Todo,
+        before: bool,
+    ) -> ServiceResult<Todo> {
+        let owner = &caller.owner;
+        let reach = Position::MAX_RESPACED;
+        let below = self.beside(owner, anchor, true, moving.uid, reach).await?;
+        let above = self.beside(owner, anchor, false, moving.uid, reach).await?;
+        let (first, last) = (below.len() < reach, above.len() < reach);
+        let gap = below.len() + usize::from(!before);
+        let run: Vec<&Todo> = below.iter().rev().chain([anchor]).chain(&above).collect();
+        let keys: Vec<Position> = run.iter().map(|t| t.position.clone()).collect();
+        let respaced = Position::respace(&keys, gap, first, last).ok_or(ServiceError::Refused(
+            "the todos around this place are too crowded to move into; move some elsewhere first",
+        ))?;
+        let mut moved: Vec<(Todo, Position)> = run[respaced.start..]
+            .iter()
+            .zip(respaced.keys)
+            .filter(|(todo, key)| todo.position != *key)
+            .map(|(todo, key)| ((*todo).clone(), key))
+            .collect();
+        moved.push((moving, respaced.moved));
+        self.limits.write(caller)?;
+        let places: Vec<Placement> = moved
+            .iter()
+            .map(|(todo, position)| Placement {
+                uid: todo.uid,
+                version: todo.version,
+                position: position.clone(),
+            })
+            .collect();
+        let now = Timestamp::now();
+        self.store
+            .reposition_todos(owner, &places, now)
+            .await
+            .map_err(|e| match e {
+                StoreError::Changed => ServiceError::Changed,
+                other => other.into(),
+            })?;
+        let mut written: Vec<Todo> = moved
+            .into_iter()
+            .map(|(todo, position)| {
+                let patch = TodoPatch {
+                    position: Some(position),
+                    ..TodoPatch::default()
+                };
+                todo.patched(&patch, now)
+            })
+            .collect();
+        for todo in &written {
+            self.feed.publish(caller, What::Updated(todo.clone()));
+        }
+        written
+            .pop()
+            .ok_or_else(|| ServiceError::Internal("a move wrote nothing".into()))
+    }
+
+    /// Up to `count` of `owner`'s todos next to `anchor` on one side, nearest first, leaving
+    /// out the todo being moved.
+    async fn beside(
         &self,
         owner: &Username,
         anchor: &Todo,
         before: bool,
         moving: Uuid,
-    ) -> ServiceResult<Option<Position>> {
-        let query = TodoQuery {
-            sort: Sort::Position,
-            ..TodoQuery::default()
-        };
-        if !before {
-            let after = query.position_of(anchor);
-            let page = self
-                .store
-                .list_todos(
-                    owner,
-                    &query,
-                    &PageRequest {
-                        limit: 2,
-                        after: Some(after),
-                    },
-                )
-                .await?;
-            return Ok(page
-                .items
-                .into_iter()
-                .find(|t| t.uid != moving)
-                .map(|t| t.position));
-        }
-        // The one before: the last of the todos whose keys are below the anchor's. Orders are
-        // read forwards only, so this walks pages of the order up to the anchor.
-        let mut last = None;
-        let mut after = None;
-        loop {
-            let page = self
-                .store
-                .list_todos(owner, &query, &PageRequest { limit: 1000, after })
-                .await?;
-            for todo in &page.items {
-                if (&todo.position, todo.uid) >= (&anchor.position, anchor.uid) {
-                    return Ok(last);
-                }
-                if todo.uid != moving {
-                    last = Some(todo.position.clone());
-                }
-            }
-            match page.next {
-                Some(next) => after = Some(next),
-                None => return Ok(last),
-            }
-        }
+        count: usize,
+    ) -> ServiceResult<Vec<Todo>> {
+        let mut beside = self
+            .store
+            .todos_beside(owner, anchor, before, count as u32 + 1)
+            .await?;
+        beside.retain(|t| t.uid != moving);
+        beside.truncate(count);
+        Ok(beside)
     }
 
     pub async fn delete(

@@ -17,8 +17,8 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::{
-    ChangeClock, Failures, GuardStore, Page, PageRequest, Remembered, SessionStore, Store,
-    StoreResult, TodoStore, UserStore,
+    ChangeClock, Failures, GuardStore, Page, PageRequest, Placement, Remembered, SessionStore,
+    Store, StoreResult, TodoStore, UserStore,
 };
 use crate::domain::{Session, Timestamp, Todo, TodoPatch, TodoQuery, TodoState, User, Username};
 
@@ -187,6 +187,8 @@ forward!(TodoStore {
     list_todos_in_states(states: &[TodoState], page: &PageRequest) -> Page<Todo>;
     update_todo(owner: &Username, uid: Uuid, patch: &TodoPatch, expected_version: Option<u64>, now: Timestamp) -> Todo => forget(owner) if patch.resizes();
     delete_todo(owner: &Username, uid: Uuid, expected_version: Option<u64>) -> () => forget(owner);
+    todos_beside(owner: &Username, todo: &Todo, before: bool, count: u32) -> Vec<Todo>;
+    reposition_todos(owner: &Username, places: &[Placement], now: Timestamp) -> ();
 });
 
 forward!(GuardStore {

@@ -8,7 +8,9 @@ pub mod sqlite;
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use crate::domain::{Session, Timestamp, Todo, TodoPatch, TodoQuery, TodoState, User, Username};
+use crate::domain::{
+    Position, Session, Timestamp, Todo, TodoPatch, TodoQuery, TodoState, User, Username,
+};
 
 pub use cached::UserCache;
 pub use changes::{ChangeClock, Stamp};
@@ -244,6 +246,32 @@ pub trait TodoStore: Send + Sync {
         uid: Uuid,
         expected_version: Option<u64>,
     ) -> StoreResult<()>;
+    /// Up to `count` of `owner`'s todos next to `todo` in their order (`sort=position`),
+    /// nearest first: those before it when `before`, else those after it.
+    async fn todos_beside(
+        &self,
+        owner: &Username,
+        todo: &Todo,
+        before: bool,
+        count: u32,
+    ) -> StoreResult<Vec<Todo>>;
+    /// Gives `owner`'s todos their new places, all or none: each only while it is at the
+    /// version given (`Changed` otherwise, or when one is gone). Each written todo's version
+    /// goes up by one and its `updated_at` becomes `now`, as [`Todo::patched`] has it.
+    async fn reposition_todos(
+        &self,
+        owner: &Username,
+        places: &[Placement],
+        now: Timestamp,
+    ) -> StoreResult<()>;
+}
+
+/// A todo's new position, for the version of it that was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub uid: Uuid,
+    pub version: u64,
+    pub position: Position,
 }
 
 /// Records that guard the API rather than hold its data: failed logins (the login throttle) and

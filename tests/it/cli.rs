@@ -46,6 +46,7 @@ const AMBIENT_SETTINGS: &[&str] = &[
     "CHECKOFF_OIDC_CLAIM",
     "CHECKOFF_OIDC_JWKS_URL",
     "CHECKOFF_CORS_ORIGINS",
+    "CHECKOFF_USER",
     "AWS_LAMBDA_RUNTIME_API",
 ];
 
@@ -1995,4 +1996,70 @@ fn an_aws_endpoint_that_does_not_answer_is_one_line_saying_what_to_check() {
         !outcome.stderr.contains("IMDS") && !outcome.stderr.contains("DispatchFailure"),
         "{outcome:#?}"
     );
+}
+
+#[test]
+fn a_person_adds_lists_and_checks_off_todos_at_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    create_user(dir.path(), "alice", false);
+    let todos = |args: &[&str]| {
+        let mut command = checkoff(dir.path(), &["todos"]);
+        command.args(args).env("CHECKOFF_USER", "alice");
+        run(command, None)
+    };
+    let added = todos(&[
+        "add",
+        "Buy milk",
+        "--due",
+        "tomorrow",
+        "--tz",
+        "Europe/Berlin",
+        "--priority",
+        "high",
+    ]);
+    added.assert_code(0).assert_stdout_contains("high");
+    assert!(added.stdout.starts_with("[ ] "), "{added:?}");
+    let uid = added.stdout.split_whitespace().last().unwrap().to_owned();
+    todos(&[
+        "add",
+        "Call mum",
+        "--due",
+        "2026-12-24 18:00",
+        "--tz",
+        "Europe/Berlin",
+    ])
+    .assert_code(0)
+    .assert_stdout_contains("2026-12-24 18:00 Europe/Berlin");
+    todos(&["add", "Someday", "--title", "Learn the cello"]).assert_code(0);
+
+    let upcoming = todos(&["list", "--view", "upcoming", "--tz", "Europe/Berlin"]);
+    upcoming.assert_code(0).assert_stdout_contains("Buy milk");
+    assert!(!upcoming.stdout.contains("Learn the cello"), "{upcoming:?}");
+    todos(&["list", "--view", "no-date"])
+        .assert_code(0)
+        .assert_stdout_contains("Learn the cello");
+    todos(&["list", "-q", "CELLO"])
+        .assert_code(0)
+        .assert_stdout_contains("Learn the cello");
+    let today = todos(&["list", "--view", "today", "--tz", "Europe/Berlin"]);
+    today.assert_code(0).assert_stderr_contains("No todos.");
+
+    todos(&["done", &uid])
+        .assert_code(0)
+        .assert_stdout_contains("[x] ");
+    todos(&["list", "--state", "completed"])
+        .assert_code(0)
+        .assert_stdout_contains("Buy milk");
+
+    // Mistakes say what to write instead.
+    todos(&["add", "x", "--due", "soon"])
+        .assert_code(1)
+        .assert_stderr_contains("next-week");
+    todos(&["add", "x", "--tz", "Mars/Olympus"])
+        .assert_code(1)
+        .assert_stderr_contains("Mars/Olympus");
+    let nobody = checkoff(dir.path(), &["todos", "--user", "bob", "list"]);
+    run(nobody, None)
+        .assert_code(1)
+        .assert_stderr_contains("no user bob");
 }

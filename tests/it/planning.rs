@@ -546,3 +546,271 @@ async fn an_order_whose_keys_grew_too_long_is_written_out_afresh_and_the_move_do
 fn uids_of(list: &Value) -> Vec<String> {
     uids(list).into_iter().map(str::to_owned).collect()
 }
+
+#[tokio::test]
+async fn the_order_reads_both_ways_from_a_todo_and_repositions_all_or_nothing() {
+    let (store, _dir) = store_with_user("alice").await;
+    let alice = name("alice");
+    let mut todos = Vec::new();
+    for i in 0..4 {
+        let todo = planned("alice", &format!("todo {i}"), Priority::None, None);
+        store.create_todo(&todo).await.unwrap();
+        todos.push(todo);
+    }
+    let uids = |list: Vec<Todo>| list.into_iter().map(|t| t.uid).collect::<Vec<_>>();
+    let before = store
+        .todos_beside(&alice, &todos[2], true, 5)
+        .await
+        .unwrap();
+    assert_eq!(uids(before), [todos[1].uid, todos[0].uid], "nearest first");
+    let after = store
+        .todos_beside(&alice, &todos[1], false, 1)
+        .await
+        .unwrap();
+    assert_eq!(uids(after), [todos[2].uid]);
+    let last = store
+        .todos_beside(&alice, &todos[3], false, 5)
+        .await
+        .unwrap();
+    assert!(last.is_empty());
+
+    let place = |todo: &Todo, key: &str, version: u64| checkoff::store::Placement {
+        uid: todo.uid,
+        version,
+        position: Position::from_stored(key).unwrap(),
+    };
+    let now = checkoff::domain::Timestamp::now();
+    // One of them read at a version it is no longer at: neither is written.
+    let stale = [place(&todos[0], "y", 1), place(&todos[1], "z", 7)];
+    let refused = store.reposition_todos(&alice, &stale, now).await;
+    assert!(
+        matches!(refused, Err(checkoff::store::StoreError::Changed)),
+        "{refused:?}"
+    );
+    let first = store.get_todo(&alice, todos[0].uid).await.unwrap().unwrap();
+    assert_eq!((first.version, &first.position), (1, &todos[0].position));
+    // A todo that is gone refuses the same way.
+    let gone = [
+        place(&todos[0], "y", 1),
+        place(&planned("alice", "x", Priority::None, None), "z", 1),
+    ];
+    let refused = store.reposition_todos(&alice, &gone, now).await;
+    assert!(matches!(refused, Err(checkoff::store::StoreError::Changed)));
+
+    let moves = [place(&todos[0], "y", 1), place(&todos[1], "z", 1)];
+    store.reposition_todos(&alice, &moves, now).await.unwrap();
+    let query = checkoff::domain::TodoQuery {
+        sort: Sort::Position,
+        ..Default::default()
+    };
+    let order = all_pages(&*store, "alice", &query, 10).await;
+    let expected = [todos[2].uid, todos[3].uid, todos[0].uid, todos[1].uid];
+    assert_eq!(uids(order.clone()), expected);
+    let moved = order.iter().find(|t| t.uid == todos[1].uid).unwrap();
+    assert_eq!((moved.version, moved.updated_at), (2, now));
+}
+
+#[tokio::test]
+async fn a_crowded_gap_is_respaced_in_one_write_and_the_rest_of_the_order_keeps_its_keys() {
+    // One write a second: a move that respaces many todos is still one write.
+    let settings = checkoff::config::ServiceSettings {
+        quota: checkoff::config::Quota {
+            todos: 0,
+            bytes: 0,
+            writes_per_second: 1,
+        },
+        ..Default::default()
+    };
+    let app = TestApp::spawn_with(settings).await;
+    let token = app.user_token("alice").await;
+    let alice = name("alice");
+    let mut todos = Vec::new();
+    for i in 0..8 {
+        let todo = planned("alice", &format!("todo {i}"), Priority::None, None);
+        app.store.create_todo(&todo).await.unwrap();
+        todos.push(todo);
+    }
+    // Todos 2 to 5 as a thousand moves into the gap after todo 1 would leave them.
+    let base = todos[1].position.as_str().to_owned();
+    for (i, todo) in todos[2..6].iter().enumerate() {
+        let key = format!("{base}{}1", "0".repeat(199 - base.len() - i));
+        let patch = TodoPatch {
+            position: Some(Position::from_stored(&key).unwrap()),
+            ..TodoPatch::default()
+        };
+        let now = checkoff::domain::Timestamp::now();
+        app.store
+            .update_todo(&alice, todo.uid, &patch, None, now)
+            .await
+            .unwrap();
+    }
+    let query = checkoff::domain::TodoQuery {
+        sort: Sort::Position,
+        ..Default::default()
+    };
+    let before = all_pages(&*app.store, "alice", &query, 100).await;
+    assert!(Position::between(Some(&before[1].position), Some(&before[2].position)).is_none());
+
+    // Todo 7 goes between todos 1 and 2: no key fits there.
+    let path = format!("/todos/{}/move", todos[7].uid);
+    let body = json!({"before": todos[2].uid.to_string()});
+    let (status, moved) = status_json(send(&app, Method::POST, &path, &token, body).await).await;
+    assert_eq!(status, StatusCode::OK, "{moved}");
+
+    let after = all_pages(&*app.store, "alice", &query, 100).await;
+    let order: Vec<_> = after.iter().map(|t| t.uid).collect();
+    let expected: Vec<_> = [0, 1, 7, 2, 3, 4, 5, 6]
+        .iter()
+        .map(|&i| todos[i].uid)
+        .collect();
+    assert_eq!(order, expected);
+    for todo in &after {
+        let was = before.iter().find(|t| t.uid == todo.uid).unwrap();
+        if todo.position == was.position {
+            assert_eq!(
+                todo.version, was.version,
+                "unchanged keys keep their version"
+            );
+        } else {
+            assert_eq!(todo.version, was.version + 1, "a new key is a new version");
+            assert!(todo.position.as_str().len() <= Position::MAX_CHARS / 2);
+        }
+    }
+    // Only the stretch around the gap was written: the ends of the order kept their keys.
+    assert_eq!(after[0].position, todos[0].position);
+    assert_eq!(after[7].position, todos[6].position);
+    assert_eq!(moved["position"], json!(after[2].position.as_str()));
+}
+
+#[tokio::test]
+async fn search_finds_words_in_titles_descriptions_and_notes_whatever_the_case_and_accents() {
+    let (store, _dir) = store_with_user("alice").await;
+    let bob = User::new(name("bob"), "$argon2id$x".into(), None, false);
+    store.create_user(&bob).await.unwrap();
+    let alice = name("alice");
+    let with = |owner: &str, title: Option<&str>, text: &str, notes: Option<&str>| {
+        let plan = Plan {
+            title: title.map(|t| Title::parse(t).unwrap()),
+            notes: notes.map(|n| Notes::parse(n).unwrap()),
+            ..Plan::default()
+        };
+        Todo::planned(
+            name(owner),
+            Description::parse(text).unwrap(),
+            Metadata::default(),
+            plan,
+        )
+    };
+    let cafe = with("alice", Some("Café au lait"), "for the weekend", None);
+    let milk = with(
+        "alice",
+        None,
+        "buy oat MILK",
+        Some("the one from the Épicerie"),
+    );
+    let other = with("alice", Some("Call mum"), "about Sunday", None);
+    let bobs = with("bob", Some("Café crème"), "buy milk", None);
+    for todo in [&cafe, &milk, &other, &bobs] {
+        store.create_todo(todo).await.unwrap();
+    }
+    let found = async |q: &str| -> Vec<uuid::Uuid> {
+        let query = checkoff::domain::TodoQuery {
+            search: Some(checkoff::domain::Search::parse(q).unwrap()),
+            ..Default::default()
+        };
+        all_pages(&*store, "alice", &query, 1)
+            .await
+            .into_iter()
+            .map(|t| t.uid)
+            .collect()
+    };
+    assert_eq!(found("cafe").await, [cafe.uid], "accents");
+    assert_eq!(found("CAFÉ").await, [cafe.uid], "case");
+    assert_eq!(found("milk").await, [milk.uid], "only the caller's");
+    assert_eq!(
+        found("épic").await,
+        [milk.uid],
+        "notes, by the beginning of a word"
+    );
+    assert_eq!(found("oat milk").await, [milk.uid], "every word");
+    assert!(found("oat tea").await.is_empty());
+    assert!(found("ilk").await.is_empty(), "not the middle of a word");
+    assert!(found("alice").await.is_empty(), "not the owner's name");
+
+    // What the index holds follows every change of the texts.
+    let patch = TodoPatch {
+        title: Change::Set(Title::parse("Thé vert").unwrap()),
+        ..TodoPatch::default()
+    };
+    let now = checkoff::domain::Timestamp::now();
+    store
+        .update_todo(&alice, cafe.uid, &patch, None, now)
+        .await
+        .unwrap();
+    assert!(found("cafe").await.is_empty());
+    assert_eq!(found("the vert").await, [cafe.uid]);
+    let state = TodoPatch {
+        state: Some(TodoState::Completed),
+        ..TodoPatch::default()
+    };
+    store
+        .update_todo(&alice, cafe.uid, &state, None, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        found("vert").await,
+        [cafe.uid],
+        "a change of state keeps the words"
+    );
+    store.delete_todo(&alice, milk.uid, None).await.unwrap();
+    assert!(found("milk").await.is_empty());
+    assert_eq!(found("sun").await, [other.uid]);
+}
+
+#[tokio::test]
+async fn a_search_through_the_api_pages_with_its_words_and_refuses_one_without_any() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("alice").await;
+    for text in [
+        "Buy milk",
+        "Crème brûlée",
+        "Call mum",
+        "Crêpes for breakfast",
+    ] {
+        app.create_todo(&token, text).await;
+    }
+    let (status, page) = status_json(app.list_todos(&token, "?q=cre&limit=1").await).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page[0]["description"], "Crème brûlée");
+    let response = app.list_todos(&token, "?q=cre&limit=1").await;
+    let link = response.headers()[header::LINK]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(link.contains("q=cre"), "{link}");
+    let next = link.trim_start_matches('<').split('>').next().unwrap();
+    let get = async |path: &str| {
+        status_json(app.authed(Method::GET, path, &token).send().await.unwrap()).await
+    };
+    let (_, second) = get(next).await;
+    assert_eq!(second[0]["description"], "Crêpes for breakfast");
+    // The cursor belongs to that search.
+    let (status, _) = get(&next.replace("q=cre", "q=mum")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let refused = app.list_todos(&token, "?q=%21%21").await;
+    assert_eq!(
+        error_message(refused, StatusCode::BAD_REQUEST).await,
+        "q must have a letter or a digit to look for"
+    );
+    let long = "a".repeat(201);
+    let (status, _) = status_json(app.list_todos(&token, &format!("?q={long}")).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, found) = status_json(
+        app.list_todos(&token, "?q=MUM&state=unstarted&sort=priority")
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(found.as_array().unwrap().len(), 1);
+}

@@ -539,7 +539,8 @@ fn the_lists_parameters_are_documented_as_the_optional_query_parameters_they_are
             "view",
             "tz",
             "due_before",
-            "due_after"
+            "due_after",
+            "q"
         ]
     );
     for parameter in &parameters {

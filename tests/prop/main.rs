@@ -1,4 +1,4 @@
-//! Property tests: the domain types, the list cursor, the token parsers and request parsing
+//! Property tests: the domain types, the order of positions, the list cursor, the token parsers and request parsing
 //! through the real router, each fed generated and arbitrary input.
 //!
 //! Few cases per property by default, so `cargo test --all-targets` stays quick;
@@ -6,6 +6,7 @@
 
 mod cursors;
 mod domain;
+mod order;
 mod requests;
 mod service;
 mod tokens;

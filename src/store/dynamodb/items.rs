@@ -40,6 +40,13 @@
 //! GSIs are eventually consistent (a todo just made might miss the next view), can be added to
 //! a live table (`UpdateTable`, backfilled by DynamoDB) and, once lists exist, key on the list
 //! rather than the owner. Each would be projected `ALL` (a page is one Query, no fetch).
+//!
+//! Search (`q=`) reads the same partition the same way and keeps the todos whose words match
+//! (`domain::Search`, the rules SQLite's FTS5 index follows): never a Scan, never another
+//! account's items, and a cost that grows with the caller's todos, as above. Past that, the
+//! next step is word items in the owner's partition (`PK = USER#<owner>`, `SK =
+//! WORD#<word>#<uid>`, written in the same transaction as the todo: +1 write unit per word
+//! added or removed by a write), which answer each word's prefix with one Query of `begins_with`.
 
 use std::collections::HashMap;
 

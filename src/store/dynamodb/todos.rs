@@ -17,11 +17,11 @@ use super::items::{
     priority_attribute, remembered_item, remembered_key, s, state_partition, state_sort_key,
     todo_from_item, todo_item, todo_key, user_from_item, user_pk,
 };
-use super::request::{Transaction, built, key_of};
+use super::request::{TRANSACTION_LIMIT, Transaction, built, key_of};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::domain::{Timestamp, Todo, TodoPatch, TodoQuery, TodoState, Username};
-use crate::store::{Page, PageRequest, Remembered, StoreError, StoreResult, TodoStore};
+use crate::store::{Page, PageRequest, Placement, Remembered, StoreError, StoreResult, TodoStore};
 
 impl DynamoStore {
     /// A list in another order than creation, or filtered by due date: every todo of the
@@ -35,25 +35,13 @@ impl DynamoStore {
         query: &TodoQuery,
         page: &PageRequest,
     ) -> StoreResult<Page<Todo>> {
-        let read = || {
-            let read = match query.state {
-                Some(state) => self.in_state(owner, state),
-                None => self
-                    .query()
-                    .key_condition_expression("PK = :pk AND begins_with(SK, :todo)")
-                    .expression_attribute_values(":pk", user_pk(owner))
-                    .expression_attribute_values(":todo", s(TODO_PREFIX)),
-            };
-            read.consistent_read(true)
-        };
         let mut todos: Vec<(String, Todo)> = self
-            .query_all(read)
+            .partition(owner, query.state)
             .await?
-            .iter()
-            .map(todo_from_item)
-            .filter(|t| t.as_ref().map_or(true, |t| query.admits(t)))
-            .map(|t| t.map(|t| (query.key(&t), t)))
-            .collect::<StoreResult<_>>()?;
+            .into_iter()
+            .filter(|t| query.admits(t))
+            .map(|t| (query.key(&t), t))
+            .collect();
         todos.sort_by(|(a, x), (b, y)| (a, x.uid).cmp(&(b, y.uid)));
         let start = match page.after.as_deref() {
             None => 0,
@@ -74,6 +62,31 @@ impl DynamoStore {
         Ok(Page::from_overfetch(todos, page.limit, |t| {
             query.position_of(t)
         }))
+    }
+
+    /// Every todo of `owner`'s (in `state`, if given): one strongly consistent Query of their
+    /// partition (or of the state index), in pages of 1 MB.
+    async fn partition(
+        &self,
+        owner: &Username,
+        state: Option<TodoState>,
+    ) -> StoreResult<Vec<Todo>> {
+        let read = || {
+            let read = match state {
+                Some(state) => self.in_state(owner, state),
+                None => self
+                    .query()
+                    .key_condition_expression("PK = :pk AND begins_with(SK, :todo)")
+                    .expression_attribute_values(":pk", user_pk(owner))
+                    .expression_attribute_values(":todo", s(TODO_PREFIX)),
+            };
+            read.consistent_read(true)
+        };
+        self.query_all(read)
+            .await?
+            .iter()
+            .map(todo_from_item)
+            .collect()
     }
 
     /// A query of `owner`'s todos in `state`, by the state index.
@@ -527,6 +540,66 @@ impl TodoStore for DynamoStore {
                 _ => Err(lost_then_changed()),
             },
             Checked::Failed { old, .. } => Err(version_of(old.as_ref())),
+        }
+    }
+
+    async fn todos_beside(
+        &self,
+        owner: &Username,
+        todo: &Todo,
+        before: bool,
+        count: u32,
+    ) -> StoreResult<Vec<Todo>> {
+        // The whole partition, as for every list by position (see `list_planned`).
+        let mut order = self.partition(owner, None).await?;
+        order.sort_by(|a, b| (&a.position, a.uid).cmp(&(&b.position, b.uid)));
+        let at = (&todo.position, todo.uid);
+        let beside: Vec<Todo> = match before {
+            true => {
+                order.truncate(order.partition_point(|t| (&t.position, t.uid) < at));
+                order.into_iter().rev().take(count as usize).collect()
+            }
+            false => {
+                let start = order.partition_point(|t| (&t.position, t.uid) <= at);
+                order.into_iter().skip(start).take(count as usize).collect()
+            }
+        };
+        Ok(beside)
+    }
+
+    async fn reposition_todos(
+        &self,
+        owner: &Username,
+        places: &[Placement],
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        if places.len() > TRANSACTION_LIMIT {
+            return Err(StoreError::Internal(format!(
+                "{} todos to reposition; one transaction holds {TRANSACTION_LIMIT}",
+                places.len()
+            )));
+        }
+        let mut actions = Vec::new();
+        for place in places {
+            let update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(todo_key(owner, &place.uid.to_string())))
+                .update_expression(
+                    "SET #position = :position, updated_at = :now, #version = #version + :one",
+                )
+                .condition_expression(existing_at(Some(place.version)))
+                .expression_attribute_names("#position", "position")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":position", s(place.position.as_str()))
+                .expression_attribute_values(":now", s(now.to_string()))
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":expected", n(place.version));
+            let update = built(update.build())?;
+            actions.push(TransactWriteItem::builder().update(update).build());
+        }
+        match self.transact(actions).await? {
+            Transaction::Written => Ok(()),
+            Transaction::ConditionFailed => Err(StoreError::Changed),
         }
     }
 

@@ -162,6 +162,49 @@ BEGIN
     WHERE username = NEW.owner;
 END;
 "#,
+    // Search (`q=`): the words of each todo's owner, title, description and notes in an FTS5
+    // index, folded as `domain::words` folds them (lower case, accents off). The index keeps
+    // no copy of the texts; its rows are numbered, and `todo_search_ids` numbers the todos
+    // (which have no row numbers of their own). A search reads the caller's entries of each
+    // word only: the owner is one of the indexed columns and every query names it. Rows are
+    // rewritten only when one of the searched texts changed.
+    r#"
+CREATE TABLE todo_search_ids (
+    id    INTEGER PRIMARY KEY,
+    owner TEXT NOT NULL,
+    uid   TEXT NOT NULL,
+    UNIQUE (owner, uid)
+);
+CREATE VIRTUAL TABLE todo_words USING fts5(
+    owner, title, description, notes,
+    content = '', contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 2'
+);
+INSERT INTO todo_search_ids (owner, uid) SELECT owner, uid FROM todos;
+INSERT INTO todo_words (rowid, owner, title, description, notes)
+    SELECT i.id, t.owner, t.title, t.description, t.notes
+    FROM todos t JOIN todo_search_ids i ON i.owner = t.owner AND i.uid = t.uid;
+CREATE TRIGGER todos_words_insert AFTER INSERT ON todos BEGIN
+    INSERT INTO todo_search_ids (owner, uid) VALUES (NEW.owner, NEW.uid);
+    INSERT INTO todo_words (rowid, owner, title, description, notes)
+        SELECT id, NEW.owner, NEW.title, NEW.description, NEW.notes
+        FROM todo_search_ids WHERE owner = NEW.owner AND uid = NEW.uid;
+END;
+CREATE TRIGGER todos_words_update AFTER UPDATE OF title, description, notes ON todos
+WHEN OLD.title IS NOT NEW.title OR OLD.description IS NOT NEW.description
+    OR OLD.notes IS NOT NEW.notes
+BEGIN
+    DELETE FROM todo_words WHERE rowid =
+        (SELECT id FROM todo_search_ids WHERE owner = OLD.owner AND uid = OLD.uid);
+    INSERT INTO todo_words (rowid, owner, title, description, notes)
+        SELECT id, NEW.owner, NEW.title, NEW.description, NEW.notes
+        FROM todo_search_ids WHERE owner = NEW.owner AND uid = NEW.uid;
+END;
+CREATE TRIGGER todos_words_delete AFTER DELETE ON todos BEGIN
+    DELETE FROM todo_words WHERE rowid =
+        (SELECT id FROM todo_search_ids WHERE owner = OLD.owner AND uid = OLD.uid);
+    DELETE FROM todo_search_ids WHERE owner = OLD.owner AND uid = OLD.uid;
+END;
+"#,
 ];
 
 /// Refuses a schema version this checkoff cannot work with.

@@ -11,9 +11,9 @@ use super::guard::{keep, recall};
 use super::rows::{read_todo, todo_columns};
 use super::{SqliteStore, query_all, sql_int};
 use crate::domain::{
-    Due, DueFilter, Sort, Timestamp, Todo, TodoPatch, TodoQuery, TodoState, Username,
+    Due, DueFilter, Search, Sort, Timestamp, Todo, TodoPatch, TodoQuery, TodoState, Username,
 };
-use crate::store::{Page, PageRequest, Remembered, StoreError, StoreResult, TodoStore};
+use crate::store::{Page, PageRequest, Placement, Remembered, StoreError, StoreResult, TodoStore};
 
 fn select_todo(conn: &Connection, owner: &str, uid: &str) -> StoreResult<Option<Todo>> {
     let sql = concat!(
@@ -104,6 +104,14 @@ fn list_sql(
             }
         }
     }
+    if let Some(search) = &query.search {
+        sql.push_str(
+            " AND uid IN (SELECT i.uid FROM todo_words JOIN todo_search_ids i \
+             ON i.id = todo_words.rowid WHERE todo_words MATCH ? AND i.owner = ?)",
+        );
+        values.push(Value::Text(words_query(owner, search)));
+        values.push(Value::Text(owner.to_owned()));
+    }
     // The sort key as SQL, and a position's key as a value it compares with.
     let key = match query.sort {
         Sort::Created => None,
@@ -132,6 +140,59 @@ fn list_sql(
     }
     values.push(Value::Integer(i64::from(limit) + 1));
     Ok((sql, values))
+}
+
+/// Applies `patch` to one row, at `expected` if given. The writer thread runs one job at a
+/// time, so nothing can change the row between this read and the UPDATE: no lost updates.
+fn update_row(
+    conn: &Connection,
+    name: &str,
+    uid: &str,
+    patch: &TodoPatch,
+    expected: Option<u64>,
+    now: Timestamp,
+) -> StoreResult<Todo> {
+    let updated = check_version(conn, name, uid, expected)?.patched(patch, now);
+    conn.prepare_cached(
+        "UPDATE todos SET description = ?3, state = ?4, metadata = ?5, \
+                     updated_at = ?6, version = ?7, title = ?8, notes = ?9, priority = ?10, \
+                     due_day = ?11, due_at = ?12, due_tz = ?13, due_utc = ?14, position = ?15, \
+                     completed_at = ?16 WHERE owner = ?1 AND uid = ?2",
+    )
+    .and_then(|mut stmt| {
+        let (due_day, local, zone, utc) = due_columns(updated.due.as_ref());
+        stmt.execute(params![
+            name,
+            uid,
+            updated.description.as_str(),
+            updated.state.as_str(),
+            updated.metadata.as_json(),
+            updated.updated_at.to_string(),
+            sql_int(updated.version),
+            updated.title.as_ref().map(|t| t.as_str()),
+            updated.notes.as_ref().map(|n| n.as_str()),
+            updated.priority.rank(),
+            due_day,
+            local,
+            zone,
+            utc,
+            updated.position.as_str(),
+            updated.completed_at.map(|t| t.to_string()),
+        ])
+    })
+    .map_err(from_sqlite)?;
+    Ok(updated)
+}
+
+/// The FTS5 query for `search` among `owner`'s todos: the owner's name, and each word the
+/// beginning of a word of the title, the description or the notes. The words are letters and
+/// digits only ([`Search::terms`]), so quoting them is enough; a name has no `"` either.
+fn words_query(owner: &str, search: &Search) -> String {
+    let mut query = format!("owner : \"{owner}\"");
+    for term in search.terms() {
+        query.push_str(&format!(" AND {{title description notes}} : \"{term}\"*"));
+    }
+    query
 }
 
 /// The current version of a todo, or why the caller may not change it.
@@ -280,39 +341,64 @@ impl TodoStore for SqliteStore {
         let (name, uid, patch) = (owner.to_string(), uid.to_string(), patch.clone());
         self.writer
             .write(owner, move |conn| {
-                // The writer thread runs one job at a time, so nothing can change the row
-                // between this read and the UPDATE: no lost updates.
-                let updated =
-                    check_version(conn, &name, &uid, expected_version)?.patched(&patch, now);
-                conn.prepare_cached(
-                    "UPDATE todos SET description = ?3, state = ?4, metadata = ?5, \
-                     updated_at = ?6, version = ?7, title = ?8, notes = ?9, priority = ?10, \
-                     due_day = ?11, due_at = ?12, due_tz = ?13, due_utc = ?14, position = ?15, \
-                     completed_at = ?16 WHERE owner = ?1 AND uid = ?2",
-                )
-                .and_then(|mut stmt| {
-                    let (due_day, local, zone, utc) = due_columns(updated.due.as_ref());
-                    stmt.execute(params![
-                        name,
-                        uid,
-                        updated.description.as_str(),
-                        updated.state.as_str(),
-                        updated.metadata.as_json(),
-                        updated.updated_at.to_string(),
-                        sql_int(updated.version),
-                        updated.title.as_ref().map(|t| t.as_str()),
-                        updated.notes.as_ref().map(|n| n.as_str()),
-                        updated.priority.rank(),
-                        due_day,
-                        local,
-                        zone,
-                        utc,
-                        updated.position.as_str(),
-                        updated.completed_at.map(|t| t.to_string()),
-                    ])
-                })
-                .map_err(from_sqlite)?;
-                Ok(updated)
+                update_row(conn, &name, &uid, &patch, expected_version, now)
+            })
+            .await
+    }
+
+    async fn todos_beside(
+        &self,
+        owner: &Username,
+        todo: &Todo,
+        before: bool,
+        count: u32,
+    ) -> StoreResult<Vec<Todo>> {
+        let sql = match before {
+            true => concat!(
+                "SELECT ",
+                todo_columns!(),
+                " FROM todos WHERE owner = ?1 AND (position, uid) < (?2, ?3) \
+                 ORDER BY position DESC, uid DESC LIMIT ?4"
+            ),
+            false => concat!(
+                "SELECT ",
+                todo_columns!(),
+                " FROM todos WHERE owner = ?1 AND (position, uid) > (?2, ?3) \
+                 ORDER BY position, uid LIMIT ?4"
+            ),
+        };
+        let (owner, position, uid) = (
+            owner.to_string(),
+            todo.position.as_str().to_owned(),
+            todo.uid.to_string(),
+        );
+        self.readers
+            .read(move |conn| query_all(conn, sql, params![owner, position, uid, count], read_todo))
+    }
+
+    async fn reposition_todos(
+        &self,
+        owner: &Username,
+        places: &[Placement],
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let (name, places) = (owner.to_string(), places.to_vec());
+        self.writer
+            .write(owner, move |conn| {
+                for place in places {
+                    let patch = TodoPatch {
+                        position: Some(place.position),
+                        ..TodoPatch::default()
+                    };
+                    let uid = place.uid.to_string();
+                    match update_row(conn, &name, &uid, &patch, Some(place.version), now) {
+                        Err(StoreError::NotFound | StoreError::VersionMismatch { .. }) => {
+                            return Err(StoreError::Changed);
+                        }
+                        other => other?,
+                    };
+                }
+                Ok(())
             })
             .await
     }
