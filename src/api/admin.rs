@@ -7,9 +7,10 @@ use utoipa::IntoParams;
 use super::error::ApiResult;
 use super::extract::{ApiQuery, Principal};
 use super::lists::Listed;
-use super::paging::{Paging, state_of};
+use super::paging::{Filter, Paging, state_of};
+use super::todos::{due_bound, zone_of};
 use crate::api::AppState;
-use crate::domain::{Todo, TodoState};
+use crate::domain::{ListAsk, Todo, TodoState};
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -23,13 +24,22 @@ pub struct AdminTodosQuery {
     /// From the `Link: rel="next"` header of the previous page.
     #[param(required = false, value_type = String)]
     cursor: Option<String>,
+    /// The IANA time zone of the date bounds (default UTC).
+    #[param(required = false, value_type = String, example = "Europe/Berlin")]
+    tz: Option<String>,
+    /// Only todos due before this date (its start in `tz`) or instant (RFC 3339 with offset).
+    #[param(required = false, value_type = String, example = "2026-12-24")]
+    due_before: Option<String>,
+    /// Only todos due on or after this date (its start in `tz`) or instant.
+    #[param(required = false, value_type = String, example = "2026-12-01")]
+    due_after: Option<String>,
 }
 
 /// Everyone's todos (administrators)
 #[utoipa::path(get, path = "/admin/todos", tag = "admin", params(AdminTodosQuery), security(("token" = [])),
     responses(
-        (status = 200, body = [Todo], description = "All users' todos, oldest first; a `Link: <…>; rel=\"next\"` header when more follow"),
-        (status = 400, description = "Bad state, limit or cursor"),
+        (status = 200, body = [Todo], description = "All users' todos (those due within the bounds, when given), oldest first; a `Link: <…>; rel=\"next\"` header when more follow"),
+        (status = 400, description = "Bad state, limit, cursor, tz or due bound"),
         (status = 401, description = "Unauthorized"),
         (status = 403, description = "Not an administrator"),
     ))]
@@ -39,15 +49,31 @@ pub async fn all_todos(
     ApiQuery(query): ApiQuery<AdminTodosQuery>,
 ) -> ApiResult<Listed> {
     let state = state_of(query.state.as_deref())?;
+    let ask = ListAsk {
+        due_before: due_bound("due_before", query.due_before.as_deref())?,
+        due_after: due_bound("due_after", query.due_after.as_deref())?,
+        ..ListAsk::default()
+    };
+    let due = ask
+        .query(&zone_of(query.tz.as_deref())?, jiff::Timestamp::now())?
+        .due;
+    let filter = Filter::default()
+        .with("state", state.map(TodoState::as_str))
+        .with("tz", query.tz.as_deref())
+        .with("due_before", query.due_before.as_deref())
+        .with("due_after", query.due_after.as_deref());
     let (limit, cursor) = (query.limit.as_deref(), query.cursor.as_deref());
-    let paging = Paging::in_state(
+    let paging = Paging::filtered(
         &app.cursors,
         "/admin/todos",
         "admin todos",
-        state,
+        filter,
         limit,
         cursor,
     )?;
-    let page = app.todos.everyones(&caller, state, &paging.request).await?;
+    let page = app
+        .todos
+        .everyones(&caller, state, &due, &paging.request)
+        .await?;
     paging.listed(&app.cursors, &page.items, page.next)
 }

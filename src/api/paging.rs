@@ -72,20 +72,6 @@ impl Paging {
         })
     }
 
-    /// [`Paging::new`] for a list of todos filtered by `state`: the filter is kept in every
-    /// link and sealed into the cursors with `scope`.
-    pub fn in_state(
-        cursors: &Cursors,
-        path: &'static str,
-        scope: &str,
-        state: Option<TodoState>,
-        limit: Option<&str>,
-        cursor: Option<&str>,
-    ) -> ApiResult<Self> {
-        let filter = Filter::default().with("state", state.map(TodoState::as_str));
-        Self::filtered(cursors, path, scope, filter, limit, cursor)
-    }
-
     /// [`Paging::new`] for a list with `filter`: kept in every link and sealed into the cursors
     /// with `scope`.
     pub fn filtered(

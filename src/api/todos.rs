@@ -61,14 +61,11 @@ impl ListQuery {
     /// The list asked for, at this moment in the caller's zone, and the parameters its links
     /// keep.
     fn todo_query(&self, state: Option<TodoState>) -> ApiResult<(TodoQuery, Filter)> {
-        let bound = |name: &str, raw: Option<&String>| -> ApiResult<Option<DueBound>> {
-            Ok(raw.map(|r| DueBound::parse(name, r)).transpose()?)
-        };
         let ask = ListAsk {
             state,
             view: self.view.as_deref().map(str::parse).transpose()?,
-            due_before: bound("due_before", self.due_before.as_ref())?,
-            due_after: bound("due_after", self.due_after.as_ref())?,
+            due_before: due_bound("due_before", self.due_before.as_deref())?,
+            due_after: due_bound("due_after", self.due_after.as_deref())?,
             search: self.q.as_deref().map(Search::parse).transpose()?,
             sort: self
                 .sort
@@ -77,11 +74,7 @@ impl ListQuery {
                 .transpose()?
                 .unwrap_or_default(),
         };
-        let zone = match self.tz.as_deref() {
-            Some(tz) => Zone::parse(tz)?,
-            None => Zone::utc(),
-        };
-        let query = ask.query(&zone, jiff::Timestamp::now())?;
+        let query = ask.query(&zone_of(self.tz.as_deref())?, jiff::Timestamp::now())?;
         let filter = Filter::default()
             .with("state", state.map(TodoState::as_str))
             .with("sort", self.sort.as_deref())
@@ -92,6 +85,16 @@ impl ListQuery {
             .with("q", self.q.as_deref());
         Ok((query, filter))
     }
+}
+
+/// `due_before` or `due_after` as given.
+pub(super) fn due_bound(name: &str, raw: Option<&str>) -> ApiResult<Option<DueBound>> {
+    Ok(raw.map(|r| DueBound::parse(name, r)).transpose()?)
+}
+
+/// The caller's zone for views and date bounds: `tz`, else UTC.
+pub(super) fn zone_of(tz: Option<&str>) -> ApiResult<Zone> {
+    Ok(tz.map(Zone::parse).transpose()?.unwrap_or_else(Zone::utc))
 }
 
 /// A new todo: its description; every other field optional.

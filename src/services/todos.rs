@@ -9,7 +9,9 @@ use super::changes::{ChangeFeed, What};
 use super::error::{ServiceError, ServiceResult};
 use super::limits::AccountLimits;
 use crate::auth::Decision;
-use crate::domain::{Position, Timestamp, Todo, TodoPatch, TodoQuery, TodoState, Username};
+use crate::domain::{
+    DueFilter, Position, Timestamp, Todo, TodoPatch, TodoQuery, TodoState, Username,
+};
 use crate::store::{ChangeClock, Page, PageRequest, Placement, Remembered, Store, StoreError};
 
 const NOT_FOUND: ServiceError = ServiceError::NotFound("Todo not found");
@@ -57,11 +59,13 @@ impl Todos {
         Ok(self.store.list_todos(owner, query, page).await?)
     }
 
-    /// Every owner's todos, optionally only those in `state`, oldest first: for administrators.
+    /// Every owner's todos, optionally only those in `state` and those `due` admits, oldest
+    /// first: for administrators.
     pub async fn everyones(
         &self,
         caller: &Decision,
         state: Option<TodoState>,
+        due: &DueFilter,
         page: &PageRequest,
     ) -> ServiceResult<Page<Todo>> {
         if !caller.admin {
@@ -71,7 +75,7 @@ impl Todos {
             Some(state) => vec![state],
             None => TodoState::ALL.to_vec(),
         };
-        Ok(self.store.list_todos_in_states(&states, page).await?)
+        Ok(self.store.list_todos_in_states(&states, due, page).await?)
     }
 
     /// Stores `todo` (the caller's), keeping `answer` under its idempotency key in the same

@@ -20,7 +20,9 @@ use super::{
     ChangeClock, Failures, GuardStore, Page, PageRequest, Placement, Remembered, SessionStore,
     Store, StoreResult, TodoStore, UserStore,
 };
-use crate::domain::{Session, Timestamp, Todo, TodoPatch, TodoQuery, TodoState, User, Username};
+use crate::domain::{
+    DueFilter, Session, Timestamp, Todo, TodoPatch, TodoQuery, TodoState, User, Username,
+};
 
 /// Profiles kept at most; past it the cache starts over rather than grow.
 const MAX_ENTRIES: usize = 10_000;
@@ -184,7 +186,7 @@ forward!(TodoStore {
     list_todos(owner: &Username, query: &TodoQuery, page: &PageRequest) -> Page<Todo>;
     complete_all(owner: &Username, now: Timestamp) -> u64;
     delete_in_state(owner: &Username, state: TodoState) -> u64 => forget(owner);
-    list_todos_in_states(states: &[TodoState], page: &PageRequest) -> Page<Todo>;
+    list_todos_in_states(states: &[TodoState], due: &DueFilter, page: &PageRequest) -> Page<Todo>;
     update_todo(owner: &Username, uid: Uuid, patch: &TodoPatch, expected_version: Option<u64>, now: Timestamp) -> Todo => forget(owner) if patch.resizes();
     delete_todo(owner: &Username, uid: Uuid, expected_version: Option<u64>) -> () => forget(owner);
     todos_beside(owner: &Username, todo: &Todo, before: bool, count: u32) -> Vec<Todo>;

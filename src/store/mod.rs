@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::domain::{
-    Position, Session, Timestamp, Todo, TodoPatch, TodoQuery, TodoState, User, Username,
+    DueFilter, Position, Session, Timestamp, Todo, TodoPatch, TodoQuery, TodoState, User, Username,
 };
 
 pub use cached::UserCache;
@@ -222,11 +222,12 @@ pub trait TodoStore: Send + Sync {
     /// Removes every todo of `owner` that is in `state`; returns how many went. A todo that
     /// leaves the state meanwhile stays.
     async fn delete_in_state(&self, owner: &Username, state: TodoState) -> StoreResult<u64>;
-    /// Every owner's todos in any of `states`, oldest first (by `created_at`, then uid): the
-    /// administrators' view.
+    /// Every owner's todos in any of `states` that `due` admits, oldest first (by
+    /// `created_at`, then uid): the administrators' view.
     async fn list_todos_in_states(
         &self,
         states: &[TodoState],
+        due: &DueFilter,
         page: &PageRequest,
     ) -> StoreResult<Page<Todo>>;
     /// Applies `patch` atomically. With `expected_version`, only when the item is at that version

@@ -90,6 +90,72 @@ async fn administrators_see_everyones_todos_by_state_oldest_first_in_pages() {
 }
 
 #[tokio::test]
+async fn administrators_find_everyones_pending_todos_by_due_date_in_a_zone() {
+    let app = TestApp::spawn().await;
+    let admin = admin_token(&app, "root").await;
+    let mut due_on_the_24th = Vec::new();
+    let mut tokens = Vec::new();
+    for name in ["ann", "ben"] {
+        let token = app.user_token(name).await;
+        tokens.push(token.clone());
+        for (text, due) in [
+            ("the day", json!("2026-12-24")),
+            // 23:30 in Berlin on the 24th is 22:30 UTC: the 24th there.
+            (
+                "late",
+                json!({"at": "2026-12-24T23:30", "tz": "Europe/Berlin"}),
+            ),
+            // 00:30 in Berlin on the 24th is still the 23rd in UTC, but the 24th there.
+            (
+                "early",
+                json!({"at": "2026-12-24T00:30", "tz": "Europe/Berlin"}),
+            ),
+            ("the day after", json!("2026-12-25")),
+            (
+                "the day before",
+                json!({"at": "2026-12-23T23:59", "tz": "Europe/Berlin"}),
+            ),
+        ] {
+            let made = app
+                .authed(Method::POST, "/todos", &token)
+                .json(&json!({"description": format!("{name} {text}"), "due": due}))
+                .send()
+                .await
+                .unwrap();
+            let made: Value = made.json().await.unwrap();
+            if !text.contains("after") && !text.contains("before") {
+                due_on_the_24th.push(made);
+            }
+        }
+        let nothing = app.create_todo(&token, &format!("{name} no date")).await;
+        assert!(nothing["due"].is_null());
+    }
+    // One of them is done: no longer pending.
+    let done = due_on_the_24th.remove(0);
+    set_state(&app, &tokens[0], &done, "completed").await;
+    due_on_the_24th.sort_by_key(|t| (t["created_at"].to_string(), t["uid"].to_string()));
+
+    let path = "/admin/todos?state=unstarted&tz=Europe/Berlin&due_after=2026-12-24\
+                &due_before=2026-12-25&limit=2";
+    let (pending, pages) = all_pages(&app, &admin, path).await;
+    assert_eq!(pending, due_on_the_24th);
+    assert_eq!(pages, 3, "the bounds are kept from page to page");
+
+    let (everything_due, _) = all_pages(&app, &admin, "/admin/todos?due_after=2026-01-01").await;
+    assert_eq!(
+        everything_due.len(),
+        10,
+        "every todo with a due, whatever its state"
+    );
+    let bad = app
+        .authed(Method::GET, "/admin/todos?due_before=tomorrow", &admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
 async fn others_get_403_and_bad_queries_get_400() {
     let app = TestApp::spawn().await;
     let user = app.user_token("ann").await;

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use checkoff::domain::{
-    Description, Metadata, Revocations, Session, SessionKind, Timestamp, Todo, TodoPatch,
-    TodoQuery, TodoState, Usage, User, Username,
+    Description, DueFilter, Metadata, Revocations, Session, SessionKind, Timestamp, Todo,
+    TodoPatch, TodoQuery, TodoState, Usage, User, Username,
 };
 use checkoff::store::{PageRequest, Store, StoreError};
 use serde_json::json;
@@ -709,7 +709,10 @@ async fn everyones_todos_list_by_state_oldest_first_across_pages() {
         let mut page = PageRequest::first(limit);
         let mut seen = Vec::new();
         loop {
-            let listed = store.list_todos_in_states(&states, &page).await.unwrap();
+            let listed = store
+                .list_todos_in_states(&states, &DueFilter::Any, &page)
+                .await
+                .unwrap();
             assert!(listed.items.len() <= limit as usize);
             seen.extend(listed.items);
             match listed.next {
@@ -727,7 +730,7 @@ async fn everyones_todos_list_by_state_oldest_first_across_pages() {
         if seen != expected {
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
             let listed = store
-                .list_todos_in_states(&states, &PageRequest::first(1000))
+                .list_todos_in_states(&states, &DueFilter::Any, &PageRequest::first(1000))
                 .await
                 .unwrap();
             seen = listed.items;

@@ -89,21 +89,7 @@ fn list_sql(
     if query.open {
         sql.push_str(" AND state <> 'completed'");
     }
-    match &query.due {
-        DueFilter::Any => {}
-        DueFilter::Without => sql.push_str(" AND due_day IS NULL AND due_utc IS NULL"),
-        DueFilter::Within(range) => {
-            sql.push_str(" AND ((due_day >= ? AND due_day < ?) OR (due_utc >= ? AND due_utc < ?))");
-            for bound in [
-                &range.days.0,
-                &range.days.1,
-                &range.instants.0,
-                &range.instants.1,
-            ] {
-                values.push(Value::Text(bound.clone()));
-            }
-        }
-    }
+    due_sql(&query.due, &mut sql, &mut values);
     if let Some(search) = &query.search {
         sql.push_str(
             " AND uid IN (SELECT i.uid FROM todo_words JOIN todo_search_ids i \
@@ -182,6 +168,25 @@ fn update_row(
     })
     .map_err(from_sqlite)?;
     Ok(updated)
+}
+
+/// The condition `due` puts on a list, with its parameters.
+fn due_sql(due: &DueFilter, sql: &mut String, values: &mut Vec<Value>) {
+    match due {
+        DueFilter::Any => {}
+        DueFilter::Without => sql.push_str(" AND due_day IS NULL AND due_utc IS NULL"),
+        DueFilter::Within(range) => {
+            sql.push_str(" AND ((due_day >= ? AND due_day < ?) OR (due_utc >= ? AND due_utc < ?))");
+            for bound in [
+                &range.days.0,
+                &range.days.1,
+                &range.instants.0,
+                &range.instants.1,
+            ] {
+                values.push(Value::Text(bound.clone()));
+            }
+        }
+    }
 }
 
 /// The FTS5 query for `search` among `owner`'s todos: the owner's name, and each word the
@@ -292,6 +297,7 @@ impl TodoStore for SqliteStore {
     async fn list_todos_in_states(
         &self,
         states: &[TodoState],
+        due: &DueFilter,
         page: &PageRequest,
     ) -> StoreResult<Page<Todo>> {
         let states: Vec<&'static str> = states.iter().map(|s| s.as_str()).collect();
@@ -304,23 +310,27 @@ impl TodoStore for SqliteStore {
                 .ok_or_else(|| StoreError::Internal(format!("bad position {position:?}")))?,
             None => (String::new(), String::new()),
         };
+        let due = due.clone();
         self.readers.read(move |conn| {
             let fetch = i64::from(limit) + 1;
             let mut todos = Vec::new();
             // One ordered range per state from the index, merged: no sort of the whole table.
+            // Due bounds filter that range (an administrator's view: its cost is the state's).
             for state in &states {
-                let sql = concat!(
+                let mut sql = String::from(concat!(
                     "SELECT ",
                     todo_columns!(),
-                    " FROM todos WHERE state = ?1 AND (created_at, uid) > (?2, ?3) \
-                     ORDER BY created_at, uid LIMIT ?4"
-                );
-                todos.extend(query_all(
-                    conn,
-                    sql,
-                    params![state, after_created, after_uid, fetch],
-                    read_todo,
-                )?);
+                    " FROM todos WHERE state = ? AND (created_at, uid) > (?, ?)"
+                ));
+                let mut values = vec![
+                    Value::Text((*state).to_owned()),
+                    Value::Text(after_created.clone()),
+                    Value::Text(after_uid.clone()),
+                ];
+                due_sql(&due, &mut sql, &mut values);
+                sql.push_str(" ORDER BY created_at, uid LIMIT ?");
+                values.push(Value::Integer(fetch));
+                todos.extend(query_all(conn, &sql, params_from_iter(values), read_todo)?);
             }
             todos.sort_by_key(|t| (t.created_at, t.uid));
             todos.truncate(limit as usize + 1);
