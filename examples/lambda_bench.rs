@@ -181,6 +181,7 @@ async fn main() {
         created_at: Timestamp::now(),
         revoked: Default::default(),
         usage: Default::default(),
+        zone: None,
     };
     store.create_user(&user).await.expect("user");
     let token = state

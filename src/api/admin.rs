@@ -54,9 +54,8 @@ pub async fn all_todos(
         due_after: due_bound("due_after", query.due_after.as_deref())?,
         ..ListAsk::default()
     };
-    let due = ask
-        .query(&zone_of(query.tz.as_deref())?, jiff::Timestamp::now())?
-        .due;
+    let zone = zone_of(&app, &caller.owner, query.tz.as_deref(), &ask).await?;
+    let due = ask.query(&zone, jiff::Timestamp::now())?.due;
     let filter = Filter::default()
         .with("state", state.map(TodoState::as_str))
         .with("tz", query.tz.as_deref())

@@ -91,6 +91,20 @@ where
     }
 }
 
+/// For an optional field of a change that `null` removes: left out it stays as it is.
+pub fn clearable<'de, D, T>(deserializer: D) -> Result<crate::domain::Change<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    Ok(
+        match <Option<T> as serde::Deserialize>::deserialize(deserializer)? {
+            Some(value) => crate::domain::Change::Set(value),
+            None => crate::domain::Change::Clear,
+        },
+    )
+}
+
 /// Query parameters; a malformed query string is a 400 in our shape.
 pub struct ApiQuery<T>(pub T);
 

@@ -67,7 +67,11 @@ fn route_table() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::end_session))
         .routes(routes!(sign_in::sign_in_config))
         .routes(routes!(users::sign_up, users::list_users))
-        .routes(routes!(users::get_user, users::delete_user))
+        .routes(routes!(
+            users::get_user,
+            users::update_user,
+            users::delete_user
+        ))
         .routes(routes!(users::change_password))
         .routes(routes!(users::export))
         .routes(routes!(admin::all_todos))

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, ApiQuery, Authorizing, IfMatch, Principal, TodoUid, etag, present};
+use super::extract::{
+    ApiJson, ApiQuery, Authorizing, IfMatch, Principal, TodoUid, clearable, etag, present,
+};
 use super::idempotency::{IdempotencyKey, replayed};
 use super::json::to_text;
 use super::lists::{Kept, ListKey, Listed};
@@ -58,9 +60,14 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
-    /// The list asked for, at this moment in the caller's zone, and the parameters its links
-    /// keep.
-    fn todo_query(&self, state: Option<TodoState>) -> ApiResult<(TodoQuery, Filter)> {
+    /// The list asked for, at this moment in the caller's zone (`owner`'s profile's when `tz`
+    /// is not given and the list needs one), and the parameters its links keep.
+    async fn todo_query(
+        &self,
+        app: &AppState,
+        owner: &Username,
+        state: Option<TodoState>,
+    ) -> ApiResult<(TodoQuery, Filter)> {
         let ask = ListAsk {
             state,
             view: self.view.as_deref().map(str::parse).transpose()?,
@@ -74,7 +81,8 @@ impl ListQuery {
                 .transpose()?
                 .unwrap_or_default(),
         };
-        let query = ask.query(&zone_of(self.tz.as_deref())?, jiff::Timestamp::now())?;
+        let zone = zone_of(app, owner, self.tz.as_deref(), &ask).await?;
+        let query = ask.query(&zone, jiff::Timestamp::now())?;
         let filter = Filter::default()
             .with("state", state.map(TodoState::as_str))
             .with("sort", self.sort.as_deref())
@@ -92,9 +100,19 @@ pub(super) fn due_bound(name: &str, raw: Option<&str>) -> ApiResult<Option<DueBo
     Ok(raw.map(|r| DueBound::parse(name, r)).transpose()?)
 }
 
-/// The caller's zone for views and date bounds: `tz`, else UTC.
-pub(super) fn zone_of(tz: Option<&str>) -> ApiResult<Zone> {
-    Ok(tz.map(Zone::parse).transpose()?.unwrap_or_else(Zone::utc))
+/// The zone of `ask`'s days: `tz`, else (only when `ask` has days to work out) `owner`'s
+/// profile's, else UTC.
+pub(super) async fn zone_of(
+    app: &AppState,
+    owner: &Username,
+    tz: Option<&str>,
+    ask: &ListAsk,
+) -> ApiResult<Zone> {
+    match tz {
+        Some(tz) => Ok(Zone::parse(tz)?),
+        None if ask.needs_zone() => Ok(app.accounts.zone_of(owner).await?),
+        None => Ok(Zone::utc()),
+    }
 }
 
 /// A new todo: its description; every other field optional.
@@ -191,20 +209,6 @@ pub struct TodoChanges {
     due: Change<Due>,
 }
 
-/// For an optional field of a change that `null` removes: left out it stays as it is.
-fn clearable<'de, D, T>(deserializer: D) -> Result<Change<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: serde::Deserialize<'de>,
-{
-    Ok(
-        match <Option<T> as serde::Deserialize>::deserialize(deserializer)? {
-            Some(value) => Change::Set(value),
-            None => Change::Clear,
-        },
-    )
-}
-
 /// Where a todo goes in its owner's order: just before or just after another todo of theirs.
 #[derive(Deserialize, ToSchema)]
 #[serde(untagged, try_from = "MoveFields")]
@@ -289,7 +293,7 @@ pub async fn list_todos(
         .read(&app, async |owner| {
             let ApiQuery(query) = query?;
             let state = state_of(query.state.as_deref())?;
-            let (todo_query, filter) = query.todo_query(state)?;
+            let (todo_query, filter) = query.todo_query(&app, owner, state).await?;
             let scope = format!("todos {owner}");
             let (limit, cursor) = (query.limit.as_deref(), query.cursor.as_deref());
             let paging = Paging::filtered(&app.cursors, "/todos", &scope, filter, limit, cursor)?;

@@ -9,11 +9,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, ApiQuery, ClientAddr, OptionalJson, Principal, present};
+use super::extract::{ApiJson, ApiQuery, ClientAddr, OptionalJson, Principal, clearable, present};
 use super::lists::Listed;
 use super::paging::Paging;
 use crate::api::AppState;
-use crate::domain::{Email, LoginPassword, Password, Timestamp, Todo, TodoQuery, User, Username};
+use crate::domain::{
+    Change, Email, LoginPassword, Password, Timestamp, Todo, TodoQuery, User, Username, Zone,
+};
 use crate::store::{Page, PageRequest};
 
 /// A user as anyone allowed to see them sees them: never a hash, never a session.
@@ -27,6 +29,11 @@ pub struct Profile {
     admin: bool,
     #[schema(value_type = String, format = DateTime)]
     created_at: Timestamp,
+    /// The person's IANA time zone, for views asked without `tz`; left out when none is set
+    /// (then UTC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = "Europe/Berlin")]
+    tz: Option<String>,
 }
 
 impl From<&User> for Profile {
@@ -36,6 +43,7 @@ impl From<&User> for Profile {
             email: user.email.as_ref().map(|e| e.as_str().to_owned()),
             admin: user.admin,
             created_at: user.created_at,
+            tz: user.zone.as_ref().map(|z| z.name().to_owned()),
         }
     }
 }
@@ -190,6 +198,41 @@ pub async fn get_user(
     Ok(Json(Profile::from(
         &app.accounts.profile(&caller, &name).await?,
     )))
+}
+
+/// What the person may change of their profile here.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileChanges {
+    /// An IANA time zone, for views and date bounds asked without `tz`; `null` removes it (then
+    /// UTC).
+    #[serde(default, deserialize_with = "clearable")]
+    #[schema(value_type = Option<String>, example = "Europe/Berlin")]
+    tz: Change<Zone>,
+}
+
+/// Change a profile
+#[utoipa::path(patch, path = "/users/{username}", tag = "users", security(("token" = [])),
+    params(UserPathParam), request_body = ProfileChanges,
+    responses(
+        (status = 200, body = Profile, description = "The profile as changed"),
+        (status = 400, description = "An unknown time zone or field, or a malformed body"),
+        (status = 401, description = "Unauthorized"),
+        (status = 403, description = "Neither the user nor an administrator"),
+        (status = 404, description = "No such user"),
+    ))]
+pub async fn update_user(
+    State(app): State<AppState>,
+    Principal(caller): Principal,
+    UserPath(name): UserPath,
+    ApiJson(changes): ApiJson<ProfileChanges>,
+) -> ApiResult<Json<Profile>> {
+    let user = match changes.tz {
+        Change::Keep => app.accounts.profile(&caller, &name).await?,
+        Change::Set(zone) => app.accounts.set_zone(&caller, &name, Some(&zone)).await?,
+        Change::Clear => app.accounts.set_zone(&caller, &name, None).await?,
+    };
+    Ok(Json(Profile::from(&user)))
 }
 
 /// Delete an account

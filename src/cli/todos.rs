@@ -18,7 +18,8 @@ pub(super) struct TodosArgs {
     #[arg(long, env = "CHECKOFF_USER")]
     user: String,
     /// The IANA time zone of `today`, `tomorrow`, the views and times without a zone
-    /// [default: $TZ when it names one, else UTC].
+    /// [default: the profile's (`PATCH /users/NAME {"tz"}`), else $TZ when it names one, else
+    /// UTC].
     #[arg(long, global = true)]
     tz: Option<String>,
     #[command(subcommand)]
@@ -76,7 +77,7 @@ pub(super) async fn run(cli: &Cli, args: &TodosArgs) -> CliResult {
             args.user
         )));
     };
-    let zone = zone(args.tz.as_deref())?;
+    let zone = zone(args.tz.as_deref(), &user)?;
     let caller = person(&user);
     let todos = &service.todos;
     match &args.command {
@@ -175,10 +176,14 @@ fn person(user: &User) -> Decision {
     }
 }
 
-/// `--tz`, else `$TZ` when it is an IANA name (not a POSIX rule like `EST5EDT`), else UTC.
-fn zone(tz: Option<&str>) -> Result<Zone, Failure> {
+/// `--tz`, else the person's profile's, else `$TZ` when it is an IANA name (not a POSIX rule
+/// like `EST5EDT`), else UTC.
+fn zone(tz: Option<&str>, user: &User) -> Result<Zone, Failure> {
     if let Some(tz) = tz {
         return Ok(Zone::parse(tz)?);
+    }
+    if let Some(zone) = &user.zone {
+        return Ok(zone.clone());
     }
     let system = std::env::var("TZ").ok();
     Ok(system

@@ -236,6 +236,13 @@ pub struct ListAsk {
 }
 
 impl ListAsk {
+    /// Whether the query has days to work out in a zone (a view with dates, a date bound).
+    pub fn needs_zone(&self) -> bool {
+        self.view.is_some_and(|v| v != View::NoDate)
+            || self.due_before.is_some()
+            || self.due_after.is_some()
+    }
+
     /// The query this asks for at `now` in `zone`.
     pub fn query(&self, zone: &Zone, now: jiff::Timestamp) -> Result<TodoQuery, Invalid> {
         // A plain list (the most frequent request) asks for no day: none is worked out.

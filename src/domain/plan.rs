@@ -261,6 +261,13 @@ pub struct Zone {
     tz: TimeZone,
 }
 
+impl<'de> Deserialize<'de> for Zone {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Self::parse(&raw).map_err(D::Error::custom)
+    }
+}
+
 impl Zone {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let unknown = || {

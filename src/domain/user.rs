@@ -2,7 +2,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Invalid, Revocations, Timestamp};
+use super::{Invalid, Revocations, Timestamp, Zone};
 
 /// A login name: 1–64 characters of letters, digits and `.`, `_`, `-`, `@`, `+`, starting with a
 /// letter or digit. The set leaves out `#`, which the DynamoDB key layout uses as a separator.
@@ -197,6 +197,8 @@ pub struct User {
     pub revoked: Revocations,
     /// What the account holds, kept by the store as todos come and go.
     pub usage: Usage,
+    /// The person's time zone: what views and date bounds use when a request names none.
+    pub zone: Option<Zone>,
 }
 
 /// What an account holds: the todos and their [`super::Todo::stored_bytes`]. The store keeps it
@@ -224,6 +226,7 @@ impl User {
             created_at: Timestamp::now(),
             revoked: Revocations::default(),
             usage: Usage::default(),
+            zone: None,
         }
     }
 

@@ -9,7 +9,7 @@ use super::changes::ChangeFeed;
 use super::error::{ServiceError, ServiceResult};
 use super::sessions::Sessions;
 use crate::auth::{Decision, Passwords};
-use crate::domain::{Email, LoginPassword, Password, Timestamp, User, Username};
+use crate::domain::{Email, LoginPassword, Password, Timestamp, User, Username, Zone};
 use crate::store::{Page, PageRequest, Store, StoreError};
 
 const NO_SUCH_USER: ServiceError = ServiceError::NotFound("User not found");
@@ -84,6 +84,27 @@ impl Accounts {
     pub async fn profile(&self, caller: &Decision, name: &Username) -> ServiceResult<User> {
         may_manage(caller, name)?;
         self.user(name).await
+    }
+
+    /// Sets (or clears) `name`'s time zone; the profile as it then is.
+    pub async fn set_zone(
+        &self,
+        caller: &Decision,
+        name: &Username,
+        zone: Option<&Zone>,
+    ) -> ServiceResult<User> {
+        may_manage(caller, name)?;
+        self.store.set_zone(name, zone).await.map_err(|e| match e {
+            StoreError::NotFound => NO_SUCH_USER,
+            other => other.into(),
+        })?;
+        self.user(name).await
+    }
+
+    /// The time zone of `name`'s views when a request names none: their profile's, else UTC.
+    pub async fn zone_of(&self, name: &Username) -> ServiceResult<Zone> {
+        let user = self.user(name).await?;
+        Ok(user.zone.unwrap_or_else(Zone::utc))
     }
 
     /// Every account, by name: for administrators.

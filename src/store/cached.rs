@@ -21,7 +21,7 @@ use super::{
     Store, StoreResult, TodoStore, UserStore,
 };
 use crate::domain::{
-    DueFilter, Session, Timestamp, Todo, TodoPatch, TodoQuery, TodoState, User, Username,
+    DueFilter, Session, Timestamp, Todo, TodoPatch, TodoQuery, TodoState, User, Username, Zone,
 };
 
 /// Profiles kept at most; past it the cache starts over rather than grow.
@@ -159,6 +159,12 @@ impl UserStore for UserCache {
         set
     }
 
+    async fn set_zone(&self, username: &Username, zone: Option<&Zone>) -> StoreResult<()> {
+        let set = self.inner.set_zone(username, zone).await;
+        self.forget(username);
+        set
+    }
+
     async fn delete_user(&self, username: &Username) -> StoreResult<u64> {
         self.forget(username);
         let deleted = self.inner.delete_user(username).await;
@@ -215,6 +221,7 @@ mod tests {
             created_at: Timestamp::now(),
             revoked: Default::default(),
             usage: Default::default(),
+            zone: None,
         }
     }
 

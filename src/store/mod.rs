@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::domain::{
     DueFilter, Position, Session, Timestamp, Todo, TodoPatch, TodoQuery, TodoState, User, Username,
+    Zone,
 };
 
 pub use cached::UserCache;
@@ -152,6 +153,8 @@ pub trait UserStore: Send + Sync {
     async fn set_password_hash(&self, username: &Username, hash: &str) -> StoreResult<()>;
     /// Makes a user an administrator, or not; `NotFound` for an unknown user.
     async fn set_admin(&self, username: &Username, admin: bool) -> StoreResult<()>;
+    /// Sets (or with `None` clears) the person's time zone; `NotFound` when there is no such user.
+    async fn set_zone(&self, username: &Username, zone: Option<&Zone>) -> StoreResult<()>;
     /// Removes a user with all their todos and sessions; returns how many todos went with them.
     async fn delete_user(&self, username: &Username) -> StoreResult<u64>;
 }

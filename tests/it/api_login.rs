@@ -154,6 +154,7 @@ async fn an_original_pbkdf2_account_logs_in_and_is_rehashed_to_argon2id() {
         created_at: Timestamp::now(),
         revoked: Default::default(),
         usage: Default::default(),
+        zone: None,
     };
     app.store.create_user(&legacy).await.unwrap();
 

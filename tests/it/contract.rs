@@ -32,6 +32,7 @@ fn user(n: &str) -> User {
         created_at: Timestamp::now(),
         revoked: Default::default(),
         usage: Default::default(),
+        zone: None,
     }
 }
 
@@ -672,6 +673,29 @@ async fn administrators_are_made_and_unmade() {
     assert!(!store.get_user(&name("alice")).await.unwrap().unwrap().admin);
     assert!(matches!(
         store.set_admin(&name("nobody"), true).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn a_persons_time_zone_is_kept_changed_and_cleared() {
+    let (store, _dir) = fresh().await;
+    let berlin = checkoff::domain::Zone::parse("Europe/Berlin").unwrap();
+    // A profile made with a zone (as `migrate` copies one) keeps it.
+    let mut bob = user("bob");
+    bob.zone = Some(berlin.clone());
+    store.create_user(&bob).await.unwrap();
+    assert_eq!(store.get_user(&name("bob")).await.unwrap().unwrap(), bob);
+
+    store.create_user(&user("alice")).await.unwrap();
+    let zone_of = async |n: &str| store.get_user(&name(n)).await.unwrap().unwrap().zone;
+    assert_eq!(zone_of("alice").await, None);
+    store.set_zone(&name("alice"), Some(&berlin)).await.unwrap();
+    assert_eq!(zone_of("alice").await, Some(berlin));
+    store.set_zone(&name("alice"), None).await.unwrap();
+    assert_eq!(zone_of("alice").await, None);
+    assert!(matches!(
+        store.set_zone(&name("nobody"), None).await,
         Err(StoreError::NotFound)
     ));
 }

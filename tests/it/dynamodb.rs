@@ -334,6 +334,7 @@ async fn seed_sqlite(dir: &Path) -> Vec<Todo> {
             created_at: Timestamp::now(),
             revoked: Default::default(),
             usage: Default::default(),
+            zone: None,
         };
         store.create_user(&user).await.unwrap();
         for i in 0..3 {

@@ -109,6 +109,7 @@ pub async fn add_user(store: &dyn Store, name: &str) {
         created_at: Timestamp::now(),
         revoked: Default::default(),
         usage: Default::default(),
+        zone: None,
     };
     store.create_user(&user).await.expect("create user");
 }

@@ -814,3 +814,82 @@ async fn a_search_through_the_api_pages_with_its_words_and_refuses_one_without_a
     assert_eq!(status, StatusCode::OK);
     assert_eq!(found.as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn views_asked_without_a_zone_are_in_the_persons_own_zone() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("alice").await;
+    // A zone whose date is not UTC's right now (Kiritimati is 14 hours ahead, Pago Pago 11
+    // behind: at every hour one of them is on another day).
+    let now = jiff::Timestamp::now();
+    let utc_day = Zone::utc().day_at(now);
+    let zone = ["Pacific/Kiritimati", "Pacific/Pago_Pago"]
+        .into_iter()
+        .map(|z| Zone::parse(z).unwrap())
+        .find(|z| z.day_at(now) != utc_day)
+        .unwrap();
+    let there = zone.day_at(now).to_string();
+    let made = app
+        .authed(Method::POST, "/todos", &token)
+        .json(&json!({"description": "today there", "due": there}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), StatusCode::CREATED);
+    let today = async || {
+        let (status, list) = status_json(app.list_todos(&token, "?view=today").await).await;
+        assert_eq!(status, StatusCode::OK);
+        list.as_array().unwrap().len()
+    };
+    assert_eq!(
+        today().await,
+        0,
+        "without a zone of the person's, UTC's today"
+    );
+
+    let set = |tz: Value| {
+        app.authed(Method::PATCH, "/users/alice", &token)
+            .json(&json!({ "tz": tz }))
+            .send()
+    };
+    let (status, profile) = status_json(set(json!(zone.name())).await.unwrap()).await;
+    assert_eq!(
+        (status, &profile["tz"]),
+        (StatusCode::OK, &json!(zone.name()))
+    );
+    assert_eq!(today().await, 1, "the profile's zone");
+    let explicit = app.list_todos(&token, "?view=today&tz=UTC").await;
+    let (_, explicit) = status_json(explicit).await;
+    assert!(explicit.as_array().unwrap().is_empty(), "tz= still wins");
+
+    let (status, profile) = status_json(set(Value::Null).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(profile.get("tz").is_none(), "{profile}");
+    assert_eq!(today().await, 0);
+
+    let refused = set(json!("Mars/Olympus")).await.unwrap();
+    assert!(
+        error_message(refused, StatusCode::BAD_REQUEST)
+            .await
+            .contains("Mars/Olympus")
+    );
+    let unknown = app
+        .authed(Method::PATCH, "/users/alice", &token)
+        .json(&json!({"admin": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        unknown.status(),
+        StatusCode::BAD_REQUEST,
+        "nothing else is changed here"
+    );
+    app.create_user("bob").await;
+    let others = app
+        .authed(Method::PATCH, "/users/bob", &token)
+        .json(&json!({"tz": "UTC"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(others.status(), StatusCode::FORBIDDEN);
+}

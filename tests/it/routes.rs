@@ -65,6 +65,7 @@ fn the_document_lists_exactly_the_served_routes() {
             "POST /users",
             "DELETE /users/{username}",
             "GET /users/{username}",
+            "PATCH /users/{username}",
             "GET /users/{username}/export",
             "PUT /users/{username}/password",
             "GET /whoami",

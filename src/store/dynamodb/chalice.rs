@@ -99,6 +99,7 @@ fn user_from_chalice(item: &Item) -> Result<User, String> {
         created_at: Timestamp::now(),
         revoked: Default::default(),
         usage: Default::default(),
+        zone: None,
     })
 }
 

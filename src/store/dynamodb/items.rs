@@ -55,7 +55,7 @@ use uuid::Uuid;
 
 use crate::domain::{
     Description, Due, Email, Metadata, Notes, Position, Priority, Revocations, Session, Timestamp,
-    Title, Todo, TodoState, Usage, User, Username,
+    Title, Todo, TodoState, Usage, User, Username, Zone,
 };
 use crate::store::{Remembered, StoreError};
 
@@ -195,6 +195,9 @@ pub(super) fn user_item(user: &User) -> Item {
     item.insert("created_at".into(), s(user.created_at.to_string()));
     if let Some(email) = &user.email {
         item.insert("email".into(), s(email.as_str()));
+    }
+    if let Some(zone) = &user.zone {
+        item.insert("tz".into(), s(zone.name()));
     }
     item.insert(LOGIN_GENERATION.into(), n(user.revoked.generation()));
     if let Some(kept) = user.revoked.kept() {
@@ -364,6 +367,10 @@ pub(super) fn user_from_item(item: &Item) -> Result<User, StoreError> {
             todos: number_or_zero(&r, TODO_COUNT)?,
             bytes: number_or_zero(&r, TODO_BYTES)?,
         },
+        zone: match item.get("tz") {
+            None => None,
+            Some(_) => Some(r.parsed("tz", Zone::parse)?),
+        },
     })
 }
 
@@ -501,6 +508,7 @@ mod tests {
             created_at: Timestamp::now(),
             revoked: Default::default(),
             usage: Default::default(),
+            zone: None,
         };
         assert_eq!(user_from_item(&user_item(&user)).unwrap(), user);
     }

@@ -13,7 +13,7 @@ use super::items::{
     user_from_item, user_item, user_pk,
 };
 use super::request::{TRANSACTION_LIMIT, Transaction, built};
-use crate::domain::{User, Username};
+use crate::domain::{User, Username, Zone};
 use crate::store::{Page, PageRequest, StoreError, StoreResult, UserStore};
 
 impl DynamoStore {
@@ -151,6 +151,20 @@ impl UserStore for DynamoStore {
                 aws_sdk_dynamodb::types::AttributeValue::Bool(admin),
             );
         let updated = attempt(updated).await;
+        unless_condition_failed(updated, StoreError::NotFound).map(drop)
+    }
+
+    async fn set_zone(&self, username: &Username, zone: Option<&Zone>) -> StoreResult<()> {
+        let update = self
+            .profile_update(username)
+            .expression_attribute_names("#tz", "tz");
+        let update = match zone {
+            Some(zone) => update
+                .update_expression("SET #tz = :tz")
+                .expression_attribute_values(":tz", s(zone.name())),
+            None => update.update_expression("REMOVE #tz"),
+        };
+        let updated = attempt(update).await;
         unless_condition_failed(updated, StoreError::NotFound).map(drop)
     }
 

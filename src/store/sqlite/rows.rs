@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::error::from_sqlite;
 use crate::domain::{
     Description, Due, Email, Metadata, Notes, Position, Priority, Revocations, Session, Timestamp,
-    Title, Todo, Usage, User, Username,
+    Title, Todo, Usage, User, Username, Zone,
 };
 use crate::store::{StoreError, StoreResult};
 
@@ -26,7 +26,7 @@ macro_rules! todo_columns {
 macro_rules! user_columns {
     () => {
         "username, password_hash, email, admin, created_at, login_generation, kept_session, \
-         todo_count, todo_bytes"
+         todo_count, todo_bytes, tz"
     };
 }
 
@@ -150,6 +150,10 @@ pub(super) fn read_user(row: &Row<'_>) -> StoreResult<User> {
         usage: Usage {
             todos: c.count(7)?,
             bytes: c.count(8)?,
+        },
+        zone: match row.get_ref(9).map_err(from_sqlite)? {
+            ValueRef::Null => None,
+            _ => Some(c.parsed(9, Zone::parse)?),
         },
     })
 }

@@ -205,6 +205,10 @@ CREATE TRIGGER todos_words_delete AFTER DELETE ON todos BEGIN
     DELETE FROM todo_search_ids WHERE owner = OLD.owner AND uid = OLD.uid;
 END;
 "#,
+    // The person's time zone (an IANA name), for views asked without one.
+    r#"
+ALTER TABLE users ADD COLUMN tz TEXT;
+"#,
 ];
 
 /// Refuses a schema version this checkoff cannot work with.

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::error::from_sqlite;
 use super::rows::{read_user, user_columns};
 use super::{SqliteStore, query_all, sql_int};
-use crate::domain::{Revocations, Timestamp, User, Username};
+use crate::domain::{Revocations, Timestamp, User, Username, Zone};
 use crate::store::{Page, PageRequest, StoreError, StoreResult, UserStore};
 
 /// Runs an UPDATE of one user's row; `NotFound` when there is no such user.
@@ -34,8 +34,8 @@ impl UserStore for SqliteStore {
         self.writer
             .write(&user.username, move |conn| {
                 conn.prepare_cached(
-                    "INSERT INTO users (username, password_hash, email, admin, created_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT INTO users (username, password_hash, email, admin, created_at, tz) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )
                 .and_then(|mut stmt| {
                     stmt.execute(params![
@@ -44,6 +44,7 @@ impl UserStore for SqliteStore {
                         row.email.as_ref().map(|e| e.as_str()),
                         row.admin,
                         row.created_at.to_string(),
+                        row.zone.as_ref().map(|z| z.name()),
                     ])
                 })
                 .map_err(from_sqlite)?;
@@ -129,6 +130,19 @@ impl UserStore for SqliteStore {
                     conn,
                     "UPDATE users SET admin = ?2 WHERE username = ?1",
                     params![name, admin],
+                )
+            })
+            .await
+    }
+
+    async fn set_zone(&self, username: &Username, zone: Option<&Zone>) -> StoreResult<()> {
+        let (name, zone) = (username.to_string(), zone.map(|z| z.name().to_owned()));
+        self.writer
+            .write(username, move |conn| {
+                update_user(
+                    conn,
+                    "UPDATE users SET tz = ?2 WHERE username = ?1",
+                    params![name, zone],
                 )
             })
             .await
