@@ -4,6 +4,7 @@ the server does not do, the generated client breaks here.
 
 Usage: python walkthrough.py BASE_URL USER PASSWORD (the generated package on PYTHONPATH)."""
 
+import datetime
 import sys
 
 from checkoff_client import AuthenticatedClient, Client
@@ -13,9 +14,22 @@ from checkoff_client.api.todos import (
     delete_todo,
     get_todo,
     list_todos,
+    move_todo,
     update_todo,
 )
-from checkoff_client.models import LoginRequest, NewTodo, TodoChanges, TodoState
+from checkoff_client.api.users import update_user
+from checkoff_client.models import (
+    DueType1,
+    ListTodosSort,
+    ListTodosView,
+    LoginRequest,
+    MoveBefore,
+    NewTodo,
+    Priority,
+    ProfileChanges,
+    TodoChanges,
+    TodoState,
+)
 from checkoff_client.types import UNSET
 
 
@@ -81,10 +95,44 @@ def main(base, user, password):
     check(missing.status_code == 404, f"a deleted todo answered {missing.status_code}")
     check([t.uid for t in list_todos.sync(client=api)] == [second.uid], "one left")
 
+    plan(api, user, second)
+
     refused = AuthenticatedClient(base_url=base, token=token + "x")
     check(list_todos.sync_detailed(client=refused).status_code == 401, "a forged token is refused")
     check(UNSET is not None, "the client's types load")
-    print("walkthrough: ok (login, create, list, page, get, check off, stale If-Match, filter, delete)")
+    print("walkthrough: ok (login, create, list, page, get, check off, stale If-Match, filter, "
+          "delete; planning: zone, title, notes, priority, due, views, move, search)")
+
+
+def plan(api, user, first):
+    """The planning fields through the generated client: a profile's zone, a timed due in
+    another zone answered with its instant, a day, the upcoming view by due, a move to the top of
+    the person's order, and a search that ignores accents."""
+    profile = update_user.sync(user, client=api, body=ProfileChanges(tz="Pacific/Kiritimati"))
+    check(profile.tz == "Pacific/Kiritimati", f"the profile keeps its zone, got {profile.tz}")
+    goose = create_todo.sync(client=api, body=NewTodo(
+        description="Order the Christmas goose",
+        title="Goose",
+        notes="from the farm\nask for a big one",
+        priority=Priority.HIGH,
+        due=DueType1(at="2030-12-24T18:00", tz="Europe/Berlin"),
+    ))
+    utc = datetime.datetime(2030, 12, 24, 17, 0, tzinfo=datetime.timezone.utc)
+    check(isinstance(goose.due, DueType1) and goose.due.utc == utc,
+          f"a timed due is answered with its instant, got {goose.due}")
+    check(goose.priority == Priority.HIGH and goose.notes.endswith("big one"), "priority, notes")
+    cafe = create_todo.sync(client=api, body=NewTodo(
+        description="Café au lait", due=datetime.date(2030, 12, 23)))
+    check(cafe.due == datetime.date(2030, 12, 23), f"a day stays a day, got {cafe.due}")
+
+    upcoming = list_todos.sync(client=api, view=ListTodosView.UPCOMING, sort=ListTodosSort.DUE)
+    check([t.uid for t in upcoming] == [cafe.uid, goose.uid], "upcoming, soonest first")
+    moved = move_todo.sync(goose.uid, client=api, body=MoveBefore(before=first.uid))
+    check(moved.position < first.position, "the moved todo's key sorts before its anchor's")
+    order = list_todos.sync(client=api, sort=ListTodosSort.POSITION)
+    check([t.uid for t in order] == [goose.uid, first.uid, cafe.uid], "the person's order")
+    found = list_todos.sync(client=api, q="cafe")
+    check([t.uid for t in found] == [cafe.uid], "a search ignores accents")
 
 
 if __name__ == "__main__":
