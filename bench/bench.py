@@ -39,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,8 +64,10 @@ SIZES = [("list10", 10), ("list1k", 1_000), ("list100k", 100_000)]
 PRODUCTS = ["checkoff", "pocketbase", "ceiling"]
 # Rounds of the log and metrics variants, each a fresh process; the best of each is kept.
 VARIANT_ROUNDS = 3
-SCENARIOS = ["list", "list-uncached", "list-log", "list-nolog", "list-metrics", "get", "create",
-             "update", "login", "mixed"]
+SCENARIOS = ["list", "list-uncached", "list-log", "list-nolog", "list-metrics", "list-plain",
+             "list-today", "get", "create", "update", "login", "mixed"]
+# The zone of the Today view's row; every bench todo is due on today's date there.
+BENCH_ZONE = "Europe/Berlin"
 
 
 def log(msg: str) -> None:
@@ -530,9 +533,12 @@ class Checkoff:
 
 
 def create_todos(port: int, auth: str) -> list[str]:
-    """The bench user's TODOS_PER_USER todos, made through checkoff's API: their uids."""
+    """The bench user's TODOS_PER_USER todos, made through checkoff's API, each due today in
+    BENCH_ZONE (so its Today view holds the same todos as the plain list): their uids."""
+    today = datetime.datetime.now(zoneinfo.ZoneInfo(BENCH_ZONE)).date().isoformat()
     return [
-        expect_2xx("checkoff create", call(port, "POST", "/todos", {"description": f"todo {i}"},
+        expect_2xx("checkoff create", call(port, "POST", "/todos",
+                                           {"description": f"todo {i}", "due": today},
                                            auth=auth)).json()["uid"]
         for i in range(TODOS_PER_USER)
     ]
@@ -567,6 +573,19 @@ def bench_checkoff_on(co: Checkoff, args, workdir: Path, result: ProductResult) 
             "login": Req("POST", "/login", body=login_body),
         }
         load_scenarios(server, result, scenarios, args.seconds, "checkoff")
+
+        # The person's Today view against the plain list: the same 20 todos, the same server,
+        # interleaved rounds, the best of each (what the view adds: a day worked out in a zone,
+        # a filter, a sort by due).
+        today = f"/todos?view=today&tz={BENCH_ZONE}&sort=due"
+        views = {"list-plain": scenarios["list"], "list-today": Req("GET", today, auth=auth)}
+        same = expect_2xx("checkoff today", call(port, "GET", today, auth=auth)).json()
+        if len(same) != TODOS_PER_USER:
+            raise RuntimeError(f"the Today view holds {len(same)} todos, not {TODOS_PER_USER}")
+        for _ in range(VARIANT_ROUNDS):
+            for name, req in views.items():
+                load_scenarios(server, result, {name: req}, args.seconds, "checkoff",
+                               best_of=True)
 
         if co.store == "sqlite":
             # The same list from a second process on the same file that keeps no pages: what a
@@ -870,6 +889,9 @@ def report(results: dict, args, started: float) -> str:
                  "list-log": f"list 20, as served (best of {VARIANT_ROUNDS} fresh processes)",
                  "list-nolog": f"list 20, no access log (best of {VARIANT_ROUNDS})",
                  "list-metrics": f"list 20, metrics on (best of {VARIANT_ROUNDS})",
+                 "list-plain": f"list 20, beside the Today view (best of {VARIANT_ROUNDS})",
+                 "list-today": f"Today view in {BENCH_ZONE}, the same 20 (best of "
+                               f"{VARIANT_ROUNDS})",
                  "update": "update state",
                  "mixed": "mixed 90 % list / 10 % create", "ceiling": "ceiling (GET /)"}
         lines.append(f"| {label.get(scenario, scenario)} | {product} | {load.rps:,.0f} | "
@@ -961,6 +983,8 @@ def report(results: dict, args, started: float) -> str:
     share("update", "list", 0.40, "update ≥ 40 % of list")
     share("list-log", "list-nolog", 0.97, "the access log costs ≤ 3 % of list (with it / without)")
     share("list-metrics", "list-log", 0.97, "metrics cost ≤ 3 % of list (with them / without)")
+    share("list-today", "list-plain", 0.90,
+          "the Today view is within 10 % of the plain list (the same 20 todos)")
     if co and co.storm:
         r = ratio(co.storm[1].p99_ms, co.storm[0].p99_ms)
         goal("list p99 during a login storm ≤ 3× without", fmt_ratio(r), r <= 3)

@@ -118,6 +118,13 @@ pub(super) async fn zone_of(
 /// A new todo: its description; every other field optional.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "description": "Order the goose for Christmas Eve",
+    "title": "Goose",
+    "notes": "From the farm on the hill.\nAsk for a big one.",
+    "priority": "high",
+    "due": {"at": "2026-12-24T18:00", "tz": "Europe/Berlin"}
+}))]
 pub struct NewTodo {
     /// What the todo says (what clients that know no titles show).
     description: Description,
@@ -181,7 +188,7 @@ impl NewTodo {
 /// The fields to change, at least one; those left out stay as they are.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(min_properties = 1)]
+#[schema(min_properties = 1, example = json!({"state": "started", "due": "2026-12-23", "notes": null}))]
 pub struct TodoChanges {
     #[serde(default, deserialize_with = "present")]
     #[schema(nullable = false)]
