@@ -80,5 +80,8 @@ def filter_body(context, body):
     """Whether a date exists (30 February, 29 February outside leap years) and whether a wall-clock
     time exists in a time zone (the hour its clocks skip) is beyond JSON Schema, and so is the set
     of IANA zone names this checkoff knows: a due the document allows may still be a 400 naming
-    why. Generated bodies carry no due; tests/it/planning.rs and the domain's unit tests cover it."""
-    return not (isinstance(body, dict) and "due" in body)
+    why, and so may a profile's `tz`. Generated bodies carry no due and no zone but null (which
+    removes one); tests/it/planning.rs and the domain's unit tests cover them."""
+    if not isinstance(body, dict):
+        return True
+    return "due" not in body and body.get("tz") is None
