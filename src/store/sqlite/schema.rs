@@ -164,10 +164,12 @@ END;
 "#,
     // Search (`q=`): the words of each todo's owner, title, description and notes in an FTS5
     // index, folded as `domain::words` folds them (lower case, accents off). The index keeps
-    // no copy of the texts; its rows are numbered, and `todo_search_ids` numbers the todos
-    // (which have no row numbers of their own). A search reads the caller's entries of each
-    // word only: the owner is one of the indexed columns and every query names it. Rows are
-    // rewritten only when one of the searched texts changed.
+    // no copy of the texts (contentless: an entry is taken out with the words it was put in
+    // with, which the triggers have as OLD) and works with any SQLite since FTS5 came (3.9), so
+    // an older `sqlite3` shell can still write to the file. Its rows are numbered, and
+    // `todo_search_ids` numbers the todos (which have no row numbers of their own). A search
+    // reads the caller's entries of each word only: the owner is one of the indexed columns and
+    // every query names it. Rows are rewritten only when one of the searched texts changed.
     r#"
 CREATE TABLE todo_search_ids (
     id    INTEGER PRIMARY KEY,
@@ -177,7 +179,7 @@ CREATE TABLE todo_search_ids (
 );
 CREATE VIRTUAL TABLE todo_words USING fts5(
     owner, title, description, notes,
-    content = '', contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 2'
+    content = '', tokenize = 'unicode61 remove_diacritics 2'
 );
 INSERT INTO todo_search_ids (owner, uid) SELECT owner, uid FROM todos;
 INSERT INTO todo_words (rowid, owner, title, description, notes)
@@ -193,15 +195,17 @@ CREATE TRIGGER todos_words_update AFTER UPDATE OF title, description, notes ON t
 WHEN OLD.title IS NOT NEW.title OR OLD.description IS NOT NEW.description
     OR OLD.notes IS NOT NEW.notes
 BEGIN
-    DELETE FROM todo_words WHERE rowid =
-        (SELECT id FROM todo_search_ids WHERE owner = OLD.owner AND uid = OLD.uid);
+    INSERT INTO todo_words (todo_words, rowid, owner, title, description, notes)
+        SELECT 'delete', id, OLD.owner, OLD.title, OLD.description, OLD.notes
+        FROM todo_search_ids WHERE owner = OLD.owner AND uid = OLD.uid;
     INSERT INTO todo_words (rowid, owner, title, description, notes)
         SELECT id, NEW.owner, NEW.title, NEW.description, NEW.notes
         FROM todo_search_ids WHERE owner = NEW.owner AND uid = NEW.uid;
 END;
 CREATE TRIGGER todos_words_delete AFTER DELETE ON todos BEGIN
-    DELETE FROM todo_words WHERE rowid =
-        (SELECT id FROM todo_search_ids WHERE owner = OLD.owner AND uid = OLD.uid);
+    INSERT INTO todo_words (todo_words, rowid, owner, title, description, notes)
+        SELECT 'delete', id, OLD.owner, OLD.title, OLD.description, OLD.notes
+        FROM todo_search_ids WHERE owner = OLD.owner AND uid = OLD.uid;
     DELETE FROM todo_search_ids WHERE owner = OLD.owner AND uid = OLD.uid;
 END;
 "#,
@@ -322,5 +326,62 @@ mod tests {
             .query_row("SELECT todo_bytes FROM users", [], |row| row.get(0))
             .unwrap();
         assert_eq!(bytes, 6, "milk and {{}}");
+    }
+
+    /// The search index follows every write of the texts, for todos made before it too: what
+    /// a todo no longer says is no longer found, and FTS5's own check finds the index whole.
+    #[test]
+    fn the_search_index_follows_the_texts_it_was_built_from() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..8] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 8).unwrap();
+        let insert = |uid: &str, text: &str| {
+            format!(
+                "INSERT INTO todos (owner, uid, description, state, metadata, created_at,
+                                    updated_at, version, notes)
+                 VALUES ('alice', '{uid}', '{text}', 'unstarted', '{{}}', 'now', 'now', 1,
+                         'Épicerie');"
+            )
+        };
+        conn.execute_batch(&format!(
+            "INSERT INTO users (username, password_hash, created_at) VALUES ('alice', 'x', 'now');
+             {}",
+            insert("u1", "Buy oat milk")
+        ))
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        conn.execute_batch(&insert("u2", "Café au lait")).unwrap();
+        let found = |words: &str| -> Vec<String> {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT i.uid FROM todo_words JOIN todo_search_ids i \
+                     ON i.id = todo_words.rowid WHERE todo_words MATCH ?1 ORDER BY i.uid",
+                )
+                .unwrap();
+            stmt.query_map([words], |row| row.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        assert_eq!(found("milk"), ["u1"], "a todo made before the index");
+        assert_eq!(found("cafe"), ["u2"], "accents are taken off");
+        assert_eq!(found("epic*"), ["u1", "u2"]);
+        conn.execute_batch(
+            "UPDATE todos SET description = 'Buy tea', state = 'started' WHERE uid = 'u1';
+             UPDATE todos SET state = 'completed' WHERE uid = 'u2';
+             DELETE FROM todos WHERE uid = 'u2';",
+        )
+        .unwrap();
+        assert!(found("milk").is_empty());
+        assert_eq!(found("tea"), ["u1"]);
+        assert!(found("cafe").is_empty());
+        conn.execute_batch("INSERT INTO todo_words (todo_words) VALUES ('integrity-check');")
+            .unwrap();
+        let ids: i64 = conn
+            .query_row("SELECT count(*) FROM todo_search_ids", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(ids, 1);
     }
 }
