@@ -28,6 +28,15 @@ const NOT_KEPT =
 const STATES = ["unstarted", "started", "completed"];
 const NEXT_ACTION = { unstarted: "Start", started: "Complete", completed: "Reopen" };
 const STATE_WORD = { unstarted: "Not started", started: "Started", completed: "Completed" };
+// The person's zone, not the server's: "today", "tomorrow" and a due's time are theirs.
+const ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+const VIEWS = ["today", "upcoming", "overdue"];
+const PRIORITY_WORD = { low: "Low priority", medium: "Medium priority", high: "High priority" };
+const VIEW_EMPTY = {
+  today: ["Nothing due today", "Todos due today, in your time zone, show here."],
+  upcoming: ["Nothing coming up", "Todos due after today show here."],
+  overdue: ["Nothing overdue", "You are on top of things."],
+};
 
 let token = null; // the access token: in this variable only
 let provided = null; // {refresh, id}: the provider's other tokens, while signed in through it
@@ -52,6 +61,12 @@ let flushing = false;
 let offline = !navigator.onLine;
 let signUp = false;
 const rows = new Map(); // uid -> <li>
+// A search or date view (in the address) is the server's answer: which todos, in which order.
+let lens = null; // {key, ranks: Map uid -> place, error?}
+let lensSeq = 0;
+let lensTimer = 0;
+let drawing = false; // rows are being put in order: the focus leaving one is no blur of the person's
+let dragging = null; // the <li> being dragged: nothing redraws under the pointer
 const channel = "BroadcastChannel" in window ? new BroadcastChannel("checkoff") : null;
 
 // ---------------------------------------------------------------- HTTP
@@ -255,6 +270,7 @@ function endSession(message, keepQueue) {
   todos = new Map();
   learnt = new Map();
   listEtag = "";
+  lens = null;
   notice = "";
   if (!keepQueue) {
     queue = [];
@@ -570,7 +586,7 @@ async function loadList() {
   if (!token || leaving) return false;
   const since = clock;
   const { signal } = reads;
-  let path = "/todos?limit=1000";
+  let path = "/todos?limit=1000&sort=position";
   const headers = listEtag ? { "If-None-Match": listEtag } : {};
   const fresh = new Map();
   let first = true;
@@ -582,8 +598,7 @@ async function loadList() {
       if (first) listEtag = res.headers.get("ETag") || "";
       first = false;
       for (const item of await res.json()) fresh.set(item.uid, item);
-      const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.headers.get("Link") || "");
-      path = next ? next[1] : "";
+      path = nextPage(res);
     }
     if (signal.aborted) return false;
     const newer = (uid) => (learnt.get(uid) || 0) > since;
@@ -596,23 +611,33 @@ async function loadList() {
   return true;
 }
 
+/** The next page's path, from the Link header (it keeps every parameter), or "". */
+function nextPage(res) {
+  const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.headers.get("Link") || "");
+  return next ? next[1] : "";
+}
+
 /** What the server said of a todo, unless the page already knows a newer version. */
 function take(item) {
   const had = todos.get(item.uid);
   if (had && had.version > item.version) return;
   todos.set(item.uid, item);
   learnt.set(item.uid, ++clock);
+  if (!had || had.version !== item.version) lensSoon(); // it may have joined or left the search
 }
 
 function forget(uid) {
-  todos.delete(uid);
+  if (todos.delete(uid)) lensSoon();
   learnt.set(uid, ++clock);
 }
+
+/** The person's order: by position (compared as text, as the server does), then uid. */
+const byPosition = (a, b) => (a.position !== b.position ? (a.position < b.position ? -1 : 1) : a.uid < b.uid ? -1 : 1);
 
 /** What the person sees: the server's list with every change still in the queue laid over it. */
 function view() {
   const out = new Map();
-  for (const [uid, t] of [...todos].sort((a, b) => (a[0] < b[0] ? -1 : 1))) out.set(uid, { ...t });
+  for (const t of [...todos.values()].sort(byPosition)) out.set(t.uid, { ...t });
   for (const op of queue) {
     const mark = (t) => {
       t.pending = true;
@@ -620,7 +645,7 @@ function view() {
       t.op = op;
     };
     if (op.kind === "create") {
-      const t = { uid: op.uid, description: op.body.description, state: "unstarted" };
+      const t = { state: "unstarted", priority: "none", ...op.body, uid: op.uid }; // last, as on the server
       mark(t);
       out.set(op.uid, t);
     } else if (op.kind === "patch") {
@@ -639,23 +664,121 @@ function view() {
       for (const [uid, t] of out) if (t.state === "completed") out.delete(uid);
     }
   }
-  return [...out.values()];
+  const list = [...out.values()];
+  for (const op of queue) if (op.kind === "move") place(list, op);
+  return list;
 }
 
-function filterOf() {
-  const h = location.hash.replace(/^#\/?/, "");
-  return h === "active" || h === "completed" ? h : "all";
+/** A move not yet confirmed, as the person made it: the todo just before or after its anchor. */
+function place(list, op) {
+  const anchor = op.body.before || op.body.after;
+  const i = list.findIndex((t) => t.uid === op.uid);
+  if (i < 0 || !list.some((t) => t.uid === anchor)) return;
+  const [t] = list.splice(i, 1);
+  const a = list.findIndex((x) => x.uid === anchor);
+  list.splice(op.body.before ? a : a + 1, 0, t);
+  t.pending = true;
+}
+
+/** What the address asks for, as in `#/active?view=today&q=oat`: the state filter, a date view
+    and a search (all three in the address, so a reload or a shared link shows the same list). */
+function route() {
+  const [path, query] = location.hash.replace(/^#\/?/, "").split("?");
+  const params = new URLSearchParams(query || "");
+  const view = params.get("view");
+  return {
+    filter: path === "active" || path === "completed" ? path : "all",
+    view: VIEWS.includes(view) ? view : "",
+    q: (params.get("q") || "").trim().slice(0, 200),
+  };
+}
+
+function hashFor({ filter, view, q }) {
+  const params = new URLSearchParams();
+  if (view) params.set("view", view);
+  if (q) params.set("q", q);
+  const query = params.toString();
+  return `#/${filter === "all" ? "" : filter}${query ? "?" + query : ""}`;
+}
+
+/** What the server is asked for the address's view and search ("" for neither). A search
+    without a letter or a digit finds nothing to look for (the server refuses it): none. */
+function lensKey() {
+  const { view, q } = route();
+  const words = /[\p{L}\p{N}]/u.test(q) ? q : "";
+  return view || words ? JSON.stringify([view, words]) : "";
+}
+
+/** Asks the server which todos the view or search lists, and in which order: views by due date
+    in the person's zone, a search in the person's order. The state filter applies on top here. */
+async function refreshLens() {
+  clearTimeout(lensTimer);
+  const at = ++lensSeq; // an answer still on its way for an earlier address is dropped
+  const key = lensKey();
+  if (!key) {
+    $("list").removeAttribute("aria-busy");
+    if (lens) {
+      lens = null;
+      draw();
+    }
+    return;
+  }
+  if (!token || leaving || onAccount()) return;
+  const [view, q] = JSON.parse(key);
+  const same = lens && lens.key === key && !lens.error;
+  const params = new URLSearchParams({ limit: "1000", sort: view ? "due" : "position" });
+  if (view) params.set("view", view);
+  if (view) params.set("tz", ZONE);
+  if (q) params.set("q", q);
+  let path = "/todos?" + params;
+  const ranks = new Map();
+  $("list").setAttribute("aria-busy", "true");
+  try {
+    while (path) {
+      const res = await api("GET", path, { signal: reads.signal });
+      for (const item of await res.json()) ranks.set(item.uid, ranks.size);
+      path = nextPage(res);
+    }
+    if (at !== lensSeq) return;
+    lens = { key, ranks };
+  } catch (e) {
+    if (e.name === "AbortError" || at !== lensSeq) return;
+    if (e instanceof NetworkError) setOffline(true);
+    // Offline, the last answer for the same list stands; for another, the list says why it is empty.
+    lens = same && e instanceof NetworkError ? lens : { key, ranks: new Map(), error: e.message };
+  }
+  $("list").removeAttribute("aria-busy");
+  draw();
+  if (!same) {
+    const n = $("list").children.length;
+    say(`${n || "No"} ${n === 1 ? "todo matches" : "todos match"}.`);
+  }
+}
+
+/** The view or search again soon: something changed that may join it or leave it. */
+function lensSoon() {
+  if (!lensKey()) return;
+  clearTimeout(lensTimer);
+  lensTimer = setTimeout(refreshLens, 300);
 }
 
 function draw() {
-  if (!token) return;
+  if (!token || dragging) return;
   const items = view();
-  const filter = filterOf();
+  const r = route();
+  const { filter } = r;
   const shown = items.filter((t) =>
-    filter === "all" ? true : filter === "active" ? t.state !== "completed" : t.state === "completed"
+    (filter === "all" ? true : filter === "active" ? t.state !== "completed" : t.state === "completed") &&
+    (!lens || lens.ranks.has(t.uid) || t.uid.startsWith("new-")) // what was just added shows, until the server says
   );
+  const rank = (t) => (lens.ranks.has(t.uid) ? lens.ranks.get(t.uid) : Infinity);
+  if (lens && r.view) shown.sort((a, b) => rank(a) - rank(b) || 0); // by due
   const list = $("list");
+  list.classList.toggle("by-due", !!r.view);
   const keep = new Set(shown.map((t) => t.uid));
+  // Rows moved in the list lose the focus: it goes back where it was once they are in order.
+  const focused = document.activeElement;
+  drawing = true;
   for (const [uid, li] of rows) {
     if (!keep.has(uid) && !li.classList.contains("editing")) {
       li.remove();
@@ -673,6 +796,8 @@ function draw() {
     if (li !== at) list.insertBefore(li, at);
     else at = at.nextElementSibling;
   }
+  drawing = false;
+  if (focused !== document.activeElement && list.contains(focused)) focused.focus();
   const left = items.filter((t) => t.state !== "completed").length;
   const done = items.length - left;
   $("count").textContent = `${left} ${left === 1 ? "item" : "items"} left`;
@@ -686,14 +811,23 @@ function draw() {
     const [title, text] =
       items.length === 0
         ? ["Nothing to do yet", "Add your first todo above and press Enter."]
+        : lens && lens.error
+        ? ["Could not search", lens.error]
+        : lens && r.q
+        ? ["No todos match", `Nothing here matches “${r.q}”. Try other words, or clear the search.`]
+        : lens && r.view
+        ? VIEW_EMPTY[r.view]
         : filter === "active"
         ? ["All done!", "Every todo is completed. Enjoy the quiet."]
         : ["Nothing completed yet", "Completed todos will show up here."];
     $("empty-title").textContent = title;
     $("empty-text").textContent = text;
   }
-  for (const a of document.querySelectorAll("[data-filter]")) {
-    if (a.dataset.filter === filter) a.setAttribute("aria-current", "page");
+  // Each link changes one thing and keeps the rest: a filter keeps the view and the search.
+  for (const a of document.querySelectorAll("[data-filter], [data-view]")) {
+    const [name, value] = a.dataset.filter ? ["filter", a.dataset.filter] : ["view", a.dataset.view];
+    a.href = hashFor({ ...r, [name]: value });
+    if (r[name] === value) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
   drawBanner();
@@ -708,17 +842,24 @@ function row() {
   q(".text").addEventListener("dblclick", () => beginEdit(li));
   q(".retry").addEventListener("click", () => retry(li.dataset.uid));
   q(".discard").addEventListener("click", () => discard(li.dataset.uid));
-  const input = q(".edit");
-  input.addEventListener("keydown", (e) => {
-    if (e.key === "Enter") {
-      e.preventDefault();
-      endEdit(li, true);
-    } else if (e.key === "Escape") {
+  q(".handle").addEventListener("pointerdown", (e) => startDrag(e, li));
+  li.addEventListener("keydown", (e) => {
+    const editing = li.classList.contains("editing");
+    if (editing && e.key === "Escape") {
       e.preventDefault();
       endEdit(li, false);
+    } else if (editing && e.key === "Enter" && (e.target.classList.contains("edit") || e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      endEdit(li, true);
+    } else if (!editing && e.altKey && (e.key === "ArrowUp" || e.key === "ArrowDown")) {
+      e.preventDefault();
+      moveBy(li.dataset.uid, e.key === "ArrowUp" ? -1 : 1);
     }
   });
-  input.addEventListener("blur", () => endEdit(li, true));
+  // An edit is saved when the focus leaves the todo (not when it moves within its editor).
+  li.addEventListener("focusout", (e) => {
+    if (!drawing && li.classList.contains("editing") && !li.contains(e.relatedTarget)) endEdit(li, true);
+  });
   return li;
 }
 
@@ -750,6 +891,22 @@ function fill(li, t) {
   meta.textContent = note;
   meta.hidden = !note;
   meta.classList.toggle("bad", !!t.error);
+  const prio = q(".prio");
+  prio.textContent = PRIORITY_WORD[t.priority] || "";
+  prio.hidden = !prio.textContent;
+  prio.dataset.p = t.priority;
+  const due = dueOf(t);
+  const time = q(".due");
+  time.hidden = !due;
+  time.classList.toggle("overdue", !!(due && due.overdue));
+  if (due) {
+    // Overdue in words (and a mark), not in colour alone.
+    time.textContent = (due.overdue ? "Overdue: due " : "Due ") + dueWords(due);
+    time.dateTime = due.at ? due.at.toISOString() : due.day;
+    time.title = due.at && t.due.tz !== ZONE ? `${t.due.at.replace("T", " ")} in ${t.due.tz}` : "";
+  }
+  q(".notes").hidden = !t.notes;
+  q(".notes-text").textContent = t.notes || "";
   q(".retry").hidden = q(".discard").hidden = !t.error;
   if (t.error) {
     q(".retry").setAttribute("aria-label", `Retry saving ${name}`);
@@ -760,6 +917,77 @@ function fill(li, t) {
 function current(uid) {
   return view().find((t) => t.uid === uid);
 }
+
+// ---------------------------------------------------------------- due dates, in the person's zone
+
+const pad = (n) => String(n).padStart(2, "0");
+/** A Date's day here, as YYYY-MM-DD. */
+const isoDay = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+
+/** The day `n` days after today here (a day, not 24 hours: clocks change). */
+function dayFrom(n) {
+  const d = new Date();
+  return isoDay(new Date(d.getFullYear(), d.getMonth(), d.getDate() + n));
+}
+
+/** A todo's due as this page shows it: its day here, the instant of a timed one (the server's
+    `utc`; a due not yet sent is in this zone, so its wall clock is read here) and whether it is
+    overdue: not completed and due before today, or before now. */
+function dueOf(t) {
+  const due = t.due;
+  if (!due) return null;
+  const at = typeof due === "object" ? new Date(due.utc || due.at) : null;
+  const day = at ? isoDay(at) : due;
+  const overdue = t.state !== "completed" && (at ? at < Date.now() : day < dayFrom(0));
+  return { day, at, time: at ? `${pad(at.getHours())}:${pad(at.getMinutes())}` : "", overdue };
+}
+
+/** "today", "tomorrow", "Thu, Dec 24"… and "at 6:30 PM" for a timed due, in the person's words. */
+function dueWords({ day, at }) {
+  let words = ["yesterday", "today", "tomorrow"][[-1, 0, 1].map(dayFrom).indexOf(day)];
+  if (!words) {
+    const [y, m, d] = day.split("-").map(Number);
+    const year = y === new Date().getFullYear() ? undefined : "numeric";
+    words = new Date(y, m - 1, d).toLocaleDateString(undefined, { weekday: "short", month: "short", day: "numeric", year });
+  }
+  return at ? `${words} at ${at.toLocaleTimeString(undefined, { hour: "numeric", minute: "2-digit" })}` : words;
+}
+
+/** The due date, time and priority controls, for the new todo's form or a todo's editor. */
+function planBox() {
+  const box = $("plan-tpl").content.firstElementChild.cloneNode(true);
+  const date = box.querySelector(".due-date");
+  for (const b of box.querySelectorAll("[data-days]")) {
+    b.addEventListener("click", () => {
+      date.value = b.dataset.days ? dayFrom(+b.dataset.days) : "";
+      if (!date.value) box.querySelector(".due-time").value = "";
+      say(date.value ? `Due ${dueWords({ day: date.value })}.` : "No due date.");
+    });
+  }
+  return box;
+}
+
+/** The due the controls say: a day, or a time on a day (today when only a time is given) in
+    this zone; null for none. */
+function readDue(box) {
+  const date = box.querySelector(".due-date").value;
+  const time = box.querySelector(".due-time").value;
+  if (!date && !time) return null;
+  const day = date || dayFrom(0);
+  return time ? { at: `${day}T${time.slice(0, 5)}`, tz: ZONE } : day;
+}
+
+/** Fills the controls from a todo (a timed due from another zone in this zone's clock) and
+    remembers what they said, so that a due left alone is not sent again in this zone. */
+function setPlan(box, t) {
+  const due = t ? dueOf(t) : null;
+  box.querySelector(".due-date").value = due ? due.day : "";
+  box.querySelector(".due-time").value = due ? due.time : "";
+  box.querySelector(".priority").value = (t && t.priority) || "none";
+  box.dataset.was = dueKey(box);
+}
+
+const dueKey = (box) => box.querySelector(".due-date").value + " " + box.querySelector(".due-time").value;
 
 // ---------------------------------------------------------------- what a person does
 
@@ -772,10 +1000,18 @@ function addTodo(ev) {
     return;
   }
   input.value = "";
+  const plan = $("new-form").querySelector(".plan");
+  const body = { description };
+  const due = readDue(plan) || (route().view === "today" ? dayFrom(0) : null); // added to Today: due today
+  if (due) body.due = due;
+  if (plan.querySelector(".priority").value !== "none") body.priority = plan.querySelector(".priority").value;
+  setPlan(plan, null); // each new todo starts without a date or priority
   // The key makes a create that is sent again (its answer was lost) count once.
   const key = crypto.randomUUID ? crypto.randomUUID() : Date.now().toString(36) + Math.random().toString(36).slice(2);
-  enqueue({ kind: "create", uid: "new-" + Date.now().toString(36) + "-" + seq++, key, body: { description } });
-  say(`Added “${description}”.`);
+  enqueue({ kind: "create", uid: "new-" + Date.now().toString(36) + "-" + seq++, key, body });
+  const when = due ? dueOf({ due }) : null;
+  say(`Added “${description}”${when ? ", due " + dueWords(when) : ""}.`);
+  if ($("new-form").contains(document.activeElement)) input.focus(); // ready for the next one
 }
 
 function advance(uid) {
@@ -799,8 +1035,12 @@ function remove(uid) {
 function change(uid, body) {
   const create = queue.find((op) => op.kind === "create" && op.uid === uid);
   if (create && !create.tried && !body.state) {
-    Object.assign(create.body, body); // never sent: fold the edit into it (once sent, its key
-    // stands for that body, so the edit follows as a change of its own)
+    // Never sent: fold the edit into it (once sent, its key stands for that body, so the edit
+    // follows as a change of its own). A new todo leaves out what it has not, rather than null.
+    for (const [k, v] of Object.entries(body)) {
+      if (v === null) delete create.body[k];
+      else create.body[k] = v;
+    }
     save();
     draw();
     return;
@@ -808,14 +1048,28 @@ function change(uid, body) {
   enqueue({ kind: "patch", uid, body });
 }
 
+/** The todo's editor: its text in place, and below it the due date, priority and notes. */
 function beginEdit(li) {
-  if (li.classList.contains("editing")) return;
+  const t = current(li.dataset.uid);
+  if (li.classList.contains("editing") || !t) return;
   const input = li.querySelector(".edit");
   const text = li.querySelector(".text");
   li.classList.add("editing");
-  input.value = text.textContent;
+  input.value = t.description;
   input.hidden = false;
   text.hidden = true;
+  const editor = $("editor-tpl").content.firstElementChild.cloneNode(true);
+  const plan = planBox();
+  setPlan(plan, t);
+  editor.prepend(plan);
+  const e = (s) => editor.querySelector(s);
+  e(".notes-edit").value = t.notes || "";
+  e(".save").addEventListener("click", () => endEdit(li, true));
+  e(".cancel").addEventListener("click", () => endEdit(li, false));
+  e(".up").addEventListener("click", () => moveBy(li.dataset.uid, -1));
+  e(".down").addEventListener("click", () => moveBy(li.dataset.uid, 1));
+  for (const b of editor.querySelectorAll(".editor-acts button")) b.setAttribute("aria-label", `${b.textContent} “${t.description}”`);
+  input.after(editor);
   input.focus();
   input.setSelectionRange(input.value.length, input.value.length);
 }
@@ -823,19 +1077,83 @@ function beginEdit(li) {
 function endEdit(li, keep) {
   if (!li.classList.contains("editing")) return;
   const input = li.querySelector(".edit");
+  const editor = li.querySelector(".editor");
   const uid = li.dataset.uid;
-  const before = li.querySelector(".text").textContent;
-  const value = input.value.trim();
-  li.classList.remove("editing");
+  const t = current(uid);
+  const hadFocus = li.contains(document.activeElement);
+  li.classList.remove("editing"); // first: the focus leaving the editor as it goes is no blur
+  const body = keep && t ? edits(t, input.value.trim(), editor) : {};
   input.hidden = true;
   li.querySelector(".text").hidden = false;
-  const hadFocus = document.activeElement === input;
-  if (keep && value !== before) {
-    if (!value) return remove(uid);
-    change(uid, { description: value });
-    say(`Changed to “${value}”.`);
+  editor.remove();
+  if (body.description === "") return remove(uid);
+  if (Object.keys(body).length) {
+    change(uid, body);
+    say(body.description ? `Changed to “${body.description}”.` : `Saved “${t.description}”.`);
   } else draw();
   if (hadFocus && li.isConnected) li.querySelector(".edit-btn").focus();
+}
+
+/** What the editor changed, and only that (a field left alone is not sent). */
+function edits(t, text, editor) {
+  const body = {};
+  const plan = editor.querySelector(".plan");
+  if (text !== t.description) body.description = text;
+  if (dueKey(plan) !== plan.dataset.was) body.due = readDue(plan);
+  const priority = plan.querySelector(".priority").value;
+  if (priority !== (t.priority || "none")) body.priority = priority;
+  const notes = editor.querySelector(".notes-edit").value.trim() || null;
+  if (notes !== (t.notes || null)) body.notes = notes;
+  return body;
+}
+
+/** Alt+↑ / Alt+↓ and the editor's Move buttons: one place up or down among the todos shown. */
+function moveBy(uid, step) {
+  const t = current(uid);
+  if (!t) return;
+  if (route().view) return say("Todos listed by date keep that order; choose Any date to reorder them.");
+  const order = [...$("list").children].map((li) => li.dataset.uid);
+  const i = order.indexOf(uid);
+  const j = i + step;
+  if (i < 0 || j < 0 || j >= order.length) return say(`“${t.description}” is already ${step < 0 ? "first" : "last"}.`);
+  enqueue({ kind: "move", uid, body: step < 0 ? { before: order[j] } : { after: order[j] } });
+  say(`Moved “${t.description}” ${step < 0 ? "up" : "down"}: ${j + 1} of ${order.length}.`);
+}
+
+/** Dragging by the handle (mouse, pen or finger): the row follows the pointer among the others,
+    and where it is let go becomes its place, just after the row above it (or before the one below).
+    The list holds the pointer, not the handle: a row moved in the list would lose it. */
+function startDrag(e, li) {
+  if (e.button !== 0 || dragging || route().view || li.classList.contains("editing")) return;
+  e.preventDefault();
+  const list = $("list");
+  const [above, below] = [li.previousElementSibling, li.nextElementSibling];
+  list.setPointerCapture(e.pointerId); // let go outside the window, it still ends here
+  dragging = li;
+  li.classList.add("dragging");
+  const follow = (ev) => {
+    if (ev.pointerId !== e.pointerId) return;
+    if (ev.clientY < 48 || ev.clientY > innerHeight - 48) scrollBy(0, ev.clientY < 48 ? -24 : 24); // to a place off screen
+    const next = [...list.children].find((o) => o !== li && ev.clientY < o.getBoundingClientRect().top + o.offsetHeight / 2) || null;
+    if (next !== li.nextElementSibling) list.insertBefore(li, next);
+  };
+  const end = (ev) => {
+    if (ev.pointerId !== e.pointerId) return;
+    document.removeEventListener("pointermove", follow);
+    document.removeEventListener("pointerup", end);
+    document.removeEventListener("pointercancel", end);
+    li.classList.remove("dragging");
+    dragging = null;
+    const [prev, next] = [li.previousElementSibling, li.nextElementSibling];
+    const t = current(li.dataset.uid);
+    if (ev.type !== "pointerup" || !t || (prev === above && next === below)) return draw(); // back in place
+    enqueue({ kind: "move", uid: t.uid, body: prev ? { after: prev.dataset.uid } : { before: next.dataset.uid } });
+    const order = [...list.children];
+    say(`Moved “${t.description}”: ${order.indexOf(li) + 1} of ${order.length}.`);
+  };
+  document.addEventListener("pointermove", follow);
+  document.addEventListener("pointerup", end);
+  document.addEventListener("pointercancel", end);
 }
 
 function completeAll() {
@@ -882,7 +1200,7 @@ function restoreQueue() {
 }
 
 function dropCreate(uid) {
-  queue = queue.filter((op) => op.uid !== uid);
+  queue = queue.filter((op) => op.uid !== uid && anchorOf(op) !== uid); // moves next to it too
   save();
   draw();
 }
@@ -908,6 +1226,15 @@ async function flush() {
           break;
         }
         if (!token) break;
+        if (op.kind === "move") {
+          // A refused move is undone at once: the todo goes back to its place, and why is said.
+          queue.splice(queue.indexOf(op), 1);
+          const t = todos.get(op.uid);
+          const why = e instanceof ApiError && e.status === 412 ? "it was changed elsewhere in the meantime." : e.message;
+          problem(`Could not move “${t ? t.description : "that todo"}”: ${why} It is back in its place.`);
+          await loadList().catch(() => {});
+          continue;
+        }
         op.failed = true;
         op.error = e.message;
         if (e instanceof ApiError && e.status === 412) {
@@ -925,9 +1252,13 @@ async function flush() {
   }
 }
 
+/** A change to a todo not yet created, or a move next to one, waits for the create. */
 function waitsFor(op) {
-  return op.uid && op.uid.startsWith("new-") && op.kind !== "create";
+  const anchor = anchorOf(op);
+  return (op.uid && op.uid.startsWith("new-") && op.kind !== "create") || (anchor && anchor.startsWith("new-"));
 }
+
+const anchorOf = (op) => op.kind === "move" && (op.body.before || op.body.after);
 
 async function send(op) {
   if (op.kind === "create") {
@@ -943,7 +1274,20 @@ async function send(op) {
         li.dataset.uid = item.uid;
       }
     }
-    for (const o of queue) if (o.uid === op.uid) o.uid = item.uid;
+    if (lens) lens.ranks.set(item.uid, Infinity); // shown still, until the view or search is read again
+    for (const o of queue) {
+      if (o.uid === op.uid) o.uid = item.uid;
+      if (anchorOf(o) === op.uid) o.body[o.body.before ? "before" : "after"] = item.uid;
+    }
+  } else if (op.kind === "move") {
+    const known = todos.get(op.uid);
+    const headers = known ? { "If-Match": `"${known.version}"` } : {};
+    const path = `/todos/${encodeURIComponent(op.uid)}/move`;
+    take(await (await api("POST", path, { body: op.body, headers })).json());
+    // Where the keys around the gap were respaced, its neighbours changed too: read them.
+    const order = [...todos.values()].sort(byPosition).map((t) => t.uid);
+    const at = order.indexOf(anchorOf(op)) + (op.body.before ? -1 : 1);
+    if (order[at] !== op.uid) loadList().catch(() => {});
   } else if (op.kind === "patch") {
     const known = todos.get(op.uid);
     const headers = known && !op.force ? { "If-Match": `"${known.version}"` } : {};
@@ -1184,9 +1528,31 @@ function showView() {
   $("todos").hidden = account;
   if (account && !was) openAccount();
   else if (!account) {
+    const box = $("search");
+    if (searching) return applySearch(); // a link followed as the person typed: the words stand
+    if (document.activeElement !== box) box.value = route().q; // back, forward, a link, a reload
     draw();
+    if ((lens ? lens.key : "") !== lensKey()) refreshLens();
     if (was) $("new-todo").focus();
   }
+}
+
+/** The search box, a moment after the person stops typing (or at Enter): into the address
+    (replacing it, so Back does not step through every letter), then to the server. */
+let searchTimer = 0;
+let searching = false; // typed, not yet in the address
+function searchSoon(e) {
+  searching = true;
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(applySearch, e.key === "Enter" ? 0 : 300);
+}
+
+function applySearch() {
+  clearTimeout(searchTimer);
+  searching = false;
+  const q = $("search").value.trim();
+  if (q !== route().q) history.replaceState(null, "", hashFor({ ...route(), q }));
+  showView();
 }
 
 function openAccount() {
@@ -1411,6 +1777,9 @@ $("provider-signin").addEventListener("click", () => {
   signInWithProvider().catch((e) => providerError(`Signing in with ${provider.name} failed: ${stop(e.message)}`));
 });
 $("new-form").addEventListener("submit", addTodo);
+$("new-form").append(planBox());
+$("search").addEventListener("input", searchSoon);
+$("search").addEventListener("keydown", (e) => e.key === "Enter" && searchSoon(e));
 $("complete-all").addEventListener("click", completeAll);
 $("clear-completed").addEventListener("click", clearCompleted);
 window.addEventListener("hashchange", showView);
@@ -1422,6 +1791,7 @@ window.addEventListener("online", () => {
   setOffline(false);
   flush();
   reconnect();
+  if (lens && lens.error) refreshLens();
 });
 window.addEventListener("offline", () => setOffline(true));
 document.addEventListener("visibilitychange", () => {
@@ -1435,6 +1805,12 @@ document.addEventListener("visibilitychange", () => {
 setInterval(() => {
   if (token && queue.some((o) => !o.failed)) flush();
 }, 5000);
+// Time moves on though nothing changed: a due passes (overdue), a day ends (today, tomorrow).
+setInterval(() => {
+  if (!token || onAccount()) return;
+  draw();
+  if (route().view) refreshLens();
+}, 60000);
 if (channel) channel.onmessage = (m) => m.data === "logout" && token && endSession("You logged out in another tab.");
 
 start();

@@ -254,7 +254,12 @@ async function shown(page) {
 /** Wait until the list shows exactly these descriptions (in order). */
 async function expectShown(page, texts) {
   const want = JSON.stringify(texts);
-  await until(async () => JSON.stringify((await shown(page)).map((r) => r[0])) === want, `the list to be ${want}`);
+  let seen = "";
+  try {
+    await until(async () => (seen = JSON.stringify((await shown(page)).map((r) => r[0]))) === want, `the list to be ${want}`);
+  } catch (e) {
+    throw new Error(`${e.message}; it is ${seen}`);
+  }
 }
 
 async function settled(page) {
@@ -293,6 +298,33 @@ async function axe(page, where) {
   const bad = found.filter((v) => v.impact === "serious" || v.impact === "critical");
   for (const v of found) if (!bad.includes(v)) console.log(`     note (${where}): axe ${v.impact} ${v.id}: ${v.help}`);
   check(bad.length === 0, `axe found serious problems on ${where}:\n${JSON.stringify(bad, null, 2)}`);
+}
+
+/** The date `n` days after today in `zone`, as YYYY-MM-DD: what a browser there calls today,
+    tomorrow… (worked out here, so the walk passes at any hour). */
+function dayIn(zone, n = 0) {
+  const today = new Intl.DateTimeFormat("en-CA", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit" }).format(new Date());
+  const d = new Date(today + "T00:00:00Z");
+  d.setUTCDate(d.getUTCDate() + n);
+  return d.toISOString().slice(0, 10);
+}
+
+/** Text with every kind of space as a plain one (times read "7:30 PM" with a narrow one). */
+const spaced = (text) => (text || "").replace(/\s+/g, " ").trim();
+
+/** The descriptions shown, in order. */
+const texts = async (page) => (await shown(page)).map((r) => r[0]);
+
+/** Drags the row of `text` by its handle to where the row of `onto` is (its upper half). */
+async function drag(page, text, onto) {
+  await page.evaluate(() => scrollTo(0, 0));
+  const from = await rowOf(page, text).locator(".handle").boundingBox();
+  const to = await rowOf(page, onto).boundingBox();
+  const x = from.x + from.width / 2;
+  await page.mouse.move(x, from.y + from.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(x, to.y + 4, { steps: 12 });
+  await page.mouse.up();
 }
 
 function watchPage(page, problems) {
@@ -470,9 +502,22 @@ async function main() {
 
   await step("the keyboard alone reaches and works everything", async () => {
     await page.getByLabel("New todo").focus();
-    await page.keyboard.press("Tab"); // Add
-    await page.keyboard.press("Tab"); // Mark all completed
-    check((await page.evaluate(() => document.activeElement.id)) === "complete-all", "Tab order: Mark all completed");
+    // Add, the new todo's due date, time, quick dates and priority, the search, the date views,
+    // then Mark all completed: each with a name (a date or time field takes a Tab per part).
+    const passed = [];
+    for (let i = 0; i < 30 && (await page.evaluate(() => document.activeElement.id)) !== "complete-all"; i++) {
+      await page.keyboard.press("Tab");
+      passed.push(await page.evaluate(() => {
+        const el = document.activeElement;
+        const label = el.labels && el.labels[0];
+        const text = label ? [...label.childNodes].filter((n) => n !== el).map((n) => n.textContent).join("") : el.textContent;
+        return el.getAttribute("aria-label") || text.trim();
+      }));
+    }
+    check((await page.evaluate(() => document.activeElement.id)) === "complete-all", `Tab order: Mark all completed never came (${passed.join(" → ")})`);
+    const want = "Add → Due date → Due time → No date → Today → Tomorrow → Next week → Priority → Search todos → Any date → Today → Upcoming → Overdue → Mark all completed";
+    const order = passed.filter((name, i) => name !== passed[i - 1]).join(" → ");
+    check(order === want, `Tab order: ${order}`);
     await page.keyboard.press("Tab");
     const name = await page.evaluate(() => document.activeElement.getAttribute("aria-label"));
     check(/^Reopen “Buy oat milk”/.test(name || ""), `the first todo's control should be next, got ${name}`);
@@ -648,12 +693,287 @@ async function main() {
     check(server.length === 0, `the server still has ${JSON.stringify(server)}`);
   });
 
+
+  // ---- planning: due dates, priority, notes, the person's order, search and date views. The
+  // browser is in UTC+14 and the server in UTC, so "today" in the browser is not UTC's for most of
+  // the day; the dates expected are worked out from the zone, so the walk passes at any hour.
+  const ZONE = "Pacific/Kiritimati";
+  let pctx;
+  let pp; // the planner's page
+  let ptoken;
+  const serverOrder = async () => (await api(base, ptoken, "GET", "/todos?sort=position&limit=1000")).map((t) => t.description);
+  const stored = async (text) => (await api(base, ptoken, "GET", "/todos?limit=1000")).find((t) => t.description === text);
+  const dueText = async (text) => spaced(await rowOf(pp, text).locator("time.due").textContent());
+
+  await step("planning: in a browser in UTC+14, the quick dates and a due time are the browser's, and shown in its clock", async () => {
+    pctx = await browser.newContext({ viewport: { width: 1280, height: 1200 }, timezoneId: ZONE, locale: "en-US" });
+    pp = await pctx.newPage();
+    pp.setDefaultTimeout(5000);
+    watchPage(pp, problems);
+    await pp.goto(base + "/");
+    await signUp(pp, "pat");
+    ptoken = await apiLogin(base, "pat");
+    console.log(`     today in ${ZONE}: ${dayIn(ZONE)}; in UTC: ${dayIn("UTC")}`);
+    check((await pp.evaluate(() => ZONE)) === ZONE, `the page's zone is ${await pp.evaluate(() => ZONE)}`);
+    const form = pp.locator("#new-form");
+    const date = form.getByLabel("Due date");
+    await form.getByRole("button", { name: "Next week" }).click();
+    check((await date.inputValue()) === dayIn(ZONE, 7), `Next week set ${await date.inputValue()}`);
+    await pp.getByLabel("New todo").fill("Call the bank");
+    await form.getByRole("button", { name: "Tomorrow" }).click();
+    check((await date.inputValue()) === dayIn(ZONE, 1), `Tomorrow set ${await date.inputValue()}, not ${dayIn(ZONE, 1)}`);
+    await form.getByRole("button", { name: "Add" }).click();
+    await rowOf(pp, "Call the bank").and(pp.locator(":not(.pending)")).waitFor();
+    check((await dueText("Call the bank")) === "Due tomorrow", `the row says ${await dueText("Call the bank")}`);
+    check((await rowOf(pp, "Call the bank").locator("time.due").getAttribute("datetime")) === dayIn(ZONE, 1), "the row's date");
+    check((await stored("Call the bank")).due === dayIn(ZONE, 1), `stored ${JSON.stringify((await stored("Call the bank")).due)}`);
+    check((await date.inputValue()) === "", "the date stays in the form for the next todo");
+    // A date and a time: {at, tz} in the browser's zone; shown in its clock.
+    await pp.getByLabel("New todo").fill("Dinner with Sam");
+    await form.getByRole("button", { name: "Today" }).click();
+    await form.getByLabel("Due time").fill("19:30");
+    await pp.getByLabel("New todo").press("Enter");
+    await rowOf(pp, "Dinner with Sam").and(pp.locator(":not(.pending)")).waitFor();
+    const dinner = (await stored("Dinner with Sam")).due;
+    check(dinner.at === `${dayIn(ZONE)}T19:30` && dinner.tz === ZONE && dinner.utc, `stored ${JSON.stringify(dinner)}`);
+    check(/^(Overdue: due|Due) today at 7:30 PM$/.test(await dueText("Dinner with Sam")), `the row says ${await dueText("Dinner with Sam")}`);
+    const at = await rowOf(pp, "Dinner with Sam").locator("time.due").getAttribute("datetime");
+    check(new Date(at).getTime() === new Date(dinner.utc).getTime(), `the row's instant ${at}, stored ${dinner.utc}`);
+    // A time set elsewhere in another zone: in this zone's clock here, its own in the title.
+    await api(base, ptoken, "POST", "/todos", { description: "Meet the Berlin team", due: { at: `${dayIn(ZONE, 2)}T09:00`, tz: "Europe/Berlin" } });
+    await rowOf(pp, "Meet the Berlin team").waitFor();
+    const utc = (await stored("Meet the Berlin team")).due.utc;
+    const here = spaced(new Intl.DateTimeFormat("en-US", { timeZone: ZONE, hour: "numeric", minute: "2-digit" }).format(new Date(utc)));
+    check((await dueText("Meet the Berlin team")).endsWith(` at ${here}`), `the row says ${await dueText("Meet the Berlin team")}, not … at ${here}`);
+    const title = await rowOf(pp, "Meet the Berlin team").locator("time.due").getAttribute("title");
+    check(title === `${dayIn(ZONE, 2)} 09:00 in Europe/Berlin`, `the title: ${title}`);
+  });
+
+  await step("planning: overdue is said in words (not colour alone) and goes once completed", async () => {
+    await api(base, ptoken, "POST", "/todos", { description: "Renew the car tax", due: "2020-01-02" });
+    await api(base, ptoken, "POST", "/todos", { description: "Catch the early train", due: { at: `${dayIn(ZONE, -1)}T08:00`, tz: ZONE } });
+    await rowOf(pp, "Catch the early train").waitFor();
+    check((await dueText("Renew the car tax")) === "Overdue: due Thu, Jan 2, 2020", `the row says ${await dueText("Renew the car tax")}`);
+    check((await dueText("Catch the early train")) === "Overdue: due yesterday at 8:00 AM", `the row says ${await dueText("Catch the early train")}`);
+    check(await rowOf(pp, "Renew the car tax").locator("time.due.overdue").isVisible(), "no overdue mark");
+    check((await dueText("Call the bank")) === "Due tomorrow", "a todo due tomorrow is marked overdue");
+    await advance(pp, "Renew the car tax");
+    await advance(pp, "Renew the car tax");
+    await settled(pp);
+    check((await dueText("Renew the car tax")) === "Due Thu, Jan 2, 2020", `a completed todo is still overdue: ${await dueText("Renew the car tax")}`);
+  });
+
+  await step("planning: priority and notes are set in the todo's editor, shown on it and kept after a reload; No date removes the due", async () => {
+    await rowOf(pp, "Call the bank").locator(".text").dblclick();
+    const editor = pp.locator("#list li.editing");
+    check((await editor.getByLabel("Due date").inputValue()) === dayIn(ZONE, 1), "the editor does not show the due date");
+    await editor.getByLabel("Priority").selectOption("high");
+    await editor.getByLabel("Notes").fill("Account 12-34\nAsk about the fee");
+    await editor.getByRole("button", { name: "No date" }).click();
+    await editor.getByRole("button", { name: /^Save/ }).click();
+    await settled(pp);
+    const item = await stored("Call the bank");
+    check(item.priority === "high" && item.notes === "Account 12-34\nAsk about the fee" && item.due === null, `stored ${JSON.stringify(item)}`);
+    // the new todo's form sets a priority too
+    await pp.locator("#new-form").getByLabel("Priority").selectOption("low");
+    await addTodo(pp, "File the receipts");
+    check((await stored("File the receipts")).priority === "low", "the priority from the form was not stored");
+    await pp.reload();
+    const row = rowOf(pp, "Call the bank");
+    await row.waitFor();
+    check((await row.locator(".prio").textContent()) === "High priority", `the row says ${await row.locator(".prio").textContent()}`);
+    check((await rowOf(pp, "File the receipts").locator(".prio").textContent()) === "Low priority", "no low priority shown");
+    check(await row.locator("time.due").isHidden(), "the removed due is still shown");
+    check((await rowOf(pp, "Dinner with Sam").locator(".prio").isHidden()) && (await rowOf(pp, "Dinner with Sam").locator(".notes").isHidden()), "no priority or notes shown as some");
+    // the notes: collapsed, opened on request, line breaks kept
+    check((await row.locator(".notes summary").isVisible()) && (await row.locator(".notes-text").isHidden()), "the notes are not collapsed");
+    await row.locator(".notes summary").click();
+    check((await row.locator(".notes-text").isVisible()) && (await row.locator(".notes-text").innerText()) === "Account 12-34\nAsk about the fee", `the notes: ${await row.locator(".notes-text").innerText()}`);
+    // Escape leaves an edit unsaved
+    await row.locator(".text").dblclick();
+    await editor.getByLabel("Notes").fill("Never saved");
+    await editor.getByLabel("Notes").press("Escape");
+    await settled(pp);
+    check((await stored("Call the bank")).notes === "Account 12-34\nAsk about the fee", "Escape saved the notes");
+  });
+
+  await step("planning: dragging a todo by its handle gives it a new place, kept by the server (?sort=position) and after a reload", async () => {
+    await settled(pp);
+    const before = await texts(pp);
+    check(JSON.stringify(before) === JSON.stringify(await serverOrder()), `the page's order ${before} is not the server's ${await serverOrder()}`);
+    const last = before[before.length - 1];
+    await drag(pp, last, before[1]);
+    const want = [before[0], last, ...before.slice(1, -1)];
+    await expectShown(pp, want);
+    await settled(pp);
+    check(JSON.stringify(await serverOrder()) === JSON.stringify(want), `the server's order: ${await serverOrder()}`);
+    await drag(pp, before[0], before[2]); // down, past two
+    const then = [last, before[1], before[0], ...before.slice(2, -1)];
+    await expectShown(pp, then);
+    await settled(pp);
+    await pp.reload();
+    await expectShown(pp, then);
+    check(JSON.stringify(await serverOrder()) === JSON.stringify(then), `the server's order after the second drag: ${await serverOrder()}`);
+  });
+
+  await step("planning: Alt+↓ / Alt+↑ move the focused todo, keep the focus on it and say so; the order is kept", async () => {
+    const before = await texts(pp);
+    const [a, b, c] = before;
+    await rowOf(pp, a).locator("button.state").focus();
+    await pp.keyboard.press("Alt+ArrowDown");
+    await expectShown(pp, [b, a, ...before.slice(2)]);
+    await until(async () => (await pp.locator("#live").textContent()) === `Moved “${a}” down: 2 of ${before.length}.`, "the move to be announced");
+    check((await pp.evaluate(() => document.activeElement.closest("li").querySelector(".text").textContent)) === a, "the focus did not stay on the moved todo");
+    await pp.keyboard.press("Alt+ArrowDown");
+    await pp.keyboard.press("Alt+ArrowDown");
+    await pp.keyboard.press("Alt+ArrowUp");
+    const want = [b, c, a, ...before.slice(3)];
+    await expectShown(pp, want);
+    await settled(pp);
+    check(JSON.stringify(await serverOrder()) === JSON.stringify(want), `the server's order: ${await serverOrder()}`);
+    await pp.reload();
+    await expectShown(pp, want);
+    // the editor's Move buttons do the same, for a touch screen without a drag
+    await rowOf(pp, a).locator(".text").dblclick();
+    await pp.locator("#list li.editing").getByRole("button", { name: /^Move up/ }).click();
+    await expectShown(pp, [b, a, c, ...before.slice(3)]);
+    await pp.locator("#list li.editing").getByRole("button", { name: /^Cancel/ }).click();
+    await settled(pp);
+    check(JSON.stringify(await serverOrder()) === JSON.stringify([b, a, c, ...before.slice(3)]), `the server's order: ${await serverOrder()}`);
+  });
+
+  await step("planning: a move made elsewhere shows live in its place; a move the server refuses goes back and says why", async () => {
+    const before = await texts(pp);
+    const items = await api(base, ptoken, "GET", "/todos?sort=position&limit=1000");
+    await api(base, ptoken, "POST", `/todos/${items[items.length - 1].uid}/move`, { before: items[0].uid });
+    const want = [before[before.length - 1], ...before.slice(0, -1)];
+    await expectShown(pp, want);
+    const refuse = (route) => route.fulfill({ status: 412, contentType: "application/json", body: JSON.stringify({ message: "Precondition failed" }) });
+    await pp.route("**/todos/*/move", refuse);
+    await rowOf(pp, want[0]).locator("button.state").focus();
+    await pp.keyboard.press("Alt+ArrowDown");
+    const said = `Could not move “${want[0]}”: it was changed elsewhere in the meantime. It is back in its place.`;
+    await until(async () => (await pp.locator("#banner-text").textContent()) === said, "the refusal in words");
+    await expectShown(pp, want);
+    await pp.unroute("**/todos/*/move", refuse);
+    check(JSON.stringify(await serverOrder()) === JSON.stringify(want), `the server's order: ${await serverOrder()}`);
+    await pp.locator("#banner").getByRole("button", { name: "Dismiss" }).click();
+  });
+
+  await step("planning: the search finds “Café au lait” by “cafe”, keeps to the state filter, is in the address and clears", async () => {
+    await addTodo(pp, "Café au lait");
+    await addTodo(pp, "Buy coffee filters");
+    await settled(pp);
+    const everything = await texts(pp);
+    const sent = [];
+    const onRequest = (r) => {
+      const url = new URL(r.url());
+      if (url.pathname === "/todos" && url.searchParams.has("q")) sent.push(url.searchParams.get("q"));
+    };
+    pp.on("request", onRequest);
+    const box = pp.getByLabel("Search todos");
+    await box.pressSequentially("cafe", { delay: 40 });
+    await expectShown(pp, ["Café au lait"]);
+    check(pp.url().endsWith("#/?q=cafe"), `the address: ${pp.url()}`);
+    check(sent.join() === "cafe", `searches sent while typing: ${sent}`);
+    // with the state filter: the search stays, and an open todo is not completed
+    await pp.getByRole("link", { name: "Completed" }).click();
+    check(pp.url().endsWith("#/completed?q=cafe"), `the address: ${pp.url()}`);
+    await until(async () => (await pp.locator("#empty-title").isVisible()) && (await pp.locator("#empty-title").textContent()) === "No todos match", "“No todos match”");
+    await pp.getByRole("link", { name: "Active" }).click();
+    await expectShown(pp, ["Café au lait"]);
+    await pp.reload();
+    await expectShown(pp, ["Café au lait"]);
+    check((await box.inputValue()) === "cafe" && pp.url().endsWith("#/active?q=cafe"), `after a reload: ${await box.inputValue()} at ${pp.url()}`);
+    await box.fill("zebra");
+    await until(async () => (await pp.locator("#empty-title").textContent()) === "No todos match" && (await pp.locator("#empty").isVisible()), "“No todos match”");
+    check((await pp.locator("#list > li").count()) === 0, "todos shown that do not match");
+    await box.fill("");
+    await pp.getByRole("link", { name: "All", exact: true }).click();
+    await expectShown(pp, everything);
+    check(pp.url().endsWith("#/"), `the address after clearing: ${pp.url()}`);
+    pp.off("request", onRequest);
+  });
+
+  await step("planning: Today, Upcoming and Overdue follow the browser's zone (UTC+14), listed by due date; Any date goes back", async () => {
+    const make = (description, due) => api(base, ptoken, "POST", "/todos", { description, due });
+    await make("Due today here", dayIn(ZONE));
+    await make("Due the day before here", dayIn(ZONE, -1)); // UTC's today, for 14 hours of the day
+    await make("Due in three days", dayIn(ZONE, 3));
+    await make("Due tonight here", { at: `${dayIn(ZONE)}T23:59`, tz: ZONE });
+    await rowOf(pp, "Due tonight here").waitFor();
+    const asked = [];
+    const onRequest = (r) => {
+      const url = new URL(r.url());
+      if (url.pathname === "/todos" && url.searchParams.has("view")) asked.push(["view", "tz", "sort"].map((k) => url.searchParams.get(k)).join(" "));
+    };
+    pp.on("request", onRequest);
+    const expect = async (view, has, hasNot) => {
+      const link = pp.getByRole("link", { name: view[0].toUpperCase() + view.slice(1), exact: true });
+      await link.click();
+      check(pp.url().endsWith(`#/?view=${view}`), `the address: ${pp.url()}`);
+      const listed = (await api(base, ptoken, "GET", `/todos?view=${view}&tz=${encodeURIComponent(ZONE)}&sort=due&limit=1000`)).map((t) => t.description);
+      for (const t of has) check(listed.includes(t), `the server's ${view} lacks ${t}: ${listed}`);
+      for (const t of hasNot) check(!listed.includes(t), `the server's ${view} has ${t}: ${listed}`);
+      await expectShown(pp, listed);
+      check(asked.includes(`${view} ${ZONE} due`), `the page asked for ${asked}`);
+      check((await link.getAttribute("aria-current")) === "page", "the view is not marked current");
+    };
+    await expect("today", ["Due today here", "Due tonight here", "Dinner with Sam"], ["Due the day before here", "Due in three days", "Call the bank"]);
+    check((await texts(pp)).indexOf("Due today here") < (await texts(pp)).indexOf("Due tonight here"), "a day's todos come before its times");
+    // a todo added to Today is due today (the browser's), and stays in sight
+    await addTodo(pp, "Added to Today");
+    check((await stored("Added to Today")).due === dayIn(ZONE), `stored ${JSON.stringify((await stored("Added to Today")).due)}`);
+    await pp.waitForTimeout(500); // past the view's next read
+    check((await rowOf(pp, "Added to Today").count()) === 1, "the todo added to Today left it");
+    // a list by date keeps the date's order: no handle, and Alt+↓ says why it moves nothing
+    check(await rowOf(pp, "Due today here").locator(".handle").isHidden(), "a handle to drag in a list by date");
+    await rowOf(pp, "Due today here").locator("button.state").focus();
+    await pp.keyboard.press("Alt+ArrowDown");
+    await until(async () => /keep that order/.test(await pp.locator("#live").textContent()), "the reason nothing moved");
+    // with the state filter: completed, it leaves Today's active todos
+    await advance(pp, "Due today here");
+    await advance(pp, "Due today here");
+    await settled(pp);
+    await pp.getByRole("link", { name: "Active" }).click();
+    check(pp.url().endsWith("#/active?view=today"), `the address: ${pp.url()}`);
+    await until(async () => !(await texts(pp)).includes("Due today here") && (await texts(pp)).includes("Due tonight here"), "Today's active todos");
+    await pp.getByRole("link", { name: "All", exact: true }).click();
+    await expect("upcoming", ["Due in three days", "Meet the Berlin team"], ["Due today here", "Due tonight here", "Due the day before here"]);
+    await expect("overdue", ["Due the day before here", "Catch the early train"], ["Renew the car tax", "Due today here", "Due in three days"]);
+    check((await dueText("Due the day before here")) === "Overdue: due yesterday", `the row says ${await dueText("Due the day before here")}`);
+    await pp.getByRole("link", { name: "Any date" }).click();
+    await expectShown(pp, await serverOrder());
+    check(pp.url().endsWith("#/"), `the address: ${pp.url()}`);
+    pp.off("request", onRequest);
+  });
+
+  await step("planning: axe finds nothing serious with dues, priorities, open notes and an open editor, light or dark", async () => {
+    await rowOf(pp, "Call the bank").locator(".notes summary").click();
+    await rowOf(pp, "Dinner with Sam").locator(".text").dblclick();
+    await pp.locator("#list li.editing").waitFor();
+    await axe(pp, "the planned list (light)");
+    await pp.emulateMedia({ colorScheme: "dark" });
+    await axe(pp, "the planned list (dark)");
+    await pp.keyboard.press("Escape");
+    await pctx.close();
+  });
+
   await step("screenshots: desktop and phone, light and dark; the phone layout fits and has 44px targets", async () => {
     mkdirSync(SHOTS, { recursive: true });
     for (const text of ["Renew passport", "Book the dentist", "Plan the team offsite", "Water the plants"]) await addTodo(page, text);
     await advance(page, "Renew passport");
     await advance(page, "Renew passport");
     await advance(page, "Book the dentist");
+    // planned: a due tomorrow, a high priority, notes, one overdue (in the browser's zone)
+    const zone = await page.evaluate(() => ZONE);
+    const plans = {
+      "Book the dentist": { due: { at: `${dayIn(zone, 1)}T09:30`, tz: zone }, priority: "high" },
+      "Plan the team offsite": { due: dayIn(zone, 7), priority: "medium", notes: "Venue, agenda, budget" },
+      "Water the plants": { due: dayIn(zone, -1) },
+    };
+    for (const t of await api(base, token, "GET", "/todos?limit=1000")) if (plans[t.description]) await api(base, token, "PATCH", `/todos/${t.uid}`, plans[t.description]);
+    await until(async () => (await page.locator("#list time.due:visible").count()) === 3, "the planned todos to show");
     await settled(page);
     await page.evaluate(() => document.activeElement && document.activeElement.blur());
     await page.mouse.move(0, 799);
