@@ -246,21 +246,28 @@ impl ListAsk {
     /// The query this asks for at `now` in `zone`.
     pub fn query(&self, zone: &Zone, now: jiff::Timestamp) -> Result<TodoQuery, Invalid> {
         // A plain list (the most frequent request) asks for no day: none is worked out.
-        let today = || zone.day_at(now);
-        let tomorrow = || today().tomorrow().map_err(|e| Invalid(e.to_string()));
         let mut range = None;
         let mut open = false;
         match self.view {
             None | Some(View::NoDate) => {}
             Some(View::Today) => {
-                let from = DueBound::Day(today()).after(zone)?;
-                range = Some(from.and(DueBound::Day(tomorrow()?).before(zone)?));
+                let day = Day::at(zone, now)?;
+                range = Some(DueRange {
+                    days: (day.date, day.next_date),
+                    instants: (day.starts, day.next_starts),
+                });
             }
-            Some(View::Upcoming) => range = Some(DueBound::Day(tomorrow()?).after(zone)?),
+            Some(View::Upcoming) => {
+                let day = Day::at(zone, now)?;
+                range = Some(DueRange {
+                    days: (day.next_date, OPEN_END.into()),
+                    instants: (day.next_starts, OPEN_END.into()),
+                });
+            }
             Some(View::Overdue) => {
                 open = true;
                 range = Some(DueRange {
-                    days: (String::new(), write_day(today())),
+                    days: (String::new(), Day::at(zone, now)?.date),
                     instants: (String::new(), write_instant(now)),
                 });
             }
@@ -288,6 +295,52 @@ impl ListAsk {
             search: self.search.clone(),
             sort: self.sort,
         })
+    }
+}
+
+/// The day it is in a zone, and the next, as the views compare them: dates and the instants
+/// they begin (not always midnight). Worked out once per zone and day on each thread and kept
+/// while it is that day there: a person asks for the same views again and again, and each
+/// working out takes three conversions between the zone's clock and UTC.
+#[derive(Clone)]
+struct Day {
+    zone: Zone,
+    date: String,
+    next_date: String,
+    starts: String,
+    next_starts: String,
+    from: jiff::Timestamp,
+    until: jiff::Timestamp,
+}
+
+thread_local! {
+    static LAST_DAY: std::cell::RefCell<Option<Day>> = const { std::cell::RefCell::new(None) };
+}
+
+impl Day {
+    fn at(zone: &Zone, now: jiff::Timestamp) -> Result<Self, Invalid> {
+        let kept = LAST_DAY.with_borrow(|last| {
+            last.as_ref()
+                .filter(|d| d.zone == *zone && d.from <= now && now < d.until)
+                .cloned()
+        });
+        if let Some(day) = kept {
+            return Ok(day);
+        }
+        let today = zone.day_at(now);
+        let tomorrow = today.tomorrow().map_err(|e| Invalid(e.to_string()))?;
+        let (from, until) = (zone.start_of(today)?, zone.start_of(tomorrow)?);
+        let day = Self {
+            zone: zone.clone(),
+            date: write_day(today),
+            next_date: write_day(tomorrow),
+            starts: write_instant(from),
+            next_starts: write_instant(until),
+            from,
+            until,
+        };
+        LAST_DAY.with_borrow_mut(|last| *last = Some(day.clone()));
+        Ok(day)
     }
 }
 

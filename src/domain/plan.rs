@@ -611,7 +611,15 @@ fn write_local(local: DateTime) -> String {
 
 /// An instant in UTC to the second, fixed width: text order is time order.
 pub fn write_instant(at: jiff::Timestamp) -> String {
-    at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    // Written out rather than through strftime: views work out two of these per request.
+    let utc = jiff::tz::Offset::UTC.to_datetime(at);
+    format!(
+        "{}T{:02}:{:02}:{:02}Z",
+        write_day(utc.date()),
+        utc.hour(),
+        utc.minute(),
+        utc.second()
+    )
 }
 
 /// A place in the person's order: a key in base 36 (`0-9a-z`) compared as text, never ending in
