@@ -375,6 +375,19 @@ impl Due {
                 else {
                     return Err(shape());
                 };
+                // An answer sent back as it came is fine: its `utc` is worked out again, but
+                // one that is no instant at all says the client meant something else.
+                match fields.get("utc") {
+                    None => {}
+                    Some(Value::String(utc)) if utc.parse::<jiff::Timestamp>().is_ok() => {}
+                    Some(_) => {
+                        return Err(Invalid(
+                            "due.utc, when sent, must be an instant such as \
+                             2026-12-24T17:00:00Z (it is worked out from at and tz anyway)"
+                                .into(),
+                        ));
+                    }
+                }
                 Self::at(parse_local(at)?, &Zone::parse(tz)?)
             }
             _ => Err(shape()),
@@ -1007,6 +1020,19 @@ mod tests {
         assert!("urgent".parse::<Priority>().is_err());
         for p in Priority::ALL {
             assert_eq!(Priority::from_rank(i64::from(p.rank())).unwrap(), p);
+        }
+    }
+
+    #[test]
+    fn a_due_sent_back_with_its_utc_is_taken_and_a_utc_of_another_kind_refused() {
+        let berlin = json!({"at": "2026-12-24T18:00", "tz": "Europe/Berlin"});
+        let mut echoed = berlin.clone();
+        echoed["utc"] = json!("2000-01-01T00:00:00Z");
+        assert_eq!(Due::parse(&echoed).unwrap(), Due::parse(&berlin).unwrap());
+        for utc in [json!({}), json!(5), json!("tomorrow"), Value::Null] {
+            let mut bad = berlin.clone();
+            bad["utc"] = utc.clone();
+            assert!(Due::parse(&bad).is_err(), "{utc}");
         }
     }
 
