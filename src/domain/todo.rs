@@ -469,6 +469,14 @@ pub struct TodoPatch {
 }
 
 impl TodoPatch {
+    /// A move: only the position changes.
+    pub fn to_position(position: Position) -> Self {
+        Self {
+            position: Some(position),
+            ..Self::default()
+        }
+    }
+
     /// Whether it may change the todo's size (what counts against the account's quota).
     pub fn resizes(&self) -> bool {
         self.description.is_some()

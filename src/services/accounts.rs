@@ -94,10 +94,10 @@ impl Accounts {
         zone: Option<&Zone>,
     ) -> ServiceResult<User> {
         may_manage(caller, name)?;
-        self.store.set_zone(name, zone).await.map_err(|e| match e {
-            StoreError::NotFound => NO_SUCH_USER,
-            other => other.into(),
-        })?;
+        self.store
+            .set_zone(name, zone)
+            .await
+            .map_err(no_such_user)?;
         self.user(name).await
     }
 
@@ -163,10 +163,7 @@ impl Accounts {
         if caller.owner == *name {
             self.confirm_owner(caller, name, current, address).await?;
         }
-        self.store.delete_user(name).await.map_err(|e| match e {
-            StoreError::NotFound => NO_SUCH_USER,
-            other => other.into(),
-        })?;
+        self.store.delete_user(name).await.map_err(no_such_user)?;
         self.feed.sessions_ended(name);
         Ok(())
     }
@@ -228,6 +225,14 @@ impl Accounts {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+/// A write to an account that found none.
+fn no_such_user(e: StoreError) -> ServiceError {
+    match e {
+        StoreError::NotFound => NO_SUCH_USER,
+        other => other.into(),
     }
 }
 

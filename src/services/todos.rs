@@ -206,15 +206,11 @@ impl Todos {
             true => (beside.first(), Some(&anchor)),
             false => (Some(&anchor), beside.first()),
         };
-        let position = low.map(|t| &t.position);
-        match Position::between(position, high.map(|t| &t.position)) {
+        match Position::between(low.map(|t| &t.position), high.map(|t| &t.position)) {
             Some(position) => {
-                let patch = TodoPatch {
-                    position: Some(position),
-                    ..TodoPatch::default()
-                };
                 // Written only over the version read, so that a move racing this one cannot
                 // be undone unseen.
+                let patch = TodoPatch::to_position(position);
                 self.update(caller, uid, &patch, Some(&[moving.version]))
                     .await
             }
@@ -243,23 +239,27 @@ impl Todos {
         let respaced = Position::respace(&keys, gap, first, last).ok_or(ServiceError::Refused(
             "the todos around this place are too crowded to move into; move some elsewhere first",
         ))?;
-        let mut moved: Vec<(Todo, Position)> = run[respaced.start..]
+        // What each write is conditional on, and the todo it leaves: the moved one last.
+        let now = Timestamp::now();
+        let (places, mut written): (Vec<Placement>, Vec<Todo>) = run[respaced.start..]
             .iter()
+            .copied()
             .zip(respaced.keys)
             .filter(|(todo, key)| todo.position != *key)
-            .map(|(todo, key)| ((*todo).clone(), key))
-            .collect();
-        moved.push((moving, respaced.moved));
-        self.limits.write(caller)?;
-        let places: Vec<Placement> = moved
-            .iter()
-            .map(|(todo, position)| Placement {
-                uid: todo.uid,
-                version: todo.version,
-                position: position.clone(),
+            .chain([(&moving, respaced.moved)])
+            .map(|(todo, position)| {
+                let place = Placement {
+                    uid: todo.uid,
+                    version: todo.version,
+                    position: position.clone(),
+                };
+                (
+                    place,
+                    todo.clone().patched(&TodoPatch::to_position(position), now),
+                )
             })
-            .collect();
-        let now = Timestamp::now();
+            .unzip();
+        self.limits.write(caller)?;
         self.store
             .reposition_todos(owner, &places, now)
             .await
@@ -267,16 +267,6 @@ impl Todos {
                 StoreError::Changed => ServiceError::Changed,
                 other => other.into(),
             })?;
-        let mut written: Vec<Todo> = moved
-            .into_iter()
-            .map(|(todo, position)| {
-                let patch = TodoPatch {
-                    position: Some(position),
-                    ..TodoPatch::default()
-                };
-                todo.patched(&patch, now)
-            })
-            .collect();
         for todo in &written {
             self.feed.publish(caller, What::Updated(todo.clone()));
         }

@@ -396,10 +396,7 @@ impl TodoStore for SqliteStore {
         self.writer
             .write(owner, move |conn| {
                 for place in places {
-                    let patch = TodoPatch {
-                        position: Some(place.position),
-                        ..TodoPatch::default()
-                    };
+                    let patch = TodoPatch::to_position(place.position);
                     let uid = place.uid.to_string();
                     match update_row(conn, &name, &uid, &patch, Some(place.version), now) {
                         Err(StoreError::NotFound | StoreError::VersionMismatch { .. }) => {
