@@ -10,6 +10,7 @@ mod guard;
 mod readers;
 mod rows;
 mod schema;
+mod search_index;
 mod sessions;
 mod todos;
 mod users;

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::error::from_sqlite;
 use super::guard::{keep, recall};
 use super::rows::{read_todo, todo_columns};
+use super::search_index::{any_pending, index_pending};
 use super::{SqliteStore, query_all, sql_int};
 use crate::domain::{
     Due, DueFilter, Search, Sort, Timestamp, Todo, TodoPatch, TodoQuery, TodoState, Username,
@@ -257,6 +258,10 @@ impl TodoStore for SqliteStore {
     ) -> StoreResult<Page<Todo>> {
         let (owner, query) = (owner.to_string(), query.clone());
         let PageRequest { limit, after } = page.clone();
+        // Every write made before the search is found: what waits for the index goes in first.
+        if query.search.is_some() && self.readers.read(any_pending)? {
+            self.writer.write_unowned(index_pending).await?;
+        }
         self.readers.read(move |conn| {
             let (sql, values) = list_sql(&owner, &query, after.as_deref(), limit)?;
             let todos = query_all(conn, &sql, params_from_iter(values), read_todo)?;

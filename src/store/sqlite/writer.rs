@@ -8,13 +8,14 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::commit_watch::{CommitWatch, data_version};
 use super::error::from_sqlite;
+use super::search_index::{any_pending, index_pending};
 use crate::domain::Username;
 use crate::store::changes::{ChangeClock, Stripe};
 use crate::store::{StoreError, StoreResult};
@@ -24,6 +25,10 @@ const MAX_BATCH: usize = 256;
 
 /// How soon another process's commit is noticed when this one is not writing.
 const WATCH_EVERY: Duration = Duration::from_millis(50);
+
+/// How long new texts may wait for the search index under a steady load (searches do not
+/// wait: they index what waits first).
+const INDEX_EVERY: Duration = Duration::from_secs(1);
 
 /// Sends the outcome to the caller once the batch's COMMIT is known (`Some(why)` if it failed).
 type Reply = Box<dyn FnOnce(Option<&str>) + Send>;
@@ -160,22 +165,57 @@ fn run(
     watch: &CommitWatch,
 ) {
     let mut seen = data_version(&conn).ok();
+    // Whether todos may wait for the search index (any process may have written some), and
+    // when they were last indexed.
+    let mut may_wait = true;
+    let mut indexed = Instant::now();
     loop {
-        match queue.recv_timeout(WATCH_EVERY) {
+        let idle = match queue.recv_timeout(WATCH_EVERY) {
             Ok(first) => {
                 let mut batch = vec![first];
                 batch.extend(queue.try_iter().take(MAX_BATCH - 1));
                 commit_batch(&conn, batch, clock, watch);
+                may_wait = true;
+                false
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Timeout) => true,
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
-        }
+        };
         let now = data_version(&conn).ok();
         // Unreadable counts as changed: a stale answer is worse than a cache miss.
         if now.is_none() || now != seen {
             clock.external_change();
             seen = now;
+            may_wait = true;
         }
+        if may_wait && (idle || indexed.elapsed() >= INDEX_EVERY) {
+            may_wait = false;
+            indexed = Instant::now();
+            index_waiting(&conn, clock, watch);
+        }
+    }
+}
+
+/// Indexes the texts that wait for the search index, in a transaction of its own.
+fn index_waiting(conn: &Connection, clock: &ChangeClock, watch: &CommitWatch) {
+    match any_pending(conn) {
+        Ok(false) => {}
+        Ok(true) => {
+            // Nobody hears the answer: a failure leaves the texts waiting for the next try,
+            // and a search indexes them itself first.
+            let (reply, _) = oneshot::channel();
+            let job = Task {
+                stripe: None,
+                work: |conn: &Connection| {
+                    index_pending(conn).inspect_err(
+                        |e| tracing::warn!(error = %e, "could not update the search index"),
+                    )
+                },
+                reply,
+            };
+            commit_batch(conn, vec![Box::new(job)], clock, watch);
+        }
+        Err(e) => tracing::warn!(error = %e, "could not read what waits for the search index"),
     }
 }
 

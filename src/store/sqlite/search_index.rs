@@ -1,0 +1,87 @@
+//! Bringing the search index up to date: new and changed todos wait in `todo_words_pending`
+//! (schema migration 11) and are indexed together, by the writer when it is idle or a second
+//! has passed, and before any search is read.
+
+use rusqlite::Connection;
+
+use super::error::from_sqlite;
+use crate::store::StoreResult;
+
+/// Puts every waiting todo into the index with its texts as they are now.
+pub(super) fn index_pending(conn: &Connection) -> StoreResult<()> {
+    // A todo indexed before keeps its number (its old entry was taken out when noted).
+    const STEPS: [&str; 3] = [
+        "INSERT OR IGNORE INTO todo_search_ids (owner, uid) \
+         SELECT owner, uid FROM todo_words_pending",
+        "INSERT INTO todo_words (rowid, owner, title, description, notes) \
+         SELECT i.id, t.owner, t.title, t.description, t.notes \
+         FROM todo_words_pending p JOIN todo_search_ids i ON i.owner = p.owner AND i.uid = p.uid \
+         JOIN todos t ON t.owner = p.owner AND t.uid = p.uid",
+        "DELETE FROM todo_words_pending",
+    ];
+    for step in STEPS {
+        conn.prepare_cached(step)
+            .and_then(|mut stmt| stmt.execute([]))
+            .map_err(from_sqlite)?;
+    }
+    Ok(())
+}
+
+/// Whether any todo waits for the index.
+pub(super) fn any_pending(conn: &Connection) -> StoreResult<bool> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM todo_words_pending)")
+        .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+        .map_err(from_sqlite)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::domain::{Description, Metadata, Timestamp, Todo, User, Username};
+    use crate::store::sqlite::{DB_FILE, open_connection};
+    use crate::store::{SqliteStore, TodoStore, UserStore};
+
+    /// Nothing waits long for the index when nobody searches: the writer indexes a new todo
+    /// by itself (seen from another connection, as another process would).
+    #[tokio::test]
+    async fn the_writer_indexes_new_texts_without_a_search() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let alice = Username::parse("alice").unwrap();
+        store
+            .create_user(&User {
+                username: alice.clone(),
+                password_hash: "$argon2id$x".into(),
+                email: None,
+                admin: false,
+                created_at: Timestamp::now(),
+                revoked: Default::default(),
+                usage: Default::default(),
+                zone: None,
+            })
+            .await
+            .unwrap();
+        let description = Description::parse("Buy oat milk").unwrap();
+        store
+            .create_todo(&Todo::new(alice, description, Metadata::default()))
+            .await
+            .unwrap();
+
+        let elsewhere = open_connection(&dir.path().join(DB_FILE), true).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while any_pending(&elsewhere).unwrap() {
+            assert!(Instant::now() < deadline, "still waiting after 5 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let found: i64 = elsewhere
+            .query_row(
+                "SELECT count(*) FROM todo_words WHERE todo_words MATCH 'oat'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(found, 1);
+    }
+}
