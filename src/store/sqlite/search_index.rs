@@ -39,7 +39,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
-    use crate::domain::{Description, Metadata, Timestamp, Todo, User, Username};
+    use crate::domain::{Description, Metadata, Todo, User, Username};
     use crate::store::sqlite::{DB_FILE, open_connection};
     use crate::store::{SqliteStore, TodoStore, UserStore};
 
@@ -51,16 +51,7 @@ mod tests {
         let store = SqliteStore::open(dir.path()).unwrap();
         let alice = Username::parse("alice").unwrap();
         store
-            .create_user(&User {
-                username: alice.clone(),
-                password_hash: "$argon2id$x".into(),
-                email: None,
-                admin: false,
-                created_at: Timestamp::now(),
-                revoked: Default::default(),
-                usage: Default::default(),
-                zone: None,
-            })
+            .create_user(&User::new(alice.clone(), "$argon2id$x".into(), None, false))
             .await
             .unwrap();
         let description = Description::parse("Buy oat milk").unwrap();
