@@ -107,7 +107,7 @@ pub async fn build_on(settings: &Settings, store: Arc<dyn Store>) -> Result<AppS
         sessions,
         signup: settings.service.signup,
         cursors: Arc::new(Cursors::new(&secret)),
-        lists: Arc::new(ListCache::new(settings.service.list_cache_bytes)),
+        kept: Arc::new(ListCache::new(settings.service.list_cache_bytes)),
         events,
         live_events: settings.runtime == Runtime::Local,
         log_requests: settings.runtime == Runtime::Local,

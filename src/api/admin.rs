@@ -6,7 +6,7 @@ use utoipa::IntoParams;
 
 use super::error::ApiResult;
 use super::extract::{ApiQuery, Principal};
-use super::lists::Listed;
+use super::kept::Listed;
 use super::paging::{Filter, Paging, state_of};
 use super::todos::{due_bound, zone_of};
 use crate::api::AppState;

@@ -100,39 +100,69 @@ fn error_schema() -> RefOr<Schema> {
         .into()
 }
 
-/// How an answer that carries a todo feeds the next request (OpenAPI links, which clients and
-/// schemathesis's stateful tests follow): its `uid` names it in the item routes, and its `ETag`
-/// is the `If-Match` of a change that must not lose another.
+/// How an answer that carries a todo or a list feeds the next request (OpenAPI links, which
+/// clients and schemathesis's stateful tests follow): its id names it in the item routes, and
+/// its `ETag` is the `If-Match` of a change that must not lose another.
 fn link_items(paths: &mut Paths) {
-    const ITEM_OPERATIONS: [(&str, bool); 4] = [
-        ("get_todo", false),
-        ("update_todo", true),
-        ("update_todo_patch", true),
-        ("delete_todo", true),
-    ];
-    let answers = [
-        ("/todos", "post", "201"),
-        ("/todos/{uid}", "get", "200"),
-        ("/todos/{uid}", "put", "200"),
-        ("/todos/{uid}", "patch", "200"),
-    ];
+    link_resource(
+        paths,
+        &[
+            ("/todos", "post", "201"),
+            ("/todos/{uid}", "get", "200"),
+            ("/todos/{uid}", "put", "200"),
+            ("/todos/{uid}", "patch", "200"),
+        ],
+        &[
+            ("get_todo", false),
+            ("update_todo", true),
+            ("update_todo_patch", true),
+            ("delete_todo", true),
+        ],
+        "uid",
+    );
+    link_resource(
+        paths,
+        &[
+            ("/lists", "post", "201"),
+            ("/lists/{id}", "get", "200"),
+            ("/lists/{id}", "patch", "200"),
+        ],
+        &[
+            ("get_list", false),
+            ("rename_list", true),
+            ("delete_list", true),
+        ],
+        "id",
+    );
+}
+
+/// Links each of `answers` (path, method, status) to the item `operations` (id, whether
+/// conditional), the path parameter `id` taken from the body's field of that name.
+fn link_resource(
+    paths: &mut Paths,
+    answers: &[(&str, &str, &str)],
+    operations_of_item: &[(&str, bool)],
+    id: &str,
+) {
     for (path, method, status) in answers {
         let Some(RefOr::T(response)) = paths
             .paths
-            .get_mut(path)
-            .and_then(|item| operations(item).find(|(m, _)| *m == method))
-            .and_then(|(_, operation)| operation.responses.responses.get_mut(status))
+            .get_mut(*path)
+            .and_then(|item| operations(item).find(|(m, _)| m == method))
+            .and_then(|(_, operation)| operation.responses.responses.get_mut(*status))
         else {
             continue;
         };
-        for (operation, conditional) in ITEM_OPERATIONS {
+        for (operation, conditional) in operations_of_item {
             let mut link = LinkBuilder::new()
-                .operation_id(operation)
-                .parameter("path.uid", "$response.body#/uid");
-            if conditional {
+                .operation_id(*operation)
+                .parameter(format!("path.{id}"), format!("$response.body#/{id}"));
+            if *conditional {
                 link = link.parameter("header.If-Match", "$response.header.ETag");
             }
-            response.links.insert(operation.into(), link.build().into());
+            response
+                .links
+                .insert((*operation).into(), link.build().into());
         }
     }
 }

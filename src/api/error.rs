@@ -165,6 +165,7 @@ impl From<StoreError> for ApiError {
             StoreError::AlreadyExists => Self::Conflict("Already exists".into()),
             StoreError::VersionMismatch { .. } => Self::PreconditionFailed,
             StoreError::Changed => Self::Conflict("Changed meanwhile; try again".into()),
+            StoreError::NoList => Self::NotFound("List not found"),
             StoreError::Unavailable(detail) => Self::Unavailable(detail),
             StoreError::Unknown(detail) => Self::OutcomeUnknown(detail),
             StoreError::Internal(detail) => Self::Internal(detail),
@@ -196,7 +197,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::TooManyAttempts { retry_after } => Self::TooManyRequests { retry_after },
             ServiceError::Forbidden => Self::Forbidden,
             ServiceError::Refused(why) => Self::Refused(why),
-            ServiceError::Taken(what) => Self::Conflict(what.into()),
+            ServiceError::Taken(what) | ServiceError::Conflict(what) => Self::Conflict(what.into()),
             ServiceError::Store(e) => e.into(),
             ServiceError::Internal(detail) => Self::Internal(detail),
         }

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::error::{ApiError, ApiResult};
 use crate::api::{AppState, MAX_BODY_BYTES};
 use crate::auth::Decision;
-use crate::domain::Username;
+use crate::domain::{ListId, Username};
 
 /// A JSON body. Content-Type is not insisted on (`curl -d` works); the body must parse as `T`,
 /// which for our request types also validates every field and refuses unknown ones.
@@ -222,12 +222,32 @@ impl<S: Send + Sync> FromRequestParts<S> for TodoUid {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let not_found = || ApiError::NotFound("Todo not found");
-        let Path(raw) = Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| not_found())?;
-        Uuid::parse_str(&raw).map(TodoUid).map_err(|_| not_found())
+        path_uuid(parts, state, "Todo not found").await.map(Self)
     }
+}
+
+/// The `{id}` of a list route, read as a todo's uid is.
+pub struct ListPath(pub ListId);
+
+impl<S: Send + Sync> FromRequestParts<S> for ListPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let id = path_uuid(parts, state, "List not found").await?;
+        Ok(Self(ListId::from(id)))
+    }
+}
+
+/// The one path parameter of a route, as a UUID; anything else is `missing` (404).
+async fn path_uuid<S: Send + Sync>(
+    parts: &mut Parts,
+    state: &S,
+    missing: &'static str,
+) -> Result<Uuid, ApiError> {
+    let Path(raw) = Path::<String>::from_request_parts(parts, state)
+        .await
+        .map_err(|_| ApiError::NotFound(missing))?;
+    Uuid::parse_str(&raw).map_err(|_| ApiError::NotFound(missing))
 }
 
 /// `If-Match`: absent or `*` asks only that the item exists; a list of `"<version>"` tags that it

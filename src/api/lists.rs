@@ -1,189 +1,187 @@
-//! List pages and single todos as sent, kept while the store's [`ChangeClock`] says the owner's
-//! todos have not changed. Listing and reading one todo are the most frequent calls; repeated,
-//! they cost neither a read nor JSON serialisation (profiled: together half of a list request's
-//! CPU, and a read transaction's two file locks for a single todo). Stores without a clock
-//! (DynamoDB, written by other instances unseen) are read every time.
+//! /lists: the caller's lists of todos, their Inbox first.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
-use axum::body::Bytes;
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use uuid::Uuid;
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::error::{ApiError, ApiResult};
-use crate::domain::{TodoQuery, Username};
-use crate::store::{ChangeClock, PageRequest, Stamp};
+use super::error::ApiResult;
+use super::extract::{ApiJson, IfMatch, ListPath, Principal, etag};
+use super::json::Json;
+use crate::api::AppState;
+use crate::domain::{ListId, ListName, Role, Timestamp, TodoList};
+use crate::services::Counted;
 
-/// Pages larger than this share of the budget are not kept: a few of them would crowd out
-/// everyone else's.
-const PAGES_PER_BUDGET: usize = 16;
-
-/// Which page of whose list.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ListKey {
-    pub owner: Username,
-    pub query: TodoQuery,
-    pub limit: u32,
-    pub after: Option<String>,
+/// A list as the caller sees it.
+#[derive(Serialize, ToSchema)]
+pub struct ListView {
+    #[schema(value_type = String, format = Uuid)]
+    id: ListId,
+    #[schema(value_type = String)]
+    name: ListName,
+    /// Whose list it is.
+    owner: String,
+    /// What the caller may do with it.
+    role: Role,
+    /// Whether it is the owner's Inbox (which holds every todo not put elsewhere, and cannot
+    /// be renamed or deleted).
+    inbox: bool,
+    /// Its todos not completed.
+    open: u64,
+    /// Its completed todos.
+    completed: u64,
+    #[schema(value_type = String, format = DateTime)]
+    created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    updated_at: Timestamp,
+    /// Goes up with every change; the `ETag`.
+    version: u64,
 }
 
-/// Which kept answer: a page of a list, or one todo.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Kept {
-    Page(ListKey),
-    Item { owner: Username, uid: Uuid },
-}
-
-impl Kept {
-    fn owner(&self) -> &Username {
-        match self {
-            Self::Page(key) => &key.owner,
-            Self::Item { owner, .. } => owner,
-        }
-    }
-}
-
-impl ListKey {
-    pub fn new(owner: Username, query: TodoQuery, page: &PageRequest) -> Self {
+impl From<Counted> for ListView {
+    fn from(Counted { list, counts }: Counted) -> Self {
         Self {
-            owner,
-            query,
-            limit: page.limit,
-            after: page.after.clone(),
+            id: list.id,
+            inbox: list.is_inbox(),
+            owner: list.owner.to_string(),
+            role: Role::Owner,
+            name: list.name,
+            open: counts.open,
+            completed: counts.completed,
+            created_at: list.created_at,
+            updated_at: list.updated_at,
+            version: list.version,
         }
     }
 }
 
-/// One page as sent: the JSON array, the `Link` header to the next page, if any, and the
-/// page's `ETag` (a digest of the body: pollers ask with `If-None-Match` and get a 304).
-#[derive(Debug, Clone)]
-pub struct Listed {
-    pub body: Bytes,
-    pub next: Option<HeaderValue>,
-    pub etag: HeaderValue,
+/// A list's name, to make or rename it.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListFields {
+    #[schema(value_type = String)]
+    name: ListName,
 }
 
-impl Listed {
-    /// One item as JSON, tagged with `etag` (its version: what `If-Match` names).
-    pub fn item<T: serde::Serialize>(item: &T, etag: HeaderValue) -> ApiResult<Self> {
-        Ok(Self {
-            body: super::json::to_bytes(item)?.into(),
-            next: None,
-            etag,
-        })
+fn list_headers(list: &TodoList, created: bool) -> HeaderMap {
+    let mut headers = HeaderMap::from_iter([(header::ETAG, etag(list.version))]);
+    let location = HeaderValue::from_str(&format!("/lists/{}", list.id));
+    if let (true, Ok(location)) = (created, location) {
+        headers.insert(header::LOCATION, location);
     }
-
-    /// A page of `items` as a JSON array.
-    pub fn json<T: serde::Serialize>(items: &[T], next: Option<HeaderValue>) -> ApiResult<Self> {
-        let body = super::json::to_bytes(items)?;
-        let mut hasher = std::hash::DefaultHasher::new();
-        std::hash::Hasher::write(&mut hasher, &body);
-        let etag =
-            HeaderValue::from_str(&format!("\"{:016x}\"", std::hash::Hasher::finish(&hasher)))
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
-        Ok(Self {
-            body: body.into(),
-            next,
-            etag,
-        })
-    }
-
-    /// The page, or 304 when the client's `If-None-Match` names it already.
-    pub fn answer(self, request: &HeaderMap) -> Response {
-        let known = request
-            .get_all(header::IF_NONE_MATCH)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|tag| tag.trim() == self.etag || tag.trim() == "*");
-        if known {
-            let mut response = StatusCode::NOT_MODIFIED.into_response();
-            response.headers_mut().insert(header::ETAG, self.etag);
-            return response;
-        }
-        self.into_response()
-    }
+    headers
 }
 
-impl IntoResponse for Listed {
-    fn into_response(self) -> Response {
-        let json = HeaderValue::from_static("application/json");
-        let mut response = ([(header::CONTENT_TYPE, json)], self.body).into_response();
-        let headers = response.headers_mut();
-        headers.insert(header::ETAG, self.etag);
-        if let Some(link) = self.next {
-            headers.insert(header::LINK, link);
-        }
-        response
-    }
+/// Your lists
+#[utoipa::path(get, path = "/lists", tag = "lists", security(("token" = [])),
+    responses(
+        (status = 200, body = [ListView], description = "Your Inbox first, then the lists you made, oldest first, each with how many todos it holds"),
+        (status = 401, description = "Unauthorized"),
+    ))]
+pub async fn list_lists(
+    State(app): State<AppState>,
+    Principal(caller): Principal,
+) -> ApiResult<Json<Vec<ListView>>> {
+    let lists = app.todos.lists(&caller).await?;
+    Ok(Json(lists.into_iter().map(ListView::from).collect()))
 }
 
-pub struct ListCache {
-    /// All kept pages together stay under this; past it the cache starts over rather than grow.
-    max_bytes: usize,
-    pages: Mutex<Pages>,
+/// Make a list
+#[utoipa::path(post, path = "/lists", tag = "lists", request_body = ListFields,
+    security(("token" = [])),
+    responses(
+        (status = 201, body = ListView, description = "Made; `Location` names it", headers(("Location"), ("ETag"))),
+        (status = 400, description = "A name that is empty, too long or not one line"),
+        (status = 401, description = "Unauthorized"),
+        (status = 403, description = "The account has as many lists as it may (100 besides the Inbox)"),
+        (status = 429, description = "The account writes faster than its limit; see Retry-After"),
+    ))]
+pub async fn create_list(
+    State(app): State<AppState>,
+    Principal(caller): Principal,
+    ApiJson(fields): ApiJson<ListFields>,
+) -> ApiResult<impl IntoResponse> {
+    let list = app.todos.create_list(&caller, fields.name).await?;
+    let headers = list_headers(&list, true);
+    let counted = Counted {
+        list,
+        counts: Default::default(),
+    };
+    Ok((StatusCode::CREATED, headers, Json(ListView::from(counted))))
 }
 
-#[derive(Default)]
-struct Pages {
-    by_key: HashMap<Kept, (Stamp, Listed)>,
-    bytes: usize,
+/// One of your lists
+#[utoipa::path(get, path = "/lists/{id}", tag = "lists", security(("token" = [])),
+    params(("id" = String, Path, format = Uuid)),
+    responses(
+        (status = 200, body = ListView, description = "The list, with its `ETag`", headers(("ETag"))),
+        (status = 401, description = "Unauthorized"),
+        (status = 404, description = "No such list of yours"),
+    ))]
+pub async fn get_list(
+    State(app): State<AppState>,
+    Principal(caller): Principal,
+    ListPath(id): ListPath,
+) -> ApiResult<impl IntoResponse> {
+    let counted = app.todos.counted_list(&caller, id).await?;
+    Ok((
+        list_headers(&counted.list, false),
+        Json(ListView::from(counted)),
+    ))
 }
 
-impl ListCache {
-    pub fn new(max_bytes: usize) -> Self {
-        Self {
-            max_bytes,
-            pages: Mutex::default(),
-        }
-    }
+/// Rename a list
+#[utoipa::path(patch, path = "/lists/{id}", tag = "lists", request_body = ListFields,
+    security(("token" = [])),
+    params(("id" = String, Path, format = Uuid), IfMatch),
+    responses(
+        (status = 200, body = ListView, description = "The renamed list", headers(("ETag"))),
+        (status = 400, description = "A bad name, or an If-Match that is empty or malformed"),
+        (status = 401, description = "Unauthorized"),
+        (status = 404, description = "No such list of yours"),
+        (status = 409, description = "The Inbox keeps its name"),
+        (status = 412, description = "If-Match does not match"),
+        (status = 429, description = "The account writes faster than its limit; see Retry-After"),
+    ))]
+pub async fn rename_list(
+    State(app): State<AppState>,
+    Principal(caller): Principal,
+    ListPath(id): ListPath,
+    if_match: IfMatch,
+    ApiJson(fields): ApiJson<ListFields>,
+) -> ApiResult<impl IntoResponse> {
+    let list = app
+        .todos
+        .rename_list(&caller, id, &fields.name, if_match.0.as_deref())
+        .await?;
+    let counted = app.todos.with_counts(list).await?;
+    Ok((
+        list_headers(&counted.list, false),
+        Json(ListView::from(counted)),
+    ))
+}
 
-    /// The answer for `key`: the kept one while the owner's todos are unchanged, else `read`'s.
-    pub async fn get_or_read(
-        &self,
-        changes: Option<&ChangeClock>,
-        key: Kept,
-        read: impl AsyncFnOnce() -> ApiResult<Listed>,
-    ) -> ApiResult<Listed> {
-        // Taken before reading: a write that lands meanwhile moves the clock past this stamp, so
-        // an answer that might miss it is never served again.
-        let stamp = changes.and_then(|clock| clock.stamp(key.owner()));
-        let Some(stamp) = stamp else {
-            return read().await;
-        };
-        if let Some(page) = self.kept(&key, stamp) {
-            metrics::counter!("checkoff_list_cache_total", "result" => "hit").increment(1);
-            return Ok(page);
-        }
-        metrics::counter!("checkoff_list_cache_total", "result" => "miss").increment(1);
-        let page = read().await?;
-        self.keep(key, stamp, page.clone());
-        Ok(page)
-    }
-
-    fn kept(&self, key: &Kept, stamp: Stamp) -> Option<Listed> {
-        let pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
-        match pages.by_key.get(key) {
-            Some((kept, page)) if *kept == stamp => Some(page.clone()),
-            _ => None,
-        }
-    }
-
-    fn keep(&self, key: Kept, stamp: Stamp, page: Listed) {
-        let size = page.body.len();
-        if size > self.max_bytes / PAGES_PER_BUDGET {
-            return;
-        }
-        let mut pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
-        if pages.bytes + size > self.max_bytes {
-            pages.by_key.clear();
-            pages.bytes = 0;
-        }
-        if let Some((_, old)) = pages.by_key.insert(key, (stamp, page)) {
-            pages.bytes -= old.body.len();
-        }
-        pages.bytes += size;
-    }
+/// Delete a list and its todos
+#[utoipa::path(delete, path = "/lists/{id}", tag = "lists", security(("token" = [])),
+    params(("id" = String, Path, format = Uuid), IfMatch),
+    responses(
+        (status = 204, description = "Deleted, with every todo in it"),
+        (status = 400, description = "An If-Match that is empty or malformed"),
+        (status = 401, description = "Unauthorized"),
+        (status = 404, description = "No such list of yours"),
+        (status = 409, description = "The Inbox cannot be deleted"),
+        (status = 412, description = "If-Match does not match"),
+        (status = 429, description = "The account writes faster than its limit; see Retry-After"),
+    ))]
+pub async fn delete_list(
+    State(app): State<AppState>,
+    Principal(caller): Principal,
+    ListPath(id): ListPath,
+    if_match: IfMatch,
+) -> ApiResult<StatusCode> {
+    app.todos
+        .delete_list(&caller, id, if_match.0.as_deref())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -9,6 +9,7 @@ mod extract;
 mod health;
 mod idempotency;
 mod json;
+mod kept;
 mod lists;
 mod observe;
 mod paging;
@@ -49,7 +50,7 @@ use crate::config::OidcSettings;
 
 pub use error::{ApiError, ApiResult};
 pub use events::RECHECK;
-pub use lists::ListCache;
+pub use kept::ListCache;
 pub use paging::Cursors;
 pub use state::{AppState, Services};
 
@@ -79,6 +80,12 @@ fn route_table() -> OpenApiRouter<AppState> {
             todos::list_todos,
             todos::create_todo,
             todos::delete_in_state
+        ))
+        .routes(routes!(lists::list_lists, lists::create_list))
+        .routes(routes!(
+            lists::get_list,
+            lists::rename_list,
+            lists::delete_list
         ))
         .routes(routes!(todos::complete_all))
         .routes(routes!(todos::move_todo))

@@ -11,7 +11,7 @@ use axum::http::HeaderValue;
 use serde::Serialize;
 
 use super::error::{ApiError, ApiResult};
-use super::lists::Listed;
+use super::kept::Listed;
 use crate::auth::JwtSecret;
 use crate::domain::TodoState;
 use crate::store::PageRequest;

@@ -46,7 +46,8 @@ pub struct Services {
     pub accounts: crate::services::Accounts,
     /// Everyone's todos, with each account's limits.
     pub todos: crate::services::Todos,
-    pub lists: Arc<ListCache>,
+    /// List pages and single todos as sent, kept while the owner's todos are unchanged.
+    pub kept: Arc<ListCache>,
     /// Changes made through this process, for live event streams.
     pub events: Arc<crate::services::ChangeFeed>,
     /// Whether GET /todos/events streams (not under Lambda, which answers once per request).

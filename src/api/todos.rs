@@ -13,12 +13,12 @@ use super::extract::{
 };
 use super::idempotency::{IdempotencyKey, replayed};
 use super::json::to_text;
-use super::lists::{Kept, ListKey, Listed};
+use super::kept::{Kept, ListKey, Listed};
 use super::paging::{Filter, Paging, state_of};
 use crate::api::AppState;
 use crate::domain::{
-    Change, Description, Due, DueBound, ListAsk, Metadata, Notes, Plan, Priority, Search, Sort,
-    Title, Todo, TodoPatch, TodoQuery, TodoState, Username, View, Zone,
+    Change, Description, Due, DueBound, ListAsk, ListId, Metadata, Notes, Plan, Priority, Search,
+    Sort, Title, Todo, TodoPatch, TodoQuery, TodoState, Username, View, Zone,
 };
 use crate::services::Created;
 
@@ -57,6 +57,10 @@ pub struct ListQuery {
     /// notes, whatever the case and the accents (`q=cafe` finds "Café au lait").
     #[param(required = false, value_type = String, example = "milk", max_length = 200)]
     q: Option<String>,
+    /// Only the todos of this list of yours (from `GET /lists`); without it, the todos of
+    /// every list you own.
+    #[param(required = false, value_type = String, format = Uuid)]
+    list: Option<String>,
 }
 
 impl ListQuery {
@@ -80,6 +84,7 @@ impl ListQuery {
                 .map(str::parse)
                 .transpose()?
                 .unwrap_or_default(),
+            list: self.list.as_deref().map(ListId::parse).transpose()?,
         };
         let zone = zone_of(app, owner, self.tz.as_deref(), &ask).await?;
         let query = ask.query(&zone, jiff::Timestamp::now())?;
@@ -90,7 +95,8 @@ impl ListQuery {
             .with("tz", self.tz.as_deref())
             .with("due_before", self.due_before.as_deref())
             .with("due_after", self.due_after.as_deref())
-            .with("q", self.q.as_deref());
+            .with("q", self.q.as_deref())
+            .with("list", self.list.as_deref());
         Ok((query, filter))
     }
 }
@@ -141,6 +147,9 @@ pub struct NewTodo {
     priority: Option<Priority>,
     #[serde(default)]
     due: Option<Due>,
+    /// The list to put it in (one of yours, from `GET /lists`); your Inbox when left out.
+    #[serde(default)]
+    list: Option<ListId>,
 }
 
 impl NewTodo {
@@ -152,7 +161,8 @@ impl NewTodo {
         let plain = self.title.is_none()
             && self.notes.is_none()
             && self.priority.is_none()
-            && self.due.is_none();
+            && self.due.is_none()
+            && self.list.is_none();
         match plain {
             true => format!("POST /todos {} {metadata}", self.description.as_str()),
             false => {
@@ -163,6 +173,7 @@ impl NewTodo {
                     self.notes.as_ref().map(Notes::as_str),
                     self.priority,
                     self.due,
+                    self.list,
                 ]);
                 format!("POST /todos {fields}")
             }
@@ -176,12 +187,16 @@ impl NewTodo {
             priority: self.priority.unwrap_or_default(),
             due: self.due,
         };
-        Todo::planned(
+        let mut todo = Todo::planned(
             owner,
             self.description,
             self.metadata.unwrap_or_default(),
             plan,
-        )
+        );
+        if let Some(list) = self.list {
+            todo.list = list;
+        }
+        todo
     }
 }
 
@@ -214,6 +229,10 @@ pub struct TodoChanges {
     #[serde(default, deserialize_with = "clearable")]
     #[schema(value_type = Option<Due>)]
     due: Change<Due>,
+    /// Another list of yours to put it in.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
+    list: Option<ListId>,
 }
 
 /// Where a todo goes in its owner's order: just before or just after another todo of theirs.
@@ -287,8 +306,9 @@ fn created_headers(uid: uuid::Uuid, version: u64) -> HeaderMap {
         (status = 200, body = [Todo], description = "Oldest first, with the page's `ETag`; a `Link: <…>; rel=\"next\"` header when more follow",
             headers(("ETag"), ("Link"))),
         (status = 304, description = "The page is unchanged since the `If-None-Match` tag"),
-        (status = 400, description = "Bad state, limit, cursor, sort, view, tz, due bound or q (the message says which)"),
+        (status = 400, description = "Bad state, limit, cursor, sort, view, tz, due bound, q or list (the message says which)"),
         (status = 401, description = "Unauthorized"),
+        (status = 404, description = "No such list of yours"),
     ))]
 pub async fn list_todos(
     State(app): State<AppState>,
@@ -309,6 +329,11 @@ pub async fn list_todos(
             let kept = !todo_query.open && todo_query.search.is_none();
             let changes = app.todos.changes().filter(|_| kept);
             let list = async || -> ApiResult<Listed> {
+                // A list that is not the owner's is not found (a page of it is never kept: a
+                // deleted list's todos went with a write that ended every kept page).
+                if let Some(list) = todo_query.list {
+                    app.todos.owns_list(owner, list).await?;
+                }
                 let page = app.todos.page(owner, &todo_query, &paging.request).await?;
                 paging.listed(&app.cursors, &page.items, page.next)
             };
@@ -317,7 +342,7 @@ pub async fn list_todos(
                 todo_query.clone(),
                 &paging.request,
             ));
-            app.lists.get_or_read(changes, key, list).await
+            app.kept.get_or_read(changes, key, list).await
         })
         .await?;
     Ok(listed.answer(&request))
@@ -334,6 +359,7 @@ pub async fn list_todos(
         (status = 401, description = "Unauthorized"),
         (status = 413, description = "Body over 64 KiB"),
         (status = 403, description = "The account holds as many todos or bytes as its quota allows (the message names the limit)"),
+        (status = 404, description = "No such list of yours"),
         (status = 429, description = "The account writes faster than its limit; see Retry-After"),
     ))]
 pub async fn create_todo(
@@ -392,7 +418,7 @@ pub async fn get_todo(
                 let todo = app.todos.get(owner, uid).await?;
                 Listed::item(&todo, etag(todo.version))
             };
-            app.lists.get_or_read(app.todos.changes(), key, read).await
+            app.kept.get_or_read(app.todos.changes(), key, read).await
         })
         .await
 }
@@ -427,6 +453,7 @@ pub async fn update_todo(
         due: changes.due,
         priority: changes.priority,
         position: None,
+        list: changes.list,
     }
     .checked()?;
     let todo = app

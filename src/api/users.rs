@@ -10,11 +10,14 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiQuery, ClientAddr, OptionalJson, Principal, clearable, present};
-use super::lists::Listed;
+use super::json::to_text;
+use super::kept::Listed;
+use super::lists::ListView;
 use super::paging::Paging;
 use crate::api::AppState;
 use crate::domain::{
-    Change, Email, LoginPassword, Password, Timestamp, Todo, TodoQuery, User, Username, Zone,
+    Change, Email, LoginPassword, Password, Timestamp, Todo, TodoList, TodoQuery, User, Username,
+    Zone,
 };
 use crate::store::{Page, PageRequest};
 
@@ -97,6 +100,8 @@ pub struct UsersQuery {
 #[derive(Serialize, ToSchema)]
 pub struct Export {
     profile: Profile,
+    /// The user's lists, the Inbox first.
+    lists: Vec<ListView>,
     /// Every todo of the user, oldest first.
     todos: Vec<Todo>,
 }
@@ -302,6 +307,14 @@ pub async fn export(
     UserPath(name): UserPath,
 ) -> ApiResult<impl IntoResponse> {
     let user = app.accounts.profile(&caller, &name).await?;
+    let inbox = TodoList::inbox(user.username.clone(), user.created_at);
+    let lists: Vec<ListView> = app
+        .todos
+        .lists_owned(inbox)
+        .await?
+        .into_iter()
+        .map(ListView::from)
+        .collect();
     // The first page is read before the answer starts: a store that is down is still a 503.
     let first = app
         .todos
@@ -318,7 +331,7 @@ pub async fn export(
         "attachment; filename=\"checkoff-{file_name}.json\""
     ))
     .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let body = ExportPages::body(app, &user, first)?;
+    let body = ExportPages::body(app, &user, &lists, first)?;
     Ok((
         [
             (header::CONTENT_DISPOSITION, disposition),
@@ -346,14 +359,21 @@ struct ExportPages {
 
 impl ExportPages {
     /// The export of `user` as a body sent as it is read, from its `first` page of todos on.
-    fn body(app: AppState, user: &User, first: Page<Todo>) -> ApiResult<axum::body::Body> {
-        let profile = serde_json::to_string(&Profile::from(user))
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+    fn body(
+        app: AppState,
+        user: &User,
+        lists: &[ListView],
+        first: Page<Todo>,
+    ) -> ApiResult<axum::body::Body> {
+        let profile = to_text(&Profile::from(user))?;
+        let lists = to_text(lists)?;
         let pages = Self {
             app,
             owner: user.username.clone(),
             page: Some(first),
-            opening: Some(format!("{{\"profile\":{profile},\"todos\":[")),
+            opening: Some(format!(
+                "{{\"profile\":{profile},\"lists\":{lists},\"todos\":["
+            )),
             written: 0,
         };
         // Fused: a body may be polled again after its end (the gzip layer does), which a bare

@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::task::JoinSet;
 
 use super::{Cli, CliResult, Failure, StoreKind};
-use crate::domain::{Todo, TodoQuery, User};
+use crate::domain::{Todo, TodoList, TodoQuery, User};
 use crate::store::dynamodb::{self, chalice};
 use crate::store::{PageRequest, Store, StoreError};
 
@@ -41,6 +41,8 @@ pub(super) struct ImportChaliceArgs {
 struct Tally {
     users: u64,
     users_kept: u64,
+    lists: u64,
+    lists_kept: u64,
     todos: u64,
     todos_kept: u64,
     refused: u64,
@@ -48,10 +50,17 @@ struct Tally {
 
 impl Tally {
     fn line(&self) -> String {
-        let mut line = format!(
-            "{} users ({} already there), {} todos ({} already there)",
-            self.users, self.users_kept, self.todos, self.todos_kept
-        );
+        let mut line = format!("{} users ({} already there), ", self.users, self.users_kept);
+        if self.lists + self.lists_kept > 0 {
+            line.push_str(&format!(
+                "{} lists ({} already there), ",
+                self.lists, self.lists_kept
+            ));
+        }
+        line.push_str(&format!(
+            "{} todos ({} already there)",
+            self.todos, self.todos_kept
+        ));
         if self.refused > 0 {
             line.push_str(&format!(", {} records refused", self.refused));
         }
@@ -87,6 +96,17 @@ impl Copier {
             Ok(()) => self.tally.users += 1,
             Err(StoreError::AlreadyExists) => self.tally.users_kept += 1,
             Err(e) => return Err(Failure(format!("copying user {}: {e}", user.username))),
+        }
+        self.bar.set_message(self.tally.line());
+        Ok(())
+    }
+
+    /// Copies a list, before any todo in it.
+    async fn list(&mut self, list: &TodoList) -> CliResult {
+        match self.target.create_list(list).await {
+            Ok(()) => self.tally.lists += 1,
+            Err(StoreError::AlreadyExists) => self.tally.lists_kept += 1,
+            Err(e) => return Err(Failure(format!("copying list {}: {e}", list.id))),
         }
         self.bar.set_message(self.tally.line());
         Ok(())
@@ -151,6 +171,9 @@ pub(super) async fn migrate(cli: &Cli, args: &MigrateArgs) -> CliResult {
         let listed = source.list_users(&users).await?;
         for user in &listed.items {
             copier.user(user).await?;
+            for list in source.lists_of(&user.username).await? {
+                copier.list(&list).await?;
+            }
             let mut todos = PageRequest::first(PAGE);
             loop {
                 let page = source

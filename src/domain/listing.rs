@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::plan::{Due, Zone, parse_day, write_day, write_instant};
 use super::search::Search;
-use super::{Invalid, Todo, TodoState};
+use super::{Invalid, ListId, Todo, TodoState};
 
 /// The order of a list. Every order ends with the uid, so pages never overlap.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, ToSchema)]
@@ -162,6 +162,8 @@ pub struct TodoQuery {
     /// Only todos with these words (`q`).
     pub search: Option<Search>,
     pub sort: Sort,
+    /// Only the todos of this list (`list`).
+    pub list: Option<ListId>,
 }
 
 /// A bound of `due_before` / `due_after`: a day (its start in the caller's zone) or an instant.
@@ -233,6 +235,7 @@ pub struct ListAsk {
     pub due_after: Option<DueBound>,
     pub search: Option<Search>,
     pub sort: Sort,
+    pub list: Option<ListId>,
 }
 
 impl ListAsk {
@@ -294,6 +297,7 @@ impl ListAsk {
             due,
             search: self.search.clone(),
             sort: self.sort,
+            list: self.list,
         })
     }
 }
@@ -375,6 +379,7 @@ impl TodoQuery {
                 DueFilter::Within(range) => todo.due.as_ref().is_some_and(|d| range.holds(d)),
             }
             && self.search.as_ref().is_none_or(|s| s.matches(todo))
+            && self.list.is_none_or(|l| l == todo.list)
     }
 
     /// Where `todo` sorts in the list, as text (then by uid).

@@ -16,6 +16,7 @@ macro_rules! control {
     };
 }
 
+mod list;
 mod listing;
 mod password;
 mod plan;
@@ -25,6 +26,7 @@ mod timestamp;
 mod todo;
 mod user;
 
+pub use list::{ListCounts, ListId, ListName, Role, TodoList};
 pub use listing::{DueBound, DueFilter, DueRange, ListAsk, OPEN_END, Sort, TodoQuery, View};
 pub use password::{LoginPassword, Password, legacy_pbkdf2_phc};
 pub use plan::{

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::plan::{Due, Notes, Position, Priority, Title};
-use super::{Invalid, Timestamp, Username};
+use super::{Invalid, ListId, Timestamp, Username};
 
 /// Where a todo stands. Anything else is refused at the edge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -280,6 +280,8 @@ pub struct Todo {
     pub uid: Uuid,
     #[schema(value_type = String)]
     pub username: Username,
+    /// The list it is in (the owner's Inbox unless another was chosen).
+    pub list: ListId,
     pub description: Description,
     pub state: TodoState,
     pub metadata: Metadata,
@@ -329,6 +331,7 @@ impl Todo {
         let uid = Uuid::now_v7();
         Self {
             uid,
+            list: ListId::inbox_of(&username),
             username,
             description,
             state: TodoState::Unstarted,
@@ -375,6 +378,9 @@ impl Todo {
         if let Some(position) = &patch.position {
             self.position = position.clone();
         }
+        if let Some(list) = patch.list {
+            self.list = list;
+        }
         self.updated_at = now;
         self.version += 1;
         self
@@ -395,6 +401,7 @@ impl Todo {
             && patch.due.shown_in(&self.due)
             && patch.priority.is_none_or(|p| p == self.priority)
             && patch.position.as_ref().is_none_or(|p| *p == self.position)
+            && patch.list.is_none_or(|l| l == self.list)
     }
 }
 
@@ -466,6 +473,8 @@ pub struct TodoPatch {
     pub priority: Option<Priority>,
     /// Set by a move, not by an update.
     pub position: Option<Position>,
+    /// Another list of the owner's to put it in.
+    pub list: Option<ListId>,
 }
 
 impl TodoPatch {
@@ -520,7 +529,7 @@ impl TodoPatch {
         if self == Self::default() {
             return Err(Invalid(
                 "nothing to change: give at least one of description, state, metadata, title, \
-                 notes, priority, due"
+                 notes, priority, due, list"
                     .into(),
             ));
         }

@@ -46,6 +46,9 @@ pub enum ServiceError {
     /// Refused for a reason the caller should read.
     #[error("{0}")]
     Refused(&'static str),
+    /// Not possible in the state the thing is in; the message says why.
+    #[error("{0}")]
+    Conflict(&'static str),
     /// The name or thing is taken.
     #[error("{0}")]
     Taken(&'static str),

@@ -6,6 +6,7 @@ mod accounts;
 mod changes;
 mod error;
 mod limits;
+mod lists;
 mod sessions;
 mod todos;
 
@@ -15,5 +16,6 @@ pub use changes::{
 };
 pub use error::{ServiceError, ServiceResult};
 pub use limits::AccountLimits;
+pub use lists::{Counted, MAX_LISTS};
 pub use sessions::{Grant, LISTED_SESSIONS, Sessions};
 pub use todos::{Created, Todos};

@@ -348,7 +348,15 @@ impl Todos {
         }
     }
 
-    fn many_changed(&self, caller: &Decision, count: u64) {
+    pub(super) fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    pub(super) fn limits(&self) -> &AccountLimits {
+        &self.limits
+    }
+
+    pub(super) fn many_changed(&self, caller: &Decision, count: u64) {
         if count > 0 {
             self.feed.publish(caller, What::Reset);
         }

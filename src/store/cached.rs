@@ -17,11 +17,12 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::{
-    ChangeClock, Failures, GuardStore, Page, PageRequest, Placement, Remembered, SessionStore,
-    Store, StoreResult, TodoStore, UserStore,
+    ChangeClock, Failures, GuardStore, ListStore, Page, PageRequest, Placement, Remembered,
+    SessionStore, Store, StoreResult, TodoStore, UserStore,
 };
 use crate::domain::{
-    DueFilter, Session, Timestamp, Todo, TodoPatch, TodoQuery, TodoState, User, Username, Zone,
+    DueFilter, ListCounts, ListId, ListName, Session, Timestamp, Todo, TodoList, TodoPatch,
+    TodoQuery, TodoState, User, Username, Zone,
 };
 
 /// Profiles kept at most; past it the cache starts over rather than grow.
@@ -197,6 +198,15 @@ forward!(TodoStore {
     delete_todo(owner: &Username, uid: Uuid, expected_version: Option<u64>) -> () => forget(owner);
     todos_beside(owner: &Username, todo: &Todo, before: bool, count: u32) -> Vec<Todo>;
     reposition_todos(owner: &Username, places: &[Placement], now: Timestamp) -> ();
+});
+
+forward!(ListStore {
+    create_list(list: &TodoList) -> ();
+    lists_of(owner: &Username) -> Vec<TodoList>;
+    get_list(owner: &Username, id: ListId) -> Option<TodoList>;
+    rename_list(owner: &Username, id: ListId, name: &ListName, expected_version: Option<u64>, now: Timestamp) -> TodoList;
+    delete_list(owner: &Username, id: ListId, expected_version: Option<u64>) -> u64 => forget(owner);
+    count_by_list(owner: &Username) -> Vec<(ListId, ListCounts)>;
 });
 
 forward!(GuardStore {

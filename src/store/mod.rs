@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::domain::{
-    DueFilter, Position, Session, Timestamp, Todo, TodoPatch, TodoQuery, TodoState, User, Username,
-    Zone,
+    DueFilter, ListCounts, ListId, ListName, Position, Session, Timestamp, Todo, TodoList,
+    TodoPatch, TodoQuery, TodoState, User, Username, Zone,
 };
 
 pub use cached::UserCache;
@@ -39,6 +39,10 @@ pub enum StoreError {
     /// rotated, a failure count moved on).
     #[error("changed meanwhile")]
     Changed,
+    /// A todo was to be put in a list of its owner's that does not exist (or is being
+    /// deleted).
+    #[error("no such list")]
+    NoList,
     /// The engine could not be reached or did not answer in time; worth retrying later.
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -124,7 +128,9 @@ pub struct Remembered {
 /// throttle and idempotency records). A caller holding `Arc<dyn Store>` calls them all; one that
 /// needs a single role may hold just it (`Arc<dyn TodoStore>`, upcast from the whole store).
 #[async_trait]
-pub trait Store: UserStore + SessionStore + TodoStore + GuardStore + Send + Sync + 'static {
+pub trait Store:
+    UserStore + SessionStore + TodoStore + ListStore + GuardStore + Send + Sync + 'static
+{
     /// Answers when the store can serve requests.
     async fn ping(&self) -> StoreResult<()>;
 
@@ -268,6 +274,39 @@ pub trait TodoStore: Send + Sync {
         places: &[Placement],
         now: Timestamp,
     ) -> StoreResult<()>;
+}
+
+/// The lists an owner made (the Inbox is not stored: see [`crate::domain::ListId::inbox_of`]).
+/// A todo names its list ([`Todo::list`]); every write that puts a todo in a list other than
+/// its owner's Inbox fails with `NoList` unless that list exists, in the same step.
+#[async_trait]
+pub trait ListStore: Send + Sync {
+    /// Stores a new list; `NotFound` when its owner does not exist.
+    async fn create_list(&self, list: &TodoList) -> StoreResult<()>;
+    /// The owner's stored lists, oldest first.
+    async fn lists_of(&self, owner: &Username) -> StoreResult<Vec<TodoList>>;
+    async fn get_list(&self, owner: &Username, id: ListId) -> StoreResult<Option<TodoList>>;
+    /// Renames a list (version up by one, `updated_at` = `now`); with `expected_version`
+    /// only at that version (`VersionMismatch`); `NotFound` when there is no such list.
+    async fn rename_list(
+        &self,
+        owner: &Username,
+        id: ListId,
+        name: &ListName,
+        expected_version: Option<u64>,
+        now: Timestamp,
+    ) -> StoreResult<TodoList>;
+    /// Removes a list and every todo in it (conditions as `rename_list`); returns how many
+    /// todos went. No todo can be put in the list once this has begun.
+    async fn delete_list(
+        &self,
+        owner: &Username,
+        id: ListId,
+        expected_version: Option<u64>,
+    ) -> StoreResult<u64>;
+    /// How many open and completed todos each of the owner's lists holds (lists without
+    /// todos left out).
+    async fn count_by_list(&self, owner: &Username) -> StoreResult<Vec<(ListId, ListCounts)>>;
 }
 
 /// A todo's new position, for the version of it that was read.

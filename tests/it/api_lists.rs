@@ -1,247 +1,410 @@
-//! Lists and single todos are served again without reading the store while nothing changed (on
-//! SQLite): these check that no change, made here or by another process, is ever hidden by that.
+//! /lists over HTTP: every account's Inbox, lists made, renamed and deleted with their todos,
+//! todos put in and moved between lists, and nobody else's list reachable (on both stores).
 
-use std::sync::Arc;
-
-use checkoff::ServiceSettings;
-use checkoff::domain::{Description, Metadata, Timestamp, Todo, TodoPatch, Username};
-use checkoff::store::{SqliteStore, Store, TodoStore};
-use reqwest::{Method, StatusCode};
+use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, status_json};
+use crate::helpers::{TestApp, error_message, status_json};
 
-async fn listed(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
-    let (status, body) = status_json(app.list_todos(token, query).await).await;
+async fn lists(app: &TestApp, token: &str) -> Vec<Value> {
+    let response = app
+        .authed(Method::GET, "/lists", token)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_json(response).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    body.as_array().expect("a JSON array").clone()
+    body.as_array().expect("an array").clone()
 }
 
-fn descriptions(items: &[Value]) -> Vec<&str> {
-    items
+async fn make_list(app: &TestApp, token: &str, name: &str) -> Value {
+    let response = app
+        .authed(Method::POST, "/lists", token)
+        .json(&json!({ "name": name }))
+        .send()
+        .await
+        .unwrap();
+    let location = response.headers().get("location").cloned();
+    let (status, body) = status_json(response).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["id"].as_str().unwrap();
+    assert_eq!(location.unwrap(), format!("/lists/{id}").as_str());
+    body
+}
+
+async fn todo_in(app: &TestApp, token: &str, description: &str, list: &str) -> Response {
+    app.authed(Method::POST, "/todos", token)
+        .json(&json!({ "description": description, "list": list }))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The descriptions `GET /todos{query}` answers, in order.
+async fn listed(app: &TestApp, token: &str, query: &str) -> Vec<String> {
+    let (status, body) = status_json(app.list_todos(token, query).await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body.as_array()
+        .unwrap()
         .iter()
-        .map(|t| t["description"].as_str().unwrap())
+        .map(|t| t["description"].as_str().unwrap().to_owned())
         .collect()
 }
 
-#[tokio::test]
-async fn every_change_shows_in_the_next_list_at_once() {
-    let app = TestApp::spawn().await;
-    let token = app.user_token("alice").await;
-    let first = app.create_todo(&token, "first").await;
-    let uid = first["uid"].as_str().unwrap();
-    // Listed twice: the second answer may come from what the first one kept.
-    for _ in 0..2 {
-        assert_eq!(descriptions(&listed(&app, &token, "").await), ["first"]);
-        assert!(listed(&app, &token, "?state=completed").await.is_empty());
-    }
-
-    app.create_todo(&token, "second").await;
-    assert_eq!(
-        descriptions(&listed(&app, &token, "").await),
-        ["first", "second"]
-    );
-
-    let changed = app
-        .authed(Method::PATCH, &format!("/todos/{uid}"), &token)
-        .json(&json!({ "state": "completed", "description": "first, done" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(changed.status(), StatusCode::OK);
-    let all = listed(&app, &token, "").await;
-    assert_eq!(descriptions(&all), ["first, done", "second"]);
-    assert_eq!(all[0]["state"], "completed");
-    assert_eq!(all[0]["version"], 2);
-    assert_eq!(
-        descriptions(&listed(&app, &token, "?state=completed").await),
-        ["first, done"]
-    );
-
-    let deleted = app
-        .authed(Method::DELETE, &format!("/todos/{uid}"), &token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
-    assert_eq!(descriptions(&listed(&app, &token, "").await), ["second"]);
-    assert!(listed(&app, &token, "?state=completed").await.is_empty());
-}
-
-async fn created_uid(app: &TestApp, token: &str, description: &str) -> String {
-    let created = app.create_todo(token, description).await;
-    created["uid"].as_str().unwrap().to_owned()
-}
-
-/// A todo as `GET /todos/{uid}` answers it: status, `ETag` and body.
-async fn got(app: &TestApp, token: &str, uid: &str) -> (StatusCode, String, Value) {
-    let answer = app
-        .authed(Method::GET, &format!("/todos/{uid}"), token)
-        .send()
-        .await
-        .unwrap();
-    let tag = answer
-        .headers()
-        .get("etag")
-        .map_or("", |v| v.to_str().unwrap())
-        .to_owned();
-    let (status, body) = status_json(answer).await;
-    (status, tag, body)
+fn id(list: &Value) -> &str {
+    list["id"].as_str().expect("an id")
 }
 
 #[tokio::test]
-async fn every_change_shows_in_the_next_read_of_the_todo_at_once() {
+async fn every_account_has_an_inbox_that_holds_its_todos() {
     let app = TestApp::spawn().await;
     let token = app.user_token("alice").await;
-    let bob = app.user_token("bob").await;
-    let uid = created_uid(&app, &token, "first").await;
-    // Read twice: the second answer may come from what the first one kept.
-    for _ in 0..2 {
-        let (status, tag, body) = got(&app, &token, &uid).await;
-        assert_eq!((status, tag.as_str()), (StatusCode::OK, "\"1\""));
-        assert_eq!(body["description"], "first");
-        // Kept for its owner only: anyone else is told there is no such todo.
-        assert_eq!(got(&app, &bob, &uid).await.0, StatusCode::NOT_FOUND);
-    }
+    let before = lists(&app, &token).await;
+    assert_eq!(before.len(), 1, "{before:?}");
+    let inbox = &before[0];
+    assert_eq!(inbox["name"], "Inbox");
+    assert_eq!(inbox["inbox"], true);
+    assert_eq!(inbox["role"], "owner");
+    assert_eq!(inbox["owner"], "alice");
+    assert_eq!(
+        (inbox["open"].as_u64(), inbox["completed"].as_u64()),
+        (Some(0), Some(0))
+    );
 
-    let changed = app
+    // A client that knows nothing of lists puts its todos in the Inbox.
+    let todo = app.create_todo(&token, "milk").await;
+    assert_eq!(todo["list"], inbox["id"]);
+    let uid = todo["uid"].as_str().unwrap();
+    let done = app
         .authed(Method::PATCH, &format!("/todos/{uid}"), &token)
         .json(&json!({ "state": "completed" }))
         .send()
         .await
         .unwrap();
-    assert_eq!(changed.status(), StatusCode::OK);
-    let (_, tag, body) = got(&app, &token, &uid).await;
+    assert_eq!(done.status(), StatusCode::OK);
+    app.create_todo(&token, "bread").await;
+    let after = lists(&app, &token).await;
     assert_eq!(
-        (tag.as_str(), &body["state"]),
-        ("\"2\"", &json!("completed"))
+        (after[0]["open"].as_u64(), after[0]["completed"].as_u64()),
+        (Some(1), Some(1))
     );
-    // A change to another of the owner's todos leaves this one as it is.
-    app.create_todo(&token, "second").await;
-    assert_eq!(got(&app, &token, &uid).await.2, body);
+    let one = app
+        .authed(Method::GET, &format!("/lists/{}", id(inbox)), &token)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_json(one).await;
+    assert_eq!((status, &body["name"]), (StatusCode::OK, &json!("Inbox")));
+    assert_eq!(
+        listed(&app, &token, &format!("?list={}", id(inbox))).await,
+        ["milk", "bread"]
+    );
+}
+
+#[tokio::test]
+async fn a_list_is_made_renamed_and_deleted_with_its_todos() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("alice").await;
+    app.create_todo(&token, "in the inbox").await;
+    let groceries = make_list(&app, &token, "  Groceries ").await;
+    assert_eq!(groceries["name"], "Groceries");
+    assert_eq!(
+        (groceries["inbox"].as_bool(), groceries["version"].as_u64()),
+        (Some(false), Some(1))
+    );
+    let list = id(&groceries).to_owned();
+
+    let (status, eggs) = status_json(todo_in(&app, &token, "eggs", &list).await).await;
+    assert_eq!(status, StatusCode::CREATED, "{eggs}");
+    assert_eq!(eggs["list"], list.as_str());
+    let (status, _) = status_json(todo_in(&app, &token, "flour", &list).await).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // One list pages alone, with the filters it always had; without `list`, every list.
+    assert_eq!(
+        listed(&app, &token, &format!("?list={list}")).await,
+        ["eggs", "flour"]
+    );
+    assert_eq!(
+        listed(&app, &token, &format!("?list={list}&limit=1")).await,
+        ["eggs"]
+    );
+    assert!(
+        listed(&app, &token, &format!("?list={list}&state=completed"))
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        listed(&app, &token, "").await,
+        ["in the inbox", "eggs", "flour"]
+    );
+    let names: Vec<Value> = lists(&app, &token)
+        .await
+        .iter()
+        .map(|l| l["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("Inbox"), json!("Groceries")]);
+    assert_eq!(lists(&app, &token).await[1]["open"], 2);
+
+    // Renamed on its version only.
+    let path = format!("/lists/{list}");
+    let rename = |tag: &'static str, name: &'static str| {
+        app.authed(Method::PATCH, &path, &token)
+            .header("If-Match", tag)
+            .json(&json!({ "name": name }))
+            .send()
+    };
+    let renamed = rename("\"1\"", "Shop").await.unwrap();
+    assert_eq!(renamed.headers()["etag"], "\"2\"");
+    let (status, body) = status_json(renamed).await;
+    assert_eq!(
+        (status, &body["name"], &body["open"]),
+        (StatusCode::OK, &json!("Shop"), &json!(2))
+    );
+    let stale = rename("\"1\"", "Market").await.unwrap();
+    assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
 
     let deleted = app
-        .authed(Method::DELETE, &format!("/todos/{uid}"), &token)
+        .authed(Method::DELETE, &path, &token)
+        .header("If-Match", "\"2\"")
         .send()
         .await
         .unwrap();
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
-    assert_eq!(got(&app, &token, &uid).await.0, StatusCode::NOT_FOUND);
-}
-
-#[tokio::test]
-async fn a_todo_changed_by_another_process_reads_changed_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = spawn_on_sqlite(dir.path(), ServiceSettings::default()).await;
-    let token = app.user_token("alice").await;
-    let uid = created_uid(&app, &token, "mine").await;
-    for _ in 0..2 {
-        assert_eq!(got(&app, &token, &uid).await.1, "\"1\"");
-    }
-
-    let elsewhere = SqliteStore::open(dir.path()).unwrap();
-    let owner = Username::parse("alice").unwrap();
-    let changed = Description::parse("changed elsewhere").unwrap();
-    let patch = TodoPatch::new(Some(changed), None, None).unwrap();
-    let uid_value = uid.parse().unwrap();
-    elsewhere
-        .update_todo(&owner, uid_value, &patch, None, Timestamp::now())
+    assert_eq!(listed(&app, &token, "").await, ["in the inbox"]);
+    let eggs_path = format!("/todos/{}", eggs["uid"].as_str().unwrap());
+    let gone = app
+        .authed(Method::GET, &eggs_path, &token)
+        .send()
         .await
         .unwrap();
-    let (_, tag, body) = got(&app, &token, &uid).await;
     assert_eq!(
-        (tag.as_str(), &body["description"]),
-        ("\"2\"", &json!("changed elsewhere"))
+        error_message(gone, StatusCode::NOT_FOUND).await,
+        "Todo not found"
     );
-
-    elsewhere
-        .delete_todo(&owner, uid_value, None)
+    let gone = app.authed(Method::GET, &path, &token).send().await.unwrap();
+    assert_eq!(
+        error_message(gone, StatusCode::NOT_FOUND).await,
+        "List not found"
+    );
+    let again = app
+        .authed(Method::DELETE, &path, &token)
+        .send()
         .await
         .unwrap();
-    assert_eq!(got(&app, &token, &uid).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+    assert_eq!(lists(&app, &token).await.len(), 1);
+    let late = todo_in(&app, &token, "late", &list).await;
+    assert_eq!(
+        error_message(late, StatusCode::NOT_FOUND).await,
+        "List not found"
+    );
 }
 
 #[tokio::test]
-async fn one_users_lists_never_show_in_anothers() {
+async fn the_inbox_keeps_its_name_and_cannot_be_deleted() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("alice").await;
+    let inbox = lists(&app, &token).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/lists/{inbox}");
+    let renamed = app
+        .authed(Method::PATCH, &path, &token)
+        .json(&json!({ "name": "Mine" }))
+        .send()
+        .await
+        .unwrap();
+    let message = error_message(renamed, StatusCode::CONFLICT).await;
+    assert!(message.contains("Inbox"), "{message}");
+    let deleted = app
+        .authed(Method::DELETE, &path, &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::CONFLICT);
+    assert_eq!(lists(&app, &token).await[0]["name"], "Inbox");
+}
+
+#[tokio::test]
+async fn todos_move_between_lists_by_an_update() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("alice").await;
+    let inbox = lists(&app, &token).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let work = id(&make_list(&app, &token, "Work").await).to_owned();
+    let todo = app.create_todo(&token, "report").await;
+    let path = format!("/todos/{}", todo["uid"].as_str().unwrap());
+    let moved = |list: String, tag: Option<&'static str>| {
+        let request = app
+            .authed(Method::PATCH, &path, &token)
+            .json(&json!({ "list": list }));
+        match tag {
+            Some(tag) => request.header("If-Match", tag),
+            None => request,
+        }
+        .send()
+    };
+
+    let (status, body) = status_json(moved(work.clone(), Some("\"1\"")).await.unwrap()).await;
+    assert_eq!(
+        (status, &body["list"], &body["version"]),
+        (StatusCode::OK, &json!(work), &json!(2))
+    );
+    assert_eq!(
+        listed(&app, &token, &format!("?list={work}")).await,
+        ["report"]
+    );
+    assert!(
+        listed(&app, &token, &format!("?list={inbox}"))
+            .await
+            .is_empty()
+    );
+    let stale = moved(inbox.clone(), Some("\"1\"")).await.unwrap();
+    assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
+
+    // Not to a list that is not there; the todo stays where it was.
+    let nowhere = moved(uuid::Uuid::new_v4().to_string(), None).await.unwrap();
+    assert_eq!(
+        error_message(nowhere, StatusCode::NOT_FOUND).await,
+        "List not found"
+    );
+    let (_, body) = status_json(app.authed(Method::GET, &path, &token).send().await.unwrap()).await;
+    assert_eq!((&body["list"], &body["version"]), (&json!(work), &json!(2)));
+
+    let (status, body) = status_json(moved(inbox.clone(), None).await.unwrap()).await;
+    assert_eq!((status, &body["list"]), (StatusCode::OK, &json!(inbox)));
+    assert_eq!(
+        listed(&app, &token, &format!("?list={inbox}")).await,
+        ["report"]
+    );
+}
+
+#[tokio::test]
+async fn nobody_else_reaches_a_list_and_it_answers_as_one_that_does_not_exist() {
     let app = TestApp::spawn().await;
     let alice = app.user_token("alice").await;
     let bob = app.user_token("bob").await;
-    app.create_todo(&alice, "alice's").await;
-    assert_eq!(descriptions(&listed(&app, &alice, "").await), ["alice's"]);
-    assert!(listed(&app, &bob, "").await.is_empty());
-    app.create_todo(&bob, "bob's").await;
-    assert_eq!(descriptions(&listed(&app, &bob, "").await), ["bob's"]);
-    assert_eq!(descriptions(&listed(&app, &alice, "").await), ["alice's"]);
-}
+    let list = id(&make_list(&app, &alice, "Secret").await).to_owned();
+    let (status, _) = status_json(todo_in(&app, &alice, "plan", &list).await).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let alices_inbox = lists(&app, &alice).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let missing = uuid::Uuid::new_v4().to_string();
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lists_during_concurrent_writes_end_up_with_every_write() {
-    let app = Arc::new(TestApp::spawn().await);
-    let token = app.user_token("alice").await;
-    let writer = {
-        let (app, token) = (Arc::clone(&app), token.clone());
-        tokio::spawn(async move {
-            for i in 0..30 {
-                app.create_todo(&token, &format!("t{i}")).await;
-            }
-        })
-    };
-    // Lists race the writes the whole time, so pages are kept and dropped throughout.
-    while !writer.is_finished() {
-        listed(&app, &token, "").await;
+    for target in [&list, &alices_inbox, &missing] {
+        let path = format!("/lists/{target}");
+        let answers = [
+            app.authed(Method::GET, &path, &bob).send().await.unwrap(),
+            app.authed(Method::PATCH, &path, &bob)
+                .json(&json!({ "name": "Mine" }))
+                .send()
+                .await
+                .unwrap(),
+            app.authed(Method::DELETE, &path, &bob)
+                .send()
+                .await
+                .unwrap(),
+            app.list_todos(&bob, &format!("?list={target}")).await,
+            todo_in(&app, &bob, "sneak", target).await,
+        ];
+        for answer in answers {
+            let url = answer.url().clone();
+            let message = error_message(answer, StatusCode::NOT_FOUND).await;
+            assert_eq!(message, "List not found", "{url}");
+        }
+        let bobs = app.create_todo(&bob, "mine").await;
+        let moved = app
+            .authed(
+                Method::PATCH,
+                &format!("/todos/{}", bobs["uid"].as_str().unwrap()),
+                &bob,
+            )
+            .json(&json!({ "list": target }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            error_message(moved, StatusCode::NOT_FOUND).await,
+            "List not found"
+        );
     }
-    writer.await.unwrap();
-    assert_eq!(listed(&app, &token, "").await.len(), 30);
-}
-
-/// A todo written to the service's SQLite file by another connection, as another process would.
-async fn add_from_elsewhere(dir: &std::path::Path, owner: &str, description: &str) {
-    let elsewhere = SqliteStore::open(dir).unwrap();
-    let todo = Todo::new(
-        Username::parse(owner).unwrap(),
-        Description::parse(description).unwrap(),
-        Metadata::default(),
-    );
-    elsewhere.create_todo(&todo).await.unwrap();
-}
-
-async fn spawn_on_sqlite(dir: &std::path::Path, settings: ServiceSettings) -> TestApp {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir).unwrap());
-    TestApp::spawn_on(store, dir, settings).await
-}
-
-/// The service cannot see another process's writes happen; it notices them in SQLite's file
-/// before it serves anything it kept.
-#[tokio::test]
-async fn a_todo_added_by_another_process_shows_in_the_next_list() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = spawn_on_sqlite(dir.path(), ServiceSettings::default()).await;
-    let token = app.user_token("alice").await;
-    app.create_todo(&token, "mine").await;
-    for _ in 0..2 {
-        assert_eq!(descriptions(&listed(&app, &token, "").await), ["mine"]);
-    }
-    add_from_elsewhere(dir.path(), "alice", "from elsewhere").await;
+    // Bob sees only his own Inbox; Alice's list is as she left it.
+    let bobs = lists(&app, &bob).await;
+    assert_eq!((bobs.len(), &bobs[0]["owner"]), (1, &json!("bob")));
     assert_eq!(
-        descriptions(&listed(&app, &token, "").await),
-        ["mine", "from elsewhere"]
+        listed(&app, &alice, &format!("?list={list}")).await,
+        ["plan"]
     );
+    assert_eq!(lists(&app, &alice).await[1]["name"], "Secret");
 }
 
 #[tokio::test]
-async fn with_the_list_cache_off_another_process_s_todo_shows_at_the_next_list() {
-    let dir = tempfile::tempdir().unwrap();
-    let settings = ServiceSettings {
-        list_cache_bytes: 0,
-        ..ServiceSettings::default()
-    };
-    let app = spawn_on_sqlite(dir.path(), settings).await;
+async fn bad_names_and_ids_get_clear_answers() {
+    let app = TestApp::spawn().await;
     let token = app.user_token("alice").await;
-    app.create_todo(&token, "mine").await;
-    assert_eq!(descriptions(&listed(&app, &token, "").await), ["mine"]);
-    add_from_elsewhere(dir.path(), "alice", "from elsewhere").await;
+    for body in [
+        json!({ "name": "" }),
+        json!({ "name": "   " }),
+        json!({ "name": "a\nb" }),
+        json!({ "name": "x".repeat(201) }),
+        json!({ "name": 3 }),
+        json!({}),
+        json!({ "name": "ok", "colour": "red" }),
+    ] {
+        let made = app
+            .authed(Method::POST, "/lists", &token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(made.status(), StatusCode::BAD_REQUEST, "{body}");
+    }
+    let not_an_id = app
+        .authed(Method::GET, "/lists/inbox", &token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
-        descriptions(&listed(&app, &token, "").await),
-        ["mine", "from elsewhere"]
+        error_message(not_an_id, StatusCode::NOT_FOUND).await,
+        "List not found"
     );
+    let listed = app.list_todos(&token, "?list=inbox").await;
+    let message = error_message(listed, StatusCode::BAD_REQUEST).await;
+    assert!(message.contains("list"), "{message}");
+    let created = todo_in(&app, &token, "x", "inbox").await;
+    assert_eq!(created.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(lists(&app, &token).await.len(), 1, "nothing was made");
+}
+
+#[tokio::test]
+async fn a_deleted_account_takes_its_lists_and_a_new_one_of_the_name_starts_empty() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("alice").await;
+    let list = id(&make_list(&app, &token, "Old").await).to_owned();
+    let (status, _) = status_json(todo_in(&app, &token, "old plan", &list).await).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let deleted = app
+        .authed(Method::DELETE, "/users/alice", &token)
+        .json(&json!({ "current_password": crate::helpers::PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+
+    let token = app.user_token("alice").await;
+    let now = lists(&app, &token).await;
+    assert_eq!(now.len(), 1, "{now:?}");
+    let old = app
+        .authed(Method::GET, &format!("/lists/{list}"), &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.status(), StatusCode::NOT_FOUND);
+    assert!(listed(&app, &token, "").await.is_empty());
 }

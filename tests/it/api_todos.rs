@@ -129,6 +129,7 @@ async fn an_item_has_exactly_the_documented_fields() {
             "created_at",
             "description",
             "due",
+            "list",
             "metadata",
             "notes",
             "position",

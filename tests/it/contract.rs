@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use checkoff::domain::{
-    Description, DueFilter, Metadata, Revocations, Session, SessionKind, Timestamp, Todo,
-    TodoPatch, TodoQuery, TodoState, Usage, User, Username,
+    Description, DueFilter, ListId, ListName, Metadata, Revocations, Session, SessionKind,
+    Timestamp, Todo, TodoList, TodoPatch, TodoQuery, TodoState, Usage, User, Username,
 };
-use checkoff::store::{PageRequest, Store, StoreError};
+use checkoff::store::{PageRequest, Remembered, Store, StoreError};
 use serde_json::json;
 use tempfile::TempDir;
 use uuid::Uuid;
@@ -928,4 +928,210 @@ async fn the_profile_counts_what_the_account_holds_through_every_write() {
             bytes: bytes(&[&c])
         }
     );
+}
+
+fn list_of(owner: &str, list_name: &str) -> TodoList {
+    TodoList::new(name(owner), ListName::parse(list_name).unwrap())
+}
+
+fn in_list(owner: &str, text: &str, list: ListId) -> Todo {
+    Todo {
+        list,
+        ..todo(owner, text)
+    }
+}
+
+fn move_to(list: ListId) -> TodoPatch {
+    TodoPatch {
+        list: Some(list),
+        ..Default::default()
+    }
+}
+
+/// `owner`'s open todos per list, as the store counts them.
+async fn open_by_list(store: &dyn Store, owner: &str) -> Vec<(ListId, u64)> {
+    let mut counts: Vec<(ListId, u64)> = store
+        .count_by_list(&name(owner))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(list, counts)| (list, counts.open))
+        .collect();
+    counts.sort();
+    counts
+}
+
+#[tokio::test]
+async fn lists_hold_their_owners_todos_and_take_them_when_deleted() {
+    let (store, _dir) = fresh().await;
+    store.create_user(&user("alice")).await.unwrap();
+    let alice = name("alice");
+    let inbox = ListId::inbox_of(&alice);
+    let work = list_of("alice", "Work");
+    store.create_list(&work).await.unwrap();
+    assert_eq!(store.lists_of(&alice).await.unwrap(), std::slice::from_ref(&work));
+    assert_eq!(
+        store.get_list(&alice, work.id).await.unwrap(),
+        Some(work.clone())
+    );
+    assert_eq!(store.get_list(&name("bob"), work.id).await.unwrap(), None);
+    assert!(matches!(
+        store.create_list(&list_of("nobody", "Lost")).await,
+        Err(StoreError::NotFound)
+    ));
+
+    let report = in_list("alice", "report", work.id);
+    store.create_todo(&report).await.unwrap();
+    let milk = todo("alice", "milk");
+    store.create_todo(&milk).await.unwrap();
+    assert_eq!(milk.list, inbox);
+    let stray = in_list("alice", "stray", ListId::new());
+    assert!(matches!(
+        store.create_todo(&stray).await,
+        Err(StoreError::NoList)
+    ));
+    let kept = Remembered {
+        owner: alice.clone(),
+        key: "k".into(),
+        fingerprint: "f".into(),
+        answer: "{}".into(),
+        expires: unix_now() + 600,
+    };
+    assert!(matches!(
+        store.create_todo_remembered(&stray, &kept).await,
+        Err(StoreError::NoList)
+    ));
+    assert_eq!(store.get_todo(&alice, stray.uid).await.unwrap(), None);
+    assert_eq!(store.recall(&alice, "k").await.unwrap(), None);
+    let mut expected = vec![(inbox, 1), (work.id, 1)];
+    expected.sort();
+    assert_eq!(open_by_list(&*store, "alice").await, expected);
+
+    // One list's todos, and a move between lists (never into one that is not there).
+    let only = |list| TodoQuery {
+        list: Some(list),
+        ..Default::default()
+    };
+    let listed = all_pages(&*store, "alice", &only(work.id), 10).await;
+    assert_eq!(listed, std::slice::from_ref(&report));
+    let moved = store
+        .update_todo(
+            &alice,
+            milk.uid,
+            &move_to(work.id),
+            Some(1),
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!((moved.list, moved.version), (work.id, 2));
+    assert!(matches!(
+        store
+            .update_todo(
+                &alice,
+                milk.uid,
+                &move_to(ListId::new()),
+                None,
+                Timestamp::now()
+            )
+            .await,
+        Err(StoreError::NoList)
+    ));
+    assert!(matches!(
+        store
+            .update_todo(&alice, milk.uid, &move_to(inbox), Some(1), Timestamp::now())
+            .await,
+        Err(StoreError::VersionMismatch { current: 2 })
+    ));
+    assert_eq!(store.get_todo(&alice, milk.uid).await.unwrap(), Some(moved));
+    assert!(
+        all_pages(&*store, "alice", &only(inbox), 10)
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        all_pages(&*store, "alice", &only(work.id), 1).await.len(),
+        2
+    );
+
+    let renamed = store
+        .rename_list(
+            &alice,
+            work.id,
+            &ListName::parse("Job").unwrap(),
+            Some(1),
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!((renamed.name.as_str(), renamed.version), ("Job", 2));
+    assert!(matches!(
+        store.delete_list(&alice, work.id, Some(1)).await,
+        Err(StoreError::VersionMismatch { current: 2 })
+    ));
+    assert!(matches!(
+        store.delete_list(&name("bob"), work.id, None).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        store.delete_list(&alice, work.id, Some(2)).await.unwrap(),
+        2
+    );
+    assert_eq!(store.get_list(&alice, work.id).await.unwrap(), None);
+    assert!(store.lists_of(&alice).await.unwrap().is_empty());
+    assert_eq!(store.get_todo(&alice, report.uid).await.unwrap(), None);
+    assert!(open_by_list(&*store, "alice").await.is_empty());
+    let usage = store.get_user(&alice).await.unwrap().unwrap().usage;
+    assert_eq!((usage.todos, usage.bytes), (0, 0));
+    assert!(matches!(
+        store.delete_list(&alice, work.id, None).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn no_todo_is_left_in_a_list_deleted_while_todos_join_it() {
+    let (store, _dir) = fresh().await;
+    store.create_user(&user("alice")).await.unwrap();
+    let alice = name("alice");
+    let list = list_of("alice", "Busy");
+    store.create_list(&list).await.unwrap();
+    let elsewhere = todo("alice", "elsewhere");
+    store.create_todo(&elsewhere).await.unwrap();
+    let writes = (0..16).map(|i| {
+        let store = Arc::clone(&store);
+        let list = list.id;
+        let uid = elsewhere.uid;
+        tokio::spawn(async move {
+            let alice = name("alice");
+            let outcome = match i % 4 {
+                // Moves of one todo race each other as well as the deletion.
+                0 => store
+                    .update_todo(&alice, uid, &move_to(list), None, Timestamp::now())
+                    .await
+                    .map(drop),
+                _ => {
+                    store
+                        .create_todo(&in_list("alice", &format!("t{i}"), list))
+                        .await
+                }
+            };
+            match outcome {
+                Ok(()) | Err(StoreError::NoList) | Err(StoreError::Changed) => {}
+                Err(other) => panic!("{other}"),
+            }
+        })
+    });
+    let writes: Vec<_> = writes.collect();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    store.delete_list(&alice, list.id, None).await.unwrap();
+    for write in writes {
+        write.await.unwrap();
+    }
+    // Whatever joined before the deletion went with it; nothing joined after.
+    let left = all_pages(&*store, "alice", &TodoQuery::default(), 50).await;
+    assert!(left.iter().all(|t| t.list != list.id), "{left:?}");
+    let usage = store.get_user(&alice).await.unwrap().unwrap().usage;
+    assert_eq!(usage.todos, left.len() as u64);
+    assert_eq!(store.get_list(&alice, list.id).await.unwrap(), None);
 }

@@ -15,8 +15,12 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType,
 };
 use checkoff::ServiceSettings;
-use checkoff::domain::{Description, Metadata, Timestamp, Todo, User, Username};
-use checkoff::store::{DynamoStore, PageRequest, SqliteStore, Store, TodoStore, UserStore};
+use checkoff::domain::{
+    Description, ListName, Metadata, Timestamp, Todo, TodoList, User, Username,
+};
+use checkoff::store::{
+    DynamoStore, ListStore, PageRequest, SqliteStore, Store, TodoStore, UserStore,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -337,6 +341,11 @@ async fn seed_sqlite(dir: &Path) -> Vec<Todo> {
             zone: None,
         };
         store.create_user(&user).await.unwrap();
+        // One of Alice's todos is in a list of hers: the list must come first.
+        let errands = TodoList::new(user.username.clone(), ListName::parse("Errands").unwrap());
+        if name == "alice" {
+            store.create_list(&errands).await.unwrap();
+        }
         for i in 0..3 {
             let mut todo = Todo::new(
                 user.username.clone(),
@@ -344,6 +353,9 @@ async fn seed_sqlite(dir: &Path) -> Vec<Todo> {
                 Metadata::default(),
             );
             todo.metadata = Metadata::parse(json!({ "i": i })).unwrap();
+            if name == "alice" && i == 2 {
+                todo.list = errands.id;
+            }
             store.create_todo(&todo).await.unwrap();
             todos.push(todo);
         }
@@ -367,7 +379,7 @@ async fn migrate_copies_both_ways_and_a_second_run_keeps_what_is_there() {
         &table,
         "sqlite",
         "dynamodb",
-        "Migrated 2 users (0 already there), 6 todos (0 already there).",
+        "Migrated 2 users (0 already there), 1 lists (0 already there), 6 todos (0 already there).",
     );
     let copied = [
         all_todos(&target, "alice").await,
@@ -375,6 +387,10 @@ async fn migrate_copies_both_ways_and_a_second_run_keeps_what_is_there() {
     ]
     .concat();
     assert_eq!(copied, seeded);
+    let alice = Username::parse("alice").unwrap();
+    let lists = target.lists_of(&alice).await.unwrap();
+    assert_eq!(lists.len(), 1);
+    assert_eq!(lists[0].name.as_str(), "Errands");
     let bob = target
         .get_user(&Username::parse("bob").unwrap())
         .await
@@ -388,7 +404,7 @@ async fn migrate_copies_both_ways_and_a_second_run_keeps_what_is_there() {
         &table,
         "sqlite",
         "dynamodb",
-        "Migrated 0 users (2 already there), 0 todos (6 already there).",
+        "Migrated 0 users (2 already there), 0 lists (1 already there), 0 todos (6 already there).",
     );
 
     let back = tempfile::tempdir().unwrap();
@@ -398,7 +414,7 @@ async fn migrate_copies_both_ways_and_a_second_run_keeps_what_is_there() {
         &table,
         "dynamodb",
         "sqlite",
-        "Migrated 2 users (0 already there), 6 todos (0 already there).",
+        "Migrated 2 users (0 already there), 1 lists (0 already there), 6 todos (0 already there).",
     );
     let local = SqliteStore::open(back.path()).unwrap();
     assert_eq!(

@@ -44,6 +44,11 @@ fn the_document_lists_exactly_the_served_routes() {
             "GET /assets/{file}",
             "GET /auth/config",
             "GET /healthz",
+            "GET /lists",
+            "POST /lists",
+            "DELETE /lists/{id}",
+            "GET /lists/{id}",
+            "PATCH /lists/{id}",
             "POST /login",
             "POST /logout",
             "GET /openapi.json",
@@ -541,7 +546,8 @@ fn the_lists_parameters_are_documented_as_the_optional_query_parameters_they_are
             "tz",
             "due_before",
             "due_after",
-            "q"
+            "q",
+            "list"
         ]
     );
     for parameter in &parameters {

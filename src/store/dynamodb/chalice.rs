@@ -116,10 +116,12 @@ fn todo_from_chalice(item: &Item) -> Result<Todo, String> {
         .map_err(describe)?
         .parse::<TodoState>()
         .map_err(|e| describe(e.0))?;
+    let username =
+        Username::parse(text(item, "username").map_err(describe)?).map_err(|e| describe(e.0))?;
     Ok(Todo {
         uid,
-        username: Username::parse(text(item, "username").map_err(describe)?)
-            .map_err(|e| describe(e.0))?,
+        list: crate::domain::ListId::inbox_of(&username),
+        username,
         description: Description::parse(text(item, "description").map_err(describe)?)
             .map_err(|e| describe(e.0))?,
         state,

@@ -7,8 +7,9 @@
 //! | session | `USER#<name>` | `SESSION#<id>` | `SESSION#<id>` | `<name>` | — |
 //! | login failures | `THROTTLE#<user or address>` | `FAILURES` | — | — | — |
 //! | idempotency record | `USER#<name>` | `IDEM#<key>` | — | — | — |
+//! | list | `USER#<owner>` | `LIST#<id>` | — | — | — |
 //!
-//! A user's todos and sessions share the profile's partition, so deleting a user is one Query
+//! A user's todos, lists and sessions share the profile's partition, so deleting a user is one Query
 //! away from all of it. Ended sessions are recorded on the profile as `rv_<id>` = Unix second
 //! until which their access tokens are refused: the authorizer reads the profile anyway. Session
 //! and throttle items carry `expires` (Unix seconds), the table's TTL attribute.
@@ -23,6 +24,15 @@
 //! `due_day` (`2026-12-24`) or `due_at` + `due_tz` + `due_utc` (the local time, its IANA zone
 //! and the UTC instant it named when written), `position` (absent: the uid's, i.e. creation
 //! order) and `completed_at`. An existing table needs nothing: no key or index changed.
+//!
+//! Lists: a todo's `list` attribute names the list it is in; absent, it is in its owner's Inbox,
+//! which is never stored (its id follows from the owner's name), so todos written before lists
+//! existed are in the Inbox and an existing table needs nothing. Each other list is an item of
+//! its own (`name`, `created_at`, `updated_at`, `version`) that every write putting a todo in it
+//! checks in the same transaction (a `ConditionCheck`: there, and not `deleting`). Deleting a
+//! list marks it `deleting` first, so no todo can join it, then deletes its todos (found by a
+//! filtered Query of the owner's partition) and last the item itself: a deletion cut short is
+//! finished by the next one, and meanwhile the list is not shown.
 //!
 //! Lists by due date, priority or position, and the views (today, overdue, upcoming, no date),
 //! read the owner's whole todo partition today — one strongly consistent Query, 1 MB a page,
@@ -54,8 +64,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use uuid::Uuid;
 
 use crate::domain::{
-    Description, Due, Email, Metadata, Notes, Position, Priority, Revocations, Session, Timestamp,
-    Title, Todo, TodoState, Usage, User, Username, Zone,
+    Description, Due, Email, ListId, ListName, Metadata, Notes, Position, Priority, Revocations,
+    Session, Timestamp, Title, Todo, TodoList, TodoState, Usage, User, Username, Zone,
 };
 use crate::store::{Remembered, StoreError};
 
@@ -74,6 +84,9 @@ pub const KEY_ATTRIBUTES: [&str; 5] = [PK, SK, GSI1PK, GSI1SK, LSI1SK];
 
 pub(super) const PROFILE: &str = "PROFILE";
 pub(super) const TODO_PREFIX: &str = "TODO#";
+pub(super) const LIST_PREFIX: &str = "LIST#";
+/// Set on a list being deleted: no todo may join it, and it is not shown.
+pub(super) const DELETING: &str = "deleting";
 pub(super) const USERS_PARTITION: &str = "USERS";
 pub(super) const SESSION_PREFIX: &str = "SESSION#";
 /// Prefix of the profile attributes that record ended sessions.
@@ -117,6 +130,48 @@ pub(super) fn profile_key(name: &Username) -> Item {
 /// The primary key of one todo.
 pub(super) fn todo_key(owner: &Username, uid: &str) -> Item {
     HashMap::from([(PK.into(), user_pk(owner)), (SK.into(), todo_sk(uid))])
+}
+
+/// The primary key of one of `owner`'s lists.
+pub(super) fn list_key(owner: &Username, id: ListId) -> Item {
+    HashMap::from([
+        (PK.into(), user_pk(owner)),
+        (SK.into(), s(format!("{LIST_PREFIX}{id}"))),
+    ])
+}
+
+pub(super) fn list_item(list: &TodoList) -> Item {
+    let mut item = list_key(&list.owner, list.id);
+    item.insert("id".into(), s(list.id.to_string()));
+    item.insert("owner".into(), s(list.owner.as_str()));
+    item.insert("name".into(), s(list.name.as_str()));
+    item.insert("created_at".into(), s(list.created_at.to_string()));
+    item.insert("updated_at".into(), s(list.updated_at.to_string()));
+    item.insert("version".into(), n(list.version));
+    item
+}
+
+/// The list an item holds; `None` for one being deleted.
+pub(super) fn list_from_item(item: &Item) -> Result<Option<TodoList>, StoreError> {
+    if item.contains_key(DELETING) {
+        return Ok(None);
+    }
+    let r = Reader { item, what: "list" };
+    Ok(Some(TodoList {
+        id: r.parsed("id", ListId::parse)?,
+        owner: r.parsed("owner", Username::parse)?,
+        name: r.parsed("name", ListName::from_stored)?,
+        created_at: r.parsed("created_at", Timestamp::parse)?,
+        updated_at: r.parsed("updated_at", Timestamp::parse)?,
+        version: r.number("version")?,
+    }))
+}
+
+/// The list a todo item names: its owner's Inbox when it names none.
+pub(super) fn list_of_item(item: &Item, owner: &Username) -> Result<ListId, StoreError> {
+    let r = Reader { item, what: "todo" };
+    Ok(r.optional("list", ListId::parse)?
+        .unwrap_or_else(|| ListId::inbox_of(owner)))
 }
 
 /// The primary key of one session.
@@ -263,6 +318,11 @@ fn plan_attributes(todo: &Todo) -> Vec<(&'static str, Option<AttributeValue>)> {
         ("priority", priority_attribute(todo.priority)),
         ("position", Some(s(todo.position.as_str()))),
         ("completed_at", todo.completed_at.map(|t| s(t.to_string()))),
+        // The Inbox is named by leaving the list out, as todos made before lists are.
+        (
+            "list",
+            (todo.list != ListId::inbox_of(&todo.username)).then(|| s(todo.list.to_string())),
+        ),
     ];
     attributes.extend(due_attributes(todo.due.as_ref()));
     attributes
@@ -441,9 +501,11 @@ pub(super) fn session_from_item(item: &Item) -> Result<Session, StoreError> {
 pub(super) fn todo_from_item(item: &Item) -> Result<Todo, StoreError> {
     let r = Reader { item, what: "todo" };
     let uid = r.parsed("uid", Uuid::parse_str)?;
+    let username = r.parsed("username", Username::parse)?;
     Ok(Todo {
         uid,
-        username: r.parsed("username", Username::parse)?,
+        list: list_of_item(item, &username)?,
+        username,
         description: r.parsed("description", Description::from_stored)?,
         state: r.parsed("state", str::parse::<TodoState>)?,
         metadata: r.parsed("metadata", Metadata::from_json)?,
@@ -496,6 +558,22 @@ mod tests {
         );
         todo.metadata = Metadata::parse(serde_json::json!({"a": [1, 2.5, "b"]})).unwrap();
         assert_eq!(todo_from_item(&todo_item(&todo)).unwrap(), todo);
+        assert!(
+            !todo_item(&todo).contains_key("list"),
+            "the Inbox is left out"
+        );
+        todo.list = ListId::new();
+        assert_eq!(todo_from_item(&todo_item(&todo)).unwrap(), todo);
+    }
+
+    #[test]
+    fn a_list_survives_the_round_trip_and_one_being_deleted_is_not_read() {
+        let list = TodoList::new(alice(), ListName::parse("Groceries").unwrap());
+        let mut item = list_item(&list);
+        assert_eq!(item[SK], s(format!("LIST#{}", list.id)));
+        assert_eq!(list_from_item(&item).unwrap(), Some(list));
+        item.insert(DELETING.into(), AttributeValue::Bool(true));
+        assert_eq!(list_from_item(&item).unwrap(), None);
     }
 
     #[test]

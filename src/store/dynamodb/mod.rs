@@ -1,6 +1,6 @@
 //! The DynamoDB store: one table in the layout of [`items`], one request per API call on the hot
 //! paths, conditional writes instead of read-modify-write. Each role of the store is in its own
-//! file ([`users`], [`sessions`], [`todos`], [`guard`]); the requests they share are in
+//! file ([`users`], [`sessions`], [`todos`], [`lists`], [`guard`]); the requests they share are in
 //! [`request`].
 
 mod attempts;
@@ -8,6 +8,7 @@ pub mod chalice;
 mod error;
 mod guard;
 mod items;
+mod lists;
 mod request;
 mod sessions;
 mod table;

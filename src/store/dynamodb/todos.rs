@@ -21,7 +21,7 @@ use super::request::{TRANSACTION_LIMIT, Transaction, built, key_of};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::domain::{
-    DueFilter, OPEN_END, Timestamp, Todo, TodoPatch, TodoQuery, TodoState, Username,
+    DueFilter, ListId, OPEN_END, Timestamp, Todo, TodoPatch, TodoQuery, TodoState, Username,
 };
 use crate::store::{Page, PageRequest, Placement, Remembered, StoreError, StoreResult, TodoStore};
 
@@ -100,14 +100,13 @@ impl DynamoStore {
             .expression_attribute_values(":state", s(format!("{state}#")))
     }
 
-    /// The keys, uids and sizes of `owner`'s todos in `state`, from LSI1.
-    async fn keys_in_state(
+    /// The keys, uids and sizes of the todos `query` finds.
+    pub(super) async fn keys_where(
         &self,
-        owner: &Username,
-        state: TodoState,
+        query: impl Fn() -> QueryFluentBuilder,
     ) -> StoreResult<Vec<(Item, Uuid, u64)>> {
         let query = || {
-            self.in_state(owner, state)
+            query()
                 .projection_expression("PK, SK, LSI1SK, uid, description, metadata, title, notes")
                 .consistent_read(true)
         };
@@ -128,6 +127,15 @@ impl DynamoStore {
                 Ok((key_of(item), uid, bytes))
             })
             .collect()
+    }
+
+    /// The keys, uids and sizes of `owner`'s todos in `state`, from LSI1.
+    async fn keys_in_state(
+        &self,
+        owner: &Username,
+        state: TodoState,
+    ) -> StoreResult<Vec<(Item, Uuid, u64)>> {
+        self.keys_where(|| self.in_state(owner, state)).await
     }
 
     /// Counts new todos of `owner`'s made at `made` (`keys`, `bytes` of them) on the profile,
@@ -186,7 +194,7 @@ impl DynamoStore {
 
     /// Adds to what `owner`'s profile says the account holds, after a write that is done: a
     /// failure is logged, not answered (the write stands; the count is off by it).
-    async fn add_usage(&self, owner: &Username, todos: i64, bytes: i64) {
+    pub(super) async fn add_usage(&self, owner: &Username, todos: i64, bytes: i64) {
         if todos == 0 && bytes == 0 {
             return;
         }
@@ -199,6 +207,62 @@ impl DynamoStore {
         }
     }
 }
+
+impl DynamoStore {
+    /// An update that puts a todo in list `list`: the whole item written again, on the version
+    /// read, in one transaction with the list's check (so a move cannot race the list's
+    /// deletion and leave a todo in a list that is gone).
+    async fn move_todo(
+        &self,
+        owner: &Username,
+        uid: Uuid,
+        list: ListId,
+        patch: &TodoPatch,
+        expected_version: Option<u64>,
+        now: Timestamp,
+    ) -> StoreResult<Todo> {
+        // Each round is a read and a conditional write; another writer in between costs one.
+        for _ in 0..MOVE_ROUNDS {
+            let old = self
+                .get_todo(owner, uid)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            if expected_version.is_some_and(|e| e != old.version) {
+                return Err(StoreError::VersionMismatch {
+                    current: old.version,
+                });
+            }
+            let new = old.clone().patched(patch, now);
+            let put = aws_sdk_dynamodb::types::Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(todo_item(&new)))
+                .condition_expression("#version = :read")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":read", n(old.version));
+            let mut actions = vec![
+                TransactWriteItem::builder()
+                    .put(built(put.build())?)
+                    .build(),
+            ];
+            actions.extend(self.list_check(owner, list)?);
+            match self.transact(actions).await? {
+                Transaction::Written => {
+                    let grown = new.stored_bytes() as i64 - old.stored_bytes() as i64;
+                    self.add_usage(owner, 0, grown).await;
+                    return Ok(new);
+                }
+                Transaction::ConditionFailed if !self.list_open(owner, list).await? => {
+                    return Err(StoreError::NoList);
+                }
+                Transaction::ConditionFailed => {}
+            }
+        }
+        Err(StoreError::Changed)
+    }
+}
+
+/// Rounds of a move before it gives up to writers that keep changing the todo.
+const MOVE_ROUNDS: usize = 5;
 
 /// `due` as a filter expression and its values; open ends are left out of it (`""` and `"~"`
 /// bound nothing), and `None` filters nothing.
@@ -290,7 +354,25 @@ impl TodoStore for DynamoStore {
     async fn create_todo(&self, todo: &Todo) -> StoreResult<()> {
         let item = todo_item(todo);
         let key = key_of(&item);
-        self.put_new(item).await?;
+        match self.list_check(&todo.username, todo.list)? {
+            None => self.put_new(item).await?,
+            Some(check) => {
+                let put = aws_sdk_dynamodb::types::Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression("attribute_not_exists(PK)");
+                let put = TransactWriteItem::builder()
+                    .put(built(put.build())?)
+                    .build();
+                // The list failed its check, or the uid is taken (a copy run again).
+                if self.transact(vec![check, put]).await? == Transaction::ConditionFailed {
+                    return match self.list_open(&todo.username, todo.list).await? {
+                        true => Err(StoreError::AlreadyExists),
+                        false => Err(StoreError::NoList),
+                    };
+                }
+            }
+        }
         self.count_if_owned(
             &todo.username,
             &todo.created_at,
@@ -318,20 +400,23 @@ impl TodoStore for DynamoStore {
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(PK)");
-        let written = self
-            .transact(vec![
-                TransactWriteItem::builder()
-                    .put(built(record.build())?)
-                    .build(),
-                TransactWriteItem::builder()
-                    .put(built(created.build())?)
-                    .build(),
-            ])
-            .await?;
-        if written == Transaction::ConditionFailed {
-            // The key is in use (a uid taken is left to chance: it fails the same way).
+        let mut actions = vec![
+            TransactWriteItem::builder()
+                .put(built(record.build())?)
+                .build(),
+            TransactWriteItem::builder()
+                .put(built(created.build())?)
+                .build(),
+        ];
+        actions.extend(self.list_check(&todo.username, todo.list)?);
+        if self.transact(actions).await? == Transaction::ConditionFailed {
+            // The key is in use, or the list takes no todos (a uid taken is left to chance: it
+            // fails the same way).
             return match self.read_remembered(&answer.owner, &answer.key).await? {
                 Some(earlier) => Ok(Some(earlier)),
+                None if !self.list_open(&todo.username, todo.list).await? => {
+                    Err(StoreError::NoList)
+                }
                 None => Err(StoreError::Unavailable(
                     "the idempotency key changed hands; try again".into(),
                 )),
@@ -365,10 +450,22 @@ impl TodoStore for DynamoStore {
         // The cursor position is a uid; the partition always comes from the caller, so a
         // position can never lead into someone else's todos.
         let mut start = page.after.as_ref().map(|after| todo_key(owner, after));
+        // One list of several is the partition filtered (read units are spent on the other
+        // lists' todos too; the table's comment names the index that would not).
+        let in_list = |read: QueryFluentBuilder| match query.list {
+            None => read,
+            Some(list) if list == ListId::inbox_of(owner) => read
+                .filter_expression("attribute_not_exists(#list)")
+                .expression_attribute_names("#list", "list"),
+            Some(list) => read
+                .filter_expression("#list = :list")
+                .expression_attribute_names("#list", "list")
+                .expression_attribute_values(":list", s(list.to_string())),
+        };
         let items = match query.state {
             None => {
                 let query = || {
-                    self.query()
+                    in_list(self.query())
                         .key_condition_expression("PK = :pk AND begins_with(SK, :todo)")
                         .expression_attribute_values(":pk", user_pk(owner))
                         .expression_attribute_values(":todo", s(TODO_PREFIX))
@@ -380,7 +477,7 @@ impl TodoStore for DynamoStore {
                 if let (Some(key), Some(after)) = (start.as_mut(), page.after.as_ref()) {
                     key.insert(LSI1SK.into(), state_sort_key(state, after));
                 }
-                let query = || self.in_state(owner, state).consistent_read(true);
+                let query = || in_list(self.in_state(owner, state)).consistent_read(true);
                 self.query_page(query, start, page.limit).await?
             }
         };
@@ -501,6 +598,11 @@ impl TodoStore for DynamoStore {
         expected_version: Option<u64>,
         now: Timestamp,
     ) -> StoreResult<Todo> {
+        if let Some(list) = patch.list {
+            return self
+                .move_todo(owner, uid, list, patch, expected_version, now)
+                .await;
+        }
         let uid_text = uid.to_string();
         let mut sets = vec!["updated_at = :now", "#version = #version + :one"];
         let mut request = self

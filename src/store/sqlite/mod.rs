@@ -7,6 +7,7 @@ mod backup;
 mod commit_watch;
 mod error;
 mod guard;
+mod lists;
 mod readers;
 mod rows;
 mod schema;

@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use super::error::from_sqlite;
 use crate::domain::{
-    Description, Due, Email, Metadata, Notes, Position, Priority, Revocations, Session, Timestamp,
-    Title, Todo, Usage, User, Username, Zone,
+    Description, Due, Email, ListId, ListName, Metadata, Notes, Position, Priority, Revocations,
+    Session, Timestamp, Title, Todo, TodoList, Usage, User, Username, Zone,
 };
 use crate::store::{StoreError, StoreResult};
 
@@ -18,7 +18,7 @@ use crate::store::{StoreError, StoreResult};
 macro_rules! todo_columns {
     () => {
         "owner, uid, description, state, metadata, created_at, updated_at, version, title, notes, \
-         priority, due_day, due_at, due_tz, due_utc, position, completed_at"
+         priority, due_day, due_at, due_tz, due_utc, position, completed_at, list"
     };
 }
 
@@ -99,8 +99,8 @@ impl Columns<'_, '_> {
 pub(super) fn read_todo(row: &Row<'_>) -> StoreResult<Todo> {
     let c = Columns { row, what: "todo" };
     let version: i64 = row.get(7).map_err(from_sqlite)?;
+    let username = c.parsed(0, Username::parse)?;
     Ok(Todo {
-        username: c.parsed(0, Username::parse)?,
         uid: c.parsed(1, Uuid::parse_str)?,
         description: c.parsed(2, Description::from_stored)?,
         state: c.parsed(3, str::parse)?,
@@ -115,6 +115,10 @@ pub(super) fn read_todo(row: &Row<'_>) -> StoreResult<Todo> {
         due: read_due(&c)?,
         position: c.parsed(15, Position::from_stored)?,
         completed_at: c.parsed_optional(16, Timestamp::parse)?,
+        list: c
+            .parsed_optional(17, ListId::parse)?
+            .unwrap_or_else(|| ListId::inbox_of(&username)),
+        username,
     })
 }
 
@@ -185,4 +189,30 @@ pub(super) fn read_session(row: &Row<'_>) -> StoreResult<Session> {
             .map_err(|e| c.corrupt(e))?,
         previous_hash: optional(8)?.map(str::to_owned),
     })
+}
+
+/// The columns `read_list` expects, in its order.
+macro_rules! list_columns {
+    () => {
+        "owner, id, name, created_at, updated_at, version"
+    };
+}
+
+pub(super) use list_columns;
+
+pub(super) fn read_list(row: &Row<'_>) -> StoreResult<TodoList> {
+    let c = Columns { row, what: "list" };
+    Ok(TodoList {
+        owner: c.parsed(0, Username::parse)?,
+        id: c.parsed(1, ListId::parse)?,
+        name: c.parsed(2, ListName::from_stored)?,
+        created_at: c.parsed(3, Timestamp::parse)?,
+        updated_at: c.parsed(4, Timestamp::parse)?,
+        version: c.count(5)?,
+    })
+}
+
+/// How a todo's list is stored: NULL for its owner's Inbox.
+pub(super) fn list_column(owner: &Username, list: ListId) -> Option<String> {
+    (list != ListId::inbox_of(owner)).then(|| list.to_string())
 }

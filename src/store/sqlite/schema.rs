@@ -250,6 +250,22 @@ CREATE TRIGGER todos_words_delete AFTER DELETE ON todos BEGIN
     DELETE FROM todo_words_pending WHERE owner = OLD.owner AND uid = OLD.uid;
 END;
 "#,
+    // Lists. The Inbox is not stored: `todos.list` is NULL for a todo in its owner's Inbox (so
+    // every todo from before lists is in it). A list's todos go with it (`delete_list`); an
+    // account's lists go with the account.
+    r#"
+CREATE TABLE lists (
+    owner      TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+    id         TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    PRIMARY KEY (owner, id)
+) WITHOUT ROWID;
+ALTER TABLE todos ADD COLUMN list TEXT;
+CREATE INDEX todos_by_list ON todos (owner, list, uid) WHERE list IS NOT NULL;
+"#,
 ];
 
 /// Refuses a schema version this checkoff cannot work with.

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::error::from_sqlite;
 use super::guard::{keep, recall};
-use super::rows::{read_todo, todo_columns};
+use super::rows::{list_column, read_todo, todo_columns};
 use super::search_index::{any_pending, index_pending};
 use super::{SqliteStore, query_all, sql_int};
 use crate::domain::{
@@ -29,9 +29,12 @@ fn insert_todo(conn: &Connection, row: &Todo) -> StoreResult<()> {
     let sql = concat!(
         "INSERT INTO todos (",
         todo_columns!(),
-        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+         ?18)"
     );
     let (due_day, local, zone, utc) = due_columns(row.due.as_ref());
+    let list = list_column(&row.username, row.list);
+    list_exists(conn, row.username.as_str(), list.as_deref())?;
     conn.prepare_cached(sql)
         .and_then(|mut stmt| {
             stmt.execute(params![
@@ -52,6 +55,7 @@ fn insert_todo(conn: &Connection, row: &Todo) -> StoreResult<()> {
                 utc,
                 row.position.as_str(),
                 row.completed_at.map(|t| t.to_string()),
+                list,
             ])
         })
         .map_err(from_sqlite)?;
@@ -89,6 +93,16 @@ fn list_sql(
     }
     if query.open {
         sql.push_str(" AND state <> 'completed'");
+    }
+    if let Some(list) = query.list {
+        let owner = Username::parse(owner).map_err(|e| StoreError::Internal(e.to_string()))?;
+        match list_column(&owner, list) {
+            Some(id) => {
+                sql.push_str(" AND list = ?");
+                values.push(Value::Text(id));
+            }
+            None => sql.push_str(" AND list IS NULL"),
+        }
     }
     due_sql(&query.due, &mut sql, &mut values);
     if let Some(search) = &query.search {
@@ -140,11 +154,15 @@ fn update_row(
     now: Timestamp,
 ) -> StoreResult<Todo> {
     let updated = check_version(conn, name, uid, expected)?.patched(patch, now);
+    let list = list_column(&updated.username, updated.list);
+    if patch.list.is_some() {
+        list_exists(conn, name, list.as_deref())?;
+    }
     conn.prepare_cached(
         "UPDATE todos SET description = ?3, state = ?4, metadata = ?5, \
                      updated_at = ?6, version = ?7, title = ?8, notes = ?9, priority = ?10, \
                      due_day = ?11, due_at = ?12, due_tz = ?13, due_utc = ?14, position = ?15, \
-                     completed_at = ?16 WHERE owner = ?1 AND uid = ?2",
+                     completed_at = ?16, list = ?17 WHERE owner = ?1 AND uid = ?2",
     )
     .and_then(|mut stmt| {
         let (due_day, local, zone, utc) = due_columns(updated.due.as_ref());
@@ -165,10 +183,25 @@ fn update_row(
             utc,
             updated.position.as_str(),
             updated.completed_at.map(|t| t.to_string()),
+            list,
         ])
     })
     .map_err(from_sqlite)?;
     Ok(updated)
+}
+
+/// `NoList` unless `list` (as stored: `None` for the Inbox) is one of `owner`'s.
+fn list_exists(conn: &Connection, owner: &str, list: Option<&str>) -> StoreResult<()> {
+    let Some(list) = list else { return Ok(()) };
+    let found = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM lists WHERE owner = ?1 AND id = ?2)")
+        .and_then(|mut stmt| stmt.query_row(params![owner, list], |row| row.get::<_, bool>(0)))
+        .map_err(from_sqlite)?;
+    if found {
+        Ok(())
+    } else {
+        Err(StoreError::NoList)
+    }
 }
 
 /// The condition `due` puts on a list, with its parameters.
