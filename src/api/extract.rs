@@ -165,23 +165,30 @@ impl FromRequestParts<AppState> for Authorizing {
 }
 
 impl Authorizing {
-    /// What `read` answers for the caller. Begun beside the check, it is answered only if the
-    /// check passes for the same owner; otherwise the check's refusal is the answer, whatever
-    /// the read found — as when the check comes first.
-    pub async fn read<T>(
+    /// What `read` answers for the caller, then `then` given the caller as decided and that
+    /// answer (to look further for the caller where the owner's own data had nothing). Begun
+    /// beside the check, `read` is answered only if the check passes for the same owner;
+    /// otherwise the check's refusal is the answer, whatever the read found — as when the check
+    /// comes first.
+    pub async fn read_then<T, U>(
         self,
         app: &AppState,
         read: impl AsyncFnOnce(&Username) -> ApiResult<T>,
-    ) -> ApiResult<T> {
+        then: impl AsyncFnOnce(&Decision, ApiResult<T>) -> ApiResult<U>,
+    ) -> ApiResult<U> {
         match self {
-            Self::Decided(caller) => read(&caller.owner).await,
+            Self::Decided(caller) => {
+                let answer = read(&caller.owner).await;
+                then(&caller, answer).await
+            }
             Self::Claimed { owner, parts } => {
                 let (decided, answer) = tokio::join!(decide(&parts, app), read(&owner));
-                if decided?.owner != owner {
+                let caller = decided?;
+                if caller.owner != owner {
                     // Both come from the same token; a difference is a bug, never an answer.
                     return Err(ApiError::from(crate::auth::AuthError::InvalidToken));
                 }
-                answer
+                then(&caller, answer).await
             }
         }
     }

@@ -1,17 +1,19 @@
-//! /lists: the caller's lists of todos, their Inbox first.
+//! /lists: the caller's lists of todos, their Inbox first, and those shared with them; and
+//! /lists/{id}/members: whom a list is shared with.
 
-use axum::extract::State;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
-use super::error::ApiResult;
+use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, IfMatch, ListPath, Principal, etag};
 use super::json::Json;
 use crate::api::AppState;
-use crate::domain::{ListId, ListName, Role, Timestamp, TodoList};
-use crate::services::Counted;
+use crate::domain::{ListId, ListName, Role, Timestamp, TodoList, Username};
+use crate::services::{Counted, Member};
 
 /// A list as the caller sees it.
 #[derive(Serialize, ToSchema)]
@@ -40,12 +42,12 @@ pub struct ListView {
 }
 
 impl From<Counted> for ListView {
-    fn from(Counted { list, counts }: Counted) -> Self {
+    fn from(Counted { list, counts, role }: Counted) -> Self {
         Self {
             id: list.id,
             inbox: list.is_inbox(),
             owner: list.owner.to_string(),
-            role: Role::Owner,
+            role,
             name: list.name,
             open: counts.open,
             completed: counts.completed,
@@ -76,7 +78,7 @@ fn list_headers(list: &TodoList, created: bool) -> HeaderMap {
 /// Your lists
 #[utoipa::path(get, path = "/lists", tag = "lists", security(("token" = [])),
     responses(
-        (status = 200, body = [ListView], description = "Your Inbox first, then the lists you made, oldest first, each with how many todos it holds"),
+        (status = 200, body = [ListView], description = "Your Inbox first, then the lists you made, oldest first, then those shared with you, each with how many todos it holds and your role"),
         (status = 401, description = "Unauthorized"),
     ))]
 pub async fn list_lists(
@@ -107,17 +109,18 @@ pub async fn create_list(
     let counted = Counted {
         list,
         counts: Default::default(),
+        role: Role::Owner,
     };
     Ok((StatusCode::CREATED, headers, Json(ListView::from(counted))))
 }
 
-/// One of your lists
+/// One of your lists, or one shared with you
 #[utoipa::path(get, path = "/lists/{id}", tag = "lists", security(("token" = [])),
     params(("id" = String, Path, format = Uuid)),
     responses(
         (status = 200, body = ListView, description = "The list, with its `ETag`", headers(("ETag"))),
         (status = 401, description = "Unauthorized"),
-        (status = 404, description = "No such list of yours"),
+        (status = 404, description = "No such list of yours or shared with you"),
     ))]
 pub async fn get_list(
     State(app): State<AppState>,
@@ -139,7 +142,8 @@ pub async fn get_list(
         (status = 200, body = ListView, description = "The renamed list", headers(("ETag"))),
         (status = 400, description = "A bad name, or an If-Match that is empty or malformed"),
         (status = 401, description = "Unauthorized"),
-        (status = 404, description = "No such list of yours"),
+        (status = 403, description = "Shared with you: only its owner renames it"),
+        (status = 404, description = "No such list of yours or shared with you"),
         (status = 409, description = "The Inbox keeps its name"),
         (status = 412, description = "If-Match does not match"),
         (status = 429, description = "The account writes faster than its limit; see Retry-After"),
@@ -169,7 +173,8 @@ pub async fn rename_list(
         (status = 204, description = "Deleted, with every todo in it"),
         (status = 400, description = "An If-Match that is empty or malformed"),
         (status = 401, description = "Unauthorized"),
-        (status = 404, description = "No such list of yours"),
+        (status = 403, description = "Shared with you: only its owner deletes it"),
+        (status = 404, description = "No such list of yours or shared with you"),
         (status = 409, description = "The Inbox cannot be deleted"),
         (status = 412, description = "If-Match does not match"),
         (status = 429, description = "The account writes faster than its limit; see Retry-After"),
@@ -183,5 +188,139 @@ pub async fn delete_list(
     app.todos
         .delete_list(&caller, id, if_match.0.as_deref())
         .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Someone who can reach a list.
+#[derive(Serialize, ToSchema)]
+pub struct MemberView {
+    #[schema(value_type = String)]
+    username: Username,
+    /// `owner`, `editor` (creates, changes and deletes its todos) or `viewer` (reads them).
+    role: Role,
+    /// Since when (the owner: since the list was made).
+    #[schema(value_type = String, format = DateTime)]
+    since: Timestamp,
+}
+
+impl From<Member> for MemberView {
+    fn from(m: Member) -> Self {
+        Self {
+            username: m.username,
+            role: m.role,
+            since: m.since,
+        }
+    }
+}
+
+/// What a member may do.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Share {
+    /// `editor` or `viewer`.
+    #[schema(value_type = String, pattern = "^(editor|viewer)$")]
+    role: MemberRole,
+}
+
+/// `editor` or `viewer`, as sent.
+#[derive(Deserialize)]
+#[serde(try_from = "String")]
+struct MemberRole(Role);
+
+impl TryFrom<String> for MemberRole {
+    type Error = crate::domain::Invalid;
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Role::of_member(&raw).map(Self)
+    }
+}
+
+/// The `{username}` of a members route (one that cannot be a name is no member: 404).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // Only its description is used: `MemberPath` reads the path.
+pub struct MemberParams {
+    #[param(format = Uuid)]
+    id: String,
+    #[param(schema_with = Username::schema)]
+    username: String,
+}
+
+/// The list and the person of a members route.
+pub struct MemberPath(ListId, Username);
+
+impl<S: Send + Sync> FromRequestParts<S> for MemberPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path((id, name)) = Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound("List not found"))?;
+        let id = uuid::Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("List not found"))?;
+        let name = Username::parse(&name).map_err(|_| ApiError::NotFound("User not found"))?;
+        Ok(Self(ListId::from(id), name))
+    }
+}
+
+/// Who can reach a list
+#[utoipa::path(get, path = "/lists/{id}/members", tag = "lists", security(("token" = [])),
+    params(("id" = String, Path, format = Uuid)),
+    responses(
+        (status = 200, body = [MemberView], description = "Its owner first, then its members by name"),
+        (status = 401, description = "Unauthorized"),
+        (status = 404, description = "No such list of yours or shared with you"),
+    ))]
+pub async fn list_members(
+    State(app): State<AppState>,
+    Principal(caller): Principal,
+    ListPath(id): ListPath,
+) -> ApiResult<Json<Vec<MemberView>>> {
+    let members = app.todos.members(&caller, id).await?;
+    Ok(Json(members.into_iter().map(MemberView::from).collect()))
+}
+
+/// Share a list, or change what a member may do
+#[utoipa::path(put, path = "/lists/{id}/members/{username}", tag = "lists", request_body = Share,
+    security(("token" = [])),
+    params(MemberParams),
+    responses(
+        (status = 201, description = "Shared with them"),
+        (status = 200, description = "Their role changed (or was already this)"),
+        (status = 400, description = "A role that is not editor or viewer"),
+        (status = 401, description = "Unauthorized"),
+        (status = 403, description = "Shared with you: only its owner shares it; or shared with as many people as a list may be (100)"),
+        (status = 404, description = "No such list of yours, or no such user"),
+        (status = 409, description = "The Inbox, or yourself"),
+        (status = 429, description = "The account writes faster than its limit; see Retry-After"),
+    ))]
+pub async fn share_list(
+    State(app): State<AppState>,
+    Principal(caller): Principal,
+    MemberPath(id, member): MemberPath,
+    ApiJson(share): ApiJson<Share>,
+) -> ApiResult<StatusCode> {
+    match app.todos.share(&caller, id, &member, share.role.0).await? {
+        true => Ok(StatusCode::CREATED),
+        false => Ok(StatusCode::OK),
+    }
+}
+
+/// Stop sharing a list with someone, or leave it
+#[utoipa::path(delete, path = "/lists/{id}/members/{username}", tag = "lists",
+    security(("token" = [])),
+    params(MemberParams),
+    responses(
+        (status = 204, description = "They no longer reach the list or its todos, from the next request on"),
+        (status = 401, description = "Unauthorized"),
+        (status = 403, description = "Shared with you: you may only remove yourself"),
+        (status = 404, description = "No such list of yours or shared with you, or no such member"),
+        (status = 409, description = "The owner cannot leave their own list"),
+        (status = 429, description = "The account writes faster than its limit; see Retry-After"),
+    ))]
+pub async fn unshare_list(
+    State(app): State<AppState>,
+    Principal(caller): Principal,
+    MemberPath(id, member): MemberPath,
+) -> ApiResult<StatusCode> {
+    app.todos.unshare(&caller, id, &member).await?;
     Ok(StatusCode::NO_CONTENT)
 }

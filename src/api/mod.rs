@@ -87,6 +87,8 @@ fn route_table() -> OpenApiRouter<AppState> {
             lists::rename_list,
             lists::delete_list
         ))
+        .routes(routes!(lists::list_members))
+        .routes(routes!(lists::share_list, lists::unshare_list))
         .routes(routes!(todos::complete_all))
         .routes(routes!(todos::move_todo))
         .routes(routes!(events::todo_events))

@@ -16,6 +16,7 @@ use super::json::to_text;
 use super::kept::{Kept, ListKey, Listed};
 use super::paging::{Filter, Paging, state_of};
 use crate::api::AppState;
+use crate::auth::Decision;
 use crate::domain::{
     Change, Description, Due, DueBound, ListAsk, ListId, Metadata, Notes, Plan, Priority, Search,
     Sort, Title, Todo, TodoPatch, TodoQuery, TodoState, Username, View, Zone,
@@ -278,6 +279,14 @@ pub struct MoveAfter {
     after: uuid::Uuid,
 }
 
+/// A page of a list read for its owner, or one to read once the caller is known.
+enum Listing {
+    Own(Listed),
+    Shared(ListId, TodoQuery, Paging),
+}
+
+const TODO_NOT_FOUND: &str = "Todo not found";
+
 /// An item's `ETag`.
 fn item_headers(todo: &Todo) -> HeaderMap {
     HeaderMap::from_iter([(header::ETAG, etag(todo.version))])
@@ -316,33 +325,49 @@ pub async fn list_todos(
     request: HeaderMap,
     query: Result<ApiQuery<ListQuery>, ApiError>,
 ) -> ApiResult<Response> {
+    let read = async |owner: &Username| -> ApiResult<Listing> {
+        let ApiQuery(query) = query?;
+        let state = state_of(query.state.as_deref())?;
+        let (todo_query, filter) = query.todo_query(&app, owner, state).await?;
+        let scope = format!("todos {owner}");
+        let (limit, cursor) = (query.limit.as_deref(), query.cursor.as_deref());
+        let paging = Paging::filtered(&app.cursors, "/todos", &scope, filter, limit, cursor)?;
+        // A list not of the owner's own may be shared with them: read once the caller is
+        // known, and never kept (a share may end at any moment).
+        if let Some(list) = todo_query.list
+            && app.todos.owns_list(owner, list).await.is_err()
+        {
+            return Ok(Listing::Shared(list, todo_query, paging));
+        }
+        // Overdue ends at this very second: such a page is never asked for twice. Nor are
+        // most searches (typed as one goes): they would crowd the plain lists out.
+        let kept = !todo_query.open && todo_query.search.is_none();
+        let changes = app.todos.changes().filter(|_| kept);
+        let list = async || -> ApiResult<Listed> {
+            let page = app.todos.page(owner, &todo_query, &paging.request).await?;
+            paging.listed(&app.cursors, &page.items, page.next)
+        };
+        let key = Kept::Page(ListKey::new(
+            owner.clone(),
+            todo_query.clone(),
+            &paging.request,
+        ));
+        app.kept
+            .get_or_read(changes, key, list)
+            .await
+            .map(Listing::Own)
+    };
     let listed = caller
-        .read(&app, async |owner| {
-            let ApiQuery(query) = query?;
-            let state = state_of(query.state.as_deref())?;
-            let (todo_query, filter) = query.todo_query(&app, owner, state).await?;
-            let scope = format!("todos {owner}");
-            let (limit, cursor) = (query.limit.as_deref(), query.cursor.as_deref());
-            let paging = Paging::filtered(&app.cursors, "/todos", &scope, filter, limit, cursor)?;
-            // Overdue ends at this very second: such a page is never asked for twice. Nor are
-            // most searches (typed as one goes): they would crowd the plain lists out.
-            let kept = !todo_query.open && todo_query.search.is_none();
-            let changes = app.todos.changes().filter(|_| kept);
-            let list = async || -> ApiResult<Listed> {
-                // A list that is not the owner's is not found (a page of it is never kept: a
-                // deleted list's todos went with a write that ended every kept page).
-                if let Some(list) = todo_query.list {
-                    app.todos.owns_list(owner, list).await?;
-                }
-                let page = app.todos.page(owner, &todo_query, &paging.request).await?;
+        .read_then(&app, read, async |caller, listing| match listing? {
+            Listing::Own(listed) => Ok(listed),
+            Listing::Shared(list, todo_query, paging) => {
+                let access = app.todos.access(caller, list).await?;
+                let page = app
+                    .todos
+                    .page(&access.owner, &todo_query, &paging.request)
+                    .await?;
                 paging.listed(&app.cursors, &page.items, page.next)
-            };
-            let key = Kept::Page(ListKey::new(
-                owner.clone(),
-                todo_query.clone(),
-                &paging.request,
-            ));
-            app.kept.get_or_read(changes, key, list).await
+            }
         })
         .await?;
     Ok(listed.answer(&request))
@@ -369,7 +394,8 @@ pub async fn create_todo(
     ApiJson(new): ApiJson<NewTodo>,
 ) -> ApiResult<Response> {
     let request = new.request();
-    let todo = new.into_todo(caller.owner.clone());
+    let mut todo = new.into_todo(caller.owner.clone());
+    app.todos.put_in_list(&caller, &mut todo).await?;
     let body = to_text(&todo)?;
     let answer = key.answer(&caller.owner, &request, body.clone());
     let (todo, mut response) = match app.todos.create(&caller, todo, answer).await? {
@@ -407,20 +433,31 @@ pub async fn get_todo(
     caller: Authorizing,
     uid: Result<TodoUid, ApiError>,
 ) -> ApiResult<impl IntoResponse> {
-    caller
-        .read(&app, async |owner| {
-            let TodoUid(uid) = uid?;
-            let key = Kept::Item {
-                owner: owner.clone(),
-                uid,
-            };
-            let read = async || -> ApiResult<Listed> {
-                let todo = app.todos.get(owner, uid).await?;
-                Listed::item(&todo, etag(todo.version))
-            };
-            app.kept.get_or_read(app.todos.changes(), key, read).await
-        })
-        .await
+    // Answered only once the caller is known, like anything else about the request.
+    let uid = uid.map(|TodoUid(uid)| uid);
+    let read = async |owner: &Username| {
+        let uid = *uid
+            .as_ref()
+            .map_err(|_| ApiError::NotFound(TODO_NOT_FOUND))?;
+        let key = Kept::Item {
+            owner: owner.clone(),
+            uid,
+        };
+        let read = async || -> ApiResult<Listed> {
+            let todo = app.todos.get(owner, uid).await?;
+            Listed::item(&todo, etag(todo.version))
+        };
+        app.kept.get_or_read(app.todos.changes(), key, read).await
+    };
+    // Not the caller's own: perhaps in a list shared with them (never kept).
+    let shared = async |caller: &Decision, answer: ApiResult<Listed>| match (answer, &uid) {
+        (Err(ApiError::NotFound(TODO_NOT_FOUND)), Ok(uid)) => {
+            let (todo, _) = app.todos.shared_todo(caller, *uid).await?;
+            Listed::item(&todo, etag(todo.version))
+        }
+        (other, _) => other,
+    };
+    caller.read_then(&app, read, shared).await
 }
 
 /// Change a todo
@@ -454,6 +491,7 @@ pub async fn update_todo(
         priority: changes.priority,
         position: None,
         list: changes.list,
+        by: None,
     }
     .checked()?;
     let todo = app

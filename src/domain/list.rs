@@ -177,6 +177,46 @@ pub enum Role {
     Viewer,
 }
 
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Editor => "editor",
+            Self::Viewer => "viewer",
+        }
+    }
+
+    /// A member's role as stored: `editor` or `viewer` (an owner is no member).
+    pub fn of_member(raw: &str) -> Result<Self, Invalid> {
+        match raw {
+            "editor" => Ok(Self::Editor),
+            "viewer" => Ok(Self::Viewer),
+            other => Err(Invalid(format!(
+                "role must be editor or viewer, got {other:?}"
+            ))),
+        }
+    }
+
+    /// Whether it may create, change and delete the list's todos.
+    pub fn writes(self) -> bool {
+        self != Self::Viewer
+    }
+}
+
+/// A list shared with someone: kept with the list (its owner's) and found by the member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub owner: Username,
+    pub list: ListId,
+    pub member: Username,
+    /// `Editor` or `Viewer`.
+    pub role: Role,
+    /// When the member's account was made: the grant is that account's, not a later one's of
+    /// the same name.
+    pub since: Timestamp,
+    pub added_at: Timestamp,
+}
+
 /// How many of a list's todos are open and completed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct ListCounts {

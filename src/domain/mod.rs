@@ -26,7 +26,7 @@ mod timestamp;
 mod todo;
 mod user;
 
-pub use list::{ListCounts, ListId, ListName, Role, TodoList};
+pub use list::{ListCounts, ListId, ListName, Membership, Role, TodoList};
 pub use listing::{DueBound, DueFilter, DueRange, ListAsk, OPEN_END, Sort, TodoQuery, View};
 pub use password::{LoginPassword, Password, legacy_pbkdf2_phc};
 pub use plan::{

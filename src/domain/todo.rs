@@ -303,6 +303,12 @@ pub struct Todo {
     /// `completed`).
     #[schema(value_type = Option<String>, format = DateTime)]
     pub completed_at: Option<Timestamp>,
+    /// Who made it: its owner, or a member of its list.
+    #[schema(value_type = String)]
+    pub created_by: Username,
+    /// Who changed it last (who made it, until someone changes it).
+    #[schema(value_type = String)]
+    pub updated_by: Username,
 }
 
 /// The planning fields of a new todo, each optional.
@@ -332,6 +338,8 @@ impl Todo {
         Self {
             uid,
             list: ListId::inbox_of(&username),
+            created_by: username.clone(),
+            updated_by: username.clone(),
             username,
             description,
             state: TodoState::Unstarted,
@@ -381,6 +389,7 @@ impl Todo {
         if let Some(list) = patch.list {
             self.list = list;
         }
+        self.updated_by = patch.by.clone().unwrap_or_else(|| self.username.clone());
         self.updated_at = now;
         self.version += 1;
         self
@@ -402,6 +411,7 @@ impl Todo {
             && patch.priority.is_none_or(|p| p == self.priority)
             && patch.position.as_ref().is_none_or(|p| *p == self.position)
             && patch.list.is_none_or(|l| l == self.list)
+            && *patch.by.as_ref().unwrap_or(&self.username) == self.updated_by
     }
 }
 
@@ -475,6 +485,8 @@ pub struct TodoPatch {
     pub position: Option<Position>,
     /// Another list of the owner's to put it in.
     pub list: Option<ListId>,
+    /// Who makes the change, when not the owner (a member of the todo's list).
+    pub by: Option<Username>,
 }
 
 impl TodoPatch {

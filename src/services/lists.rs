@@ -5,25 +5,29 @@
 use super::error::{ServiceError, ServiceResult};
 use super::todos::Todos;
 use crate::auth::Decision;
-use crate::domain::{ListCounts, ListId, ListName, Timestamp, TodoList, Username};
+use crate::domain::{ListCounts, ListId, ListName, Role, Timestamp, TodoList, Username};
 use crate::store::StoreError;
 
 /// Lists one account may make besides its Inbox.
 pub const MAX_LISTS: usize = 100;
 
-const NO_LIST: ServiceError = ServiceError::NotFound("List not found");
+pub(super) const NO_LIST: ServiceError = ServiceError::NotFound("List not found");
 const INBOX_STAYS: ServiceError = ServiceError::Conflict("The Inbox cannot be renamed or deleted");
 
-/// A list with how many todos it holds.
+/// A list with how many todos it holds, and what the caller may do with it.
 pub struct Counted {
     pub list: TodoList,
     pub counts: ListCounts,
+    pub role: Role,
 }
 
 impl Todos {
     /// The caller's lists, the Inbox first, then oldest first, each with its counts.
+    /// Then the lists shared with them, oldest share first.
     pub async fn lists(&self, caller: &Decision) -> ServiceResult<Vec<Counted>> {
-        self.lists_owned(inbox(caller)).await
+        let mut lists = self.lists_owned(inbox(caller)).await?;
+        lists.extend(self.shared_with(caller).await?);
+        Ok(lists)
     }
 
     /// The lists of the account whose Inbox is `inbox`, it first, each with its counts.
@@ -39,7 +43,11 @@ impl Todos {
                 .find(|(id, _)| *id == list.id)
                 .map(|(_, c)| *c)
                 .unwrap_or_default();
-            Counted { list, counts }
+            Counted {
+                list,
+                counts,
+                role: Role::Owner,
+            }
         };
         Ok(std::iter::once(inbox.clone())
             .chain(lists)
@@ -58,12 +66,6 @@ impl Todos {
             .ok_or(NO_LIST)
     }
 
-    /// One of the caller's lists with its counts.
-    pub async fn counted_list(&self, caller: &Decision, id: ListId) -> ServiceResult<Counted> {
-        let list = self.list(caller, id).await?;
-        self.with_counts(list).await
-    }
-
     /// `list` with how many todos it holds now.
     pub async fn with_counts(&self, list: TodoList) -> ServiceResult<Counted> {
         let counts = self.store().count_by_list(&list.owner).await?;
@@ -72,7 +74,11 @@ impl Todos {
             .find(|(id, _)| *id == list.id)
             .map(|(_, c)| c)
             .unwrap_or_default();
-        Ok(Counted { list, counts })
+        Ok(Counted {
+            list,
+            counts,
+            role: Role::Owner,
+        })
     }
 
     /// Whether `owner` has list `id` (`List not found` if not).
@@ -149,6 +155,7 @@ impl Todos {
         if id == ListId::inbox_of(&caller.owner) {
             return Err(INBOX_STAYS);
         }
+        self.owned(caller, id).await?;
         match expected {
             None => Ok(None),
             Some([one]) => Ok(Some(*one)),

@@ -8,6 +8,7 @@ mod error;
 mod limits;
 mod lists;
 mod sessions;
+mod sharing;
 mod todos;
 
 pub use accounts::{Accounts, create_account, may_manage};
@@ -18,4 +19,5 @@ pub use error::{ServiceError, ServiceResult};
 pub use limits::AccountLimits;
 pub use lists::{Counted, MAX_LISTS};
 pub use sessions::{Grant, LISTED_SESSIONS, Sessions};
+pub use sharing::{Access, MAX_MEMBERS, Member};
 pub use todos::{Created, Todos};

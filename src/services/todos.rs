@@ -10,11 +10,18 @@ use super::error::{ServiceError, ServiceResult};
 use super::limits::AccountLimits;
 use crate::auth::Decision;
 use crate::domain::{
-    DueFilter, Position, Timestamp, Todo, TodoPatch, TodoQuery, TodoState, Username,
+    DueFilter, ListId, Position, Timestamp, Todo, TodoPatch, TodoQuery, TodoState, Username,
 };
 use crate::store::{ChangeClock, Page, PageRequest, Placement, Remembered, Store, StoreError};
 
-const NOT_FOUND: ServiceError = ServiceError::NotFound("Todo not found");
+const TODO_NOT_FOUND: &str = "Todo not found";
+pub(super) const NOT_FOUND: ServiceError = ServiceError::NotFound(TODO_NOT_FOUND);
+
+/// Whether `e` says the caller has no such todo of their own (then it may be in a list shared
+/// with them).
+fn not_theirs(e: &ServiceError) -> bool {
+    matches!(e, ServiceError::NotFound(m) if *m == TODO_NOT_FOUND)
+}
 
 pub struct Todos {
     store: Arc<dyn Store>,
@@ -24,7 +31,7 @@ pub struct Todos {
 
 /// What a create did: made the todo, or found its idempotency key already answered.
 pub enum Created {
-    New(Todo),
+    New(Box<Todo>),
     /// The first answer under the key, for a retry of the same request.
     Before(Remembered),
 }
@@ -78,10 +85,40 @@ impl Todos {
         Ok(self.store.list_todos_in_states(&states, due, page).await?)
     }
 
-    /// Stores `todo` (the caller's), keeping `answer` under its idempotency key in the same
-    /// write when there is one. A retry of a create that was done gets its first answer, even
-    /// when the account has since filled up.
+    /// Stores `todo` (the caller's, or in a list shared with them as an editor: then its
+    /// owner's), keeping `answer` under its idempotency key in the same write when there is
+    /// one. A retry of a create that was done gets its first answer, even when the account has
+    /// since filled up.
     pub async fn create(
+        &self,
+        caller: &Decision,
+        todo: Todo,
+        answer: Option<Remembered>,
+    ) -> ServiceResult<Created> {
+        match todo.username == caller.owner {
+            true => self.create_as(caller, todo, answer).await,
+            false => self.create_shared(caller, todo, answer).await,
+        }
+    }
+
+    /// Puts a new todo of the caller's in the list it names: theirs, or one shared with them
+    /// as an editor (then the todo is the list owner's, made by the caller).
+    pub async fn put_in_list(&self, caller: &Decision, todo: &mut Todo) -> ServiceResult<()> {
+        if todo.list == ListId::inbox_of(&caller.owner) {
+            return Ok(());
+        }
+        let access = self.access(caller, todo.list).await?;
+        if !access.role.writes() {
+            return Err(super::sharing::VIEWER);
+        }
+        todo.username = access.owner;
+        todo.created_by = caller.owner.clone();
+        todo.updated_by = caller.owner.clone();
+        Ok(())
+    }
+
+    /// [`Todos::create`] of a todo of the account `caller` acts for.
+    pub(super) async fn create_as(
         &self,
         caller: &Decision,
         todo: Todo,
@@ -113,14 +150,28 @@ impl Todos {
             Some(earlier) => Ok(Created::Before(same_request(earlier, answer.as_ref())?)),
             None => {
                 self.feed.publish(caller, What::Created(todo.clone()));
-                Ok(Created::New(todo))
+                Ok(Created::New(Box::new(todo)))
             }
         }
     }
 
-    /// Applies `patch` to the caller's todo `uid`; with `expected` (`If-Match`), only at one of
-    /// those versions.
+    /// Applies `patch` to the caller's todo `uid` (or one in a list shared with them as an
+    /// editor); with `expected` (`If-Match`), only at one of those versions.
     pub async fn update(
+        &self,
+        caller: &Decision,
+        uid: Uuid,
+        patch: &TodoPatch,
+        expected: Option<&[u64]>,
+    ) -> ServiceResult<Todo> {
+        match self.update_as(caller, uid, patch, expected).await {
+            Err(e) if not_theirs(&e) => self.update_shared(caller, uid, patch, expected).await,
+            other => other,
+        }
+    }
+
+    /// [`Todos::update`] of a todo of the account `caller` acts for.
+    pub(super) async fn update_as(
         &self,
         caller: &Decision,
         uid: Uuid,
@@ -294,7 +345,21 @@ impl Todos {
         Ok(beside)
     }
 
+    /// Deletes the caller's todo `uid` (or one in a list shared with them as an editor).
     pub async fn delete(
+        &self,
+        caller: &Decision,
+        uid: Uuid,
+        expected: Option<&[u64]>,
+    ) -> ServiceResult<()> {
+        match self.delete_as(caller, uid, expected).await {
+            Err(e) if not_theirs(&e) => self.delete_shared(caller, uid, expected).await,
+            other => other,
+        }
+    }
+
+    /// [`Todos::delete`] of a todo of the account `caller` acts for.
+    pub(super) async fn delete_as(
         &self,
         caller: &Decision,
         uid: Uuid,

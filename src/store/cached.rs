@@ -21,8 +21,8 @@ use super::{
     SessionStore, Store, StoreResult, TodoStore, UserStore,
 };
 use crate::domain::{
-    DueFilter, ListCounts, ListId, ListName, Session, Timestamp, Todo, TodoList, TodoPatch,
-    TodoQuery, TodoState, User, Username, Zone,
+    DueFilter, ListCounts, ListId, ListName, Membership, Session, Timestamp, Todo, TodoList,
+    TodoPatch, TodoQuery, TodoState, User, Username, Zone,
 };
 
 /// Profiles kept at most; past it the cache starts over rather than grow.
@@ -207,6 +207,11 @@ forward!(ListStore {
     rename_list(owner: &Username, id: ListId, name: &ListName, expected_version: Option<u64>, now: Timestamp) -> TodoList;
     delete_list(owner: &Username, id: ListId, expected_version: Option<u64>) -> u64 => forget(owner);
     count_by_list(owner: &Username) -> Vec<(ListId, ListCounts)>;
+    put_member(membership: &Membership) -> bool;
+    members_of(owner: &Username, list: ListId) -> Vec<Membership>;
+    remove_member(owner: &Username, list: ListId, member: &Username) -> ();
+    grants_of(member: &Username) -> Vec<Membership>;
+    grant(member: &Username, list: ListId) -> Option<Membership>;
 });
 
 forward!(GuardStore {

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::domain::{
-    DueFilter, ListCounts, ListId, ListName, Position, Session, Timestamp, Todo, TodoList,
-    TodoPatch, TodoQuery, TodoState, User, Username, Zone,
+    DueFilter, ListCounts, ListId, ListName, Membership, Position, Session, Timestamp, Todo,
+    TodoList, TodoPatch, TodoQuery, TodoState, User, Username, Zone,
 };
 
 pub use cached::UserCache;
@@ -307,6 +307,23 @@ pub trait ListStore: Send + Sync {
     /// How many open and completed todos each of the owner's lists holds (lists without
     /// todos left out).
     async fn count_by_list(&self, owner: &Username) -> StoreResult<Vec<(ListId, ListCounts)>>;
+    /// Shares a list (made or changed: whether it is new). `NoList` when the list does not
+    /// exist (or is being deleted); `NotFound` when the member's account made at `since` is
+    /// not there.
+    async fn put_member(&self, membership: &Membership) -> StoreResult<bool>;
+    /// Who list `list` of `owner`'s is shared with, by name.
+    async fn members_of(&self, owner: &Username, list: ListId) -> StoreResult<Vec<Membership>>;
+    /// Ends a membership; `NotFound` when there is none.
+    async fn remove_member(
+        &self,
+        owner: &Username,
+        list: ListId,
+        member: &Username,
+    ) -> StoreResult<()>;
+    /// The lists shared with `member` that still exist, oldest share first.
+    async fn grants_of(&self, member: &Username) -> StoreResult<Vec<Membership>>;
+    /// List `list` shared with `member`, if it is and still exists.
+    async fn grant(&self, member: &Username, list: ListId) -> StoreResult<Option<Membership>>;
 }
 
 /// A todo's new position, for the version of it that was read.

@@ -127,6 +127,7 @@ async fn an_item_has_exactly_the_documented_fields() {
         [
             "completed_at",
             "created_at",
+            "created_by",
             "description",
             "due",
             "list",
@@ -138,6 +139,7 @@ async fn an_item_has_exactly_the_documented_fields() {
             "title",
             "uid",
             "updated_at",
+            "updated_by",
             "username",
             "version"
         ]

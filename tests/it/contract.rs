@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use checkoff::domain::{
-    Description, DueFilter, ListId, ListName, Metadata, Revocations, Session, SessionKind,
-    Timestamp, Todo, TodoList, TodoPatch, TodoQuery, TodoState, Usage, User, Username,
+    Description, DueFilter, ListId, ListName, Membership, Metadata, Revocations, Role, Session,
+    SessionKind, Timestamp, Todo, TodoList, TodoPatch, TodoQuery, TodoState, Usage, User, Username,
 };
 use checkoff::store::{PageRequest, Remembered, Store, StoreError};
 use serde_json::json;
@@ -969,7 +969,10 @@ async fn lists_hold_their_owners_todos_and_take_them_when_deleted() {
     let inbox = ListId::inbox_of(&alice);
     let work = list_of("alice", "Work");
     store.create_list(&work).await.unwrap();
-    assert_eq!(store.lists_of(&alice).await.unwrap(), std::slice::from_ref(&work));
+    assert_eq!(
+        store.lists_of(&alice).await.unwrap(),
+        std::slice::from_ref(&work)
+    );
     assert_eq!(
         store.get_list(&alice, work.id).await.unwrap(),
         Some(work.clone())
@@ -1134,4 +1137,94 @@ async fn no_todo_is_left_in_a_list_deleted_while_todos_join_it() {
     let usage = store.get_user(&alice).await.unwrap().unwrap().usage;
     assert_eq!(usage.todos, left.len() as u64);
     assert_eq!(store.get_list(&alice, list.id).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_share_is_kept_with_its_list_and_found_by_its_member() {
+    let (store, _dir) = fresh().await;
+    for n in ["alice", "bob"] {
+        store.create_user(&user(n)).await.unwrap();
+    }
+    let (alice, bob) = (name("alice"), name("bob"));
+    let bob_since = store.get_user(&bob).await.unwrap().unwrap().created_at;
+    let list = list_of("alice", "Shared");
+    store.create_list(&list).await.unwrap();
+    let share = |role: Role, since: Timestamp| Membership {
+        owner: alice.clone(),
+        list: list.id,
+        member: bob.clone(),
+        role,
+        since,
+        added_at: Timestamp::now(),
+    };
+    assert!(
+        store
+            .put_member(&share(Role::Viewer, bob_since))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .put_member(&share(Role::Editor, bob_since))
+            .await
+            .unwrap()
+    );
+    let members = store.members_of(&alice, list.id).await.unwrap();
+    assert_eq!(members.len(), 1);
+    assert_eq!((&members[0].member, members[0].role), (&bob, Role::Editor));
+    let grant = store
+        .grant(&bob, list.id)
+        .await
+        .unwrap()
+        .expect("bob's grant");
+    assert_eq!(
+        (&grant.owner, grant.role, grant.since),
+        (&alice, Role::Editor, bob_since)
+    );
+    assert_eq!(store.grants_of(&bob).await.unwrap(), [grant]);
+    assert_eq!(store.grant(&alice, list.id).await.unwrap(), None);
+
+    // Only to a list that is there, and only to the very account named.
+    let elsewhere = Membership {
+        list: ListId::new(),
+        ..share(Role::Viewer, bob_since)
+    };
+    assert!(matches!(
+        store.put_member(&elsewhere).await,
+        Err(StoreError::NoList)
+    ));
+    let earlier_bob = share(
+        Role::Viewer,
+        Timestamp::parse("2020-01-01T00:00:00Z").unwrap(),
+    );
+    assert!(matches!(
+        store.put_member(&earlier_bob).await,
+        Err(StoreError::NotFound)
+    ));
+    let nobody = Membership {
+        member: name("nobody"),
+        ..share(Role::Viewer, bob_since)
+    };
+    assert!(matches!(
+        store.put_member(&nobody).await,
+        Err(StoreError::NotFound)
+    ));
+
+    store.remove_member(&alice, list.id, &bob).await.unwrap();
+    assert!(matches!(
+        store.remove_member(&alice, list.id, &bob).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.grant(&bob, list.id).await.unwrap(), None);
+    assert!(store.grants_of(&bob).await.unwrap().is_empty());
+
+    // A deleted list takes its shares with it.
+    store
+        .put_member(&share(Role::Viewer, bob_since))
+        .await
+        .unwrap();
+    store.delete_list(&alice, list.id, None).await.unwrap();
+    assert_eq!(store.grant(&bob, list.id).await.unwrap(), None);
+    assert!(store.grants_of(&bob).await.unwrap().is_empty());
+    assert!(store.members_of(&alice, list.id).await.unwrap().is_empty());
 }

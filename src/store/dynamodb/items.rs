@@ -8,6 +8,8 @@
 //! | login failures | `THROTTLE#<user or address>` | `FAILURES` | — | — | — |
 //! | idempotency record | `USER#<name>` | `IDEM#<key>` | — | — | — |
 //! | list | `USER#<owner>` | `LIST#<id>` | — | — | — |
+//! | list member | `USER#<owner>` | `MEMBER#<list>#<member>` | — | — | — |
+//! | list shared with me | `USER#<member>` | `GRANT#<list>` | — | — | — |
 //!
 //! A user's todos, lists and sessions share the profile's partition, so deleting a user is one Query
 //! away from all of it. Ended sessions are recorded on the profile as `rv_<id>` = Unix second
@@ -33,6 +35,15 @@
 //! list marks it `deleting` first, so no todo can join it, then deletes its todos (found by a
 //! filtered Query of the owner's partition) and last the item itself: a deletion cut short is
 //! finished by the next one, and meanwhile the list is not shown.
+//!
+//! Sharing: a membership is two items written and deleted together in one transaction, the
+//! member item in the owner's partition (who a list is shared with: one Query) and the grant in
+//! the member's (the lists shared with me: one Query; may I reach list X: one GetItem), each
+//! holding the owner, list, member, role and `since` (the member account's `created_at`, so a
+//! later account of the same name inherits nothing). A grant counts only while its list item
+//! exists: deleting a list deletes its memberships after its todos, and an account deleted
+//! takes its partition (lists, members, grants) and, on its way, the other halves of its
+//! memberships; a half left behind by a deletion cut short grants nothing.
 //!
 //! Lists by due date, priority or position, and the views (today, overdue, upcoming, no date),
 //! read the owner's whole todo partition today — one strongly consistent Query, 1 MB a page,
@@ -64,8 +75,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use uuid::Uuid;
 
 use crate::domain::{
-    Description, Due, Email, ListId, ListName, Metadata, Notes, Position, Priority, Revocations,
-    Session, Timestamp, Title, Todo, TodoList, TodoState, Usage, User, Username, Zone,
+    Description, Due, Email, ListId, ListName, Membership, Metadata, Notes, Position, Priority,
+    Revocations, Role, Session, Timestamp, Title, Todo, TodoList, TodoState, Usage, User, Username,
+    Zone,
 };
 use crate::store::{Remembered, StoreError};
 
@@ -85,6 +97,8 @@ pub const KEY_ATTRIBUTES: [&str; 5] = [PK, SK, GSI1PK, GSI1SK, LSI1SK];
 pub(super) const PROFILE: &str = "PROFILE";
 pub(super) const TODO_PREFIX: &str = "TODO#";
 pub(super) const LIST_PREFIX: &str = "LIST#";
+pub(super) const MEMBER_PREFIX: &str = "MEMBER#";
+pub(super) const GRANT_PREFIX: &str = "GRANT#";
 /// Set on a list being deleted: no todo may join it, and it is not shown.
 pub(super) const DELETING: &str = "deleting";
 pub(super) const USERS_PARTITION: &str = "USERS";
@@ -149,6 +163,54 @@ pub(super) fn list_item(list: &TodoList) -> Item {
     item.insert("updated_at".into(), s(list.updated_at.to_string()));
     item.insert("version".into(), n(list.version));
     item
+}
+
+/// The key of a membership in the owner's partition.
+pub(super) fn member_key(owner: &Username, list: ListId, member: &Username) -> Item {
+    HashMap::from([
+        (PK.into(), user_pk(owner)),
+        (SK.into(), s(format!("{MEMBER_PREFIX}{list}#{member}"))),
+    ])
+}
+
+/// The key of a membership in the member's partition.
+pub(super) fn grant_key(member: &Username, list: ListId) -> Item {
+    HashMap::from([
+        (PK.into(), user_pk(member)),
+        (SK.into(), s(format!("{GRANT_PREFIX}{list}"))),
+    ])
+}
+
+/// A membership's two items: the owner's, then the member's.
+pub(super) fn membership_items(m: &Membership) -> [Item; 2] {
+    [
+        member_key(&m.owner, m.list, &m.member),
+        grant_key(&m.member, m.list),
+    ]
+    .map(|mut item| {
+        item.insert("owner".into(), s(m.owner.as_str()));
+        item.insert("list".into(), s(m.list.to_string()));
+        item.insert("member".into(), s(m.member.as_str()));
+        item.insert("role".into(), s(m.role.as_str()));
+        item.insert("since".into(), s(m.since.to_string()));
+        item.insert("added_at".into(), s(m.added_at.to_string()));
+        item
+    })
+}
+
+pub(super) fn membership_from_item(item: &Item) -> Result<Membership, StoreError> {
+    let r = Reader {
+        item,
+        what: "membership",
+    };
+    Ok(Membership {
+        owner: r.parsed("owner", Username::parse)?,
+        list: r.parsed("list", ListId::parse)?,
+        member: r.parsed("member", Username::parse)?,
+        role: r.parsed("role", Role::of_member)?,
+        since: r.parsed("since", Timestamp::parse)?,
+        added_at: r.parsed("added_at", Timestamp::parse)?,
+    })
 }
 
 /// The list an item holds; `None` for one being deleted.
@@ -318,14 +380,22 @@ fn plan_attributes(todo: &Todo) -> Vec<(&'static str, Option<AttributeValue>)> {
         ("priority", priority_attribute(todo.priority)),
         ("position", Some(s(todo.position.as_str()))),
         ("completed_at", todo.completed_at.map(|t| s(t.to_string()))),
-        // The Inbox is named by leaving the list out, as todos made before lists are.
+        // The Inbox is named by leaving the list out, as todos made before lists are; the
+        // owner, as who made or changed a todo, likewise.
         (
             "list",
             (todo.list != ListId::inbox_of(&todo.username)).then(|| s(todo.list.to_string())),
         ),
+        ("created_by", by_attribute(&todo.username, &todo.created_by)),
+        ("updated_by", by_attribute(&todo.username, &todo.updated_by)),
     ];
     attributes.extend(due_attributes(todo.due.as_ref()));
     attributes
+}
+
+/// Who made or changed a todo, as kept: absent for its owner.
+pub(super) fn by_attribute(owner: &Username, by: &Username) -> Option<AttributeValue> {
+    (by != owner).then(|| s(by.as_str()))
 }
 
 /// A priority as kept: 1–3, absent for none.
@@ -505,6 +575,12 @@ pub(super) fn todo_from_item(item: &Item) -> Result<Todo, StoreError> {
     Ok(Todo {
         uid,
         list: list_of_item(item, &username)?,
+        created_by: r
+            .optional("created_by", Username::parse)?
+            .unwrap_or_else(|| username.clone()),
+        updated_by: r
+            .optional("updated_by", Username::parse)?
+            .unwrap_or_else(|| username.clone()),
         username,
         description: r.parsed("description", Description::from_stored)?,
         state: r.parsed("state", str::parse::<TodoState>)?,

@@ -12,11 +12,14 @@ use super::DynamoStore;
 use super::attempts::attempt;
 use super::error::{Checked, checked};
 use super::items::{
-    DELETING, Item, LIST_PREFIX, TODO_PREFIX, list_from_item, list_item, list_key, list_of_item, n,
-    profile_key, s, user_pk,
+    DELETING, GRANT_PREFIX, Item, LIST_PREFIX, MEMBER_PREFIX, TODO_PREFIX, grant_key,
+    list_from_item, list_item, list_key, list_of_item, member_key, membership_from_item,
+    membership_items, n, profile_key, s, user_pk,
 };
-use super::request::{Transaction, built};
-use crate::domain::{ListCounts, ListId, ListName, Timestamp, TodoList, TodoState, Username};
+use super::request::{Transaction, built, key_of};
+use crate::domain::{
+    ListCounts, ListId, ListName, Membership, Timestamp, TodoList, TodoState, Username,
+};
 use crate::store::{ListStore, StoreError, StoreResult};
 
 /// The condition of a list a todo may be put in: there, and not being deleted.
@@ -47,6 +50,33 @@ impl DynamoStore {
     /// Whether `owner`'s list `id` takes todos now (the Inbox always does).
     pub(super) async fn list_open(&self, owner: &Username, id: ListId) -> StoreResult<bool> {
         Ok(id == ListId::inbox_of(owner) || self.get_list(owner, id).await?.is_some())
+    }
+
+    /// Deletes the other halves of `owner`'s memberships (grants of the lists they shared, and
+    /// the owners' records of lists shared with them): for an account being deleted, whose own
+    /// partition goes next.
+    pub(super) async fn forget_shares(&self, owner: &Username) -> StoreResult<()> {
+        let query = |prefix: &'static str| {
+            move || {
+                self.query()
+                    .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                    .expression_attribute_values(":pk", user_pk(owner))
+                    .expression_attribute_values(":prefix", s(prefix))
+                    .consistent_read(true)
+            }
+        };
+        let (shared, granted) = tokio::try_join!(
+            self.query_all(query(MEMBER_PREFIX)),
+            self.query_all(query(GRANT_PREFIX))
+        )?;
+        let mut keys = Vec::new();
+        for item in shared.iter().chain(&granted) {
+            let m = membership_from_item(item)?;
+            let [ours, theirs] = membership_items(&m).map(|item| key_of(&item));
+            // The half in the other account's partition.
+            keys.push(if m.owner == *owner { theirs } else { ours });
+        }
+        self.delete_keys(keys).await
     }
 
     /// A query of `owner`'s todos in list `id`.
@@ -228,7 +258,13 @@ impl ListStore for DynamoStore {
         let bytes: u64 = deleted.iter().map(|&i| sizes[i]).sum();
         self.add_usage(owner, -(deleted.len() as i64), -(bytes as i64))
             .await;
-        self.delete_keys(vec![list_key(owner, id)]).await?;
+        // Then who it was shared with (both halves of each), and last the list itself.
+        let mut keys = Vec::new();
+        for m in self.members_of(owner, id).await? {
+            keys.extend(membership_items(&m).map(|item| key_of(&item)));
+        }
+        keys.push(list_key(owner, id));
+        self.delete_keys(keys).await?;
         Ok(deleted.len() as u64)
     }
 
@@ -261,5 +297,125 @@ impl ListStore for DynamoStore {
             }
         }
         Ok(counts)
+    }
+
+    async fn put_member(&self, membership: &Membership) -> StoreResult<bool> {
+        let m = membership;
+        let before = self.get(member_key(&m.owner, m.list, &m.member)).await?;
+        // A change of role keeps when the list was first shared.
+        let mut m = m.clone();
+        if let Some(before) = &before {
+            m.added_at = membership_from_item(before)?.added_at;
+        }
+        let list = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(list_key(&m.owner, m.list)))
+            .condition_expression(LIST_OPEN);
+        let member = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(profile_key(&m.member)))
+            .condition_expression("attribute_exists(PK) AND created_at = :since")
+            .expression_attribute_values(":since", s(m.since.to_string()));
+        let mut actions = vec![
+            TransactWriteItem::builder()
+                .condition_check(built(list.build())?)
+                .build(),
+            TransactWriteItem::builder()
+                .condition_check(built(member.build())?)
+                .build(),
+        ];
+        for item in membership_items(&m) {
+            let put = Put::builder().table_name(&self.table).set_item(Some(item));
+            actions.push(
+                TransactWriteItem::builder()
+                    .put(built(put.build())?)
+                    .build(),
+            );
+        }
+        match self.transact(actions).await? {
+            Transaction::Written => Ok(before.is_none()),
+            Transaction::ConditionFailed if !self.list_open(&m.owner, m.list).await? => {
+                Err(StoreError::NoList)
+            }
+            Transaction::ConditionFailed => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn members_of(&self, owner: &Username, list: ListId) -> StoreResult<Vec<Membership>> {
+        let query = || {
+            self.query()
+                .key_condition_expression("PK = :pk AND begins_with(SK, :members)")
+                .expression_attribute_values(":pk", user_pk(owner))
+                .expression_attribute_values(":members", s(format!("{MEMBER_PREFIX}{list}#")))
+                .consistent_read(true)
+        };
+        let items = self.query_all(query).await?;
+        items.iter().map(membership_from_item).collect()
+    }
+
+    async fn remove_member(
+        &self,
+        owner: &Username,
+        list: ListId,
+        member: &Username,
+    ) -> StoreResult<()> {
+        let ours = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(member_key(owner, list, member)))
+            .condition_expression("attribute_exists(PK)");
+        let theirs = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(grant_key(member, list)));
+        let actions = vec![
+            TransactWriteItem::builder()
+                .delete(built(ours.build())?)
+                .build(),
+            TransactWriteItem::builder()
+                .delete(built(theirs.build())?)
+                .build(),
+        ];
+        match self.transact(actions).await? {
+            Transaction::Written => Ok(()),
+            Transaction::ConditionFailed => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn grants_of(&self, member: &Username) -> StoreResult<Vec<Membership>> {
+        let query = || {
+            self.query()
+                .key_condition_expression("PK = :pk AND begins_with(SK, :grants)")
+                .expression_attribute_values(":pk", user_pk(member))
+                .expression_attribute_values(":grants", s(GRANT_PREFIX))
+                .consistent_read(true)
+        };
+        let grants = self
+            .query_all(query)
+            .await?
+            .iter()
+            .map(membership_from_item)
+            .collect::<StoreResult<Vec<_>>>()?;
+        // Only those whose list is still there (a half left by a deletion cut short is not).
+        let open = futures_util::future::try_join_all(
+            grants.iter().map(|g| self.list_open(&g.owner, g.list)),
+        )
+        .await?;
+        let mut grants: Vec<Membership> = grants
+            .into_iter()
+            .zip(open)
+            .filter_map(|(grant, open)| open.then_some(grant))
+            .collect();
+        grants.sort_by_key(|g| (g.added_at, g.list));
+        Ok(grants)
+    }
+
+    async fn grant(&self, member: &Username, list: ListId) -> StoreResult<Option<Membership>> {
+        let Some(item) = self.get(grant_key(member, list)).await? else {
+            return Ok(None);
+        };
+        let grant = membership_from_item(&item)?;
+        match self.list_open(&grant.owner, grant.list).await? {
+            true => Ok(Some(grant)),
+            false => Ok(None),
+        }
     }
 }

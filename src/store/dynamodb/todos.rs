@@ -311,6 +311,8 @@ fn plan_changes(patch: &TodoPatch) -> Vec<(&'static str, Option<AttributeValue>)
     if let Some(due) = patch.due.new_value() {
         changes.extend(due_attributes(due));
     }
+    // Who changed it: absent for the owner (every change names its maker).
+    changes.push(("updated_by", patch.by.as_ref().map(|by| s(by.as_str()))));
     changes
 }
 
@@ -494,7 +496,8 @@ impl TodoStore for DynamoStore {
                     .set_key(Some(key))
                     .update_expression(
                         "SET #state = :to, GSI1PK = :gsi1pk, LSI1SK = :lsi1sk, \
-                         updated_at = :now, completed_at = :now, #version = #version + :one",
+                         updated_at = :now, completed_at = :now, #version = #version + :one \
+                         REMOVE updated_by",
                     )
                     .condition_expression("#state = :from")
                     .expression_attribute_names("#state", "state")
@@ -731,7 +734,8 @@ impl TodoStore for DynamoStore {
                 .table_name(&self.table)
                 .set_key(Some(todo_key(owner, &place.uid.to_string())))
                 .update_expression(
-                    "SET #position = :position, updated_at = :now, #version = #version + :one",
+                    "SET #position = :position, updated_at = :now, #version = #version + :one \
+                     REMOVE updated_by",
                 )
                 .condition_expression(existing_at(Some(place.version)))
                 .expression_attribute_names("#position", "position")

@@ -182,6 +182,8 @@ impl UserStore for DynamoStore {
         let lost = attempted.lost;
         let removed = attempted.result.map_err(|e| from_write(e, lost))?;
         // Someone made a new account of this name meanwhile (`None`): what is left is theirs.
+        // The other halves of its memberships first: the sweep takes its own.
+        self.forget_shares(username).await?;
         let count = self.sweep_orphans(username).await?.unwrap_or(0);
         if removed.attributes.is_none() && !lost && count == 0 {
             Err(StoreError::NotFound)

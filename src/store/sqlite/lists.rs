@@ -1,12 +1,12 @@
 //! Lists on SQLite: the `lists` table; a todo's list is its `list` column (NULL: the Inbox).
 
 use async_trait::async_trait;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::error::from_sqlite;
-use super::rows::{list_columns, read_list};
+use super::rows::{list_columns, member_columns, read_list, read_membership};
 use super::{SqliteStore, query_all, sql_int};
-use crate::domain::{ListCounts, ListId, ListName, Timestamp, TodoList, Username};
+use crate::domain::{ListCounts, ListId, ListName, Membership, Timestamp, TodoList, Username};
 use crate::store::{ListStore, StoreError, StoreResult};
 
 fn select_list(conn: &Connection, owner: &str, id: &str) -> StoreResult<Option<TodoList>> {
@@ -171,6 +171,117 @@ impl ListStore for SqliteStore {
                 }
             }
             Ok(counts)
+        })
+    }
+
+    async fn put_member(&self, membership: &Membership) -> StoreResult<bool> {
+        let m = membership.clone();
+        self.writer
+            .write_unowned(move |conn| {
+                let (owner, list) = (m.owner.as_str(), m.list.to_string());
+                if select_list(conn, owner, &list)?.is_none() {
+                    return Err(StoreError::NoList);
+                }
+                // The member's account, the very one the grant is for.
+                let made: Option<String> = conn
+                    .prepare_cached("SELECT created_at FROM users WHERE username = ?1")
+                    .and_then(|mut stmt| {
+                        stmt.query_row(params![m.member.as_str()], |row| row.get(0))
+                            .optional()
+                    })
+                    .map_err(from_sqlite)?;
+                if made != Some(m.since.to_string()) {
+                    return Err(StoreError::NotFound);
+                }
+                let new = conn
+                    .prepare_cached(concat!(
+                        "INSERT INTO members (",
+                        member_columns!(),
+                        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                         ON CONFLICT (owner, list, member) DO NOTHING"
+                    ))
+                    .and_then(|mut stmt| {
+                        stmt.execute(params![
+                            owner,
+                            list,
+                            m.member.as_str(),
+                            m.role.as_str(),
+                            m.since.to_string(),
+                            m.added_at.to_string(),
+                        ])
+                    })
+                    .map_err(from_sqlite)?
+                    == 1;
+                if !new {
+                    conn.prepare_cached(
+                        "UPDATE members SET role = ?4 WHERE owner = ?1 AND list = ?2 AND member = ?3",
+                    )
+                    .and_then(|mut stmt| {
+                        stmt.execute(params![owner, list, m.member.as_str(), m.role.as_str()])
+                    })
+                    .map_err(from_sqlite)?;
+                }
+                Ok(new)
+            })
+            .await
+    }
+
+    async fn members_of(&self, owner: &Username, list: ListId) -> StoreResult<Vec<Membership>> {
+        let (owner, list) = (owner.to_string(), list.to_string());
+        self.readers.read(move |conn| {
+            let sql = concat!(
+                "SELECT ",
+                member_columns!(),
+                " FROM members WHERE owner = ?1 AND list = ?2 ORDER BY member"
+            );
+            query_all(conn, sql, params![owner, list], read_membership)
+        })
+    }
+
+    async fn remove_member(
+        &self,
+        owner: &Username,
+        list: ListId,
+        member: &Username,
+    ) -> StoreResult<()> {
+        let (owner, list, member) = (owner.to_string(), list.to_string(), member.to_string());
+        self.writer
+            .write_unowned(move |conn| {
+                let removed = conn
+                    .prepare_cached(
+                        "DELETE FROM members WHERE owner = ?1 AND list = ?2 AND member = ?3",
+                    )
+                    .and_then(|mut stmt| stmt.execute(params![owner, list, member]))
+                    .map_err(from_sqlite)?;
+                match removed {
+                    0 => Err(StoreError::NotFound),
+                    _ => Ok(()),
+                }
+            })
+            .await
+    }
+
+    async fn grants_of(&self, member: &Username) -> StoreResult<Vec<Membership>> {
+        let member = member.to_string();
+        self.readers.read(move |conn| {
+            let sql = concat!(
+                "SELECT ",
+                member_columns!(),
+                " FROM members WHERE member = ?1 ORDER BY added_at, list"
+            );
+            query_all(conn, sql, params![member], read_membership)
+        })
+    }
+
+    async fn grant(&self, member: &Username, list: ListId) -> StoreResult<Option<Membership>> {
+        let (member, list) = (member.to_string(), list.to_string());
+        self.readers.read(move |conn| {
+            let sql = concat!(
+                "SELECT ",
+                member_columns!(),
+                " FROM members WHERE member = ?1 AND list = ?2"
+            );
+            Ok(query_all(conn, sql, params![member, list], read_membership)?.pop())
         })
     }
 }

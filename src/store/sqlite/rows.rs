@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use super::error::from_sqlite;
 use crate::domain::{
-    Description, Due, Email, ListId, ListName, Metadata, Notes, Position, Priority, Revocations,
-    Session, Timestamp, Title, Todo, TodoList, Usage, User, Username, Zone,
+    Description, Due, Email, ListId, ListName, Membership, Metadata, Notes, Position, Priority,
+    Revocations, Role, Session, Timestamp, Title, Todo, TodoList, Usage, User, Username, Zone,
 };
 use crate::store::{StoreError, StoreResult};
 
@@ -18,7 +18,8 @@ use crate::store::{StoreError, StoreResult};
 macro_rules! todo_columns {
     () => {
         "owner, uid, description, state, metadata, created_at, updated_at, version, title, notes, \
-         priority, due_day, due_at, due_tz, due_utc, position, completed_at, list"
+         priority, due_day, due_at, due_tz, due_utc, position, completed_at, list, created_by, \
+         updated_by"
     };
 }
 
@@ -118,6 +119,12 @@ pub(super) fn read_todo(row: &Row<'_>) -> StoreResult<Todo> {
         list: c
             .parsed_optional(17, ListId::parse)?
             .unwrap_or_else(|| ListId::inbox_of(&username)),
+        created_by: c
+            .parsed_optional(18, Username::parse)?
+            .unwrap_or_else(|| username.clone()),
+        updated_by: c
+            .parsed_optional(19, Username::parse)?
+            .unwrap_or_else(|| username.clone()),
         username,
     })
 }
@@ -210,6 +217,35 @@ pub(super) fn read_list(row: &Row<'_>) -> StoreResult<TodoList> {
         updated_at: c.parsed(4, Timestamp::parse)?,
         version: c.count(5)?,
     })
+}
+
+/// The columns `read_membership` expects, in its order.
+macro_rules! member_columns {
+    () => {
+        "owner, list, member, role, since, added_at"
+    };
+}
+
+pub(super) use member_columns;
+
+pub(super) fn read_membership(row: &Row<'_>) -> StoreResult<Membership> {
+    let c = Columns {
+        row,
+        what: "membership",
+    };
+    Ok(Membership {
+        owner: c.parsed(0, Username::parse)?,
+        list: c.parsed(1, ListId::parse)?,
+        member: c.parsed(2, Username::parse)?,
+        role: c.parsed(3, Role::of_member)?,
+        since: c.parsed(4, Timestamp::parse)?,
+        added_at: c.parsed(5, Timestamp::parse)?,
+    })
+}
+
+/// How who made or changed a todo is stored: NULL for its owner.
+pub(super) fn by_column<'a>(owner: &Username, by: &'a Username) -> Option<&'a str> {
+    (by != owner).then(|| by.as_str())
 }
 
 /// How a todo's list is stored: NULL for its owner's Inbox.

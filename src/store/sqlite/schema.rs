@@ -252,7 +252,9 @@ END;
 "#,
     // Lists. The Inbox is not stored: `todos.list` is NULL for a todo in its owner's Inbox (so
     // every todo from before lists is in it). A list's todos go with it (`delete_list`); an
-    // account's lists go with the account.
+    // account's lists go with the account. A list's members go with the list and with their
+    // own account (`since` is that account's `created_at`); who made or last changed a todo is
+    // NULL for its owner.
     r#"
 CREATE TABLE lists (
     owner      TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
@@ -265,6 +267,19 @@ CREATE TABLE lists (
 ) WITHOUT ROWID;
 ALTER TABLE todos ADD COLUMN list TEXT;
 CREATE INDEX todos_by_list ON todos (owner, list, uid) WHERE list IS NOT NULL;
+CREATE TABLE members (
+    owner    TEXT NOT NULL,
+    list     TEXT NOT NULL,
+    member   TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+    role     TEXT NOT NULL CHECK (role IN ('editor', 'viewer')),
+    since    TEXT NOT NULL,
+    added_at TEXT NOT NULL,
+    PRIMARY KEY (owner, list, member),
+    FOREIGN KEY (owner, list) REFERENCES lists (owner, id) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE INDEX members_by_member ON members (member, list);
+ALTER TABLE todos ADD COLUMN created_by TEXT;
+ALTER TABLE todos ADD COLUMN updated_by TEXT;
 "#,
 ];
 

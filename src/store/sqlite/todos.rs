@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::error::from_sqlite;
 use super::guard::{keep, recall};
-use super::rows::{list_column, read_todo, todo_columns};
+use super::rows::{by_column, list_column, read_todo, todo_columns};
 use super::search_index::{any_pending, index_pending};
 use super::{SqliteStore, query_all, sql_int};
 use crate::domain::{
@@ -30,7 +30,7 @@ fn insert_todo(conn: &Connection, row: &Todo) -> StoreResult<()> {
         "INSERT INTO todos (",
         todo_columns!(),
         ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-         ?18)"
+         ?18, ?19, ?20)"
     );
     let (due_day, local, zone, utc) = due_columns(row.due.as_ref());
     let list = list_column(&row.username, row.list);
@@ -56,6 +56,8 @@ fn insert_todo(conn: &Connection, row: &Todo) -> StoreResult<()> {
                 row.position.as_str(),
                 row.completed_at.map(|t| t.to_string()),
                 list,
+                by_column(&row.username, &row.created_by),
+                by_column(&row.username, &row.updated_by),
             ])
         })
         .map_err(from_sqlite)?;
@@ -162,7 +164,8 @@ fn update_row(
         "UPDATE todos SET description = ?3, state = ?4, metadata = ?5, \
                      updated_at = ?6, version = ?7, title = ?8, notes = ?9, priority = ?10, \
                      due_day = ?11, due_at = ?12, due_tz = ?13, due_utc = ?14, position = ?15, \
-                     completed_at = ?16, list = ?17 WHERE owner = ?1 AND uid = ?2",
+                     completed_at = ?16, list = ?17, updated_by = ?18 \
+                     WHERE owner = ?1 AND uid = ?2",
     )
     .and_then(|mut stmt| {
         let (due_day, local, zone, utc) = due_columns(updated.due.as_ref());
@@ -184,6 +187,7 @@ fn update_row(
             updated.position.as_str(),
             updated.completed_at.map(|t| t.to_string()),
             list,
+            by_column(&updated.username, &updated.updated_by),
         ])
     })
     .map_err(from_sqlite)?;
@@ -309,7 +313,7 @@ impl TodoStore for SqliteStore {
                 let changed = conn
                     .prepare_cached(
                         "UPDATE todos SET state = 'completed', updated_at = ?2, \
-                         completed_at = ?2, version = version + 1 \
+                         completed_at = ?2, version = version + 1, updated_by = NULL \
                          WHERE owner = ?1 AND state <> 'completed'",
                     )
                     .and_then(|mut stmt| stmt.execute(params![name, now.to_string()]))
