@@ -78,6 +78,17 @@ impl ChangeFeed {
         self.send(&caller.owner, caller.account, what);
     }
 
+    /// Something changed in a list shared with `member`'s `account` (not their own): their
+    /// streams are told to read again. Only the hint: what changed is read through the grant.
+    pub fn hint(&self, member: &Username, account: Timestamp) {
+        self.send(member, Some(account), What::Reset);
+    }
+
+    /// Whether any stream listens in this process (else there is no one to tell).
+    pub fn heard(&self) -> bool {
+        self.sender.receiver_count() > 0
+    }
+
     /// Sessions of `owner` ended here (a logout, a password change, a revoked token, the
     /// account deleted): their streams check their tokens now rather than at the next
     /// recheck.

@@ -150,6 +150,7 @@ impl Todos {
             Some(earlier) => Ok(Created::Before(same_request(earlier, answer.as_ref())?)),
             None => {
                 self.feed.publish(caller, What::Created(todo.clone()));
+                self.tell_members(&todo);
                 Ok(Created::New(Box::new(todo)))
             }
         }
@@ -196,6 +197,7 @@ impl Todos {
         }
         .map_err(not_found)?;
         self.feed.publish(caller, What::Updated(todo.clone()));
+        self.tell_members(&todo);
         Ok(todo)
     }
 
@@ -367,11 +369,15 @@ impl Todos {
     ) -> ServiceResult<()> {
         let expected = self.expected_version(&caller.owner, uid, expected).await?;
         self.limits.write(caller)?;
-        self.store
+        let deleted = self
+            .store
             .delete_todo(&caller.owner, uid, expected)
             .await
             .map_err(not_found)?;
         self.feed.publish(caller, What::Deleted(uid));
+        if let Some(todo) = deleted {
+            self.tell_members(&todo);
+        }
         Ok(())
     }
 
@@ -411,6 +417,26 @@ impl Todos {
             Ok(Some(todo)) if done(&todo) => Ok(todo),
             _ => Err(StoreError::Unknown(why)),
         }
+    }
+
+    /// Tells the live streams of the members of `todo`'s list, if it is shared, that it
+    /// changed (after the answer: the members are read then).
+    fn tell_members(&self, todo: &Todo) {
+        if todo.list == ListId::inbox_of(&todo.username) || !self.feed.heard() {
+            return;
+        }
+        let (store, feed) = (Arc::clone(&self.store), Arc::clone(&self.feed));
+        let (owner, list) = (todo.username.clone(), todo.list);
+        tokio::spawn(async move {
+            match store.members_of(&owner, list).await {
+                Ok(members) => {
+                    for m in members {
+                        feed.hint(&m.member, m.since);
+                    }
+                }
+                Err(error) => tracing::warn!(%owner, %list, %error, "members not told of a change"),
+            }
+        });
     }
 
     pub(super) fn store(&self) -> &dyn Store {

@@ -195,7 +195,7 @@ forward!(TodoStore {
     delete_in_state(owner: &Username, state: TodoState) -> u64 => forget(owner);
     list_todos_in_states(states: &[TodoState], due: &DueFilter, page: &PageRequest) -> Page<Todo>;
     update_todo(owner: &Username, uid: Uuid, patch: &TodoPatch, expected_version: Option<u64>, now: Timestamp) -> Todo => forget(owner) if patch.resizes();
-    delete_todo(owner: &Username, uid: Uuid, expected_version: Option<u64>) -> () => forget(owner);
+    delete_todo(owner: &Username, uid: Uuid, expected_version: Option<u64>) -> Option<Todo> => forget(owner);
     todos_beside(owner: &Username, todo: &Todo, before: bool, count: u32) -> Vec<Todo>;
     reposition_todos(owner: &Username, places: &[Placement], now: Timestamp) -> ();
 });

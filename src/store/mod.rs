@@ -249,13 +249,14 @@ pub trait TodoStore: Send + Sync {
         expected_version: Option<u64>,
         now: Timestamp,
     ) -> StoreResult<Todo>;
-    /// Removes one todo, under the same conditions as `update_todo`.
+    /// Removes one todo, under the same conditions as `update_todo`: the todo as it was, when
+    /// that is known (not after a try whose answer was lost).
     async fn delete_todo(
         &self,
         owner: &Username,
         uid: Uuid,
         expected_version: Option<u64>,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<Option<Todo>>;
     /// Up to `count` of `owner`'s todos next to `todo` in their order (`sort=position`),
     /// nearest first: those before it when `before`, else those after it.
     async fn todos_beside(

@@ -539,3 +539,45 @@ async fn a_deleted_account_ends_its_shares_both_ways() {
     assert_eq!(lists_of(&app, &carol).await.len(), 1);
     assert_eq!(carol.name, "carol");
 }
+
+#[tokio::test]
+async fn a_members_stream_is_told_of_changes_in_the_list_until_the_share_ends() {
+    let app = TestApp::spawn().await;
+    let (alice, bob, _, list, milk) = household(&app).await;
+    let mut stream = crate::helpers::Stream::open(&app, &bob.token, None).await;
+    let within = std::time::Duration::from_secs(2);
+
+    // Alice's changes in the shared list: Bob's stream is told to read again (no data).
+    assert_eq!(
+        add(&app, &alice, &list, "bread").await.status(),
+        StatusCode::CREATED
+    );
+    let (_, name, data) = stream.next(within).await.expect("a hint");
+    assert_eq!((name.as_str(), &data), ("reset", &json!({})), "{data}");
+    let path = format!("/todos/{milk}");
+    let deleted = send(&app, &alice, Method::DELETE, &path, None).await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert_eq!(stream.next(within).await.expect("a hint").1, "reset");
+    // Her own Inbox is hers alone.
+    app.create_todo(&alice.token, "private").await;
+
+    let removed = send(
+        &app,
+        &alice,
+        Method::DELETE,
+        &format!("/lists/{list}/members/bob"),
+        None,
+    )
+    .await;
+    assert_eq!(removed.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        add(&app, &alice, &list, "after").await.status(),
+        StatusCode::CREATED
+    );
+    assert!(
+        stream
+            .next(std::time::Duration::from_millis(700))
+            .await
+            .is_none()
+    );
+}

@@ -758,7 +758,7 @@ impl TodoStore for DynamoStore {
         owner: &Username,
         uid: Uuid,
         expected_version: Option<u64>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Option<Todo>> {
         let mut request = self
             .client
             .delete_item()
@@ -774,19 +774,19 @@ impl TodoStore for DynamoStore {
         }
         match checked(attempt(request).await)? {
             Checked::Written(deleted) => {
-                let bytes = deleted
+                let todo = deleted
                     .attributes
                     .as_ref()
-                    .and_then(|item| todo_from_item(item).ok())
-                    .map_or(0, |todo| todo.stored_bytes());
+                    .and_then(|item| todo_from_item(item).ok());
+                let bytes = todo.as_ref().map_or(0, Todo::stored_bytes);
                 self.add_usage(owner, -1, -(bytes as i64)).await;
-                Ok(())
+                Ok(todo)
             }
             // Gone, and a try whose answer was lost may be what deleted it: done as asked.
             Checked::Failed {
                 old: None,
                 lost: true,
-            } => Ok(()),
+            } => Ok(None),
             Checked::Failed { lost: true, .. } => Err(lost_then_changed()),
             Checked::Failed { old, .. } => Err(version_of(old.as_ref())),
         }

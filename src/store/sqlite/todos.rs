@@ -457,15 +457,15 @@ impl TodoStore for SqliteStore {
         owner: &Username,
         uid: Uuid,
         expected_version: Option<u64>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Option<Todo>> {
         let (name, uid) = (owner.to_string(), uid.to_string());
         self.writer
             .write(owner, move |conn| {
-                check_version(conn, &name, &uid, expected_version)?;
+                let deleted = check_version(conn, &name, &uid, expected_version)?;
                 conn.prepare_cached("DELETE FROM todos WHERE owner = ?1 AND uid = ?2")
                     .and_then(|mut stmt| stmt.execute([&name, &uid]))
                     .map_err(from_sqlite)?;
-                Ok(())
+                Ok(Some(deleted))
             })
             .await
     }
