@@ -274,18 +274,26 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
         if lines.peek().is_none() {
             return Ok(IfMatch(None));
         }
-        let malformed = || {
-            ApiError::BadRequest(
-                "If-Match must be entity tags such as \"3\" (from ETag), separated by commas, or *"
-                    .into(),
-            )
-        };
         // Several If-Match lines are one list (RFC 9110 5.3).
         let text = lines
             .map(|value| value.to_str().map(str::trim))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| malformed())?
+            .map_err(|_| if_match_malformed())?
             .join(", ");
+        Self::parse(&text)
+    }
+}
+
+fn if_match_malformed() -> ApiError {
+    ApiError::BadRequest(
+        "If-Match must be entity tags such as \"3\" (from ETag), separated by commas, or *".into(),
+    )
+}
+
+impl IfMatch {
+    /// An `If-Match` value (a header's, or a batch operation's `if_match`).
+    pub fn parse(text: &str) -> Result<Self, ApiError> {
+        let text = text.trim();
         if text == "*" {
             return Ok(IfMatch(None));
         }
@@ -296,8 +304,8 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
                     .into(),
             ));
         }
-        let versions = entity_tags(&text)
-            .ok_or_else(malformed)?
+        let versions = entity_tags(text)
+            .ok_or_else(if_match_malformed)?
             .into_iter()
             .map(|(weak, tag)| match (weak, tag.parse()) {
                 (false, Ok(version)) => version,

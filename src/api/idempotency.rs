@@ -30,7 +30,13 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
         let Some(value) = parts.headers.get(HEADER) else {
             return Ok(Self(None));
         };
-        let key = value.to_str().unwrap_or_default();
+        Self::parse(value.to_str().unwrap_or_default())
+    }
+}
+
+impl IdempotencyKey {
+    /// A key as sent (a header's, or a batch operation's `key`).
+    pub fn parse(key: &str) -> Result<Self, ApiError> {
         if key.is_empty() || key.len() > MAX_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(ApiError::BadRequest(format!(
                 "Idempotency-Key must be 1 to {MAX_LEN} visible ASCII characters"

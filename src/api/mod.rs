@@ -1,6 +1,7 @@
 //! The HTTP API: one route table for the router, each route's auth and the OpenAPI document.
 
 mod admin;
+mod batch;
 mod deadline;
 mod document;
 mod error;
@@ -90,6 +91,7 @@ fn route_table() -> OpenApiRouter<AppState> {
         .routes(routes!(lists::list_members))
         .routes(routes!(lists::share_list, lists::unshare_list))
         .routes(routes!(todos::complete_all))
+        .routes(routes!(batch::batch))
         .routes(routes!(todos::move_todo))
         .routes(routes!(events::todo_events))
         .routes(routes!(

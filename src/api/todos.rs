@@ -393,12 +393,22 @@ pub async fn create_todo(
     key: IdempotencyKey,
     ApiJson(new): ApiJson<NewTodo>,
 ) -> ApiResult<Response> {
+    create(&app, &caller, key, new).await
+}
+
+/// A create, as `POST /todos` or one operation of a batch answers it.
+pub(super) async fn create(
+    app: &AppState,
+    caller: &Decision,
+    key: IdempotencyKey,
+    new: NewTodo,
+) -> ApiResult<Response> {
     let request = new.request();
     let mut todo = new.into_todo(caller.owner.clone());
-    app.todos.put_in_list(&caller, &mut todo).await?;
+    app.todos.put_in_list(caller, &mut todo).await?;
     let body = to_text(&todo)?;
     let answer = key.answer(&caller.owner, &request, body.clone());
-    let (todo, mut response) = match app.todos.create(&caller, todo, answer).await? {
+    let (todo, mut response) = match app.todos.create(caller, todo, answer).await? {
         Created::New(todo) => {
             let json = [(header::CONTENT_TYPE, "application/json")];
             let kept = KeptItem {
@@ -480,7 +490,18 @@ pub async fn update_todo(
     TodoUid(uid): TodoUid,
     if_match: IfMatch,
     ApiJson(changes): ApiJson<TodoChanges>,
-) -> ApiResult<impl IntoResponse> {
+) -> ApiResult<Response> {
+    update(&app, &caller, uid, if_match, changes).await
+}
+
+/// A change, as `PATCH /todos/{uid}` or one operation of a batch answers it.
+pub(super) async fn update(
+    app: &AppState,
+    caller: &Decision,
+    uid: uuid::Uuid,
+    if_match: IfMatch,
+    changes: TodoChanges,
+) -> ApiResult<Response> {
     let patch = TodoPatch {
         description: changes.description,
         state: changes.state,
@@ -496,9 +517,9 @@ pub async fn update_todo(
     .checked()?;
     let todo = app
         .todos
-        .update(&caller, uid, &patch, if_match.0.as_deref())
+        .update(caller, uid, &patch, if_match.0.as_deref())
         .await?;
-    Ok((item_headers(&todo), Json(todo)))
+    Ok((item_headers(&todo), Json(todo)).into_response())
 }
 
 /// Move a todo in your own order
@@ -550,9 +571,17 @@ pub async fn delete_todo(
     TodoUid(uid): TodoUid,
     if_match: IfMatch,
 ) -> ApiResult<StatusCode> {
-    app.todos
-        .delete(&caller, uid, if_match.0.as_deref())
-        .await?;
+    delete(&app, &caller, uid, if_match).await
+}
+
+/// A delete, as `DELETE /todos/{uid}` or one operation of a batch answers it.
+pub(super) async fn delete(
+    app: &AppState,
+    caller: &Decision,
+    uid: uuid::Uuid,
+    if_match: IfMatch,
+) -> ApiResult<StatusCode> {
+    app.todos.delete(caller, uid, if_match.0.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

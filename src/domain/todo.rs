@@ -303,12 +303,16 @@ pub struct Todo {
     /// `completed`).
     #[schema(value_type = Option<String>, format = DateTime)]
     pub completed_at: Option<Timestamp>,
-    /// Who made it: its owner, or a member of its list.
-    #[schema(value_type = String)]
-    pub created_by: Username,
-    /// Who changed it last (who made it, until someone changes it).
-    #[schema(value_type = String)]
-    pub updated_by: Username,
+    /// Who made it, when not its owner (`username`): a member of its shared list. Absent: the
+    /// owner.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub created_by: Option<Username>,
+    /// Who changed it last, when not its owner; absent: the owner (or nobody since it was
+    /// made by `created_by`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub updated_by: Option<Username>,
 }
 
 /// The planning fields of a new todo, each optional.
@@ -338,8 +342,8 @@ impl Todo {
         Self {
             uid,
             list: ListId::inbox_of(&username),
-            created_by: username.clone(),
-            updated_by: username.clone(),
+            created_by: None,
+            updated_by: None,
             username,
             description,
             state: TodoState::Unstarted,
@@ -389,7 +393,7 @@ impl Todo {
         if let Some(list) = patch.list {
             self.list = list;
         }
-        self.updated_by = patch.by.clone().unwrap_or_else(|| self.username.clone());
+        self.updated_by = patch.by.clone();
         self.updated_at = now;
         self.version += 1;
         self
@@ -411,7 +415,7 @@ impl Todo {
             && patch.priority.is_none_or(|p| p == self.priority)
             && patch.position.as_ref().is_none_or(|p| *p == self.position)
             && patch.list.is_none_or(|l| l == self.list)
-            && *patch.by.as_ref().unwrap_or(&self.username) == self.updated_by
+            && patch.by == self.updated_by
     }
 }
 

@@ -108,12 +108,15 @@ impl Todos {
             return Ok(());
         }
         let access = self.access(caller, todo.list).await?;
+        if access.owner == caller.owner {
+            return Ok(());
+        }
         if !access.role.writes() {
             return Err(super::sharing::VIEWER);
         }
         todo.username = access.owner;
-        todo.created_by = caller.owner.clone();
-        todo.updated_by = caller.owner.clone();
+        todo.created_by = Some(caller.owner.clone());
+        todo.updated_by = Some(caller.owner.clone());
         Ok(())
     }
 

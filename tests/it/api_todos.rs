@@ -127,7 +127,6 @@ async fn an_item_has_exactly_the_documented_fields() {
         [
             "completed_at",
             "created_at",
-            "created_by",
             "description",
             "due",
             "list",
@@ -139,7 +138,6 @@ async fn an_item_has_exactly_the_documented_fields() {
             "title",
             "uid",
             "updated_at",
-            "updated_by",
             "username",
             "version"
         ]

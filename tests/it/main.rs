@@ -3,6 +3,7 @@
 
 mod api_admin;
 mod api_auth;
+mod api_batch;
 mod api_kept;
 mod api_lists;
 mod api_live;

@@ -43,6 +43,7 @@ fn the_document_lists_exactly_the_served_routes() {
             "GET /admin/todos",
             "GET /assets/{file}",
             "GET /auth/config",
+            "POST /batch",
             "GET /healthz",
             "GET /lists",
             "POST /lists",

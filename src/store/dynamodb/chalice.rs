@@ -121,8 +121,8 @@ fn todo_from_chalice(item: &Item) -> Result<Todo, String> {
     Ok(Todo {
         uid,
         list: crate::domain::ListId::inbox_of(&username),
-        created_by: username.clone(),
-        updated_by: username.clone(),
+        created_by: None,
+        updated_by: None,
         username,
         description: Description::parse(text(item, "description").map_err(describe)?)
             .map_err(|e| describe(e.0))?,

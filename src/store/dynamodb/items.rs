@@ -380,22 +380,16 @@ fn plan_attributes(todo: &Todo) -> Vec<(&'static str, Option<AttributeValue>)> {
         ("priority", priority_attribute(todo.priority)),
         ("position", Some(s(todo.position.as_str()))),
         ("completed_at", todo.completed_at.map(|t| s(t.to_string()))),
-        // The Inbox is named by leaving the list out, as todos made before lists are; the
-        // owner, as who made or changed a todo, likewise.
+        // The Inbox is named by leaving the list out, as todos made before lists are.
         (
             "list",
             (todo.list != ListId::inbox_of(&todo.username)).then(|| s(todo.list.to_string())),
         ),
-        ("created_by", by_attribute(&todo.username, &todo.created_by)),
-        ("updated_by", by_attribute(&todo.username, &todo.updated_by)),
+        ("created_by", todo.created_by.as_ref().map(|by| s(by.as_str()))),
+        ("updated_by", todo.updated_by.as_ref().map(|by| s(by.as_str()))),
     ];
     attributes.extend(due_attributes(todo.due.as_ref()));
     attributes
-}
-
-/// Who made or changed a todo, as kept: absent for its owner.
-pub(super) fn by_attribute(owner: &Username, by: &Username) -> Option<AttributeValue> {
-    (by != owner).then(|| s(by.as_str()))
 }
 
 /// A priority as kept: 1–3, absent for none.
@@ -575,12 +569,8 @@ pub(super) fn todo_from_item(item: &Item) -> Result<Todo, StoreError> {
     Ok(Todo {
         uid,
         list: list_of_item(item, &username)?,
-        created_by: r
-            .optional("created_by", Username::parse)?
-            .unwrap_or_else(|| username.clone()),
-        updated_by: r
-            .optional("updated_by", Username::parse)?
-            .unwrap_or_else(|| username.clone()),
+        created_by: r.optional("created_by", Username::parse)?,
+        updated_by: r.optional("updated_by", Username::parse)?,
         username,
         description: r.parsed("description", Description::from_stored)?,
         state: r.parsed("state", str::parse::<TodoState>)?,

@@ -119,12 +119,8 @@ pub(super) fn read_todo(row: &Row<'_>) -> StoreResult<Todo> {
         list: c
             .parsed_optional(17, ListId::parse)?
             .unwrap_or_else(|| ListId::inbox_of(&username)),
-        created_by: c
-            .parsed_optional(18, Username::parse)?
-            .unwrap_or_else(|| username.clone()),
-        updated_by: c
-            .parsed_optional(19, Username::parse)?
-            .unwrap_or_else(|| username.clone()),
+        created_by: c.parsed_optional(18, Username::parse)?,
+        updated_by: c.parsed_optional(19, Username::parse)?,
         username,
     })
 }
@@ -241,11 +237,6 @@ pub(super) fn read_membership(row: &Row<'_>) -> StoreResult<Membership> {
         since: c.parsed(4, Timestamp::parse)?,
         added_at: c.parsed(5, Timestamp::parse)?,
     })
-}
-
-/// How who made or changed a todo is stored: NULL for its owner.
-pub(super) fn by_column<'a>(owner: &Username, by: &'a Username) -> Option<&'a str> {
-    (by != owner).then(|| by.as_str())
 }
 
 /// How a todo's list is stored: NULL for its owner's Inbox.

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::error::from_sqlite;
 use super::guard::{keep, recall};
-use super::rows::{by_column, list_column, read_todo, todo_columns};
+use super::rows::{list_column, read_todo, todo_columns};
 use super::search_index::{any_pending, index_pending};
 use super::{SqliteStore, query_all, sql_int};
 use crate::domain::{
@@ -56,8 +56,8 @@ fn insert_todo(conn: &Connection, row: &Todo) -> StoreResult<()> {
                 row.position.as_str(),
                 row.completed_at.map(|t| t.to_string()),
                 list,
-                by_column(&row.username, &row.created_by),
-                by_column(&row.username, &row.updated_by),
+                row.created_by.as_ref().map(Username::as_str),
+                row.updated_by.as_ref().map(Username::as_str),
             ])
         })
         .map_err(from_sqlite)?;
@@ -187,7 +187,7 @@ fn update_row(
             updated.position.as_str(),
             updated.completed_at.map(|t| t.to_string()),
             list,
-            by_column(&updated.username, &updated.updated_by),
+            updated.updated_by.as_ref().map(Username::as_str),
         ])
     })
     .map_err(from_sqlite)?;
