@@ -385,8 +385,14 @@ fn plan_attributes(todo: &Todo) -> Vec<(&'static str, Option<AttributeValue>)> {
             "list",
             (todo.list != ListId::inbox_of(&todo.username)).then(|| s(todo.list.to_string())),
         ),
-        ("created_by", todo.created_by.as_ref().map(|by| s(by.as_str()))),
-        ("updated_by", todo.updated_by.as_ref().map(|by| s(by.as_str()))),
+        (
+            "created_by",
+            todo.created_by.as_ref().map(|by| s(by.as_str())),
+        ),
+        (
+            "updated_by",
+            todo.updated_by.as_ref().map(|by| s(by.as_str())),
+        ),
     ];
     attributes.extend(due_attributes(todo.due.as_ref()));
     attributes

@@ -17,6 +17,7 @@ use super::items::{
     membership_items, n, profile_key, s, user_pk,
 };
 use super::request::{Transaction, built, key_of};
+use super::todos::version_of;
 use crate::domain::{
     ListCounts, ListId, ListName, Membership, Timestamp, TodoList, TodoState, Username,
 };
@@ -227,37 +228,13 @@ impl ListStore for DynamoStore {
         match checked(attempt(mark.condition_expression(condition)).await)? {
             Checked::Written(_) => {}
             // Gone, and a lost try of this deletion cannot have removed it: only the sweep does.
-            Checked::Failed { old: None, .. } => return Err(StoreError::NotFound),
-            Checked::Failed { old: Some(old), .. } => {
-                let current = old
-                    .get("version")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                return Err(StoreError::VersionMismatch { current });
-            }
+            // Gone (a lost try of this mark cannot have removed it), or at another version.
+            Checked::Failed { old, .. } => return Err(version_of(old.as_ref())),
         }
-        let keys = self.keys_where(|| self.todos_in(owner, id)).await?;
-        let mut actions = Vec::new();
-        let mut sizes = Vec::new();
-        for (key, _, bytes) in keys {
-            sizes.push(bytes);
-            let delete = Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(key))
-                .condition_expression("#list = :list")
-                .expression_attribute_names("#list", "list")
-                .expression_attribute_values(":list", s(id.to_string()));
-            actions.push(
-                TransactWriteItem::builder()
-                    .delete(built(delete.build())?)
-                    .build(),
-            );
-        }
-        let deleted = self.write_many(actions).await?;
-        let bytes: u64 = deleted.iter().map(|&i| sizes[i]).sum();
-        self.add_usage(owner, -(deleted.len() as i64), -(bytes as i64))
-            .await;
+        let found = self.keys_where(|| self.todos_in(owner, id)).await?;
+        let deleted = self
+            .delete_found(owner, found, "list", &id.to_string())
+            .await?;
         // Then who it was shared with (both halves of each), and last the list itself.
         let mut keys = Vec::new();
         for m in self.members_of(owner, id).await? {
@@ -265,7 +242,7 @@ impl ListStore for DynamoStore {
         }
         keys.push(list_key(owner, id));
         self.delete_keys(keys).await?;
-        Ok(deleted.len() as u64)
+        Ok(deleted)
     }
 
     async fn count_by_list(&self, owner: &Username) -> StoreResult<Vec<(ListId, ListCounts)>> {

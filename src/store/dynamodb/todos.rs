@@ -129,6 +129,35 @@ impl DynamoStore {
             .collect()
     }
 
+    /// Deletes the todos `found` (keys, uids, sizes) of `owner`'s that still have `attribute`
+    /// = `value`, and counts them off the profile; how many went.
+    pub(super) async fn delete_found(
+        &self,
+        owner: &Username,
+        found: Vec<(Item, Uuid, u64)>,
+        attribute: &str,
+        value: &str,
+    ) -> StoreResult<u64> {
+        let mut actions = Vec::new();
+        let mut sizes = Vec::new();
+        for (key, _, bytes) in found {
+            sizes.push(bytes);
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key))
+                .condition_expression("#attribute = :value")
+                .expression_attribute_names("#attribute", attribute)
+                .expression_attribute_values(":value", s(value));
+            let delete = built(delete.build())?;
+            actions.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        let deleted = self.write_many(actions).await?;
+        let bytes: u64 = deleted.iter().map(|&i| sizes[i]).sum();
+        self.add_usage(owner, -(deleted.len() as i64), -(bytes as i64))
+            .await;
+        Ok(deleted.len() as u64)
+    }
+
     /// The keys, uids and sizes of `owner`'s todos in `state`, from LSI1.
     async fn keys_in_state(
         &self,
@@ -325,7 +354,7 @@ fn to_todos(items: Vec<Item>, limit: u32) -> StoreResult<Page<Todo>> {
 }
 
 /// The item DynamoDB returned with a failed condition: `None` when there was no item at all.
-fn version_of(old: Option<&Item>) -> StoreError {
+pub(super) fn version_of(old: Option<&Item>) -> StoreError {
     match old
         .and_then(|item| item.get("version"))
         .and_then(|v| v.as_n().ok())
@@ -521,24 +550,9 @@ impl TodoStore for DynamoStore {
     }
 
     async fn delete_in_state(&self, owner: &Username, state: TodoState) -> StoreResult<u64> {
-        let mut actions = Vec::new();
-        let mut sizes = Vec::new();
-        for (key, _, bytes) in self.keys_in_state(owner, state).await? {
-            sizes.push(bytes);
-            let delete = Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(key))
-                .condition_expression("#state = :state")
-                .expression_attribute_names("#state", "state")
-                .expression_attribute_values(":state", s(state.as_str()));
-            let delete = built(delete.build())?;
-            actions.push(TransactWriteItem::builder().delete(delete).build());
-        }
-        let deleted = self.write_many(actions).await?;
-        let bytes: u64 = deleted.iter().map(|&i| sizes[i]).sum();
-        self.add_usage(owner, -(deleted.len() as i64), -(bytes as i64))
-            .await;
-        Ok(deleted.len() as u64)
+        let found = self.keys_in_state(owner, state).await?;
+        self.delete_found(owner, found, "state", state.as_str())
+            .await
     }
 
     async fn list_todos_in_states(
