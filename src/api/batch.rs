@@ -29,7 +29,7 @@ const MAX_ANSWER: usize = 256 * 1024;
 pub struct Batch {
     /// 1–100 operations. Each is read on its own: one that does not read is answered 400
     /// and the others are done.
-    #[schema(value_type = Vec<Operation>)]
+    #[schema(value_type = Vec<Operation>, min_items = 1, max_items = 100)]
     operations: Vec<Value>,
 }
 

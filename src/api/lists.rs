@@ -20,7 +20,6 @@ use crate::services::{Counted, Member};
 pub struct ListView {
     #[schema(value_type = String, format = Uuid)]
     id: ListId,
-    #[schema(value_type = String)]
     name: ListName,
     /// Whose list it is.
     owner: String,
@@ -62,7 +61,6 @@ impl From<Counted> for ListView {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListFields {
-    #[schema(value_type = String)]
     name: ListName,
 }
 

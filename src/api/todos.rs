@@ -58,8 +58,8 @@ pub struct ListQuery {
     /// notes, whatever the case and the accents (`q=cafe` finds "Café au lait").
     #[param(required = false, value_type = String, example = "milk", max_length = 200)]
     q: Option<String>,
-    /// Only the todos of this list of yours (from `GET /lists`); without it, the todos of
-    /// every list you own.
+    /// Only the todos of this list (yours or shared with you, from `GET /lists`); without
+    /// it, the todos of every list you own.
     #[param(required = false, value_type = String, format = Uuid)]
     list: Option<String>,
 }
@@ -148,7 +148,8 @@ pub struct NewTodo {
     priority: Option<Priority>,
     #[serde(default)]
     due: Option<Due>,
-    /// The list to put it in (one of yours, from `GET /lists`); your Inbox when left out.
+    /// The list to put it in (yours, or shared with you as an editor; from `GET /lists`);
+    /// your Inbox when left out.
     #[serde(default)]
     list: Option<ListId>,
 }
@@ -230,7 +231,7 @@ pub struct TodoChanges {
     #[serde(default, deserialize_with = "clearable")]
     #[schema(value_type = Option<Due>)]
     due: Change<Due>,
-    /// Another list of yours to put it in.
+    /// Another list of the same owner's to put it in (one you may write to).
     #[serde(default, deserialize_with = "present")]
     #[schema(nullable = false)]
     list: Option<ListId>,
@@ -317,7 +318,7 @@ fn created_headers(uid: uuid::Uuid, version: u64) -> HeaderMap {
         (status = 304, description = "The page is unchanged since the `If-None-Match` tag"),
         (status = 400, description = "Bad state, limit, cursor, sort, view, tz, due bound, q or list (the message says which)"),
         (status = 401, description = "Unauthorized"),
-        (status = 404, description = "No such list of yours"),
+        (status = 404, description = "No such list of yours or shared with you"),
     ))]
 pub async fn list_todos(
     State(app): State<AppState>,
@@ -479,9 +480,10 @@ pub async fn get_todo(
         (status = 200, body = Todo, description = "The changed item", headers(("ETag"))),
         (status = 400, description = "No field to change, an invalid field or state, or an If-Match that is empty or malformed"),
         (status = 401, description = "Unauthorized"),
-        (status = 404, description = "No such todo of yours"),
+        (status = 404, description = "No such todo of yours or in a list shared with you, or no such list to move it to"),
+        (status = 409, description = "A move to a list of another owner's"),
         (status = 412, description = "If-Match does not match"),
-        (status = 403, description = "The account holds as many todos or bytes as its quota allows (the message names the limit)"),
+        (status = 403, description = "The account holds as many todos or bytes as its quota allows (the message names the limit), or the todo is in a list you only view"),
         (status = 429, description = "The account writes faster than its limit; see Retry-After"),
     ))]
 pub async fn update_todo(

@@ -17,6 +17,8 @@ pub const MAX_MEMBERS: usize = 100;
 
 const OWNER_ONLY: ServiceError =
     ServiceError::Refused("Only the list's owner may rename, delete or share it");
+pub(super) const OTHER_OWNER: ServiceError =
+    ServiceError::Conflict("A todo moves only between lists of the same owner");
 pub(super) const VIEWER: ServiceError =
     ServiceError::Refused("Viewers of a list cannot change its todos");
 
@@ -281,9 +283,7 @@ impl Todos {
         if let Some(list) = patch.list {
             let to = self.access(caller, list).await?;
             if to.owner != todo.username {
-                return Err(ServiceError::Conflict(
-                    "A todo moves only between lists of the same owner",
-                ));
+                return Err(OTHER_OWNER);
             }
             if !to.role.writes() {
                 return Err(VIEWER);

@@ -170,6 +170,13 @@ impl Todos {
     ) -> ServiceResult<Todo> {
         match self.update_as(caller, uid, patch, expected).await {
             Err(e) if not_theirs(&e) => self.update_shared(caller, uid, patch, expected).await,
+            // Not a list of the caller's: perhaps one shared with them, which is someone else's.
+            Err(ServiceError::Store(StoreError::NoList)) => match patch.list {
+                Some(list) if self.access(caller, list).await.is_ok() => {
+                    Err(super::sharing::OTHER_OWNER)
+                }
+                _ => Err(super::lists::NO_LIST),
+            },
             other => other,
         }
     }

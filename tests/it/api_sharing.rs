@@ -78,6 +78,17 @@ async fn read_list(app: &TestApp, who: &Person, list: &str) -> Result<Vec<String
         .collect())
 }
 
+async fn read_list_uids(app: &TestApp, who: &Person, list: &str) -> Vec<String> {
+    let response = app.list_todos(&who.token, &format!("?list={list}")).await;
+    let (status, body) = status_json(response).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body.as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["uid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 async fn lists_of(app: &TestApp, who: &Person) -> Vec<Value> {
     let (status, body) = status_json(send(app, who, Method::GET, "/lists", None).await).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -292,6 +303,25 @@ async fn only_the_owner_renames_deletes_or_shares_and_a_member_may_leave() {
         (&seen["name"], &seen["role"]),
         (&json!("Home"), &json!("editor"))
     );
+    // A todo stays with its owner: it moves only between the owner's lists.
+    let bobs = app.create_todo(&bob.token, "his").await;
+    let into_shared = json!({ "list": list });
+    let path = format!("/todos/{}", bobs["uid"].as_str().unwrap());
+    let moved = send(&app, &bob, Method::PATCH, &path, Some(into_shared)).await;
+    let message = error_message(moved, StatusCode::CONFLICT).await;
+    assert!(message.contains("same owner"), "{message}");
+    let bobs_inbox = lists_of(&app, &bob).await[0]["id"].clone();
+    let milk = read_list_uids(&app, &bob, &list).await.remove(0);
+    let out = json!({ "list": bobs_inbox });
+    let moved = send(
+        &app,
+        &bob,
+        Method::PATCH,
+        &format!("/todos/{milk}"),
+        Some(out),
+    )
+    .await;
+    assert_eq!(moved.status(), StatusCode::CONFLICT);
     // Bob becomes a viewer.
     assert_eq!(
         share(&app, &alice, &list, "bob", "viewer").await,

@@ -1228,3 +1228,52 @@ async fn a_share_is_kept_with_its_list_and_found_by_its_member() {
     assert!(store.grants_of(&bob).await.unwrap().is_empty());
     assert!(store.members_of(&alice, list.id).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_todo_changed_then_deleted_leaves_search_working() {
+    let (store, _dir) = fresh().await;
+    let todos = with_todos(&*store, "alice", 3).await;
+    let alice = name("alice");
+    let search = |q: &str| TodoQuery {
+        search: Some(checkoff::domain::Search::parse(q).unwrap()),
+        ..Default::default()
+    };
+    // Searched: every todo is in the index now.
+    assert_eq!(
+        all_pages(&*store, "alice", &search("todo"), 10).await.len(),
+        3
+    );
+    let patch = TodoPatch::new(Some(Description::parse("renamed").unwrap()), None, None).unwrap();
+    for todo in &todos[..2] {
+        store
+            .update_todo(&alice, todo.uid, &patch, None, Timestamp::now())
+            .await
+            .unwrap();
+    }
+    // One deleted while its new text waits for the index, one after it was indexed again.
+    store.delete_todo(&alice, todos[0].uid, None).await.unwrap();
+    assert_eq!(
+        all_pages(&*store, "alice", &search("renamed"), 10)
+            .await
+            .len(),
+        1
+    );
+    store.delete_todo(&alice, todos[1].uid, None).await.unwrap();
+    store.delete_todo(&alice, todos[2].uid, None).await.unwrap();
+    assert!(
+        all_pages(&*store, "alice", &search("todo"), 10)
+            .await
+            .is_empty()
+    );
+    assert!(
+        all_pages(&*store, "alice", &search("renamed"), 10)
+            .await
+            .is_empty()
+    );
+    let again = todo("alice", "renamed again");
+    store.create_todo(&again).await.unwrap();
+    assert_eq!(
+        all_pages(&*store, "alice", &search("renamed"), 10).await,
+        [again]
+    );
+}

@@ -250,12 +250,28 @@ CREATE TRIGGER todos_words_delete AFTER DELETE ON todos BEGIN
     DELETE FROM todo_words_pending WHERE owner = OLD.owner AND uid = OLD.uid;
 END;
 "#,
+    // A todo whose texts changed is already out of the search index (and noted again): deleting
+    // it must not take it out a second time, which FTS5 reports as a corrupt index (and
+    // migration 11's trigger did). The index is made again from the todos, in case a deletion
+    // of that kind damaged it (the writer indexes what is noted in batches, as ever).
+    //
     // Lists. The Inbox is not stored: `todos.list` is NULL for a todo in its owner's Inbox (so
     // every todo from before lists is in it). A list's todos go with it (`delete_list`); an
     // account's lists go with the account. A list's members go with the list and with their
     // own account (`since` is that account's `created_at`); who made or last changed a todo is
     // NULL for its owner.
     r#"
+DROP TRIGGER todos_words_delete;
+CREATE TRIGGER todos_words_delete AFTER DELETE ON todos BEGIN
+    INSERT INTO todo_words (todo_words, rowid, owner, title, description, notes)
+        SELECT 'delete', id, OLD.owner, OLD.title, OLD.description, OLD.notes
+        FROM todo_search_ids WHERE owner = OLD.owner AND uid = OLD.uid
+        AND NOT EXISTS (SELECT 1 FROM todo_words_pending WHERE owner = OLD.owner AND uid = OLD.uid);
+    DELETE FROM todo_search_ids WHERE owner = OLD.owner AND uid = OLD.uid;
+    DELETE FROM todo_words_pending WHERE owner = OLD.owner AND uid = OLD.uid;
+END;
+INSERT INTO todo_words (todo_words) VALUES ('delete-all');
+INSERT OR IGNORE INTO todo_words_pending (owner, uid) SELECT owner, uid FROM todos;
 CREATE TABLE lists (
     owner      TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
     id         TEXT NOT NULL,
