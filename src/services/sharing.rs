@@ -220,6 +220,7 @@ impl Todos {
             .filter(|g| g.since == account)
             .collect();
         let mut owners: Vec<&Username> = grants.iter().map(|g| &g.owner).collect();
+        owners.sort();
         owners.dedup();
         for owner in owners {
             let Some(todo) = self.store().get_todo(owner, uid).await? else {
