@@ -153,7 +153,7 @@ impl Todos {
             Some(earlier) => Ok(Created::Before(same_request(earlier, answer.as_ref())?)),
             None => {
                 self.feed.publish(caller, What::Created(todo.clone()));
-                self.tell_members(&todo);
+                self.tell_members(&todo.username, todo.list);
                 Ok(Created::New(Box::new(todo)))
             }
         }
@@ -192,6 +192,15 @@ impl Todos {
         let expected = self.expected_version(&caller.owner, uid, expected).await?;
         let grown = self.growth(caller, uid, patch).await?;
         self.limits.grow(caller, 0, grown)?;
+        // A move: the members of the list it leaves are told too (read only for moves).
+        let left = match patch.list {
+            Some(_) if self.feed.heard() => self
+                .store
+                .get_todo(&caller.owner, uid)
+                .await?
+                .map(|t| t.list),
+            _ => None,
+        };
         let now = Timestamp::now();
         let todo = match self
             .store
@@ -207,7 +216,10 @@ impl Todos {
         }
         .map_err(not_found)?;
         self.feed.publish(caller, What::Updated(todo.clone()));
-        self.tell_members(&todo);
+        self.tell_members(&todo.username, todo.list);
+        if let Some(left) = left.filter(|l| *l != todo.list) {
+            self.tell_members(&todo.username, left);
+        }
         Ok(todo)
     }
 
@@ -386,7 +398,7 @@ impl Todos {
             .map_err(not_found)?;
         self.feed.publish(caller, What::Deleted(uid));
         if let Some(todo) = deleted {
-            self.tell_members(&todo);
+            self.tell_members(&todo.username, todo.list);
         }
         Ok(())
     }
@@ -429,14 +441,14 @@ impl Todos {
         }
     }
 
-    /// Tells the live streams of the members of `todo`'s list, if it is shared, that it
-    /// changed (after the answer: the members are read then).
-    fn tell_members(&self, todo: &Todo) {
-        if todo.list == ListId::inbox_of(&todo.username) || !self.feed.heard() {
+    /// Tells the live streams of the members of `owner`'s `list`, if it is shared, that a
+    /// todo in it changed (after the answer: the members are read then).
+    fn tell_members(&self, owner: &Username, list: ListId) {
+        if list == ListId::inbox_of(owner) || !self.feed.heard() {
             return;
         }
         let (store, feed) = (Arc::clone(&self.store), Arc::clone(&self.feed));
-        let (owner, list) = (todo.username.clone(), todo.list);
+        let owner = owner.clone();
         tokio::spawn(async move {
             match store.members_of(&owner, list).await {
                 Ok(members) => {

@@ -589,8 +589,20 @@ async fn a_members_stream_is_told_of_changes_in_the_list_until_the_share_ends() 
     let deleted = send(&app, &alice, Method::DELETE, &path, None).await;
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     assert_eq!(stream.next(within).await.expect("a hint").1, "reset");
-    // Her own Inbox is hers alone.
-    app.create_todo(&alice.token, "private").await;
+    // Her own Inbox is hers alone; a todo moved there from the shared list leaves it (a hint).
+    let private = app.create_todo(&alice.token, "private").await;
+    let bread = read_list_uids(&app, &alice, &list).await.pop().unwrap();
+    let inbox = private["list"].clone();
+    let out = send(
+        &app,
+        &alice,
+        Method::PATCH,
+        &format!("/todos/{bread}"),
+        Some(json!({ "list": inbox })),
+    )
+    .await;
+    assert_eq!(out.status(), StatusCode::OK);
+    assert_eq!(stream.next(within).await.expect("a hint").1, "reset");
 
     let removed = send(
         &app,
