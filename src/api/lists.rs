@@ -285,7 +285,7 @@ pub async fn list_members(
         (status = 200, description = "Their role changed (or was already this)"),
         (status = 400, description = "A role that is not editor or viewer"),
         (status = 401, description = "Unauthorized"),
-        (status = 403, description = "Shared with you: only its owner shares it; or shared with as many people as a list may be (100)"),
+        (status = 403, description = "Shared with you: only its owner shares it; or shared with as many people as a list may be (100), or they with as many lists as one may be (100)"),
         (status = 404, description = "No such list of yours, or no such user"),
         (status = 409, description = "The Inbox, or yourself"),
         (status = 429, description = "The account writes faster than its limit; see Retry-After"),

@@ -14,6 +14,9 @@ use crate::store::{Remembered, StoreError};
 
 /// Members one list may have.
 pub const MAX_MEMBERS: usize = 100;
+/// Lists one account may have shared with it (what its list of lists, and each look for a
+/// shared todo, reads).
+pub const MAX_SHARED_WITH: usize = 100;
 
 const OWNER_ONLY: ServiceError =
     ServiceError::Refused("Only the list's owner may rename, delete or share it");
@@ -144,6 +147,12 @@ impl Todos {
         if !known && members.len() >= MAX_MEMBERS {
             return Err(ServiceError::OverQuota(format!(
                 "This list is shared with {MAX_MEMBERS} people, the most it may be"
+            )));
+        }
+        if !known && self.store().grants_of(member).await?.len() >= MAX_SHARED_WITH {
+            return Err(ServiceError::OverQuota(format!(
+                "{member} has {MAX_SHARED_WITH} lists shared with them, the most one may have; \
+                 they can leave one"
             )));
         }
         let membership = Membership {

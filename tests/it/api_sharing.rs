@@ -624,3 +624,55 @@ async fn a_members_stream_is_told_of_changes_in_the_list_until_the_share_ends() 
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn an_account_has_at_most_a_hundred_lists_shared_with_it() {
+    let app = TestApp::spawn().await;
+    let bob = person(&app, "bob").await;
+    for owner in ["alice", "carol"] {
+        let owner = person(&app, owner).await;
+        for i in 0..50 {
+            let list = make_list(&app, &owner, &format!("list {i}")).await;
+            assert_eq!(
+                share(&app, &owner, &list, "bob", "viewer").await,
+                StatusCode::CREATED
+            );
+        }
+    }
+    let dave = person(&app, "dave").await;
+    let one_more = make_list(&app, &dave, "one more").await;
+    let path = format!("/lists/{one_more}/members/bob");
+    let refused = send(
+        &app,
+        &dave,
+        Method::PUT,
+        &path,
+        Some(json!({ "role": "viewer" })),
+    )
+    .await;
+    let message = error_message(refused, StatusCode::FORBIDDEN).await;
+    assert!(message.contains("100 lists shared"), "{message}");
+    // Bob leaves one: there is room again.
+    let first = lists_of(&app, &bob).await[1]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let left = send(
+        &app,
+        &bob,
+        Method::DELETE,
+        &format!("/lists/{first}/members/bob"),
+        None,
+    )
+    .await;
+    assert_eq!(left.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        share(&app, &dave, &one_more, "bob", "viewer").await,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        lists_of(&app, &bob).await.len(),
+        101,
+        "his Inbox and 100 shared"
+    );
+}
