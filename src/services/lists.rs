@@ -37,17 +37,10 @@ impl Todos {
             self.store().lists_of(owner),
             self.store().count_by_list(owner)
         )?;
-        let counted = |list: TodoList| {
-            let counts = counts
-                .iter()
-                .find(|(id, _)| *id == list.id)
-                .map(|(_, c)| *c)
-                .unwrap_or_default();
-            Counted {
-                list,
-                counts,
-                role: Role::Owner,
-            }
+        let counted = |list: TodoList| Counted {
+            counts: count_of(&counts, list.id),
+            list,
+            role: Role::Owner,
         };
         Ok(std::iter::once(inbox.clone())
             .chain(lists)
@@ -69,14 +62,9 @@ impl Todos {
     /// `list` with how many todos it holds now.
     pub async fn with_counts(&self, list: TodoList) -> ServiceResult<Counted> {
         let counts = self.store().count_by_list(&list.owner).await?;
-        let counts = counts
-            .into_iter()
-            .find(|(id, _)| *id == list.id)
-            .map(|(_, c)| c)
-            .unwrap_or_default();
         Ok(Counted {
+            counts: count_of(&counts, list.id),
             list,
-            counts,
             role: Role::Owner,
         })
     }
@@ -175,6 +163,15 @@ fn inbox(caller: &Decision) -> TodoList {
     // `None` only where no profile was read (an outside identity met for the first time).
     let since = caller.account.unwrap_or_else(Timestamp::now);
     TodoList::inbox(caller.owner.clone(), since)
+}
+
+/// List `id`'s counts among an owner's (none listed: it holds no todos).
+pub(super) fn count_of(counts: &[(ListId, ListCounts)], id: ListId) -> ListCounts {
+    counts
+        .iter()
+        .find(|(list, _)| *list == id)
+        .map(|(_, c)| *c)
+        .unwrap_or_default()
 }
 
 fn list_error(e: StoreError) -> ServiceError {

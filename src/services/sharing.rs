@@ -6,10 +6,12 @@
 use uuid::Uuid;
 
 use super::error::{ServiceError, ServiceResult};
-use super::lists::{Counted, NO_LIST};
+use super::lists::{Counted, NO_LIST, count_of};
 use super::todos::{Created, NOT_FOUND, Todos};
 use crate::auth::Decision;
-use crate::domain::{ListId, Membership, Role, Timestamp, Todo, TodoPatch, Username};
+use crate::domain::{
+    ListCounts, ListId, Membership, Role, Timestamp, Todo, TodoList, TodoPatch, Username,
+};
 use crate::store::{Remembered, StoreError};
 
 /// Members one list may have.
@@ -77,15 +79,28 @@ impl Todos {
             return Ok(Vec::new());
         };
         let mut shared = Vec::new();
+        // Each owner's todos are counted once, however many of their lists are shared.
+        let mut counted: Vec<(Username, Vec<(ListId, ListCounts)>)> = Vec::new();
         for grant in self.store().grants_of(&caller.owner).await? {
             if grant.since != account {
                 continue;
             }
-            if let Some(list) = self.store().get_list(&grant.owner, grant.list).await? {
-                let mut counted = self.with_counts(list).await?;
-                counted.role = grant.role;
-                shared.push(counted);
-            }
+            let Some(list) = self.store().get_list(&grant.owner, grant.list).await? else {
+                continue;
+            };
+            let at = match counted.iter().position(|(owner, _)| *owner == grant.owner) {
+                Some(at) => at,
+                None => {
+                    let counts = self.store().count_by_list(&grant.owner).await?;
+                    counted.push((grant.owner.clone(), counts));
+                    counted.len() - 1
+                }
+            };
+            shared.push(Counted {
+                counts: count_of(&counted[at].1, list.id),
+                list,
+                role: grant.role,
+            });
         }
         Ok(shared)
     }
@@ -93,17 +108,27 @@ impl Todos {
     /// A list the caller can reach, with its counts and their role.
     pub async fn counted_list(&self, caller: &Decision, id: ListId) -> ServiceResult<Counted> {
         let access = self.access(caller, id).await?;
-        let list = match access.role {
-            Role::Owner => self.list(caller, id).await?,
+        let list = self.reached(caller, id, &access).await?;
+        let mut counted = self.with_counts(list).await?;
+        counted.role = access.role;
+        Ok(counted)
+    }
+
+    /// List `id` as `access` reaches it: the caller's own, or its owner's.
+    async fn reached(
+        &self,
+        caller: &Decision,
+        id: ListId,
+        access: &Access,
+    ) -> ServiceResult<TodoList> {
+        match access.role {
+            Role::Owner => self.list(caller, id).await,
             _ => self
                 .store()
                 .get_list(&access.owner, id)
                 .await?
-                .ok_or(NO_LIST)?,
-        };
-        let mut counted = self.with_counts(list).await?;
-        counted.role = access.role;
-        Ok(counted)
+                .ok_or(NO_LIST),
+        }
     }
 
     /// Checks that the caller owns list `id` (a member is refused; anyone else is told it
@@ -174,7 +199,7 @@ impl Todos {
     /// Who can reach list `id`: its owner first, then its members by name.
     pub async fn members(&self, caller: &Decision, id: ListId) -> ServiceResult<Vec<Member>> {
         let access = self.access(caller, id).await?;
-        let list = self.counted_list(caller, id).await?.list;
+        let list = self.reached(caller, id, &access).await?;
         let mut members = vec![Member {
             username: access.owner.clone(),
             role: Role::Owner,
