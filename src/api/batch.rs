@@ -1,7 +1,8 @@
 //! POST /batch: up to 100 creates, changes and deletes of todos in one request, for a client
-//! sending the queue it kept while offline. Each operation is done in order, on its own, exactly
-//! as its own request would be (limits, `If-Match`, idempotency key, sharing), and answered with
-//! the status and body that request would have had: one failing stops none of the others.
+//! sending the queue it kept while offline. Each operation is read and done in order, on its
+//! own, exactly as its own request would be (limits, `If-Match`, idempotency key, sharing), and
+//! answered with the status and body that request would have had: one failing, even one that
+//! does not read, stops none of the others (a queue is not stuck behind one bad entry).
 
 use axum::extract::State;
 use axum::http::header;
@@ -9,14 +10,16 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
 use uuid::Uuid;
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, IfMatch, Principal};
-use super::idempotency::IdempotencyKey;
+use super::extract::{ApiJson, IF_MATCH_PATTERN, IfMatch, Principal};
+use super::idempotency::{IdempotencyKey, KEY_PATTERN};
 use super::json::Json;
 use super::todos::{self, NewTodo, TodoChanges};
 use crate::api::AppState;
+use crate::domain::TodoPatch;
 
 /// Operations one batch may hold.
 pub const MAX_OPERATIONS: usize = 100;
@@ -41,6 +44,7 @@ pub enum Operation {
     Create {
         todo: NewTodo,
         #[serde(default)]
+        #[schema(schema_with = key_schema)]
         key: Option<String>,
     },
     /// As `PATCH /todos/{uid}`; `if_match` is its `If-Match` (e.g. `"\"3\""`).
@@ -49,6 +53,7 @@ pub enum Operation {
         uid: Uuid,
         changes: TodoChanges,
         #[serde(default)]
+        #[schema(schema_with = if_match_schema)]
         if_match: Option<String>,
     },
     /// As `DELETE /todos/{uid}`.
@@ -56,8 +61,25 @@ pub enum Operation {
         #[schema(value_type = String, format = Uuid)]
         uid: Uuid,
         #[serde(default)]
+        #[schema(schema_with = if_match_schema)]
         if_match: Option<String>,
     },
+}
+
+fn key_schema() -> Object {
+    optional_text(KEY_PATTERN)
+}
+
+fn if_match_schema() -> Object {
+    optional_text(IF_MATCH_PATTERN)
+}
+
+/// A string of `pattern`, or null: what an operation's header-like fields take.
+fn optional_text(pattern: &str) -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .pattern(Some(pattern))
+        .build()
 }
 
 /// What each operation answered, in the order sent.
@@ -105,44 +127,73 @@ pub async fn batch(
     }
     let mut results = Vec::with_capacity(count);
     for operation in batch.operations {
-        let operation = match serde_json::from_value::<Operation>(operation) {
-            Ok(operation) => operation,
-            Err(e) => {
-                let bad = ApiError::BadRequest(format!("invalid operation: {e}"));
-                results.push(answer(bad.into_response()).await?);
-                continue;
-            }
-        };
-        let answered = match operation {
-            Operation::Create { todo, key } => match key.as_deref().map(IdempotencyKey::parse) {
-                Some(Err(bad)) => Err(bad),
-                key => {
-                    let key = key.and_then(Result::ok).unwrap_or(IdempotencyKey(None));
-                    todos::create(&app, &caller, key, todo).await
-                }
-            },
-            Operation::Update {
+        let answered = match Ready::read(operation) {
+            Err(bad) => Err(bad),
+            Ok(Ready::Create { todo, key }) => todos::create(&app, &caller, key, todo).await,
+            Ok(Ready::Update {
                 uid,
-                changes,
+                patch,
                 if_match,
-            } => match if_match_of(if_match.as_deref()) {
-                Ok(if_match) => todos::update(&app, &caller, uid, if_match, changes).await,
-                Err(bad) => Err(bad),
-            },
-            Operation::Delete { uid, if_match } => match if_match_of(if_match.as_deref()) {
-                Ok(if_match) => todos::delete(&app, &caller, uid, if_match)
-                    .await
-                    .map(IntoResponse::into_response),
-                Err(bad) => Err(bad),
-            },
+            }) => todos::update(&app, &caller, uid, if_match, &patch).await,
+            Ok(Ready::Delete { uid, if_match }) => todos::delete(&app, &caller, uid, if_match)
+                .await
+                .map(IntoResponse::into_response),
         };
         results.push(answer(answered.unwrap_or_else(IntoResponse::into_response)).await?);
     }
     Ok(Json(Answers { results }))
 }
 
-fn if_match_of(raw: Option<&str>) -> ApiResult<IfMatch> {
-    raw.map_or(Ok(IfMatch(None)), IfMatch::parse)
+/// An operation read whole: its key and `If-Match` parsed too, so that doing it can only fail
+/// the way its own request could once read.
+enum Ready {
+    Create {
+        todo: NewTodo,
+        key: IdempotencyKey,
+    },
+    Update {
+        uid: Uuid,
+        patch: TodoPatch,
+        if_match: IfMatch,
+    },
+    Delete {
+        uid: Uuid,
+        if_match: IfMatch,
+    },
+}
+
+impl Ready {
+    fn read(operation: Value) -> ApiResult<Self> {
+        let operation = serde_json::from_value::<Operation>(operation)
+            .map_err(|e| ApiError::BadRequest(format!("invalid operation: {e}")))?;
+        // As a header's value would arrive: no blanks around it (a header loses them on the way).
+        let if_match_of = |raw: Option<String>| match raw {
+            None => Ok(IfMatch(None)),
+            Some(raw) if raw.trim() != raw => {
+                Err(ApiError::BadRequest("if_match has blanks around it".into()))
+            }
+            Some(raw) => IfMatch::parse(&raw),
+        };
+        Ok(match operation {
+            Operation::Create { todo, key } => Ready::Create {
+                todo,
+                key: key.map_or(Ok(IdempotencyKey(None)), |k| IdempotencyKey::parse(&k))?,
+            },
+            Operation::Update {
+                uid,
+                changes,
+                if_match,
+            } => Ready::Update {
+                uid,
+                patch: changes.into_patch()?,
+                if_match: if_match_of(if_match)?,
+            },
+            Operation::Delete { uid, if_match } => Ready::Delete {
+                uid,
+                if_match: if_match_of(if_match)?,
+            },
+        })
+    }
 }
 
 /// A response as an operation's answer.

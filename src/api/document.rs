@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use utoipa::openapi::header::{Header, HeaderBuilder};
 use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
-use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::security::{
     HttpAuthScheme, HttpBuilder, OpenIdConnect, SecurityRequirement, SecurityScheme,
 };
@@ -59,6 +59,7 @@ pub fn complete(mut doc: OpenApi, oidc: Option<&OidcSettings>) -> OpenApi {
         );
     }
     components.schemas.insert("Error".into(), error_schema());
+    closed_variants(components.schemas.get_mut("Operation"));
     components.headers = shared_headers();
     link_items(&mut doc.paths);
     let mut operation_ids = HashSet::new();
@@ -74,6 +75,19 @@ pub fn complete(mut doc: OpenApi, oidc: Option<&OidcSettings>) -> OpenApi {
         }
     }
     doc
+}
+
+/// Marks each variant of a tagged enum's schema as taking no other fields, as its
+/// `deny_unknown_fields` reads it (the derive says so of structs only).
+fn closed_variants(schema: Option<&mut RefOr<Schema>>) {
+    let Some(RefOr::T(Schema::OneOf(one_of))) = schema else {
+        return;
+    };
+    for variant in &mut one_of.items {
+        if let RefOr::T(Schema::Object(object)) = variant {
+            object.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+        }
+    }
 }
 
 /// An item's operations, in the order that decides which of two sharing an id keeps it.

@@ -62,6 +62,9 @@ pub enum ApiError {
     BodyTimeout,
     #[error("{0}")]
     NotImplemented(&'static str),
+    /// What was asked for is no longer kept; the message says what to do instead.
+    #[error("{0}")]
+    Gone(&'static str),
     /// A dependency (the store) is down; the detail is logged, not sent.
     #[error("Service temporarily unavailable; try again")]
     Unavailable(String),
@@ -97,6 +100,7 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            Self::Gone(_) => StatusCode::GONE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -166,6 +170,7 @@ impl From<StoreError> for ApiError {
             StoreError::VersionMismatch { .. } => Self::PreconditionFailed,
             StoreError::Changed => Self::Conflict("Changed meanwhile; try again".into()),
             StoreError::NoList => Self::NotFound("List not found"),
+            StoreError::Unsupported(what) => Self::NotImplemented(what),
             StoreError::Unavailable(detail) => Self::Unavailable(detail),
             StoreError::Unknown(detail) => Self::OutcomeUnknown(detail),
             StoreError::Internal(detail) => Self::Internal(detail),

@@ -343,13 +343,17 @@ fn entity_tags(list: &str) -> Option<Vec<(bool, &str)>> {
     }
 }
 
+/// What [`IfMatch::parse`] reads, for the OpenAPI document.
+pub const IF_MATCH_PATTERN: &str =
+    r#"^(\*|(W/)?"[\x21\x23-\x7e]*"([ \t]*,[ \t]*(W/)?"[\x21\x23-\x7e]*")*)$"#;
+
 impl utoipa::IntoParams for IfMatch {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
         vec![header_parameter(
             "If-Match",
             "The item's `ETag` (or several, comma-separated, or `*`): the request applies only \
              at that version",
-            r#"^(\*|(W/)?"[\x21\x23-\x7e]*"([ \t]*,[ \t]*(W/)?"[\x21\x23-\x7e]*")*)$"#,
+            IF_MATCH_PATTERN,
             Some(1),
         )]
     }

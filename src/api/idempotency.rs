@@ -46,6 +46,9 @@ impl IdempotencyKey {
     }
 }
 
+/// What [`IdempotencyKey::parse`] takes, for the OpenAPI document.
+pub const KEY_PATTERN: &str = r"^[\x21-\x7e]{1,255}$";
+
 impl utoipa::IntoParams for IdempotencyKey {
     fn into_params(
         _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
@@ -55,7 +58,7 @@ impl utoipa::IntoParams for IdempotencyKey {
             "1–255 visible ASCII characters: a retry with the same key and body gets the first \
              answer (for 24 hours) and does nothing again; the same key with another request is \
              a 422",
-            r"^[\x21-\x7e]{1,255}$",
+            KEY_PATTERN,
             None,
         )]
     }

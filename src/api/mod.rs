@@ -17,6 +17,7 @@ mod paging;
 mod sessions;
 mod sign_in;
 mod state;
+mod sync;
 mod todos;
 mod users;
 mod web;
@@ -92,6 +93,7 @@ fn route_table() -> OpenApiRouter<AppState> {
         .routes(routes!(lists::share_list, lists::unshare_list))
         .routes(routes!(todos::complete_all))
         .routes(routes!(batch::batch))
+        .routes(routes!(sync::sync))
         .routes(routes!(todos::move_todo))
         .routes(routes!(events::todo_events))
         .routes(routes!(

@@ -237,6 +237,25 @@ pub struct TodoChanges {
     list: Option<ListId>,
 }
 
+impl TodoChanges {
+    /// The change to make: at least one field.
+    pub(super) fn into_patch(self) -> ApiResult<TodoPatch> {
+        let patch = TodoPatch {
+            description: self.description,
+            state: self.state,
+            metadata: self.metadata,
+            title: self.title,
+            notes: self.notes,
+            due: self.due,
+            priority: self.priority,
+            position: None,
+            list: self.list,
+            by: None,
+        };
+        Ok(patch.checked()?)
+    }
+}
+
 /// Where a todo goes in its owner's order: just before or just after another todo of theirs.
 #[derive(Deserialize, ToSchema)]
 #[serde(untagged, try_from = "MoveFields")]
@@ -493,7 +512,7 @@ pub async fn update_todo(
     if_match: IfMatch,
     ApiJson(changes): ApiJson<TodoChanges>,
 ) -> ApiResult<Response> {
-    update(&app, &caller, uid, if_match, changes).await
+    update(&app, &caller, uid, if_match, &changes.into_patch()?).await
 }
 
 /// A change, as `PATCH /todos/{uid}` or one operation of a batch answers it.
@@ -502,24 +521,11 @@ pub(super) async fn update(
     caller: &Decision,
     uid: uuid::Uuid,
     if_match: IfMatch,
-    changes: TodoChanges,
+    patch: &TodoPatch,
 ) -> ApiResult<Response> {
-    let patch = TodoPatch {
-        description: changes.description,
-        state: changes.state,
-        metadata: changes.metadata,
-        title: changes.title,
-        notes: changes.notes,
-        due: changes.due,
-        priority: changes.priority,
-        position: None,
-        list: changes.list,
-        by: None,
-    }
-    .checked()?;
     let todo = app
         .todos
-        .update(caller, uid, &patch, if_match.0.as_deref())
+        .update(caller, uid, patch, if_match.0.as_deref())
         .await?;
     Ok((item_headers(&todo), Json(todo)).into_response())
 }

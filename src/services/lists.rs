@@ -159,7 +159,7 @@ impl Todos {
 }
 
 /// The caller's Inbox: as old as the account.
-fn inbox(caller: &Decision) -> TodoList {
+pub(super) fn inbox(caller: &Decision) -> TodoList {
     // `None` only where no profile was read (an outside identity met for the first time).
     let since = caller.account.unwrap_or_else(Timestamp::now);
     TodoList::inbox(caller.owner.clone(), since)

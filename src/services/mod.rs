@@ -9,6 +9,7 @@ mod limits;
 mod lists;
 mod sessions;
 mod sharing;
+mod sync;
 mod todos;
 
 pub use accounts::{Accounts, create_account, may_manage};
@@ -20,4 +21,5 @@ pub use limits::AccountLimits;
 pub use lists::{Counted, MAX_LISTS};
 pub use sessions::{Grant, LISTED_SESSIONS, Sessions};
 pub use sharing::{Access, MAX_MEMBERS, Member};
+pub use sync::{Seen, Synced};
 pub use todos::{Created, Todos};

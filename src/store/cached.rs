@@ -17,8 +17,8 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::{
-    ChangeClock, Failures, GuardStore, ListStore, Page, PageRequest, Placement, Remembered,
-    SessionStore, Store, StoreResult, TodoStore, UserStore,
+    ChangeClock, Changes, Failures, GuardStore, ListStore, Page, PageRequest, Placement,
+    Remembered, SessionStore, Store, StoreResult, SyncStore, TodoStore, UserStore,
 };
 use crate::domain::{
     DueFilter, ListCounts, ListId, ListName, Membership, Session, Timestamp, Todo, TodoList,
@@ -212,6 +212,11 @@ forward!(ListStore {
     remove_member(owner: &Username, list: ListId, member: &Username) -> ();
     grants_of(member: &Username) -> Vec<Membership>;
     grant(member: &Username, list: ListId) -> Option<Membership>;
+});
+
+forward!(SyncStore {
+    sync_point() -> u64;
+    changes_since(owner: &Username, lists: Option<&[ListId]>, since: u64) -> Changes;
 });
 
 forward!(GuardStore {

@@ -50,6 +50,9 @@ pub enum StoreError {
     /// been done. Worth checking before trying again.
     #[error("outcome unknown: {0}")]
     Unknown(String),
+    /// The engine does not do this yet; the message says what.
+    #[error("unsupported: {0}")]
+    Unsupported(&'static str),
     /// Data in the store breaks the domain rules or the engine failed in an unexpected way.
     #[error("store failure: {0}")]
     Internal(String),
@@ -129,7 +132,7 @@ pub struct Remembered {
 /// needs a single role may hold just it (`Arc<dyn TodoStore>`, upcast from the whole store).
 #[async_trait]
 pub trait Store:
-    UserStore + SessionStore + TodoStore + ListStore + GuardStore + Send + Sync + 'static
+    UserStore + SessionStore + TodoStore + ListStore + SyncStore + GuardStore + Send + Sync + 'static
 {
     /// Answers when the store can serve requests.
     async fn ping(&self) -> StoreResult<()>;
@@ -326,6 +329,42 @@ pub trait ListStore: Send + Sync {
     /// List `list` shared with `member`, if it is and still exists.
     async fn grant(&self, member: &Username, list: ListId) -> StoreResult<Option<Membership>>;
 }
+
+/// What changed in one owner's data after a point of the change log, as it is now.
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// Todos changed that still exist (those of the lists asked for, and those moved out of
+    /// them: their `list` tells).
+    pub todos: Vec<Todo>,
+    /// Todos changed that no longer exist.
+    pub gone: Vec<Uuid>,
+    /// Lists made, renamed or deleted.
+    pub lists: Vec<ListId>,
+    /// Lists shared with the owner, or no longer, or with another role (their own log only).
+    pub grants: Vec<ListId>,
+}
+
+/// The change log behind `GET /sync`: every write of a todo, a list or a membership leaves an
+/// entry in the same step (so the two cannot part), kept at least [`SYNC_HISTORY_SECONDS`].
+#[async_trait]
+pub trait SyncStore: Send + Sync {
+    /// Where the log stands: every change made after this call returns is in
+    /// `changes_since(point)`.
+    async fn sync_point(&self) -> StoreResult<u64>;
+    /// What changed in `owner`'s data after `since` (a [`SyncStore::sync_point`]; a change
+    /// just before it may be told again). With `lists`, only the changes to those lists and
+    /// their todos; without, every change of theirs and of the lists shared with them.
+    async fn changes_since(
+        &self,
+        owner: &Username,
+        lists: Option<&[ListId]>,
+        since: u64,
+    ) -> StoreResult<Changes>;
+}
+
+/// How long the change log keeps an entry: a sync token older than this is refused (410) and
+/// the client syncs in full.
+pub const SYNC_HISTORY_SECONDS: u64 = 14 * 24 * 3600;
 
 /// A todo's new position, for the version of it that was read.
 #[derive(Debug, Clone, PartialEq, Eq)]

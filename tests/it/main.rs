@@ -10,6 +10,7 @@ mod api_live;
 mod api_login;
 mod api_sessions;
 mod api_sharing;
+mod api_sync;
 mod api_todos;
 mod api_users;
 mod attack;

@@ -60,6 +60,7 @@ fn the_document_lists_exactly_the_served_routes() {
             "DELETE /sessions",
             "GET /sessions",
             "DELETE /sessions/{id}",
+            "GET /sync",
             "DELETE /todos",
             "GET /todos",
             "POST /todos",

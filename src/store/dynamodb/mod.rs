@@ -11,6 +11,7 @@ mod items;
 mod lists;
 mod request;
 mod sessions;
+mod sync;
 mod table;
 mod timing;
 mod todos;

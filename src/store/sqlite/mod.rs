@@ -13,6 +13,7 @@ mod rows;
 mod schema;
 mod search_index;
 mod sessions;
+mod sync;
 mod todos;
 mod users;
 mod writer;

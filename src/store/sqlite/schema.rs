@@ -297,6 +297,65 @@ CREATE INDEX members_by_member ON members (member, list);
 ALTER TABLE todos ADD COLUMN created_by TEXT;
 ALTER TABLE todos ADD COLUMN updated_by TEXT;
 "#,
+    // The change log `GET /sync` reads: a row per write of a todo, a list or a membership, made
+    // by triggers in the write's own transaction, so that a change and its entry cannot part
+    // (whoever writes: the server, the CLI, another process on the file). `seq` only grows
+    // (AUTOINCREMENT: never reused after pruning) and the one writer commits in its order, so a
+    // reader that saw `seq` n has seen every change up to n. `owner` is whose log it is: the
+    // todo's or list's owner, or for a membership the member (the lists shared with them);
+    // `list` is the todo's list after the change (NULL: its owner's Inbox) and `left` the list
+    // it moved out of, so a member of either learns of it. Rows older than the history kept
+    // are pruned by the writer.
+    r#"
+CREATE TABLE change_log (
+    seq   INTEGER PRIMARY KEY AUTOINCREMENT,
+    owner TEXT NOT NULL,
+    kind  TEXT NOT NULL CHECK (kind IN ('todo', 'list', 'grant')),
+    id    TEXT NOT NULL,
+    list  TEXT,
+    left  TEXT,
+    at    INTEGER NOT NULL
+);
+CREATE INDEX change_log_by_owner ON change_log (owner, seq);
+CREATE INDEX change_log_by_age ON change_log (at);
+CREATE TRIGGER todos_log_insert AFTER INSERT ON todos BEGIN
+    INSERT INTO change_log (owner, kind, id, list, at)
+        VALUES (NEW.owner, 'todo', NEW.uid, NEW.list, unixepoch());
+END;
+CREATE TRIGGER todos_log_update AFTER UPDATE ON todos BEGIN
+    INSERT INTO change_log (owner, kind, id, list, left, at)
+        VALUES (NEW.owner, 'todo', NEW.uid, NEW.list,
+                CASE WHEN OLD.list IS NOT NEW.list THEN OLD.list END, unixepoch());
+END;
+CREATE TRIGGER todos_log_delete AFTER DELETE ON todos BEGIN
+    INSERT INTO change_log (owner, kind, id, list, at)
+        VALUES (OLD.owner, 'todo', OLD.uid, OLD.list, unixepoch());
+END;
+CREATE TRIGGER lists_log_insert AFTER INSERT ON lists BEGIN
+    INSERT INTO change_log (owner, kind, id, list, at)
+        VALUES (NEW.owner, 'list', NEW.id, NEW.id, unixepoch());
+END;
+CREATE TRIGGER lists_log_update AFTER UPDATE ON lists BEGIN
+    INSERT INTO change_log (owner, kind, id, list, at)
+        VALUES (NEW.owner, 'list', NEW.id, NEW.id, unixepoch());
+END;
+CREATE TRIGGER lists_log_delete AFTER DELETE ON lists BEGIN
+    INSERT INTO change_log (owner, kind, id, list, at)
+        VALUES (OLD.owner, 'list', OLD.id, OLD.id, unixepoch());
+END;
+CREATE TRIGGER members_log_insert AFTER INSERT ON members BEGIN
+    INSERT INTO change_log (owner, kind, id, list, at)
+        VALUES (NEW.member, 'grant', NEW.list, NEW.list, unixepoch());
+END;
+CREATE TRIGGER members_log_update AFTER UPDATE ON members BEGIN
+    INSERT INTO change_log (owner, kind, id, list, at)
+        VALUES (NEW.member, 'grant', NEW.list, NEW.list, unixepoch());
+END;
+CREATE TRIGGER members_log_delete AFTER DELETE ON members BEGIN
+    INSERT INTO change_log (owner, kind, id, list, at)
+        VALUES (OLD.member, 'grant', OLD.list, OLD.list, unixepoch());
+END;
+"#,
 ];
 
 /// Refuses a schema version this checkoff cannot work with.

@@ -29,6 +29,8 @@ const WATCH_EVERY: Duration = Duration::from_millis(50);
 /// How long new texts may wait for the search index under a steady load (searches do not
 /// wait: they index what waits first).
 const INDEX_EVERY: Duration = Duration::from_secs(1);
+/// How often an idle writer forgets change-log entries past the history kept.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 /// Sends the outcome to the caller once the batch's COMMIT is known (`Some(why)` if it failed).
 type Reply = Box<dyn FnOnce(Option<&str>) + Send>;
@@ -169,6 +171,8 @@ fn run(
     // when they were last indexed.
     let mut may_wait = true;
     let mut indexed = Instant::now();
+    // The first idle moment prunes the change log, then one every PRUNE_EVERY.
+    let mut pruned: Option<Instant> = None;
     loop {
         let idle = match queue.recv_timeout(WATCH_EVERY) {
             Ok(first) => {
@@ -187,6 +191,12 @@ fn run(
             clock.external_change();
             seen = now;
             may_wait = true;
+        }
+        if idle && pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+            pruned = Some(Instant::now());
+            if let Err(e) = super::sync::prune(&conn) {
+                tracing::warn!(error = %e, "could not prune the change log");
+            }
         }
         if may_wait && (idle || indexed.elapsed() >= INDEX_EVERY) {
             may_wait = false;

@@ -1,0 +1,208 @@
+//! Sync: every list a caller can see and every todo in them, then what changed since, read
+//! from the store's change log (so it holds across instances, processes and the CLI). The
+//! caller's own log and, for each list shared with them, its owner's log filtered to that list.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use uuid::Uuid;
+
+use super::error::ServiceResult;
+use super::lists::inbox;
+use super::todos::Todos;
+use crate::auth::Decision;
+use crate::domain::{ListId, Membership, Role, Todo, TodoList, TodoQuery, Username};
+use crate::store::{Changes, PageRequest};
+
+/// A list the caller can see, and as what.
+pub struct Seen {
+    pub list: TodoList,
+    pub role: Role,
+}
+
+/// What a sync answers: lists and todos in full, and the ids of those gone from sight
+/// (deleted, moved out of a shared list, or a share ended).
+#[derive(Default)]
+pub struct Synced {
+    pub lists: Vec<Seen>,
+    /// By uid: one answer may meet a todo more than once.
+    pub todos: BTreeMap<Uuid, Todo>,
+    pub deleted_lists: Vec<ListId>,
+    pub deleted_todos: BTreeSet<Uuid>,
+    /// Where the change log stood before anything was read: the next sync starts there.
+    pub point: u64,
+}
+
+impl Synced {
+    fn list(&mut self, list: TodoList, role: Role) {
+        self.deleted_lists.retain(|id| *id != list.id);
+        self.lists.retain(|seen| seen.list.id != list.id);
+        self.lists.push(Seen { list, role });
+    }
+
+    fn gone_list(&mut self, id: ListId) {
+        if !self.lists.iter().any(|seen| seen.list.id == id) && !self.deleted_lists.contains(&id) {
+            self.deleted_lists.push(id);
+        }
+    }
+
+    fn todo(&mut self, todo: Todo) {
+        self.deleted_todos.remove(&todo.uid);
+        self.todos.insert(todo.uid, todo);
+    }
+
+    fn gone_todo(&mut self, uid: Uuid) {
+        if !self.todos.contains_key(&uid) {
+            self.deleted_todos.insert(uid);
+        }
+    }
+}
+
+/// Todos read at once when a sync reads a whole list.
+const PAGE: u32 = 1000;
+
+impl Todos {
+    /// Everything the caller can see now.
+    pub async fn sync_all(&self, caller: &Decision) -> ServiceResult<Synced> {
+        let mut synced = Synced {
+            point: self.store().sync_point().await?,
+            ..Synced::default()
+        };
+        synced.list(inbox(caller), Role::Owner);
+        for list in self.store().lists_of(&caller.owner).await? {
+            synced.list(list, Role::Owner);
+        }
+        for todo in self.every_todo(&caller.owner, None).await? {
+            synced.todo(todo);
+        }
+        for grant in self.grants(caller).await? {
+            self.whole_list(&mut synced, &grant).await?;
+        }
+        Ok(synced)
+    }
+
+    /// What changed for the caller after `since` (a point a sync answered).
+    pub async fn sync_since(&self, caller: &Decision, since: u64) -> ServiceResult<Synced> {
+        let mut synced = Synced {
+            point: self.store().sync_point().await?,
+            ..Synced::default()
+        };
+        let grants = self.grants(caller).await?;
+        let own = self
+            .store()
+            .changes_since(&caller.owner, None, since)
+            .await?;
+        for id in own.lists {
+            match self.store().get_list(&caller.owner, id).await? {
+                Some(list) => synced.list(list, Role::Owner),
+                None => synced.gone_list(id),
+            }
+        }
+        own.todos.into_iter().for_each(|todo| synced.todo(todo));
+        own.gone.into_iter().for_each(|uid| synced.gone_todo(uid));
+        // A list shared (again, or with another role) is sent whole; one no longer shared
+        // is gone, and its todos with it.
+        for id in own.grants {
+            match grants.iter().find(|grant| grant.list == id) {
+                Some(grant) => self.whole_list(&mut synced, grant).await?,
+                None => synced.gone_list(id),
+            }
+        }
+        let mut owners: Vec<&Username> = grants.iter().map(|grant| &grant.owner).collect();
+        owners.dedup();
+        for owner in owners {
+            let lists: Vec<ListId> = grants
+                .iter()
+                .filter(|grant| grant.owner == *owner)
+                .map(|grant| grant.list)
+                .collect();
+            let changes = self
+                .store()
+                .changes_since(owner, Some(&lists), since)
+                .await?;
+            self.shared_changes(&mut synced, &grants, owner, changes)
+                .await?;
+        }
+        Ok(synced)
+    }
+
+    /// Changes to `owner`'s lists shared with the caller: what is still in one of them is
+    /// sent, what left them (moved or deleted) is gone.
+    async fn shared_changes(
+        &self,
+        synced: &mut Synced,
+        grants: &[Membership],
+        owner: &Username,
+        changes: Changes,
+    ) -> ServiceResult<()> {
+        let role_in = |list: ListId| {
+            grants
+                .iter()
+                .find(|grant| grant.owner == *owner && grant.list == list)
+                .map(|grant| grant.role)
+        };
+        for id in changes.lists {
+            match (self.store().get_list(owner, id).await?, role_in(id)) {
+                (Some(list), Some(role)) => synced.list(list, role),
+                _ => synced.gone_list(id),
+            }
+        }
+        for todo in changes.todos {
+            match role_in(todo.list) {
+                Some(_) => synced.todo(todo),
+                None => synced.gone_todo(todo.uid),
+            }
+        }
+        changes
+            .gone
+            .into_iter()
+            .for_each(|uid| synced.gone_todo(uid));
+        Ok(())
+    }
+
+    /// The lists shared with the caller's account that still exist, grouped by owner.
+    async fn grants(&self, caller: &Decision) -> ServiceResult<Vec<Membership>> {
+        let Some(account) = caller.account else {
+            return Ok(Vec::new());
+        };
+        let mut grants: Vec<Membership> = self
+            .store()
+            .grants_of(&caller.owner)
+            .await?
+            .into_iter()
+            .filter(|grant| grant.since == account)
+            .collect();
+        grants.sort_by(|a, b| a.owner.cmp(&b.owner));
+        Ok(grants)
+    }
+
+    /// A list shared with the caller, and every todo in it.
+    async fn whole_list(&self, synced: &mut Synced, grant: &Membership) -> ServiceResult<()> {
+        let Some(list) = self.store().get_list(&grant.owner, grant.list).await? else {
+            synced.gone_list(grant.list);
+            return Ok(());
+        };
+        synced.list(list, grant.role);
+        for todo in self.every_todo(&grant.owner, Some(grant.list)).await? {
+            synced.todo(todo);
+        }
+        Ok(())
+    }
+
+    /// Every todo of `owner`'s, or of one of their lists.
+    async fn every_todo(&self, owner: &Username, list: Option<ListId>) -> ServiceResult<Vec<Todo>> {
+        let query = TodoQuery {
+            list,
+            ..TodoQuery::default()
+        };
+        let mut page = PageRequest::first(PAGE);
+        let mut todos = Vec::new();
+        loop {
+            let read = self.store().list_todos(owner, &query, &page).await?;
+            todos.extend(read.items);
+            match read.next {
+                Some(next) => page.after = Some(next),
+                None => return Ok(todos),
+            }
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! GET /sync over HTTP on both stores: everything, then what changed since — the caller's own
+//! writes, other members' writes in shared lists, writes through another instance and straight
+//! to the store (as the CLI makes them), and lists or todos gone from sight.
+
+use std::collections::BTreeSet;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, TestApp, error_message, status_json};
+
+async fn sync(app: &TestApp, token: &str, since: Option<&str>) -> Value {
+    let path = match since {
+        Some(since) => format!("/sync?since={since}"),
+        None => "/sync".to_owned(),
+    };
+    let (status, body) =
+        status_json(app.authed(Method::GET, &path, token).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+fn texts(answer: &Value, field: &str, key: &str) -> BTreeSet<String> {
+    answer[field]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| match key {
+            "" => item.as_str().unwrap().to_owned(),
+            key => item[key].as_str().unwrap().to_owned(),
+        })
+        .collect()
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+async fn send(app: &TestApp, token: &str, method: Method, path: &str, body: Value) -> Value {
+    let response = app
+        .authed(method, path, token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert!(status.is_success(), "{status}: {text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+async fn make_list(app: &TestApp, token: &str, name: &str) -> String {
+    let made = send(app, token, Method::POST, "/lists", json!({ "name": name })).await;
+    made["id"].as_str().unwrap().to_owned()
+}
+
+async fn share(app: &TestApp, token: &str, list: &str, with: &str, role: &str) {
+    let path = format!("/lists/{list}/members/{with}");
+    send(app, token, Method::PUT, &path, json!({ "role": role })).await;
+}
+
+async fn add(app: &TestApp, token: &str, list: &str, description: &str) -> String {
+    let body = json!({ "description": description, "list": list });
+    let made = send(app, token, Method::POST, "/todos", body).await;
+    made["uid"].as_str().unwrap().to_owned()
+}
+
+/// Whether the tests run on DynamoDB, whose store keeps no change log yet: there `/sync` says
+/// so (501) and the other tests have nothing to check.
+async fn without_change_log(app: &TestApp, token: &str) -> bool {
+    if std::env::var("CHECKOFF_TEST_STORE").as_deref() != Ok("dynamodb") {
+        return false;
+    }
+    let answer = app
+        .authed(Method::GET, "/sync", token)
+        .send()
+        .await
+        .unwrap();
+    let message = error_message(answer, StatusCode::NOT_IMPLEMENTED).await;
+    assert!(
+        message.starts_with("Sync needs the change log"),
+        "{message}"
+    );
+    true
+}
+
+fn token_of(answer: &Value) -> String {
+    answer["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_first_sync_sends_every_list_and_todo_the_caller_can_see() {
+    let app = TestApp::spawn().await;
+    let alice = app.user_token("alice").await;
+    if without_change_log(&app, &alice).await {
+        return;
+    }
+    let bob = app.user_token("bob").await;
+    app.create_todo(&alice, "in the inbox").await;
+    let home = make_list(&app, &alice, "Home").await;
+    add(&app, &alice, &home, "at home").await;
+    let shop = make_list(&app, &bob, "Shop").await;
+    add(&app, &bob, &shop, "milk").await;
+    share(&app, &bob, &shop, "alice", "viewer").await;
+    let private = make_list(&app, &bob, "Private").await;
+    add(&app, &bob, &private, "bob's secret").await;
+
+    let all = sync(&app, &alice, None).await;
+    assert_eq!(all["full"], true);
+    assert_eq!(
+        texts(&all, "lists", "name"),
+        set(&["Inbox", "Home", "Shop"])
+    );
+    let roles: Vec<(&str, &str)> = all["lists"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["name"].as_str().unwrap(), l["role"].as_str().unwrap()))
+        .collect();
+    assert!(roles.contains(&("Shop", "viewer")), "{roles:?}");
+    assert_eq!(
+        texts(&all, "todos", "description"),
+        set(&["in the inbox", "at home", "milk"])
+    );
+    assert!(all["deleted_todos"].as_array().unwrap().is_empty());
+
+    // Nothing changed: nothing sent, and the token goes on working.
+    let again = sync(&app, &alice, Some(&token_of(&all))).await;
+    assert_eq!(again["full"], false);
+    for field in ["lists", "todos", "deleted_lists", "deleted_todos"] {
+        assert!(
+            again[field].as_array().unwrap().is_empty(),
+            "{field}: {again}"
+        );
+    }
+    let still = sync(&app, &alice, Some(&token_of(&again))).await;
+    assert!(still["todos"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_sync_since_sends_every_change_whoever_made_it_on_whichever_instance() {
+    let app = TestApp::spawn().await;
+    let other = app.twin().await;
+    let alice = app.user_token("alice").await;
+    if without_change_log(&app, &alice).await {
+        return;
+    }
+    let bob = app.user_token("bob").await;
+    let kept = app.create_todo(&alice, "kept").await;
+    let gone = app.create_todo(&alice, "gone").await;
+    let shop = make_list(&app, &bob, "Shop").await;
+    share(&app, &bob, &shop, "alice", "editor").await;
+    let milk = add(&app, &bob, &shop, "milk").await;
+    let token = token_of(&sync(&app, &alice, None).await);
+
+    // Alice on this instance, Bob on the other, and a write straight to the store.
+    let kept_uid = kept["uid"].as_str().unwrap();
+    let path = format!("/todos/{kept_uid}");
+    send(
+        &app,
+        &alice,
+        Method::PATCH,
+        &path,
+        json!({ "state": "completed" }),
+    )
+    .await;
+    let deleted = app
+        .authed(
+            Method::DELETE,
+            &format!("/todos/{}", gone["uid"].as_str().unwrap()),
+            &alice,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    add(&other, &bob, &shop, "bread").await;
+    send(
+        &other,
+        &bob,
+        Method::PATCH,
+        &format!("/todos/{milk}"),
+        json!({ "description": "oat milk" }),
+    )
+    .await;
+    send(
+        &other,
+        &bob,
+        Method::PATCH,
+        &format!("/lists/{shop}"),
+        json!({ "name": "Groceries" }),
+    )
+    .await;
+    let owner = checkoff::domain::Username::parse("alice").unwrap();
+    let description = checkoff::domain::Description::parse("from the command line").unwrap();
+    let cli = checkoff::domain::Todo::new(owner, description, Default::default());
+    app.store.create_todo(&cli).await.unwrap();
+    // A todo of Bob's own, in a list not shared: Alice never hears of it.
+    app.create_todo(&bob, "bob's own").await;
+
+    for instance in [&app, &other] {
+        let changes = sync(instance, &alice, Some(&token)).await;
+        assert_eq!(
+            texts(&changes, "todos", "description"),
+            set(&["kept", "bread", "oat milk", "from the command line"])
+        );
+        let states: Vec<&str> = changes["todos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["description"] == "kept")
+            .map(|t| t["state"].as_str().unwrap())
+            .collect();
+        assert_eq!(states, ["completed"]);
+        assert_eq!(texts(&changes, "lists", "name"), set(&["Groceries"]));
+        assert_eq!(
+            texts(&changes, "deleted_todos", ""),
+            set(&[gone["uid"].as_str().unwrap()])
+        );
+        assert!(changes["deleted_lists"].as_array().unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn what_leaves_the_callers_sight_is_sent_as_deleted() {
+    let app = TestApp::spawn().await;
+    let alice = app.user_token("alice").await;
+    if without_change_log(&app, &alice).await {
+        return;
+    }
+    let bob = app.user_token("bob").await;
+    let shop = make_list(&app, &bob, "Shop").await;
+    let private = make_list(&app, &bob, "Private").await;
+    share(&app, &bob, &shop, "alice", "viewer").await;
+    let moved = add(&app, &bob, &shop, "moved away").await;
+    let token = token_of(&sync(&app, &alice, None).await);
+
+    // Moved to a list Alice cannot see: deleted for her.
+    let path = format!("/todos/{moved}");
+    send(&app, &bob, Method::PATCH, &path, json!({ "list": private })).await;
+    let changes = sync(&app, &alice, Some(&token)).await;
+    assert_eq!(texts(&changes, "deleted_todos", ""), set(&[&moved]));
+    assert!(changes["todos"].as_array().unwrap().is_empty(), "{changes}");
+    let token = token_of(&changes);
+
+    // A new share arrives whole; an ended one is a deleted list.
+    let garden = make_list(&app, &bob, "Garden").await;
+    add(&app, &bob, &garden, "rake").await;
+    share(&app, &bob, &garden, "alice", "editor").await;
+    let removed = app
+        .authed(
+            Method::DELETE,
+            &format!("/lists/{shop}/members/alice"),
+            &bob,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), StatusCode::NO_CONTENT);
+    let changes = sync(&app, &alice, Some(&token)).await;
+    assert_eq!(texts(&changes, "lists", "name"), set(&["Garden"]));
+    assert_eq!(texts(&changes, "todos", "description"), set(&["rake"]));
+    assert_eq!(texts(&changes, "deleted_lists", ""), set(&[&shop]));
+    let token = token_of(&changes);
+
+    // The list deleted by its owner: deleted for its members too.
+    let deleted = app
+        .authed(Method::DELETE, &format!("/lists/{garden}"), &bob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let changes = sync(&app, &alice, Some(&token)).await;
+    assert_eq!(texts(&changes, "deleted_lists", ""), set(&[&garden]));
+    assert!(changes["lists"].as_array().unwrap().is_empty(), "{changes}");
+}
+
+#[tokio::test]
+async fn a_token_works_for_its_own_account_only() {
+    let app = TestApp::spawn().await;
+    let alice = app.user_token("alice").await;
+    if without_change_log(&app, &alice).await {
+        return;
+    }
+    let bob = app.user_token("bob").await;
+    let alices = token_of(&sync(&app, &alice, None).await);
+    let bobs = sync(&app, &bob, None).await;
+    for bad in [alices.as_str(), "nonsense", "", &alices[..alices.len() - 2]] {
+        let answer = app
+            .authed(Method::GET, &format!("/sync?since={bad}"), &bob)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            error_message(answer, StatusCode::BAD_REQUEST).await,
+            "since is not a sync token of yours"
+        );
+    }
+    let _ = bobs;
+    // A new account of a deleted one's name cannot use the old account's token.
+    let deleted = app
+        .authed(Method::DELETE, "/users/alice", &alice)
+        .json(&json!({ "current_password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let again = app.user_token("alice").await;
+    let answer = app
+        .authed(Method::GET, &format!("/sync?since={alices}"), &again)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+    let anonymous = app.request(Method::GET, "/sync").send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+}
