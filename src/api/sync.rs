@@ -18,7 +18,7 @@ use crate::store::SYNC_HISTORY_SECONDS;
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SyncQuery {
-    /// The `token` of your last sync; left out, everything is sent.
+    /// The `token` of your last sync; left out (or empty), everything is sent.
     since: Option<String>,
 }
 
@@ -92,7 +92,8 @@ pub async fn sync(
     ApiQuery(query): ApiQuery<SyncQuery>,
 ) -> ApiResult<Json<SyncAnswer>> {
     let scope = scope(&caller);
-    let since = match query.since.as_deref() {
+    // Empty is left out, as a list's empty cursor is.
+    let since = match query.since.as_deref().filter(|token| !token.is_empty()) {
         None => None,
         Some(token) => Some(point_of(
             &app.cursors.open(&scope, token).map_err(|_| not_yours())?,
