@@ -723,9 +723,9 @@ impl Position {
     /// Keys spread out by [`Position::respace`] are at most this long, which leaves room for
     /// hundreds of moves into any gap before the next respacing.
     const SPREAD_CHARS: usize = Self::MAX_CHARS / 2;
-    /// A respacing rewrites at most this many todos (one DynamoDB transaction with the moved
-    /// one).
-    pub const MAX_RESPACED: usize = 99;
+    /// A respacing rewrites at most this many todos (one DynamoDB transaction of 100 actions
+    /// with the moved one and the change-log entry).
+    pub const MAX_RESPACED: usize = 98;
 
     /// `count` keys spread evenly between `low` and `high` (either end open), each with room
     /// for dozens of moves into the gaps around it; `None` when `low` is not below `high` or

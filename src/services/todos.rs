@@ -327,6 +327,7 @@ impl Todos {
                     uid: todo.uid,
                     version: todo.version,
                     position: position.clone(),
+                    list: todo.list,
                 };
                 (
                     place,

@@ -372,6 +372,8 @@ pub struct Placement {
     pub uid: Uuid,
     pub version: u64,
     pub position: Position,
+    /// The list it is in (for the change log: it does not move).
+    pub list: ListId,
 }
 
 /// Records that guard the API rather than hold its data: failed logins (the login throttle) and

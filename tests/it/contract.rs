@@ -1121,6 +1121,8 @@ async fn no_todo_is_left_in_a_list_deleted_while_todos_join_it() {
             };
             match outcome {
                 Ok(()) | Err(StoreError::NoList) | Err(StoreError::Changed) => {}
+                // The todo moved in by another racer, then deleted with the list.
+                Err(StoreError::NotFound) if i % 4 == 0 => {}
                 Err(other) => panic!("{other}"),
             }
         })

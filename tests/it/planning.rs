@@ -578,6 +578,7 @@ async fn the_order_reads_both_ways_from_a_todo_and_repositions_all_or_nothing() 
         uid: todo.uid,
         version,
         position: Position::from_stored(key).unwrap(),
+        list: todo.list,
     };
     let now = checkoff::domain::Timestamp::now();
     // One of them read at a version it is no longer at: neither is written.

@@ -10,6 +10,7 @@
 //! | list | `USER#<owner>` | `LIST#<id>` | — | — | — |
 //! | list member | `USER#<owner>` | `MEMBER#<list>#<member>` | — | — | — |
 //! | list shared with me | `USER#<member>` | `GRANT#<list>` | — | — | — |
+//! | change-log entry | `USER#<owner or member>` | `CHANGE#<ms>#<entry id>` | — | — | — |
 //!
 //! A user's todos, lists and sessions share the profile's partition, so deleting a user is one Query
 //! away from all of it. Ended sessions are recorded on the profile as `rv_<id>` = Unix second
@@ -44,6 +45,18 @@
 //! exists: deleting a list deletes its memberships after its todos, and an account deleted
 //! takes its partition (lists, members, grants) and, on its way, the other halves of its
 //! memberships; a half left behind by a deletion cut short grants nothing.
+//!
+//! The change log (`GET /sync`): every write of todos, a list or a membership puts an entry in
+//! the same TransactWriteItems (so a change and its entry cannot part), in the partition of
+//! whose log it is — the owner's, or for a share the member's — with `expires` (TTL) 15 days on.
+//! A todo entry holds `changed`, a string set of `<uid> <list or -> <left or ->` (one per todo
+//! the transaction wrote: a bulk write's 99 todos share one entry), a list or grant entry `id`.
+//! A sync is one Query of the SK range after its token's time less 30 s (a write given up after
+//! 20 s commits within it; what changed then is sent again), then the changed todos by
+//! GetItem (or the partition once, past 25). Hence every todo write is a transaction: an
+//! update or delete reads the todo and writes it on that version (16 rounds against other
+//! writers), and a bulk write does 99 todos to a transaction. An existing table needs nothing:
+//! no key or index changed, and the TTL attribute is the one sessions use.
 //!
 //! Lists by due date, priority or position, and the views (today, overdue, upcoming, no date),
 //! read the owner's whole todo partition today — one strongly consistent Query, 1 MB a page,

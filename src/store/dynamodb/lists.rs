@@ -4,17 +4,16 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
-    ConditionCheck, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem,
+    ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 
 use super::DynamoStore;
 use super::attempts::attempt;
 use super::error::{Checked, checked};
 use super::items::{
-    DELETING, GRANT_PREFIX, Item, LIST_PREFIX, MEMBER_PREFIX, TODO_PREFIX, grant_key,
-    list_from_item, list_item, list_key, list_of_item, member_key, membership_from_item,
-    membership_items, n, profile_key, s, user_pk,
+    DELETING, GRANT_PREFIX, LIST_PREFIX, MEMBER_PREFIX, TODO_PREFIX, grant_key, list_from_item,
+    list_item, list_key, list_of_item, member_key, membership_from_item, membership_items, n,
+    profile_key, s, user_pk,
 };
 use super::request::{Transaction, built, key_of};
 use super::todos::version_of;
@@ -71,12 +70,18 @@ impl DynamoStore {
             self.query_all(query(GRANT_PREFIX))
         )?;
         let mut keys = Vec::new();
+        let mut told = Vec::new();
         for item in shared.iter().chain(&granted) {
             let m = membership_from_item(item)?;
+            if m.owner == *owner {
+                // Its member's log hears that the list is no longer shared with them.
+                told.push(self.grant_entry(&m.member, m.list)?);
+            }
             let [ours, theirs] = membership_items(&m).map(|item| key_of(&item));
             // The half in the other account's partition.
             keys.push(if m.owner == *owner { theirs } else { ours });
         }
+        self.write_entries(told).await?;
         self.delete_keys(keys).await
     }
 
@@ -96,6 +101,9 @@ impl DynamoStore {
             .consistent_read(true)
     }
 }
+
+/// Rounds of a rename before it gives up to writers that keep changing the list.
+const RENAME_ROUNDS: usize = 5;
 
 #[async_trait]
 impl ListStore for DynamoStore {
@@ -118,6 +126,7 @@ impl ListStore for DynamoStore {
                 TransactWriteItem::builder()
                     .put(built(put.build())?)
                     .build(),
+                self.list_entry(&list.owner, list.id)?,
             ])
             .await?;
         match written {
@@ -161,41 +170,40 @@ impl ListStore for DynamoStore {
         expected_version: Option<u64>,
         now: Timestamp,
     ) -> StoreResult<TodoList> {
-        let mut condition = LIST_OPEN.to_owned();
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(list_key(owner, id)))
-            .update_expression("SET #name = :name, updated_at = :now, #version = #version + :one")
-            .expression_attribute_names("#name", "name")
-            .expression_attribute_names("#version", "version")
-            .expression_attribute_values(":name", s(name.as_str()))
-            .expression_attribute_values(":now", s(now.to_string()))
-            .expression_attribute_values(":one", n(1))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        if let Some(expected) = expected_version {
-            condition.push_str(" AND #version = :expected");
-            request = request.expression_attribute_values(":expected", n(expected));
+        // The item written again on the version read, with its change-log entry.
+        for _ in 0..RENAME_ROUNDS {
+            let old = self
+                .get_list(owner, id)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            if expected_version.is_some_and(|e| e != old.version) {
+                return Err(StoreError::VersionMismatch {
+                    current: old.version,
+                });
+            }
+            let new = TodoList {
+                name: name.clone(),
+                updated_at: now,
+                version: old.version + 1,
+                ..old.clone()
+            };
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(list_item(&new)))
+                .condition_expression(format!("{LIST_OPEN} AND #version = :read"))
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":read", n(old.version));
+            let actions = vec![
+                TransactWriteItem::builder()
+                    .put(built(put.build())?)
+                    .build(),
+                self.list_entry(owner, id)?,
+            ];
+            if self.transact(actions).await? == Transaction::Written {
+                return Ok(new);
+            }
         }
-        let renamed = attempt(request.condition_expression(condition)).await;
-        let read = |item: Option<Item>| list_from_item(&item.unwrap_or_default()).ok().flatten();
-        match checked(renamed)? {
-            Checked::Written(out) => read(out.attributes)
-                .ok_or_else(|| StoreError::Internal("a renamed list does not read".into())),
-            Checked::Failed { old, lost } => match read(old) {
-                // A try whose answer was lost made this very change.
-                Some(list) if lost && list.updated_at == now && list.name == *name => Ok(list),
-                Some(_) if lost => Err(StoreError::Unknown(
-                    "a try's answer was lost, then the list was found changed".into(),
-                )),
-                Some(list) => Err(StoreError::VersionMismatch {
-                    current: list.version,
-                }),
-                None => Err(StoreError::NotFound),
-            },
-        }
+        Err(StoreError::Changed)
     }
 
     async fn delete_list(
@@ -225,19 +233,29 @@ impl ListStore for DynamoStore {
                 .expression_attribute_names("#version", "version")
                 .expression_attribute_values(":expected", n(expected));
         }
+        // Each member's log hears first that the list goes (an entry for a deletion that then
+        // fails only makes them read the list again), then the owner's, with the mark.
+        let members = self.members_of(owner, id).await?;
+        let told: Vec<TransactWriteItem> = members
+            .iter()
+            .map(|m| self.grant_entry(&m.member, id))
+            .collect::<StoreResult<_>>()?;
+        self.write_entries(told).await?;
         match checked(attempt(mark.condition_expression(condition)).await)? {
             Checked::Written(_) => {}
             // Gone, and a lost try of this deletion cannot have removed it: only the sweep does.
             // Gone (a lost try of this mark cannot have removed it), or at another version.
             Checked::Failed { old, .. } => return Err(version_of(old.as_ref())),
         }
+        self.write_entries(vec![self.list_entry(owner, id)?])
+            .await?;
         let found = self.keys_where(|| self.todos_in(owner, id)).await?;
         let deleted = self
             .delete_found(owner, found, "list", &id.to_string())
             .await?;
         // Then who it was shared with (both halves of each), and last the list itself.
         let mut keys = Vec::new();
-        for m in self.members_of(owner, id).await? {
+        for m in members {
             keys.extend(membership_items(&m).map(|item| key_of(&item)));
         }
         keys.push(list_key(owner, id));
@@ -309,6 +327,7 @@ impl ListStore for DynamoStore {
                     .build(),
             );
         }
+        actions.push(self.grant_entry(&m.member, m.list)?);
         match self.transact(actions).await? {
             Transaction::Written => Ok(before.is_none()),
             Transaction::ConditionFailed if !self.list_open(&m.owner, m.list).await? => {
@@ -350,6 +369,7 @@ impl ListStore for DynamoStore {
             TransactWriteItem::builder()
                 .delete(built(theirs.build())?)
                 .build(),
+            self.grant_entry(member, list)?,
         ];
         match self.transact(actions).await? {
             Transaction::Written => Ok(()),

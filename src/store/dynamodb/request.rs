@@ -17,6 +17,8 @@ use super::DynamoStore;
 use super::attempts::attempt;
 use super::error::{Checked, checked, failed, from_write};
 use super::items::{Item, PK, SK};
+use super::sync::TodoChange;
+use crate::domain::Username;
 use crate::store::{StoreError, StoreResult};
 
 /// Most items one BatchWriteItem takes.
@@ -26,6 +28,9 @@ pub(super) const TRANSACTION_LIMIT: usize = 100;
 
 /// Tries of a request that DynamoDB asked to make again, in all.
 const TRIES: u32 = 9;
+/// The longest a transaction with its tries may take before it is given up as unknown
+/// (see `sync::OVERLAP_MS`, which must stay above it).
+pub(super) const TRANSACT_BUDGET: Duration = Duration::from_secs(20);
 /// Waits between tries of a transaction that conflicted with another one in flight.
 const CONFLICT_BACKOFF: Backoff = Backoff {
     first: Duration::from_millis(20),
@@ -170,11 +175,14 @@ impl DynamoStore {
 
     /// Runs conditional writes a hundred to a transaction (one request each); a transaction
     /// that some item's condition fails is done again item by item, where the failing ones are
-    /// simply skipped. Returns which were written (their indexes). A failure after some were
-    /// written is [`StoreError::Unknown`]: the caller must not hear "nothing happened".
+    /// simply skipped. With `log` (whose todos, and what each action changes), each
+    /// transaction carries the change-log entry of what it writes. Returns which were written
+    /// (their indexes). A failure after some were written is [`StoreError::Unknown`]: the
+    /// caller must not hear "nothing happened".
     pub(super) async fn write_many(
         &self,
         actions: Vec<TransactWriteItem>,
+        log: Option<(&Username, &[TodoChange])>,
     ) -> StoreResult<Vec<usize>> {
         let mut written = Vec::new();
         let partly = |written: &Vec<usize>, e: StoreError| match e {
@@ -184,16 +192,24 @@ impl DynamoStore {
             }
             other => other,
         };
-        for (c, chunk) in actions.chunks(TRANSACTION_LIMIT).enumerate() {
-            let first = c * TRANSACTION_LIMIT;
-            let done = self.transact(chunk.to_vec()).await;
+        let logged = |range: std::ops::Range<usize>| -> StoreResult<Vec<TransactWriteItem>> {
+            let mut transaction = actions[range.clone()].to_vec();
+            if let Some((owner, changes)) = log {
+                transaction.push(self.todos_entry(owner, &changes[range])?);
+            }
+            Ok(transaction)
+        };
+        let per = TRANSACTION_LIMIT - usize::from(log.is_some());
+        for first in (0..actions.len()).step_by(per) {
+            let end = (first + per).min(actions.len());
+            let done = self.transact(logged(first..end)?).await;
             match done.map_err(|e| partly(&written, e))? {
-                Transaction::Written => written.extend(first..first + chunk.len()),
+                Transaction::Written => written.extend(first..end),
                 Transaction::ConditionFailed => {
-                    for (i, action) in chunk.iter().enumerate() {
-                        let done = self.transact(vec![action.clone()]).await;
+                    for i in first..end {
+                        let done = self.transact(logged(i..i + 1)?).await;
                         if done.map_err(|e| partly(&written, e))? == Transaction::Written {
-                            written.push(first + i);
+                            written.push(i);
                         }
                     }
                 }
@@ -208,7 +224,7 @@ impl DynamoStore {
         actions: Vec<TransactWriteItem>,
     ) -> StoreResult<Transaction> {
         let actions = &actions;
-        retrying(CONFLICT_BACKOFF, (), move |()| async move {
+        let tries = retrying(CONFLICT_BACKOFF, (), move |()| async move {
             // One token for every try: DynamoDB does a transaction once per token, so a try
             // after one whose answer was lost cannot do it twice.
             let transaction = self
@@ -228,8 +244,15 @@ impl DynamoStore {
             } else {
                 Err(from_write(e, attempted.lost))
             }
-        })
-        .await
+        });
+        // Bounded, so that a change-log entry commits within its sync overlap of its stamp.
+        tokio::time::timeout(TRANSACT_BUDGET, tries)
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Unknown(
+                    "a transaction was not answered in time".into(),
+                ))
+            })
     }
 
     /// Deletes items by key in batches, again for what DynamoDB leaves unprocessed.

@@ -1,31 +1,255 @@
-//! The change log on DynamoDB: not kept yet. Its design (for the next step): an entry item
-//! `USER#<owner> / CHANGE#<ms>#<id>` with `expires` (TTL), written in the same
-//! TransactWriteItems as each write of a todo, list or membership (so every todo write becomes
-//! a transaction: an update a read and a conditional Put, as a move is today), read by one
-//! Query of the SK range from the token's time less an overlap for clock skew.
+//! The change log on DynamoDB: an entry item in the partition of whose log it is, put in the
+//! same TransactWriteItems as the write it records (so the two cannot part), and forgotten by
+//! the table's TTL. A sync reads the entries after its token's time, less an overlap for
+//! writes stamped before it that committed after it (a transaction's tries, clock skew between
+//! instances): a change may be told twice, never missed.
+
+use std::collections::BTreeSet;
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use uuid::Uuid;
 
 use super::DynamoStore;
-use crate::domain::{ListId, Username};
-use crate::store::{Changes, StoreError, StoreResult, SyncStore};
+use super::items::{EXPIRES, Item, PK, SK, n, s, todo_from_item, user_pk};
+use super::request::{TRANSACT_BUDGET, TRANSACTION_LIMIT, built};
+use crate::domain::{ListId, Timestamp, Todo, Username};
+use crate::store::{Changes, SYNC_HISTORY_SECONDS, StoreError, StoreResult, SyncStore};
 
-const NOT_YET: StoreError = StoreError::Unsupported(
-    "Sync needs the change log, which the DynamoDB store does not keep yet; read GET /lists and GET /todos",
-);
+pub(super) const CHANGE_PREFIX: &str = "CHANGE#";
+/// How far before its token's time a sync reads: longer than a write may take from its stamp
+/// to its commit (a transaction is given up after `TRANSACT_BUDGET`, in practice it takes
+/// milliseconds) plus the clocks' skew between instances. What changed within it is sent again.
+const OVERLAP_MS: u64 = 30_000;
+const _: () = assert!(OVERLAP_MS > TRANSACT_BUDGET.as_millis() as u64 + 5_000);
+/// Changed todos read one by one up to this many; past it, the owner's whole partition once.
+const GET_EACH: usize = 25;
+
+/// One todo a write changed: where it is after it (`None`: its owner's Inbox, or gone from
+/// it), and the list it moved out of.
+pub(super) struct TodoChange {
+    pub uid: Uuid,
+    pub list: Option<ListId>,
+    pub left: Option<ListId>,
+}
+
+impl TodoChange {
+    /// `todo` as a write leaves it, moved out of `left` (if that is another list).
+    pub(super) fn of(todo: &Todo, left: Option<ListId>) -> Self {
+        let inbox = ListId::inbox_of(&todo.username);
+        let stored = |list: ListId| (list != inbox).then_some(list);
+        Self {
+            uid: todo.uid,
+            list: stored(todo.list),
+            left: left.filter(|l| *l != todo.list).and_then(stored),
+        }
+    }
+
+    /// As an entry holds it: `<uid> <list or -> <left or ->`.
+    fn text(&self) -> String {
+        let or_dash = |list: Option<ListId>| list.map_or("-".to_owned(), |l| l.to_string());
+        format!("{} {} {}", self.uid, or_dash(self.list), or_dash(self.left))
+    }
+
+    fn read(text: &str) -> StoreResult<Self> {
+        let bad = || StoreError::Internal(format!("bad change {text:?} in the change log"));
+        let mut parts = text.split(' ');
+        let uid = parts
+            .next()
+            .and_then(|raw| raw.parse().ok())
+            .ok_or_else(bad)?;
+        let mut list = || -> StoreResult<Option<ListId>> {
+            match parts.next().ok_or_else(bad)? {
+                "-" => Ok(None),
+                raw => list_id(raw).map(Some),
+            }
+        };
+        Ok(Self {
+            uid,
+            list: list()?,
+            left: list()?,
+        })
+    }
+
+    /// Whether a reader of `lists` (all, without) should hear of it.
+    fn shown(&self, lists: Option<&[ListId]>) -> bool {
+        match lists {
+            None => true,
+            Some(lists) => [self.list, self.left]
+                .into_iter()
+                .flatten()
+                .any(|l| lists.contains(&l)),
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(jiff::Timestamp::now().as_millisecond()).unwrap_or(0)
+}
+
+impl DynamoStore {
+    fn entry(&self, owner: &Username, fields: Item) -> StoreResult<TransactWriteItem> {
+        let mut item = fields;
+        item.insert(PK.into(), user_pk(owner));
+        // The entry's own id keeps two entries of one millisecond apart.
+        let sk = format!(
+            "{CHANGE_PREFIX}{:013}#{}",
+            now_ms(),
+            Uuid::new_v4().simple()
+        );
+        item.insert(SK.into(), s(sk));
+        let forget = Timestamp::now().unix_seconds() + SYNC_HISTORY_SECONDS + 24 * 3600;
+        item.insert(EXPIRES.into(), n(forget));
+        let put = Put::builder().table_name(&self.table).set_item(Some(item));
+        Ok(TransactWriteItem::builder()
+            .put(built(put.build())?)
+            .build())
+    }
+
+    /// The entry in `owner`'s log of a write of their todos `changed` (one or many).
+    pub(super) fn todos_entry(
+        &self,
+        owner: &Username,
+        changed: &[TodoChange],
+    ) -> StoreResult<TransactWriteItem> {
+        let texts = changed.iter().map(TodoChange::text).collect();
+        let fields = Item::from([
+            ("kind".into(), s("todo")),
+            ("changed".into(), AttributeValue::Ss(texts)),
+        ]);
+        self.entry(owner, fields)
+    }
+
+    /// Writes change-log entries of their own (a hundred to a transaction): for changes told
+    /// before they are made, where telling too early costs a reader only a read again.
+    pub(super) async fn write_entries(&self, entries: Vec<TransactWriteItem>) -> StoreResult<()> {
+        for chunk in entries.chunks(TRANSACTION_LIMIT) {
+            // Entries have no condition: a transaction of them is written or fails.
+            let _ = self.transact(chunk.to_vec()).await?;
+        }
+        Ok(())
+    }
+
+    /// The entry of a list of `owner`'s made, renamed or deleted.
+    pub(super) fn list_entry(
+        &self,
+        owner: &Username,
+        list: ListId,
+    ) -> StoreResult<TransactWriteItem> {
+        let fields = Item::from([
+            ("kind".into(), s("list")),
+            ("id".into(), s(list.to_string())),
+        ]);
+        self.entry(owner, fields)
+    }
+
+    /// The entry in `member`'s log of list `list` shared with them, changed or no longer.
+    pub(super) fn grant_entry(
+        &self,
+        member: &Username,
+        list: ListId,
+    ) -> StoreResult<TransactWriteItem> {
+        let fields = Item::from([
+            ("kind".into(), s("grant")),
+            ("id".into(), s(list.to_string())),
+        ]);
+        self.entry(member, fields)
+    }
+}
+
+fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+fn list_id(raw: &str) -> StoreResult<ListId> {
+    raw.parse::<Uuid>()
+        .map(ListId::from)
+        .map_err(|_| StoreError::Internal(format!("bad list id {raw:?} in the change log")))
+}
 
 #[async_trait]
 impl SyncStore for DynamoStore {
     async fn sync_point(&self) -> StoreResult<u64> {
-        Err(NOT_YET)
+        Ok(now_ms())
     }
 
     async fn changes_since(
         &self,
-        _owner: &Username,
-        _lists: Option<&[ListId]>,
-        _since: u64,
+        owner: &Username,
+        lists: Option<&[ListId]>,
+        since: u64,
     ) -> StoreResult<Changes> {
-        Err(NOT_YET)
+        let from = format!("{CHANGE_PREFIX}{:013}", since.saturating_sub(OVERLAP_MS));
+        let read = || {
+            self.query()
+                .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", user_pk(owner))
+                .expression_attribute_values(":from", s(from.as_str()))
+                .expression_attribute_values(":to", s(format!("{CHANGE_PREFIX}~")))
+                .consistent_read(true)
+        };
+        let mut todos = BTreeSet::new();
+        let mut found = Changes::default();
+        for entry in self.query_all(read).await? {
+            let id = || {
+                text(&entry, "id")
+                    .ok_or_else(|| StoreError::Internal("a change-log entry without its id".into()))
+                    .and_then(list_id)
+            };
+            match text(&entry, "kind") {
+                Some("todo") => {
+                    let changed = entry
+                        .get("changed")
+                        .and_then(|v| v.as_ss().ok())
+                        .ok_or_else(|| StoreError::Internal("a todo entry without todos".into()))?;
+                    for change in changed {
+                        let change = TodoChange::read(change)?;
+                        if change.shown(lists) {
+                            todos.insert(change.uid);
+                        }
+                    }
+                }
+                Some("list") => {
+                    let id = id()?;
+                    if lists.is_none_or(|lists| lists.contains(&id)) && !found.lists.contains(&id) {
+                        found.lists.push(id);
+                    }
+                }
+                Some("grant") if lists.is_none() => {
+                    let id = id()?;
+                    if !found.grants.contains(&id) {
+                        found.grants.push(id);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if todos.len() <= GET_EACH {
+            for uid in todos {
+                match self
+                    .get(super::items::todo_key(owner, &uid.to_string()))
+                    .await?
+                {
+                    Some(item) => found.todos.push(todo_from_item(&item)?),
+                    None => found.gone.push(uid),
+                }
+            }
+        } else {
+            let mut all: std::collections::HashMap<Uuid, Todo> = self
+                .partition(owner, None)
+                .await?
+                .into_iter()
+                .map(|todo| (todo.uid, todo))
+                .collect();
+            for uid in todos {
+                match all.remove(&uid) {
+                    Some(todo) => found.todos.push(todo),
+                    None => found.gone.push(uid),
+                }
+            }
+        }
+        Ok(found)
     }
 }

@@ -3,27 +3,32 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
-use aws_sdk_dynamodb::types::{
-    Delete, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{Delete, ReturnValue, TransactWriteItem, Update};
 use uuid::Uuid;
 
 use super::DynamoStore;
-use super::attempts::{attempt, attempt_once_done};
-use super::error::{Checked, checked, unless_condition_failed};
+use super::attempts::attempt_once_done;
+use super::error::unless_condition_failed;
 use super::guard::KEY_FREE;
 use super::items::{
-    EXPIRES, GSI1, Item, LSI1, LSI1SK, TODO_BYTES, TODO_COUNT, TODO_PREFIX, due_attributes, n,
-    priority_attribute, remembered_item, remembered_key, s, state_partition, state_sort_key,
-    todo_from_item, todo_item, todo_key, user_from_item, user_pk,
+    EXPIRES, GSI1, Item, LSI1, LSI1SK, TODO_BYTES, TODO_COUNT, TODO_PREFIX, n, remembered_item,
+    remembered_key, s, state_partition, state_sort_key, todo_from_item, todo_item, todo_key,
+    user_from_item, user_pk,
 };
 use super::request::{TRANSACTION_LIMIT, Transaction, built, key_of};
-use aws_sdk_dynamodb::types::AttributeValue;
+use super::sync::TodoChange;
 
 use crate::domain::{
     DueFilter, ListId, OPEN_END, Timestamp, Todo, TodoPatch, TodoQuery, TodoState, Username,
 };
 use crate::store::{Page, PageRequest, Placement, Remembered, StoreError, StoreResult, TodoStore};
+
+/// A todo found for a write of many: its key, where it is, and its size.
+pub(super) struct Found {
+    pub key: Item,
+    pub change: TodoChange,
+    pub bytes: u64,
+}
 
 impl DynamoStore {
     /// A list in another order than creation, or filtered by due date: every todo of the
@@ -68,7 +73,7 @@ impl DynamoStore {
 
     /// Every todo of `owner`'s (in `state`, if given): one strongly consistent Query of their
     /// partition (or of the state index), in pages of 1 MB.
-    async fn partition(
+    pub(super) async fn partition(
         &self,
         owner: &Username,
         state: Option<TodoState>,
@@ -104,10 +109,13 @@ impl DynamoStore {
     pub(super) async fn keys_where(
         &self,
         query: impl Fn() -> QueryFluentBuilder,
-    ) -> StoreResult<Vec<(Item, Uuid, u64)>> {
+    ) -> StoreResult<Vec<Found>> {
         let query = || {
             query()
-                .projection_expression("PK, SK, LSI1SK, uid, description, metadata, title, notes")
+                .projection_expression(
+                    "PK, SK, LSI1SK, uid, description, metadata, title, notes, #in_list",
+                )
+                .expression_attribute_names("#in_list", "list")
                 .consistent_read(true)
         };
         let items = self.query_all(query).await?;
@@ -124,24 +132,38 @@ impl DynamoStore {
                     .filter_map(|k| item.get(*k)?.as_s().ok())
                     .map(|text| text.len() as u64)
                     .sum();
-                Ok((key_of(item), uid, bytes))
+                let list = match item.get("list").and_then(|v| v.as_s().ok()) {
+                    Some(raw) => Some(ListId::parse(raw).map_err(|e| StoreError::Internal(e.0))?),
+                    None => None,
+                };
+                Ok(Found {
+                    key: key_of(item),
+                    change: TodoChange {
+                        uid,
+                        list,
+                        left: None,
+                    },
+                    bytes,
+                })
             })
             .collect()
     }
 
-    /// Deletes the todos `found` (keys, uids, sizes) of `owner`'s that still have `attribute`
-    /// = `value`, and counts them off the profile; how many went.
+    /// Deletes the todos `found` of `owner`'s that still have `attribute` = `value`, and
+    /// counts them off the profile; how many went.
     pub(super) async fn delete_found(
         &self,
         owner: &Username,
-        found: Vec<(Item, Uuid, u64)>,
+        found: Vec<Found>,
         attribute: &str,
         value: &str,
     ) -> StoreResult<u64> {
         let mut actions = Vec::new();
         let mut sizes = Vec::new();
-        for (key, _, bytes) in found {
+        let mut changes = Vec::new();
+        for Found { key, change, bytes } in found {
             sizes.push(bytes);
+            changes.push(change);
             let delete = Delete::builder()
                 .table_name(&self.table)
                 .set_key(Some(key))
@@ -151,7 +173,7 @@ impl DynamoStore {
             let delete = built(delete.build())?;
             actions.push(TransactWriteItem::builder().delete(delete).build());
         }
-        let deleted = self.write_many(actions).await?;
+        let deleted = self.write_many(actions, Some((owner, &changes))).await?;
         let bytes: u64 = deleted.iter().map(|&i| sizes[i]).sum();
         self.add_usage(owner, -(deleted.len() as i64), -(bytes as i64))
             .await;
@@ -159,11 +181,7 @@ impl DynamoStore {
     }
 
     /// The keys, uids and sizes of `owner`'s todos in `state`, from LSI1.
-    async fn keys_in_state(
-        &self,
-        owner: &Username,
-        state: TodoState,
-    ) -> StoreResult<Vec<(Item, Uuid, u64)>> {
+    async fn keys_in_state(&self, owner: &Username, state: TodoState) -> StoreResult<Vec<Found>> {
         self.keys_where(|| self.in_state(owner, state)).await
     }
 
@@ -238,20 +256,19 @@ impl DynamoStore {
 }
 
 impl DynamoStore {
-    /// An update that puts a todo in list `list`: the whole item written again, on the version
-    /// read, in one transaction with the list's check (so a move cannot race the list's
-    /// deletion and leave a todo in a list that is gone).
-    async fn move_todo(
+    /// An update: the whole item written again on the version read, in one transaction with
+    /// its change-log entry and, for a move, the new list's check (so a move cannot race the
+    /// list's deletion and leave a todo in a list that is gone).
+    async fn rewrite_todo(
         &self,
         owner: &Username,
         uid: Uuid,
-        list: ListId,
         patch: &TodoPatch,
         expected_version: Option<u64>,
         now: Timestamp,
     ) -> StoreResult<Todo> {
         // Each round is a read and a conditional write; another writer in between costs one.
-        for _ in 0..MOVE_ROUNDS {
+        for _ in 0..REWRITE_ROUNDS {
             let old = self
                 .get_todo(owner, uid)
                 .await?
@@ -272,26 +289,87 @@ impl DynamoStore {
                 TransactWriteItem::builder()
                     .put(built(put.build())?)
                     .build(),
+                self.todos_entry(owner, &[TodoChange::of(&new, Some(old.list))])?,
             ];
-            actions.extend(self.list_check(owner, list)?);
+            let moved_to = patch.list.filter(|list| *list != old.list);
+            if let Some(list) = moved_to {
+                actions.extend(self.list_check(owner, list)?);
+            }
             match self.transact(actions).await? {
                 Transaction::Written => {
                     let grown = new.stored_bytes() as i64 - old.stored_bytes() as i64;
-                    self.add_usage(owner, 0, grown).await;
+                    if grown != 0 {
+                        self.add_usage(owner, 0, grown).await;
+                    }
                     return Ok(new);
                 }
-                Transaction::ConditionFailed if !self.list_open(owner, list).await? => {
-                    return Err(StoreError::NoList);
-                }
-                Transaction::ConditionFailed => {}
+                Transaction::ConditionFailed => match moved_to {
+                    Some(list) if !self.list_open(owner, list).await? => {
+                        return Err(StoreError::NoList);
+                    }
+                    _ => another_writer_first().await,
+                },
             }
+        }
+        Err(StoreError::Changed)
+    }
+
+    /// A delete: the todo read, then deleted on that version in one transaction with its
+    /// change-log entry; the todo as it was.
+    async fn delete_read(
+        &self,
+        owner: &Username,
+        uid: Uuid,
+        expected_version: Option<u64>,
+    ) -> StoreResult<Todo> {
+        for _ in 0..REWRITE_ROUNDS {
+            let old = self
+                .get_todo(owner, uid)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            if expected_version.is_some_and(|e| e != old.version) {
+                return Err(StoreError::VersionMismatch {
+                    current: old.version,
+                });
+            }
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(todo_key(owner, &uid.to_string())))
+                .condition_expression("#version = :read")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":read", n(old.version));
+            let gone = TodoChange {
+                uid,
+                list: None,
+                left: TodoChange::of(&old, None).list,
+            };
+            let actions = vec![
+                TransactWriteItem::builder()
+                    .delete(built(delete.build())?)
+                    .build(),
+                self.todos_entry(owner, &[gone])?,
+            ];
+            if self.transact(actions).await? == Transaction::Written {
+                self.add_usage(owner, -1, -(old.stored_bytes() as i64))
+                    .await;
+                return Ok(old);
+            }
+            another_writer_first().await;
         }
         Err(StoreError::Changed)
     }
 }
 
-/// Rounds of a move before it gives up to writers that keep changing the todo.
-const MOVE_ROUNDS: usize = 5;
+/// Rounds of an update or delete before it gives up to writers that keep changing the todo
+/// (each round lets one of them through: enough for a dozen at once).
+const REWRITE_ROUNDS: usize = 16;
+
+/// A pause of up to 10 ms after losing a round to another writer, so that those who lost
+/// together do not meet again.
+async fn another_writer_first() {
+    let jitter = uuid::Uuid::new_v4().as_u128() % 10_000;
+    tokio::time::sleep(std::time::Duration::from_micros(jitter as u64)).await;
+}
 
 /// `due` as a filter expression and its values; open ends are left out of it (`""` and `"~"`
 /// bound nothing), and `None` filters nothing.
@@ -322,29 +400,6 @@ fn due_condition(due: &DueFilter) -> Option<(String, Vec<(&'static str, String)>
     Some((format!("{days} OR {instants}"), values))
 }
 
-/// The planning attributes `patch` changes, each with its new value (`None`: removed).
-fn plan_changes(patch: &TodoPatch) -> Vec<(&'static str, Option<AttributeValue>)> {
-    let mut changes = Vec::new();
-    if let Some(title) = patch.title.new_value() {
-        changes.push(("title", title.map(|t| s(t.as_str()))));
-    }
-    if let Some(notes) = patch.notes.new_value() {
-        changes.push(("notes", notes.map(|n| s(n.as_str()))));
-    }
-    if let Some(position) = &patch.position {
-        changes.push(("position", Some(s(position.as_str()))));
-    }
-    if let Some(priority) = patch.priority {
-        changes.push(("priority", priority_attribute(priority)));
-    }
-    if let Some(due) = patch.due.new_value() {
-        changes.extend(due_attributes(due));
-    }
-    // Who changed it: absent for the owner (every change names its maker).
-    changes.push(("updated_by", patch.by.as_ref().map(|by| s(by.as_str()))));
-    changes
-}
-
 fn to_todos(items: Vec<Item>, limit: u32) -> StoreResult<Page<Todo>> {
     let todos = items
         .iter()
@@ -365,12 +420,6 @@ pub(super) fn version_of(old: Option<&Item>) -> StoreError {
     }
 }
 
-/// A try whose answer was lost, then a failed condition that does not show that try's work:
-/// another write came between, and whether ours was done cannot be told.
-fn lost_then_changed() -> StoreError {
-    StoreError::Unknown("a try's answer was lost, then the item was found changed".into())
-}
-
 /// `attribute_exists(PK)`, plus the version check when the caller asked for one.
 fn existing_at(expected: Option<u64>) -> &'static str {
     if expected.is_some() {
@@ -385,24 +434,25 @@ impl TodoStore for DynamoStore {
     async fn create_todo(&self, todo: &Todo) -> StoreResult<()> {
         let item = todo_item(todo);
         let key = key_of(&item);
-        match self.list_check(&todo.username, todo.list)? {
-            None => self.put_new(item).await?,
-            Some(check) => {
-                let put = aws_sdk_dynamodb::types::Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(item))
-                    .condition_expression("attribute_not_exists(PK)");
-                let put = TransactWriteItem::builder()
-                    .put(built(put.build())?)
-                    .build();
-                // The list failed its check, or the uid is taken (a copy run again).
-                if self.transact(vec![check, put]).await? == Transaction::ConditionFailed {
-                    return match self.list_open(&todo.username, todo.list).await? {
-                        true => Err(StoreError::AlreadyExists),
-                        false => Err(StoreError::NoList),
-                    };
-                }
-            }
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)");
+        let mut actions = vec![
+            TransactWriteItem::builder()
+                .put(built(put.build())?)
+                .build(),
+            self.todos_entry(&todo.username, &[TodoChange::of(todo, None)])?,
+        ];
+        let check = self.list_check(&todo.username, todo.list)?;
+        let checked = check.is_some();
+        actions.extend(check);
+        // The list failed its check, or the uid is taken (a copy run again).
+        if self.transact(actions).await? == Transaction::ConditionFailed {
+            return match checked && !self.list_open(&todo.username, todo.list).await? {
+                true => Err(StoreError::NoList),
+                false => Err(StoreError::AlreadyExists),
+            };
         }
         self.count_if_owned(
             &todo.username,
@@ -438,6 +488,7 @@ impl TodoStore for DynamoStore {
             TransactWriteItem::builder()
                 .put(built(created.build())?)
                 .build(),
+            self.todos_entry(&todo.username, &[TodoChange::of(todo, None)])?,
         ];
         actions.extend(self.list_check(&todo.username, todo.list)?);
         if self.transact(actions).await? == Transaction::ConditionFailed {
@@ -518,8 +569,11 @@ impl TodoStore for DynamoStore {
     async fn complete_all(&self, owner: &Username, now: Timestamp) -> StoreResult<u64> {
         let completed = TodoState::Completed;
         let mut actions = Vec::new();
+        let mut changes = Vec::new();
         for from in [TodoState::Unstarted, TodoState::Started] {
-            for (key, uid, _) in self.keys_in_state(owner, from).await? {
+            for Found { key, change, .. } in self.keys_in_state(owner, from).await? {
+                let uid = change.uid;
+                changes.push(change);
                 let update = Update::builder()
                     .table_name(&self.table)
                     .set_key(Some(key))
@@ -544,7 +598,7 @@ impl TodoStore for DynamoStore {
                 actions.push(TransactWriteItem::builder().update(update).build());
             }
         }
-        self.write_many(actions)
+        self.write_many(actions, Some((owner, &changes)))
             .await
             .map(|written| written.len() as u64)
     }
@@ -615,95 +669,8 @@ impl TodoStore for DynamoStore {
         expected_version: Option<u64>,
         now: Timestamp,
     ) -> StoreResult<Todo> {
-        if let Some(list) = patch.list {
-            return self
-                .move_todo(owner, uid, list, patch, expected_version, now)
-                .await;
-        }
-        let uid_text = uid.to_string();
-        let mut sets = vec!["updated_at = :now", "#version = #version + :one"];
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(todo_key(owner, &uid_text)))
-            .condition_expression(existing_at(expected_version))
-            .expression_attribute_names("#version", "version")
-            .expression_attribute_values(":now", s(now.to_string()))
-            .expression_attribute_values(":one", n(1))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        if let Some(expected) = expected_version {
-            request = request.expression_attribute_values(":expected", n(expected));
-        }
-        if let Some(description) = &patch.description {
-            sets.push("#description = :description");
-            request = request
-                .expression_attribute_names("#description", "description")
-                .expression_attribute_values(":description", s(description.as_str()));
-        }
-        let mut removes: Vec<String> = Vec::new();
-        if let Some(state) = patch.state {
-            // The state lives in the index keys too: change them in the same write.
-            sets.extend(["#state = :state", "GSI1PK = :gsi1pk", "LSI1SK = :lsi1sk"]);
-            if state == TodoState::Completed {
-                sets.push("completed_at = if_not_exists(completed_at, :now)");
-            } else {
-                removes.push("completed_at".into());
-            }
-            request = request
-                .expression_attribute_names("#state", "state")
-                .expression_attribute_values(":state", s(state.as_str()))
-                .expression_attribute_values(":gsi1pk", state_partition(state, uid))
-                .expression_attribute_values(":lsi1sk", state_sort_key(state, &uid_text));
-        }
-        if let Some(metadata) = &patch.metadata {
-            sets.push("#metadata = :metadata");
-            request = request
-                .expression_attribute_names("#metadata", "metadata")
-                .expression_attribute_values(":metadata", s(metadata.as_json()));
-        }
-        // The planning fields the patch names (by placeholder: some are reserved words).
-        let mut placed = Vec::new();
-        for (name, value) in plan_changes(patch) {
-            request = request.expression_attribute_names(format!("#{name}"), name);
-            match value {
-                Some(value) => {
-                    placed.push(format!("#{name} = :{name}"));
-                    request = request.expression_attribute_values(format!(":{name}"), value);
-                }
-                None => removes.push(format!("#{name}")),
-            }
-        }
-        sets.extend(placed.iter().map(String::as_str));
-        // A change of size is counted on the profile: then the old item is what comes back, and
-        // the new one is made from it as the write made it.
-        let resized = patch.resizes();
-        if resized {
-            request = request.return_values(ReturnValue::AllOld);
-        }
-        let mut expression = format!("SET {}", sets.join(", "));
-        if !removes.is_empty() {
-            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
-        }
-        let updated = attempt(request.update_expression(expression));
-        match checked(updated.await)? {
-            Checked::Written(updated) if resized => {
-                let old = todo_from_item(&updated.attributes.unwrap_or_default())?;
-                let new = old.clone().patched(patch, now);
-                let grown = new.stored_bytes() as i64 - old.stored_bytes() as i64;
-                self.add_usage(owner, 0, grown).await;
-                Ok(new)
-            }
-            Checked::Written(updated) => todo_from_item(&updated.attributes.unwrap_or_default()),
-            Checked::Failed { old, lost: true } => match old.as_ref().map(todo_from_item) {
-                // A lost try made this very change (its time and fields): it is done.
-                Some(Ok(todo)) if todo.shows(patch, now) => Ok(todo),
-                // Someone else's change came after a try of ours that may have been done.
-                _ => Err(lost_then_changed()),
-            },
-            Checked::Failed { old, .. } => Err(version_of(old.as_ref())),
-        }
+        self.rewrite_todo(owner, uid, patch, expected_version, now)
+            .await
     }
 
     async fn todos_beside(
@@ -736,9 +703,10 @@ impl TodoStore for DynamoStore {
         places: &[Placement],
         now: Timestamp,
     ) -> StoreResult<()> {
-        if places.len() > TRANSACTION_LIMIT {
+        // One more action: the change-log entry.
+        if places.len() >= TRANSACTION_LIMIT {
             return Err(StoreError::Internal(format!(
-                "{} todos to reposition; one transaction holds {TRANSACTION_LIMIT}",
+                "{} todos to reposition; one transaction holds {TRANSACTION_LIMIT} with its entry",
                 places.len()
             )));
         }
@@ -761,6 +729,15 @@ impl TodoStore for DynamoStore {
             let update = built(update.build())?;
             actions.push(TransactWriteItem::builder().update(update).build());
         }
+        let changes: Vec<TodoChange> = places
+            .iter()
+            .map(|place| TodoChange {
+                uid: place.uid,
+                list: (place.list != ListId::inbox_of(owner)).then_some(place.list),
+                left: None,
+            })
+            .collect();
+        actions.push(self.todos_entry(owner, &changes)?);
         match self.transact(actions).await? {
             Transaction::Written => Ok(()),
             Transaction::ConditionFailed => Err(StoreError::Changed),
@@ -773,36 +750,8 @@ impl TodoStore for DynamoStore {
         uid: Uuid,
         expected_version: Option<u64>,
     ) -> StoreResult<Option<Todo>> {
-        let mut request = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(todo_key(owner, &uid.to_string())))
-            .condition_expression(existing_at(expected_version))
-            .return_values(ReturnValue::AllOld)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        if let Some(expected) = expected_version {
-            request = request
-                .expression_attribute_names("#version", "version")
-                .expression_attribute_values(":expected", n(expected));
-        }
-        match checked(attempt(request).await)? {
-            Checked::Written(deleted) => {
-                let todo = deleted
-                    .attributes
-                    .as_ref()
-                    .and_then(|item| todo_from_item(item).ok());
-                let bytes = todo.as_ref().map_or(0, Todo::stored_bytes);
-                self.add_usage(owner, -1, -(bytes as i64)).await;
-                Ok(todo)
-            }
-            // Gone, and a try whose answer was lost may be what deleted it: done as asked.
-            Checked::Failed {
-                old: None,
-                lost: true,
-            } => Ok(None),
-            Checked::Failed { lost: true, .. } => Err(lost_then_changed()),
-            Checked::Failed { old, .. } => Err(version_of(old.as_ref())),
-        }
+        self.delete_read(owner, uid, expected_version)
+            .await
+            .map(Some)
     }
 }
