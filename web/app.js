@@ -53,6 +53,8 @@ let reading = 0; // list reads in flight
 let reads = new AbortController(); // aborts every read of the session when it ends
 let leaving = false; // ending the session: nothing more goes out in the background
 let listEtag = "";
+let lists = []; // GET /lists: the Inbox first, then the person's lists, then those shared with them
+let chosen = ""; // the id of the list shown ("" until the lists are read: the Inbox)
 let queue = []; // {id, kind, uid?, body?, failed?, error?}
 let queueOwner = "";
 let notice = ""; // the last problem, shown until dismissed
@@ -250,6 +252,7 @@ async function enter() {
   $("loading").hidden = true;
   leaving = false;
   showView();
+  await loadLists();
   await loadList();
   connect();
   flush();
@@ -270,6 +273,9 @@ function endSession(message, keepQueue) {
   todos = new Map();
   learnt = new Map();
   listEtag = "";
+  lists = [];
+  chosen = "";
+  $("lists-nav").hidden = true;
   lens = null;
   notice = "";
   if (!keepQueue) {
@@ -578,6 +584,209 @@ function quiet() {
   reads = new AbortController();
 }
 
+// ---------------------------------------------------------------- lists
+
+const LIST_SHOWN = "checkoff-list"; // which list was shown last (its id only)
+
+/** The list shown: the one chosen, else the Inbox. */
+const listShown = () => lists.find((l) => l.id === chosen) || lists[0] || null;
+/** The list shown when it is someone else's (shared with this person). */
+const sharedList = () => {
+  const l = listShown();
+  return l && l.role !== "owner" ? l : null;
+};
+/** Whether a todo belongs in the list shown (one made here before the server answered has
+    the list it was made in, or none: the Inbox). */
+function shownHere(t) {
+  const l = listShown();
+  if (!l) return true;
+  return (t.list || (t.username && t.username !== owner ? "" : lists[0].id)) === l.id;
+}
+
+async function loadLists() {
+  if (!token || leaving) return;
+  const res = await api("GET", "/lists", { signal: reads.signal });
+  lists = await res.json();
+  const wanted = chosen || sessionStorage.getItem(LIST_SHOWN) || "";
+  chosen = lists.some((l) => l.id === wanted) ? wanted : lists.length ? lists[0].id : "";
+  drawLists();
+}
+
+function drawLists() {
+  const ul = $("lists");
+  ul.textContent = "";
+  for (const l of lists) {
+    const li = document.createElement("li");
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "list-tab";
+    b.textContent = l.name;
+    if (l.role !== "owner") {
+      const by = document.createElement("span");
+      by.className = "owner";
+      by.textContent = ` · ${l.owner}`;
+      b.append(by);
+    }
+    if (l.id === chosen) b.setAttribute("aria-current", "true");
+    b.addEventListener("click", () => chooseList(l.id));
+    li.append(b);
+    ul.append(li);
+  }
+  $("lists-nav").hidden = lists.length === 0;
+  const l = listShown();
+  if (!l) return;
+  const mine = l.role === "owner";
+  $("list-owner-tools").hidden = !mine || l.inbox;
+  $("leave-list").hidden = mine;
+  $("list-name").value = l.name;
+  const role = l.role === "editor" ? "you can change its todos" : "you can view it";
+  $("list-about").textContent = mine
+    ? l.inbox
+      ? "Your Inbox holds every todo not put in another list; it cannot be renamed, deleted or shared."
+      : `Your list “${l.name}”: rename it, share it or delete it here.`
+    : `“${l.name}” is ${l.owner}'s list, shared with you: ${role}.`;
+  $("new-form").hidden = l.role === "viewer";
+  if (mine && !l.inbox) loadMembers(l);
+}
+
+async function chooseList(id) {
+  if (id === chosen) return;
+  const was = sharedList();
+  chosen = id;
+  sessionStorage.setItem(LIST_SHOWN, id);
+  listError("");
+  drawLists();
+  // One's own lists are all read at once; a shared one is read by itself.
+  if (was || sharedList()) {
+    listEtag = "";
+    await loadList().catch(() => {});
+  }
+  draw();
+}
+
+function lostList(l) {
+  lists = lists.filter((x) => x.id !== l.id);
+  chosen = lists.length ? lists[0].id : "";
+  problem(`“${l.name}” is no longer shared with you.`);
+  listEtag = "";
+  drawLists();
+  loadList().catch(() => {});
+}
+
+function listError(text) {
+  $("list-error").textContent = text;
+  $("list-error").hidden = !text;
+}
+
+/** Runs a change of lists; on failure its words show under the lists. */
+async function listAction(fn) {
+  listError("");
+  try {
+    await fn();
+  } catch (e) {
+    listError(e.message);
+  }
+}
+
+async function loadMembers(l) {
+  const ul = $("members");
+  try {
+    const res = await api("GET", `/lists/${l.id}/members`, { signal: reads.signal });
+    const members = await res.json();
+    if (l.id !== chosen) return;
+    ul.textContent = "";
+    for (const m of members.filter((m) => m.role !== "owner")) {
+      const li = document.createElement("li");
+      const name = document.createElement("span");
+      name.textContent = m.username;
+      const role = document.createElement("span");
+      role.className = "role";
+      role.textContent = m.role === "editor" ? "can edit" : "can view";
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "btn quiet";
+      b.textContent = "Remove";
+      b.setAttribute("aria-label", `Remove ${m.username}`);
+      b.addEventListener("click", () =>
+        listAction(async () => {
+          await api("DELETE", `/lists/${l.id}/members/${encodeURIComponent(m.username)}`);
+          say(`${m.username} no longer shares “${l.name}”.`);
+          await loadMembers(l);
+        })
+      );
+      li.append(name, role, b);
+      ul.append(li);
+    }
+  } catch (_) {
+    /* shown again at the next choice */
+  }
+}
+
+function newList(ev) {
+  ev.preventDefault();
+  const name = $("new-list-name").value.trim();
+  if (!name) return;
+  listAction(async () => {
+    const made = await (await api("POST", "/lists", { body: { name } })).json();
+    $("new-list-name").value = "";
+    await loadLists();
+    await chooseList(made.id);
+    say(`Made the list “${name}”.`);
+  });
+}
+
+function renameList(ev) {
+  ev.preventDefault();
+  const l = listShown();
+  const name = $("list-name").value.trim();
+  if (!l || !name || name === l.name) return;
+  listAction(async () => {
+    await api("PATCH", `/lists/${l.id}`, { body: { name } });
+    await loadLists();
+    say(`Renamed the list to “${name}”.`);
+  });
+}
+
+function shareList(ev) {
+  ev.preventDefault();
+  const l = listShown();
+  const who = $("share-user").value.trim();
+  if (!l || !who) return;
+  const role = $("share-role").value;
+  listAction(async () => {
+    await api("PUT", `/lists/${l.id}/members/${encodeURIComponent(who)}`, { body: { role } });
+    $("share-user").value = "";
+    say(`Shared “${l.name}” with ${who}.`);
+    await loadMembers(l);
+  });
+}
+
+function deleteList() {
+  const l = listShown();
+  if (!l || l.inbox || !confirm(`Delete the list “${l.name}” and every todo in it?`)) return;
+  listAction(async () => {
+    await api("DELETE", `/lists/${l.id}`);
+    chosen = "";
+    await loadLists();
+    listEtag = "";
+    await loadList();
+    say(`Deleted the list “${l.name}”.`);
+  });
+}
+
+function leaveList() {
+  const l = sharedList();
+  if (!l) return;
+  listAction(async () => {
+    await api("DELETE", `/lists/${l.id}/members/${encodeURIComponent(owner)}`);
+    chosen = "";
+    await loadLists();
+    listEtag = "";
+    await loadList();
+    say(`You left “${l.name}”.`);
+  });
+}
+
 // ---------------------------------------------------------------- the list
 
 /** Reads the whole list and lays it under what the page learnt while the read was under way:
@@ -586,14 +795,19 @@ async function loadList() {
   if (!token || leaving) return false;
   const since = clock;
   const { signal } = reads;
-  let path = "/todos?limit=1000&sort=position";
+  const shared = sharedList();
+  let path = "/todos?limit=1000&sort=position" + (shared ? "&list=" + shared.id : "");
   const headers = listEtag ? { "If-None-Match": listEtag } : {};
   const fresh = new Map();
   let first = true;
   reading++;
   try {
     while (path) {
-      const res = await api("GET", path, { headers: first ? headers : {}, signal });
+      const res = await api("GET", path, { headers: first ? headers : {}, signal }).catch((e) => {
+        // The list is no longer shared with this person: back to their Inbox.
+        if (shared && e instanceof ApiError && e.status === 404) lostList(shared);
+        throw e;
+      });
       if (res.status === 304) return false;
       if (first) listEtag = res.headers.get("ETag") || "";
       first = false;
@@ -664,7 +878,7 @@ function view() {
       for (const [uid, t] of out) if (t.state === "completed") out.delete(uid);
     }
   }
-  const list = [...out.values()];
+  const list = [...out.values()].filter(shownHere);
   for (const op of queue) if (op.kind === "move") place(list, op);
   return list;
 }
@@ -803,8 +1017,8 @@ function draw() {
   $("count").textContent = `${left} ${left === 1 ? "item" : "items"} left`;
   $("foot").hidden = items.length === 0;
   $("tip").hidden = items.length === 0;
-  $("toolbar").hidden = left === 0;
-  $("clear-completed").hidden = done === 0;
+  $("toolbar").hidden = left === 0 || !!sharedList();
+  $("clear-completed").hidden = done === 0 || !!sharedList();
   const empty = shown.length === 0;
   $("empty").hidden = !empty;
   if (empty) {
@@ -879,8 +1093,9 @@ function fill(li, t) {
   q(".del").title = "Delete";
   q(".edit").setAttribute("aria-label", `Edit ${name}`);
   const meta = q(".meta");
+  const clash = t.error && t.op && t.op.conflict ? versions(t) : "";
   const note = t.error
-    ? "Not saved: " + t.error
+    ? "Not saved: " + t.error + clash
     : t.pending
     ? offline
       ? "Waiting for the network…"
@@ -908,10 +1123,38 @@ function fill(li, t) {
   q(".notes").hidden = !t.notes;
   q(".notes-text").textContent = t.notes || "";
   q(".retry").hidden = q(".discard").hidden = !t.error;
+  q(".retry").textContent = clash ? "Keep mine" : "Retry";
+  q(".discard").textContent = clash ? "Keep theirs" : "Discard";
   if (t.error) {
-    q(".retry").setAttribute("aria-label", `Retry saving ${name}`);
-    q(".discard").setAttribute("aria-label", `Discard the unsaved change to ${name}`);
+    q(".retry").setAttribute("aria-label", clash ? `Keep mine: your version of ${name}` : `Retry saving ${name}`);
+    q(".discard").setAttribute("aria-label", clash ? `Keep theirs: the other version of ${name}` : `Discard the unsaved change to ${name}`);
   }
+}
+
+/** A change that met another one's, in words: each field it changes, as yours and as theirs
+    (the server's, as last read). */
+function versions(t) {
+  const theirs = todos.get(t.uid);
+  if (!theirs) return "";
+  const word = (k, v) =>
+    k === "description"
+      ? `“${v}”`
+      : k === "state"
+      ? STATE_WORD[v]
+      : k === "priority"
+      ? PRIORITY_WORD[v] || "no priority"
+      : k === "due"
+      ? v
+        ? "due " + dueWords(dueOf({ due: v }))
+        : "no date"
+      : k === "notes"
+      ? v
+        ? `notes “${v}”`
+        : "no notes"
+      : "";
+  const keys = Object.keys(t.op.body).filter((k) => word(k, t.op.body[k]));
+  const side = (o) => keys.map((k) => word(k, o[k])).join(", ");
+  return keys.length ? ` Yours: ${side(t.op.body)}. Theirs: ${side(theirs)}.` : "";
 }
 
 function current(uid) {
@@ -1002,6 +1245,8 @@ function addTodo(ev) {
   input.value = "";
   const plan = $("new-form").querySelector(".plan");
   const body = { description };
+  const into = listShown();
+  if (into && !into.inbox) body.list = into.id;
   const due = readDue(plan) || (route().view === "today" ? dayFrom(0) : null); // added to Today: due today
   if (due) body.due = due;
   if (plan.querySelector(".priority").value !== "none") body.priority = plan.querySelector(".priority").value;
@@ -1211,48 +1456,131 @@ async function flush() {
   flushing = true;
   try {
     for (;;) {
-      const op = queue.find((o) => !o.failed && !waitsFor(o));
-      if (!op) break;
-      op.sending = true;
-      op.tried = true;
-      try {
-        await send(op);
-        queue.splice(queue.indexOf(op), 1);
-        setOffline(false);
-      } catch (e) {
-        op.sending = false;
-        if (e instanceof NetworkError) {
-          setOffline(true);
-          break;
-        }
-        if (!token) break;
-        if (op.kind === "move") {
-          // A refused move is undone at once: the todo goes back to its place, and why is said.
-          queue.splice(queue.indexOf(op), 1);
-          const t = todos.get(op.uid);
-          const why = e instanceof ApiError && e.status === 412 ? "it was changed elsewhere in the meantime." : e.message;
-          problem(`Could not move “${t ? t.description : "that todo"}”: ${why} It is back in its place.`);
-          await loadList().catch(() => {});
-          continue;
-        }
-        op.failed = true;
-        op.error = e.message;
-        if (e instanceof ApiError && e.status === 412) {
-          op.error = "It was changed elsewhere in the meantime; the list now shows the latest. Retry to apply your change anyway.";
-          await loadList().catch(() => {});
-        }
-        if (op.uid) say(`Not saved: ${op.error}`);
-      } finally {
-        save();
-        draw();
+      let ops = batchable();
+      let answers = null;
+      if (ops.length > 1) {
+        answers = await sendBatch(ops);
+        if (answers === STOP) break;
       }
+      if (!answers) {
+        const op = queue.find((o) => !o.failed && !waitsFor(o));
+        if (!op) break;
+        ops = [op];
+      }
+      let going = true;
+      for (const [i, op] of ops.entries()) {
+        going = await sendOne(op, answers && answers[i]);
+        if (!going) break;
+      }
+      if (!going) break;
     }
   } finally {
     flushing = false;
   }
 }
 
-/** A change to a todo not yet created, or a move next to one, waits for the create. */
+const STOP = "stop";
+let batchless = false; // the server has no POST /batch (an older one): one request each
+
+/** Queued creates, changes and deletes that can go out together in one POST /batch: those
+    ready to send, in the queue's order, one per todo (a second change of a todo needs the
+    version the first leaves), up to 100, up to the first move or bulk change. */
+function batchable() {
+  const run = [];
+  const uids = new Set();
+  if (batchless) return run;
+  for (const o of queue) {
+    if (o.failed || waitsFor(o)) continue;
+    if (!["create", "patch", "delete"].includes(o.kind) || uids.has(o.uid)) break;
+    uids.add(o.uid);
+    run.push(o);
+    if (run.length === 100) break;
+  }
+  return run;
+}
+
+/** `ops` in one round trip: each operation's answer, or null to send them one by one, or
+    STOP when the network is gone or the session ended. */
+async function sendBatch(ops) {
+  for (const o of ops) {
+    o.sending = true;
+    o.tried = true;
+  }
+  try {
+    const operations = ops.map((op) => {
+      if (op.kind === "create") return { op: "create", todo: op.body, key: op.key };
+      if (op.kind === "delete") return { op: "delete", uid: op.uid };
+      const known = todos.get(op.uid);
+      const ifMatch = known && !op.force ? `"${known.version}"` : undefined;
+      return { op: "update", uid: op.uid, changes: op.body, if_match: ifMatch };
+    });
+    const res = await api("POST", "/batch", { body: { operations } });
+    return (await res.json()).results;
+  } catch (e) {
+    for (const o of ops) o.sending = false;
+    if (e instanceof NetworkError) {
+      setOffline(true);
+      return STOP;
+    }
+    if (!token) return STOP;
+    if (e instanceof ApiError && [404, 405].includes(e.status)) batchless = true;
+    return null;
+  }
+}
+
+/** One operation's answer out of a batch, as its own request would have given it. */
+function answered(r) {
+  if (r.status >= 400) {
+    const said = sentence((r.body && r.body.message) || "");
+    throw new ApiError(r.status, said || `The server answered ${r.status}.`, new Headers());
+  }
+  return { json: async () => r.body };
+}
+
+/** Sends one queued change (or takes its answer out of a batch) and settles it: gone from the
+    queue, or marked failed with the server's words. False when sending should stop. */
+async function sendOne(op, pre) {
+  op.sending = true;
+  op.tried = true;
+  try {
+    await send(op, pre);
+    queue.splice(queue.indexOf(op), 1);
+    setOffline(false);
+  } catch (e) {
+    op.sending = false;
+    if (e instanceof NetworkError) {
+      setOffline(true);
+      return false;
+    }
+    if (!token) return false;
+    if (op.kind === "move") {
+      // A refused move is undone at once: the todo goes back to its place, and why is said.
+      queue.splice(queue.indexOf(op), 1);
+      const t = todos.get(op.uid);
+      const why = e instanceof ApiError && e.status === 412 ? "it was changed elsewhere in the meantime." : e.message;
+      problem(`Could not move “${t ? t.description : "that todo"}”: ${why} It is back in its place.`);
+      await loadList().catch(() => {});
+      return true;
+    }
+    op.failed = true;
+    op.error = e.message;
+    if (e instanceof ApiError && e.status === 412 && op.kind === "patch") {
+      // Both versions are shown on the row: the person keeps theirs or the other.
+      op.conflict = true;
+      op.error = "it was changed elsewhere in the meantime.";
+      await loadList().catch(() => {});
+    } else if (e instanceof ApiError && e.status === 412) {
+      op.error = "It was changed elsewhere in the meantime; the list now shows the latest. Retry to apply your change anyway.";
+      await loadList().catch(() => {});
+    }
+    if (op.uid) say(`Not saved: ${op.error}`);
+  } finally {
+    save();
+    draw();
+  }
+  return true;
+}
+
 function waitsFor(op) {
   const anchor = anchorOf(op);
   return (op.uid && op.uid.startsWith("new-") && op.kind !== "create") || (anchor && anchor.startsWith("new-"));
@@ -1260,10 +1588,10 @@ function waitsFor(op) {
 
 const anchorOf = (op) => op.kind === "move" && (op.body.before || op.body.after);
 
-async function send(op) {
+async function send(op, pre) {
   if (op.kind === "create") {
     const headers = op.key ? { "Idempotency-Key": op.key } : {};
-    const item = await (await api("POST", "/todos", { body: op.body, headers })).json();
+    const item = await (pre ? answered(pre) : await api("POST", "/todos", { body: op.body, headers })).json();
     take(item);
     const li = rows.get(op.uid);
     if (li) {
@@ -1292,7 +1620,8 @@ async function send(op) {
     const known = todos.get(op.uid);
     const headers = known && !op.force ? { "If-Match": `"${known.version}"` } : {};
     try {
-      take(await (await api("PATCH", "/todos/" + encodeURIComponent(op.uid), { body: op.body, headers })).json());
+      const path = "/todos/" + encodeURIComponent(op.uid);
+      take(await (pre ? answered(pre) : await api("PATCH", path, { body: op.body, headers })).json());
     } catch (e) {
       if (e instanceof ApiError && e.status === 404) {
         forget(op.uid); // gone elsewhere: nothing left to change
@@ -1303,7 +1632,8 @@ async function send(op) {
     }
   } else if (op.kind === "delete") {
     try {
-      await api("DELETE", "/todos/" + encodeURIComponent(op.uid));
+      if (pre) answered(pre);
+      else await api("DELETE", "/todos/" + encodeURIComponent(op.uid));
     } catch (e) {
       if (!(e instanceof ApiError && e.status === 404)) throw e;
     }
@@ -1327,6 +1657,7 @@ function retry(uid) {
   if (!op) return;
   op.failed = false;
   op.force = true;
+  op.conflict = false;
   op.error = "";
   save();
   draw();
@@ -1402,6 +1733,7 @@ let backoff = 1000;
 let liveTimer = 0;
 let pollTimer = 0;
 let polling = false;
+let syncToken = ""; // while polling: GET /sync's token, for what changed since
 
 function stopLive() {
   if (live) live.abort();
@@ -1409,6 +1741,7 @@ function stopLive() {
   clearTimeout(liveTimer);
   clearInterval(pollTimer);
   polling = false;
+  syncToken = "";
 }
 
 function reconnect() {
@@ -1499,7 +1832,9 @@ function handle(type, data) {
     forget(body.uid);
   } else if (type === "reset") {
     listEtag = "";
-    loadList().catch(() => {});
+    loadLists()
+      .then(() => loadList())
+      .catch(() => {});
     return;
   } else return;
   draw();
@@ -1509,8 +1844,27 @@ function startPolling() {
   polling = true;
   clearInterval(pollTimer);
   pollTimer = setInterval(() => {
-    if (token && !document.hidden) loadList().then(() => setOffline(false), (e) => e instanceof NetworkError && setOffline(true));
+    if (token && !document.hidden) pollChanges().then(() => setOffline(false), (e) => e instanceof NetworkError && setOffline(true));
   }, 3000);
+}
+
+/** Where no stream can stay open (Lambda): what changed since the last poll, from GET /sync
+    (a few bytes while nothing did), laid over what the page holds. The first poll, or one
+    after a token the server no longer takes (410), reads everything once. */
+async function pollChanges() {
+  const path = syncToken ? "/sync?since=" + encodeURIComponent(syncToken) : "/sync";
+  let changes;
+  try {
+    changes = await (await api("GET", path, { signal: reads.signal })).json();
+  } catch (e) {
+    if (e instanceof ApiError && [400, 410].includes(e.status)) syncToken = "";
+    throw e;
+  }
+  syncToken = changes.token;
+  if (changes.full || changes.lists.length || changes.deleted_lists.length) await loadLists();
+  for (const t of changes.todos) take(t);
+  for (const uid of changes.deleted_todos) forget(uid);
+  draw();
 }
 
 // ---------------------------------------------------------------- the account page
@@ -1781,6 +2135,11 @@ $("new-form").append(planBox());
 $("search").addEventListener("input", searchSoon);
 $("search").addEventListener("keydown", (e) => e.key === "Enter" && searchSoon(e));
 $("complete-all").addEventListener("click", completeAll);
+$("new-list").addEventListener("submit", newList);
+$("rename-list").addEventListener("submit", renameList);
+$("share-form").addEventListener("submit", shareList);
+$("delete-list").addEventListener("click", deleteList);
+$("leave-list").addEventListener("click", leaveList);
 $("clear-completed").addEventListener("click", clearCompleted);
 window.addEventListener("hashchange", showView);
 $("pw-form").addEventListener("submit", changePassword);

@@ -256,6 +256,25 @@ impl DynamoStore {
 }
 
 impl DynamoStore {
+    /// The todo as it is, when it is at `expected_version` (if one is given).
+    async fn read_at(
+        &self,
+        owner: &Username,
+        uid: Uuid,
+        expected_version: Option<u64>,
+    ) -> StoreResult<Todo> {
+        let todo = self
+            .get_todo(owner, uid)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        match expected_version {
+            Some(expected) if expected != todo.version => Err(StoreError::VersionMismatch {
+                current: todo.version,
+            }),
+            _ => Ok(todo),
+        }
+    }
+
     /// An update: the whole item written again on the version read, in one transaction with
     /// its change-log entry and, for a move, the new list's check (so a move cannot race the
     /// list's deletion and leave a todo in a list that is gone).
@@ -269,15 +288,7 @@ impl DynamoStore {
     ) -> StoreResult<Todo> {
         // Each round is a read and a conditional write; another writer in between costs one.
         for _ in 0..REWRITE_ROUNDS {
-            let old = self
-                .get_todo(owner, uid)
-                .await?
-                .ok_or(StoreError::NotFound)?;
-            if expected_version.is_some_and(|e| e != old.version) {
-                return Err(StoreError::VersionMismatch {
-                    current: old.version,
-                });
-            }
+            let old = self.read_at(owner, uid, expected_version).await?;
             let new = old.clone().patched(patch, now);
             let put = aws_sdk_dynamodb::types::Put::builder()
                 .table_name(&self.table)
@@ -323,15 +334,7 @@ impl DynamoStore {
         expected_version: Option<u64>,
     ) -> StoreResult<Todo> {
         for _ in 0..REWRITE_ROUNDS {
-            let old = self
-                .get_todo(owner, uid)
-                .await?
-                .ok_or(StoreError::NotFound)?;
-            if expected_version.is_some_and(|e| e != old.version) {
-                return Err(StoreError::VersionMismatch {
-                    current: old.version,
-                });
-            }
+            let old = self.read_at(owner, uid, expected_version).await?;
             let delete = Delete::builder()
                 .table_name(&self.table)
                 .set_key(Some(todo_key(owner, &uid.to_string())))
