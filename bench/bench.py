@@ -65,7 +65,7 @@ PRODUCTS = ["checkoff", "pocketbase", "ceiling"]
 # Rounds of the log and metrics variants, each a fresh process; the best of each is kept.
 VARIANT_ROUNDS = 3
 SCENARIOS = ["list", "list-uncached", "list-log", "list-nolog", "list-metrics", "list-plain",
-             "list-today", "get", "create", "update", "login", "mixed"]
+             "list-today", "sync-since", "get", "create", "update", "login", "mixed"]
 # The zone of the Today view's row; every bench todo is due on today's date there.
 BENCH_ZONE = "Europe/Berlin"
 
@@ -578,7 +578,13 @@ def bench_checkoff_on(co: Checkoff, args, workdir: Path, result: ProductResult) 
         # interleaved rounds, the best of each (what the view adds: a day worked out in a zone,
         # a filter, a sort by due).
         today = f"/todos?view=today&tz={BENCH_ZONE}&sort=due"
-        views = {"list-plain": scenarios["list"], "list-today": Req("GET", today, auth=auth)}
+        # And a sync client's poll when nothing changed: GET /sync?since=<its token>.
+        synced = expect_2xx("checkoff sync", call(port, "GET", "/sync", auth=auth)).json()
+        if len(synced["todos"]) != TODOS_PER_USER:
+            raise RuntimeError(f"a sync holds {len(synced['todos'])} todos, not {TODOS_PER_USER}")
+        since = f"/sync?since={synced['token']}"
+        views = {"list-plain": scenarios["list"], "list-today": Req("GET", today, auth=auth),
+                 "sync-since": Req("GET", since, auth=auth)}
         same = expect_2xx("checkoff today", call(port, "GET", today, auth=auth)).json()
         if len(same) != TODOS_PER_USER:
             raise RuntimeError(f"the Today view holds {len(same)} todos, not {TODOS_PER_USER}")
@@ -892,6 +898,7 @@ def report(results: dict, args, started: float) -> str:
                  "list-plain": f"list 20, beside the Today view (best of {VARIANT_ROUNDS})",
                  "list-today": f"Today view in {BENCH_ZONE}, the same 20 (best of "
                                f"{VARIANT_ROUNDS})",
+                 "sync-since": f"GET /sync?since= with nothing changed (best of {VARIANT_ROUNDS})",
                  "update": "update state",
                  "mixed": "mixed 90 % list / 10 % create", "ceiling": "ceiling (GET /)"}
         lines.append(f"| {label.get(scenario, scenario)} | {product} | {load.rps:,.0f} | "
@@ -985,6 +992,8 @@ def report(results: dict, args, started: float) -> str:
     share("list-metrics", "list-log", 0.97, "metrics cost ≤ 3 % of list (with them / without)")
     share("list-today", "list-plain", 0.90,
           "the Today view is within 10 % of the plain list (the same 20 todos)")
+    share("sync-since", "list-plain", 0.90,
+          "a sync with nothing changed is within 10 % of a cached list")
     if co and co.storm:
         r = ratio(co.storm[1].p99_ms, co.storm[0].p99_ms)
         goal("list p99 during a login storm ≤ 3× without", fmt_ratio(r), r <= 3)

@@ -2,7 +2,8 @@
 //! from the store's change log (so it holds across instances, processes and the CLI). The
 //! caller's own log and, for each list shared with them, its owner's log filtered to that list.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
 
 use uuid::Uuid;
 
@@ -11,7 +12,7 @@ use super::lists::inbox;
 use super::todos::Todos;
 use crate::auth::Decision;
 use crate::domain::{ListId, Membership, Role, Todo, TodoList, TodoQuery, Username};
-use crate::store::{Changes, PageRequest};
+use crate::store::{ChangeClock, Changes, PageRequest, Stamp};
 
 /// A list the caller can see, and as what.
 pub struct Seen {
@@ -59,6 +60,70 @@ impl Synced {
 
 /// Todos read at once when a sync reads a whole list.
 const PAGE: u32 = 1000;
+/// Callers whose last sync found nothing, kept at most (all forgotten past it).
+const QUIET_KEPT: usize = 10_000;
+
+/// Syncs that found nothing, by caller. While no write that could concern them has happened
+/// since — to their todos, to the todos of each owner whose list they share, or to anything but
+/// todos (lists, memberships, accounts), as the store's change clock tells without reading —
+/// the next sync from the same point finds nothing too, and is answered without a read.
+#[derive(Default)]
+pub struct QuietSyncs(Mutex<HashMap<Username, Quiet>>);
+
+struct Quiet {
+    since: u64,
+    unowned: Stamp,
+    /// The caller's own stamp first, then each sharing owner's.
+    owners: Vec<(Username, Stamp)>,
+}
+
+impl QuietSyncs {
+    fn still(&self, owner: &Username, since: u64, clock: &ChangeClock) -> bool {
+        let kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        kept.get(owner).is_some_and(|quiet| {
+            quiet.since == since
+                && clock.unowned_stamp() == Some(quiet.unowned)
+                && quiet
+                    .owners
+                    .iter()
+                    .all(|(owner, stamp)| clock.stamp(owner) == Some(*stamp))
+        })
+    }
+
+    fn keep(&self, owner: &Username, quiet: Option<Quiet>) {
+        let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match quiet {
+            Some(quiet) => {
+                if kept.len() >= QUIET_KEPT {
+                    kept.clear();
+                }
+                kept.insert(owner.clone(), quiet);
+            }
+            None => {
+                kept.remove(owner);
+            }
+        }
+    }
+}
+
+/// The stamps a quiet answer holds for, taken before the reads it comes from: `None` when the
+/// store has no clock or a write was under way.
+fn stamps(
+    clock: Option<&ChangeClock>,
+    since: u64,
+    owners: impl IntoIterator<Item = Username>,
+) -> Option<Quiet> {
+    let clock = clock?;
+    let owners = owners
+        .into_iter()
+        .map(|owner| clock.stamp(&owner).map(|stamp| (owner, stamp)))
+        .collect::<Option<Vec<_>>>()?;
+    Some(Quiet {
+        since,
+        unowned: clock.unowned_stamp()?,
+        owners,
+    })
+}
 
 impl Todos {
     /// Everything the caller can see now.
@@ -80,13 +145,24 @@ impl Todos {
         Ok(synced)
     }
 
-    /// What changed for the caller after `since` (a point a sync answered).
+    /// What changed for the caller after `since` (a point a sync answered). When nothing did,
+    /// the answer's point is `since` again (the log moves on with others' writes; theirs).
     pub async fn sync_since(&self, caller: &Decision, since: u64) -> ServiceResult<Synced> {
+        let clock = self.changes();
+        if clock.is_some_and(|clock| self.quiet.still(&caller.owner, since, clock)) {
+            return Ok(Synced {
+                point: since,
+                ..Synced::default()
+            });
+        }
+        // Taken before anything is read: a write after them makes the answer not kept.
+        let mine = stamps(clock, since, [caller.owner.clone()]);
         let mut synced = Synced {
             point: self.store().sync_point().await?,
             ..Synced::default()
         };
         let grants = self.grants(caller).await?;
+        let sharing = stamps(clock, since, grants.iter().map(|grant| grant.owner.clone()));
         let own = self
             .store()
             .changes_since(&caller.owner, None, since)
@@ -122,6 +198,20 @@ impl Todos {
             self.shared_changes(&mut synced, &grants, owner, changes)
                 .await?;
         }
+        let quiet = synced.lists.is_empty()
+            && synced.todos.is_empty()
+            && synced.deleted_lists.is_empty()
+            && synced.deleted_todos.is_empty();
+        let kept = match (quiet, mine, sharing) {
+            (true, Some(mut mine), Some(sharing)) if mine.unowned == sharing.unowned => {
+                synced.point = since;
+                // The unowned stamp of the first reading holds for both.
+                mine.owners.extend(sharing.owners);
+                Some(mine)
+            }
+            _ => None,
+        };
+        self.quiet.keep(&caller.owner, kept);
         Ok(synced)
     }
 

@@ -27,6 +27,8 @@ pub struct Todos {
     store: Arc<dyn Store>,
     limits: AccountLimits,
     feed: Arc<ChangeFeed>,
+    /// Syncs that found nothing, for the next one from the same point.
+    pub(super) quiet: super::sync::QuietSyncs,
 }
 
 /// What a create did: made the todo, or found its idempotency key already answered.
@@ -42,6 +44,7 @@ impl Todos {
             store,
             limits,
             feed,
+            quiet: Default::default(),
         }
     }
 

@@ -23,8 +23,10 @@ pub struct ChangeClock {
     epoch: AtomicU64,
     /// The epoch, for those who wait for it to move (live event streams).
     external: watch::Sender<u64>,
-    begun: [AtomicU64; STRIPES],
-    ended: [AtomicU64; STRIPES],
+    /// One stripe per share of owners, and one more (the last) for writes of no one's todos
+    /// (lists, memberships, profiles, sessions).
+    begun: [AtomicU64; STRIPES + 1],
+    ended: [AtomicU64; STRIPES + 1],
 }
 
 /// An owner's todos as of one moment; equal stamps mean nothing changed in between.
@@ -56,9 +58,22 @@ impl ChangeClock {
         Stripe((self.hasher.hash_one(owner.as_str()) % STRIPES as u64) as usize)
     }
 
+    /// The stripe of writes that change no one's todos.
+    pub fn unowned(&self) -> Stripe {
+        Stripe(STRIPES)
+    }
+
     /// The current stamp of `owner`'s todos, or `None` while a write to them is in flight.
     pub fn stamp(&self, owner: &Username) -> Option<Stamp> {
-        let Stripe(i) = self.stripe(owner);
+        self.stripe_stamp(self.stripe(owner))
+    }
+
+    /// The current stamp of everything but todos (see [`ChangeClock::unowned`]).
+    pub fn unowned_stamp(&self) -> Option<Stamp> {
+        self.stripe_stamp(self.unowned())
+    }
+
+    fn stripe_stamp(&self, Stripe(i): Stripe) -> Option<Stamp> {
         let epoch = self.epoch.load(SeqCst);
         let ended = self.ended[i].load(SeqCst);
         (self.begun[i].load(SeqCst) == ended).then_some(Stamp {

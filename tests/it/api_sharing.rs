@@ -2,6 +2,7 @@
 //! viewer and a stranger may do, and that every way a share ends ends it at the next request,
 //! on this instance and another.
 
+use checkoff::domain::Username;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 
@@ -410,38 +411,79 @@ async fn a_share_ends_at_the_next_request_on_every_instance() {
 async fn a_stranger_is_told_what_a_missing_list_is_told() {
     let app = TestApp::spawn().await;
     let (_, _, _, list, milk) = household(&app).await;
-    let dave = person(&app, "dave").await;
+    // An administrator is a stranger to other people's lists too: the admin view is theirs.
+    app.create_user("eve").await;
+    let eve = Username::parse("eve").unwrap();
+    app.store.set_admin(&eve, true).await.unwrap();
+    let (_, login) = status_json(app.login("eve", PASSWORD).await).await;
+    let admin = Person {
+        name: "eve",
+        token: login["token"].as_str().unwrap().to_owned(),
+    };
+    for dave in [&person(&app, "dave").await, &admin] {
+        a_stranger_is_told_what_is_told_of_nothing(&app, dave, &list, &milk).await;
+    }
+    let view = send(
+        &app,
+        &admin,
+        Method::GET,
+        "/admin/todos?state=unstarted",
+        None,
+    )
+    .await;
+    let (status, view) = status_json(view).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    let seen: Vec<(&str, &str)> = view
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["uid"].as_str().unwrap(), t["list"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        seen,
+        [(milk.as_str(), list.as_str())],
+        "the admin view names each todo's list"
+    );
+}
+
+async fn a_stranger_is_told_what_is_told_of_nothing(
+    app: &TestApp,
+    dave: &Person,
+    list: &str,
+    milk: &str,
+) {
+    let list = list.to_owned();
     let missing = uuid::Uuid::new_v4().to_string();
     for target in [&list, &missing] {
         let path = format!("/lists/{target}");
         let answers = [
-            send(&app, &dave, Method::GET, &path, None).await,
-            send(&app, &dave, Method::GET, &format!("{path}/members"), None).await,
+            send(app, dave, Method::GET, &path, None).await,
+            send(app, dave, Method::GET, &format!("{path}/members"), None).await,
             send(
-                &app,
-                &dave,
+                app,
+                dave,
                 Method::PUT,
                 &format!("{path}/members/dave"),
                 Some(json!({"role": "editor"})),
             )
             .await,
             send(
-                &app,
-                &dave,
+                app,
+                dave,
                 Method::DELETE,
                 &format!("{path}/members/bob"),
                 None,
             )
             .await,
             send(
-                &app,
-                &dave,
+                app,
+                dave,
                 Method::PATCH,
                 &path,
                 Some(json!({ "name": "x" })),
             )
             .await,
-            add(&app, &dave, target, "sneak").await,
+            add(app, dave, target, "sneak").await,
             app.list_todos(&dave.token, &format!("?list={target}"))
                 .await,
         ];
@@ -454,12 +496,12 @@ async fn a_stranger_is_told_what_a_missing_list_is_told() {
             );
         }
     }
-    let todo = send(&app, &dave, Method::GET, &format!("/todos/{milk}"), None).await;
+    let todo = send(app, dave, Method::GET, &format!("/todos/{milk}"), None).await;
     assert_eq!(
         error_message(todo, StatusCode::NOT_FOUND).await,
         "Todo not found"
     );
-    let gone = send(&app, &dave, Method::DELETE, &format!("/todos/{milk}"), None).await;
+    let gone = send(app, dave, Method::DELETE, &format!("/todos/{milk}"), None).await;
     assert_eq!(gone.status(), StatusCode::NOT_FOUND);
 }
 

@@ -129,6 +129,32 @@ async fn a_first_sync_sends_every_list_and_todo_the_caller_can_see() {
     sent(&again, "deleted_todos", "", &[], &[]);
     let still = sync(&app, &alice, Some(&token_of(&again))).await;
     sent(&still, "todos", "description", &[], &made);
+
+    // A sync that found nothing may be answered again without reading (SQLite): never once
+    // anything that concerns the caller changed — a shared list renamed, a todo added to it,
+    // one of the caller's own.
+    let quiet = token_of(&sync(&app, &alice, Some(&token_of(&still))).await);
+    let quiet = token_of(&sync(&app, &alice, Some(&quiet)).await);
+    let path = format!("/lists/{shop}");
+    send(
+        &app,
+        &bob,
+        Method::PATCH,
+        &path,
+        json!({ "name": "Corner shop" }),
+    )
+    .await;
+    let renamed = sync(&app, &alice, Some(&quiet)).await;
+    sent(&renamed, "lists", "name", &["Corner shop"], &["Home"]);
+    let quiet = token_of(&sync(&app, &alice, Some(&token_of(&renamed))).await);
+    add(&app, &bob, &shop, "bread").await;
+    let added = sync(&app, &alice, Some(&quiet)).await;
+    sent(&added, "todos", "description", &["bread"], &made);
+    let quiet = token_of(&sync(&app, &alice, Some(&token_of(&added))).await);
+    app.create_todo(&alice, "mine").await;
+    let mine = sync(&app, &alice, Some(&quiet)).await;
+    let earlier = ["in the inbox", "at home", "milk", "bread"];
+    sent(&mine, "todos", "description", &["mine"], &earlier);
 }
 
 #[tokio::test]
@@ -295,4 +321,126 @@ async fn a_token_works_for_its_own_account_only() {
     assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
     let anonymous = app.request(Method::GET, "/sync").send().await.unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// A person's copy of what a sync sends, kept as a client keeps it: by uid.
+fn apply(held: &mut std::collections::BTreeMap<String, Value>, answer: &Value) {
+    for todo in answer["todos"].as_array().unwrap() {
+        held.insert(todo["uid"].as_str().unwrap().to_owned(), todo.clone());
+    }
+    for uid in answer["deleted_todos"].as_array().unwrap() {
+        held.remove(uid.as_str().unwrap());
+    }
+    for list in answer["deleted_lists"].as_array().unwrap() {
+        held.retain(|_, todo| todo["list"] != *list);
+    }
+}
+
+/// Creates, changes and deletes `count` todos of `who`'s (in `list`, if given) through `base`.
+async fn write_many(base: String, token: String, list: Option<String>, count: usize) {
+    let client = reqwest::Client::new();
+    let mut made: Vec<String> = Vec::new();
+    for i in 0..count {
+        let mut body = json!({ "description": format!("todo {i} via {base}") });
+        if let Some(list) = &list {
+            body["list"] = json!(list);
+        }
+        let todo: Value = client
+            .post(format!("{base}/todos"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        made.push(todo["uid"].as_str().unwrap().to_owned());
+        if i % 3 == 1 {
+            let changed = client
+                .patch(format!("{base}/todos/{}", made[made.len() - 2]))
+                .bearer_auth(&token)
+                .json(&json!({ "state": "completed" }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(changed.status(), StatusCode::OK);
+        }
+        if i % 5 == 4 {
+            let gone = made.remove(0);
+            let deleted = client
+                .delete(format!("{base}/todos/{gone}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_syncing_while_two_instances_write_ends_with_what_is_stored() {
+    let app = TestApp::spawn().await;
+    let other = app.twin().await;
+    let alice = app.user_token("alice").await;
+    let bob = app.user_token("bob").await;
+    let shop = make_list(&app, &bob, "Shop").await;
+    share(&app, &bob, &shop, "alice", "editor").await;
+    let first = sync(&app, &alice, None).await;
+    let mut held = std::collections::BTreeMap::new();
+    apply(&mut held, &first);
+    let mut token = token_of(&first);
+
+    // Alice writes through this instance, Bob in the shared list through the other, at once,
+    // while Alice's client syncs again and again.
+    let writers = [
+        tokio::spawn(write_many(app.base.clone(), alice.clone(), None, 24)),
+        tokio::spawn(write_many(
+            other.base.clone(),
+            bob.clone(),
+            Some(shop.clone()),
+            24,
+        )),
+    ];
+    let mut polls = 0;
+    while writers.iter().any(|w| !w.is_finished()) {
+        polls += 1;
+        let answer = sync(&app, &alice, Some(&token)).await;
+        apply(&mut held, &answer);
+        token = token_of(&answer);
+        tokio::time::sleep(std::time::Duration::from_millis(15)).await;
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    assert!(polls > 0, "the writers were done before the first sync");
+    let answer = sync(&other, &alice, Some(&token)).await;
+    apply(&mut held, &answer);
+
+    // Exactly what is stored, each at its last version.
+    let (_, own) = status_json(app.list_todos(&alice, "?limit=1000").await).await;
+    let (_, shared) = status_json(
+        app.list_todos(&alice, &format!("?list={shop}&limit=1000"))
+            .await,
+    )
+    .await;
+    let stored: std::collections::BTreeMap<String, u64> = own
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(shared.as_array().unwrap())
+        .map(|t| {
+            (
+                t["uid"].as_str().unwrap().to_owned(),
+                t["version"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let synced: std::collections::BTreeMap<String, u64> = held
+        .iter()
+        .map(|(uid, t)| (uid.clone(), t["version"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(stored.len(), 2 * (24 - 24 / 5));
+    assert_eq!(synced, stored);
 }

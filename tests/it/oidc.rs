@@ -582,3 +582,72 @@ async fn algorithm_confusion_is_refused() {
     assert_refused(&app, &swapped, "claims changed after signing").await;
     assert_refused(&app, "not.a.token", "garbage").await;
 }
+
+#[tokio::test]
+async fn a_list_is_shared_with_an_issuers_caller_by_their_name_here() {
+    let key = TestKey::rsa("rsa-1");
+    let issuer = Issuer::start(&[&key]).await;
+    let app = issuer.app().await;
+    let nora = key.sign(&issuer.claims("nora"));
+    app.create_todo(&nora, "signed in once").await;
+    let alice = app.user_token("alice").await;
+    let made = app
+        .authed(Method::POST, "/lists", &alice)
+        .json(&json!({ "name": "Shared" }))
+        .send()
+        .await
+        .unwrap();
+    let list = made.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let member = format!("/lists/{list}/members/oidc:nora");
+    let shared = app
+        .authed(Method::PUT, &member, &alice)
+        .json(&json!({ "role": "editor" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shared.status(), StatusCode::CREATED);
+
+    let added = app
+        .authed(Method::POST, "/todos", &nora)
+        .json(&json!({ "description": "from nora", "list": list }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), StatusCode::CREATED);
+    let added: Value = added.json().await.unwrap();
+    assert_eq!(
+        (&added["username"], &added["created_by"]),
+        (&json!("alice"), &json!("oidc:nora"))
+    );
+    let synced: Value = app
+        .authed(Method::GET, "/sync", &nora)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let lists: Vec<(&str, &str)> = synced["lists"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["name"].as_str().unwrap(), l["role"].as_str().unwrap()))
+        .collect();
+    assert_eq!(lists, [("Inbox", "owner"), ("Shared", "editor")]);
+
+    let removed = app
+        .authed(Method::DELETE, &member, &alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), StatusCode::NO_CONTENT);
+    let read = app
+        .authed(Method::GET, &format!("/todos?list={list}"), &nora)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), StatusCode::NOT_FOUND);
+}

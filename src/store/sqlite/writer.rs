@@ -134,7 +134,7 @@ impl Writer {
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.submit(None, work).await
+        self.submit(Some(self.clock.unowned()), work).await
     }
 
     async fn submit<T, F>(&self, stripe: Option<Stripe>, work: F) -> StoreResult<T>
