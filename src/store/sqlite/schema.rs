@@ -299,16 +299,17 @@ ALTER TABLE todos ADD COLUMN updated_by TEXT;
 "#,
     // The change log `GET /sync` reads: a row per write of a todo, a list or a membership, made
     // by triggers in the write's own transaction, so that a change and its entry cannot part
-    // (whoever writes: the server, the CLI, another process on the file). `seq` only grows
-    // (AUTOINCREMENT: never reused after pruning) and the one writer commits in its order, so a
-    // reader that saw `seq` n has seen every change up to n. `owner` is whose log it is: the
+    // (whoever writes: the server, the CLI, another process on the file). `seq` is the rowid: it
+    // only grows, since pruning always leaves the newest entry (no AUTOINCREMENT, whose
+    // bookkeeping row cost every write another b-tree update), and the one writer commits in its
+    // order, so a reader that saw `seq` n has seen every change up to n. `owner` is whose log it is: the
     // todo's or list's owner, or for a membership the member (the lists shared with them);
     // `list` is the todo's list after the change (NULL: its owner's Inbox) and `left` the list
     // it moved out of, so a member of either learns of it. Rows older than the history kept
-    // are pruned by the writer.
+    // are pruned by the writer, oldest first (`at` grows with `seq`: no index on it).
     r#"
 CREATE TABLE change_log (
-    seq   INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq   INTEGER PRIMARY KEY,
     owner TEXT NOT NULL,
     kind  TEXT NOT NULL CHECK (kind IN ('todo', 'list', 'grant')),
     id    TEXT NOT NULL,
@@ -317,7 +318,6 @@ CREATE TABLE change_log (
     at    INTEGER NOT NULL
 );
 CREATE INDEX change_log_by_owner ON change_log (owner, seq);
-CREATE INDEX change_log_by_age ON change_log (at);
 CREATE TRIGGER todos_log_insert AFTER INSERT ON todos BEGIN
     INSERT INTO change_log (owner, kind, id, list, at)
         VALUES (NEW.owner, 'todo', NEW.uid, NEW.list, unixepoch());

@@ -16,17 +16,20 @@ const PRUNE_AFTER_SECONDS: u64 = SYNC_HISTORY_SECONDS + 24 * 3600;
 
 fn point(conn: &Connection) -> StoreResult<u64> {
     let seq: i64 = conn
-        .prepare_cached(
-            "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'change_log'), 0)",
-        )
+        .prepare_cached("SELECT coalesce(max(seq), 0) FROM change_log")
         .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
         .map_err(from_sqlite)?;
     Ok(u64::try_from(seq).unwrap_or(0))
 }
 
-/// Forgets entries older than the history kept; the writer calls it now and then.
+/// Forgets entries older than the history kept, but never the newest (the next `seq` is one
+/// past it); the writer calls it now and then. Entries are read from the oldest up to the
+/// first young enough: as many as go.
 pub(super) fn prune(conn: &Connection) -> rusqlite::Result<usize> {
-    conn.prepare_cached("DELETE FROM change_log WHERE at < unixepoch() - ?1")?
+    let sql = "DELETE FROM change_log WHERE seq < coalesce(\
+               (SELECT seq FROM change_log WHERE at >= unixepoch() - ?1 ORDER BY seq LIMIT 1), \
+               (SELECT max(seq) FROM change_log))";
+    conn.prepare_cached(sql)?
         .execute(params![PRUNE_AFTER_SECONDS as i64])
 }
 
@@ -126,5 +129,35 @@ impl SyncStore for SqliteStore {
             tx.finish().map_err(from_sqlite)?;
             Ok(found)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pruning_forgets_old_entries_but_never_the_newest() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::schema::migrate(&mut conn).unwrap();
+        let log = |age_days: i64| {
+            conn.execute(
+                "INSERT INTO change_log (owner, kind, id, at) \
+                 VALUES ('alice', 'list', 'x', unixepoch() - ?1 * 86400)",
+                params![age_days],
+            )
+            .unwrap()
+        };
+        for _ in 0..3 {
+            log(40);
+        }
+        assert_eq!(point(&conn).unwrap(), 3);
+        assert_eq!(prune(&conn).unwrap(), 2, "all old ones but the newest");
+        assert_eq!(point(&conn).unwrap(), 3, "the point never goes back");
+        log(0);
+        assert_eq!(point(&conn).unwrap(), 4);
+        assert_eq!(prune(&conn).unwrap(), 1, "the old one before a young one");
+        assert_eq!(prune(&conn).unwrap(), 0);
+        assert_eq!(point(&conn).unwrap(), 4);
     }
 }
