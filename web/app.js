@@ -673,6 +673,14 @@ function lostList(l) {
   loadList().catch(() => {});
 }
 
+/** After the list shown went (deleted, left): the lists read again, and the Inbox shown. */
+async function backToInbox() {
+  chosen = "";
+  await loadLists();
+  listEtag = "";
+  await loadList();
+}
+
 function listError(text) {
   $("list-error").textContent = text;
   $("list-error").hidden = !text;
@@ -766,10 +774,7 @@ function deleteList() {
   if (!l || l.inbox || !confirm(`Delete the list “${l.name}” and every todo in it?`)) return;
   listAction(async () => {
     await api("DELETE", `/lists/${l.id}`);
-    chosen = "";
-    await loadLists();
-    listEtag = "";
-    await loadList();
+    await backToInbox();
     say(`Deleted the list “${l.name}”.`);
   });
 }
@@ -779,10 +784,7 @@ function leaveList() {
   if (!l) return;
   listAction(async () => {
     await api("DELETE", `/lists/${l.id}/members/${encodeURIComponent(owner)}`);
-    chosen = "";
-    await loadLists();
-    listEtag = "";
-    await loadList();
+    await backToInbox();
     say(`You left “${l.name}”.`);
   });
 }

@@ -73,18 +73,23 @@ impl Todos {
         Ok(grant.filter(|g| g.since == account))
     }
 
-    /// The lists shared with the caller, each with its counts and the caller's role.
-    pub(super) async fn shared_with(&self, caller: &Decision) -> ServiceResult<Vec<Counted>> {
+    /// The lists shared with the caller's account (not an earlier one of the same name) that
+    /// still exist, oldest share first.
+    pub(super) async fn grants(&self, caller: &Decision) -> ServiceResult<Vec<Membership>> {
         let Some(account) = caller.account else {
             return Ok(Vec::new());
         };
+        let mut grants = self.store().grants_of(&caller.owner).await?;
+        grants.retain(|grant| grant.since == account);
+        Ok(grants)
+    }
+
+    /// The lists shared with the caller, each with its counts and the caller's role.
+    pub(super) async fn shared_with(&self, caller: &Decision) -> ServiceResult<Vec<Counted>> {
         let mut shared = Vec::new();
         // Each owner's todos are counted once, however many of their lists are shared.
         let mut counted: Vec<(Username, Vec<(ListId, ListCounts)>)> = Vec::new();
-        for grant in self.store().grants_of(&caller.owner).await? {
-            if grant.since != account {
-                continue;
-            }
+        for grant in self.grants(caller).await? {
             let Some(list) = self.store().get_list(&grant.owner, grant.list).await? else {
                 continue;
             };

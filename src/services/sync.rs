@@ -161,7 +161,9 @@ impl Todos {
             point: self.store().sync_point().await?,
             ..Synced::default()
         };
-        let grants = self.grants(caller).await?;
+        let mut grants = self.grants(caller).await?;
+        // By owner: each owner's log is read once, for all their lists shared.
+        grants.sort_by(|a, b| a.owner.cmp(&b.owner));
         let sharing = stamps(clock, since, grants.iter().map(|grant| grant.owner.clone()));
         let own = self
             .store()
@@ -247,22 +249,6 @@ impl Todos {
             .into_iter()
             .for_each(|uid| synced.gone_todo(uid));
         Ok(())
-    }
-
-    /// The lists shared with the caller's account that still exist, grouped by owner.
-    async fn grants(&self, caller: &Decision) -> ServiceResult<Vec<Membership>> {
-        let Some(account) = caller.account else {
-            return Ok(Vec::new());
-        };
-        let mut grants: Vec<Membership> = self
-            .store()
-            .grants_of(&caller.owner)
-            .await?
-            .into_iter()
-            .filter(|grant| grant.since == account)
-            .collect();
-        grants.sort_by(|a, b| a.owner.cmp(&b.owner));
-        Ok(grants)
     }
 
     /// A list shared with the caller, and every todo in it.

@@ -175,14 +175,15 @@ impl DynamoStore {
 
     /// Runs conditional writes a hundred to a transaction (one request each); a transaction
     /// that some item's condition fails is done again item by item, where the failing ones are
-    /// simply skipped. With `log` (whose todos, and what each action changes), each
-    /// transaction carries the change-log entry of what it writes. Returns which were written
-    /// (their indexes). A failure after some were written is [`StoreError::Unknown`]: the
-    /// caller must not hear "nothing happened".
+    /// simply skipped. Each transaction carries the change-log entry (in `owner`'s log) of
+    /// what its actions change (`changes`, one per action). Returns which were written (their
+    /// indexes). A failure after some were written is [`StoreError::Unknown`]: the caller must
+    /// not hear "nothing happened".
     pub(super) async fn write_many(
         &self,
         actions: Vec<TransactWriteItem>,
-        log: Option<(&Username, &[TodoChange])>,
+        owner: &Username,
+        changes: &[TodoChange],
     ) -> StoreResult<Vec<usize>> {
         let mut written = Vec::new();
         let partly = |written: &Vec<usize>, e: StoreError| match e {
@@ -194,12 +195,11 @@ impl DynamoStore {
         };
         let logged = |range: std::ops::Range<usize>| -> StoreResult<Vec<TransactWriteItem>> {
             let mut transaction = actions[range.clone()].to_vec();
-            if let Some((owner, changes)) = log {
-                transaction.push(self.todos_entry(owner, &changes[range])?);
-            }
+            transaction.push(self.todos_entry(owner, &changes[range])?);
             Ok(transaction)
         };
-        let per = TRANSACTION_LIMIT - usize::from(log.is_some());
+        // One action of each transaction is the entry.
+        let per = TRANSACTION_LIMIT - 1;
         for first in (0..actions.len()).step_by(per) {
             let end = (first + per).min(actions.len());
             let done = self.transact(logged(first..end)?).await;

@@ -173,7 +173,7 @@ impl DynamoStore {
             let delete = built(delete.build())?;
             actions.push(TransactWriteItem::builder().delete(delete).build());
         }
-        let deleted = self.write_many(actions, Some((owner, &changes))).await?;
+        let deleted = self.write_many(actions, owner, &changes).await?;
         let bytes: u64 = deleted.iter().map(|&i| sizes[i]).sum();
         self.add_usage(owner, -(deleted.len() as i64), -(bytes as i64))
             .await;
@@ -601,7 +601,7 @@ impl TodoStore for DynamoStore {
                 actions.push(TransactWriteItem::builder().update(update).build());
             }
         }
-        self.write_many(actions, Some((owner, &changes)))
+        self.write_many(actions, owner, &changes)
             .await
             .map(|written| written.len() as u64)
     }

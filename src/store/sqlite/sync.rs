@@ -1,6 +1,8 @@
 //! The change log on SQLite: the `change_log` table, filled by triggers in each write's own
 //! transaction (migration 13), read here in one snapshot.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use rusqlite::{Connection, params};
 use uuid::Uuid;
@@ -44,35 +46,20 @@ fn changes(
     lists: Option<&str>,
     since: i64,
 ) -> StoreResult<Changes> {
+    // Without `lists`, everything in the owner's log; with them, only what is or was in one.
+    let sql = "SELECT DISTINCT kind, id FROM change_log WHERE owner = ?1 AND seq > ?2 \
+               AND (?3 IS NULL OR (kind <> 'grant' AND (list IN (SELECT value FROM json_each(?3)) \
+               OR left IN (SELECT value FROM json_each(?3)))))";
+    let mut stmt = conn.prepare_cached(sql).map_err(from_sqlite)?;
+    let mut rows = stmt
+        .query(params![owner, since, lists])
+        .map_err(from_sqlite)?;
     let mut changed: Vec<(String, String)> = Vec::new();
-    let mut push = |kind: String, id: String| changed.push((kind, id));
-    match lists {
-        None => {
-            let sql = "SELECT DISTINCT kind, id FROM change_log WHERE owner = ?1 AND seq > ?2";
-            let mut stmt = conn.prepare_cached(sql).map_err(from_sqlite)?;
-            let mut rows = stmt.query(params![owner, since]).map_err(from_sqlite)?;
-            while let Some(row) = rows.next().map_err(from_sqlite)? {
-                push(
-                    row.get(0).map_err(from_sqlite)?,
-                    row.get(1).map_err(from_sqlite)?,
-                );
-            }
-        }
-        Some(lists) => {
-            let sql = "SELECT DISTINCT kind, id FROM change_log WHERE owner = ?1 AND seq > ?2 \
-                       AND kind <> 'grant' AND (list IN (SELECT value FROM json_each(?3)) \
-                       OR left IN (SELECT value FROM json_each(?3)))";
-            let mut stmt = conn.prepare_cached(sql).map_err(from_sqlite)?;
-            let mut rows = stmt
-                .query(params![owner, since, lists])
-                .map_err(from_sqlite)?;
-            while let Some(row) = rows.next().map_err(from_sqlite)? {
-                push(
-                    row.get(0).map_err(from_sqlite)?,
-                    row.get(1).map_err(from_sqlite)?,
-                );
-            }
-        }
+    while let Some(row) = rows.next().map_err(from_sqlite)? {
+        changed.push((
+            row.get(0).map_err(from_sqlite)?,
+            row.get(1).map_err(from_sqlite)?,
+        ));
     }
     let mut found = Changes::default();
     let mut todo_ids = Vec::new();
@@ -92,9 +79,10 @@ fn changes(
             " FROM todos WHERE owner = ?1 AND uid IN (SELECT value FROM json_each(?2))"
         );
         found.todos = query_all(conn, sql, params![owner, ids], read_todo)?;
+        let there: HashSet<Uuid> = found.todos.iter().map(|t| t.uid).collect();
         for id in todo_ids {
             let uid = id_of(&id)?;
-            if !found.todos.iter().any(|t| t.uid == uid) {
+            if !there.contains(&uid) {
                 found.gone.push(uid);
             }
         }
