@@ -156,10 +156,18 @@ impl Sessions {
             previous_hash: None,
         };
         self.store.create_session(&session).await?;
-        self.grant(user, &session, &secret)
+        self.grant(user, &session, &secret, now)
     }
 
-    fn grant(&self, user: &User, session: &Session, secret: &str) -> ServiceResult<Grant> {
+    /// The tokens of `session`; its refresh token's life counted from `now`, the moment the
+    /// request was checked (not after the store's answer: a second may have passed).
+    fn grant(
+        &self,
+        user: &User,
+        session: &Session,
+        secret: &str,
+        now: Timestamp,
+    ) -> ServiceResult<Grant> {
         let access = self
             .tokens
             .issue_login(
@@ -175,7 +183,7 @@ impl Sessions {
             refresh_expires_in: session
                 .expires_at
                 .unix_seconds()
-                .saturating_sub(Timestamp::now().unix_seconds()),
+                .saturating_sub(now.unix_seconds()),
             session: session.id,
         })
     }
@@ -185,11 +193,12 @@ impl Sessions {
     pub async fn refresh(&self, refresh: &str) -> ServiceResult<Grant> {
         let (owner, id, secret) =
             parse_refresh_token(refresh).ok_or(ServiceError::InvalidRefreshToken)?;
+        let now = Timestamp::now();
         let session = self
             .store
             .get_session(&owner, id)
             .await?
-            .filter(|s| s.kind == SessionKind::Login && s.expires_at > Timestamp::now())
+            .filter(|s| s.kind == SessionKind::Login && s.expires_at > now)
             .ok_or(ServiceError::InvalidRefreshToken)?;
         let user = self
             .store
@@ -213,7 +222,7 @@ impl Sessions {
             .rotate_session(&owner, id, &presented, &hash_of(&next))
             .await
         {
-            Ok(()) => self.grant(&user, &session, &next),
+            Ok(()) => self.grant(&user, &session, &next, now),
             // Someone rotated it first with the same token: the same reuse, seen a moment later.
             Err(StoreError::Changed) => {
                 tracing::warn!(user = %owner, session = %id, "refresh token reused: session ended");
