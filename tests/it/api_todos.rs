@@ -498,6 +498,37 @@ async fn racing_guarded_updates_let_exactly_one_through() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_updates_of_one_todo_at_once_are_all_made_and_none_is_lost() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("alice").await;
+    let todo = app.create_todo(&token, "busy").await;
+    let path = format!("/todos/{}", uid(&todo));
+
+    // More writers than an update's rounds against racers: none may be refused for it.
+    const WRITERS: u64 = 40;
+    let updates = (0..WRITERS).map(|i| {
+        let change = match i % 2 {
+            0 => json!({ "state": "completed" }),
+            _ => json!({ "metadata": { "writer": i } }),
+        };
+        app.authed(Method::PATCH, &path, &token)
+            .json(&change)
+            .send()
+    });
+    let statuses = futures_join(updates).await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+
+    let (status, current) =
+        status_json(app.authed(Method::GET, &path, &token).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(current["version"], json!(1 + WRITERS), "{current}");
+    assert_eq!(current["state"], json!("completed"));
+}
+
 async fn futures_join<F>(requests: impl Iterator<Item = F>) -> Vec<StatusCode>
 where
     F: std::future::Future<Output = reqwest::Result<Response>> + Send + 'static,

@@ -47,16 +47,21 @@
 //! memberships; a half left behind by a deletion cut short grants nothing.
 //!
 //! The change log (`GET /sync`): every write of todos, a list or a membership puts an entry in
-//! the same TransactWriteItems (so a change and its entry cannot part), in the partition of
+//! the same TransactWriteItems, or for an update or delete that leaves a todo in its list, by a
+//! PutItem just before the write (so a write is never without its entry), in the partition of
 //! whose log it is — the owner's, or for a share the member's — with `expires` (TTL) 15 days on.
 //! A todo entry holds `changed`, a string set of `<uid> <list or -> <left or ->` (one per todo
 //! the transaction wrote: a bulk write's 99 todos share one entry), a list or grant entry `id`.
 //! A sync is one Query of the SK range after its token's time less 30 s (a write given up after
 //! 20 s commits within it; what changed then is sent again), then the changed todos by
-//! GetItem (or the partition once, past 25). Hence every todo write is a transaction: an
-//! update or delete reads the todo and writes it on that version (16 rounds against other
-//! writers), and a bulk write does 99 todos to a transaction. An existing table needs nothing:
-//! no key or index changed, and the TTL attribute is the one sessions use.
+//! GetItem (or the partition once, past 25). An update or delete reads the todo (for its list,
+//! which its entry names), puts the entry, then makes the one UpdateItem/DeleteItem on
+//! condition that the todo is still in that list (and at the `If-Match` version), so racing
+//! writers are ordered by DynamoDB, not retried; the write is given up at 20 s from the entry's
+//! stamp. A move is a transaction (the todo written on the version read, its entry, the new
+//! list's check; 16 rounds against other writers), a create too (Put, entry, list check), and
+//! a bulk write does 99 todos to a transaction. An existing table needs nothing: no key or
+//! index changed, and the TTL attribute is the one sessions use.
 //!
 //! Lists by due date, priority or position, and the views (today, overdue, upcoming, no date),
 //! read the owner's whole todo partition today — one strongly consistent Query, 1 MB a page,

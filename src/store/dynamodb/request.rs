@@ -28,8 +28,8 @@ pub(super) const TRANSACTION_LIMIT: usize = 100;
 
 /// Tries of a request that DynamoDB asked to make again, in all.
 const TRIES: u32 = 9;
-/// The longest a transaction with its tries may take before it is given up as unknown
-/// (see `sync::OVERLAP_MS`, which must stay above it).
+/// The longest a write logged in the change log may take with its tries, from its entry's
+/// stamp, before it is given up as unknown (see `sync::OVERLAP_MS`, which must stay above it).
 pub(super) const TRANSACT_BUDGET: Duration = Duration::from_secs(20);
 /// Waits between tries of a transaction that conflicted with another one in flight.
 const CONFLICT_BACKOFF: Backoff = Backoff {
@@ -245,14 +245,7 @@ impl DynamoStore {
                 Err(from_write(e, attempted.lost))
             }
         });
-        // Bounded, so that a change-log entry commits within its sync overlap of its stamp.
-        tokio::time::timeout(TRANSACT_BUDGET, tries)
-            .await
-            .unwrap_or_else(|_| {
-                Err(StoreError::Unknown(
-                    "a transaction was not answered in time".into(),
-                ))
-            })
+        by(write_deadline(), tries).await
     }
 
     /// Deletes items by key in batches, again for what DynamoDB leaves unprocessed.
@@ -325,4 +318,24 @@ pub(super) fn key_of(item: &Item) -> Item {
         .iter()
         .filter_map(|k| Some(((*k).to_owned(), item.get(*k)?.clone())))
         .collect()
+}
+
+/// When a write logged in the change log, whose entry is stamped now, must have committed.
+pub(super) fn write_deadline() -> tokio::time::Instant {
+    tokio::time::Instant::now() + TRANSACT_BUDGET
+}
+
+/// `write` given up as unknown at `deadline` (see [`write_deadline`]): a write logged in the
+/// change log then commits within its sync overlap of its entry's stamp, or not at all.
+pub(super) async fn by<T>(
+    deadline: tokio::time::Instant,
+    write: impl Future<Output = StoreResult<T>>,
+) -> StoreResult<T> {
+    tokio::time::timeout_at(deadline, write)
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::Unknown(
+                "a write was not answered in time".into(),
+            ))
+        })
 }

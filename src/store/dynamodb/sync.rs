@@ -1,8 +1,10 @@
 //! The change log on DynamoDB: an entry item in the partition of whose log it is, put in the
-//! same TransactWriteItems as the write it records (so the two cannot part), and forgotten by
-//! the table's TTL. A sync reads the entries after its token's time, less an overlap for
-//! writes stamped before it that committed after it (a transaction's tries, clock skew between
-//! instances): a change may be told twice, never missed.
+//! same TransactWriteItems as the write it records or, for an update or delete within a list,
+//! just before it (so a write is never without its entry; an entry whose write then failed
+//! costs a reader a read again), and forgotten by the table's TTL. A sync reads the entries
+//! after its token's time, less an overlap for writes stamped before it that committed after
+//! it (a write's tries, clock skew between instances): a change may be told twice, never
+//! missed.
 
 use std::collections::BTreeSet;
 
@@ -11,6 +13,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use uuid::Uuid;
 
 use super::DynamoStore;
+use super::attempts::attempt;
+use super::error::from_write;
 use super::items::{EXPIRES, Item, PK, SK, n, s, todo_from_item, user_pk};
 use super::request::{TRANSACT_BUDGET, TRANSACTION_LIMIT, built};
 use crate::domain::{ListId, Timestamp, Todo, Username};
@@ -18,7 +22,7 @@ use crate::store::{Changes, SYNC_HISTORY_SECONDS, StoreError, StoreResult, SyncS
 
 pub(super) const CHANGE_PREFIX: &str = "CHANGE#";
 /// How far before its token's time a sync reads: longer than a write may take from its stamp
-/// to its commit (a transaction is given up after `TRANSACT_BUDGET`, in practice it takes
+/// to its commit (a write is given up after `TRANSACT_BUDGET`, in practice it takes
 /// milliseconds) plus the clocks' skew between instances. What changed within it is sent again.
 const OVERLAP_MS: u64 = 30_000;
 const _: () = assert!(OVERLAP_MS > TRANSACT_BUDGET.as_millis() as u64 + 5_000);
@@ -89,21 +93,40 @@ fn now_ms() -> u64 {
 
 impl DynamoStore {
     fn entry(&self, owner: &Username, fields: Item) -> StoreResult<TransactWriteItem> {
-        let mut item = fields;
-        item.insert(PK.into(), user_pk(owner));
-        // The entry's own id keeps two entries of one millisecond apart.
-        let sk = format!(
-            "{CHANGE_PREFIX}{:013}#{}",
-            now_ms(),
-            Uuid::new_v4().simple()
-        );
-        item.insert(SK.into(), s(sk));
-        let forget = Timestamp::now().unix_seconds() + SYNC_HISTORY_SECONDS + 24 * 3600;
-        item.insert(EXPIRES.into(), n(forget));
-        let put = Put::builder().table_name(&self.table).set_item(Some(item));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(entry_item(owner, fields)));
         Ok(TransactWriteItem::builder()
             .put(built(put.build())?)
             .build())
+    }
+
+    /// Puts the entry of a write of `owner`'s todos `changed` on its own, before the write: a
+    /// write told but then not done costs a reader only a read again. The write must then
+    /// commit by `deadline` (see `request::write_deadline`), which is taken before the entry
+    /// is stamped; an entry not put by then is given up, and the write is not made.
+    pub(super) async fn put_todos_entry(
+        &self,
+        owner: &Username,
+        changed: &[TodoChange],
+        deadline: tokio::time::Instant,
+    ) -> StoreResult<()> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(entry_item(owner, todos_fields(changed))));
+        // A new key: a try after a lost answer only puts it again, and an entry put without
+        // its write is harmless, so a failure is "nothing done".
+        match tokio::time::timeout_at(deadline, attempt(put)).await {
+            Ok(attempted) => attempted
+                .result
+                .map(|_| ())
+                .map_err(|e| from_write(e, false)),
+            Err(_) => Err(StoreError::Unavailable(
+                "the change log did not answer in time".into(),
+            )),
+        }
     }
 
     /// The entry in `owner`'s log of a write of their todos `changed` (one or many).
@@ -112,12 +135,7 @@ impl DynamoStore {
         owner: &Username,
         changed: &[TodoChange],
     ) -> StoreResult<TransactWriteItem> {
-        let texts = changed.iter().map(TodoChange::text).collect();
-        let fields = Item::from([
-            ("kind".into(), s("todo")),
-            ("changed".into(), AttributeValue::Ss(texts)),
-        ]);
-        self.entry(owner, fields)
+        self.entry(owner, todos_fields(changed))
     }
 
     /// Writes change-log entries of their own (a hundred to a transaction): for changes told
@@ -155,6 +173,30 @@ impl DynamoStore {
         ]);
         self.entry(member, fields)
     }
+}
+
+/// An entry of `owner`'s log holding `fields`, stamped now.
+fn entry_item(owner: &Username, mut item: Item) -> Item {
+    item.insert(PK.into(), user_pk(owner));
+    // The entry's own id keeps two entries of one millisecond apart.
+    let sk = format!(
+        "{CHANGE_PREFIX}{:013}#{}",
+        now_ms(),
+        Uuid::new_v4().simple()
+    );
+    item.insert(SK.into(), s(sk));
+    let forget = Timestamp::now().unix_seconds() + SYNC_HISTORY_SECONDS + 24 * 3600;
+    item.insert(EXPIRES.into(), n(forget));
+    item
+}
+
+/// What an entry of a write of todos holds: each todo's change as text.
+fn todos_fields(changed: &[TodoChange]) -> Item {
+    let texts = changed.iter().map(TodoChange::text).collect();
+    Item::from([
+        ("kind".into(), s("todo")),
+        ("changed".into(), AttributeValue::Ss(texts)),
+    ])
 }
 
 fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {

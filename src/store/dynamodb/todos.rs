@@ -1,21 +1,25 @@
 //! Todos on DynamoDB, each counted on its owner's profile (`todo_count`, `todo_bytes`).
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::delete_item::builders::DeleteItemFluentBuilder;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
-use aws_sdk_dynamodb::types::{Delete, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update,
+};
 use uuid::Uuid;
 
 use super::DynamoStore;
-use super::attempts::attempt_once_done;
-use super::error::unless_condition_failed;
+use super::attempts::{attempt, attempt_once_done};
+use super::error::{Checked, checked, unless_condition_failed};
 use super::guard::KEY_FREE;
 use super::items::{
-    EXPIRES, GSI1, Item, LSI1, LSI1SK, TODO_BYTES, TODO_COUNT, TODO_PREFIX, n, remembered_item,
-    remembered_key, s, state_partition, state_sort_key, todo_from_item, todo_item, todo_key,
-    user_from_item, user_pk,
+    EXPIRES, GSI1, Item, LSI1, LSI1SK, TODO_BYTES, TODO_COUNT, TODO_PREFIX, due_attributes, n,
+    priority_attribute, remembered_item, remembered_key, s, state_partition, state_sort_key,
+    todo_from_item, todo_item, todo_key, user_from_item, user_pk,
 };
-use super::request::{TRANSACTION_LIMIT, Transaction, built, key_of};
+use super::request::{TRANSACTION_LIMIT, Transaction, built, by, key_of, write_deadline};
 use super::sync::TodoChange;
 
 use crate::domain::{
@@ -275,10 +279,10 @@ impl DynamoStore {
         }
     }
 
-    /// An update: the whole item written again on the version read, in one transaction with
-    /// its change-log entry and, for a move, the new list's check (so a move cannot race the
-    /// list's deletion and leave a todo in a list that is gone).
-    async fn rewrite_todo(
+    /// An update that moves the todo to another list: the whole item written again on the
+    /// version read, in one transaction with its change-log entry and the new list's check
+    /// (so a move cannot race the list's deletion and leave a todo in a list that is gone).
+    async fn move_todo(
         &self,
         owner: &Username,
         uid: Uuid,
@@ -308,10 +312,7 @@ impl DynamoStore {
             }
             match self.transact(actions).await? {
                 Transaction::Written => {
-                    let grown = new.stored_bytes() as i64 - old.stored_bytes() as i64;
-                    if grown != 0 {
-                        self.add_usage(owner, 0, grown).await;
-                    }
+                    self.add_usage(owner, 0, grown(&old, &new)).await;
                     return Ok(new);
                 }
                 Transaction::ConditionFailed => match moved_to {
@@ -325,42 +326,275 @@ impl DynamoStore {
         Err(StoreError::Changed)
     }
 
-    /// A delete: the todo read, then deleted on that version in one transaction with its
-    /// change-log entry; the todo as it was.
-    async fn delete_read(
+    /// An update within the todo's list: its entry put first (naming the list read), then one
+    /// UpdateItem on condition that the todo is still in that list, so racing writers are
+    /// ordered by DynamoDB rather than retried. A move in between costs a round.
+    async fn update_in_list(
+        &self,
+        owner: &Username,
+        uid: Uuid,
+        patch: &TodoPatch,
+        expected_version: Option<u64>,
+        now: Timestamp,
+    ) -> StoreResult<Todo> {
+        for _ in 0..REWRITE_ROUNDS {
+            let old = self.read_at(owner, uid, expected_version).await?;
+            let deadline = write_deadline();
+            self.put_todos_entry(owner, &[TodoChange::of(&old, None)], deadline)
+                .await?;
+            let update = self.update_request(owner, uid, patch, expected_version, old.list, now);
+            let updated = by(deadline, async { checked(attempt(update).await) }).await?;
+            let old_now = match updated {
+                Checked::Written(written) => {
+                    let old = todo_from_item(&written.attributes.unwrap_or_default())?;
+                    let new = old.clone().patched(patch, now);
+                    self.add_usage(owner, 0, grown(&old, &new)).await;
+                    return Ok(new);
+                }
+                Checked::Failed { old: None, .. } => return Err(StoreError::NotFound),
+                Checked::Failed {
+                    old: Some(item),
+                    lost,
+                } => {
+                    let found = todo_from_item(&item)?;
+                    if lost && found.shows(patch, now) {
+                        // A try whose answer was lost made this very change.
+                        return Ok(found);
+                    }
+                    found
+                }
+            };
+            match expected_version {
+                Some(expected) if expected != old_now.version => {
+                    return Err(StoreError::VersionMismatch {
+                        current: old_now.version,
+                    });
+                }
+                // Moved to another list since it was read: told again with that list.
+                _ => another_writer_first().await,
+            }
+        }
+        Err(StoreError::Changed)
+    }
+
+    /// The UpdateItem of `patch` on the todo, on condition that it is in `list` (and at
+    /// `expected_version`, if given); it answers with the todo as it was.
+    fn update_request(
+        &self,
+        owner: &Username,
+        uid: Uuid,
+        patch: &TodoPatch,
+        expected_version: Option<u64>,
+        list: ListId,
+        now: Timestamp,
+    ) -> UpdateItemFluentBuilder {
+        let uid_text = uid.to_string();
+        let (in_list, mut request) = self.in_list(
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(todo_key(owner, &uid_text)))
+                .return_values(ReturnValue::AllOld)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                ),
+            owner,
+            list,
+        );
+        let condition = format!("{} AND {in_list}", existing_at(expected_version));
+        if let Some(expected) = expected_version {
+            request = request.expression_attribute_values(":expected", n(expected));
+        }
+        let mut sets = vec![
+            "updated_at = :now".to_owned(),
+            "#version = #version + :one".to_owned(),
+        ];
+        let mut removes: Vec<String> = Vec::new();
+        request = request
+            .condition_expression(condition)
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":now", s(now.to_string()))
+            .expression_attribute_values(":one", n(1));
+        if let Some(description) = &patch.description {
+            sets.push("#description = :description".into());
+            request = request
+                .expression_attribute_names("#description", "description")
+                .expression_attribute_values(":description", s(description.as_str()));
+        }
+        if let Some(state) = patch.state {
+            // The state lives in the index keys too: change them in the same write.
+            sets.extend(
+                ["#state = :state", "GSI1PK = :gsi1pk", "LSI1SK = :lsi1sk"].map(String::from),
+            );
+            if state == TodoState::Completed {
+                sets.push("completed_at = if_not_exists(completed_at, :now)".into());
+            } else {
+                removes.push("completed_at".into());
+            }
+            request = request
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":state", s(state.as_str()))
+                .expression_attribute_values(":gsi1pk", state_partition(state, uid))
+                .expression_attribute_values(":lsi1sk", state_sort_key(state, &uid_text));
+        }
+        if let Some(metadata) = &patch.metadata {
+            sets.push("#metadata = :metadata".into());
+            request = request
+                .expression_attribute_names("#metadata", "metadata")
+                .expression_attribute_values(":metadata", s(metadata.as_json()));
+        }
+        // The other fields the patch names (by placeholder: some are reserved words).
+        for (name, value) in field_changes(patch) {
+            request = request.expression_attribute_names(format!("#{name}"), name);
+            match value {
+                Some(value) => {
+                    sets.push(format!("#{name} = :{name}"));
+                    request = request.expression_attribute_values(format!(":{name}"), value);
+                }
+                None => removes.push(format!("#{name}")),
+            }
+        }
+        let mut expression = format!("SET {}", sets.join(", "));
+        if !removes.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        request.update_expression(expression)
+    }
+
+    /// `request`'s condition that the todo is in `list` (the Inbox: no `list` attribute).
+    fn in_list<B: InList>(&self, request: B, owner: &Username, list: ListId) -> (&'static str, B) {
+        if list == ListId::inbox_of(owner) {
+            return ("attribute_not_exists(#in_list)", request.names_list());
+        }
+        let request = request.names_list().list_value(s(list.to_string()));
+        ("#in_list = :in_list", request)
+    }
+
+    /// A delete: its entry put first (naming the list read), then one DeleteItem on condition
+    /// that the todo is still in that list; the todo as it was (`None`: a try whose answer was
+    /// lost deleted it).
+    async fn delete_in_list(
         &self,
         owner: &Username,
         uid: Uuid,
         expected_version: Option<u64>,
-    ) -> StoreResult<Todo> {
+    ) -> StoreResult<Option<Todo>> {
         for _ in 0..REWRITE_ROUNDS {
             let old = self.read_at(owner, uid, expected_version).await?;
-            let delete = Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(todo_key(owner, &uid.to_string())))
-                .condition_expression("#version = :read")
-                .expression_attribute_names("#version", "version")
-                .expression_attribute_values(":read", n(old.version));
             let gone = TodoChange {
                 uid,
                 list: None,
                 left: TodoChange::of(&old, None).list,
             };
-            let actions = vec![
-                TransactWriteItem::builder()
-                    .delete(built(delete.build())?)
-                    .build(),
-                self.todos_entry(owner, &[gone])?,
-            ];
-            if self.transact(actions).await? == Transaction::Written {
-                self.add_usage(owner, -1, -(old.stored_bytes() as i64))
-                    .await;
-                return Ok(old);
+            let deadline = write_deadline();
+            self.put_todos_entry(owner, &[gone], deadline).await?;
+            let (in_list, mut request) = self.in_list(
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .set_key(Some(todo_key(owner, &uid.to_string())))
+                    .return_values(ReturnValue::AllOld)
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    ),
+                owner,
+                old.list,
+            );
+            let condition = format!("{} AND {in_list}", existing_at(expected_version));
+            if let Some(expected) = expected_version {
+                request = request
+                    .expression_attribute_names("#version", "version")
+                    .expression_attribute_values(":expected", n(expected));
             }
-            another_writer_first().await;
+            let deleted = by(deadline, async {
+                checked(attempt(request.condition_expression(condition)).await)
+            })
+            .await?;
+            let found = match deleted {
+                Checked::Written(deleted) => {
+                    let todo = todo_from_item(&deleted.attributes.unwrap_or_default())?;
+                    self.add_usage(owner, -1, -(todo.stored_bytes() as i64))
+                        .await;
+                    return Ok(Some(todo));
+                }
+                // Gone, and a try whose answer was lost may be what deleted it: done as asked.
+                Checked::Failed {
+                    old: None,
+                    lost: true,
+                } => return Ok(None),
+                Checked::Failed { lost: true, .. } => return Err(lost_then_changed()),
+                Checked::Failed { old: None, .. } => return Err(StoreError::NotFound),
+                Checked::Failed {
+                    old: Some(item), ..
+                } => todo_from_item(&item)?,
+            };
+            match expected_version {
+                Some(expected) if expected != found.version => {
+                    return Err(StoreError::VersionMismatch {
+                        current: found.version,
+                    });
+                }
+                _ => another_writer_first().await,
+            }
         }
         Err(StoreError::Changed)
     }
+}
+
+/// What a write of `old` into `new` adds to the account's bytes (fewer, when negative).
+fn grown(old: &Todo, new: &Todo) -> i64 {
+    new.stored_bytes() as i64 - old.stored_bytes() as i64
+}
+
+/// The requests whose condition can name the todo's list.
+trait InList {
+    fn names_list(self) -> Self;
+    fn list_value(self, list: AttributeValue) -> Self;
+}
+
+macro_rules! in_list {
+    ($($builder:ty),*) => {$(
+        impl InList for $builder {
+            fn names_list(self) -> Self {
+                self.expression_attribute_names("#in_list", "list")
+            }
+            fn list_value(self, list: AttributeValue) -> Self {
+                self.expression_attribute_values(":in_list", list)
+            }
+        }
+    )*};
+}
+
+in_list!(UpdateItemFluentBuilder, DeleteItemFluentBuilder);
+
+/// The attributes besides description, state and metadata that `patch` changes, each with its
+/// new value (`None`: removed).
+fn field_changes(patch: &TodoPatch) -> Vec<(&'static str, Option<AttributeValue>)> {
+    let mut changes = Vec::new();
+    if let Some(title) = patch.title.new_value() {
+        changes.push(("title", title.map(|t| s(t.as_str()))));
+    }
+    if let Some(notes) = patch.notes.new_value() {
+        changes.push(("notes", notes.map(|n| s(n.as_str()))));
+    }
+    if let Some(position) = &patch.position {
+        changes.push(("position", Some(s(position.as_str()))));
+    }
+    if let Some(priority) = patch.priority {
+        changes.push(("priority", priority_attribute(priority)));
+    }
+    if let Some(due) = patch.due.new_value() {
+        changes.extend(due_attributes(due));
+    }
+    // Who changed it: absent for the owner (every change names its maker).
+    changes.push(("updated_by", patch.by.as_ref().map(|by| s(by.as_str()))));
+    changes
+}
+
+/// A try whose answer was lost, then a failed condition that does not show that try's work:
+/// another write came between, and whether ours was done cannot be told.
+fn lost_then_changed() -> StoreError {
+    StoreError::Unknown("a try's answer was lost, then the item was found changed".into())
 }
 
 /// Rounds of an update or delete before it gives up to writers that keep changing the todo
@@ -672,8 +906,16 @@ impl TodoStore for DynamoStore {
         expected_version: Option<u64>,
         now: Timestamp,
     ) -> StoreResult<Todo> {
-        self.rewrite_todo(owner, uid, patch, expected_version, now)
-            .await
+        match patch.list {
+            Some(_) => {
+                self.move_todo(owner, uid, patch, expected_version, now)
+                    .await
+            }
+            None => {
+                self.update_in_list(owner, uid, patch, expected_version, now)
+                    .await
+            }
+        }
     }
 
     async fn todos_beside(
@@ -753,8 +995,6 @@ impl TodoStore for DynamoStore {
         uid: Uuid,
         expected_version: Option<u64>,
     ) -> StoreResult<Option<Todo>> {
-        self.delete_read(owner, uid, expected_version)
-            .await
-            .map(Some)
+        self.delete_in_list(owner, uid, expected_version).await
     }
 }
