@@ -68,7 +68,7 @@ fn reset(feed: &ChangeFeed) -> Event {
             description = "Server-sent events: `created` and `updated` (data: the item), `deleted` (data: `{\"uid\"}`), `reset` (refetch the list); a comment every 20 s. The stream ends when the token expires, and within seconds of its session ending (logout, password change, revocation, account deletion)."),
         (status = 401, description = "Unauthorized"),
         (status = 429, description = "Too many open streams for this account or address, or in all; see Retry-After"),
-        (status = 501, description = "No live events here (under Lambda): poll GET /todos with If-None-Match"),
+        (status = 501, description = "No live events here (under Lambda): poll GET /sync?since= (or GET /todos with If-None-Match)"),
     ))]
 pub async fn todo_events(
     State(app): State<AppState>,
@@ -78,7 +78,7 @@ pub async fn todo_events(
 ) -> ApiResult<Response> {
     if !app.live_events {
         return Err(ApiError::NotImplemented(
-            "Live events are not available here; poll GET /todos with If-None-Match",
+            "Live events are not available here; poll GET /sync?since=<token> (or GET /todos with If-None-Match)",
         ));
     }
     let slot = app.events.limits.admit(&caller.owner, address)?;

@@ -58,9 +58,10 @@
 //! which its entry names), puts the entry, then makes the one UpdateItem/DeleteItem on
 //! condition that the todo is still in that list (and at the `If-Match` version), so racing
 //! writers are ordered by DynamoDB, not retried; the write is given up at 20 s from the entry's
-//! stamp. A move is a transaction (the todo written on the version read, its entry, the new
-//! list's check; 16 rounds against other writers), a create too (Put, entry, list check), and
-//! a bulk write does 99 todos to a transaction. An existing table needs nothing: no key or
+//! stamp. A create in the Inbox is the entry, then a Put. A move is a transaction (the todo
+//! written on the version read, its entry, the new list's check; 16 rounds against other
+//! writers), a create in another list too (Put, entry, list check), and a bulk write does 99
+//! todos to a transaction. An existing table needs nothing: no key or
 //! index changed, and the TTL attribute is the one sessions use.
 //!
 //! Lists by due date, priority or position, and the views (today, overdue, upcoming, no date),
