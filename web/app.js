@@ -275,7 +275,8 @@ function endSession(message, keepQueue) {
   listEtag = "";
   lists = [];
   chosen = "";
-  $("lists-nav").hidden = true;
+  closeDrawer();
+  $("lists-nav").hidden = $("lists-toggle").hidden = true;
   lens = null;
   notice = "";
   if (!keepQueue) {
@@ -613,40 +614,85 @@ async function loadLists() {
 }
 
 function drawLists() {
-  const ul = $("lists");
-  ul.textContent = "";
-  for (const l of lists) {
-    const li = document.createElement("li");
-    const b = document.createElement("button");
-    b.type = "button";
-    b.className = "list-tab";
-    b.textContent = l.name;
-    if (l.role !== "owner") {
-      const by = document.createElement("span");
-      by.className = "owner";
-      by.textContent = ` · ${l.owner}`;
-      b.append(by);
-    }
-    if (l.id === chosen) b.setAttribute("aria-current", "true");
-    b.addEventListener("click", () => chooseList(l.id));
-    li.append(b);
-    ul.append(li);
-  }
-  $("lists-nav").hidden = lists.length === 0;
+  const own = $("lists");
+  const shared = $("shared-lists");
+  const focused = document.activeElement && document.activeElement.dataset.list; // drawn afresh, it keeps the focus
+  own.textContent = shared.textContent = "";
+  for (const l of lists) (l.role === "owner" ? own : shared).append(listItem(l));
+  const again = focused && $("lists-nav").querySelector(`.list-item[data-list="${focused}"]`);
+  if (again) again.focus();
+  $("shared-title").hidden = shared.hidden = !shared.children.length;
+  $("lists-nav").hidden = $("lists-toggle").hidden = lists.length === 0;
   const l = listShown();
+  const title = $("list-title");
+  title.textContent = l ? l.name : "";
   if (!l) return;
   const mine = l.role === "owner";
-  $("list-owner-tools").hidden = !mine || l.inbox;
+  if (!mine) title.append(ownerLine(l, l.role === "viewer" ? " · view only" : ""));
+  $("list-more").hidden = l.inbox;
+  $("list-owner-tools").hidden = $("delete-list").hidden = !mine;
   $("leave-list").hidden = mine;
   $("list-name").value = l.name;
   const role = l.role === "editor" ? "you can change its todos" : "you can view it";
-  $("list-about").textContent = mine
-    ? l.inbox
-      ? "Your Inbox holds every todo not put in another list; it cannot be renamed, deleted or shared."
-      : `Your list “${l.name}”: rename it, share it or delete it here.`
-    : `“${l.name}” is ${l.owner}'s list, shared with you: ${role}.`;
+  $("list-about").textContent = mine ? `Your list “${l.name}”: rename it, share it or delete it here.` : `“${l.name}” is ${l.owner}'s list, shared with you: ${role}.`;
   $("new-form").hidden = l.role === "viewer";
-  if (mine && !l.inbox) loadMembers(l);
+  if (!l.inbox) loadMembers(l);
+}
+
+/** A list in the sidebar: its name, and whose it is when it is someone else's. */
+function listItem(l) {
+  const li = document.createElement("li");
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = "list-item";
+  b.dataset.list = l.id;
+  const name = document.createElement("span");
+  name.className = "name";
+  name.textContent = l.name;
+  b.append(name);
+  if (l.role !== "owner") b.append(ownerLine(l, ""));
+  if (l.id === chosen) b.setAttribute("aria-current", "true");
+  b.addEventListener("click", () => {
+    closeDrawer();
+    chooseList(l.id);
+  });
+  li.append(b);
+  return li;
+}
+
+function ownerLine(l, more) {
+  const by = document.createElement("span");
+  by.className = "owner";
+  by.textContent = ` from ${l.owner}${more}`;
+  return by;
+}
+
+// On a narrow screen the sidebar is a drawer over the page, which waits (inert) behind it.
+const WIDE = matchMedia("(min-width: 760px)");
+const drawerOpen = () => $("lists-nav").classList.contains("open");
+
+function openDrawer() {
+  const nav = $("lists-nav");
+  nav.classList.add("open");
+  $("scrim").hidden = false;
+  $("lists-toggle").setAttribute("aria-expanded", "true");
+  document.querySelector(".bar").inert = $("main-col").inert = true;
+  (nav.querySelector('[aria-current="true"]') || $("lists-close")).focus();
+}
+
+function closeDrawer() {
+  if (!drawerOpen()) return;
+  $("lists-nav").classList.remove("open");
+  $("scrim").hidden = true;
+  $("lists-toggle").setAttribute("aria-expanded", "false");
+  document.querySelector(".bar").inert = $("main-col").inert = false;
+  if (!WIDE.matches) $("lists-toggle").focus();
+}
+
+/** After the list shown went: the focus on the list shown now, in the sidebar. */
+function focusChosen() {
+  const b = $("lists-nav").querySelector('[aria-current="true"]');
+  if (b) b.focus();
 }
 
 async function chooseList(id) {
@@ -698,33 +744,44 @@ async function listAction(fn) {
 
 async function loadMembers(l) {
   const ul = $("members");
+  if (ul.dataset.of !== l.id) {
+    ul.textContent = ""; // not the last list's members while this one's are read
+    $("members-title").hidden = true;
+  }
+  ul.dataset.of = l.id;
+  const mine = l.role === "owner";
   try {
     const res = await api("GET", `/lists/${l.id}/members`, { signal: reads.signal });
     const members = await res.json();
     if (l.id !== chosen) return;
     ul.textContent = "";
-    for (const m of members.filter((m) => m.role !== "owner")) {
+    for (const m of members.filter((m) => m.username !== owner)) {
       const li = document.createElement("li");
       const name = document.createElement("span");
       name.textContent = m.username;
       const role = document.createElement("span");
       role.className = "role";
-      role.textContent = m.role === "editor" ? "can edit" : "can view";
-      const b = document.createElement("button");
-      b.type = "button";
-      b.className = "btn quiet";
-      b.textContent = "Remove";
-      b.setAttribute("aria-label", `Remove ${m.username}`);
-      b.addEventListener("click", () =>
-        listAction(async () => {
-          await api("DELETE", `/lists/${l.id}/members/${encodeURIComponent(m.username)}`);
-          say(`${m.username} no longer shares “${l.name}”.`);
-          await loadMembers(l);
-        })
-      );
-      li.append(name, role, b);
+      role.textContent = m.role === "owner" ? "owner" : m.role === "editor" ? "can edit" : "can view";
+      li.append(name, role);
+      if (mine) {
+        const b = document.createElement("button");
+        b.type = "button";
+        b.className = "btn quiet";
+        b.textContent = "Remove";
+        b.setAttribute("aria-label", `Remove ${m.username}`);
+        b.addEventListener("click", () =>
+          listAction(async () => {
+            await api("DELETE", `/lists/${l.id}/members/${encodeURIComponent(m.username)}`);
+            say(`${m.username} no longer shares “${l.name}”.`);
+            await loadMembers(l);
+            $("share-user").focus(); // the button went with its row
+          })
+        );
+        li.append(b);
+      }
       ul.append(li);
     }
+    $("members-title").hidden = !ul.children.length;
   } catch (_) {
     /* shown again at the next choice */
   }
@@ -775,6 +832,7 @@ function deleteList() {
   listAction(async () => {
     await api("DELETE", `/lists/${l.id}`);
     await backToInbox();
+    focusChosen();
     say(`Deleted the list “${l.name}”.`);
   });
 }
@@ -785,6 +843,7 @@ function leaveList() {
   listAction(async () => {
     await api("DELETE", `/lists/${l.id}/members/${encodeURIComponent(owner)}`);
     await backToInbox();
+    focusChosen();
     say(`You left “${l.name}”.`);
   });
 }
@@ -1880,6 +1939,7 @@ function showView() {
   if (!token) return;
   const account = onAccount();
   const was = !$("account").hidden;
+  if (account) closeDrawer(); // (Back, with the drawer open)
   $("account").hidden = !account;
   $("todos").hidden = account;
   if (account && !was) openAccount();
@@ -2142,6 +2202,16 @@ $("rename-list").addEventListener("submit", renameList);
 $("share-form").addEventListener("submit", shareList);
 $("delete-list").addEventListener("click", deleteList);
 $("leave-list").addEventListener("click", leaveList);
+$("lists-toggle").addEventListener("click", openDrawer);
+$("lists-close").addEventListener("click", closeDrawer);
+$("scrim").addEventListener("click", closeDrawer);
+document.addEventListener("keydown", (e) => {
+  if (e.key === "Escape" && drawerOpen()) {
+    e.preventDefault();
+    closeDrawer();
+  }
+});
+WIDE.addEventListener("change", () => WIDE.matches && closeDrawer()); // a phone turned sideways
 $("clear-completed").addEventListener("click", clearCompleted);
 window.addEventListener("hashchange", showView);
 $("pw-form").addEventListener("submit", changePassword);

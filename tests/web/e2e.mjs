@@ -274,6 +274,18 @@ async function visible(page, selector) {
   return page.locator(selector).isVisible();
 }
 
+/** A list's button in the sidebar (on a phone, in the drawer), by its name. */
+const listItem = (page, name) => page.locator("#lists-nav .list-item", { hasText: name });
+/** The sidebar's button of the list shown, if it is `name`. */
+const chosenList = (page, name) => page.locator('#lists-nav .list-item[aria-current="true"]', { hasText: name });
+
+/** Opens the sidebar's “Manage this list” (rename, share, members, delete, leave) unless open. */
+async function manage(page) {
+  const more = page.locator("#list-more");
+  await more.waitFor();
+  if (!(await more.evaluate((d) => d.open))) await more.locator("summary").click();
+}
+
 async function signUp(page, username) {
   await page.getByRole("button", { name: "Create an account" }).click();
   await page.getByLabel("Username").fill(username);
@@ -732,36 +744,37 @@ async function main() {
   });
 
 
+  let bctx; // Ben's browser, beside Ada's, for the steps of lists shared between them
+  let bp;
   await step("lists: a list shared with a second person in another browser shows both people's todos live; a viewer only reads; leaving and deleting end it", async () => {
-    const bctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    bctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     cleanups.unshift(() => bctx.close());
-    const bp = await bctx.newPage();
+    bp = await bctx.newPage();
     bp.setDefaultTimeout(5000);
     watchPage(bp, problems);
     await bp.goto(base + "/");
     await bp.getByRole("heading", { name: "Log in" }).waitFor();
     await signUp(bp, "ben");
-    const tab = (p, name) => p.locator(".list-tab", { hasText: name });
-    check((await tab(bp, "Inbox").count()) === 1, "Ben has no Inbox tab");
+    check((await listItem(bp, "Inbox").count()) === 1, "Ben has no Inbox in his sidebar");
 
     // Ada makes a list and shares it with Ben, who may change it.
-    await page.locator("#list-more > summary").click();
     await page.getByLabel("New list").fill("Groceries");
     await page.getByRole("button", { name: "Add list" }).click();
-    await page.locator('.list-tab[aria-current="true"]', { hasText: "Groceries" }).waitFor();
+    await chosenList(page, "Groceries").waitFor();
+    await manage(page);
     await page.getByLabel("Share with (their name)").fill("ben");
     await page.getByLabel("Role").selectOption("editor");
     await page.getByRole("button", { name: "Share", exact: true }).click();
     await page.locator("#members li", { hasText: "ben" }).waitFor();
     await addTodo(page, "Oat milk");
-    await tab(page, "Inbox").click();
+    await listItem(page, "Inbox").click();
     await expectShown(page, []);
-    await tab(page, "Groceries").click();
+    await listItem(page, "Groceries").click();
     await expectShown(page, ["Oat milk"]);
 
     // Ben's page learns of the list from the change to it, and shows its todos.
-    await tab(bp, "Groceries").waitFor();
-    await tab(bp, "Groceries").click();
+    await listItem(bp, "Groceries").waitFor();
+    await listItem(bp, "Groceries").click();
     await expectShown(bp, ["Oat milk"]);
     // What each adds shows on the other's page within a second.
     await addTodo(bp, "Bread");
@@ -778,23 +791,268 @@ async function main() {
     await page.getByRole("button", { name: "Share", exact: true }).click();
     await page.locator("#members li", { hasText: "can view" }).waitFor();
     await bp.reload();
-    await tab(bp, "Groceries").waitFor();
+    await listItem(bp, "Groceries").waitFor();
     await until(async () => !(await visible(bp, "#new-form")), "the add form to go for a viewer");
     await expectShown(bp, ["Oat milk", "Bread", "Eggs"]);
 
     // Ben leaves: the list goes from his page; Ada deletes it, and its todos go with it.
-    await bp.locator("#list-more > summary").click();
+    await manage(bp);
     await bp.getByRole("button", { name: "Leave this list" }).click();
-    await until(async () => (await tab(bp, "Groceries").count()) === 0, "Groceries to leave Ben's page");
+    await until(async () => (await listItem(bp, "Groceries").count()) === 0, "Groceries to leave Ben's page");
     check(await visible(bp, "#new-form"), "Ben's Inbox takes todos again");
     page.once("dialog", (d) => d.accept());
     await page.getByRole("button", { name: "Delete this list" }).click();
-    await until(async () => (await tab(page, "Groceries").count()) === 0, "Groceries to go from Ada's page");
-    await page.locator('.list-tab[aria-current="true"]', { hasText: "Inbox" }).waitFor();
+    await until(async () => (await listItem(page, "Groceries").count()) === 0, "Groceries to go from Ada's page");
+    await chosenList(page, "Inbox").waitFor();
+    const inbox = await chosenList(page, "Inbox").getAttribute("data-list");
+    await until(async () => (await page.evaluate(() => document.activeElement.dataset.list)) === inbox, "the focus to go to the Inbox after deleting the list shown");
     const left = await api(base, token, "GET", "/todos?limit=1000");
     check(left.length === 0, `the list's todos were not deleted with it: ${JSON.stringify(left)}`);
-    await page.locator("#list-more > summary").click(); // closed again, as the next steps expect
+  });
+
+  await step("lists: on a desktop a sidebar beside the todos (Inbox, yours, shared with you by whom) manages the list shown; on a phone it is a drawer that Lists opens and choosing a list, ×, Escape or a tap beside it close", async () => {
+    const nav = page.getByRole("navigation", { name: "Lists" });
+    const toggle = page.getByRole("button", { name: "Lists", exact: true });
+    const title = page.locator("#list-title");
+    const names = (where) => page.locator(`${where} .list-item .name`).allTextContents();
+    const benToken = await apiLogin(base, "ben");
+    // Ada's own lists are made in the sidebar; Ben shares one with her, which her page learns of
+    // when something in it changes.
+    for (const name of ["Home", "Work"]) {
+      await page.getByLabel("New list").fill(name);
+      await page.getByRole("button", { name: "Add list" }).click();
+      await chosenList(page, name).waitFor();
+    }
+    const trip = await api(base, benToken, "POST", "/lists", { name: "Trip" });
+    await api(base, benToken, "PUT", `/lists/${trip.id}/members/${user}`, { role: "editor" });
+    await api(base, benToken, "POST", "/todos", { description: "Book the ferry", list: trip.id });
+    await listItem(page, "Trip").waitFor();
+
+    // Wide: the sidebar stands beside the list, no Lists button, no close button.
+    check(await nav.isVisible(), "no sidebar on a desktop");
+    check((await toggle.isHidden()) && (await page.locator("#lists-close").isHidden()), "a Lists or a close button beside the sidebar on a desktop");
+    const side = await nav.boundingBox();
+    const card = await page.locator(".list-card").boundingBox();
+    check(side.x + side.width <= card.x && side.y < card.y + card.height && card.y < side.y + side.height, `the sidebar ${JSON.stringify(side)} is not beside the list ${JSON.stringify(card)}`);
+    check((await names("#lists")).join() === "Inbox,Home,Work", `Ada's lists: ${await names("#lists")}`);
+    check((await names("#shared-lists")).join() === "Trip", `shared with Ada: ${await names("#shared-lists")}`);
+    check(spaced(await listItem(page, "Trip").textContent()) === "Trip from ben", `the shared list says ${await listItem(page, "Trip").textContent()}`);
+    check(await page.getByRole("heading", { name: "Shared with you" }).isVisible(), "no “Shared with you” over the lists shared with Ada");
+    check((await page.locator('#lists-nav [aria-current="true"]').count()) === 1 && (await chosenList(page, "Work").count()) === 1, "not only the list shown is marked current");
+    // Choosing a list shows its todos, and a todo added goes into it.
+    await listItem(page, "Home").click();
+    await chosenList(page, "Home").waitFor();
+    check((await title.textContent()) === "Home", `the title says ${await title.textContent()}`);
+    await addTodo(page, "Hang the shelf");
+    await listItem(page, "Inbox").click();
+    await expectShown(page, []);
+    await listItem(page, "Trip").click();
+    await expectShown(page, ["Book the ferry"]);
+    check(spaced(await title.textContent()) === "Trip from ben", `the title says ${await title.textContent()}`);
+    // Its members and Leave, from the sidebar; no renaming or sharing of someone else's list.
+    await manage(page);
+    await page.locator("#members li", { hasText: "ben" }).filter({ hasText: "owner" }).waitFor();
+    check((await page.getByRole("button", { name: "Leave this list" }).isVisible()) && (await page.getByLabel("Share with (their name)").isHidden()) && (await page.getByLabel("Name of this list").isHidden()), "a shared list offers what only its owner may do");
+    check((await page.locator("#members").getByRole("button").count()) === 0, "a member may remove others");
+    // Ada's own list: renamed and shared from the sidebar, its members listed with Remove.
+    await listItem(page, "Home").click();
+    await page.getByLabel("Name of this list").fill("Home and garden");
+    await page.getByRole("button", { name: "Rename" }).click();
+    await chosenList(page, "Home and garden").waitFor();
+    await page.getByLabel("Share with (their name)").fill("ben");
+    await page.getByLabel("Role").selectOption("viewer");
+    await page.getByRole("button", { name: "Share", exact: true }).click();
+    await page.locator("#members li", { hasText: "ben" }).getByRole("button", { name: "Remove ben" }).waitFor();
+    await expectShown(page, ["Hang the shelf"]);
+    await page.evaluate(() => document.activeElement && document.activeElement.blur());
+    await page.mouse.move(1279, 799);
+    await page.screenshot({ path: path.join(SHOTS, "lists-light.png"), fullPage: true });
+    await axe(page, "the sidebar with a list's members (light)");
+    await page.locator("#list-more > summary").click(); // closed again
+
+    // Narrow (a phone): the sidebar is a drawer, closed at first.
+    await page.setViewportSize({ width: 390, height: 844 });
+    check(await nav.isHidden(), "the sidebar does not go out of sight at once on a phone (it slides over the page)");
+    check(await toggle.isVisible(), "no Lists button on a phone");
+    check((await toggle.getAttribute("aria-expanded")) === "false" && (await toggle.getAttribute("aria-controls")) === "lists-nav", "the Lists button does not say what it opens or that it is closed");
+    check((await listItem(page, "Inbox").isHidden()) && (await page.locator("#scrim").isHidden()), "the closed drawer is seen");
+    check(await rowOf(page, "Hang the shelf").isVisible(), "the todos are not shown beside the closed drawer");
+    const focusedInDrawer = () => page.evaluate(() => !!document.activeElement.closest("#lists-nav"));
+    const focusedOnToggle = () => page.evaluate(() => document.activeElement.id === "lists-toggle");
+    const opened = async () => {
+      await toggle.click();
+      await until(async () => (await nav.isVisible()) && (await toggle.getAttribute("aria-expanded")) === "true", "the drawer to open");
+      await until(async () => (await nav.boundingBox()).x === 0, "the drawer to slide in"); // over the page's left side
+      check(await focusedInDrawer(), "the focus did not move into the opened drawer");
+      check(await page.evaluate(() => document.getElementById("main-col").inert && document.querySelector(".bar").inert), "the page behind the open drawer can be reached");
+    };
+    const closed = async (how) => {
+      await until(async () => !(await nav.isVisible()) && (await toggle.getAttribute("aria-expanded")) === "false", `the drawer to close by ${how}`);
+      check(await focusedOnToggle(), `the focus did not come back to Lists after ${how}`);
+      check(await page.evaluate(() => !document.getElementById("main-col").inert), `the page stays inert after ${how}`);
+    };
+    await opened();
+    const drawer = await nav.boundingBox();
+    check(drawer.width < 390 && drawer.height === 844, `the drawer is not a column over the page: ${JSON.stringify(drawer)}`);
+    const over = await page.evaluate(([x, y]) => !!document.elementFromPoint(x, y).closest("#lists-nav"), [drawer.x + drawer.width / 2, 400]);
+    check(over, "the drawer is not on top of the todos");
+    check((await page.evaluate(() => document.activeElement.textContent)) === "Home and garden", "the focus is not on the list shown");
+    await page.evaluate(() => document.activeElement && document.activeElement.blur());
+    await page.screenshot({ path: path.join(SHOTS, "drawer-light.png") });
+    await axe(page, "the open drawer on a phone (light)");
+    await page.keyboard.press("Escape");
+    await closed("Escape");
+    // Choosing a list shows its todos and closes the drawer.
+    await opened();
+    await listItem(page, "Trip").click();
+    await closed("choosing a list");
+    await expectShown(page, ["Book the ferry"]);
+    check(spaced(await title.textContent()) === "Trip from ben", `the title says ${await title.textContent()}`);
+    await opened();
+    await page.getByRole("button", { name: "Close the lists" }).click();
+    await closed("its close button");
+    await opened();
+    await page.mouse.click(380, 600); // beside the drawer, on the dimmed page
+    await closed("a tap beside it");
+    // An open drawer turned wide (a phone turned sideways, a window widened) is a sidebar again.
+    await opened();
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await until(async () => (await page.locator("#lists-toggle").getAttribute("aria-expanded")) === "false" && !(await page.evaluate(() => document.getElementById("main-col").inert)), "the drawer to become the sidebar");
+    check(await nav.isVisible(), "no sidebar after widening");
+    await listItem(page, "Inbox").click();
+    await chosenList(page, "Inbox").waitFor();
+  });
+
+  await step("lists: a conflict between two people: Ben's change made offline meets Ada's in the POST /batch (412), his page shows both and he keeps his or hers", async () => {
+    const benToken = await apiLogin(base, "ben");
+    // Ada makes a list and shares it with Ben as an editor; both have it open.
+    await page.getByLabel("New list").fill("Camping");
+    await page.getByRole("button", { name: "Add list" }).click();
+    await chosenList(page, "Camping").waitFor();
+    await manage(page);
+    await page.getByLabel("Share with (their name)").fill("ben");
+    await page.getByLabel("Role").selectOption("editor");
+    await page.getByRole("button", { name: "Share", exact: true }).click();
+    await page.locator("#members li", { hasText: "can edit" }).waitFor();
+    await page.locator("#list-more > summary").click();
+    await addTodo(page, "Book the campsite");
+    await addTodo(page, "Buy gas canisters");
+    await listItem(bp, "Camping").waitFor();
+    await listItem(bp, "Camping").click();
+    await expectShown(bp, ["Book the campsite", "Buy gas canisters"]);
+    const camping = (await api(base, token, "GET", "/lists")).find((l) => l.name === "Camping");
+    const storedAs = async (uid) => (await api(base, benToken, "GET", `/todos?list=${camping.id}&limit=1000`)).find((t) => t.uid === uid);
+    const campsite = (await api(base, token, "GET", `/todos?list=${camping.id}&limit=1000`)).find((t) => t.description === "Book the campsite");
+    const sent = [];
+    const onRequest = (r) => {
+      const url = new URL(r.url());
+      if (r.method() === "POST" && url.pathname === "/batch") sent.push("batch");
+      if (r.method() === "PATCH" && url.pathname.startsWith("/todos/")) sent.push("patch");
+    };
+    bp.on("requestfinished", onRequest); // answered: tries made offline fail
+
+    /** Ben, offline, changes the campsite to `his` (and the canisters' state, so that two
+        changes wait); Ada changes it to `hers`; Ben comes back: one batch, 412 for the first. */
+    const clash = async (mine, his, hers) => {
+      sent.length = 0;
+      await bctx.setOffline(true);
+      await bp.locator("#banner").waitFor();
+      await editTodo(bp, mine, his);
+      await advance(bp, "Buy gas canisters");
+      const queued = JSON.parse(await bp.evaluate(() => sessionStorage.getItem("checkoff-queue"))).ops;
+      check(queued.length === 2 && queued.every((o) => o.kind === "patch"), `Ben's queue: ${JSON.stringify(queued)}`);
+      await editTodo(page, mine, hers);
+      await settled(page);
+      check((await storedAs(campsite.uid)).description === hers, "Ada's change did not reach the server");
+      await bctx.setOffline(false);
+      const row = rowOf(bp, his);
+      await row.locator(".meta.bad").waitFor({ timeout: 8000 });
+      const said = spaced(await row.locator(".meta").textContent());
+      check(said === `Not saved: it was changed elsewhere in the meantime. Yours: “${his}”. Theirs: “${hers}”.`, `Ben's page says: ${said}`);
+      check(sent.join() === "batch", `Ben's queue went out as ${sent}`);
+      // The batch's other change was made; the clashing one was not.
+      await until(async () => (await bp.locator("#list > li.pending:not(.failed)").count()) === 0, "the rest of the queue to be sent");
+      check((await storedAs(campsite.uid)).description === hers, "the change refused with 412 overwrote Ada's");
+      check(await rowOf(page, hers).isVisible(), "Ada's page lost her version");
+      return row;
+    };
+
+    // Keep mine: the server takes Ben's version, and Ada's page shows it live.
+    let row = await clash("Book the campsite", "Book the campsite for Friday", "Book the campsite for Saturday");
+    const canisters = (await api(base, token, "GET", `/todos?list=${camping.id}&limit=1000`)).find((t) => t.description === "Buy gas canisters");
+    check(canisters.state === "started", `the batch's other change is not stored: ${canisters.state}`);
+    await row.getByRole("button", { name: /^Keep mine/ }).click();
+    await settled(bp);
+    check(await row.locator(".meta.bad").isHidden(), "the conflict stays after Keep mine");
+    check((await storedAs(campsite.uid)).description === "Book the campsite for Friday", "Keep mine did not store Ben's version");
+    await rowOf(page, "Book the campsite for Friday").waitFor({ timeout: 1500 });
+    check(sent.join() === "batch,patch", `Keep mine went out as ${sent}`);
+
+    // Keep theirs: Ben's page shows Ada's version, which the server keeps; nothing waits.
+    row = await clash("Book the campsite for Friday", "Book the campsite for Sunday", "Book the campsite for Monday");
+    await row.getByRole("button", { name: /^Keep theirs/ }).click();
+    await rowOf(bp, "Book the campsite for Monday").waitFor();
+    check((await rowOf(bp, "Book the campsite for Sunday").count()) === 0, "Ben's version stays on his page after Keep theirs");
+    check((await bp.locator("#list .meta.bad").count()) === 0, "a conflict stays after Keep theirs");
+    check((await bp.evaluate(() => queue.length)) === 0, "a change still waits after Keep theirs");
+    await bp.waitForTimeout(300);
+    check(sent.join() === "batch", `Keep theirs sent ${sent}`);
+    check((await storedAs(campsite.uid)).description === "Book the campsite for Monday", "the server lost Ada's version");
+    check(await rowOf(page, "Book the campsite for Monday").isVisible(), "Ada's page lost her version");
+    bp.off("requestfinished", onRequest);
+  });
+
+  await step("lists: where live events are unavailable (501, as under Lambda), what Ada does in a list shared with Ben shows on his page within seconds through GET /sync?since=, without reading whole lists", async () => {
+    const unavailable = (route) => route.fulfill({ status: 501, contentType: "application/json", body: JSON.stringify({ message: "Live events are not available here" }) });
+    const open = async (ctx) => {
+      const p = await ctx.newPage();
+      p.setDefaultTimeout(5000);
+      watchPage(p, problems);
+      await p.route("**/todos/events", unavailable);
+      const seen = { synced: false, syncs: 0, reads: 0 };
+      p.on("requestfinished", (r) => new URL(r.url()).pathname === "/sync" && (seen.synced = true));
+      p.on("request", (r) => {
+        const url = new URL(r.url());
+        if (url.pathname === "/sync" && url.searchParams.has("since")) seen.syncs++;
+        if (r.method() === "GET" && url.pathname === "/todos" && url.search) seen.reads++; // a whole list
+      });
+      await p.goto(base + "/");
+      await listItem(p, "Camping").click();
+      await chosenList(p, "Camping").waitFor();
+      await until(() => seen.synced, "the first poll of /sync", 8000); // its token is held
+      return [p, seen];
+    };
+    const [[ap, adaSaw], [bq, benSaw]] = await Promise.all([open(context), open(bctx)]);
+    await expectShown(bq, await texts(ap));
+    const times = [];
+    const within = async (what, probe) => {
+      const t = Date.now();
+      await until(probe, what, 6000);
+      times.push(`${what} ${Date.now() - t} ms`);
+    };
+    benSaw.reads = benSaw.syncs = 0;
+    await addTodo(ap, "Pack the stove");
+    await within("created", async () => (await rowOf(bq, "Pack the stove").count()) === 1);
+    await settled(ap);
+    await editTodo(ap, "Pack the stove", "Pack the small stove");
+    await within("changed", async () => (await rowOf(bq, "Pack the small stove").count()) === 1);
+    await advance(ap, "Pack the small stove");
+    await advance(ap, "Pack the small stove");
+    await within("completed", async () => (await rowOf(bq, "Pack the small stove").getAttribute("data-state")) === "completed");
+    check(benSaw.reads === 0, `Ben's page read whole lists ${benSaw.reads} times while polling`);
+    check(benSaw.syncs >= 2, `Ben's page asked /sync?since= only ${benSaw.syncs} times`);
+    const polls = benSaw.syncs;
+    // And the other way: what Ben adds shows on Ada's page the same way.
+    adaSaw.reads = 0;
+    await addTodo(bq, "Bring the map");
+    await within("Ben's on Ada's page", async () => (await rowOf(ap, "Bring the map").count()) === 1);
+    check(adaSaw.reads === 0, `Ada's page read whole lists ${adaSaw.reads} times while polling`);
+    console.log(`     polled: ${times.join(", ")}; Ben's page: ${polls} GET /sync?since=, 0 list reads`);
+    await ap.close();
+    await bq.close();
     await bctx.close();
+    await listItem(page, "Inbox").click();
+    await chosenList(page, "Inbox").waitFor();
   });
 
   // ---- planning: due dates, priority, notes, the person's order, search and date views. The
