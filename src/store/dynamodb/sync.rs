@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use uuid::Uuid;
 
 use super::DynamoStore;
-use super::attempts::attempt;
+use super::attempts::attempt_once_done;
 use super::error::from_write;
 use super::items::{EXPIRES, Item, PK, SK, n, s, todo_from_item, user_pk};
 use super::request::{TRANSACT_BUDGET, TRANSACTION_LIMIT, built};
@@ -111,18 +111,36 @@ impl DynamoStore {
         changed: &[TodoChange],
         deadline: tokio::time::Instant,
     ) -> StoreResult<()> {
+        let item = entry_item(owner, todos_fields(changed));
+        let key = super::request::key_of(&item);
         let put = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(entry_item(owner, todos_fields(changed))));
-        // A new key: a try after a lost answer only puts it again, and an entry put without
-        // its write is harmless, so a failure is "nothing done".
-        match tokio::time::timeout_at(deadline, attempt(put)).await {
-            Ok(attempted) => attempted
-                .result
-                .map(|_| ())
-                .map_err(|e| from_write(e, false)),
+            .set_item(Some(item));
+        // An entry put without its write is harmless, so a failure is "nothing done". After a
+        // lost answer the entry is looked for rather than put again: it is there more often
+        // than not, and the write behind it has the rest of the deadline.
+        let put_once = async {
+            for _ in 0..2 {
+                let attempted = attempt_once_done(put.clone()).await;
+                match attempted.result {
+                    Ok(_) => return Ok(()),
+                    Err(_) if attempted.lost && self.get(key.clone()).await?.is_some() => {
+                        return Ok(());
+                    }
+                    Err(e) if attempted.lost => {
+                        tracing::debug!(error = %e, "an entry not found after a lost answer")
+                    }
+                    Err(e) => return Err(from_write(e, false)),
+                }
+            }
+            Err(StoreError::Unavailable(
+                "the change log did not answer".into(),
+            ))
+        };
+        match tokio::time::timeout_at(deadline, put_once).await {
+            Ok(done) => done,
             Err(_) => Err(StoreError::Unavailable(
                 "the change log did not answer in time".into(),
             )),
