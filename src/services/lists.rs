@@ -108,10 +108,13 @@ impl Todos {
     ) -> ServiceResult<TodoList> {
         let expected = self.list_version(caller, id, expected).await?;
         self.limits().write(caller)?;
-        self.store()
+        let renamed = self
+            .store()
             .rename_list(&caller.owner, id, name, expected, Timestamp::now())
             .await
-            .map_err(list_error)
+            .map_err(list_error)?;
+        self.tell_list(&caller.owner, id, Vec::new(), true);
+        Ok(renamed)
     }
 
     /// Deletes one of the caller's lists with every todo in it; how many todos went.
@@ -123,12 +126,14 @@ impl Todos {
     ) -> ServiceResult<u64> {
         let expected = self.list_version(caller, id, expected).await?;
         self.limits().write(caller)?;
+        let members = self.members_before(&caller.owner, id).await?;
         let deleted = self
             .store()
             .delete_list(&caller.owner, id, expected)
             .await
             .map_err(list_error)?;
         self.many_changed(caller, deleted);
+        self.tell_list(&caller.owner, id, members, true);
         Ok(deleted)
     }
 

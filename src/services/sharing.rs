@@ -193,12 +193,14 @@ impl Todos {
             since: profile.created_at,
             added_at: Timestamp::now(),
         };
-        match self.store().put_member(&membership).await {
+        let new = match self.store().put_member(&membership).await {
             Err(StoreError::NoList) => Err(NO_LIST),
             // The account went, or is another one of that name now.
             Err(StoreError::NotFound) => Err(ServiceError::NotFound("User not found")),
             other => other.map_err(Into::into),
-        }
+        }?;
+        self.tell_list(&caller.owner, id, Vec::new(), true);
+        Ok(new)
     }
 
     /// Who can reach list `id`: its owner first, then its members by name.
@@ -240,10 +242,17 @@ impl Todos {
             _ => return Err(OWNER_ONLY),
         }
         self.limits().write(caller)?;
+        let leaving = self.members_before(&access.owner, id).await?;
+        let leaving = leaving
+            .into_iter()
+            .filter(|m| m.member == *member)
+            .collect();
         match self.store().remove_member(&access.owner, id, member).await {
-            Err(StoreError::NotFound) => Err(ServiceError::NotFound("Member not found")),
-            other => other.map_err(Into::into),
+            Err(StoreError::NotFound) => return Err(ServiceError::NotFound("Member not found")),
+            other => other?,
         }
+        self.tell_list(&access.owner, id, leaving, true);
+        Ok(())
     }
 
     /// A todo in a list shared with the caller, with their role there.

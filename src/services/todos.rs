@@ -10,7 +10,8 @@ use super::error::{ServiceError, ServiceResult};
 use super::limits::AccountLimits;
 use crate::auth::Decision;
 use crate::domain::{
-    DueFilter, ListId, Position, Timestamp, Todo, TodoPatch, TodoQuery, TodoState, Username,
+    DueFilter, ListId, Membership, Position, Timestamp, Todo, TodoPatch, TodoQuery, TodoState,
+    Username,
 };
 use crate::store::{ChangeClock, Page, PageRequest, Placement, Remembered, Store, StoreError};
 
@@ -448,21 +449,58 @@ impl Todos {
     /// Tells the live streams of the members of `owner`'s `list`, if it is shared, that a
     /// todo in it changed (after the answer: the members are read then).
     fn tell_members(&self, owner: &Username, list: ListId) {
+        self.tell_list(owner, list, Vec::new(), false);
+    }
+
+    /// Tells the live streams of everyone who can see `owner`'s `list` — its members as they
+    /// are after the answer, and `also` (members it no longer has, read before the change),
+    /// and with `owner_too` the owner's account (whose other devices show the list) — that
+    /// it changed, so that each page reads again at once. Only a hint: what is read then goes
+    /// through the grants as they are.
+    pub(super) fn tell_list(
+        &self,
+        owner: &Username,
+        list: ListId,
+        also: Vec<Membership>,
+        owner_too: bool,
+    ) {
         if list == ListId::inbox_of(owner) || !self.feed.heard() {
             return;
         }
         let (store, feed) = (Arc::clone(&self.store), Arc::clone(&self.feed));
         let owner = owner.clone();
         tokio::spawn(async move {
-            match store.members_of(&owner, list).await {
-                Ok(members) => {
-                    for m in members {
-                        feed.hint(&m.member, m.since);
-                    }
+            let told = async {
+                if owner_too && let Some(profile) = store.get_user(&owner).await? {
+                    feed.hint(&owner, profile.created_at);
                 }
-                Err(error) => tracing::warn!(%owner, %list, %error, "members not told of a change"),
+                for m in store
+                    .members_of(&owner, list)
+                    .await?
+                    .into_iter()
+                    .chain(also)
+                {
+                    feed.hint(&m.member, m.since);
+                }
+                Ok::<(), StoreError>(())
+            };
+            if let Err(error) = told.await {
+                tracing::warn!(%owner, %list, %error, "members not told of a change");
             }
         });
+    }
+
+    /// The members of `owner`'s `list` before a change that may end their access, to be told
+    /// of it after (none when no stream listens here).
+    pub(super) async fn members_before(
+        &self,
+        owner: &Username,
+        list: ListId,
+    ) -> ServiceResult<Vec<Membership>> {
+        if list == ListId::inbox_of(owner) || !self.feed.heard() {
+            return Ok(Vec::new());
+        }
+        Ok(self.store.members_of(owner, list).await?)
     }
 
     pub(super) fn store(&self) -> &dyn Store {

@@ -655,6 +655,8 @@ async fn a_members_stream_is_told_of_changes_in_the_list_until_the_share_ends() 
     )
     .await;
     assert_eq!(removed.status(), StatusCode::NO_CONTENT);
+    // The removal itself is the last hint Bob hears of the list.
+    assert_eq!(stream.next(within).await.expect("a hint").1, "reset");
     assert_eq!(
         add(&app, &alice, &list, "after").await.status(),
         StatusCode::CREATED
@@ -665,6 +667,80 @@ async fn a_members_stream_is_told_of_changes_in_the_list_until_the_share_ends() 
             .await
             .is_none()
     );
+}
+
+#[tokio::test]
+async fn changes_to_a_shared_list_itself_are_told_to_those_who_see_it_at_once() {
+    let app = TestApp::spawn().await;
+    let alice = person(&app, "alice").await;
+    let bob = person(&app, "bob").await;
+    let list = make_list(&app, &alice, "Trip").await;
+    let mut bobs = crate::helpers::Stream::open(&app, &bob.token, None).await;
+    let mut alices = crate::helpers::Stream::open(&app, &alice.token, None).await;
+    let within = std::time::Duration::from_secs(2);
+    let quiet = std::time::Duration::from_millis(500);
+    async fn hinted(stream: &mut crate::helpers::Stream, within: std::time::Duration) -> bool {
+        matches!(stream.next(within).await, Some((_, name, _)) if name == "reset")
+    }
+
+    // Shared with Bob, then his role changed: his pages read their lists again.
+    assert_eq!(
+        share(&app, &alice, &list, "bob", "editor").await,
+        StatusCode::CREATED
+    );
+    assert!(hinted(&mut bobs, within).await, "told of the new share");
+    assert_eq!(
+        share(&app, &alice, &list, "bob", "viewer").await,
+        StatusCode::OK
+    );
+    assert!(hinted(&mut bobs, within).await, "told of the new role");
+    // Renamed: Bob, and Alice's other devices.
+    let path = format!("/lists/{list}");
+    let renamed = send(
+        &app,
+        &alice,
+        Method::PATCH,
+        &path,
+        Some(json!({ "name": "Holiday" })),
+    )
+    .await;
+    assert_eq!(renamed.status(), StatusCode::OK);
+    assert!(hinted(&mut bobs, within).await, "Bob told of the rename");
+    // Alice's stream heard the share, the role and the rename: drain what she was told.
+    while alices.next(quiet).await.is_some() {}
+    // Bob leaves: Alice is told.
+    let left = send(
+        &app,
+        &bob,
+        Method::DELETE,
+        &format!("/lists/{list}/members/bob"),
+        None,
+    )
+    .await;
+    assert_eq!(left.status(), StatusCode::NO_CONTENT);
+    assert!(hinted(&mut alices, within).await, "Alice told Bob left");
+    while bobs.next(quiet).await.is_some() {}
+    // Shared again and deleted: Bob is told of the deletion, though he is no member after it.
+    assert_eq!(
+        share(&app, &alice, &list, "bob", "editor").await,
+        StatusCode::CREATED
+    );
+    assert!(hinted(&mut bobs, within).await);
+    let deleted = send(&app, &alice, Method::DELETE, &path, None).await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert!(hinted(&mut bobs, within).await, "Bob told of the deletion");
+    // A list no one else sees: nothing reaches Bob.
+    let own = make_list(&app, &alice, "Mine").await;
+    let renamed = send(
+        &app,
+        &alice,
+        Method::PATCH,
+        &format!("/lists/{own}"),
+        Some(json!({ "name": "Still mine" })),
+    )
+    .await;
+    assert_eq!(renamed.status(), StatusCode::OK);
+    assert!(bobs.next(quiet).await.is_none());
 }
 
 #[tokio::test]
