@@ -530,7 +530,7 @@ pub(super) async fn update(
     Ok((item_headers(&todo), Json(todo)).into_response())
 }
 
-/// Move a todo in your own order
+/// Move a todo in its owner's order (yours, or as an editor of a list shared with you)
 #[utoipa::path(post, path = "/todos/{uid}/move", tag = "todos", request_body = MoveTo,
     security(("token" = [])),
     params(("uid" = String, Path, format = Uuid),
@@ -539,7 +539,8 @@ pub(super) async fn update(
         (status = 200, body = Todo, description = "The moved item with its new `position` (see `sort=position`)", headers(("ETag"))),
         (status = 400, description = "Not exactly one of before and after, a todo moved next to itself, or an If-Match that is empty or malformed"),
         (status = 401, description = "Unauthorized"),
-        (status = 404, description = "No such todo of yours, to move or to move next to (the message says which)"),
+        (status = 403, description = "A viewer of the shared list the todo is in"),
+        (status = 404, description = "No such todo of yours or of a list shared with you, to move or to move next to (the message says which; next to: one of the same owner)"),
         (status = 412, description = "If-Match does not match"),
         (status = 429, description = "The account writes faster than its limit; see Retry-After"),
     ))]

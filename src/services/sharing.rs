@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::error::{ServiceError, ServiceResult};
 use super::lists::{Counted, NO_LIST, count_of};
-use super::todos::{Created, NOT_FOUND, Todos};
+use super::todos::{Created, NOT_BESIDE, NOT_FOUND, Todos};
 use crate::auth::Decision;
 use crate::domain::{
     ListCounts, ListId, Membership, Role, Timestamp, Todo, TodoList, TodoPatch, Username,
@@ -347,6 +347,29 @@ impl Todos {
         let read = [todo.version];
         self.update_as(&acting, uid, &patch, Some(expected.unwrap_or(&read)))
             .await
+    }
+
+    /// Who moves todo `uid` of a list shared with the caller next to `anchor`: its owner, as
+    /// the caller acts for them — if the caller is an editor there and the anchor is a todo
+    /// they can see of the same owner (else the owner's other todos could be probed by uid).
+    /// The move is counted against the caller's write rate here, the owner's when made.
+    pub(super) async fn moving_shared(
+        &self,
+        caller: &Decision,
+        uid: Uuid,
+        anchor: Uuid,
+    ) -> ServiceResult<Decision> {
+        let (todo, role) = self.shared_todo(caller, uid).await?;
+        if !role.writes() {
+            return Err(VIEWER);
+        }
+        match self.shared_todo(caller, anchor).await {
+            Ok((beside, _)) if beside.username == todo.username => {}
+            Ok(_) | Err(ServiceError::NotFound(_)) => return Err(NOT_BESIDE),
+            Err(other) => return Err(other),
+        }
+        self.limits().write(caller)?;
+        self.acting_for(caller, &todo.username).await
     }
 
     /// Deletes a todo in a list shared with the caller (as an editor).

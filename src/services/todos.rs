@@ -16,6 +16,11 @@ use crate::domain::{
 use crate::store::{ChangeClock, Page, PageRequest, Placement, Remembered, Store, StoreError};
 
 const TODO_NOT_FOUND: &str = "Todo not found";
+/// A move next to a todo the caller cannot reach (or one of another owner's).
+pub(super) const NOT_BESIDE: ServiceError = ServiceError::NotFound(
+    "The todo to move next to is not one of yours, nor in a list shared with you by its owner",
+);
+
 pub(super) const NOT_FOUND: ServiceError = ServiceError::NotFound(TODO_NOT_FOUND);
 
 /// Whether `e` says the caller has no such todo of their own (then it may be in a list shared
@@ -245,12 +250,17 @@ impl Todos {
                 "a todo cannot be moved next to itself".into(),
             ));
         }
+        // In a list shared with the caller, they move as its owner, in the owner's order.
+        let acting = match self.store.get_todo(&caller.owner, uid).await? {
+            Some(_) => caller.clone(),
+            None => self.moving_shared(caller, uid, anchor).await?,
+        };
         // A move the caller did not make conditional is tried again when a todo it read
         // changed meanwhile (another move into the same place): its answer is the order asked.
         let mut tries = 0;
         loop {
             tries += 1;
-            match self.place(caller, uid, anchor, before, expected).await {
+            match self.place(&acting, uid, anchor, before, expected).await {
                 Err(ServiceError::Changed) if expected.is_none() && tries < 3 => continue,
                 done => return done,
             }
@@ -273,11 +283,7 @@ impl Todos {
             return Err(ServiceError::Changed);
         }
         let anchor = match self.get(owner, anchor).await {
-            Err(ServiceError::NotFound(_)) => {
-                return Err(ServiceError::NotFound(
-                    "The todo to move next to is not one of yours",
-                ));
-            }
+            Err(ServiceError::NotFound(_)) => return Err(NOT_BESIDE),
             other => other?,
         };
         let beside = self.beside(owner, &anchor, before, uid, 1).await?;

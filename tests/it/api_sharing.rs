@@ -744,6 +744,66 @@ async fn changes_to_a_shared_list_itself_are_told_to_those_who_see_it_at_once() 
 }
 
 #[tokio::test]
+async fn an_editor_reorders_a_shared_list_and_no_one_else_does() {
+    let app = TestApp::spawn().await;
+    let (alice, bob, carol, list, milk) = household(&app).await;
+    let (_, eggs) = status_json(add(&app, &alice, &list, "eggs").await).await;
+    let eggs = eggs["uid"].as_str().unwrap().to_owned();
+    let private = app.create_todo(&alice.token, "private").await;
+    let private = private["uid"].as_str().unwrap().to_owned();
+    let dave = person(&app, "dave").await;
+    let by_position = async || {
+        let response = app
+            .list_todos(&alice.token, &format!("?list={list}&sort=position"))
+            .await;
+        let (status, body) = status_json(response).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body.as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["uid"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(by_position().await, [milk.clone(), eggs.clone()]);
+    let move_next = async |who: &Person, uid: &str, before: &str| {
+        let path = format!("/todos/{uid}/move");
+        send(
+            &app,
+            who,
+            Method::POST,
+            &path,
+            Some(json!({ "before": before })),
+        )
+        .await
+    };
+
+    // Bob, an editor, puts eggs first: the owner's order changes.
+    let moved = move_next(&bob, &eggs, &milk).await;
+    let (status, body) = status_json(moved).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["uid"], json!(eggs));
+    assert_eq!(by_position().await, [eggs.clone(), milk.clone()]);
+    // Carol, a viewer, may not; Dave, a stranger, hears of no such todo.
+    let refused = move_next(&carol, &milk, &eggs).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let stranger = move_next(&dave, &milk, &eggs).await;
+    let missing = move_next(&dave, &uuid::Uuid::now_v7().to_string(), &eggs).await;
+    assert_eq!(stranger.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        error_message(stranger, StatusCode::NOT_FOUND).await,
+        error_message(missing, StatusCode::NOT_FOUND).await
+    );
+    // Next to a todo of Alice's Bob cannot see: the answer of an anchor that does not exist.
+    let unseen = move_next(&bob, &milk, &private).await;
+    let nowhere = move_next(&bob, &milk, &uuid::Uuid::now_v7().to_string()).await;
+    assert_eq!(
+        error_message(unseen, StatusCode::NOT_FOUND).await,
+        error_message(nowhere, StatusCode::NOT_FOUND).await
+    );
+    assert_eq!(by_position().await, [eggs, milk]);
+}
+
+#[tokio::test]
 async fn an_account_has_at_most_a_hundred_lists_shared_with_it() {
     let app = TestApp::spawn().await;
     let bob = person(&app, "bob").await;
