@@ -4,12 +4,13 @@
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, IfMatch, ListPath, Principal, etag};
+use super::idempotency::IdempotencyKey;
 use super::json::Json;
 use crate::api::AppState;
 use crate::domain::{ListId, ListName, Role, Timestamp, TodoList, Username};
@@ -90,9 +91,11 @@ pub async fn list_lists(
 /// Make a list
 #[utoipa::path(post, path = "/lists", tag = "lists", request_body = ListFields,
     security(("token" = [])),
+    params(IdempotencyKey),
     responses(
-        (status = 201, body = ListView, description = "Made; `Location` names it", headers(("Location"), ("ETag"))),
-        (status = 400, description = "A name that is empty, too long or not one line"),
+        (status = 201, body = ListView, description = "Made; `Location` names it (`Idempotent-Replayed: true` when a request with the same key made it before)", headers(("Location"), ("ETag"))),
+        (status = 422, description = "The Idempotency-Key was used for another request (another name)"),
+        (status = 400, description = "A name that is empty, too long or not one line, or a malformed Idempotency-Key"),
         (status = 401, description = "Unauthorized"),
         (status = 403, description = "The account has as many lists as it may (100 besides the Inbox)"),
         (status = 429, description = "The account writes faster than its limit; see Retry-After"),
@@ -100,16 +103,27 @@ pub async fn list_lists(
 pub async fn create_list(
     State(app): State<AppState>,
     Principal(caller): Principal,
+    key: IdempotencyKey,
     ApiJson(fields): ApiJson<ListFields>,
-) -> ApiResult<impl IntoResponse> {
-    let list = app.todos.create_list(&caller, fields.name).await?;
-    let headers = list_headers(&list, true);
-    let counted = Counted {
-        list,
-        counts: Default::default(),
-        role: Role::Owner,
+) -> ApiResult<Response> {
+    let (list, before) = app
+        .todos
+        .create_list(&caller, fields.name, key.0.as_deref())
+        .await?;
+    let mut headers = list_headers(&list, true);
+    let counted = match before {
+        // Made by an earlier try: as it is now, counts and all.
+        true => {
+            headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+            app.todos.with_counts(list).await?
+        }
+        false => Counted {
+            list,
+            counts: Default::default(),
+            role: Role::Owner,
+        },
     };
-    Ok((StatusCode::CREATED, headers, Json(ListView::from(counted))))
+    Ok((StatusCode::CREATED, headers, Json(ListView::from(counted))).into_response())
 }
 
 /// One of your lists, or one shared with you

@@ -16,11 +16,22 @@ pub struct ListId(Uuid);
 
 /// The namespace of Inbox ids (UUID v5): any fixed value, never to change.
 const INBOX_NAMESPACE: Uuid = Uuid::from_u128(0x6a0f_3c1e_8d2b_4f47_9c55_e1b0_7a3d_2c90);
+/// The namespace of the ids of lists made with an idempotency key.
+const KEYED_NAMESPACE: Uuid = Uuid::from_u128(0x1d7e_52a4_0b3f_4c19_8e62_5f90_c4a8_173b);
 
 impl ListId {
     /// A new list's id.
     pub fn new() -> Self {
         Self(Uuid::new_v4())
+    }
+
+    /// The id of the list `owner`'s account (made at `account`) makes with idempotency `key`:
+    /// the same for every retry, so that one made by a try whose answer was lost is found
+    /// rather than made again.
+    pub fn keyed(owner: &Username, account: Option<Timestamp>, key: &str) -> Self {
+        let account = account.map(|at| at.to_string()).unwrap_or_default();
+        let name = format!("{owner}\n{account}\n{key}");
+        Self(Uuid::new_v5(&KEYED_NAMESPACE, name.as_bytes()))
     }
 
     /// The id of `owner`'s Inbox.
@@ -137,9 +148,14 @@ pub struct TodoList {
 impl TodoList {
     /// A new list of `owner`'s, made now.
     pub fn new(owner: Username, name: ListName) -> Self {
+        Self::with_id(ListId::new(), owner, name)
+    }
+
+    /// A new list of `owner`'s under a given id.
+    pub fn with_id(id: ListId, owner: Username, name: ListName) -> Self {
         let now = Timestamp::now();
         Self {
-            id: ListId::new(),
+            id,
             owner,
             name,
             created_at: now,

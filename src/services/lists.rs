@@ -80,8 +80,25 @@ impl Todos {
         }
     }
 
-    /// Makes a list of the caller's.
-    pub async fn create_list(&self, caller: &Decision, name: ListName) -> ServiceResult<TodoList> {
+    /// Makes a list of the caller's; with an idempotency `key`, under the id the key gives, so
+    /// that a retry finds the list an earlier try made (when its name is the one asked for:
+    /// else the key was used for another request). Whether it was made before.
+    pub async fn create_list(
+        &self,
+        caller: &Decision,
+        name: ListName,
+        key: Option<&str>,
+    ) -> ServiceResult<(TodoList, bool)> {
+        let id = match key {
+            Some(key) => {
+                let id = ListId::keyed(&caller.owner, caller.account, key);
+                if let Some(made) = self.store().get_list(&caller.owner, id).await? {
+                    return made_before(made, &name);
+                }
+                id
+            }
+            None => ListId::new(),
+        };
         self.limits().write(caller)?;
         // Racing creates may each pass the count; the bound is on what one account gathers.
         if self.store().lists_of(&caller.owner).await?.len() >= MAX_LISTS {
@@ -90,10 +107,17 @@ impl Todos {
                  delete one to make room"
             )));
         }
-        let list = TodoList::new(caller.owner.clone(), name);
+        let list = TodoList::with_id(id, caller.owner.clone(), name);
         match self.store().create_list(&list).await {
             Err(StoreError::NotFound) => Err(ServiceError::AccountGone),
-            other => other.map(|()| list).map_err(Into::into),
+            // A retry at the same moment made it first.
+            Err(StoreError::AlreadyExists) if key.is_some() => {
+                match self.store().get_list(&caller.owner, id).await? {
+                    Some(made) => made_before(made, &list.name),
+                    None => Err(ServiceError::KeyReused),
+                }
+            }
+            other => other.map(|()| (list, false)).map_err(Into::into),
         }
     }
 
@@ -184,5 +208,13 @@ fn list_error(e: StoreError) -> ServiceError {
         StoreError::NotFound => NO_LIST,
         StoreError::VersionMismatch { .. } => ServiceError::Changed,
         other => other.into(),
+    }
+}
+
+/// The list a request with the same idempotency key made, if it asked for the same name.
+fn made_before(made: TodoList, name: &ListName) -> ServiceResult<(TodoList, bool)> {
+    match made.name == *name {
+        true => Ok((made, true)),
+        false => Err(ServiceError::KeyReused),
     }
 }

@@ -408,3 +408,65 @@ async fn a_deleted_account_takes_its_lists_and_a_new_one_of_the_name_starts_empt
     assert_eq!(old.status(), StatusCode::NOT_FOUND);
     assert!(listed(&app, &token, "").await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_made_with_an_idempotency_key_is_made_once() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("alice").await;
+    let make = |key: &str, name: &str| {
+        app.authed(Method::POST, "/lists", &token)
+            .header("Idempotency-Key", key)
+            .json(&json!({ "name": name }))
+            .send()
+    };
+
+    // Sent three times at once, then once more: one list, every answer its own.
+    let tries: Vec<Response> =
+        futures_util::future::join_all((0..3).map(|_| make("trip-1", "Trip")))
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+    let mut ids = Vec::new();
+    for response in tries
+        .into_iter()
+        .chain([make("trip-1", "Trip").await.unwrap()])
+    {
+        let replayed = response.headers().contains_key("idempotent-replayed");
+        let location = response.headers().get("location").cloned();
+        let (status, body) = status_json(response).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(location.unwrap(), format!("/lists/{}", id(&body)).as_str());
+        ids.push((id(&body).to_owned(), replayed));
+    }
+    assert!(ids.iter().all(|(id, _)| *id == ids[0].0), "{ids:?}");
+    assert!(ids.last().unwrap().1, "a retry says it is one");
+    let names: Vec<String> = lists(&app, &token)
+        .await
+        .iter()
+        .map(|l| l["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["Inbox", "Trip"]);
+
+    // The same key for another list is refused; another key makes another list.
+    let reused = make("trip-1", "Work").await.unwrap();
+    let message = error_message(reused, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert!(message.contains("Idempotency-Key"), "{message}");
+    let other = make("trip-2", "Trip").await.unwrap();
+    assert_eq!(other.status(), StatusCode::CREATED);
+    assert_eq!(lists(&app, &token).await.len(), 3);
+    // Another account's same key is its own.
+    let bob = app.user_token("bob").await;
+    let theirs = app
+        .authed(Method::POST, "/lists", &bob)
+        .header("Idempotency-Key", "trip-1")
+        .json(&json!({ "name": "Trip" }))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_json(theirs).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_ne!(id(&body), ids[0].0);
+    let malformed = make("", "Trip").await.unwrap();
+    assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
+}
