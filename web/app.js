@@ -55,7 +55,7 @@ let leaving = false; // ending the session: nothing more goes out in the backgro
 let listEtag = "";
 let lists = []; // GET /lists: the Inbox first, then the person's lists, then those shared with them
 let chosen = ""; // the id of the list shown ("" until the lists are read: the Inbox)
-let queue = []; // {id, kind, uid?, body?, failed?, error?}
+let queue = []; // {id, kind, uid?, body?, base?, failed?, error?}
 let queueOwner = "";
 let notice = ""; // the last problem, shown until dismissed
 let seq = 0;
@@ -607,9 +607,11 @@ function shownHere(t) {
 async function loadLists() {
   if (!token || leaving) return;
   const res = await api("GET", "/lists", { signal: reads.signal });
+  const was = chosen && listShown();
   lists = await res.json();
   const wanted = chosen || sessionStorage.getItem(LIST_SHOWN) || "";
   chosen = lists.some((l) => l.id === wanted) ? wanted : lists.length ? lists[0].id : "";
+  if (was && was.id !== chosen) gone(was);
   drawLists();
 }
 
@@ -713,10 +715,16 @@ async function chooseList(id) {
 function lostList(l) {
   lists = lists.filter((x) => x.id !== l.id);
   chosen = lists.length ? lists[0].id : "";
-  problem(`“${l.name}” is no longer shared with you.`);
-  listEtag = "";
+  gone(l);
   drawLists();
   loadList().catch(() => {});
+}
+
+/** The list shown went elsewhere (deleted, or no longer shared with this person): the Inbox is
+    shown instead, and why is said. */
+function gone(l) {
+  listEtag = "";
+  problem(l.role === "owner" ? `The list “${l.name}” was deleted.` : `“${l.name}” is no longer shared with you.`);
 }
 
 /** After the list shown went (deleted, left): the lists read again, and the Inbox shown. */
@@ -1351,7 +1359,9 @@ function change(uid, body) {
     draw();
     return;
   }
-  enqueue({ kind: "patch", uid, body });
+  // The version it is made on: sent as If-Match, it never overwrites a change it did not see.
+  const known = todos.get(uid);
+  enqueue({ kind: "patch", uid, body, base: known ? known.version : undefined });
 }
 
 /** The todo's editor: its text in place, and below it the due date, priority and notes. */
@@ -1571,9 +1581,7 @@ async function sendBatch(ops) {
     const operations = ops.map((op) => {
       if (op.kind === "create") return { op: "create", todo: op.body, key: op.key };
       if (op.kind === "delete") return { op: "delete", uid: op.uid };
-      const known = todos.get(op.uid);
-      const ifMatch = known && !op.force ? `"${known.version}"` : undefined;
-      return { op: "update", uid: op.uid, changes: op.body, if_match: ifMatch };
+      return { op: "update", uid: op.uid, changes: op.body, if_match: ifMatch(op) };
     });
     const res = await api("POST", "/batch", { body: { operations } });
     return (await res.json()).results;
@@ -1642,6 +1650,19 @@ async function sendOne(op, pre) {
   return true;
 }
 
+/** A queued change's If-Match: the version it was made on (the one the page knew, for a queue
+    kept by an older page), none once the person chose to keep theirs. */
+function ifMatch(op) {
+  const known = todos.get(op.uid);
+  const base = op.base || (known && known.version);
+  return base && !op.force ? `"${base}"` : undefined;
+}
+
+/** `op` made todo `uid` its `version`: the changes to it queued after it were made on top of it. */
+function rebase(op, uid, version) {
+  for (const o of queue.slice(queue.indexOf(op) + 1)) if (o.uid === uid && o.kind === "patch") o.base = version;
+}
+
 function waitsFor(op) {
   const anchor = anchorOf(op);
   return (op.uid && op.uid.startsWith("new-") && op.kind !== "create") || (anchor && anchor.startsWith("new-"));
@@ -1668,21 +1689,26 @@ async function send(op, pre) {
       if (o.uid === op.uid) o.uid = item.uid;
       if (anchorOf(o) === op.uid) o.body[o.body.before ? "before" : "after"] = item.uid;
     }
+    rebase(op, item.uid, item.version);
   } else if (op.kind === "move") {
     const known = todos.get(op.uid);
     const headers = known ? { "If-Match": `"${known.version}"` } : {};
     const path = `/todos/${encodeURIComponent(op.uid)}/move`;
-    take(await (await api("POST", path, { body: op.body, headers })).json());
+    const item = await (await api("POST", path, { body: op.body, headers })).json();
+    take(item);
+    rebase(op, item.uid, item.version);
     // Where the keys around the gap were respaced, its neighbours changed too: read them.
     const order = [...todos.values()].sort(byPosition).map((t) => t.uid);
     const at = order.indexOf(anchorOf(op)) + (op.body.before ? -1 : 1);
     if (order[at] !== op.uid) loadList().catch(() => {});
   } else if (op.kind === "patch") {
-    const known = todos.get(op.uid);
-    const headers = known && !op.force ? { "If-Match": `"${known.version}"` } : {};
+    const tag = ifMatch(op);
+    const headers = tag ? { "If-Match": tag } : {};
     try {
       const path = "/todos/" + encodeURIComponent(op.uid);
-      take(await (pre ? answered(pre) : await api("PATCH", path, { body: op.body, headers })).json());
+      const item = await (pre ? answered(pre) : await api("PATCH", path, { body: op.body, headers })).json();
+      take(item);
+      rebase(op, item.uid, item.version);
     } catch (e) {
       if (e instanceof ApiError && e.status === 404) {
         forget(op.uid); // gone elsewhere: nothing left to change
@@ -1700,8 +1726,14 @@ async function send(op, pre) {
     }
     forget(op.uid);
   } else if (op.kind === "complete-all") {
+    const open = [...todos.values()].filter((t) => t.state !== "completed").map((t) => [t.uid, t.version]);
     await api("POST", "/todos/complete-all");
     await loadList();
+    // One version on is this change: what was queued after it on top of it is no conflict.
+    for (const [uid, was] of open) {
+      const t = todos.get(uid);
+      if (t && t.version === was + 1) rebase(op, uid, t.version);
+    }
   } else if (op.kind === "clear-completed") {
     await api("DELETE", "/todos?state=completed");
     for (const [uid, t] of [...todos]) if (t.state === "completed") forget(uid);
@@ -1904,9 +1936,11 @@ function handle(type, data) {
 function startPolling() {
   polling = true;
   clearInterval(pollTimer);
-  pollTimer = setInterval(() => {
+  const poll = () => {
     if (token && !document.hidden) pollChanges().then(() => setOffline(false), (e) => e instanceof NetworkError && setOffline(true));
-  }, 3000);
+  };
+  poll(); // the first at once, then every 3 s
+  pollTimer = setInterval(poll, 3000);
 }
 
 /** Where no stream can stay open (Lambda): what changed since the last poll, from GET /sync

@@ -729,15 +729,24 @@ async function main() {
     await until(async () => (await rowOf(page, "Arrived live").count()) + (await rowOf(page, "Held back A").count()) === 0, "the cleanup to show");
   });
 
-  await step("mark all completed, then clear completed (bulk endpoints)", async () => {
+  await step("mark all completed, then clear completed (bulk endpoints); an edit queued after Mark all completed is no conflict with it", async () => {
     await addTodo(page, "Pick up the parcel");
     check((await counter(page)) === "2 items left", `counter says ${await counter(page)}`);
+    // Offline, Mark all completed and then an edit: the edit was made on top of the bulk change.
+    await context.setOffline(true);
+    await page.locator("#banner").waitFor();
     await page.getByRole("button", { name: "Mark all completed" }).click();
     await until(async () => (await counter(page)) === "0 items left", "0 items left");
-    await settled(page);
+    await editTodo(page, "Pick up the parcel", "Pick up the parcel at noon");
+    await context.setOffline(false);
+    await until(() => page.evaluate(() => queue.length === 0), "Mark all completed and the edit to be sent", 8000);
+    const parcel = (await api(base, token, "GET", "/todos?limit=1000")).find((t) => t.description === "Pick up the parcel at noon");
+    check(parcel && parcel.state === "completed", `the edit after Mark all completed: ${JSON.stringify(parcel)}`);
+    check((await page.locator("#list .meta.bad").count()) === 0, "an edit after Mark all completed was taken for a conflict");
     await page.getByRole("button", { name: "Clear completed" }).click();
     await page.getByText("Nothing to do yet").waitFor();
-    await settled(page);
+    // A bulk change marks no row as pending (and here none is left): the queue says when it is sent.
+    await until(() => page.evaluate(() => queue.length === 0), "Mark all completed and Clear completed to be sent");
     check(!(await visible(page, "#clear-completed")), "Clear completed still shows");
     const server = await api(base, token, "GET", "/todos?limit=1000");
     check(server.length === 0, `the server still has ${JSON.stringify(server)}`);
@@ -1000,6 +1009,118 @@ async function main() {
     check((await storedAs(campsite.uid)).description === "Book the campsite for Monday", "the server lost Ada's version");
     check(await rowOf(page, "Book the campsite for Monday").isVisible(), "Ada's page lost her version");
     bp.off("requestfinished", onRequest);
+  });
+
+  await step("lists: a change Ben queued offline keeps the version he made it on: when a reload reads Ada's newer one before the queue goes out, the server answers 412, his page shows both, and hers stands until he chooses", async () => {
+    const benToken = await apiLogin(base, "ben");
+    const camping = (await api(base, token, "GET", "/lists")).find((l) => l.name === "Camping");
+    const canisters = (await api(base, token, "GET", `/todos?list=${camping.id}&limit=1000`)).find((t) => t.description === "Buy gas canisters");
+    const stored = async () => (await api(base, benToken, "GET", `/todos?list=${camping.id}&limit=1000`)).find((t) => t.uid === canisters.uid);
+    const [his, hers] = ["Buy two gas canisters", "Buy three gas canisters"];
+    await expectShown(bp, await texts(page));
+    const answers = [];
+    const onResponse = (r) => {
+      const url = new URL(r.url());
+      if (url.pathname === "/batch" || (r.request().method() === "PATCH" && url.pathname === `/todos/${canisters.uid}`)) answers.push(r.status());
+    };
+    bp.on("response", onResponse);
+    // Ben, offline, changes it; Ada changes it too.
+    await bctx.setOffline(true);
+    await bp.locator("#banner").waitFor();
+    await editTodo(bp, "Buy gas canisters", his);
+    await editTodo(page, "Buy gas canisters", hers);
+    await settled(page);
+    // Ben comes back through a reload: his page reads the list, with Ada's version, before the
+    // queue goes out (writes are held until it has read the lists, lest the queue leave first).
+    let held = true;
+    const writes = (url) => url.pathname === "/batch" || url.pathname.startsWith("/todos/");
+    await bp.route(writes, (route) => (held && route.request().method() !== "GET" ? route.abort("internetdisconnected") : route.fallback()));
+    await bctx.setOffline(false);
+    const listsRead = bp.waitForRequest((r) => new URL(r.url()).pathname === "/lists");
+    await bp.reload();
+    await listsRead;
+    held = false;
+    const row = rowOf(bp, his);
+    await row.locator(".meta.bad").waitFor({ timeout: 8000 });
+    const said = spaced(await row.locator(".meta").textContent());
+    check(said === `Not saved: it was changed elsewhere in the meantime. Yours: “${his}”. Theirs: “${hers}”.`, `Ben's page says: ${said}`);
+    check(answers.join() === "412", `the server answered Ben's queued change with ${answers}`);
+    await bp.waitForTimeout(300);
+    check((await stored()).description === hers, "Ben's queued change overwrote Ada's");
+    check(await rowOf(page, hers).isVisible(), "Ada's page lost her version");
+    // He keeps his: now it is stored, and Ada's page shows it.
+    await row.getByRole("button", { name: /^Keep mine/ }).click();
+    await settled(bp);
+    check((await stored()).description === his, "Keep mine did not store Ben's version");
+    await rowOf(page, his).waitFor({ timeout: 1500 });
+    await bp.unroute(writes);
+    bp.off("response", onResponse);
+  });
+
+  await step("lists: what Ada does to a shared list shows on Ben's page within 1.5 s without a reload (shared, renamed, made a viewer, removed, deleted), and his leaving on hers", async () => {
+    const times = [];
+    const soon = async (label, probe, what) => {
+      const t = Date.now();
+      await until(probe, what, 1500);
+      times.push(`${label} ${Date.now() - t} ms`);
+    };
+    const member = () => page.locator("#members li", { hasText: "ben" });
+    const banner = async () => spaced(await bp.locator("#banner-text").textContent());
+    const shareWithBen = async (role) => {
+      await manage(page);
+      await page.getByLabel("Share with (their name)").fill("ben");
+      await page.getByLabel("Role").selectOption(role);
+      await page.getByRole("button", { name: "Share", exact: true }).click();
+      await member().filter({ hasText: role === "editor" ? "can edit" : "can view" }).waitFor();
+    };
+    const dismiss = async () => {
+      await bp.locator("#banner").getByRole("button", { name: "Dismiss" }).click();
+      await bp.locator("#banner").waitFor({ state: "hidden" });
+    };
+    // Shared anew: the list shows in Ben's sidebar, though nothing in it changed.
+    await page.getByLabel("New list").fill("Picnic");
+    await page.getByRole("button", { name: "Add list" }).click();
+    await chosenList(page, "Picnic").waitFor();
+    await shareWithBen("editor");
+    await soon("shared", async () => (await listItem(bp, "Picnic").count()) === 1, "Picnic, shared anew, in Ben's sidebar");
+    await listItem(bp, "Picnic").click();
+    await chosenList(bp, "Picnic").waitFor();
+    check(await visible(bp, "#new-form"), "an editor cannot add to the list");
+    // Renamed: the new name in Ben's sidebar and over his list.
+    await page.getByLabel("Name of this list").fill("Park picnic");
+    await page.getByRole("button", { name: "Rename" }).click();
+    await chosenList(page, "Park picnic").waitFor();
+    await soon("renamed", async () => (await chosenList(bp, "Park picnic").count()) === 1 && /^Park picnic/.test(await bp.locator("#list-title").textContent()), "the new name on Ben's page");
+    // Made a viewer: the add box goes.
+    await shareWithBen("viewer");
+    await soon("viewer", async () => !(await visible(bp, "#new-form")), "the add box to go from Ben's page");
+    // Removed while he shows it: gone from his sidebar, his Inbox shown, and he is told.
+    await member().getByRole("button", { name: "Remove ben" }).click();
+    await member().waitFor({ state: "detached" });
+    await soon("removed", async () => (await listItem(bp, "Park picnic").count()) === 0 && (await chosenList(bp, "Inbox").count()) === 1, "Ben's page to drop the list and show his Inbox");
+    check((await banner()) === "“Park picnic” is no longer shared with you.", `Ben's page says: ${await banner()}`);
+    check(await visible(bp, "#new-form"), "Ben's Inbox takes no todos");
+    await dismiss();
+    // Ben leaves: he goes from the members on Ada's page.
+    await shareWithBen("editor");
+    await soon("shared again", async () => (await listItem(bp, "Park picnic").count()) === 1, "Park picnic, shared again, in Ben's sidebar");
+    await listItem(bp, "Park picnic").click();
+    await manage(bp);
+    await bp.getByRole("button", { name: "Leave this list" }).click();
+    await chosenList(bp, "Inbox").waitFor();
+    await soon("left (on Ada's page)", async () => (await member().count()) === 0, "Ben to go from the members on Ada's page");
+    // Deleted while he shows it: his Inbox shown, and he is told.
+    await shareWithBen("editor");
+    await soon("shared once more", async () => (await listItem(bp, "Park picnic").count()) === 1, "Park picnic, shared once more, in Ben's sidebar");
+    await listItem(bp, "Park picnic").click();
+    await chosenList(bp, "Park picnic").waitFor();
+    page.once("dialog", (d) => d.accept());
+    await page.getByRole("button", { name: "Delete this list" }).click();
+    await chosenList(page, "Inbox").waitFor();
+    await soon("deleted", async () => (await listItem(bp, "Park picnic").count()) === 0 && (await chosenList(bp, "Inbox").count()) === 1, "Ben's page to drop the deleted list and show his Inbox");
+    check((await banner()) === "“Park picnic” is no longer shared with you.", `Ben's page says: ${await banner()}`);
+    await dismiss();
+    console.log(`     live: ${times.join("; ")}`);
   });
 
   await step("lists: where live events are unavailable (501, as under Lambda), what Ada does in a list shared with Ben shows on his page within seconds through GET /sync?since=, without reading whole lists", async () => {
@@ -1364,16 +1485,23 @@ async function main() {
     await page.emulateMedia({ colorScheme: "light" });
   });
 
-  await step("where live events are unavailable (501) the page polls /sync for what changed", async () => {
+  await step("where live events are unavailable (501) the page polls /sync for what changed, the first time at once", async () => {
     const other = await context.newPage();
     watchPage(other, problems);
     await other.route("**/todos/events", (route) =>
       route.fulfill({ status: 501, contentType: "application/json", body: JSON.stringify({ message: "Live events are not available here" }) })
     );
     let since = 0;
-    other.on("request", (r) => r.url().includes("/sync?since=") && since++);
+    let firstSync = 0;
+    other.on("request", (r) => {
+      if (r.url().includes("/sync?since=")) since++;
+      if (new URL(r.url()).pathname === "/sync" && !firstSync) firstSync = Date.now();
+    });
     await other.goto(base + "/");
     await rowOf(other, "Water the plants").waitFor();
+    const listed = Date.now();
+    await until(() => firstSync, "the first GET /sync", 5000);
+    check(firstSync - listed < 1000, `the first GET /sync came ${firstSync - listed} ms after the list showed, not at once`);
     await api(base, token, "POST", "/todos", { description: "Seen by polling" });
     await rowOf(other, "Seen by polling").waitFor({ timeout: 5000 });
     // Then only what changed is asked for.
