@@ -54,15 +54,15 @@
 //! the transaction wrote: a bulk write's 99 todos share one entry), a list or grant entry `id`.
 //! A sync is one Query of the SK range after its token's time less 30 s (a write given up after
 //! 20 s commits within it; what changed then is sent again), then the changed todos by
-//! GetItem (or the partition once, past 25). An update or delete reads the todo (for its list,
-//! which its entry names), puts the entry, then makes the one UpdateItem/DeleteItem on
-//! condition that the todo is still in that list (and at the `If-Match` version), so racing
-//! writers are ordered by DynamoDB, not retried; the write is given up at 20 s from the entry's
-//! stamp. A create in the Inbox is the entry, then a Put. A move is a transaction (the todo
-//! written on the version read, its entry, the new list's check; 16 rounds against other
-//! writers), a create in another list too (Put, entry, list check), and a bulk write does 99
-//! todos to a transaction. An existing table needs nothing: no key or
-//! index changed, and the TTL attribute is the one sessions use.
+//! BatchGetItem, a hundred to a request (or the partition once, past 300). An update or
+//! delete reads the todo (for its list, which its entry names), puts the entry, then makes the
+//! one UpdateItem/DeleteItem on condition that the todo is still in that list (and at the
+//! `If-Match` version), so racing writers are ordered by DynamoDB, not retried; the write is
+//! given up at 20 s from the entry's stamp. A create in the Inbox is the entry, then a Put. A
+//! move is a transaction (the todo written on the version read, its entry, the new list's
+//! check; 16 rounds against other writers), a create in another list too (Put, entry, list
+//! check), and a bulk write does 99 todos to a transaction. An existing table needs nothing:
+//! no key or index changed, and the TTL attribute is the one sessions use.
 //!
 //! Lists by due date, priority or position, and the views (today, overdue, upcoming, no date),
 //! read the owner's whole todo partition today — one strongly consistent Query, 1 MB a page,

@@ -10,7 +10,8 @@ use aws_sdk_dynamodb::error::BuildError;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    DeleteRequest, ReturnValuesOnConditionCheckFailure, TransactWriteItem, WriteRequest,
+    DeleteRequest, KeysAndAttributes, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    WriteRequest,
 };
 
 use super::DynamoStore;
@@ -23,6 +24,8 @@ use crate::store::{StoreError, StoreResult};
 
 /// Most items one BatchWriteItem takes.
 const BATCH_LIMIT: usize = 25;
+/// Most keys one BatchGetItem takes.
+const BATCH_GET_LIMIT: usize = 100;
 /// Most actions one TransactWriteItems takes.
 pub(super) const TRANSACTION_LIMIT: usize = 100;
 
@@ -246,6 +249,51 @@ impl DynamoStore {
             }
         });
         by(write_deadline(), tries).await
+    }
+
+    /// The items under `keys` that exist, read strongly, a hundred keys to a BatchGetItem (again
+    /// for what DynamoDB leaves unprocessed), in no particular order.
+    pub(super) async fn get_many(&self, keys: Vec<Item>) -> StoreResult<Vec<Item>> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH_GET_LIMIT) {
+            let read = retrying(
+                BATCH_BACKOFF,
+                (chunk.to_vec(), Vec::new()),
+                move |(keys, mut items): (Vec<Item>, Vec<Item>)| async move {
+                    let asked = KeysAndAttributes::builder()
+                        .set_keys(Some(keys))
+                        .consistent_read(true);
+                    let answer = self
+                        .client
+                        .batch_get_item()
+                        .request_items(&self.table, built(asked.build())?)
+                        .send()
+                        .await
+                        .map_err(failed("BatchGetItem"))?;
+                    items.extend(
+                        answer
+                            .responses
+                            .and_then(|mut r| r.remove(&self.table))
+                            .unwrap_or_default(),
+                    );
+                    let left = answer
+                        .unprocessed_keys
+                        .and_then(|mut left| left.remove(&self.table))
+                        .map(|left| left.keys)
+                        .unwrap_or_default();
+                    if left.is_empty() {
+                        return Ok(Try::Done(items));
+                    }
+                    let why = StoreError::Unavailable(format!(
+                        "{} reads still unprocessed after retries",
+                        left.len()
+                    ));
+                    Ok(Try::Again((left, items), why))
+                },
+            );
+            found.extend(read.await?);
+        }
+        Ok(found)
     }
 
     /// Deletes items by key in batches, again for what DynamoDB leaves unprocessed.

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::DynamoStore;
 use super::attempts::attempt_once_done;
 use super::error::from_write;
-use super::items::{EXPIRES, Item, PK, SK, n, s, todo_from_item, user_pk};
+use super::items::{EXPIRES, Item, PK, SK, n, s, todo_from_item, todo_key, user_pk};
 use super::request::{TRANSACT_BUDGET, TRANSACTION_LIMIT, built};
 use crate::domain::{ListId, Timestamp, Todo, Username};
 use crate::store::{Changes, SYNC_HISTORY_SECONDS, StoreError, StoreResult, SyncStore};
@@ -26,8 +26,9 @@ pub(super) const CHANGE_PREFIX: &str = "CHANGE#";
 /// milliseconds) plus the clocks' skew between instances. What changed within it is sent again.
 const OVERLAP_MS: u64 = 30_000;
 const _: () = assert!(OVERLAP_MS > TRANSACT_BUDGET.as_millis() as u64 + 5_000);
-/// Changed todos read one by one up to this many; past it, the owner's whole partition once.
-const GET_EACH: usize = 25;
+/// Changed todos read by key (BatchGetItem, a hundred to a request) up to this many; past it,
+/// the owner's whole partition once.
+const GET_EACH: usize = 300;
 
 /// One todo a write changed: where it is after it (`None`: its owner's Inbox, or gone from
 /// it), and the list it moved out of.
@@ -287,15 +288,17 @@ impl SyncStore for DynamoStore {
             }
         }
         if todos.len() <= GET_EACH {
-            for uid in todos {
-                match self
-                    .get(super::items::todo_key(owner, &uid.to_string()))
-                    .await?
-                {
-                    Some(item) => found.todos.push(todo_from_item(&item)?),
-                    None => found.gone.push(uid),
-                }
+            let keys = todos
+                .iter()
+                .map(|uid| todo_key(owner, &uid.to_string()))
+                .collect();
+            for item in self.get_many(keys).await? {
+                let todo = todo_from_item(&item)?;
+                todos.remove(&todo.uid);
+                found.todos.push(todo);
             }
+            found.todos.sort_by_key(|todo| todo.uid);
+            found.gone.extend(todos);
         } else {
             let mut all: std::collections::HashMap<Uuid, Todo> = self
                 .partition(owner, None)
