@@ -140,18 +140,40 @@ type HmacSha256 = Hmac<Sha256>;
 /// Bytes of the tag kept in a cursor: 128 bits is beyond guessing and keeps links short.
 const TAG_BYTES: usize = 16;
 
+/// Seals positions into cursors (and sync tokens) that only this service can read or make: the
+/// position is hidden (XORed with a stream keyed by its own tag, as in SIV) and the tag, an HMAC
+/// of the scope and the position, proves it was made here for that scope. A client can neither
+/// make one nor read what it holds (a sync token's change-log point counts every write in the
+/// store, which is nobody's business).
 pub struct Cursors {
     key: [u8; 32],
+    stream_key: [u8; 32],
 }
 
 impl Cursors {
-    /// Derives the cursor key from the signing secret, so no second secret needs managing.
+    /// Derives the cursor keys from the signing secret, so no second secret needs managing.
     pub fn new(secret: &JwtSecret) -> Self {
-        let mut mac =
-            HmacSha256::new_from_slice(secret.bytes()).expect("HMAC takes any key length");
-        mac.update(b"checkoff cursor key v1");
+        let derive = |purpose: &[u8]| -> [u8; 32] {
+            let mut mac =
+                HmacSha256::new_from_slice(secret.bytes()).expect("HMAC takes any key length");
+            mac.update(purpose);
+            mac.finalize().into_bytes().into()
+        };
         Self {
-            key: mac.finalize().into_bytes().into(),
+            key: derive(b"checkoff cursor key v1"),
+            stream_key: derive(b"checkoff cursor stream key v1"),
+        }
+    }
+
+    /// `bytes` XORed with the stream of `tag` (HMAC of the tag and a block counter).
+    fn hide(&self, tag: &[u8], bytes: &mut [u8]) {
+        for (block, chunk) in bytes.chunks_mut(32).enumerate() {
+            let mut mac =
+                HmacSha256::new_from_slice(&self.stream_key).expect("HMAC takes any key length");
+            mac.update(tag);
+            mac.update(&(block as u32).to_be_bytes());
+            let stream = mac.finalize().into_bytes();
+            chunk.iter_mut().zip(stream).for_each(|(b, s)| *b ^= s);
         }
     }
 
@@ -165,10 +187,13 @@ impl Cursors {
 
     pub fn seal(&self, scope: &str, position: &str) -> String {
         let tag = self.mac(scope, position.as_bytes()).finalize().into_bytes();
+        let tag = &tag[..TAG_BYTES];
+        let mut hidden = position.as_bytes().to_vec();
+        self.hide(tag, &mut hidden);
         format!(
             "{}.{}",
-            URL_SAFE_NO_PAD.encode(position),
-            URL_SAFE_NO_PAD.encode(&tag[..TAG_BYTES])
+            URL_SAFE_NO_PAD.encode(hidden),
+            URL_SAFE_NO_PAD.encode(tag)
         )
     }
 
@@ -191,12 +216,13 @@ impl Cursors {
 
     pub fn open(&self, scope: &str, cursor: &str) -> Result<String, ApiError> {
         let invalid = || ApiError::BadRequest("cursor is not valid for this list".into());
-        let (position, tag) = cursor.split_once('.').ok_or_else(invalid)?;
-        let position = URL_SAFE_NO_PAD.decode(position).map_err(|_| invalid())?;
+        let (hidden, tag) = cursor.split_once('.').ok_or_else(invalid)?;
+        let mut position = URL_SAFE_NO_PAD.decode(hidden).map_err(|_| invalid())?;
         let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| invalid())?;
         if tag.len() != TAG_BYTES {
             return Err(invalid());
         }
+        self.hide(&tag, &mut position);
         self.mac(scope, &position)
             .verify_truncated_left(&tag)
             .map_err(|_| invalid())?;
@@ -219,6 +245,22 @@ mod tests {
         assert_eq!(c.open("todos alice", &sealed).unwrap(), "0190-abc");
         assert!(c.open("todos bob", &sealed).is_err());
         assert!(cursors('B').open("todos alice", &sealed).is_err());
+    }
+
+    #[test]
+    fn a_cursor_does_not_show_what_it_holds() {
+        let c = cursors('A');
+        let position = "1234567.1796400000 and a position longer than one block of the stream";
+        let sealed = c.seal("sync alice", position);
+        let (hidden, _) = sealed.split_once('.').unwrap();
+        let shown = URL_SAFE_NO_PAD.decode(hidden).unwrap();
+        assert_eq!(shown.len(), position.len());
+        assert_ne!(shown, position.as_bytes());
+        assert!(!String::from_utf8_lossy(&shown).contains("1234567"));
+        // Another scope's cursor of the same position hides it otherwise.
+        let other = c.seal("sync bob", position);
+        assert_ne!(other.split_once('.').unwrap().0, hidden);
+        assert_eq!(c.open("sync alice", &sealed).unwrap(), position);
     }
 
     #[test]

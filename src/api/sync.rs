@@ -1,5 +1,6 @@
 //! GET /sync: everything the caller can see, then what changed since a token. The token is the
-//! store's change-log point and when it was given, sealed to the caller's account.
+//! store's change-log point and when it was given, sealed to the caller's account and hidden
+//! (see `Cursors`).
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
