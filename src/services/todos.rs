@@ -18,7 +18,7 @@ use crate::store::{ChangeClock, Page, PageRequest, Placement, Remembered, Store,
 const TODO_NOT_FOUND: &str = "Todo not found";
 /// A move next to a todo the caller cannot reach (or one of another owner's).
 pub(super) const NOT_BESIDE: ServiceError = ServiceError::NotFound(
-    "The todo to move next to is not one of yours, nor in a list shared with you by its owner",
+    "The todo to move next to is not one you can see of the same owner as the todo moved",
 );
 
 pub(super) const NOT_FOUND: ServiceError = ServiceError::NotFound(TODO_NOT_FOUND);
@@ -255,12 +255,17 @@ impl Todos {
             Some(_) => caller.clone(),
             None => self.moving_shared(caller, uid, anchor).await?,
         };
+        // Who moved it, when not its owner (as a change by a member says).
+        let by = (acting.owner != caller.owner).then(|| caller.owner.clone());
         // A move the caller did not make conditional is tried again when a todo it read
         // changed meanwhile (another move into the same place): its answer is the order asked.
         let mut tries = 0;
         loop {
             tries += 1;
-            match self.place(&acting, uid, anchor, before, expected).await {
+            match self
+                .place(&acting, uid, anchor, before, expected, &by)
+                .await
+            {
                 Err(ServiceError::Changed) if expected.is_none() && tries < 3 => continue,
                 done => return done,
             }
@@ -275,6 +280,7 @@ impl Todos {
         anchor: Uuid,
         before: bool,
         expected: Option<&[u64]>,
+        by: &Option<Username>,
     ) -> ServiceResult<Todo> {
         let owner = &caller.owner;
         // The moved todo must be the caller's first: 404 before anything is said of the anchor.
@@ -295,7 +301,10 @@ impl Todos {
             Some(position) => {
                 // Written only over the version read, so that a move racing this one cannot
                 // be undone unseen.
-                let patch = TodoPatch::to_position(position);
+                let patch = TodoPatch {
+                    by: by.clone(),
+                    ..TodoPatch::to_position(position)
+                };
                 self.update(caller, uid, &patch, Some(&[moving.version]))
                     .await
             }

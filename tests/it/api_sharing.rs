@@ -782,6 +782,7 @@ async fn an_editor_reorders_a_shared_list_and_no_one_else_does() {
     let (status, body) = status_json(moved).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["uid"], json!(eggs));
+    assert_eq!(body["updated_by"], json!("bob"), "{body}");
     assert_eq!(by_position().await, [eggs.clone(), milk.clone()]);
     // Carol, a viewer, may not; Dave, a stranger, hears of no such todo.
     let refused = move_next(&carol, &milk, &eggs).await;
