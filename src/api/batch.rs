@@ -164,6 +164,7 @@ enum Ready {
 
 impl Ready {
     fn read(operation: Value) -> ApiResult<Self> {
+        // (An operation is read by its `op` tag, through serde's buffer: no field path is kept.)
         let operation = serde_json::from_value::<Operation>(operation)
             .map_err(|e| ApiError::BadRequest(format!("invalid operation: {e}")))?;
         // As a header's value would arrive: no blanks around it (a header loses them on the way).

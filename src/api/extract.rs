@@ -47,6 +47,17 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Api
     })
 }
 
+/// The 400 of a JSON value that does not read as what was asked: the field's path leads the
+/// message (`list: UUID parsing failed…`), so a value of the wrong kind deep in a body is found
+/// without counting columns.
+fn unreadable<E: std::fmt::Display>(what: &str, e: serde_path_to_error::Error<E>) -> ApiError {
+    match e.path().to_string().as_str() {
+        // At the top, or where no field could be told (a key cut short).
+        "." | "?" => ApiError::BadRequest(format!("{what}: {}", e.inner())),
+        path => ApiError::BadRequest(format!("{what}: {path}: {}", e.inner())),
+    }
+}
+
 /// A body that is a JSON object parsing as `T`.
 fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // Every request body is an object; serde would otherwise also read a struct from an array.
@@ -55,8 +66,8 @@ fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "request body must be a JSON object".into(),
         ));
     }
-    serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))
+    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(bytes))
+        .map_err(|e| unreadable("invalid request body", e))
 }
 
 /// As [`ApiJson`], for a request whose body may be left out (empty: `None`).

@@ -377,8 +377,13 @@ async fn bad_names_and_ids_get_clear_answers() {
     let listed = app.list_todos(&token, "?list=inbox").await;
     let message = error_message(listed, StatusCode::BAD_REQUEST).await;
     assert!(message.contains("list"), "{message}");
+    // A value of the wrong kind in a body is named by its field.
     let created = todo_in(&app, &token, "x", "inbox").await;
-    assert_eq!(created.status(), StatusCode::BAD_REQUEST);
+    let message = error_message(created, StatusCode::BAD_REQUEST).await;
+    assert!(
+        message.starts_with("invalid request body: list: "),
+        "{message}"
+    );
     assert_eq!(lists(&app, &token).await.len(), 1, "nothing was made");
 }
 
