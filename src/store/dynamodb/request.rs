@@ -33,7 +33,7 @@ pub(super) const TRANSACTION_LIMIT: usize = 100;
 const TRIES: u32 = 9;
 /// The longest a write logged in the change log may take with its tries, from its entry's
 /// stamp, before it is given up as unknown (see `sync::OVERLAP_MS`, which must stay above it).
-pub(super) const TRANSACT_BUDGET: Duration = Duration::from_secs(20);
+pub(super) const WRITE_BUDGET: Duration = Duration::from_secs(20);
 /// Waits between tries of a transaction that conflicted with another one in flight.
 const CONFLICT_BACKOFF: Backoff = Backoff {
     first: Duration::from_millis(20),
@@ -370,7 +370,7 @@ pub(super) fn key_of(item: &Item) -> Item {
 
 /// When a write logged in the change log, whose entry is stamped now, must have committed.
 pub(super) fn write_deadline() -> tokio::time::Instant {
-    tokio::time::Instant::now() + TRANSACT_BUDGET
+    tokio::time::Instant::now() + WRITE_BUDGET
 }
 
 /// `write` given up as unknown at `deadline` (see [`write_deadline`]): a write logged in the

@@ -16,16 +16,16 @@ use super::DynamoStore;
 use super::attempts::attempt_once_done;
 use super::error::from_write;
 use super::items::{EXPIRES, Item, PK, SK, n, s, todo_from_item, todo_key, user_pk};
-use super::request::{TRANSACT_BUDGET, TRANSACTION_LIMIT, built};
+use super::request::{TRANSACTION_LIMIT, WRITE_BUDGET, built, key_of};
 use crate::domain::{ListId, Timestamp, Todo, Username};
 use crate::store::{Changes, SYNC_HISTORY_SECONDS, StoreError, StoreResult, SyncStore};
 
 pub(super) const CHANGE_PREFIX: &str = "CHANGE#";
 /// How far before its token's time a sync reads: longer than a write may take from its stamp
-/// to its commit (a write is given up after `TRANSACT_BUDGET`, in practice it takes
+/// to its commit (a write is given up after `WRITE_BUDGET`, in practice it takes
 /// milliseconds) plus the clocks' skew between instances. What changed within it is sent again.
 const OVERLAP_MS: u64 = 30_000;
-const _: () = assert!(OVERLAP_MS > TRANSACT_BUDGET.as_millis() as u64 + 5_000);
+const _: () = assert!(OVERLAP_MS > WRITE_BUDGET.as_millis() as u64 + 5_000);
 /// Changed todos read by key (BatchGetItem, a hundred to a request) up to this many; past it,
 /// the owner's whole partition once.
 const GET_EACH: usize = 300;
@@ -113,7 +113,7 @@ impl DynamoStore {
         deadline: tokio::time::Instant,
     ) -> StoreResult<()> {
         let item = entry_item(owner, todos_fields(changed));
-        let key = super::request::key_of(&item);
+        let key = key_of(&item);
         let put = self
             .client
             .put_item()

@@ -344,7 +344,7 @@ impl DynamoStore {
                 .await?;
             let update = self.update_request(owner, uid, patch, expected_version, old.list, now);
             let updated = by(deadline, async { checked(attempt(update).await) }).await?;
-            let old_now = match updated {
+            let found = match updated {
                 Checked::Written(written) => {
                     let old = todo_from_item(&written.attributes.unwrap_or_default())?;
                     let new = old.clone().patched(patch, now);
@@ -357,22 +357,17 @@ impl DynamoStore {
                     lost,
                 } => {
                     let found = todo_from_item(&item)?;
-                    if lost && found.shows(patch, now) {
+                    match lost {
                         // A try whose answer was lost made this very change.
-                        return Ok(found);
+                        true if found.shows(patch, now) => return Ok(found),
+                        // Or it did, and another write came after: it must not be made again.
+                        true => return Err(lost_then_changed()),
+                        false => found,
                     }
-                    found
                 }
             };
-            match expected_version {
-                Some(expected) if expected != old_now.version => {
-                    return Err(StoreError::VersionMismatch {
-                        current: old_now.version,
-                    });
-                }
-                // Moved to another list since it was read: told again with that list.
-                _ => another_writer_first().await,
-            }
+            // Moved to another list since it was read: told again with that list.
+            refused_or_moved(&found, expected_version).await?;
         }
         Err(StoreError::Changed)
     }
@@ -389,7 +384,7 @@ impl DynamoStore {
         now: Timestamp,
     ) -> UpdateItemFluentBuilder {
         let uid_text = uid.to_string();
-        let (in_list, mut request) = self.in_list(
+        let (in_list, mut request) = in_list(
             self.client
                 .update_item()
                 .table_name(&self.table)
@@ -461,15 +456,6 @@ impl DynamoStore {
         request.update_expression(expression)
     }
 
-    /// `request`'s condition that the todo is in `list` (the Inbox: no `list` attribute).
-    fn in_list<B: InList>(&self, request: B, owner: &Username, list: ListId) -> (&'static str, B) {
-        if list == ListId::inbox_of(owner) {
-            return ("attribute_not_exists(#in_list)", request.names_list());
-        }
-        let request = request.names_list().list_value(s(list.to_string()));
-        ("#in_list = :in_list", request)
-    }
-
     /// A delete: its entry put first (naming the list read), then one DeleteItem on condition
     /// that the todo is still in that list; the todo as it was (`None`: a try whose answer was
     /// lost deleted it).
@@ -488,7 +474,7 @@ impl DynamoStore {
             };
             let deadline = write_deadline();
             self.put_todos_entry(owner, &[gone], deadline).await?;
-            let (in_list, mut request) = self.in_list(
+            let (in_list, mut request) = in_list(
                 self.client
                     .delete_item()
                     .table_name(&self.table)
@@ -528,22 +514,39 @@ impl DynamoStore {
                     old: Some(item), ..
                 } => todo_from_item(&item)?,
             };
-            match expected_version {
-                Some(expected) if expected != found.version => {
-                    return Err(StoreError::VersionMismatch {
-                        current: found.version,
-                    });
-                }
-                _ => another_writer_first().await,
-            }
+            refused_or_moved(&found, expected_version).await?;
         }
         Err(StoreError::Changed)
+    }
+}
+
+/// After a write in place found the todo not as read: refused when it is not at the version
+/// asked for; else it moved to another list meanwhile, and the write waits its turn to be
+/// tried again (with that list).
+async fn refused_or_moved(found: &Todo, expected_version: Option<u64>) -> StoreResult<()> {
+    match expected_version {
+        Some(expected) if expected != found.version => Err(StoreError::VersionMismatch {
+            current: found.version,
+        }),
+        _ => {
+            another_writer_first().await;
+            Ok(())
+        }
     }
 }
 
 /// What a write of `old` into `new` adds to the account's bytes (fewer, when negative).
 fn grown(old: &Todo, new: &Todo) -> i64 {
     new.stored_bytes() as i64 - old.stored_bytes() as i64
+}
+
+/// `request`'s condition that the todo is in `list` (the Inbox: no `list` attribute).
+fn in_list<B: InList>(request: B, owner: &Username, list: ListId) -> (&'static str, B) {
+    if list == ListId::inbox_of(owner) {
+        return ("attribute_not_exists(#in_list)", request.names_list());
+    }
+    let request = request.names_list().list_value(s(list.to_string()));
+    ("#in_list = :in_list", request)
 }
 
 /// The requests whose condition can name the todo's list.
