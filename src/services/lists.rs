@@ -137,7 +137,7 @@ impl Todos {
             .rename_list(&caller.owner, id, name, expected, Timestamp::now())
             .await
             .map_err(list_error)?;
-        self.tell_list(&caller.owner, id, Vec::new(), true);
+        self.tell_list(Some(caller), &caller.owner, id, Vec::new());
         Ok(renamed)
     }
 
@@ -156,8 +156,8 @@ impl Todos {
             .delete_list(&caller.owner, id, expected)
             .await
             .map_err(list_error)?;
-        self.many_changed(caller, deleted);
-        self.tell_list(&caller.owner, id, members, true);
+        // Its todos went with it: one reset for the owner's pages, with the members'.
+        self.tell_list(Some(caller), &caller.owner, id, members);
         Ok(deleted)
     }
 

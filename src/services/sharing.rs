@@ -199,7 +199,7 @@ impl Todos {
             Err(StoreError::NotFound) => Err(ServiceError::NotFound("User not found")),
             other => other.map_err(Into::into),
         }?;
-        self.tell_list(&caller.owner, id, Vec::new(), true);
+        self.tell_list(Some(caller), &caller.owner, id, Vec::new());
         Ok(new)
     }
 
@@ -251,7 +251,7 @@ impl Todos {
             Err(StoreError::NotFound) => return Err(ServiceError::NotFound("Member not found")),
             other => other?,
         }
-        self.tell_list(&access.owner, id, leaving, true);
+        self.tell_list(Some(caller), &access.owner, id, leaving);
         Ok(())
     }
 

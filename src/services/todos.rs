@@ -250,22 +250,37 @@ impl Todos {
                 "a todo cannot be moved next to itself".into(),
             ));
         }
-        // In a list shared with the caller, they move as its owner, in the owner's order.
-        let acting = match self.store.get_todo(&caller.owner, uid).await? {
-            Some(_) => caller.clone(),
-            None => self.moving_shared(caller, uid, anchor).await?,
-        };
-        // Who moved it, when not its owner (as a change by a member says).
-        let by = (acting.owner != caller.owner).then(|| caller.owner.clone());
-        // A move the caller did not make conditional is tried again when a todo it read
-        // changed meanwhile (another move into the same place): its answer is the order asked.
+        match self
+            .placed(caller, uid, anchor, before, expected, &None)
+            .await
+        {
+            // In a list shared with the caller, they move as its owner, in the owner's order,
+            // and the todo says who moved it (as a change by a member does).
+            Err(e) if not_theirs(&e) => {
+                let acting = self.moving_shared(caller, uid, anchor).await?;
+                let by = Some(caller.owner.clone());
+                self.placed(&acting, uid, anchor, before, expected, &by)
+                    .await
+            }
+            done => done,
+        }
+    }
+
+    /// [`Todos::place`], again when a move the caller did not make conditional found a todo it
+    /// read changed meanwhile (another move into the same place): its answer is the order asked.
+    async fn placed(
+        &self,
+        caller: &Decision,
+        uid: Uuid,
+        anchor: Uuid,
+        before: bool,
+        expected: Option<&[u64]>,
+        by: &Option<Username>,
+    ) -> ServiceResult<Todo> {
         let mut tries = 0;
         loop {
             tries += 1;
-            match self
-                .place(&acting, uid, anchor, before, expected, &by)
-                .await
-            {
+            match self.place(caller, uid, anchor, before, expected, by).await {
                 Err(ServiceError::Changed) if expected.is_none() && tries < 3 => continue,
                 done => return done,
             }
@@ -464,21 +479,31 @@ impl Todos {
     /// Tells the live streams of the members of `owner`'s `list`, if it is shared, that a
     /// todo in it changed (after the answer: the members are read then).
     fn tell_members(&self, owner: &Username, list: ListId) {
-        self.tell_list(owner, list, Vec::new(), false);
+        self.tell_list(None, owner, list, Vec::new());
     }
 
     /// Tells the live streams of everyone who can see `owner`'s `list` — its members as they
     /// are after the answer, and `also` (members it no longer has, read before the change),
-    /// and with `owner_too` the owner's account (whose other devices show the list) — that
-    /// it changed, so that each page reads again at once. Only a hint: what is read then goes
-    /// through the grants as they are.
+    /// and, when the change to the list itself was made `by` someone, the owner's account
+    /// (whose other devices show it) — that it changed, so that each page reads again at once.
+    /// Only a hint: what is read then goes through the grants as they are.
     pub(super) fn tell_list(
         &self,
+        by: Option<&Decision>,
         owner: &Username,
         list: ListId,
         also: Vec<Membership>,
-        owner_too: bool,
     ) {
+        // The owner's own change reaches their streams through their account; a member's
+        // (leaving) only after the owner's account is read.
+        let owner_unknown = match by {
+            Some(caller) if caller.owner == *owner => {
+                self.feed.publish(caller, What::Reset);
+                false
+            }
+            Some(_) => true,
+            None => false,
+        };
         if list == ListId::inbox_of(owner) || !self.feed.heard() {
             return;
         }
@@ -486,7 +511,7 @@ impl Todos {
         let owner = owner.clone();
         tokio::spawn(async move {
             let told = async {
-                if owner_too && let Some(profile) = store.get_user(&owner).await? {
+                if owner_unknown && let Some(profile) = store.get_user(&owner).await? {
                     feed.hint(&owner, profile.created_at);
                 }
                 for m in store
