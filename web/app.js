@@ -727,12 +727,14 @@ function gone(l) {
   problem(l.role === "owner" ? `The list “${l.name}” was deleted.` : `“${l.name}” is no longer shared with you.`);
 }
 
-/** After the list shown went (deleted, left): the lists read again, and the Inbox shown. */
+/** After the list shown went (deleted, left): the lists read again, the Inbox shown, and the
+    focus on it in the sidebar. */
 async function backToInbox() {
   chosen = "";
   await loadLists();
   listEtag = "";
   await loadList();
+  focusChosen();
 }
 
 function listError(text) {
@@ -840,7 +842,6 @@ function deleteList() {
   listAction(async () => {
     await api("DELETE", `/lists/${l.id}`);
     await backToInbox();
-    focusChosen();
     say(`Deleted the list “${l.name}”.`);
   });
 }
@@ -851,7 +852,6 @@ function leaveList() {
   listAction(async () => {
     await api("DELETE", `/lists/${l.id}/members/${encodeURIComponent(owner)}`);
     await backToInbox();
-    focusChosen();
     say(`You left “${l.name}”.`);
   });
 }
