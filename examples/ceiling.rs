@@ -1,6 +1,8 @@
 //! The benchmark's ceiling: a bare hyper server answering every request with the same 2.5 KB of
 //! JSON. Nothing a real service does (routing, auth, storage) is here, so no service on this
-//! machine can be faster. Usage: `ceiling 127.0.0.1:PORT`.
+//! machine can be faster. Usage: `ceiling 127.0.0.1:PORT [BODY_FILE]`: with a file, its bytes
+//! are the body instead (the benchmark passes checkoff's own list answer, so that both send the
+//! same bytes).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -28,7 +30,10 @@ async fn main() -> std::io::Result<()> {
         .expect("an address");
     let listener = TcpListener::bind(addr).await?;
     println!("ceiling listening on http://{}", listener.local_addr()?);
-    let body = body();
+    let body = match std::env::args().nth(2) {
+        Some(path) => Bytes::from(std::fs::read(path)?),
+        None => body(),
+    };
     loop {
         let (stream, _) = listener.accept().await?;
         let body = body.clone();

@@ -10,13 +10,15 @@
 //! - Live event streams take at most half of `max_connections` (and fewer per account and per
 //!   address, see [`crate::services::ChangeFeed`]): the rest always serve ordinary requests.
 
+mod header_timer;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
@@ -63,8 +65,7 @@ pub async fn serve(
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
+    http.header_read_timeout(limits.header_timeout)
         .max_headers(MAX_HEADERS)
         .max_buf_size(MAX_HEADER_BYTES.max(8192));
     let mut shutdown = std::pin::pin!(shutdown);
@@ -97,7 +98,12 @@ pub async fn serve(
                 request
             },
         ));
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        // A timer of its own per connection: see `header_timer`.
+        let connection = graceful.watch(
+            http.clone()
+                .timer(header_timer::ConnectionTimer::default())
+                .serve_connection(TokioIo::new(stream), service),
+        );
         tokio::spawn(async move {
             // A client that goes away mid-request is no error of ours.
             let _ = connection.await;

@@ -38,6 +38,16 @@ pub fn recording() -> bool {
     RECORDING.load(Ordering::Relaxed)
 }
 
+/// The metric handle kept in `slot`, made by `make` the first time, while metrics are recorded
+/// (`None` otherwise: nothing is made). Making a handle (its key, a lookup in the recorder's
+/// registry) for every event cost 7 % of a cached list's CPU.
+pub fn kept<T>(
+    slot: &'static std::sync::OnceLock<T>,
+    make: impl FnOnce() -> T,
+) -> Option<&'static T> {
+    recording().then(|| slot.get_or_init(make))
+}
+
 /// Makes this process record metrics; the handle renders them, each with its `# HELP` line.
 pub fn install() -> Result<PrometheusHandle, String> {
     let handle = PrometheusBuilder::new()

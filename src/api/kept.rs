@@ -4,11 +4,14 @@
 //! CPU, and a read transaction's two file locks for a single todo). Stores without a clock
 //! (DynamoDB, written by other instances unseen) are read every time.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
-use axum::body::Bytes;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use metrics::Counter;
+
+use axum::body::{Body, Bytes};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
@@ -91,9 +94,9 @@ impl Listed {
     }
 
     /// The page, or 304 when the client's `If-None-Match` names it already.
-    pub fn answer(self, request: &HeaderMap) -> Response {
+    pub fn answer(self, request: &IfNoneMatch) -> Response {
         let known = request
-            .get_all(header::IF_NONE_MATCH)
+            .0
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
@@ -107,16 +110,51 @@ impl Listed {
     }
 }
 
+/// A request's `If-None-Match` values: all a list answer needs of its headers (a `HeaderMap`
+/// extracted is a copy of every header).
+pub struct IfNoneMatch(Vec<HeaderValue>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfNoneMatch {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let values = parts.headers.get_all(header::IF_NONE_MATCH).iter();
+        Ok(Self(values.cloned().collect()))
+    }
+}
+
 impl IntoResponse for Listed {
     fn into_response(self) -> Response {
-        let json = HeaderValue::from_static("application/json");
-        let mut response = ([(header::CONTENT_TYPE, json)], self.body).into_response();
+        const JSON: HeaderValue = HeaderValue::from_static("application/json");
+        let mut response = Response::new(Body::from(self.body));
+        // Room for what the layers add (request id, security headers, `Vary`) without growing.
         let headers = response.headers_mut();
+        headers.reserve(12);
+        headers.insert(header::CONTENT_TYPE, JSON);
         headers.insert(header::ETAG, self.etag);
         if let Some(link) = self.next {
             headers.insert(header::LINK, link);
         }
         response
+    }
+}
+
+/// `checkoff_list_cache_total` by result.
+fn count(hit: bool) {
+    static HITS: OnceLock<Counter> = OnceLock::new();
+    static MISSES: OnceLock<Counter> = OnceLock::new();
+    let counter = match hit {
+        true => crate::telemetry::kept(
+            &HITS,
+            || metrics::counter!("checkoff_list_cache_total", "result" => "hit"),
+        ),
+        false => crate::telemetry::kept(
+            &MISSES,
+            || metrics::counter!("checkoff_list_cache_total", "result" => "miss"),
+        ),
+    };
+    if let Some(counter) = counter {
+        counter.increment(1);
     }
 }
 
@@ -128,7 +166,7 @@ pub struct ListCache {
 
 #[derive(Default)]
 struct Pages {
-    by_key: HashMap<Kept, (Stamp, Listed)>,
+    by_key: foldhash::HashMap<Kept, (Stamp, Listed)>,
     bytes: usize,
 }
 
@@ -154,10 +192,10 @@ impl ListCache {
             return read().await;
         };
         if let Some(page) = self.kept(&key, stamp) {
-            metrics::counter!("checkoff_list_cache_total", "result" => "hit").increment(1);
+            count(true);
             return Ok(page);
         }
-        metrics::counter!("checkoff_list_cache_total", "result" => "miss").increment(1);
+        count(false);
         let page = read().await?;
         self.keep(key, stamp, page.clone());
         Ok(page)

@@ -4,6 +4,7 @@ mod admin;
 mod batch;
 mod deadline;
 mod document;
+mod edge;
 mod error;
 mod events;
 mod extract;
@@ -28,23 +29,13 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::header::{
-    AUTHORIZATION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, ETAG, IF_MATCH, IF_NONE_MATCH,
-    LINK, LOCATION, REFERRER_POLICY, RETRY_AFTER, SET_COOKIE, X_CONTENT_TYPE_OPTIONS,
+    AUTHORIZATION, CONTENT_TYPE, ETAG, IF_MATCH, IF_NONE_MATCH, LINK, LOCATION, RETRY_AFTER,
 };
 use axum::http::{HeaderName, HeaderValue, Method};
-use axum::response::IntoResponse;
 use serde_json::Value;
 use tower::ServiceBuilder;
-use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
-use tower_http::sensitive_headers::{
-    SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer,
-};
-use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -189,58 +180,31 @@ pub fn service(
     let cors = (!state.cors_origins.is_empty()).then(|| cors_layer(&state.cors_origins));
     let compress = state.compress;
     let log_requests = state.log_requests;
-    // What needs the matched route (the request log) or bounds a handler wraps each route.
-    let mut routes = route_table()
+    // What needs the matched route (the request log) or bounds a handler wraps each route, as
+    // one layer: the router boxes each layer given to it, and clones that box per request.
+    // Under Lambda the entry logs each request itself, with API Gateway's request id.
+    let per_route = ServiceBuilder::new()
+        .option_layer(log_requests.then_some(observe::ObserveLayer))
+        .layer(deadline::DeadlineLayer(timeout));
+    let routes = route_table()
         .split_for_parts()
         .0
         .fallback(|| async { ApiError::NotFound("Not found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(deadline::DeadlineLayer(timeout));
-    // Under Lambda the entry logs each request itself, with API Gateway's request id.
-    if log_requests {
-        routes = routes.layer(observe::ObserveLayer);
-    }
+        .layer(per_route);
     // The rest wraps the router once, not each route: a layer given to the router is boxed
     // around every route and that box cloned, layer by layer, for every request (profiled:
     // 6 % of a cached list).
     ServiceBuilder::new()
         // gzip for clients that ask (never for event streams, which must flow as written).
         .layer(CompressionLayer::new().gzip(compress))
-        // Secrets never reach a log line, whatever the log level.
-        .layer(SetSensitiveResponseHeadersLayer::new([SET_COOKIE]))
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            AUTHORIZATION,
-            COOKIE,
-        ]))
-        // Each request has an id (the caller's x-request-id, or a new one), echoed back.
-        .layer(SetRequestIdLayer::x_request_id(RequestIds::default()))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        // Failures are logged where they are understood (the store, `ApiError`), once: the
-        // trace layer's own ERROR line for every 5xx would be a second, less clear one.
-        .layer(TraceLayer::new_for_http().on_failure(()))
-        .layer(CatchPanicLayer::custom(|_| {
-            security_headers(ApiError::Internal("a handler panicked".into()).into_response())
-        }))
+        // Request ids, credentials marked secret, panics answered, security headers.
+        .layer(edge::EdgeLayer::default())
         // A preflight is answered here, before any route or token check.
         .option_layer(cors)
-        .map_response(security_headers)
+        // Read by the body extractors (a request extension): no need to wrap each route.
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .service(routes.with_state::<()>(state))
-}
-
-/// Headers every answer carries unless its handler said otherwise.
-fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
-    let headers = response.headers_mut();
-    for (name, value) in [
-        (X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (CONTENT_SECURITY_POLICY, web::CONTENT_SECURITY_POLICY),
-        (REFERRER_POLICY, "no-referrer"),
-    ] {
-        headers
-            .entry(name)
-            .or_insert(HeaderValue::from_static(value));
-    }
-    response
 }
 
 /// CORS for the configured origins.
@@ -275,30 +239,4 @@ fn cors_layer(origins: &[String]) -> CorsLayer {
             HeaderName::from_static("x-request-id"),
         ])
         .max_age(Duration::from_secs(600))
-}
-
-/// Request ids made here: this process's random prefix and a count — unique across processes
-/// without asking the OS for randomness on every request (a UUID each cost a syscall).
-#[derive(Clone)]
-struct RequestIds {
-    prefix: std::sync::Arc<str>,
-    next: std::sync::Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl Default for RequestIds {
-    fn default() -> Self {
-        Self {
-            prefix: uuid::Uuid::new_v4().simple().to_string()[..12].into(),
-            next: std::sync::Arc::default(),
-        }
-    }
-}
-
-impl MakeRequestId for RequestIds {
-    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        HeaderValue::from_str(&format!("{}-{n}", self.prefix))
-            .ok()
-            .map(RequestId::new)
-    }
 }

@@ -1,10 +1,10 @@
 //! The request log line and the request metrics.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{LazyLock, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
@@ -109,37 +109,44 @@ fn log(seen: &Seen, response: &Response) {
     // string goes through `core::fmt`.
     tracing::info!(message = "request", request_id, %method, route, status, ms);
     if crate::telemetry::recording() {
-        let (requests, duration) = handles(method_label(method), route, status);
-        requests.increment(1);
-        duration.record(elapsed.as_secs_f64());
+        record(method_label(method), route, status, elapsed.as_secs_f64());
     }
 }
 
 /// The request metrics' handles by method and status, then route.
 type Handles = HashMap<(&'static str, u16), HashMap<String, (Counter, Histogram)>>;
 
-/// The counter of requests with this method, route and status and the latency histogram of
-/// the route, registered once and kept: making their keys (label strings, a lookup in the
-/// recorder's registry) for every request cost 7 % of a cached list. There are as many as
-/// routes × methods × statuses the service answers with: a bounded set.
-fn handles(method: &'static str, route: &str, status: u16) -> (Counter, Histogram) {
-    static KEPT: LazyLock<Mutex<Handles>> = LazyLock::new(Mutex::default);
-    let mut kept = KEPT.lock().unwrap_or_else(|p| p.into_inner());
-    let by_route = kept.entry((method, status)).or_default();
-    if let Some(handles) = by_route.get(route) {
-        return handles.clone();
+/// Counts the request with this method, route and status and records its time in the route's
+/// histogram, through handles registered once and kept: making their keys (label strings, a
+/// lookup in the recorder's registry) for every request cost 7 % of a cached list. There are as
+/// many as routes × methods × statuses the service answers with: a bounded set. Kept per
+/// thread: one map behind a lock was fought over by every worker for every request.
+fn record(method: &'static str, route: &str, status: u16, seconds: f64) {
+    thread_local! {
+        static KEPT: RefCell<Handles> = RefCell::default();
     }
-    let handles = (
-        metrics::counter!(
-            "checkoff_http_requests_total",
-            "method" => method,
-            "route" => route.to_owned(),
-            "status" => status.to_string()
-        ),
-        metrics::histogram!("checkoff_http_request_duration_seconds", "route" => route.to_owned()),
-    );
-    by_route.insert(route.to_owned(), handles.clone());
-    handles
+    KEPT.with_borrow_mut(|kept| {
+        let by_route = kept.entry((method, status)).or_default();
+        if !by_route.contains_key(route) {
+            let handles = (
+                metrics::counter!(
+                    "checkoff_http_requests_total",
+                    "method" => method,
+                    "route" => route.to_owned(),
+                    "status" => status.to_string()
+                ),
+                metrics::histogram!(
+                    "checkoff_http_request_duration_seconds",
+                    "route" => route.to_owned()
+                ),
+            );
+            by_route.insert(route.to_owned(), handles);
+        }
+        if let Some((requests, duration)) = by_route.get(route) {
+            requests.increment(1);
+            duration.record(seconds);
+        }
+    });
 }
 
 /// The method as a metric label. HTTP lets a client invent any method, and every label value is

@@ -13,7 +13,7 @@ use super::extract::{
 };
 use super::idempotency::{IdempotencyKey, replayed};
 use super::json::to_text;
-use super::kept::{Kept, ListKey, Listed};
+use super::kept::{IfNoneMatch, Kept, ListKey, Listed};
 use super::paging::{Filter, Paging, state_of};
 use crate::api::AppState;
 use crate::auth::Decision;
@@ -342,7 +342,7 @@ fn created_headers(uid: uuid::Uuid, version: u64) -> HeaderMap {
 pub async fn list_todos(
     State(app): State<AppState>,
     caller: Authorizing,
-    request: HeaderMap,
+    request: IfNoneMatch,
     query: Result<ApiQuery<ListQuery>, ApiError>,
 ) -> ApiResult<Response> {
     let read = async |owner: &Username| -> ApiResult<Listing> {

@@ -38,6 +38,6 @@ pub async fn whoami(Principal(caller): Principal) -> Json<WhoAmI> {
         owner: caller.owner.to_string(),
         admin: caller.admin,
         routes: caller.routes.patterns(),
-        context: caller.context,
+        context: Map::clone(&caller.context),
     })
 }

@@ -184,7 +184,7 @@ impl Authorizer for GatewayAuthorizer {
             admin: user.admin,
             // API Gateway has already held the caller to the routes its authorizer allowed.
             routes: RouteGrants::all(),
-            context,
+            context: context.into(),
         })
     }
 

@@ -14,6 +14,8 @@ mod throttle;
 mod token_check;
 mod tokens;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use axum::http::request::Parts;
 use serde_json::{Map, Value};
@@ -54,7 +56,8 @@ pub struct Decision {
     pub admin: bool,
     pub routes: RouteGrants,
     /// Facts the authorizer wants handlers to see (token id, expiry, claims).
-    pub context: Map<String, Value>,
+    /// Shared: the built-in check makes it once per token.
+    pub context: Arc<Map<String, Value>>,
 }
 
 #[derive(Debug, thiserror::Error)]

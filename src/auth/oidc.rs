@@ -94,7 +94,7 @@ impl OidcAuthorizer {
         let principal = text(claims.get(&self.claim)).ok_or(AuthError::InvalidToken)?;
         let owner = Username::external(OIDC_KIND, &principal);
         let profile = self.profile(&owner).await?;
-        let context = CONTEXT_CLAIMS
+        let context: serde_json::Map<String, serde_json::Value> = CONTEXT_CLAIMS
             .iter()
             .filter_map(|name| Some(((*name).to_owned(), claims.get(*name)?.clone())))
             .collect();
@@ -106,7 +106,7 @@ impl OidcAuthorizer {
             authorizer: OIDC_KIND,
             admin: profile.is_some_and(|user| user.admin),
             routes: RouteGrants::all(),
-            context,
+            context: context.into(),
         })
     }
 

@@ -1,7 +1,6 @@
 //! HS256 tokens of the built-in authorizer: `sub, iat, nbf, exp, jti, acct, sid`, optionally
 //! `routes`.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -36,6 +35,9 @@ pub struct Claims {
     /// logout everywhere moves the account's on, and the token dies.
     #[serde(rename = "gen", default, skip_serializing_if = "Option::is_none")]
     pub generation: Option<u64>,
+    /// What the token check makes of the rest, worked out once: see [`super::jwt::TokenFacts`].
+    #[serde(skip)]
+    pub facts: std::sync::OnceLock<Option<super::jwt::TokenFacts>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -51,7 +53,7 @@ pub struct TokenService {
     default_ttl: Duration,
     /// Tokens already verified, until they expire: a client sends the same token with every
     /// request, and checking it again cost a fifth of a small request's CPU.
-    verified: Mutex<HashMap<String, Arc<Claims>>>,
+    verified: Mutex<foldhash::HashMap<String, Arc<Claims>>>,
 }
 
 /// Verified tokens kept at most (about 1 KiB each): when full, the expired ones go, and if
@@ -75,7 +77,7 @@ impl TokenService {
             decoding: DecodingKey::from_secret(secret.bytes()),
             validation,
             default_ttl,
-            verified: Mutex::new(HashMap::new()),
+            verified: Mutex::default(),
         }
     }
 
@@ -129,6 +131,7 @@ impl TokenService {
             sid: sid.map(|s| s.to_string()),
             routes: routes.map(RouteGrants::patterns),
             generation,
+            facts: std::sync::OnceLock::new(),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| format!("cannot sign a token: {e}"))?;

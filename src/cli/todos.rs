@@ -172,7 +172,7 @@ fn person(user: &User) -> Decision {
         authorizer: "cli",
         admin: false,
         routes: RouteGrants::all(),
-        context: serde_json::Map::new(),
+        context: Default::default(),
     }
 }
 

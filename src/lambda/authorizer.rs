@@ -158,7 +158,7 @@ mod tests {
             authorizer: "builtin",
             admin: false,
             routes: RouteGrants::parse(routes).unwrap(),
-            context: serde_json::Map::new(),
+            context: Default::default(),
         }
     }
 

@@ -9,7 +9,6 @@
 //! sessions, a new login generation, and the todo writes that change what the account holds
 //! (`User::usage`). Everything else goes to the inner store one line per method (`forward!`).
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,7 +30,7 @@ const MAX_ENTRIES: usize = 10_000;
 pub struct UserCache {
     inner: Arc<dyn Store>,
     ttl: Duration,
-    users: Mutex<HashMap<Username, Cached>>,
+    users: Mutex<foldhash::HashMap<Username, Cached>>,
     /// Counts the profiles forgotten (written): a read that overlapped a write keeps nothing,
     /// or it could put back what the write replaced.
     forgotten: std::sync::atomic::AtomicU64,
@@ -49,7 +48,7 @@ impl UserCache {
         Self {
             inner,
             ttl,
-            users: Mutex::new(HashMap::new()),
+            users: Mutex::default(),
             forgotten: std::sync::atomic::AtomicU64::new(0),
         }
     }
