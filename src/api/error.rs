@@ -44,7 +44,7 @@ pub enum ApiError {
     Unprocessable(&'static str),
     #[error("Request body is larger than 64 KiB")]
     PayloadTooLarge,
-    #[error("Too many failed attempts; try again later")]
+    #[error("Too many login attempts; try again later")]
     TooManyRequests { retry_after: Duration },
     /// An account would hold more than its quota allows; the message names the limit.
     #[error("{0}")]

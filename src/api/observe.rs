@@ -1,7 +1,6 @@
 //! The request log line and the request metrics.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -114,7 +113,8 @@ fn log(seen: &Seen, response: &Response) {
 }
 
 /// The request metrics' handles by method and status, then route.
-type Handles = HashMap<(&'static str, u16), HashMap<String, (Counter, Histogram)>>;
+type Handles =
+    foldhash::HashMap<(&'static str, u16), foldhash::HashMap<String, (Counter, Histogram)>>;
 
 /// Counts the request with this method, route and status and records its time in the route's
 /// histogram, through handles registered once and kept: making their keys (label strings, a

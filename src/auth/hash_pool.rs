@@ -4,6 +4,7 @@
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
@@ -12,12 +13,17 @@ type Job = Box<dyn FnOnce() + Send>;
 /// Nice value of the hashing threads (0 is normal; 19 the lowest).
 const NICENESS: i32 = 10;
 
+/// How long a hashing thread keeps what it made for hashes (its working memory) with no hash
+/// to do: kept through a burst of logins, given back between them.
+const KEEP_IDLE: Duration = Duration::from_millis(500);
+
 pub(super) struct HashPool {
     jobs: mpsc::Sender<Job>,
 }
 
 impl HashPool {
-    pub(super) fn start(threads: usize) -> Self {
+    /// `idle` runs on a pool thread once it has had nothing to do for [`KEEP_IDLE`].
+    pub(super) fn start(threads: usize, idle: fn()) -> Self {
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
         for index in 0..threads.max(1) {
@@ -26,12 +32,25 @@ impl HashPool {
                 .name(format!("checkoff-hash-{index}"))
                 .spawn(move || {
                     lower_priority();
+                    let mut busy = false;
                     loop {
-                        let job = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                        match job {
-                            Ok(job) => job(),
-                            Err(_) => return,
-                        }
+                        let queue = queue.lock().unwrap_or_else(|p| p.into_inner());
+                        let job = match busy {
+                            true => queue.recv_timeout(KEEP_IDLE),
+                            false => queue.recv().map_err(mpsc::RecvTimeoutError::from),
+                        };
+                        drop(queue);
+                        busy = match job {
+                            Ok(job) => {
+                                job();
+                                true
+                            }
+                            Err(mpsc::RecvTimeoutError::Timeout) => {
+                                idle();
+                                false
+                            }
+                            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                        };
                     }
                 });
             if let Err(e) = spawned {
@@ -92,7 +111,7 @@ mod tests {
 
     #[tokio::test]
     async fn jobs_run_and_answer() {
-        let pool = HashPool::start(2);
+        let pool = HashPool::start(2, || {});
         let answers: Vec<_> = (0..8).map(|i| pool.run(move || i * 2)).collect();
         let mut results = Vec::new();
         for answer in answers {
@@ -101,10 +120,27 @@ mod tests {
         assert_eq!(results, [0, 2, 4, 6, 8, 10, 12, 14]);
     }
 
+    #[tokio::test]
+    async fn an_idle_thread_gives_back_what_it_keeps_and_goes_on_working() {
+        static IDLE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let pool = HashPool::start(1, || {
+            IDLE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        });
+        // Not before its first job (it has nothing to give back), nor while busy.
+        assert_eq!(pool.run(|| 1).await.unwrap(), 1);
+        assert_eq!(IDLE.load(std::sync::atomic::Ordering::SeqCst), 0);
+        tokio::time::sleep(KEEP_IDLE + Duration::from_millis(500)).await;
+        assert_eq!(IDLE.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // Once, not every KEEP_IDLE after; and it still answers.
+        tokio::time::sleep(KEEP_IDLE).await;
+        assert_eq!(IDLE.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(pool.run(|| 2).await.unwrap(), 2);
+    }
+
     #[cfg(target_os = "linux")]
     #[test]
     fn hashing_threads_run_below_normal_priority() {
-        let pool = HashPool::start(1);
+        let pool = HashPool::start(1, || {});
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();

@@ -37,8 +37,8 @@ pub enum ServiceError {
     /// Unknown, expired, already used or of an ended session.
     #[error("invalid refresh token")]
     InvalidRefreshToken,
-    /// Too many failed logins for the name or the address.
-    #[error("too many failed attempts")]
+    /// Too many logins tried for the name or the address (counted before the password is checked).
+    #[error("too many login attempts")]
     TooManyAttempts { retry_after: Duration },
     /// Not the caller's to do (the same answer whether the thing exists or not).
     #[error("forbidden")]
