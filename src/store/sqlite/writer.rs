@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 
 use super::commit_watch::{CommitWatch, data_version};
 use super::error::from_sqlite;
-use super::search_index::{any_pending, index_pending};
+use super::search_index::{INDEX_CHUNK, any_pending, index_some};
 use crate::domain::Username;
 use crate::store::changes::{ChangeClock, Stripe};
 use crate::store::{StoreError, StoreResult};
@@ -171,6 +171,7 @@ fn run(
     // when they were last indexed.
     let mut may_wait = true;
     let mut indexed = Instant::now();
+    let mut backlog = false;
     // The first idle moment prunes the change log, then one every PRUNE_EVERY.
     let mut pruned: Option<Instant> = None;
     loop {
@@ -198,34 +199,43 @@ fn run(
                 tracing::warn!(error = %e, "could not prune the change log");
             }
         }
-        if may_wait && (idle || indexed.elapsed() >= INDEX_EVERY) {
-            may_wait = false;
-            indexed = Instant::now();
-            index_waiting(&conn, clock, watch);
+        // A backlog is indexed a chunk at a time, between batches of writes.
+        if may_wait && (idle || backlog || indexed.elapsed() >= INDEX_EVERY) {
+            if !backlog {
+                indexed = Instant::now();
+            }
+            backlog = index_waiting(&conn, clock, watch);
+            may_wait = backlog;
         }
     }
 }
 
-/// Indexes the texts that wait for the search index, in a transaction of its own.
-fn index_waiting(conn: &Connection, clock: &ChangeClock, watch: &CommitWatch) {
+/// Indexes a chunk of the texts that wait for the search index, in a transaction of its own;
+/// whether more still wait.
+fn index_waiting(conn: &Connection, clock: &ChangeClock, watch: &CommitWatch) -> bool {
     match any_pending(conn) {
-        Ok(false) => {}
+        Ok(false) => false,
         Ok(true) => {
-            // Nobody hears the answer: a failure leaves the texts waiting for the next try,
-            // and a search indexes them itself first.
-            let (reply, _) = oneshot::channel();
+            // A failure leaves the texts waiting for the next try, and a search indexes them
+            // itself first.
+            let (reply, mut answer) = oneshot::channel();
             let job = Task {
                 stripe: None,
                 work: |conn: &Connection| {
-                    index_pending(conn).inspect_err(
+                    index_some(conn, INDEX_CHUNK).inspect_err(
                         |e| tracing::warn!(error = %e, "could not update the search index"),
                     )
                 },
                 reply,
             };
             commit_batch(conn, vec![Box::new(job)], clock, watch);
+            // Committed: more may wait. Failed: the next round, a second on, tries again.
+            matches!(answer.try_recv(), Ok(Ok(()))) && any_pending(conn).unwrap_or(false)
         }
-        Err(e) => tracing::warn!(error = %e, "could not read what waits for the search index"),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read what waits for the search index");
+            false
+        }
     }
 }
 
