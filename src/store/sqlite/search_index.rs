@@ -56,37 +56,52 @@ mod tests {
     use crate::store::sqlite::{DB_FILE, open_connection};
     use crate::store::{SqliteStore, TodoStore, UserStore};
 
-    /// Nothing waits long for the index when nobody searches: the writer indexes a new todo
-    /// by itself (seen from another connection, as another process would).
-    #[tokio::test]
-    async fn the_writer_indexes_new_texts_without_a_search() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
+    /// A store with the user alice, who writes `count` todos about oat milk at once.
+    async fn alice_writes(dir: &std::path::Path, count: i64) -> SqliteStore {
+        let store = SqliteStore::open(dir).unwrap();
         let alice = Username::parse("alice").unwrap();
         store
             .create_user(&User::new(alice.clone(), "$argon2id$x".into(), None, false))
             .await
             .unwrap();
-        let description = Description::parse("Buy oat milk").unwrap();
+        let creates = (0..count).map(|n| {
+            let description = Description::parse(&format!("Buy oat milk, carton {n}")).unwrap();
+            let todo = Todo::new(alice.clone(), description, Metadata::default());
+            let store = &store;
+            async move { store.create_todo(&todo).await.unwrap() }
+        });
+        futures_util::future::join_all(creates).await;
         store
-            .create_todo(&Todo::new(alice, description, Metadata::default()))
-            .await
-            .unwrap();
+    }
 
-        let elsewhere = open_connection(&dir.path().join(DB_FILE), true).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(5);
+    /// How many todos the index finds for "oat", once nothing waits for it (seen from another
+    /// connection, as another process would), within `within`.
+    async fn found_once_indexed(dir: &std::path::Path, within: Duration) -> i64 {
+        let elsewhere = open_connection(&dir.join(DB_FILE), true).unwrap();
+        let deadline = Instant::now() + within;
         while any_pending(&elsewhere).unwrap() {
-            assert!(Instant::now() < deadline, "still waiting after 5 s");
+            assert!(Instant::now() < deadline, "still waiting after {within:?}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let found: i64 = elsewhere
+        elsewhere
             .query_row(
                 "SELECT count(*) FROM todo_words WHERE todo_words MATCH 'oat'",
                 [],
                 |row| row.get(0),
             )
-            .unwrap();
-        assert_eq!(found, 1);
+            .unwrap()
+    }
+
+    /// Nothing waits long for the index when nobody searches: the writer indexes a new todo
+    /// by itself.
+    #[tokio::test]
+    async fn the_writer_indexes_new_texts_without_a_search() {
+        let dir = tempfile::tempdir().unwrap();
+        let _store = alice_writes(dir.path(), 1).await;
+        assert_eq!(
+            found_once_indexed(dir.path(), Duration::from_secs(5)).await,
+            1
+        );
     }
 
     /// A backlog larger than a chunk goes into the index a chunk at a time, between writes,
@@ -94,34 +109,11 @@ mod tests {
     #[tokio::test]
     async fn a_backlog_is_indexed_whole_in_chunks() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let alice = Username::parse("alice").unwrap();
-        store
-            .create_user(&User::new(alice.clone(), "$argon2id$x".into(), None, false))
-            .await
-            .unwrap();
         let backlog = INDEX_CHUNK * 2 + 100;
-        let creates = (0..backlog).map(|n| {
-            let description = Description::parse(&format!("Buy oat milk, carton {n}")).unwrap();
-            let todo = Todo::new(alice.clone(), description, Metadata::default());
-            let store = &store;
-            async move { store.create_todo(&todo).await.unwrap() }
-        });
-        futures_util::future::join_all(creates).await;
-
-        let elsewhere = open_connection(&dir.path().join(DB_FILE), true).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while any_pending(&elsewhere).unwrap() {
-            assert!(Instant::now() < deadline, "still waiting after 20 s");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let found: i64 = elsewhere
-            .query_row(
-                "SELECT count(*) FROM todo_words WHERE todo_words MATCH 'oat'",
-                [],
-                |row| row.get(0),
-            )
-            .unwrap();
-        assert_eq!(found, backlog);
+        let _store = alice_writes(dir.path(), backlog).await;
+        assert_eq!(
+            found_once_indexed(dir.path(), Duration::from_secs(20)).await,
+            backlog
+        );
     }
 }
