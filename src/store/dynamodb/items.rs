@@ -90,6 +90,7 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 use uuid::Uuid;
 
@@ -145,6 +146,42 @@ pub(super) fn s(value: impl Into<String>) -> AttributeValue {
 
 pub(super) fn n(value: u64) -> AttributeValue {
     AttributeValue::N(value.to_string())
+}
+
+/// `query` of the items of partition `pk` whose sort key `key` (`SK`, or an index's) starts
+/// with `prefix`, as the range from `prefix` to just past it. DynamoDB Local answers
+/// `begins_with` by walking the partition from its start: behind a user's change log (an entry
+/// per write for 15 days, sorted before everything else) a page of 10 todos took 35 ms at
+/// 100,000 entries, where the range takes 3 ms. On DynamoDB both are one range of the key.
+pub(super) fn starting_with(
+    query: QueryFluentBuilder,
+    key: &str,
+    pk: AttributeValue,
+    prefix: impl Into<String>,
+) -> QueryFluentBuilder {
+    let prefix = prefix.into();
+    let end = prefix_end(&prefix);
+    query
+        .key_condition_expression(format!("PK = :pk AND {key} BETWEEN :from AND :to"))
+        .expression_attribute_values(":pk", pk)
+        .expression_attribute_values(":from", s(prefix))
+        .expression_attribute_values(":to", s(end))
+}
+
+/// A string after every other that starts with `prefix` (DynamoDB orders strings by their
+/// UTF-8 bytes): its last character made the next one, e.g. `TODO#` → `TODO$`. (`BETWEEN`
+/// includes its end, and no key is a prefix's end: every key goes on after its `#`.)
+fn prefix_end(prefix: &str) -> String {
+    let mut end = prefix.to_owned();
+    match end.pop() {
+        Some(last) if last.is_ascii() && last != '\x7f' => end.push(char::from(last as u8 + 1)),
+        Some(last) => {
+            end.push(last);
+            end.push(char::MAX);
+        }
+        None => end.push(char::MAX),
+    }
+    end
 }
 
 pub(super) fn user_pk(name: &Username) -> AttributeValue {
@@ -635,6 +672,34 @@ pub(super) fn todo_from_item(item: &Item) -> Result<Todo, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_prefix_range_holds_its_keys_and_no_other() {
+        let end = prefix_end(TODO_PREFIX);
+        assert_eq!(end, "TODO$");
+        for inside in [
+            "TODO#",
+            "TODO#0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
+            "TODO#\u{10FFFF}",
+        ] {
+            assert!(TODO_PREFIX <= inside && inside <= end.as_str(), "{inside}");
+        }
+        for outside in [
+            "TODO",
+            "TODN#z",
+            "TODO$a",
+            "TODP#",
+            "CHANGE#1",
+            "PROFILE",
+            "SESSION#x",
+        ] {
+            assert!(
+                !(TODO_PREFIX <= outside && outside <= end.as_str()),
+                "{outside}"
+            );
+        }
+        assert_eq!(prefix_end("a\u{e9}"), "a\u{e9}\u{10FFFF}");
+    }
 
     fn alice() -> Username {
         Username::parse("alice").unwrap()

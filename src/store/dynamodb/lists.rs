@@ -11,9 +11,9 @@ use super::DynamoStore;
 use super::attempts::attempt;
 use super::error::{Checked, checked};
 use super::items::{
-    DELETING, GRANT_PREFIX, LIST_PREFIX, MEMBER_PREFIX, TODO_PREFIX, grant_key, list_from_item,
+    DELETING, GRANT_PREFIX, LIST_PREFIX, MEMBER_PREFIX, SK, TODO_PREFIX, grant_key, list_from_item,
     list_item, list_key, list_of_item, member_key, membership_from_item, membership_items, n,
-    profile_key, s, user_pk,
+    profile_key, s, starting_with, user_pk,
 };
 use super::request::{Transaction, built, key_of};
 use super::todos::version_of;
@@ -57,13 +57,7 @@ impl DynamoStore {
     /// partition goes next.
     pub(super) async fn forget_shares(&self, owner: &Username) -> StoreResult<()> {
         let query = |prefix: &'static str| {
-            move || {
-                self.query()
-                    .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-                    .expression_attribute_values(":pk", user_pk(owner))
-                    .expression_attribute_values(":prefix", s(prefix))
-                    .consistent_read(true)
-            }
+            move || starting_with(self.query(), SK, user_pk(owner), prefix).consistent_read(true)
         };
         let (shared, granted) = tokio::try_join!(
             self.query_all(query(MEMBER_PREFIX)),
@@ -91,12 +85,9 @@ impl DynamoStore {
         owner: &Username,
         id: ListId,
     ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
-        self.query()
-            .key_condition_expression("PK = :pk AND begins_with(SK, :todo)")
+        starting_with(self.query(), SK, user_pk(owner), TODO_PREFIX)
             .filter_expression("#list = :list")
             .expression_attribute_names("#list", "list")
-            .expression_attribute_values(":pk", user_pk(owner))
-            .expression_attribute_values(":todo", s(TODO_PREFIX))
             .expression_attribute_values(":list", s(id.to_string()))
             .consistent_read(true)
     }
@@ -140,13 +131,8 @@ impl ListStore for DynamoStore {
     }
 
     async fn lists_of(&self, owner: &Username) -> StoreResult<Vec<TodoList>> {
-        let query = || {
-            self.query()
-                .key_condition_expression("PK = :pk AND begins_with(SK, :list)")
-                .expression_attribute_values(":pk", user_pk(owner))
-                .expression_attribute_values(":list", s(LIST_PREFIX))
-                .consistent_read(true)
-        };
+        let query =
+            || starting_with(self.query(), SK, user_pk(owner), LIST_PREFIX).consistent_read(true);
         let mut lists = Vec::new();
         for item in self.query_all(query).await? {
             lists.extend(list_from_item(&item)?);
@@ -265,13 +251,10 @@ impl ListStore for DynamoStore {
 
     async fn count_by_list(&self, owner: &Username) -> StoreResult<Vec<(ListId, ListCounts)>> {
         let query = || {
-            self.query()
-                .key_condition_expression("PK = :pk AND begins_with(SK, :todo)")
+            starting_with(self.query(), SK, user_pk(owner), TODO_PREFIX)
                 .projection_expression("#list, #state")
                 .expression_attribute_names("#list", "list")
                 .expression_attribute_names("#state", "state")
-                .expression_attribute_values(":pk", user_pk(owner))
-                .expression_attribute_values(":todo", s(TODO_PREFIX))
                 .consistent_read(true)
         };
         let mut counts: Vec<(ListId, ListCounts)> = Vec::new();
@@ -339,11 +322,8 @@ impl ListStore for DynamoStore {
 
     async fn members_of(&self, owner: &Username, list: ListId) -> StoreResult<Vec<Membership>> {
         let query = || {
-            self.query()
-                .key_condition_expression("PK = :pk AND begins_with(SK, :members)")
-                .expression_attribute_values(":pk", user_pk(owner))
-                .expression_attribute_values(":members", s(format!("{MEMBER_PREFIX}{list}#")))
-                .consistent_read(true)
+            let members = format!("{MEMBER_PREFIX}{list}#");
+            starting_with(self.query(), SK, user_pk(owner), members).consistent_read(true)
         };
         let items = self.query_all(query).await?;
         items.iter().map(membership_from_item).collect()
@@ -378,13 +358,8 @@ impl ListStore for DynamoStore {
     }
 
     async fn grants_of(&self, member: &Username) -> StoreResult<Vec<Membership>> {
-        let query = || {
-            self.query()
-                .key_condition_expression("PK = :pk AND begins_with(SK, :grants)")
-                .expression_attribute_values(":pk", user_pk(member))
-                .expression_attribute_values(":grants", s(GRANT_PREFIX))
-                .consistent_read(true)
-        };
+        let query =
+            || starting_with(self.query(), SK, user_pk(member), GRANT_PREFIX).consistent_read(true);
         let grants = self
             .query_all(query)
             .await?

@@ -9,8 +9,8 @@ use super::DynamoStore;
 use super::attempts::attempt;
 use super::error::{Checked, checked, failed, unless_condition_failed};
 use super::items::{
-    GSI1, Item, KEPT_SESSION, LOGIN_GENERATION, SESSION_PREFIX, n, revoked_attribute, s,
-    session_from_item, session_item, session_key, user_pk,
+    GSI1, Item, KEPT_SESSION, LOGIN_GENERATION, SESSION_PREFIX, SK, n, revoked_attribute, s,
+    session_from_item, session_item, session_key, starting_with, user_pk,
 };
 use super::request::key_of;
 use crate::domain::{Session, SessionKind, Timestamp, Username};
@@ -106,11 +106,7 @@ impl SessionStore for DynamoStore {
 
     async fn list_sessions(&self, owner: &Username) -> StoreResult<Vec<Session>> {
         let query = || {
-            self.query()
-                .key_condition_expression("PK = :pk AND begins_with(SK, :session)")
-                .expression_attribute_values(":pk", user_pk(owner))
-                .expression_attribute_values(":session", s(SESSION_PREFIX))
-                .consistent_read(true)
+            starting_with(self.query(), SK, user_pk(owner), SESSION_PREFIX).consistent_read(true)
         };
         // A user has a handful of sessions: a page of a thousand is all of them.
         let items = self.query_page(query, None, 1000).await?;

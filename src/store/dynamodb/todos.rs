@@ -15,9 +15,9 @@ use super::attempts::{attempt, attempt_once_done};
 use super::error::{Checked, checked, unless_condition_failed};
 use super::guard::KEY_FREE;
 use super::items::{
-    EXPIRES, GSI1, Item, LSI1, LSI1SK, TODO_BYTES, TODO_COUNT, TODO_PREFIX, due_attributes, n,
-    priority_attribute, remembered_item, remembered_key, s, state_partition, state_sort_key,
-    todo_from_item, todo_item, todo_key, user_from_item, user_pk,
+    EXPIRES, GSI1, Item, LSI1, LSI1SK, SK, TODO_BYTES, TODO_COUNT, TODO_PREFIX, due_attributes, n,
+    priority_attribute, remembered_item, remembered_key, s, starting_with, state_partition,
+    state_sort_key, todo_from_item, todo_item, todo_key, user_from_item, user_pk,
 };
 use super::request::{TRANSACTION_LIMIT, Transaction, built, by, key_of, write_deadline};
 use super::sync::TodoChange;
@@ -85,11 +85,7 @@ impl DynamoStore {
         let read = || {
             let read = match state {
                 Some(state) => self.in_state(owner, state),
-                None => self
-                    .query()
-                    .key_condition_expression("PK = :pk AND begins_with(SK, :todo)")
-                    .expression_attribute_values(":pk", user_pk(owner))
-                    .expression_attribute_values(":todo", s(TODO_PREFIX)),
+                None => starting_with(self.query(), SK, user_pk(owner), TODO_PREFIX),
             };
             read.consistent_read(true)
         };
@@ -102,11 +98,8 @@ impl DynamoStore {
 
     /// A query of `owner`'s todos in `state`, by the state index.
     fn in_state(&self, owner: &Username, state: TodoState) -> QueryFluentBuilder {
-        self.query()
-            .index_name(LSI1)
-            .key_condition_expression("PK = :pk AND begins_with(LSI1SK, :state)")
-            .expression_attribute_values(":pk", user_pk(owner))
-            .expression_attribute_values(":state", s(format!("{state}#")))
+        let query = self.query().index_name(LSI1);
+        starting_with(query, LSI1SK, user_pk(owner), format!("{state}#"))
     }
 
     /// The keys, uids and sizes of the todos `query` finds.
@@ -798,10 +791,7 @@ impl TodoStore for DynamoStore {
         let items = match query.state {
             None => {
                 let query = || {
-                    in_list(self.query())
-                        .key_condition_expression("PK = :pk AND begins_with(SK, :todo)")
-                        .expression_attribute_values(":pk", user_pk(owner))
-                        .expression_attribute_values(":todo", s(TODO_PREFIX))
+                    starting_with(in_list(self.query()), SK, user_pk(owner), TODO_PREFIX)
                         .consistent_read(true)
                 };
                 self.query_page(query, start, page.limit).await?
