@@ -60,9 +60,11 @@ async fn main() {
         client
             .query()
             .table_name(table)
-            .key_condition_expression("PK = :pk AND begins_with(SK, :todo)")
+            // The service's own key condition (a range: see `items::starting_with`).
+            .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
             .expression_attribute_values(":pk", pk.clone())
-            .expression_attribute_values(":todo", AttributeValue::S("TODO#".into()))
+            .expression_attribute_values(":from", AttributeValue::S("TODO#".into()))
+            .expression_attribute_values(":to", AttributeValue::S("TODO$".into()))
             .consistent_read(true)
             .limit(101)
             .send()
