@@ -127,8 +127,9 @@ fn record(method: &'static str, route: &str, status: u16, seconds: f64) {
     }
     KEPT.with_borrow_mut(|kept| {
         let by_route = kept.entry((method, status)).or_default();
-        if !by_route.contains_key(route) {
-            let handles = (
+        let (requests, duration) = match by_route.get(route) {
+            Some(handles) => handles,
+            None => by_route.entry(route.to_owned()).or_insert((
                 metrics::counter!(
                     "checkoff_http_requests_total",
                     "method" => method,
@@ -139,13 +140,10 @@ fn record(method: &'static str, route: &str, status: u16, seconds: f64) {
                     "checkoff_http_request_duration_seconds",
                     "route" => route.to_owned()
                 ),
-            );
-            by_route.insert(route.to_owned(), handles);
-        }
-        if let Some((requests, duration)) = by_route.get(route) {
-            requests.increment(1);
-            duration.record(seconds);
-        }
+            )),
+        };
+        requests.increment(1);
+        duration.record(seconds);
     });
 }
 

@@ -2,8 +2,8 @@
 //! when both want the CPU, requests win; when requests leave it idle, logins get all of it.
 //! A pool thread runs one hash at a time; the hash's lanes run on [`lanes`], one thread per core.
 
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -18,14 +18,62 @@ const NICENESS: i32 = 10;
 const KEEP_IDLE: Duration = Duration::from_millis(500);
 
 pub(super) struct HashPool {
-    jobs: mpsc::Sender<Job>,
+    queue: Arc<Queue>,
+}
+
+/// Jobs waiting for a pool thread. A thread waits on `ready` with the lock let go, so each one
+/// times out on its own: with a channel behind a mutex, one thread waiting for a job held the
+/// lock, and the others, blocked on the lock, never timed out to give their memory back.
+#[derive(Default)]
+struct Queue {
+    jobs: Mutex<Jobs>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct Jobs {
+    waiting: VecDeque<Job>,
+    /// The pool is gone (or no thread could be started): threads end once the queue is empty.
+    closed: bool,
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, Jobs> {
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The next job; `None` once `busy` was true and [`KEEP_IDLE`] passed without one, or when
+    /// the pool is closed (`Err`).
+    fn next(&self, busy: bool) -> Result<Option<Job>, ()> {
+        let mut jobs = self.lock();
+        loop {
+            if let Some(job) = jobs.waiting.pop_front() {
+                return Ok(Some(job));
+            }
+            if jobs.closed {
+                return Err(());
+            }
+            if !busy {
+                jobs = self.ready.wait(jobs).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            let (guard, waited) = self
+                .ready
+                .wait_timeout(jobs, KEEP_IDLE)
+                .unwrap_or_else(|p| p.into_inner());
+            jobs = guard;
+            if waited.timed_out() && jobs.waiting.is_empty() && !jobs.closed {
+                return Ok(None);
+            }
+        }
+    }
 }
 
 impl HashPool {
     /// `idle` runs on a pool thread once it has had nothing to do for [`KEEP_IDLE`].
     pub(super) fn start(threads: usize, idle: fn()) -> Self {
-        let (jobs, queue) = mpsc::channel::<Job>();
-        let queue = Arc::new(Mutex::new(queue));
+        let queue = Arc::new(Queue::default());
+        let mut started = 0;
         for index in 0..threads.max(1) {
             let queue = Arc::clone(&queue);
             let spawned = std::thread::Builder::new()
@@ -33,31 +81,26 @@ impl HashPool {
                 .spawn(move || {
                     lower_priority();
                     let mut busy = false;
-                    loop {
-                        let queue = queue.lock().unwrap_or_else(|p| p.into_inner());
-                        let job = match busy {
-                            true => queue.recv_timeout(KEEP_IDLE),
-                            false => queue.recv().map_err(mpsc::RecvTimeoutError::from),
-                        };
-                        drop(queue);
+                    while let Ok(job) = queue.next(busy) {
                         busy = match job {
-                            Ok(job) => {
+                            Some(job) => {
                                 job();
                                 true
                             }
-                            Err(mpsc::RecvTimeoutError::Timeout) => {
+                            None => {
                                 idle();
                                 false
                             }
-                            Err(mpsc::RecvTimeoutError::Disconnected) => return,
                         };
                     }
                 });
-            if let Err(e) = spawned {
-                tracing::error!(error = %e, "cannot start a password hashing thread");
+            match spawned {
+                Ok(_) => started += 1,
+                Err(e) => tracing::error!(error = %e, "cannot start a password hashing thread"),
             }
         }
-        Self { jobs }
+        queue.lock().closed = started == 0;
+        Self { queue }
     }
 
     pub(super) async fn run<T: Send + 'static>(
@@ -65,14 +108,26 @@ impl HashPool {
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, String> {
         let (reply, answer) = oneshot::channel();
-        self.jobs
-            .send(Box::new(move || {
+        {
+            let mut jobs = self.queue.lock();
+            if jobs.closed {
+                return Err("the password hashing threads have stopped".to_owned());
+            }
+            jobs.waiting.push_back(Box::new(move || {
                 let _ = reply.send(work());
-            }))
-            .map_err(|_| "the password hashing threads have stopped".to_owned())?;
+            }));
+        }
+        self.queue.ready.notify_one();
         answer
             .await
             .map_err(|_| "a password hashing job failed".to_owned())
+    }
+}
+
+impl Drop for HashPool {
+    fn drop(&mut self) {
+        self.queue.lock().closed = true;
+        self.queue.ready.notify_all();
     }
 }
 
@@ -121,19 +176,27 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_idle_thread_gives_back_what_it_keeps_and_goes_on_working() {
+    async fn each_idle_thread_gives_back_what_it_keeps_and_goes_on_working() {
         static IDLE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let pool = HashPool::start(1, || {
+        let pool = HashPool::start(2, || {
             IDLE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         });
+        // Two jobs that can only finish together: one on each thread.
+        let both = Arc::new(std::sync::Barrier::new(2));
+        let job = |both: Arc<std::sync::Barrier>| move || both.wait().is_leader();
+        let (a, b) = tokio::join!(
+            pool.run(job(Arc::clone(&both))),
+            pool.run(job(Arc::clone(&both)))
+        );
+        assert!(a.unwrap() ^ b.unwrap());
         // Not before its first job (it has nothing to give back), nor while busy.
-        assert_eq!(pool.run(|| 1).await.unwrap(), 1);
         assert_eq!(IDLE.load(std::sync::atomic::Ordering::SeqCst), 0);
         tokio::time::sleep(KEEP_IDLE + Duration::from_millis(500)).await;
-        assert_eq!(IDLE.load(std::sync::atomic::Ordering::SeqCst), 1);
-        // Once, not every KEEP_IDLE after; and it still answers.
+        // Each thread, not only the one that waited for the next job first.
+        assert_eq!(IDLE.load(std::sync::atomic::Ordering::SeqCst), 2);
+        // Once, not every KEEP_IDLE after; and the pool still answers.
         tokio::time::sleep(KEEP_IDLE).await;
-        assert_eq!(IDLE.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(IDLE.load(std::sync::atomic::Ordering::SeqCst), 2);
         assert_eq!(pool.run(|| 2).await.unwrap(), 2);
     }
 
