@@ -7,6 +7,7 @@ mod line_fields;
 mod line_format;
 mod line_time;
 mod logging;
+mod request_line;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,6 +20,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
 pub use logging::{LogFormat, LogWriter, dropped_lines, init_logging};
+pub use request_line::{REQUEST_TARGET, RequestLine};
 
 /// Request latency buckets, in seconds: from a cached list to a slow password hash.
 const LATENCY_BUCKETS: &[f64] = &[

@@ -13,6 +13,8 @@ use axum::response::Response;
 use metrics::{Counter, Histogram};
 use tower::{Layer, Service};
 
+use crate::telemetry::{REQUEST_TARGET, RequestLine};
+
 /// One line per request at `info`: method, route, status, time and request id (never a header
 /// or body: tokens and passwords travel there); and the same in the metrics. A layer of its own
 /// rather than a `from_fn`, which would box the route behind it and every request's future.
@@ -101,12 +103,21 @@ fn log(seen: &Seen, response: &Response) {
         .unwrap_or("-");
     let elapsed = seen.started.elapsed();
     let status = response.status().as_u16();
-    // To the microsecond, as a number that prints as such (not 0.5031439999999999).
-    let ms = (elapsed.as_secs_f64() * 1e6).round() / 1e3;
     let method = &seen.method;
-    // The message as a field of its own: a plain string written as it is, where a format
-    // string goes through `core::fmt`.
-    tracing::info!(message = "request", request_id, %method, route, status, ms);
+    let line = RequestLine {
+        request_id,
+        method: method.as_str(),
+        route,
+        status,
+        micros: u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+    };
+    if !line.queue() {
+        // To the microsecond, as a number that prints as such (not 0.5031439999999999).
+        let ms = line.micros as f64 / 1e3;
+        // The message as a field of its own: a plain string written as it is, where a format
+        // string goes through `core::fmt`.
+        tracing::info!(target: REQUEST_TARGET, message = "request", request_id, %method, route, status, ms);
+    }
     if crate::telemetry::recording() {
         record(method_label(method), route, status, elapsed.as_secs_f64());
     }

@@ -105,25 +105,29 @@ impl LineVisitor<'_> {
         self.name(field)?;
         self.result = self
             .result
-            .and_then(|()| write_digits(&mut self.writer, whole));
-        let digits = [
-            b'.',
-            b'0' + (fraction / 100) as u8,
-            b'0' + (fraction / 10 % 10) as u8,
-            b'0' + (fraction % 10) as u8,
-        ];
-        let mut end = digits.len();
-        while end > 2 && digits[end - 1] == b'0' {
-            end -= 1;
-        }
-        let text = std::str::from_utf8(&digits[..end]).map_err(|_| fmt::Error);
-        self.result = self.result.and(text).and_then(|t| self.writer.write_str(t));
+            .and_then(|()| write_thousandths(&mut self.writer, whole, fraction));
         Some(())
     }
 }
 
+/// `whole` and `fraction` thousandths as `{:?}` writes their float: `0.503`, `12.0`.
+pub(super) fn write_thousandths(w: &mut impl fmt::Write, whole: u64, fraction: u64) -> fmt::Result {
+    write_digits(w, whole)?;
+    let digits = [
+        b'.',
+        b'0' + (fraction / 100 % 10) as u8,
+        b'0' + (fraction / 10 % 10) as u8,
+        b'0' + (fraction % 10) as u8,
+    ];
+    let mut end = digits.len();
+    while end > 2 && digits[end - 1] == b'0' {
+        end -= 1;
+    }
+    w.write_str(std::str::from_utf8(&digits[..end]).map_err(|_| fmt::Error)?)
+}
+
 /// Whether `{:?}` writes `text` as it is, between quotes.
-fn plain(text: &str) -> bool {
+pub(super) fn plain(text: &str) -> bool {
     text.bytes()
         .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
 }
@@ -139,7 +143,7 @@ fn thousandths(value: f64) -> Option<(u64, u64)> {
     (scaled / 1000.0 == value).then_some((scaled as u64 / 1000, scaled as u64 % 1000))
 }
 
-fn write_digits(writer: &mut Writer<'_>, mut value: u64) -> fmt::Result {
+pub(super) fn write_digits(writer: &mut impl fmt::Write, mut value: u64) -> fmt::Result {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
     loop {

@@ -11,7 +11,7 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::{self, FormatTime};
 
 /// Seconds since 1970 of 10000-01-01, where RFC 3339's four-digit years end.
-const YEAR_10000: u64 = 253_402_300_800;
+pub(super) const YEAR_10000: u64 = 253_402_300_800;
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LineTime;
@@ -28,7 +28,7 @@ impl FormatTime for LineTime {
 }
 
 /// `since` (after 1970, before 10000) as `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
-fn write_time(since: Duration, w: &mut impl Write) -> fmt::Result {
+pub(super) fn write_time(since: Duration, w: &mut impl Write) -> fmt::Result {
     thread_local! {
         /// The second this thread last wrote, and its text up to the seconds.
         static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };

@@ -69,6 +69,9 @@ pub fn init_logging(format: LogFormat, default_level: &str, writer: LogWriter) -
             }
         }
     };
+    // A span filter (`target[span]=level`) can show the request line in one place and not in
+    // another: only `tracing` can tell.
+    let span_filter = std::env::var("RUST_LOG").is_ok_and(|filter| filter.contains('['));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_timer(super::line_time::LineTime)
@@ -81,7 +84,21 @@ pub fn init_logging(format: LogFormat, default_level: &str, writer: LogWriter) -
             .event_format(super::line_format::LineFormat::default())
             .init(),
     }
+    let queued = guard.is_some() && format == LogFormat::Text && !terminal;
+    if queued
+        && !span_filter
+        && tracing::enabled!(target: super::REQUEST_TARGET, tracing::Level::INFO)
+    {
+        super::request_line::go_direct();
+    }
     guard
+}
+
+/// Appends one whole line to the server's queue, if it has one (else `false`: nothing done).
+pub(super) fn queue_line(line: &[u8]) -> bool {
+    QUEUE
+        .get()
+        .is_some_and(|queue| QueuedLine(queue).write_all(line).is_ok())
 }
 
 /// How many log lines the server dropped because its queue was full.

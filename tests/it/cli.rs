@@ -1499,6 +1499,45 @@ async fn each_request_is_logged_with_its_id_and_no_secret_ever_is() {
     assert!(lines.iter().filter(|l| l["message"] == "request").count() >= 9);
 }
 
+/// The text request line: the server writes it without `tracing` where it can (see
+/// `telemetry/request_line.rs`), and must write what the text format would, an escaped id
+/// included.
+#[tokio::test]
+async fn a_request_line_in_text_reads_as_the_text_format_writes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    create_user(dir.path(), "alice", false);
+    let server = Server::start_with(dir.path(), &[("RUST_LOG", "info")]);
+    let token = server.token("alice").await;
+    for id in ["trace-me-7", r#"say "hi" \ now"#] {
+        let answer = server
+            .authed(Method::GET, "/todos", &token)
+            .header("x-request-id", id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
+    }
+    let logs = server.settled_logs();
+    for expected in [
+        r#"  INFO checkoff::api::observe: request request_id="trace-me-7" method=GET route="/todos" status=200 ms="#,
+        r#"  INFO checkoff::api::observe: request request_id="say \"hi\" \\ now" method=GET route="/todos" status=200 ms="#,
+    ] {
+        let line = logs
+            .lines()
+            .find(|l| l.contains(expected))
+            .unwrap_or_else(|| panic!("no line with {expected}:\n{logs}"));
+        // The time first, to the microsecond; the duration in thousandths.
+        let (time, _) = line.split_once(' ').unwrap();
+        assert!(humantime::parse_rfc3339(time).is_ok(), "{line}");
+        let ms = line.rsplit_once("ms=").unwrap().1;
+        let (whole, fraction) = ms.split_once('.').expect(line);
+        assert!(
+            whole.parse::<u64>().is_ok() && fraction.len() <= 3,
+            "{line}"
+        );
+    }
+}
+
 /// A log reader that falls behind (here: nobody reads the pipe, which holds 64 KiB) never holds
 /// a request up: the server's lines wait in a queue of their own (and past it are dropped and
 /// counted). Written by the request's worker, the line after the pipe filled blocked every
