@@ -242,6 +242,8 @@ class RssSampler:
         self.pid = pid
         self.max_kb = 0
         self.max_parts = (0, 0)
+        self.phase = "start"       # what the bench was doing; set by whoever loads the server
+        self.max_phase = "start"   # ... when the maximum was sampled
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -252,6 +254,7 @@ class RssSampler:
                 self.max_kb = kb
                 self.max_parts = (proc_status_kb(self.pid, "RssAnon") or 0,
                                   proc_status_kb(self.pid, "RssFile") or 0)
+                self.max_phase = self.phase
             if self._stop.wait(0.1):
                 return
 
@@ -381,6 +384,7 @@ class ProductResult:
     hwm_kb: int | None = None                     # VmHWM at the end of the loaded process
     sampled_kb: int | None = None                 # max VmRSS sampled every 100 ms
     sampled_parts: tuple = (0, 0)                 # (RssAnon, RssFile) kB at that sample
+    sampled_phase: str = "—"                      # the scenario running at that sample
     start_ms: list = field(default_factory=list)  # time to first answer, one per start
     storm: tuple | None = None                    # (list alone, list during login, login)
     sizes: dict = field(default_factory=dict)     # (how, user's todo count) -> Load
@@ -403,6 +407,7 @@ class Server:
             raise RuntimeError(f"{self.name} died: {self.logfile.read_text()[-2000:]}")
         result.sampled_kb = self.sampler.stop()  # first: VmHWM is then >= every sample
         result.sampled_parts = self.sampler.max_parts
+        result.sampled_phase = self.sampler.max_phase
         result.hwm_kb = proc_status_kb(self.proc.pid, "VmHWM")
 
     def close(self) -> None:
@@ -419,6 +424,7 @@ def load_scenarios(server: Server, result: ProductResult, scenarios: dict, secon
         what = (f"{req.method} {req.path}" if req.script != "mixed.lua" else
                 f"90 % GET {req.env['BENCH_LIST_PATH']}, 10 % POST {req.env['BENCH_CREATE_PATH']}")
         log(f"{label}: {name} ({what})")
+        server.sampler.phase = name
         load = wrk(server.port, req, seconds)
         earlier = result.loads.get(name)
         if not (best_of and earlier and earlier.rps >= load.rps):
@@ -632,7 +638,9 @@ def bench_checkoff_on(co: Checkoff, args, workdir: Path, result: ProductResult) 
         # The login storm, before the creates so the list is still 20 items.
         log("checkoff: login storm (list alone, then list + login in parallel)")
         check_request(port, "storm list", scenarios["list"])
+        server.sampler.phase = "list"
         alone = wrk(port, scenarios["list"], args.seconds)
+        server.sampler.phase = "login storm"
         during, logins = wrk_parallel(port, [(scenarios["list"], CONNECTIONS, THREADS),
                                              (scenarios["login"], STORM_LOGIN_CONNECTIONS, 1)],
                                       args.seconds)
@@ -968,6 +976,8 @@ def report(results: dict, args, started: float) -> str:
     lines.append("| … of which anonymous / mapped files | "
                  + " | ".join(f"{fmt_mb(results[c].sampled_parts[0])} / "
                               f"{fmt_mb(results[c].sampled_parts[1])}" for c in cols) + " |")
+    lines.append("| … sampled during | " + " | ".join(results[c].sampled_phase for c in cols)
+                 + " |")
     if co and co.storm:
         alone, during, logins = co.storm
         rest = " | ".join("—" for _ in cols[1:])
