@@ -10,7 +10,7 @@ use crate::auth::{
 };
 use crate::config::{AuthorizerKind, Runtime, SecretSource, Settings, StoreKind, StoreSettings};
 use crate::services::{AccountLimits, Accounts, ChangeFeed, Sessions, Todos};
-use crate::store::{DynamoStore, SqliteStore, Store, UserCache, dynamodb};
+use crate::store::{DynamoStore, SqliteStore, Store, UserCache};
 
 /// Opens the store the settings name (SQLite in the data dir, or the DynamoDB table).
 pub async fn open_store(settings: &StoreSettings) -> Result<Arc<dyn Store>, String> {
@@ -23,10 +23,7 @@ pub async fn open_store(settings: &StoreSettings) -> Result<Arc<dyn Store>, Stri
                     settings.data_dir.display()
                 )
             }),
-        StoreKind::Dynamodb => Ok(Arc::new(DynamoStore::new(
-            dynamodb::client_from_env().await,
-            &settings.table,
-        ))),
+        StoreKind::Dynamodb => Ok(Arc::new(DynamoStore::from_env(&settings.table).await)),
     }
 }
 

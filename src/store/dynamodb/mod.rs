@@ -48,14 +48,18 @@ pub async fn client_from_env() -> Client {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        let timed = client
-            .config()
-            .to_builder()
-            .interceptor(timing::Timing)
-            .build();
-        let client = Client::from_conf(timed);
+        Self::timed(client.config().to_builder(), table)
+    }
+
+    /// The store on the shared AWS configuration: its client made once, where `new` makes a
+    /// second from the first (part of a Lambda cold start).
+    pub async fn from_env(table: impl Into<String>) -> Self {
+        Self::timed(crate::aws::config().await.into(), table)
+    }
+
+    fn timed(config: aws_sdk_dynamodb::config::Builder, table: impl Into<String>) -> Self {
         Self {
-            client,
+            client: Client::from_conf(config.interceptor(timing::Timing).build()),
             table: table.into(),
         }
     }
