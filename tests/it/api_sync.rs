@@ -157,6 +157,49 @@ async fn a_first_sync_sends_every_list_and_todo_the_caller_can_see() {
     sent(&mine, "todos", "description", &["mine"], &earlier);
 }
 
+/// More writes since a token than one read of the change log holds (DynamoDB reads it 500
+/// entries a request): a change after them all is still sent, and each todo once.
+#[tokio::test]
+async fn a_sync_after_more_writes_than_a_page_of_the_log_sends_every_change_once() {
+    let app = TestApp::spawn_with(checkoff::config::ServiceSettings {
+        quota: checkoff::config::Quota {
+            writes_per_second: 0,
+            ..checkoff::config::Quota::default()
+        },
+        ..checkoff::config::ServiceSettings::default()
+    })
+    .await;
+    let alice = app.user_token("alice").await;
+    let busy = app.create_todo(&alice, "busy").await;
+    let last = app.create_todo(&alice, "last").await;
+    let token = token_of(&sync(&app, &alice, None).await);
+    let path = format!("/todos/{}", busy["uid"].as_str().unwrap());
+    for n in 0..520 {
+        let state = if n % 2 == 0 { "started" } else { "unstarted" };
+        send(
+            &app,
+            &alice,
+            Method::PATCH,
+            &path,
+            json!({ "state": state }),
+        )
+        .await;
+    }
+    let path = format!("/todos/{}", last["uid"].as_str().unwrap());
+    send(
+        &app,
+        &alice,
+        Method::PATCH,
+        &path,
+        json!({ "state": "completed" }),
+    )
+    .await;
+    let changed = sync(&app, &alice, Some(&token)).await;
+    let todos = changed["todos"].as_array().unwrap();
+    assert_eq!(todos.len(), 2, "{changed}");
+    sent(&changed, "todos", "description", &["busy", "last"], &[]);
+}
+
 #[tokio::test]
 async fn a_sync_since_sends_every_change_whoever_made_it_on_whichever_instance() {
     let app = TestApp::spawn().await;

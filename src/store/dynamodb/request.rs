@@ -128,6 +128,34 @@ impl DynamoStore {
         self.query_until(query, None, None).await
     }
 
+    /// Runs `query` to its end, `per_page` items a request, handing each item to `each` as its
+    /// page comes: a caller that keeps less than every item (a set of ids, say) holds one
+    /// page at a time, never the whole answer.
+    pub(super) async fn query_each(
+        &self,
+        query: impl Fn() -> QueryFluentBuilder,
+        per_page: i32,
+        mut each: impl FnMut(Item) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let mut start = None;
+        loop {
+            let page = query()
+                .set_exclusive_start_key(start)
+                .limit(per_page)
+                .send()
+                .await
+                .map_err(failed("Query"))?;
+            page.items
+                .unwrap_or_default()
+                .into_iter()
+                .try_for_each(&mut each)?;
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(());
+            }
+        }
+    }
+
     /// Runs `query` from `start`, following `LastEvaluatedKey`, until it has `wanted` items (all
     /// of them when `None`).
     async fn query_until(
