@@ -226,7 +226,7 @@ impl VisitFmt for LineVisitor<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::sync::{Arc, Mutex};
 
     use tracing_subscriber::Registry;
@@ -238,8 +238,15 @@ mod tests {
 
     use super::*;
 
+    /// The lines a test's subscriber wrote.
     #[derive(Clone, Default)]
-    struct Lines(Arc<Mutex<Vec<u8>>>);
+    pub(in crate::telemetry) struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl Lines {
+        pub(in crate::telemetry) fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
 
     impl std::io::Write for Lines {
         fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
@@ -338,7 +345,7 @@ mod tests {
                 tracing::info!(message = "request", ms);
             }
         });
-        String::from_utf8(lines.0.lock().unwrap().clone()).unwrap()
+        lines.text()
     }
 
     #[test]

@@ -85,14 +85,12 @@ impl RequestLine<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
-    use tracing_subscriber::fmt::MakeWriter;
     use tracing_subscriber::fmt::format::Writer;
     use tracing_subscriber::fmt::time::FormatTime;
 
     use super::*;
     use crate::telemetry::line_fields::LineFields;
+    use crate::telemetry::line_fields::tests::Lines;
     use crate::telemetry::line_format::LineFormat;
 
     const AT: Duration = Duration::new(1_796_304_071, 123_456_789);
@@ -103,26 +101,6 @@ mod tests {
     impl FormatTime for At {
         fn format_time(&self, w: &mut Writer<'_>) -> fmt::Result {
             write_time(AT, w)
-        }
-    }
-
-    #[derive(Clone, Default)]
-    struct Lines(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Lines {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> MakeWriter<'a> for Lines {
-        type Writer = Self;
-        fn make_writer(&'a self) -> Self {
-            self.clone()
         }
     }
 
@@ -141,7 +119,7 @@ mod tests {
             let (request_id, route, status) = (line.request_id, line.route, line.status);
             tracing::info!(target: REQUEST_TARGET, message = "request", request_id, %method, route, status, ms);
         });
-        String::from_utf8(lines.0.lock().unwrap().clone()).unwrap()
+        lines.text()
     }
 
     fn line<'a>(

@@ -80,6 +80,12 @@ async fn add(app: &TestApp, token: &str, list: &str, description: &str) -> Strin
     made["uid"].as_str().unwrap().to_owned()
 }
 
+/// PATCHes the state of `todo` (as created).
+async fn set_state(app: &TestApp, token: &str, todo: &Value, state: &str) {
+    let path = format!("/todos/{}", todo["uid"].as_str().unwrap());
+    send(app, token, Method::PATCH, &path, json!({ "state": state })).await;
+}
+
 fn token_of(answer: &Value) -> String {
     answer["token"].as_str().unwrap().to_owned()
 }
@@ -173,27 +179,11 @@ async fn a_sync_after_more_writes_than_a_page_of_the_log_sends_every_change_once
     let busy = app.create_todo(&alice, "busy").await;
     let last = app.create_todo(&alice, "last").await;
     let token = token_of(&sync(&app, &alice, None).await);
-    let path = format!("/todos/{}", busy["uid"].as_str().unwrap());
     for n in 0..520 {
         let state = if n % 2 == 0 { "started" } else { "unstarted" };
-        send(
-            &app,
-            &alice,
-            Method::PATCH,
-            &path,
-            json!({ "state": state }),
-        )
-        .await;
+        set_state(&app, &alice, &busy, state).await;
     }
-    let path = format!("/todos/{}", last["uid"].as_str().unwrap());
-    send(
-        &app,
-        &alice,
-        Method::PATCH,
-        &path,
-        json!({ "state": "completed" }),
-    )
-    .await;
+    set_state(&app, &alice, &last, "completed").await;
     let changed = sync(&app, &alice, Some(&token)).await;
     let todos = changed["todos"].as_array().unwrap();
     assert_eq!(todos.len(), 2, "{changed}");
@@ -214,16 +204,7 @@ async fn a_sync_since_sends_every_change_whoever_made_it_on_whichever_instance()
     let token = token_of(&sync(&app, &alice, None).await);
 
     // Alice on this instance, Bob on the other, and a write straight to the store.
-    let kept_uid = kept["uid"].as_str().unwrap();
-    let path = format!("/todos/{kept_uid}");
-    send(
-        &app,
-        &alice,
-        Method::PATCH,
-        &path,
-        json!({ "state": "completed" }),
-    )
-    .await;
+    set_state(&app, &alice, &kept, "completed").await;
     let deleted = app
         .authed(
             Method::DELETE,
