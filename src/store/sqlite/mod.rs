@@ -61,13 +61,6 @@ impl SqliteStore {
         })?;
         let mut conn = open_connection(&path, false).map_err(from_sqlite)?;
         schema::migrate(&mut conn).map_err(StoreError::Internal)?;
-        // Each write runs in a savepoint, whose undo copies (the pages it changes, ~15 for a
-        // create) SQLite keeps in memory up to 64 KiB and past that in a temporary file: most
-        // creates spilled, a file write per page (profiled: a tenth of the writer's time).
-        // In memory they are at most one write's pages, let go at its release. After the
-        // migrations, whose index builds may sort more than memory should hold.
-        conn.pragma_update(None, "temp_store", "MEMORY")
-            .map_err(from_sqlite)?;
         let clock = Arc::new(ChangeClock::default());
         let watch = open_connection(&path, true).map_err(from_sqlite)?;
         let commits = Arc::new(CommitWatch::new(watch).map_err(from_sqlite)?);
@@ -99,9 +92,10 @@ pub(super) fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<
     // A stable plan per statement: otherwise SQLite re-prepares a cached statement whenever a new
     // LIMIT is bound (profiled: a fifth of a list request went to re-parsing its SQL).
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
-    // Room for every statement the store prepares (about forty), so none is parsed again
-    // because others pushed it out.
-    conn.set_prepared_statement_cache_capacity(64);
+    // Room for every statement the store prepares (about forty, and the writer's updates of
+    // one or two columns: at most 92, see `todos::update_row`), so none is parsed again because
+    // others pushed it out.
+    conn.set_prepared_statement_cache_capacity(160);
     if read_only {
         conn.pragma_update(None, "query_only", "ON")?;
     }

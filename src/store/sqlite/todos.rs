@@ -165,11 +165,23 @@ fn update_row(
         )?;
     }
     let (sql, values) = update_sql(name, uid, &current, &updated);
-    conn.prepare_cached(&sql)
-        .and_then(|mut stmt| stmt.execute(params_from_iter(values)))
-        .map_err(from_sqlite)?;
+    // Each set of columns is a statement of its own. Those of one or two columns (a field, a
+    // state with its completion time: most PATCHes) are kept, at most 1 + 13 + 78 of them
+    // (room for them is made beside the others); any larger set is parsed each time, so that
+    // varied PATCHes cannot push the store's other statements out of the cache.
+    let done = if values.len() <= STAMPED + 2 {
+        conn.prepare_cached(&sql)
+            .and_then(|mut stmt| stmt.execute(params_from_iter(values)))
+    } else {
+        conn.prepare(&sql)
+            .and_then(|mut stmt| stmt.execute(params_from_iter(values)))
+    };
+    done.map_err(from_sqlite)?;
     Ok(updated)
 }
+
+/// The values every UPDATE of a todo binds: its key and the write's stamps.
+const STAMPED: usize = 5;
 
 /// The UPDATE that turns `before` into `after`: the stamp of every write (time, version,
 /// writer) and the columns whose value changed, no others. SQLite rewrites every index on a
