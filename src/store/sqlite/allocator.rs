@@ -25,7 +25,8 @@ const ALIGN: usize = 16;
 /// file (its default: 64 KiB). Every write runs in a savepoint, and a create changes ~15 pages:
 /// most creates spilled, a file write per page (a tenth of the writer's time, profiled). At
 /// 1 MiB a write of a few dozen todos stays in memory; deleting an account's thousands still
-/// spills, so no write holds more than this in memory.
+/// spills, so no write holds more than this in memory. SQLite asks for it as one block at a
+/// savepoint's first change; only the pages written into it are ever touched.
 const STATEMENT_JOURNAL_KEPT: c_int = 1 << 20;
 
 /// Makes SQLite allocate through the global allocator and keep up to
