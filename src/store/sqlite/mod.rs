@@ -93,7 +93,7 @@ pub(super) fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<
     // LIMIT is bound (profiled: a fifth of a list request went to re-parsing its SQL).
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     // Room for every statement the store prepares (about forty, and the writer's updates of
-    // one or two columns: at most 92, see `todos::update_row`), so none is parsed again because
+    // one or two fields: at most 56, see `todos::update_row`), so none is parsed again because
     // others pushed it out.
     conn.set_prepared_statement_cache_capacity(160);
     if read_only {

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use rusqlite::types::Value;
-use rusqlite::{Connection, params, params_from_iter};
+use rusqlite::{Connection, Statement, params, params_from_iter};
 use uuid::Uuid;
 
 use super::error::from_sqlite;
@@ -164,91 +164,107 @@ fn update_row(
             list_column(&updated.username, updated.list).as_deref(),
         )?;
     }
-    let (sql, values) = update_sql(name, uid, &current, &updated);
-    // Each set of columns is a statement of its own. Those of one or two columns (a field, a
-    // state with its completion time: most PATCHes) are kept, at most 1 + 13 + 78 of them
+    let Update {
+        sql,
+        values,
+        fields,
+    } = update_sql(name, uid, &current, &updated);
+    let run = |stmt: &mut Statement<'_>| stmt.execute(params_from_iter(values));
+    // Each set of fields is a statement of its own. Those of one or two fields (a field, a
+    // state with its completion time: most PATCHes) are kept, at most 1 + 10 + 45 of them
     // (room for them is made beside the others); any larger set is parsed each time, so that
     // varied PATCHes cannot push the store's other statements out of the cache.
-    let done = if values.len() <= STAMPED + 2 {
+    let done = if fields <= 2 {
         conn.prepare_cached(&sql)
-            .and_then(|mut stmt| stmt.execute(params_from_iter(values)))
+            .and_then(|mut stmt| run(&mut stmt))
     } else {
-        conn.prepare(&sql)
-            .and_then(|mut stmt| stmt.execute(params_from_iter(values)))
+        conn.prepare(&sql).and_then(|mut stmt| run(&mut stmt))
     };
     done.map_err(from_sqlite)?;
     Ok(updated)
 }
 
-/// The values every UPDATE of a todo binds: its key and the write's stamps.
-const STAMPED: usize = 5;
+/// An UPDATE of one todo, its values, and how many of the todo's fields it writes (a due date
+/// is one field in four columns).
+struct Update {
+    sql: String,
+    values: Vec<Value>,
+    fields: usize,
+}
+
+impl Update {
+    /// Writes one field: `columns`, each with its value.
+    fn set<const N: usize>(&mut self, columns: [(&str, Value); N]) {
+        self.fields += 1;
+        for (column, value) in columns {
+            self.values.push(value);
+            self.sql
+                .push_str(&format!(", {column} = ?{}", self.values.len()));
+        }
+    }
+}
 
 /// The UPDATE that turns `before` into `after`: the stamp of every write (time, version,
 /// writer) and the columns whose value changed, no others. SQLite rewrites every index on a
 /// column the statement names and fires every trigger on it, changed or not: naming them all
 /// had checking off a todo rewrite five indexes, the owner's usage and the search words.
-fn update_sql(name: &str, uid: &str, before: &Todo, after: &Todo) -> (String, Vec<Value>) {
-    let mut sql = String::from("UPDATE todos SET updated_at = ?3, version = ?4, updated_by = ?5");
-    let mut values: Vec<Value> = vec![
-        name.to_owned().into(),
-        uid.to_owned().into(),
-        after.updated_at.to_string().into(),
-        sql_int(after.version).into(),
-        after
-            .updated_by
-            .as_ref()
-            .map(|u| u.as_str().to_owned())
-            .into(),
-    ];
-    let mut set = |column: &str, value: Value| {
-        values.push(value);
-        sql.push_str(&format!(", {column} = ?{}", values.len()));
+fn update_sql(name: &str, uid: &str, before: &Todo, after: &Todo) -> Update {
+    let mut update = Update {
+        sql: String::from("UPDATE todos SET updated_at = ?3, version = ?4, updated_by = ?5"),
+        values: vec![
+            name.to_owned().into(),
+            uid.to_owned().into(),
+            after.updated_at.to_string().into(),
+            sql_int(after.version).into(),
+            after
+                .updated_by
+                .as_ref()
+                .map(|u| u.as_str().to_owned())
+                .into(),
+        ],
+        fields: 0,
     };
     if before.description != after.description {
-        set("description", after.description.as_str().to_owned().into());
+        update.set([("description", after.description.as_str().to_owned().into())]);
     }
     if before.state != after.state {
-        set("state", after.state.as_str().to_owned().into());
+        update.set([("state", after.state.as_str().to_owned().into())]);
     }
     if before.metadata != after.metadata {
-        set("metadata", after.metadata.as_json().to_owned().into());
+        update.set([("metadata", after.metadata.as_json().to_owned().into())]);
     }
     if before.title != after.title {
-        set(
-            "title",
-            after.title.as_ref().map(|t| t.as_str().to_owned()).into(),
-        );
+        let title = after.title.as_ref().map(|t| t.as_str().to_owned());
+        update.set([("title", title.into())]);
     }
     if before.notes != after.notes {
-        set(
-            "notes",
-            after.notes.as_ref().map(|n| n.as_str().to_owned()).into(),
-        );
+        let notes = after.notes.as_ref().map(|n| n.as_str().to_owned());
+        update.set([("notes", notes.into())]);
     }
     if before.priority != after.priority {
-        set("priority", i64::from(after.priority.rank()).into());
+        update.set([("priority", i64::from(after.priority.rank()).into())]);
     }
     if before.due != after.due {
         let (due_day, local, zone, utc) = due_columns(after.due.as_ref());
-        set("due_day", due_day.into());
-        set("due_at", local.into());
-        set("due_tz", zone.map(str::to_owned).into());
-        set("due_utc", utc.into());
+        update.set([
+            ("due_day", due_day.into()),
+            ("due_at", local.into()),
+            ("due_tz", zone.map(str::to_owned).into()),
+            ("due_utc", utc.into()),
+        ]);
     }
     if before.position != after.position {
-        set("position", after.position.as_str().to_owned().into());
+        update.set([("position", after.position.as_str().to_owned().into())]);
     }
     if before.completed_at != after.completed_at {
-        set(
-            "completed_at",
-            after.completed_at.map(|t| t.to_string()).into(),
-        );
+        let completed = after.completed_at.map(|t| t.to_string());
+        update.set([("completed_at", completed.into())]);
     }
     if before.list != after.list {
-        set("list", list_column(&after.username, after.list).into());
+        update.set([("list", list_column(&after.username, after.list).into())]);
     }
-    sql.push_str(" WHERE owner = ?1 AND uid = ?2");
-    (sql, values)
+    update.sql.push_str(" WHERE owner = ?1 AND uid = ?2");
+    update
 }
 
 /// `NoList` unless `list` (as stored: `None` for the Inbox) is one of `owner`'s.
@@ -531,7 +547,7 @@ impl TodoStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Description, Metadata, TodoState};
+    use crate::domain::{Change, Description, Due, Metadata, TodoState};
 
     #[test]
     fn an_update_names_the_stamps_and_only_the_columns_it_changes() {
@@ -542,7 +558,12 @@ mod tests {
         );
         let done = TodoPatch::new(None, Some(TodoState::Completed), None).unwrap();
         let after = before.clone().patched(&done, Timestamp::now());
-        let (sql, values) = update_sql("alice", "u", &before, &after);
+        let Update {
+            sql,
+            values,
+            fields,
+        } = update_sql("alice", "u", &before, &after);
+        assert_eq!(fields, 2);
         assert_eq!(
             sql,
             "UPDATE todos SET updated_at = ?3, version = ?4, updated_by = ?5, state = ?6, \
@@ -558,7 +579,24 @@ mod tests {
         )
         .unwrap();
         let after = before.clone().patched(&renamed, Timestamp::now());
-        let (sql, _) = update_sql("alice", "u", &before, &after);
+        let Update { sql, fields, .. } = update_sql("alice", "u", &before, &after);
+        assert_eq!(fields, 1);
         assert!(sql.contains(", description = ?6 WHERE"), "{sql}");
+
+        // A due date is one field in four columns.
+        let due = Due::parse(&serde_json::json!("2026-12-24")).unwrap();
+        let dated = TodoPatch {
+            due: Change::Set(due),
+            ..TodoPatch::default()
+        };
+        let after = before.clone().patched(&dated, Timestamp::now());
+        let Update { sql, fields, .. } = update_sql("alice", "u", &before, &after);
+        assert_eq!(fields, 1);
+        assert!(
+            sql.ends_with(
+                ", due_day = ?6, due_at = ?7, due_tz = ?8, due_utc = ?9 WHERE owner = ?1 AND uid = ?2"
+            ),
+            "{sql}"
+        );
     }
 }
