@@ -179,6 +179,7 @@ forward!(SessionStore {
     find_session(id: Uuid) -> Option<Session>;
     list_sessions(owner: &Username) -> Vec<Session>;
     rotate_session(owner: &Username, id: Uuid, from: &str, to: &str) -> ();
+    forget_expired_sessions(owner: &Username, before: Timestamp) -> ();
     end_sessions(owner: &Username, ended: &[(Uuid, u64)]) -> () => forget(owner);
     new_login_generation(owner: &Username, password_hash: Option<&str>, keep: Option<Uuid>) -> () => forget(owner);
 });

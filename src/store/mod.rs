@@ -170,6 +170,10 @@ pub trait UserStore: Send + Sync {
     async fn delete_user(&self, username: &Username) -> StoreResult<u64>;
 }
 
+/// Most expired sessions one login forgets ([`SessionStore::forget_expired_sessions`]): a
+/// backlog goes with the logins that follow.
+pub const EXPIRED_SESSIONS_FORGOTTEN: u32 = 64;
+
 /// Login sessions and API tokens, and ending them: an ending is recorded on the owner's profile.
 #[async_trait]
 pub trait SessionStore: Send + Sync {
@@ -194,6 +198,11 @@ pub trait SessionStore: Send + Sync {
     /// `until` (Unix seconds: when its last access token expires), then the session is removed.
     /// Revocations that have run out are dropped on the way. `NotFound` for an unknown owner.
     async fn end_sessions(&self, owner: &Username, ended: &[(Uuid, u64)]) -> StoreResult<()>;
+    /// Forgets up to [`EXPIRED_SESSIONS_FORGOTTEN`] of `owner`'s sessions that expired before
+    /// `before` (their records only: nothing they issued is still accepted by then). A login
+    /// tidies this way, so its work stays the same however many sessions an account has piled up.
+    async fn forget_expired_sessions(&self, owner: &Username, before: Timestamp)
+    -> StoreResult<()>;
     /// Ends every login session of `owner` but `keep` in one write of the profile: its login
     /// generation moves on (see [`crate::domain::Revocations::admits_login`]), and with
     /// `password_hash` the password is replaced in the same write. The ended sessions' records

@@ -6,12 +6,12 @@ use checkoff::domain::{
     Description, DueFilter, ListId, ListName, Membership, Metadata, Revocations, Role, Session,
     SessionKind, Timestamp, Todo, TodoList, TodoPatch, TodoQuery, TodoState, Usage, User, Username,
 };
-use checkoff::store::{PageRequest, Remembered, Store, StoreError};
+use checkoff::store::{EXPIRED_SESSIONS_FORGOTTEN, PageRequest, Remembered, Store, StoreError};
 use serde_json::json;
 use tempfile::TempDir;
 use uuid::Uuid;
 
-use crate::helpers::open_store;
+use crate::helpers::{dynamodb_endpoint, open_store};
 
 /// A fresh, empty store of the kind under test.
 async fn fresh() -> (Arc<dyn Store>, TempDir) {
@@ -638,6 +638,64 @@ async fn ended_sessions_go_and_are_recorded_on_the_profile_until_they_run_out() 
         store.end_sessions(&name("nobody"), &[(a.id, later)]).await,
         Err(StoreError::NotFound)
     ));
+}
+
+/// A login tidies its account's expired sessions a bounded number at a time, and never one
+/// that still works or someone else's. On DynamoDB the table's time to live deletes them
+/// instead (DynamoDB Local never does), and the call changes nothing.
+#[tokio::test]
+async fn forgetting_expired_sessions_takes_a_bounded_number_and_only_those() {
+    let (store, _dir) = fresh().await;
+    let long_ago = Timestamp::from_unix_seconds(unix_now() - 7200).unwrap();
+    // Accounts older than their sessions (a store refuses a session from before its account).
+    for owner in ["alice", "bob"] {
+        let account = User {
+            created_at: Timestamp::from_unix_seconds(unix_now() - 9000).unwrap(),
+            ..user(owner)
+        };
+        store.create_user(&account).await.unwrap();
+    }
+    let expired = |owner: &str| Session {
+        created_at: long_ago,
+        expires_at: long_ago.plus(std::time::Duration::from_secs(60)),
+        ..session(owner, SessionKind::Login)
+    };
+    let piled = EXPIRED_SESSIONS_FORGOTTEN as usize + 6;
+    for _ in 0..piled {
+        store.create_session(&expired("alice")).await.unwrap();
+    }
+    let live = session("alice", SessionKind::Login);
+    store.create_session(&live).await.unwrap();
+    let bobs = expired("bob");
+    store.create_session(&bobs).await.unwrap();
+    let before = Timestamp::from_unix_seconds(unix_now() - 3600).unwrap();
+    let left = async || store.list_sessions(&name("alice")).await.unwrap();
+
+    store
+        .forget_expired_sessions(&name("alice"), before)
+        .await
+        .unwrap();
+    let after_one = left().await;
+    store
+        .forget_expired_sessions(&name("alice"), before)
+        .await
+        .unwrap();
+    let after_two = left().await;
+
+    if dynamodb_endpoint().is_some() {
+        assert_eq!(after_two.len(), piled + 1);
+    } else {
+        assert_eq!(
+            after_one.len(),
+            piled + 1 - EXPIRED_SESSIONS_FORGOTTEN as usize
+        );
+        assert_eq!(after_two, vec![live.clone()]);
+    }
+    assert!(after_two.contains(&live));
+    assert_eq!(
+        store.get_session(&name("bob"), bobs.id).await.unwrap(),
+        Some(bobs)
+    );
 }
 
 #[tokio::test]

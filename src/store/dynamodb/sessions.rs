@@ -87,6 +87,13 @@ impl SessionStore for DynamoStore {
         found.as_ref().map(session_from_item).transpose()
     }
 
+    /// Nothing to do: a session's item carries its expiry as the table's time-to-live
+    /// attribute, and DynamoDB deletes it (within days, at no write cost); every read of a
+    /// session checks the expiry itself.
+    async fn forget_expired_sessions(&self, _: &Username, _: Timestamp) -> StoreResult<()> {
+        Ok(())
+    }
+
     async fn find_session(&self, id: Uuid) -> StoreResult<Option<Session>> {
         let found = self
             .query()

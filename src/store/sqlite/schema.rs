@@ -356,6 +356,11 @@ CREATE TRIGGER members_log_delete AFTER DELETE ON members BEGIN
         VALUES (OLD.member, 'grant', OLD.list, OLD.list, unixepoch());
 END;
 "#,
+    // A login forgets its account's expired sessions: found by this index, only those are read,
+    // however many sessions the account holds.
+    r#"
+CREATE INDEX sessions_by_owner_expiry ON sessions (owner, expires_at);
+"#,
 ];
 
 /// Refuses a schema version this checkoff cannot work with.

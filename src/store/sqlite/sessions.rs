@@ -10,7 +10,7 @@ use super::rows::{read_session, session_columns};
 use super::users::update_user;
 use super::{SqliteStore, query_all, sql_int};
 use crate::domain::{Session, Timestamp, Username};
-use crate::store::{SessionStore, StoreError, StoreResult};
+use crate::store::{EXPIRED_SESSIONS_FORGOTTEN, SessionStore, StoreError, StoreResult};
 
 #[async_trait]
 impl SessionStore for SqliteStore {
@@ -118,6 +118,27 @@ impl SessionStore for SqliteStore {
                 } else {
                     StoreError::Changed
                 })
+            })
+            .await
+    }
+
+    async fn forget_expired_sessions(
+        &self,
+        owner: &Username,
+        before: Timestamp,
+    ) -> StoreResult<()> {
+        let (name, before) = (owner.to_string(), before.to_string());
+        self.writer
+            .write(owner, move |conn| {
+                conn.prepare_cached(
+                    "DELETE FROM sessions WHERE owner = ?1 AND id IN \
+                     (SELECT id FROM sessions WHERE owner = ?1 AND expires_at < ?2 LIMIT ?3)",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![name, before, EXPIRED_SESSIONS_FORGOTTEN])
+                })
+                .map_err(from_sqlite)?;
+                Ok(())
             })
             .await
     }
