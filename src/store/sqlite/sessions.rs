@@ -131,7 +131,8 @@ impl SessionStore for SqliteStore {
         self.writer
             .write(owner, move |conn| {
                 conn.prepare_cached(
-                    "DELETE FROM sessions WHERE owner = ?1 AND id IN \
+                    // By key: `owner = ?1` out here too would scan all the owner's sessions.
+                    "DELETE FROM sessions WHERE id IN \
                      (SELECT id FROM sessions WHERE owner = ?1 AND expires_at < ?2 LIMIT ?3)",
                 )
                 .and_then(|mut stmt| {
