@@ -128,6 +128,17 @@ impl SessionStore for SqliteStore {
         before: Timestamp,
     ) -> StoreResult<()> {
         let (name, before) = (owner.to_string(), before.to_string());
+        // Most logins find none: asked of a reader, so they cost the writer nothing.
+        let any: bool = self.readers.read(|conn| {
+            conn.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM sessions WHERE owner = ?1 AND expires_at < ?2)",
+            )
+            .and_then(|mut stmt| stmt.query_row(params![name, before], |row| row.get(0)))
+            .map_err(from_sqlite)
+        })?;
+        if !any {
+            return Ok(());
+        }
         self.writer
             .write(owner, move |conn| {
                 conn.prepare_cached(
