@@ -38,7 +38,7 @@ fn texts(answer: &Value, field: &str, key: &str) -> BTreeSet<String> {
 fn sent(answer: &Value, field: &str, key: &str, expected: &[&str], before: &[&str]) {
     let got = texts(answer, field, key);
     let expected = set(expected);
-    if std::env::var("CHECKOFF_TEST_STORE").as_deref() != Ok("dynamodb") {
+    if !crate::helpers::on_dynamodb() {
         assert_eq!(got, expected, "{field}: {answer}");
         return;
     }

@@ -11,7 +11,7 @@ use serde_json::json;
 use tempfile::TempDir;
 use uuid::Uuid;
 
-use crate::helpers::{dynamodb_endpoint, open_store};
+use crate::helpers::{on_dynamodb, open_store};
 
 /// A fresh, empty store of the kind under test.
 async fn fresh() -> (Arc<dyn Store>, TempDir) {
@@ -682,7 +682,7 @@ async fn forgetting_expired_sessions_takes_a_bounded_number_and_only_those() {
         .unwrap();
     let after_two = left().await;
 
-    if dynamodb_endpoint().is_some() {
+    if on_dynamodb() {
         assert_eq!(after_two.len(), piled + 1);
     } else {
         assert_eq!(

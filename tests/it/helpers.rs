@@ -33,6 +33,12 @@ pub async fn open_store(data_dir: &Path) -> Arc<dyn Store> {
     }
 }
 
+/// Whether the tests run against DynamoDB (`CHECKOFF_TEST_STORE=dynamodb`); an endpoint alone
+/// says nothing (CI exports DynamoDB Local's for every run).
+pub fn on_dynamodb() -> bool {
+    std::env::var("CHECKOFF_TEST_STORE").as_deref() == Ok("dynamodb")
+}
+
 /// The store again after its service stopped: SQLite opens its file anew; DynamoDB keeps nothing
 /// in the process, so the same client serves.
 pub async fn reopen_store(data_dir: &Path, previous: &Arc<dyn Store>) -> Arc<dyn Store> {
