@@ -42,9 +42,10 @@ pub fn on_dynamodb() -> bool {
 /// The store again after its service stopped: SQLite opens its file anew; DynamoDB keeps nothing
 /// in the process, so the same client serves.
 pub async fn reopen_store(data_dir: &Path, previous: &Arc<dyn Store>) -> Arc<dyn Store> {
-    match std::env::var("CHECKOFF_TEST_STORE").as_deref() {
-        Ok("dynamodb") => Arc::clone(previous),
-        _ => Arc::new(SqliteStore::open(data_dir).expect("reopen SQLite store")),
+    if on_dynamodb() {
+        Arc::clone(previous)
+    } else {
+        Arc::new(SqliteStore::open(data_dir).expect("reopen SQLite store"))
     }
 }
 

@@ -7,23 +7,22 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::cli::Server;
-use crate::helpers::{PASSWORD, dynamodb_endpoint, fresh_dynamo_table};
+use crate::helpers::{PASSWORD, dynamodb_endpoint, fresh_dynamo_table, on_dynamodb};
 
 /// Two servers sharing the data dir (and its JWT key) and the store the tests run against.
 async fn two_servers(data_dir: &Path) -> Option<(Server, Server)> {
-    let env: Vec<(String, String)> = match std::env::var("CHECKOFF_TEST_STORE").as_deref() {
-        Ok("dynamodb") => {
-            let endpoint = dynamodb_endpoint()?;
-            let store = fresh_dynamo_table(&endpoint).await;
-            let mut env: Vec<(String, String)> = crate::dynamodb::aws_env(&endpoint)
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect();
-            env.push(("CHECKOFF_STORE".into(), "dynamodb".into()));
-            env.push(("CHECKOFF_TABLE".into(), store.table().to_owned()));
-            env
-        }
-        _ => Vec::new(),
+    let env: Vec<(String, String)> = if on_dynamodb() {
+        let endpoint = dynamodb_endpoint()?;
+        let store = fresh_dynamo_table(&endpoint).await;
+        let mut env: Vec<(String, String)> = crate::dynamodb::aws_env(&endpoint)
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        env.push(("CHECKOFF_STORE".into(), "dynamodb".into()));
+        env.push(("CHECKOFF_TABLE".into(), store.table().to_owned()));
+        env
+    } else {
+        Vec::new()
     };
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     Some((

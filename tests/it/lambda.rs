@@ -30,20 +30,17 @@ impl TestStore {
         let dir = tempfile::tempdir().unwrap();
         let secret = STANDARD.encode([7u8; 32]);
         let mut env = vec![("CHECKOFF_JWT_SECRET".to_owned(), secret)];
-        let store: Arc<dyn Store> = match std::env::var("CHECKOFF_TEST_STORE").as_deref() {
-            Ok("dynamodb") => {
-                let endpoint = dynamodb_endpoint().expect("DynamoDB Local");
-                let store = fresh_dynamo_table(&endpoint).await;
-                // No CHECKOFF_STORE: under Lambda the store is DynamoDB unless said otherwise.
-                env.push(("CHECKOFF_TABLE".into(), store.table().to_owned()));
-                env.extend(crate::runtime_api::aws_environment());
-                Arc::new(store)
-            }
-            _ => {
-                env.push(("CHECKOFF_STORE".into(), "sqlite".into()));
-                env.push(("CHECKOFF_DATA_DIR".into(), dir.path().display().to_string()));
-                Arc::new(checkoff::store::SqliteStore::open(dir.path()).unwrap())
-            }
+        let store: Arc<dyn Store> = if crate::helpers::on_dynamodb() {
+            let endpoint = dynamodb_endpoint().expect("DynamoDB Local");
+            let store = fresh_dynamo_table(&endpoint).await;
+            // No CHECKOFF_STORE: under Lambda the store is DynamoDB unless said otherwise.
+            env.push(("CHECKOFF_TABLE".into(), store.table().to_owned()));
+            env.extend(crate::runtime_api::aws_environment());
+            Arc::new(store)
+        } else {
+            env.push(("CHECKOFF_STORE".into(), "sqlite".into()));
+            env.push(("CHECKOFF_DATA_DIR".into(), dir.path().display().to_string()));
+            Arc::new(checkoff::store::SqliteStore::open(dir.path()).unwrap())
         };
         Self { store, env, dir }
     }
