@@ -14,8 +14,11 @@ type Job = Box<dyn FnOnce() + Send>;
 const NICENESS: i32 = 10;
 
 /// How long a hashing thread keeps what it made for hashes (its working memory) with no hash
-/// to do: kept through a burst of logins, given back between them.
-const KEEP_IDLE: Duration = Duration::from_millis(500);
+/// to do: kept through a burst of logins (in a storm the next hash is queued before the last
+/// one's answer has gone out), given back between them. At 500 ms the 7 MiB outlived a storm
+/// into the requests after it and set the server's peak; logins further apart than this map it
+/// again (~1 ms of page faults against ~10 ms of hashing).
+const KEEP_IDLE: Duration = Duration::from_millis(20);
 
 pub(super) struct HashPool {
     queue: Arc<Queue>,
