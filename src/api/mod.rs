@@ -50,53 +50,99 @@ pub use state::{AppState, Services};
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Every route, once. Protected handlers take a `Principal`; the OpenAPI `security` of each
-/// operation says the same, and a test holds the two together.
+/// Every route, once, as the groups of handlers that share a path: `$then!` is given the list.
+/// The served router and the OpenAPI document are both made from it. Protected handlers take a
+/// `Principal`; the OpenAPI `security` of each operation says the same, and a test holds the two
+/// together.
+macro_rules! every_route {
+    ($then:ident) => {
+        $then! {
+            [sessions::login],
+            [sessions::refresh],
+            [sessions::logout],
+            [sessions::end_sessions, sessions::list_sessions],
+            [sessions::end_session],
+            [sign_in::sign_in_config],
+            [users::sign_up, users::list_users],
+            [users::get_user, users::update_user, users::delete_user],
+            [users::change_password],
+            [users::export],
+            [admin::all_todos],
+            [todos::list_todos, todos::create_todo, todos::delete_in_state],
+            [lists::list_lists, lists::create_list],
+            [lists::get_list, lists::rename_list, lists::delete_list],
+            [lists::list_members],
+            [lists::share_list, lists::unshare_list],
+            [todos::complete_all],
+            [batch::batch],
+            [sync::sync],
+            [todos::move_todo],
+            [events::todo_events],
+            [todos::get_todo, todos::update_todo, todos::delete_todo],
+            [health::healthz],
+            [health::openapi_json],
+            [whoami::whoami],
+            [web::page],
+            [web::asset],
+        }
+    };
+}
+
+/// The routes with their OpenAPI document (every operation and schema described): what the
+/// document and the deployment's route list are read from.
 fn route_table() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(document::info())
-        .routes(routes!(sessions::login))
-        .routes(routes!(sessions::refresh))
-        .routes(routes!(sessions::logout))
-        .routes(routes!(sessions::end_sessions, sessions::list_sessions))
-        .routes(routes!(sessions::end_session))
-        .routes(routes!(sign_in::sign_in_config))
-        .routes(routes!(users::sign_up, users::list_users))
-        .routes(routes!(
-            users::get_user,
-            users::update_user,
-            users::delete_user
-        ))
-        .routes(routes!(users::change_password))
-        .routes(routes!(users::export))
-        .routes(routes!(admin::all_todos))
-        .routes(routes!(
-            todos::list_todos,
-            todos::create_todo,
-            todos::delete_in_state
-        ))
-        .routes(routes!(lists::list_lists, lists::create_list))
-        .routes(routes!(
-            lists::get_list,
-            lists::rename_list,
-            lists::delete_list
-        ))
-        .routes(routes!(lists::list_members))
-        .routes(routes!(lists::share_list, lists::unshare_list))
-        .routes(routes!(todos::complete_all))
-        .routes(routes!(batch::batch))
-        .routes(routes!(sync::sync))
-        .routes(routes!(todos::move_todo))
-        .routes(routes!(events::todo_events))
-        .routes(routes!(
-            todos::get_todo,
-            todos::update_todo,
-            todos::delete_todo
-        ))
-        .routes(routes!(health::healthz))
-        .routes(routes!(health::openapi_json))
-        .routes(routes!(whoami::whoami))
-        .routes(routes!(web::page))
-        .routes(routes!(web::asset))
+    macro_rules! documented {
+        ($([$($module:ident :: $handler:ident),+]),* $(,)?) => {
+            OpenApiRouter::with_openapi(document::info())
+                $(.routes(routes!($($module::$handler),+)))*
+        };
+    }
+    every_route!(documented)
+}
+
+/// The same routes without their documentation: what the server runs. Building the document at
+/// every start, to drop it, ran utoipa's code for every operation and schema (pages of code kept
+/// resident for nothing) before the first answer; each handler's path and methods are read from
+/// its annotation as the document reads them.
+fn served_routes() -> axum::Router<AppState> {
+    macro_rules! served {
+        ($([$($module:ident :: $handler:ident),+]),* $(,)?) => {{
+            use utoipa::Path as _;
+            let router = axum::Router::new();
+            $($(
+                let router = utoipa_axum::paste! {
+                    served_route(
+                        router,
+                        &$module::[<__path_ $handler>]::path(),
+                        &$module::[<__path_ $handler>]::methods(),
+                        $module::$handler,
+                    )
+                };
+            )+)*
+            router
+        }};
+    }
+    every_route!(served)
+}
+
+/// `router` with `handler` answering `methods` at `path` (merged with the path's other methods).
+fn served_route<H, T>(
+    router: axum::Router<AppState>,
+    path: &str,
+    methods: &[utoipa::openapi::path::HttpMethod],
+    handler: H,
+) -> axum::Router<AppState>
+where
+    H: axum::handler::Handler<T, AppState>,
+    T: 'static,
+{
+    use utoipa_axum::PathItemExt;
+    let method_router = methods
+        .iter()
+        .fold(axum::routing::MethodRouter::new(), |methods, method| {
+            methods.on(method.to_method_filter(), handler.clone())
+        });
+    router.route(path, method_router)
 }
 
 /// The OpenAPI document of every route.
@@ -186,9 +232,7 @@ pub fn service(
     let per_route = ServiceBuilder::new()
         .option_layer(log_requests.then_some(observe::ObserveLayer))
         .layer(deadline::DeadlineLayer(timeout));
-    let routes = route_table()
-        .split_for_parts()
-        .0
+    let routes = served_routes()
         .fallback(|| async { ApiError::NotFound("Not found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(per_route);
