@@ -13,12 +13,13 @@ type Job = Box<dyn FnOnce() + Send>;
 /// Nice value of the hashing threads (0 is normal; 19 the lowest).
 const NICENESS: i32 = 10;
 
-/// How long a hashing thread keeps what it made for hashes (its working memory) with no hash
-/// to do: kept through a burst of logins (in a storm the next hash is queued before the last
-/// one's answer has gone out), given back between them. At 500 ms the 7 MiB outlived a storm
-/// into the requests after it and set the server's peak; logins further apart than this map it
-/// again (~1 ms of page faults against ~10 ms of hashing).
-const KEEP_IDLE: Duration = Duration::from_millis(20);
+/// How long a hashing thread keeps what it made for hashes (its working memory) with no hash to
+/// do while callers still [expect](HashPool::expect) one (with 4+ cores, one thread may idle
+/// while another hashes). Once none does, a thread gives it back at once: a storm keeps it from
+/// its first login to its last, and the next login after a pause maps it again (~1 ms of page
+/// faults against ~10 ms of hashing). Given back only on a timer, it outlived a storm into the
+/// requests after it and set the server's peak.
+const KEEP_IDLE: Duration = Duration::from_millis(500);
 
 pub(super) struct HashPool {
     queue: Arc<Queue>,
@@ -36,6 +37,8 @@ struct Queue {
 #[derive(Default)]
 struct Jobs {
     waiting: VecDeque<Job>,
+    /// Callers that will or may still queue a job (waiting for their turn, or for an answer).
+    expected: usize,
     /// The pool is gone (or no thread could be started): threads end once the queue is empty.
     closed: bool,
 }
@@ -45,8 +48,8 @@ impl Queue {
         self.jobs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The next job; `None` once `busy` was true and [`KEEP_IDLE`] passed without one, or when
-    /// the pool is closed (`Err`).
+    /// The next job; `None` once `busy` was true and no caller expects a job or [`KEEP_IDLE`]
+    /// passed without one; `Err` when the pool is closed.
     fn next(&self, busy: bool) -> Result<Option<Job>, ()> {
         let mut jobs = self.lock();
         loop {
@@ -55,6 +58,9 @@ impl Queue {
             }
             if jobs.closed {
                 return Err(());
+            }
+            if busy && jobs.expected == 0 {
+                return Ok(None);
             }
             if !busy {
                 jobs = self.ready.wait(jobs).unwrap_or_else(|p| p.into_inner());
@@ -72,8 +78,24 @@ impl Queue {
     }
 }
 
+/// A caller that will or may queue a job, from [`HashPool::expect`] until dropped.
+pub(super) struct Expected<'a>(&'a Queue);
+
+impl Drop for Expected<'_> {
+    fn drop(&mut self) {
+        let mut jobs = self.0.lock();
+        jobs.expected -= 1;
+        if jobs.expected == 0 {
+            // Under the lock: a thread is either before its check (and sees none expected) or
+            // waiting (and is woken).
+            self.0.ready.notify_all();
+        }
+    }
+}
+
 impl HashPool {
-    /// `idle` runs on a pool thread once it has had nothing to do for [`KEEP_IDLE`].
+    /// `idle` runs on a pool thread that has run a job once no caller expects another (or
+    /// [`KEEP_IDLE`] passed without one).
     pub(super) fn start(threads: usize, idle: fn()) -> Self {
         let queue = Arc::new(Queue::default());
         let mut started = 0;
@@ -104,6 +126,14 @@ impl HashPool {
         }
         queue.lock().closed = started == 0;
         Self { queue }
+    }
+
+    /// Says a job may come: the threads keep what they made for jobs until every such caller
+    /// has dropped its [`Expected`]. Taken before waiting for a turn, so a storm of callers
+    /// keeps it from the first job to the last.
+    pub(super) fn expect(&self) -> Expected<'_> {
+        self.queue.lock().expected += 1;
+        Expected(&self.queue)
     }
 
     pub(super) async fn run<T: Send + 'static>(
@@ -166,6 +196,7 @@ fn lower_priority() {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
     #[tokio::test]
     async fn jobs_run_and_answer() {
@@ -179,28 +210,46 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn each_idle_thread_gives_back_what_it_keeps_and_goes_on_working() {
-        static IDLE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    async fn each_thread_gives_back_what_it_keeps_once_no_job_is_expected() {
+        static IDLE: AtomicUsize = AtomicUsize::new(0);
         let pool = HashPool::start(2, || {
-            IDLE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            IDLE.fetch_add(1, SeqCst);
         });
         // Two jobs that can only finish together: one on each thread.
         let both = Arc::new(std::sync::Barrier::new(2));
         let job = |both: Arc<std::sync::Barrier>| move || both.wait().is_leader();
+        let expected = pool.expect();
         let (a, b) = tokio::join!(
             pool.run(job(Arc::clone(&both))),
             pool.run(job(Arc::clone(&both)))
         );
         assert!(a.unwrap() ^ b.unwrap());
-        // Not before its first job (it has nothing to give back), nor while busy.
-        assert_eq!(IDLE.load(std::sync::atomic::Ordering::SeqCst), 0);
-        tokio::time::sleep(KEEP_IDLE + Duration::from_millis(500)).await;
-        // Each thread, not only the one that waited for the next job first.
-        assert_eq!(IDLE.load(std::sync::atomic::Ordering::SeqCst), 2);
-        // Once, not every KEEP_IDLE after; and the pool still answers.
-        tokio::time::sleep(KEEP_IDLE).await;
-        assert_eq!(IDLE.load(std::sync::atomic::Ordering::SeqCst), 2);
+        // Kept while a caller still expects a job (well short of KEEP_IDLE)...
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(IDLE.load(SeqCst), 0);
+        // ...and given back by each thread as soon as none does, without waiting for KEEP_IDLE.
+        drop(expected);
+        let started = std::time::Instant::now();
+        while IDLE.load(SeqCst) < 2 && started.elapsed() < KEEP_IDLE / 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(IDLE.load(SeqCst), 2);
+        // Once, not again while nothing runs; and the pool still answers.
+        tokio::time::sleep(KEEP_IDLE + Duration::from_millis(100)).await;
+        assert_eq!(IDLE.load(SeqCst), 2);
         assert_eq!(pool.run(|| 2).await.unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_thread_idle_while_jobs_are_still_expected_gives_back_after_keep_idle() {
+        static IDLE: AtomicUsize = AtomicUsize::new(0);
+        let pool = HashPool::start(1, || {
+            IDLE.fetch_add(1, SeqCst);
+        });
+        let _expected = pool.expect();
+        assert_eq!(pool.run(|| 1).await.unwrap(), 1);
+        tokio::time::sleep(KEEP_IDLE + Duration::from_millis(300)).await;
+        assert_eq!(IDLE.load(SeqCst), 1);
     }
 
     #[cfg(target_os = "linux")]

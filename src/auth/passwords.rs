@@ -116,6 +116,8 @@ impl Passwords {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, String> {
+        // Dropped after the permit: the next caller, holding its own, is expected by then.
+        let _expected = self.pool.expect();
         let _permit = self.permits.acquire().await.map_err(|e| e.to_string())?;
         self.pool.run(work).await
     }
