@@ -1,9 +1,12 @@
 //! The DynamoDB requests behind `GET /todos/{uid}` and `GET /todos`, made straight through the
 //! SDK with the service's own client settings: the benchmark subtracts these latencies from the
-//! service's to get checkoff's overhead per request.
+//! service's to get checkoff's overhead per request. Each is also timed with the read of the
+//! caller's profile sent beside it, as the service sends it for the revocation check, so the
+//! report can tell what that read costs from what the rest of checkoff does.
 //!
 //! Usage: `sdk_direct TABLE USERNAME UID [COUNT]` with the AWS environment of the service; prints
-//! one JSON line of p50/p99 milliseconds.
+//! one JSON line of p50/p99 milliseconds (`get_*`, `list_*`, and `get_checked_*`,
+//! `list_checked_*` with the profile read).
 
 use std::time::{Duration, Instant};
 
@@ -42,21 +45,19 @@ async fn main() {
     let count: usize = rest.first().and_then(|c| c.parse().ok()).unwrap_or(2000);
     let client = checkoff::store::dynamodb::client_from_env().await;
     let pk = AttributeValue::S(format!("USER#{user}"));
-
-    let get = timed(count, || async {
+    let item = |sk: String| {
         client
             .get_item()
             .table_name(table)
             .key("PK", pk.clone())
-            .key("SK", AttributeValue::S(format!("TODO#{uid}")))
+            .key("SK", AttributeValue::S(sk))
             .consistent_read(true)
             .send()
-            .await
-            .expect("GetItem");
-    })
-    .await;
+    };
+    let get = || item(format!("TODO#{uid}"));
+    let profile = || item("PROFILE".into());
     // A first page as the service reads it: up to 100 items, one more to see if a next follows.
-    let list = timed(count, || async {
+    let list = || {
         client
             .query()
             .table_name(table)
@@ -68,12 +69,36 @@ async fn main() {
             .consistent_read(true)
             .limit(101)
             .send()
-            .await
-            .expect("Query");
+    };
+
+    let get_alone = timed(count, || async {
+        get().await.expect("GetItem");
     })
     .await;
+    let list_alone = timed(count, || async {
+        list().await.expect("Query");
+    })
+    .await;
+    let get_checked = timed(count, || async {
+        let (read, checked) = tokio::join!(get(), profile());
+        read.expect("GetItem");
+        checked.expect("GetItem of the profile");
+    })
+    .await;
+    let list_checked = timed(count, || async {
+        let (read, checked) = tokio::join!(list(), profile());
+        read.expect("Query");
+        checked.expect("GetItem of the profile");
+    })
+    .await;
+    let field = |name: &str, (p50, p99): (f64, f64)| {
+        format!("\"{name}_p50_ms\":{p50:.3},\"{name}_p99_ms\":{p99:.3}")
+    };
     println!(
-        "{{\"get_p50_ms\":{:.3},\"get_p99_ms\":{:.3},\"list_p50_ms\":{:.3},\"list_p99_ms\":{:.3}}}",
-        get.0, get.1, list.0, list.1
+        "{{{},{},{},{}}}",
+        field("get", get_alone),
+        field("list", list_alone),
+        field("get_checked", get_checked),
+        field("list_checked", list_checked)
     );
 }
