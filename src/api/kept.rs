@@ -81,11 +81,17 @@ impl Listed {
     /// A page of `items` as a JSON array.
     pub fn json<T: serde::Serialize>(items: &[T], next: Option<HeaderValue>) -> ApiResult<Self> {
         let body = super::json::to_bytes(items)?;
-        let mut hasher = std::hash::DefaultHasher::new();
-        std::hash::Hasher::write(&mut hasher, &body);
-        let etag =
-            HeaderValue::from_str(&format!("\"{:016x}\"", std::hash::Hasher::finish(&hasher)))
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
+        // The same bytes give the same tag in every process of a build (a fixed seed), so a
+        // tag from one instance is known to the next. foldhash, not SipHash: a page's 8 KB
+        // took SipHash ~19,000 instructions, a twentieth of reading and writing the page.
+        let tag = {
+            use std::hash::{BuildHasher, Hasher};
+            let mut hasher = foldhash::quality::FixedState::with_seed(0).build_hasher();
+            hasher.write(&body);
+            hasher.finish()
+        };
+        let etag = HeaderValue::from_str(&format!("\"{tag:016x}\""))
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
         Ok(Self {
             body: body.into(),
             next,

@@ -2,6 +2,7 @@
 
 mod admin;
 mod batch;
+mod compressible;
 mod deadline;
 mod document;
 mod edge;
@@ -241,7 +242,11 @@ pub fn service(
     // 6 % of a cached list).
     ServiceBuilder::new()
         // gzip for clients that ask (never for event streams, which must flow as written).
-        .layer(CompressionLayer::new().gzip(compress))
+        .layer(
+            CompressionLayer::new()
+                .gzip(compress)
+                .compress_when(compressible::Compressible),
+        )
         // Request ids, credentials marked secret, panics answered, security headers.
         .layer(edge::EdgeLayer::default())
         // A preflight is answered here, before any route or token check.

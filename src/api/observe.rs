@@ -52,7 +52,7 @@ where
         // The route as written in the table, never the path asked for: one series per route.
         // Both kept as shared (no copy): the request itself moves on.
         let matched = request.extensions().get::<MatchedPath>().cloned();
-        let id = request.headers().get("x-request-id").cloned();
+        let id = request.headers().get(super::edge::X_REQUEST_ID).cloned();
         Observed {
             inner: self.inner.call(request),
             seen: Some(Seen {

@@ -77,7 +77,7 @@ impl Paging {
     pub fn filtered(
         cursors: &Cursors,
         path: &'static str,
-        scope: &str,
+        scope: std::fmt::Arguments<'_>,
         filter: Filter,
         limit: Option<&str>,
         cursor: Option<&str>,

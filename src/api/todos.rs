@@ -349,9 +349,15 @@ pub async fn list_todos(
         let ApiQuery(query) = query?;
         let state = state_of(query.state.as_deref())?;
         let (todo_query, filter) = query.todo_query(&app, owner, state).await?;
-        let scope = format!("todos {owner}");
         let (limit, cursor) = (query.limit.as_deref(), query.cursor.as_deref());
-        let paging = Paging::filtered(&app.cursors, "/todos", &scope, filter, limit, cursor)?;
+        let paging = Paging::filtered(
+            &app.cursors,
+            "/todos",
+            format_args!("todos {owner}"),
+            filter,
+            limit,
+            cursor,
+        )?;
         // A list not of the owner's own may be shared with them: read once the caller is
         // known, and never kept (a share may end at any moment).
         if let Some(list) = todo_query.list

@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use axum::http::Method;
 
 use crate::domain::Invalid;
@@ -82,6 +84,10 @@ impl std::fmt::Display for RoutePattern {
 
 /// `*` matches any (possibly empty) run of bytes; everything else matches itself.
 fn glob(pattern: &[u8], text: &[u8]) -> bool {
+    // Every session's own token grants `*`: answered without walking the path.
+    if pattern == b"*" {
+        return true;
+    }
     let (mut p, mut t) = (0, 0);
     let mut backtrack: Option<(usize, usize)> = None;
     while t < text.len() {
@@ -102,16 +108,17 @@ fn glob(pattern: &[u8], text: &[u8]) -> bool {
     pattern[p..].iter().all(|&b| b == b'*')
 }
 
-/// The routes a caller may call.
+/// The routes a caller may call. Shared, not copied: a token's grants go into every decision
+/// made on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouteGrants(Vec<RoutePattern>);
+pub struct RouteGrants(Arc<[RoutePattern]>);
 
 impl RouteGrants {
     pub fn all() -> Self {
-        Self(vec![RoutePattern {
+        Self(Arc::new([RoutePattern {
             method: None,
             path: "*".into(),
-        }])
+        }]))
     }
 
     pub fn parse<S: AsRef<str>>(patterns: &[S]) -> Result<Self, Invalid> {

@@ -47,13 +47,19 @@ impl JwtAuthorizer {
         let claims = self.tokens.verify(token).ok_or(AuthError::InvalidToken)?;
         let facts = TokenFacts::of(&claims).ok_or(AuthError::InvalidToken)?;
         // A token outlives nothing: once its user is gone, so is its access.
-        let user = match self.store.get_user(&facts.owner).await {
-            // A token of an account deleted, and perhaps made again under the same name, is void.
-            Ok(Some(user)) if user.created_at.written_as(&claims.acct) => user,
-            Ok(_) => return Err(AuthError::InvalidToken),
-            Err(StoreError::Unavailable(why)) => return Err(AuthError::Unavailable(why)),
-            Err(e) => return Err(AuthError::Unavailable(e.to_string())),
+        let user = match self.store.kept_user(&facts.owner) {
+            Some(user) => user,
+            None => match self.store.get_user(&facts.owner).await {
+                Ok(Some(user)) => Arc::new(user),
+                Ok(None) => return Err(AuthError::InvalidToken),
+                Err(StoreError::Unavailable(why)) => return Err(AuthError::Unavailable(why)),
+                Err(e) => return Err(AuthError::Unavailable(e.to_string())),
+            },
         };
+        // A token of an account deleted, and perhaps made again under the same name, is void.
+        if !user.created_at.written_as(&claims.acct) {
+            return Err(AuthError::InvalidToken);
+        }
         // Its session ended (logout, a revoked API token, a password change, a logout
         // everywhere): the profile just read says so, no further request needed.
         if let Some(sid) = facts.sid {
@@ -67,7 +73,7 @@ impl JwtAuthorizer {
             }
         }
         Ok(Decision {
-            principal: facts.owner.to_string(),
+            principal: facts.owner.as_str().to_owned(),
             account: Some(user.created_at),
             usage: user.usage,
             owner: facts.owner.clone(),

@@ -1,4 +1,5 @@
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -9,9 +10,17 @@ use super::{Invalid, Revocations, Timestamp, Zone};
 /// `:` is allowed only in the names checkoff gives callers that API Gateway's authorizers vouch
 /// for (`cognito:…`, `iam:…`, see [`Username::external`]): an account with a password can never
 /// be named like one, so it can never take over such a caller's data.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Username(String);
+///
+/// Shared, not copied: every request's decision, kept answer and cache key names its owner.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Username(Arc<str>);
+
+impl Serialize for Username {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
 
 impl Username {
     pub const MAX_LEN: usize = 64;
@@ -54,7 +63,7 @@ impl Username {
             Some(_) if !raw.chars().all(allowed) => Err(Invalid::new(
                 "username may contain only letters, digits and . _ - @ +",
             )),
-            Some(_) => Ok(Self(raw.to_owned())),
+            Some(_) => Ok(Self(raw.into())),
         }
     }
 
@@ -86,7 +95,7 @@ impl Username {
                     .iter()
                     .map(|b| format!("{b:02x}"))
                     .collect();
-                Self(format!("{kind}:{hex}"))
+                Self(format!("{kind}:{hex}").into())
             }
         }
     }
@@ -105,7 +114,7 @@ impl TryFrom<String> for Username {
 
 impl From<Username> for String {
     fn from(name: Username) -> String {
-        name.0
+        name.0.as_ref().to_owned()
     }
 }
 

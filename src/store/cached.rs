@@ -40,7 +40,7 @@ struct Cached {
     at: Instant,
     /// The store's count of outside changes when this was read.
     epoch: Option<u64>,
-    user: User,
+    user: Arc<User>,
 }
 
 impl UserCache {
@@ -66,6 +66,16 @@ impl UserCache {
     fn epoch(&self) -> Option<u64> {
         self.inner.catch_up();
         self.inner.changes().map(ChangeClock::epoch)
+    }
+
+    /// The kept profile, if it is younger than `ttl` and no outside change came since.
+    fn kept(&self, username: &Username, epoch: Option<u64>) -> Option<Arc<User>> {
+        self.users
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(username)
+            .filter(|c| c.at.elapsed() < self.ttl && c.epoch == epoch)
+            .map(|c| Arc::clone(&c.user))
     }
 }
 
@@ -112,17 +122,14 @@ impl UserStore for UserCache {
         self.inner.create_user(user).await
     }
 
+    fn kept_user(&self, username: &Username) -> Option<Arc<User>> {
+        self.kept(username, self.epoch())
+    }
+
     async fn get_user(&self, username: &Username) -> StoreResult<Option<User>> {
         let epoch = self.epoch();
-        let cached = self
-            .users
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(username)
-            .filter(|c| c.at.elapsed() < self.ttl && c.epoch == epoch)
-            .map(|c| c.user.clone());
-        if let Some(user) = cached {
-            return Ok(Some(user));
+        if let Some(user) = self.kept(username, epoch) {
+            return Ok(Some(User::clone(&user)));
         }
         // Only found users are kept: a user created elsewhere is never hidden by the cache.
         let forgotten = self.forgotten.load(std::sync::atomic::Ordering::SeqCst);
@@ -136,7 +143,7 @@ impl UserStore for UserCache {
             let entry = Cached {
                 at: Instant::now(),
                 epoch,
-                user: user.clone(),
+                user: Arc::new(user.clone()),
             };
             users.insert(username.clone(), entry);
         }

@@ -5,6 +5,8 @@ mod changes;
 pub mod dynamodb;
 pub mod sqlite;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use uuid::Uuid;
 
@@ -159,6 +161,12 @@ pub trait UserStore: Send + Sync {
     /// Adds a user; `AlreadyExists` when the name is taken.
     async fn create_user(&self, user: &User) -> StoreResult<()>;
     async fn get_user(&self, username: &Username) -> StoreResult<Option<User>>;
+    /// The profile as kept in memory, when a cache in front of the store has it and it is
+    /// current: the authorizer's read on every request, without a copy or a future. `None`
+    /// means "ask [`UserStore::get_user`]", never "no such user".
+    fn kept_user(&self, _username: &Username) -> Option<Arc<User>> {
+        None
+    }
     async fn list_users(&self, page: &PageRequest) -> StoreResult<Page<User>>;
     /// Replaces the stored password hash (a rehash after login); `NotFound` for an unknown user.
     async fn set_password_hash(&self, username: &Username, hash: &str) -> StoreResult<()>;

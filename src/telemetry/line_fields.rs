@@ -143,18 +143,8 @@ fn thousandths(value: f64) -> Option<(u64, u64)> {
     (scaled / 1000.0 == value).then_some((scaled as u64 / 1000, scaled as u64 % 1000))
 }
 
-pub(super) fn write_digits(writer: &mut impl fmt::Write, mut value: u64) -> fmt::Result {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
-    }
-    writer.write_str(std::str::from_utf8(&digits[at..]).map_err(|_| fmt::Error)?)
+pub(super) fn write_digits(writer: &mut impl fmt::Write, value: u64) -> fmt::Result {
+    writer.write_str(itoa::Buffer::new().format(value))
 }
 
 impl Visit for LineVisitor<'_> {
