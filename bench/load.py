@@ -61,9 +61,7 @@ class CpuMeter:
         return (sum(v[:8]) - v[3] - v[4]) / CpuMeter.TICK
 
     def _ours(self) -> float:
-        with open(f"/proc/{self.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        server = (int(fields[11]) + int(fields[12])) / self.TICK  # utime, stime
+        server = b.cpu_ticks(self.pid) / self.TICK
         t = os.times()  # this script, and its waited-for children (wrk)
         return server + t.user + t.system + t.children_user + t.children_system
 

@@ -112,12 +112,6 @@ impl TryFrom<String> for Username {
     }
 }
 
-impl From<Username> for String {
-    fn from(name: Username) -> String {
-        name.0.as_ref().to_owned()
-    }
-}
-
 impl fmt::Display for Username {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
