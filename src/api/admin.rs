@@ -65,7 +65,7 @@ pub async fn all_todos(
     let paging = Paging::filtered(
         &app.cursors,
         "/admin/todos",
-        format_args!("admin todos"),
+        &["admin todos"],
         filter,
         limit,
         cursor,

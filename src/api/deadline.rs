@@ -13,7 +13,7 @@ use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use hyper::body::{Frame, SizeHint};
-use tokio::time::Timeout;
+use tokio::time::{Instant, Sleep};
 use tower::{Layer, Service};
 
 use super::error::ApiError;
@@ -68,17 +68,24 @@ where
             (request, Some(waiting))
         };
         Bounded {
-            inner: tokio::time::timeout(self.limit, self.inner.call(request)),
+            inner: self.inner.call(request),
+            ends: Instant::now() + self.limit,
+            timer: None,
             waiting,
         }
     }
 }
 
 pin_project_lite::pin_project! {
-    /// A request's answer, or past the deadline, the answer that says why there is none.
+    /// A request's answer, or past the deadline, the answer that says why there is none. The
+    /// timer is set only once the answer has to be waited for: most are ready at the first
+    /// poll, and a timer made for each (tokio's `Timeout`) was moved with every future around
+    /// it.
     pub(super) struct Bounded<F> {
         #[pin]
-        inner: Timeout<F>,
+        inner: F,
+        ends: Instant,
+        timer: Option<Pin<Box<Sleep>>>,
         waiting: Option<Arc<AtomicBool>>,
     }
 }
@@ -88,18 +95,22 @@ impl<F: Future<Output = Result<Response, Infallible>>> Future for Bounded<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        Poll::Ready(match ready!(this.inner.poll(cx)) {
-            Ok(answered) => answered,
-            Err(_)
-                if this
-                    .waiting
-                    .as_ref()
-                    .is_some_and(|w| w.load(Ordering::Relaxed)) =>
-            {
-                Ok(ApiError::BodyTimeout.into_response())
-            }
-            Err(_) => Ok(ApiError::Timeout.into_response()),
-        })
+        if let Poll::Ready(answered) = this.inner.poll(cx) {
+            return Poll::Ready(answered);
+        }
+        let ends = *this.ends;
+        let timer = this
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(ends)));
+        ready!(timer.as_mut().poll(cx));
+        let waiting = this
+            .waiting
+            .as_ref()
+            .is_some_and(|w| w.load(Ordering::Relaxed));
+        Poll::Ready(Ok(match waiting {
+            true => ApiError::BodyTimeout.into_response(),
+            false => ApiError::Timeout.into_response(),
+        }))
     }
 }
 

@@ -4,9 +4,9 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::HeaderValue;
 use axum::http::header::{CONTENT_LENGTH, IF_MATCH};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode};
 use serde::de::DeserializeOwned;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use uuid::Uuid;
@@ -23,13 +23,15 @@ pub struct ApiJson<T>(pub T);
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        parse_object(&read_body(req, state).await?).map(ApiJson)
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
+        parse_object(&read_body(req).await?).map(ApiJson)
     }
 }
 
-/// The whole body, within [`MAX_BODY_BYTES`].
-async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+/// The whole body, within [`MAX_BODY_BYTES`]: the limit kept here, where every body is read,
+/// rather than by a layer putting it into every request's extensions.
+async fn read_body(req: Request) -> Result<Bytes, ApiError> {
+    use http_body_util::{BodyExt, LengthLimitError, Limited};
     // A body announced too large is refused before any of it is waited for.
     let announced = req
         .headers()
@@ -38,13 +40,16 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Api
     if announced.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
         return Err(ApiError::PayloadTooLarge);
     }
-    Bytes::from_request(req, state).await.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge
-        } else {
-            ApiError::BadRequest("could not read the request body".into())
-        }
-    })
+    match Limited::new(req.into_body(), MAX_BODY_BYTES)
+        .collect()
+        .await
+    {
+        Ok(body) => Ok(body.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(ApiError::PayloadTooLarge),
+        Err(_) => Err(ApiError::BadRequest(
+            "could not read the request body".into(),
+        )),
+    }
 }
 
 /// The 400 of a JSON value that does not read as what was asked: the field's path leads the
@@ -76,8 +81,8 @@ pub struct OptionalJson<T>(pub Option<T>);
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = read_body(req, state).await?;
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
+        let bytes = read_body(req).await?;
         // Left out, or `null` (as the document's optional body allows): nothing sent.
         if bytes.trim_ascii().is_empty() || bytes.trim_ascii() == b"null" {
             return Ok(Self(None));

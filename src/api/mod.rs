@@ -28,7 +28,6 @@ mod whoami;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::http::header::{
     AUTHORIZATION, CONTENT_TYPE, ETAG, IF_MATCH, IF_NONE_MATCH, LINK, LOCATION, RETRY_AFTER,
 };
@@ -101,49 +100,83 @@ fn route_table() -> OpenApiRouter<AppState> {
     every_route!(documented)
 }
 
-/// The same routes without their documentation: what the server runs. Building the document at
-/// every start, to drop it, ran utoipa's code for every operation and schema (pages of code kept
-/// resident for nothing) before the first answer; each handler's path and methods are read from
-/// its annotation as the document reads them.
-fn served_routes() -> axum::Router<AppState> {
+/// The same routes without their documentation: what the server runs, each handler already
+/// wrapped in `around` (and each path's 405 as well). Building the document at every start, to
+/// drop it, ran utoipa's code for every operation and schema (pages of code kept resident for
+/// nothing) before the first answer; each handler's path and methods are read from its
+/// annotation as the document reads them.
+fn served_routes(state: &AppState, around: Around) -> axum::Router {
     macro_rules! served {
         ($([$($module:ident :: $handler:ident),+]),* $(,)?) => {{
+            use axum::handler::Handler as _;
             use utoipa::Path as _;
             let router = axum::Router::new();
-            $($(
-                let router = utoipa_axum::paste! {
-                    served_route(
-                        router,
-                        &$module::[<__path_ $handler>]::path(),
-                        &$module::[<__path_ $handler>]::methods(),
-                        $module::$handler,
-                    )
-                };
-            )+)*
-            router
+            $(
+                // The group's handlers share one path.
+                let path = [$(utoipa_axum::paste! {
+                    $module::[<__path_ $handler>]::path()
+                }),+];
+                let path = &path[0];
+                let methods = axum::routing::MethodRouter::new();
+                $(
+                    let methods = utoipa_axum::paste! {{
+                        served_methods(
+                            methods,
+                            &$module::[<__path_ $handler>]::methods(),
+                            around.wrap($module::$handler.with_state(state.clone())),
+                        )
+                    }};
+                )+
+                let not_allowed = || async { ApiError::MethodNotAllowed };
+                let methods =
+                    methods.fallback_service(around.wrap(not_allowed.with_state(state.clone())));
+                let router = router.route(path, methods);
+            )*
+            let not_found = || async { ApiError::NotFound("Not found") };
+            router.fallback_service(around.wrap(not_found.with_state(state.clone())))
         }};
     }
     every_route!(served)
 }
 
-/// `router` with `handler` answering `methods` at `path` (merged with the path's other methods).
-fn served_route<H, T>(
-    router: axum::Router<AppState>,
-    path: &str,
-    methods: &[utoipa::openapi::path::HttpMethod],
-    handler: H,
-) -> axum::Router<AppState>
+/// `methods` with `service` answering `these` as well.
+fn served_methods<S>(
+    methods: axum::routing::MethodRouter,
+    these: &[utoipa::openapi::path::HttpMethod],
+    service: S,
+) -> axum::routing::MethodRouter
 where
-    H: axum::handler::Handler<T, AppState>,
-    T: 'static,
+    S: tower::Service<axum::extract::Request, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Response: axum::response::IntoResponse + 'static,
+    S::Future: Send + 'static,
 {
     use utoipa_axum::PathItemExt;
-    let method_router = methods
-        .iter()
-        .fold(axum::routing::MethodRouter::new(), |methods, method| {
-            methods.on(method.to_method_filter(), handler.clone())
-        });
-    router.route(path, method_router)
+    these.iter().fold(methods, |methods, method| {
+        methods.on_service(method.to_method_filter(), service.clone())
+    })
+}
+
+/// What wraps each route's handler: the request log (it needs the matched route) and the
+/// deadline. Applied to each handler before the router boxes it: as a router layer it was a
+/// second box around the first, cloned and its future boxed again for every request.
+#[derive(Clone, Copy)]
+struct Around {
+    log_requests: bool,
+    timeout: Duration,
+}
+
+impl Around {
+    fn wrap<S>(self, handler: S) -> observe::Observe<deadline::Deadline<S>> {
+        use tower::Layer as _;
+        observe::Observe::new(
+            deadline::DeadlineLayer(self.timeout).layer(handler),
+            self.log_requests,
+        )
+    }
 }
 
 /// The OpenAPI document of every route.
@@ -222,21 +255,15 @@ pub fn service(
 + Send
 + Sync
 + 'static {
-    let timeout = state.request_timeout;
     // None configured: no CORS headers (not even `Vary`), browsers keep to same-origin.
     let cors = (!state.cors_origins.is_empty()).then(|| cors_layer(&state.cors_origins));
     let compress = state.compress;
-    let log_requests = state.log_requests;
-    // What needs the matched route (the request log) or bounds a handler wraps each route, as
-    // one layer: the router boxes each layer given to it, and clones that box per request.
     // Under Lambda the entry logs each request itself, with API Gateway's request id.
-    let per_route = ServiceBuilder::new()
-        .option_layer(log_requests.then_some(observe::ObserveLayer))
-        .layer(deadline::DeadlineLayer(timeout));
-    let routes = served_routes()
-        .fallback(|| async { ApiError::NotFound("Not found") })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(per_route);
+    let around = Around {
+        log_requests: state.log_requests,
+        timeout: state.request_timeout,
+    };
+    let routes = served_routes(&state, around);
     // The rest wraps the router once, not each route: a layer given to the router is boxed
     // around every route and that box cloned, layer by layer, for every request (profiled:
     // 6 % of a cached list).
@@ -251,9 +278,7 @@ pub fn service(
         .layer(edge::EdgeLayer::default())
         // A preflight is answered here, before any route or token check.
         .option_layer(cors)
-        // Read by the body extractors (a request extension): no need to wrap each route.
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .service(routes.with_state::<()>(state))
+        .service(routes)
 }
 
 /// CORS for the configured origins.

@@ -11,27 +11,24 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, Method};
 use axum::response::Response;
 use metrics::{Counter, Histogram};
-use tower::{Layer, Service};
+use tower::Service;
 
 use crate::telemetry::{REQUEST_TARGET, RequestLine};
 
 /// One line per request at `info`: method, route, status, time and request id (never a header
-/// or body: tokens and passwords travel there); and the same in the metrics. A layer of its own
-/// rather than a `from_fn`, which would box the route behind it and every request's future.
-#[derive(Clone, Copy)]
-pub(super) struct ObserveLayer;
-
-impl<S> Layer<S> for ObserveLayer {
-    type Service = Observe<S>;
-
-    fn layer(&self, inner: S) -> Observe<S> {
-        Observe { inner }
-    }
-}
-
+/// or body: tokens and passwords travel there); and the same in the metrics. Around each
+/// route's handler, where the matched route is known; `log` off (Lambda, whose entry logs each
+/// request with API Gateway's id) it passes the request through.
 #[derive(Clone)]
 pub(super) struct Observe<S> {
     inner: S,
+    log: bool,
+}
+
+impl<S> Observe<S> {
+    pub(super) fn new(inner: S, log: bool) -> Self {
+        Self { inner, log }
+    }
 }
 
 impl<S> Service<Request> for Observe<S>
@@ -47,6 +44,12 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
+        if !self.log {
+            return Observed {
+                inner: self.inner.call(request),
+                seen: None,
+            };
+        }
         let started = Instant::now();
         let method = request.method().clone();
         // The route as written in the table, never the path asked for: one series per route.

@@ -353,7 +353,7 @@ pub async fn list_todos(
         let paging = Paging::filtered(
             &app.cursors,
             "/todos",
-            format_args!("todos {owner}"),
+            &["todos", owner.as_str()],
             filter,
             limit,
             cursor,

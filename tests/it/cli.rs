@@ -1884,10 +1884,20 @@ async fn metrics_are_served_on_their_own_address_only() {
         .await
         .unwrap();
     assert_eq!(public.status(), StatusCode::NOT_FOUND);
+    // A method the route does not answer: counted under the route it asked.
+    let not_allowed = server
+        .request(Method::PUT, "/healthz")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_allowed.status(), StatusCode::METHOD_NOT_ALLOWED);
 
     let text = scrape(&metrics_addr).await;
     for expected in [
         r#"checkoff_http_requests_total{method="GET",route="/todos",status="200"} 2"#,
+        // No route matched: one series for all such paths, never one per path asked.
+        r#"checkoff_http_requests_total{method="GET",route="-",status="404"} 1"#,
+        r#"checkoff_http_requests_total{method="PUT",route="/healthz",status="405"} 1"#,
         r#"checkoff_http_requests_total{method="POST",route="/todos",status="201"} 1"#,
         "checkoff_http_request_duration_seconds_bucket{route=\"/todos\",le=\"0.005\"}",
         "checkoff_login_failures_total 1",
