@@ -112,11 +112,16 @@ fn served_routes(state: &AppState, around: Around) -> axum::Router {
             use utoipa::Path as _;
             let router = axum::Router::new();
             $(
-                // The group's handlers share one path.
-                let path = [$(utoipa_axum::paste! {
+                // A group is the handlers of one path, served by one method router: a handler
+                // of another path put in it would be answered at the wrong path.
+                let paths = [$(utoipa_axum::paste! {
                     $module::[<__path_ $handler>]::path()
                 }),+];
-                let path = &path[0];
+                let path = &paths[0];
+                assert!(
+                    paths.iter().all(|p| p == path),
+                    "one group of the route table holds several paths: {paths:?}"
+                );
                 let methods = axum::routing::MethodRouter::new();
                 $(
                     let methods = utoipa_axum::paste! {{
