@@ -39,6 +39,9 @@ pub(super) enum CommitWatch {
     Index {
         index: WalIndex,
         seen: AtomicU64,
+        /// While the writer's COMMIT is under way (until [`CommitWatch::own_commit`] has noted
+        /// it): the `iChange` that commit writes, as [`committing`] marks it; 0 otherwise.
+        own: AtomicU64,
         _holder: Mutex<Connection>,
     },
     /// Where the wal-index cannot be mapped: `PRAGMA data_version` on a connection of its own
@@ -55,6 +58,7 @@ impl CommitWatch {
         Ok(match unsafe { WalIndex::open(&conn) } {
             Some(index) => Self::Index {
                 seen: AtomicU64::new(index.read().map_or(0, fingerprint)),
+                own: AtomicU64::new(0),
                 index,
                 _holder: Mutex::new(conn),
             },
@@ -82,16 +86,26 @@ impl CommitWatch {
     /// PRAGMA watch, or when the header could not be read).
     fn catch_up_reading(&self, on_commit: impl FnOnce()) -> Option<[u32; WORDS]> {
         match self {
-            Self::Index { index, seen, .. } => {
+            Self::Index {
+                index, seen, own, ..
+            } => {
                 let header = index.read();
-                match header.map(fingerprint) {
+                match header.map(|h| (h, fingerprint(h))) {
                     // Only read in the steady state: no write for the workers' cores to pass
                     // around.
-                    Some(now) if seen.load(Ordering::Acquire) == now => {}
-                    Some(now) => {
+                    Some((_, now)) if seen.load(Ordering::Acquire) == now => {}
+                    // The writer's own commit, seen before its note (`own_commit`): not news.
+                    // Read again after the mark: a note that cleared it has set `seen` first.
+                    Some((h, now))
+                        if own.load(Ordering::Acquire) == committing(h[CHANGE])
+                            || seen.load(Ordering::Acquire) == now => {}
+                    Some((_, now)) => {
                         on_commit();
                         seen.store(now, Ordering::Release);
                     }
+                    // Half rewritten while the writer commits: by that commit (no one else can
+                    // commit while it holds the lock; one after it is read whole next time).
+                    None if own.load(Ordering::Acquire) != 0 => {}
                     None => on_commit(),
                 }
                 header
@@ -108,18 +122,36 @@ impl CommitWatch {
         }
     }
 
-    /// After the writer's COMMIT: that commit is no news to this process (the change clock
-    /// ended the answers it touched), so it is recorded as seen — unless the header shows
-    /// another commit since `before`, or the watch had not caught up with one before it: those
-    /// the next `catch_up` reports. Without this, every write of this process would look like
-    /// another process's and end every kept answer and profile.
-    pub(super) fn own_commit(&self, before: Option<[u32; WORDS]>) {
-        let (Self::Index { index, seen, .. }, Some(before)) = (self, before) else {
+    /// Just before the writer's COMMIT (its transaction begun at `before`): until
+    /// [`CommitWatch::own_commit`], a header one commit on from `before` is that commit, which
+    /// a reader is not to take for another process's. Without the mark, a reader between the
+    /// COMMIT and its note did, and under a steady load of writes that ended every kept answer
+    /// and profile of every user many times a second.
+    pub(super) fn own_commit_begins(&self, before: Option<[u32; WORDS]>) {
+        if let (Self::Index { own, .. }, Some(before)) = (self, before) {
+            own.store(
+                committing(before[CHANGE].wrapping_add(1)),
+                Ordering::Release,
+            );
+        }
+    }
+
+    /// After the writer's COMMIT (`committed`, or not): that commit is no news to this process
+    /// (the change clock ended the answers it touched), so it is recorded as seen — unless the
+    /// header shows another commit since `before`, or the watch had not caught up with one
+    /// before it: those the next `catch_up` reports. Without this, every write of this process
+    /// would look like another process's and end every kept answer and profile.
+    pub(super) fn own_commit(&self, before: Option<[u32; WORDS]>, committed: bool) {
+        let Self::Index {
+            index, seen, own, ..
+        } = self
+        else {
             return;
         };
-        let Some(after) = index.read() else { return };
         // One more than `before`: this commit alone (a checkpoint in between changes no data).
-        if after[CHANGE] == before[CHANGE].wrapping_add(1) {
+        if let (true, Some(before), Some(after)) = (committed, before, index.read())
+            && after[CHANGE] == before[CHANGE].wrapping_add(1)
+        {
             let _ = seen.compare_exchange(
                 fingerprint(before),
                 fingerprint(after),
@@ -127,7 +159,13 @@ impl CommitWatch {
                 Ordering::Acquire,
             );
         }
+        own.store(0, Ordering::Release);
     }
+}
+
+/// The mark of the writer's commit that writes `change` (never 0, which marks none).
+fn committing(change: u32) -> u64 {
+    (1 << 32) | u64::from(change)
 }
 
 /// Moves whenever another connection has committed, never for `conn`'s own commits. Prepared
@@ -265,25 +303,59 @@ mod tests {
             writer.execute_batch("BEGIN IMMEDIATE").unwrap();
             let before = watch.own_write_begun(|| heard = true);
             writer.execute("INSERT INTO t VALUES (?1)", [n]).unwrap();
+            watch.own_commit_begins(before);
             writer.execute_batch("COMMIT").unwrap();
             before
         };
         for n in 0..3 {
             let before = commit(n);
-            watch.own_commit(before);
+            watch.own_commit(before, true);
             assert!(!watch.changed(), "the writer's own commit {n} reported");
         }
         // Another connection commits between the writer's COMMIT and its note.
         let before = commit(3);
         other.execute("INSERT INTO t VALUES (-1)", []).unwrap();
-        watch.own_commit(before);
+        watch.own_commit(before, true);
         assert!(watch.changed(), "a commit right after the writer's unseen");
         // ... and before the writer's transaction, unseen by the watch until then.
         other.execute("INSERT INTO t VALUES (-2)", []).unwrap();
         let before = commit(4);
-        watch.own_commit(before);
+        watch.own_commit(before, true);
         assert!(heard, "a commit before the writer's unseen");
         assert!(!watch.changed(), "seen twice");
+    }
+
+    #[test]
+    fn the_writers_commit_is_no_news_before_its_note_and_anothers_after_it_is() {
+        let (dir, [watch, _], writer) = database();
+        let other = open_connection(&dir.path().join("t.db"), false).unwrap();
+        watch.changed();
+        let begin = || {
+            writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+            let before = watch.own_write_begun(|| panic!("no commit came between"));
+            writer.execute("INSERT INTO t VALUES (1)", []).unwrap();
+            watch.own_commit_begins(before);
+            before
+        };
+        // A reader between the COMMIT and the writer's note.
+        let before = begin();
+        writer.execute_batch("COMMIT").unwrap();
+        assert!(!watch.changed(), "the writer's commit taken for another's");
+        watch.own_commit(before, true);
+        assert!(!watch.changed());
+        // Another connection's commit right after the writer's, before its note.
+        let before = begin();
+        writer.execute_batch("COMMIT").unwrap();
+        other.execute("INSERT INTO t VALUES (-1)", []).unwrap();
+        assert!(watch.changed(), "a commit after the writer's unseen");
+        watch.own_commit(before, true);
+        assert!(!watch.changed(), "seen twice");
+        // A COMMIT that fails rolls back: another's commit then is reported once it is noted.
+        let before = begin();
+        writer.execute_batch("ROLLBACK").unwrap();
+        other.execute("INSERT INTO t VALUES (-2)", []).unwrap();
+        watch.own_commit(before, false);
+        assert!(watch.changed(), "a commit after a failed one unseen");
     }
 
     /// Whether a process holds SQLite's lock that says the wal-index is in use (its "DMS" byte,

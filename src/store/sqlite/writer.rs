@@ -297,6 +297,7 @@ fn commit_batch(
             format!("could not roll back a failed write: {e}")
         })
     } else {
+        watch.own_commit_begins(before);
         run_cached(conn, "COMMIT").err().map(|e| {
             tracing::error!(error = %e, "SQLite COMMIT failed");
             let _ = conn.execute_batch("ROLLBACK");
@@ -304,9 +305,7 @@ fn commit_batch(
         })
     };
     stripes.iter().for_each(|&s| clock.end(s));
-    if commit_failure.is_none() && !failed_alone {
-        watch.own_commit(before);
-    }
+    watch.own_commit(before, commit_failure.is_none() && !failed_alone);
     for job in jobs {
         job.fail(
             commit_failure
@@ -377,7 +376,11 @@ mod tests {
             .await;
         assert!(matches!(panicked, Err(StoreError::Internal(_))));
         // The writer goes on, in transactions of its own.
-        store.writer.write(&alice(), insert(3, false)).await.unwrap();
+        store
+            .writer
+            .write(&alice(), insert(3, false))
+            .await
+            .unwrap();
         assert_eq!(stored(&store).await, [3]);
     }
 
