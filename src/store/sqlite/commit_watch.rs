@@ -39,8 +39,8 @@ pub(super) enum CommitWatch {
     Index {
         index: WalIndex,
         seen: AtomicU64,
-        /// While the writer's COMMIT is under way (until [`CommitWatch::own_commit`] has noted
-        /// it): the `iChange` that commit writes, as [`committing`] marks it; 0 otherwise.
+        /// While the writer's transaction is under way (until [`CommitWatch::own_commit`]
+        /// notes its end): the `iChange` it began at, as [`committing`] marks it; 0 otherwise.
         own: AtomicU64,
         _holder: Mutex<Connection>,
     },
@@ -78,8 +78,18 @@ impl CommitWatch {
     /// For the writer, once its write transaction has begun (no other connection can commit
     /// until it ends): catches up as [`CommitWatch::catch_up`] does, and returns the header its
     /// own commit will follow, for [`CommitWatch::own_commit`].
+    ///
+    /// Until that note, a header one commit on from this one, or at its count but rewritten
+    /// (the log restarted by this transaction), is this transaction's doing, which a reader is
+    /// not to take for another process's. Without the mark, a reader between the COMMIT and its
+    /// note did, and under a steady load of writes that ended every kept answer and profile of
+    /// every user many times a second.
     pub(super) fn own_write_begun(&self, on_commit: impl FnOnce()) -> Option<[u32; WORDS]> {
-        self.catch_up_reading(on_commit)
+        let before = self.catch_up_reading(on_commit);
+        if let (Self::Index { own, .. }, Some(before)) = (self, before) {
+            own.store(committing(before[CHANGE]), Ordering::Release);
+        }
+        before
     }
 
     /// [`CommitWatch::catch_up`], returning the wal-index header it compared (`None` for the
@@ -88,28 +98,40 @@ impl CommitWatch {
         match self {
             Self::Index {
                 index, seen, own, ..
-            } => {
+            } => loop {
+                // `seen` first: a header read after it is at least as new as what it records.
+                let known = seen.load(Ordering::Acquire);
                 let header = index.read();
-                match header.map(|h| (h, fingerprint(h))) {
+                let news = match header {
                     // Only read in the steady state: no write for the workers' cores to pass
                     // around.
-                    Some((_, now)) if seen.load(Ordering::Acquire) == now => {}
-                    // The writer's own commit, seen before its note (`own_commit`): not news.
-                    // Read again after the mark: a note that cleared it has set `seen` first.
-                    Some((h, now))
-                        if own.load(Ordering::Acquire) == committing(h[CHANGE])
-                            || seen.load(Ordering::Acquire) == now => {}
-                    Some((_, now)) => {
-                        on_commit();
-                        seen.store(now, Ordering::Release);
-                    }
-                    // Half rewritten while the writer commits: by that commit (no one else can
-                    // commit while it holds the lock; one after it is read whole next time).
-                    None if own.load(Ordering::Acquire) != 0 => {}
-                    None => on_commit(),
+                    Some(now) if fingerprint(now) == known => false,
+                    // The writer's own transaction, before its note (`own_commit`): no news.
+                    Some(now) if by_own_commit(own.load(Ordering::Acquire), now[CHANGE]) => false,
+                    // Half rewritten while the writer holds the lock: by the writer (another
+                    // process's rewrite after it is read whole next time).
+                    None if own.load(Ordering::Acquire) != 0 => false,
+                    _ => true,
+                };
+                if !news {
+                    break header;
                 }
-                header
-            }
+                // Recorded meanwhile (the writer's note, or another reader): the header read
+                // may be older than what was recorded, and taken for news it would undo it.
+                if seen.load(Ordering::Acquire) != known {
+                    continue;
+                }
+                on_commit();
+                if let Some(now) = header {
+                    let _ = seen.compare_exchange(
+                        known,
+                        fingerprint(now),
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    );
+                }
+                break header;
+            },
             Self::Pragma(watcher) => {
                 let mut watcher = watcher.lock().unwrap_or_else(|p| p.into_inner());
                 let now = data_version(&watcher.0).ok();
@@ -122,21 +144,7 @@ impl CommitWatch {
         }
     }
 
-    /// Just before the writer's COMMIT (its transaction begun at `before`): until
-    /// [`CommitWatch::own_commit`], a header one commit on from `before` is that commit, which
-    /// a reader is not to take for another process's. Without the mark, a reader between the
-    /// COMMIT and its note did, and under a steady load of writes that ended every kept answer
-    /// and profile of every user many times a second.
-    pub(super) fn own_commit_begins(&self, before: Option<[u32; WORDS]>) {
-        if let (Self::Index { own, .. }, Some(before)) = (self, before) {
-            own.store(
-                committing(before[CHANGE].wrapping_add(1)),
-                Ordering::Release,
-            );
-        }
-    }
-
-    /// After the writer's COMMIT (`committed`, or not): that commit is no news to this process
+    /// After the writer's transaction ends, `committed` or not: a commit is no news to this process
     /// (the change clock ended the answers it touched), so it is recorded as seen — unless the
     /// header shows another commit since `before`, or the watch had not caught up with one
     /// before it: those the next `catch_up` reports. Without this, every write of this process
@@ -163,9 +171,17 @@ impl CommitWatch {
     }
 }
 
-/// The mark of the writer's commit that writes `change` (never 0, which marks none).
+/// The mark of the writer's commit in a transaction begun at `change` (never 0, which marks
+/// none).
 fn committing(change: u32) -> u64 {
     (1 << 32) | u64::from(change)
+}
+
+/// Whether a header at `change` is the doing of the commit `mark` marks: only the writer
+/// holding the lock rewrites the header, and no one else can commit before its COMMIT ends.
+fn by_own_commit(mark: u64, change: u32) -> bool {
+    let began = mark as u32;
+    mark != 0 && (change == began || change == began.wrapping_add(1))
 }
 
 /// Moves whenever another connection has committed, never for `conn`'s own commits. Prepared
@@ -303,7 +319,6 @@ mod tests {
             writer.execute_batch("BEGIN IMMEDIATE").unwrap();
             let before = watch.own_write_begun(|| heard = true);
             writer.execute("INSERT INTO t VALUES (?1)", [n]).unwrap();
-            watch.own_commit_begins(before);
             writer.execute_batch("COMMIT").unwrap();
             before
         };
@@ -334,7 +349,6 @@ mod tests {
             writer.execute_batch("BEGIN IMMEDIATE").unwrap();
             let before = watch.own_write_begun(|| panic!("no commit came between"));
             writer.execute("INSERT INTO t VALUES (1)", []).unwrap();
-            watch.own_commit_begins(before);
             before
         };
         // A reader between the COMMIT and the writer's note.
@@ -350,12 +364,37 @@ mod tests {
         assert!(watch.changed(), "a commit after the writer's unseen");
         watch.own_commit(before, true);
         assert!(!watch.changed(), "seen twice");
+        // A commit that restarts the log (copied to the database to its end by another
+        // connection, which leaves the header as it was).
+        other
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .unwrap();
+        assert!(!watch.changed(), "a checkpoint seen as a commit");
+        let before = begin();
+        writer.execute_batch("COMMIT").unwrap();
+        assert!(
+            !watch.changed(),
+            "the writer's commit restarting the log taken for another's"
+        );
+        watch.own_commit(before, true);
+        assert!(!watch.changed());
         // A COMMIT that fails rolls back: another's commit then is reported once it is noted.
         let before = begin();
         writer.execute_batch("ROLLBACK").unwrap();
         other.execute("INSERT INTO t VALUES (-2)", []).unwrap();
         watch.own_commit(before, false);
         assert!(watch.changed(), "a commit after a failed one unseen");
+    }
+
+    #[test]
+    fn a_header_at_the_writers_count_or_one_on_is_its_own_while_marked() {
+        let mark = committing(7);
+        // Rewritten as the log restarts, then committed.
+        assert!(by_own_commit(mark, 7) && by_own_commit(mark, 8));
+        assert!(!by_own_commit(mark, 6) && !by_own_commit(mark, 9));
+        assert!(!by_own_commit(0, 0) && !by_own_commit(0, 1));
+        let wrapping = committing(u32::MAX);
+        assert!(by_own_commit(wrapping, u32::MAX) && by_own_commit(wrapping, 0));
     }
 
     /// Whether a process holds SQLite's lock that says the wal-index is in use (its "DMS" byte,

@@ -297,7 +297,6 @@ fn commit_batch(
             format!("could not roll back a failed write: {e}")
         })
     } else {
-        watch.own_commit_begins(before);
         run_cached(conn, "COMMIT").err().map(|e| {
             tracing::error!(error = %e, "SQLite COMMIT failed");
             let _ = conn.execute_batch("ROLLBACK");
