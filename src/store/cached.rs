@@ -71,40 +71,32 @@ impl UserCache {
         kept.users.remove(username);
     }
 
+    /// Forgets `username`'s profile when dropped: after the write it is held across, or when
+    /// the request is dropped before that write answers (a client gone, a deadline passed),
+    /// since the write may be made all the same.
+    fn forgetting<'a>(&'a self, username: &'a Username) -> Forgetting<'a> {
+        Forgetting {
+            cache: self,
+            username,
+        }
+    }
+
     /// Runs `write`, which adds `todos` todos of `bytes` bytes to `owner`'s account when it
     /// answers `Some` (fewer when negative), and makes the same change to the kept profile
     /// rather than forget it: the next request of a user who just made a todo is not a read
-    /// of their profile (7 % of a create's instructions, callgrind). A write that fails may
-    /// or may not have been made: the profile is forgotten.
+    /// of their profile (7 % of a create's instructions, callgrind). A write that fails, or
+    /// whose request is dropped before it answers, may or may not have been made: the profile
+    /// is forgotten.
     async fn counted<T>(
         &self,
         owner: &Username,
         write: impl Future<Output = StoreResult<T>>,
         change: impl FnOnce(&T) -> Option<(i64, i64)>,
     ) -> StoreResult<T> {
-        {
-            let mut kept = self.lock();
-            kept.written += 1;
-            kept.counting += 1;
-        }
+        let mut counting = Counting::begin(self, owner);
         let done = write.await;
-        let mut kept = self.lock();
-        kept.written += 1;
-        kept.counting -= 1;
-        match done.as_ref().map(change) {
-            Ok(None) => {}
-            Ok(Some((todos, bytes))) => {
-                if let Some(cached) = kept.users.get_mut(owner) {
-                    let mut user = User::clone(&cached.user);
-                    user.usage.todos = user.usage.todos.saturating_add_signed(todos);
-                    user.usage.bytes = user.usage.bytes.saturating_add_signed(bytes);
-                    cached.user = Arc::new(user);
-                }
-            }
-            Err(_) => {
-                kept.users.remove(owner);
-            }
-        }
+        counting.outcome = Some(done.as_ref().map(change).map_err(|_| ()));
+        drop(counting);
         done
     }
 
@@ -124,12 +116,68 @@ impl UserCache {
     }
 }
 
+struct Forgetting<'a> {
+    cache: &'a UserCache,
+    username: &'a Username,
+}
+
+impl Drop for Forgetting<'_> {
+    fn drop(&mut self) {
+        self.cache.forget(self.username);
+    }
+}
+
+/// A counted write under way ([`UserCache::counted`]); its end, however it comes, is noted when
+/// this is dropped.
+struct Counting<'a> {
+    cache: &'a UserCache,
+    owner: &'a Username,
+    /// What the write did to the account; `None` (never answered) and `Err` forget the profile.
+    outcome: Option<Result<Option<(i64, i64)>, ()>>,
+}
+
+impl<'a> Counting<'a> {
+    fn begin(cache: &'a UserCache, owner: &'a Username) -> Self {
+        let mut kept = cache.lock();
+        kept.written += 1;
+        kept.counting += 1;
+        Self {
+            cache,
+            owner,
+            outcome: None,
+        }
+    }
+}
+
+impl Drop for Counting<'_> {
+    fn drop(&mut self) {
+        let mut kept = self.cache.lock();
+        kept.written += 1;
+        kept.counting -= 1;
+        match self.outcome {
+            Some(Ok(None)) => {}
+            Some(Ok(Some((todos, bytes)))) => {
+                if let Some(cached) = kept.users.get_mut(self.owner) {
+                    let mut user = User::clone(&cached.user);
+                    user.usage.todos = user.usage.todos.saturating_add_signed(todos);
+                    user.usage.bytes = user.usage.bytes.saturating_add_signed(bytes);
+                    cached.user = Arc::new(user);
+                }
+            }
+            Some(Err(())) | None => {
+                kept.users.remove(self.owner);
+            }
+        }
+    }
+}
+
 /// Implements a role for the cache by handing each method to the inner store, one line each:
 /// `name(arg: Type, …) -> Output`. A method marked `=> forget(who)` writes `who`'s profile
 /// (`forget(who, if condition)`: only then): the kept one is forgotten after the write,
-/// whatever its outcome (a read racing the write must not keep the old profile either; see
-/// `Kept::written`). One marked `=> count(who, change)` changes `who`'s usage by what `change`
-/// makes of its answer, in the kept profile too ([`UserCache::counted`]).
+/// whatever its outcome, or when the request is dropped before it (a read racing the write
+/// must not keep the old profile either; see `Kept::written`). One marked
+/// `=> count(who, change)` changes `who`'s usage by what `change` makes of its answer, in the
+/// kept profile too ([`UserCache::counted`]).
 macro_rules! forward {
     ($role:ident { $($name:ident($($arg:ident: $ty:ty),*) -> $out:ty $(=> $how:ident $how_args:tt)?;)* }) => {
         #[async_trait]
@@ -145,11 +193,8 @@ macro_rules! forward {
         $call.await
     };
     (@call $cache:ident, $call:expr, forget($who:expr $(, if $when:expr)?)) => {{
-        let done = $call.await;
-        if true $(&& $when)? {
-            $cache.forget($who);
-        }
-        done
+        let _forget = (true $(&& $when)?).then(|| $cache.forgetting($who));
+        $call.await
     }};
     (@call $cache:ident, $call:expr, count($who:expr, $change:expr)) => {
         $cache.counted($who, $call, $change).await
@@ -212,28 +257,24 @@ impl UserStore for UserCache {
     }
 
     async fn set_password_hash(&self, username: &Username, hash: &str) -> StoreResult<()> {
-        let set = self.inner.set_password_hash(username, hash).await;
-        self.forget(username);
-        set
+        let _forget = self.forgetting(username);
+        self.inner.set_password_hash(username, hash).await
     }
 
     async fn set_admin(&self, username: &Username, admin: bool) -> StoreResult<()> {
-        let set = self.inner.set_admin(username, admin).await;
-        self.forget(username);
-        set
+        let _forget = self.forgetting(username);
+        self.inner.set_admin(username, admin).await
     }
 
     async fn set_zone(&self, username: &Username, zone: Option<&Zone>) -> StoreResult<()> {
-        let set = self.inner.set_zone(username, zone).await;
-        self.forget(username);
-        set
+        let _forget = self.forgetting(username);
+        self.inner.set_zone(username, zone).await
     }
 
     async fn delete_user(&self, username: &Username) -> StoreResult<u64> {
         self.forget(username);
-        let deleted = self.inner.delete_user(username).await;
-        self.forget(username);
-        deleted
+        let _forget = self.forgetting(username);
+        self.inner.delete_user(username).await
     }
 }
 
@@ -410,6 +451,63 @@ mod tests {
             cache.get_user(&alice).await.unwrap().unwrap().usage.todos,
             1
         );
+    }
+
+    /// Polls `write` once and drops it, as a server does with a request given up while its
+    /// write waits for the writer; `false` if it was answered at once (the writer was quicker).
+    fn given_up<F: Future>(write: F) -> bool {
+        let mut write = Box::pin(write);
+        let mut waiting = std::task::Context::from_waker(std::task::Waker::noop());
+        write.as_mut().poll(&mut waiting).is_pending()
+    }
+
+    #[tokio::test]
+    async fn a_counted_write_dropped_before_it_answers_forgets_the_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
+        let cache = UserCache::new(Arc::clone(&store), Duration::from_secs(3600));
+        cache.create_user(&user("alice")).await.unwrap();
+        let alice = Username::parse("alice").unwrap();
+        cache.get_user(&alice).await.unwrap();
+
+        // Sent to the writer, then given up (a client gone, a deadline passed).
+        let dropped = (0..100).any(|n| {
+            let made = todo(&alice, &format!("todo {n}"));
+            given_up(cache.create_todo(&made))
+        });
+        assert!(dropped, "every write answered at its first poll");
+        assert!(
+            cache.kept_user(&alice).is_none(),
+            "kept though it may be stale"
+        );
+
+        // Writes are committed in order: after this one, the dropped one is in too. Profiles
+        // are kept again (nothing counts as under way), with every todo.
+        cache
+            .create_todo(&todo(&alice, "walk the dog"))
+            .await
+            .unwrap();
+        cache.get_user(&alice).await.unwrap();
+        let kept = cache.kept_user(&alice).expect("kept again");
+        assert_eq!(kept.usage, stored_usage(&*store, &alice).await);
+        assert!(kept.usage.todos >= 2);
+    }
+
+    #[tokio::test]
+    async fn a_logout_dropped_before_it_answers_forgets_the_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = UserCache::new(
+            Arc::new(SqliteStore::open(dir.path()).unwrap()),
+            Duration::from_secs(3600),
+        );
+        cache.create_user(&user("alice")).await.unwrap();
+        let alice = Username::parse("alice").unwrap();
+        cache.get_user(&alice).await.unwrap();
+        let ended = [(Uuid::new_v4(), u64::from(u32::MAX))];
+        let dropped = (0..100).any(|_| given_up(cache.end_sessions(&alice, &ended)));
+        assert!(dropped, "every write answered at its first poll");
+        // The session's end may be written all the same: the profile is read again.
+        assert!(cache.kept_user(&alice).is_none());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
