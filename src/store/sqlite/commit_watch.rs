@@ -144,11 +144,12 @@ impl CommitWatch {
         }
     }
 
-    /// After the writer's transaction ends, `committed` or not: a commit is no news to this process
-    /// (the change clock ended the answers it touched), so it is recorded as seen — unless the
-    /// header shows another commit since `before`, or the watch had not caught up with one
-    /// before it: those the next `catch_up` reports. Without this, every write of this process
-    /// would look like another process's and end every kept answer and profile.
+    /// After the writer's transaction ends, `committed` or not; clears its mark. A commit is no
+    /// news to this process (the change clock ended the answers it touched), so it is recorded
+    /// as seen — unless the header shows another commit since `before`, or the watch had not
+    /// caught up with one before it: those the next `catch_up` reports. Without this, every
+    /// write of this process would look like another process's and end every kept answer and
+    /// profile.
     pub(super) fn own_commit(&self, before: Option<[u32; WORDS]>, committed: bool) {
         let Self::Index {
             index, seen, own, ..
