@@ -385,6 +385,16 @@ mod tests {
         )
     }
 
+    /// A cache (an hour's TTL) over a new SQLite store, which is also handed back to be read
+    /// past the cache, and the user alice made through it.
+    async fn with_alice() -> (tempfile::TempDir, Arc<dyn Store>, UserCache, Username) {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
+        let cache = UserCache::new(Arc::clone(&store), Duration::from_secs(3600));
+        cache.create_user(&user("alice")).await.unwrap();
+        (dir, store, cache, Username::parse("alice").unwrap())
+    }
+
     /// The usage the store itself holds for `name`, read past the cache.
     async fn stored_usage(store: &dyn Store, name: &Username) -> crate::domain::Usage {
         store.get_user(name).await.unwrap().unwrap().usage
@@ -392,11 +402,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_todo_made_or_deleted_is_counted_in_the_kept_profile_as_in_the_store() {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
-        let cache = UserCache::new(Arc::clone(&store), Duration::from_secs(3600));
-        cache.create_user(&user("alice")).await.unwrap();
-        let alice = Username::parse("alice").unwrap();
+        let (_dir, store, cache, alice) = with_alice().await;
         cache.get_user(&alice).await.unwrap();
 
         let first = todo(&alice, "buy milk");
@@ -463,11 +469,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_counted_write_dropped_before_it_answers_forgets_the_profile() {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
-        let cache = UserCache::new(Arc::clone(&store), Duration::from_secs(3600));
-        cache.create_user(&user("alice")).await.unwrap();
-        let alice = Username::parse("alice").unwrap();
+        let (_dir, store, cache, alice) = with_alice().await;
         cache.get_user(&alice).await.unwrap();
 
         // Sent to the writer, then given up (a client gone, a deadline passed).
@@ -495,13 +497,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_logout_dropped_before_it_answers_forgets_the_profile() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = UserCache::new(
-            Arc::new(SqliteStore::open(dir.path()).unwrap()),
-            Duration::from_secs(3600),
-        );
-        cache.create_user(&user("alice")).await.unwrap();
-        let alice = Username::parse("alice").unwrap();
+        let (_dir, _, cache, alice) = with_alice().await;
         cache.get_user(&alice).await.unwrap();
         let ended = [(Uuid::new_v4(), u64::from(u32::MAX))];
         let dropped = (0..100).any(|_| given_up(cache.end_sessions(&alice, &ended)));
@@ -512,14 +508,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn reads_racing_counted_writes_never_count_a_todo_twice() {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
-        let cache = Arc::new(UserCache::new(
-            Arc::clone(&store),
-            Duration::from_secs(3600),
-        ));
-        cache.create_user(&user("alice")).await.unwrap();
-        let alice = Username::parse("alice").unwrap();
+        let (_dir, store, cache, alice) = with_alice().await;
+        let cache = Arc::new(cache);
         let mut tasks = Vec::new();
         for writer in 0..6 {
             let (cache, alice) = (Arc::clone(&cache), alice.clone());
