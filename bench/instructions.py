@@ -61,7 +61,15 @@ class Client:
         headers = {"content-type": "application/json"} if body is not None else {}
         if token:
             headers["authorization"] = f"Bearer {token}"
-        self.conn.request(method, path, json.dumps(body) if body is not None else None, headers)
+        # As wrk sends it (bench/run's load): no Accept-Encoding, which http.client would
+        # otherwise add as `identity`.
+        data = json.dumps(body).encode() if body is not None else None
+        self.conn.putrequest(method, path, skip_accept_encoding=True)
+        for name, value in headers.items():
+            self.conn.putheader(name, value)
+        if data is not None:
+            self.conn.putheader("content-length", str(len(data)))
+        self.conn.endheaders(data)
         answer = self.conn.getresponse()
         data = answer.read()
         if answer.status >= 300:

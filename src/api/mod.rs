@@ -2,7 +2,7 @@
 
 mod admin;
 mod batch;
-mod compressible;
+mod compression;
 mod deadline;
 mod document;
 mod edge;
@@ -34,7 +34,6 @@ use axum::http::header::{
 use axum::http::{HeaderName, HeaderValue, Method};
 use serde_json::Value;
 use tower::ServiceBuilder;
-use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -274,11 +273,7 @@ pub fn service(
     // 6 % of a cached list).
     ServiceBuilder::new()
         // gzip for clients that ask (never for event streams, which must flow as written).
-        .layer(
-            CompressionLayer::new()
-                .gzip(compress)
-                .compress_when(compressible::Compressible),
-        )
+        .layer(compression::WhenAskedLayer { gzip: compress })
         // Request ids, credentials marked secret, panics answered, security headers.
         .layer(edge::EdgeLayer::default())
         // A preflight is answered here, before any route or token check.

@@ -102,3 +102,51 @@ async fn the_app_is_sent_compressed_within_its_budget() {
     }
     assert!(total <= 60 * 1024, "{total} bytes compressed");
 }
+
+/// Only a client that names `Accept-Encoding` meets the compression layer: one that names
+/// nothing gets the plain answer, with no `Vary` (the plain answer suits any client, so a
+/// cache may keep it for all); one that asks for gzip gets it, with `Vary`; one that takes
+/// `identity` alone gets the plain answer as the layer gives it.
+#[tokio::test]
+async fn only_a_client_that_asks_about_codings_meets_the_compression_layer() {
+    let app = TestApp::spawn().await;
+    let client = reqwest::Client::new();
+    let get = |coding: Option<&'static str>| {
+        let request = client.get(format!("{}/", app.base));
+        match coding {
+            Some(coding) => request.header("Accept-Encoding", coding),
+            None => request,
+        }
+        .send()
+    };
+    let plain = get(None).await.unwrap();
+    assert_eq!(plain.status(), StatusCode::OK);
+    assert!(!plain.headers().contains_key("content-encoding"));
+    assert!(
+        !plain.headers().contains_key("vary"),
+        "{:?}",
+        plain.headers()
+    );
+    assert_eq!(plain.headers()["x-content-type-options"], "nosniff");
+    let page = plain.text().await.unwrap();
+
+    let zipped = get(Some("gzip")).await.unwrap();
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+    assert_eq!(zipped.headers()["vary"], "accept-encoding");
+    let bytes = zipped.bytes().await.unwrap();
+    assert!(
+        bytes.len() < page.len(),
+        "{} of {}",
+        bytes.len(),
+        page.len()
+    );
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text)
+        .unwrap();
+    assert_eq!(text, page);
+
+    let identity = get(Some("identity")).await.unwrap();
+    assert!(!identity.headers().contains_key("content-encoding"));
+    assert_eq!(identity.headers()["vary"], "accept-encoding");
+    assert_eq!(identity.text().await.unwrap(), page);
+}
