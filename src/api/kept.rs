@@ -16,7 +16,8 @@ use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
 use super::error::{ApiError, ApiResult};
-use crate::domain::{TodoQuery, Username};
+use super::json::Items;
+use crate::domain::{Todo, TodoQuery, Username};
 use crate::store::{ChangeClock, PageRequest, Stamp};
 
 /// Pages larger than this share of the budget are not kept: a few of them would crowd out
@@ -69,18 +70,18 @@ pub struct Listed {
 }
 
 impl Listed {
-    /// One item as JSON, tagged with `etag` (its version: what `If-Match` names).
-    pub fn item<T: serde::Serialize>(item: &T, etag: HeaderValue) -> ApiResult<Self> {
-        Ok(Self {
-            body: super::json::to_bytes(item)?.into(),
+    /// One todo as JSON, tagged with `etag` (its version: what `If-Match` names).
+    pub fn item(todo: &Todo, etag: HeaderValue) -> Self {
+        Self {
+            body: super::json::todo_bytes(todo).into(),
             next: None,
             etag,
-        })
+        }
     }
 
     /// A page of `items` as a JSON array.
-    pub fn json<T: serde::Serialize>(items: &[T], next: Option<HeaderValue>) -> ApiResult<Self> {
-        let body = super::json::to_bytes(items)?;
+    pub fn json<T: Items>(items: &[T], next: Option<HeaderValue>) -> ApiResult<Self> {
+        let body = T::array_bytes(items)?;
         // The same bytes give the same tag in every process of a build (a fixed seed), so a
         // tag from one instance is known to the next. foldhash, not SipHash: a page's 8 KB
         // took SipHash ~19,000 instructions, a twentieth of reading and writing the page.

@@ -8,9 +8,8 @@ use sha2::Sha256;
 
 use axum::http::HeaderValue;
 
-use serde::Serialize;
-
 use super::error::{ApiError, ApiResult};
+use super::json::Items;
 use super::kept::Listed;
 use crate::auth::JwtSecret;
 use crate::domain::TodoState;
@@ -98,7 +97,7 @@ impl Paging {
 
     /// A page as sent: `items` as JSON and, when more follow `next`, the `Link` to them (the
     /// list's path with the query every page keeps, e.g. `/todos?limit=10&state=started`).
-    pub fn listed<T: Serialize>(
+    pub fn listed<T: Items>(
         &self,
         cursors: &Cursors,
         items: &[T],

@@ -1,6 +1,6 @@
 //! /todos: the caller's own todo items.
 
-use super::json::Json;
+use super::json::{TodoJson, todo_bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -432,7 +432,8 @@ pub(super) async fn create(
     let request = new.request();
     let mut todo = new.into_todo(caller.owner.clone());
     app.todos.put_in_list(caller, &mut todo).await?;
-    let body = to_text(&todo)?;
+    let body =
+        String::from_utf8(todo_bytes(&todo)).map_err(|e| ApiError::Internal(e.to_string()))?;
     let answer = key.answer(&caller.owner, &request, body.clone());
     let (todo, mut response) = match app.todos.create(caller, todo, answer).await? {
         Created::New(todo) => {
@@ -481,7 +482,7 @@ pub async fn get_todo(
         };
         let read = async || -> ApiResult<Listed> {
             let todo = app.todos.get(owner, uid).await?;
-            Listed::item(&todo, etag(todo.version))
+            Ok(Listed::item(&todo, etag(todo.version)))
         };
         app.kept.get_or_read(app.todos.changes(), key, read).await
     };
@@ -489,7 +490,7 @@ pub async fn get_todo(
     let shared = async |caller: &Decision, answer: ApiResult<Listed>| match (answer, &uid) {
         (Err(ApiError::NotFound(TODO_NOT_FOUND)), Ok(uid)) => {
             let (todo, _) = app.todos.shared_todo(caller, *uid).await?;
-            Listed::item(&todo, etag(todo.version))
+            Ok(Listed::item(&todo, etag(todo.version)))
         }
         (other, _) => other,
     };
@@ -533,7 +534,7 @@ pub(super) async fn update(
         .todos
         .update(caller, uid, patch, if_match.0.as_deref())
         .await?;
-    Ok((item_headers(&todo), Json(todo)).into_response())
+    Ok((item_headers(&todo), TodoJson(todo)).into_response())
 }
 
 /// Move a todo in its owner's order (yours, or as an editor of a list shared with you)
@@ -565,7 +566,7 @@ pub async fn move_todo(
         .todos
         .move_todo(&caller, uid, anchor, before, if_match.0.as_deref())
         .await?;
-    Ok((item_headers(&todo), Json(todo)))
+    Ok((item_headers(&todo), TodoJson(todo)))
 }
 
 /// Delete a todo

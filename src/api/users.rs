@@ -39,6 +39,12 @@ pub struct Profile {
     tz: Option<String>,
 }
 
+impl super::json::Items for Profile {
+    fn array_bytes(items: &[Self]) -> ApiResult<Vec<u8>> {
+        super::json::to_bytes(items)
+    }
+}
+
 impl From<&User> for Profile {
     fn from(user: &User) -> Self {
         Self {

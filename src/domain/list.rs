@@ -99,7 +99,7 @@ impl utoipa::ToSchema for ListId {}
 /// What a list is called: 1–200 characters once trimmed, no control characters (a title's
 /// rule).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[serde(try_from = "String")]
 pub struct ListName(String);
 
 impl ListName {

@@ -16,6 +16,7 @@ macro_rules! control {
     };
 }
 
+mod json;
 mod list;
 mod listing;
 mod password;

@@ -106,7 +106,7 @@ impl Timestamp {
 
     /// The fixed-width text form, written digit by digit: two of these per listed item made the
     /// general formatter a tenth of a list request's CPU.
-    fn text(&self) -> [u8; 24] {
+    pub(super) fn text(&self) -> [u8; 24] {
         fn put(out: &mut [u8], value: u32) {
             let mut value = value;
             for slot in out.iter_mut().rev() {

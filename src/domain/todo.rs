@@ -63,7 +63,7 @@ impl fmt::Display for TodoState {
 
 /// What the todo says: trimmed, not empty, at most 1,000 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[serde(try_from = "String")]
 pub struct Description(String);
 
 impl utoipa::PartialSchema for Description {

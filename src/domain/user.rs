@@ -129,7 +129,7 @@ fn is_digest(text: &str) -> bool {
 
 /// An e-mail address, checked only for shape: delivery is the only real proof.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[serde(try_from = "String")]
 pub struct Email(String);
 
 impl Email {

@@ -198,8 +198,11 @@ impl Update {
         self.fields += 1;
         for (column, value) in columns {
             self.values.push(value);
+            for part in [", ", column, " = ?"] {
+                self.sql.push_str(part);
+            }
             self.sql
-                .push_str(&format!(", {column} = ?{}", self.values.len()));
+                .push_str(itoa::Buffer::new().format(self.values.len()));
         }
     }
 }
