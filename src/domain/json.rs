@@ -8,29 +8,19 @@
 //! are written as they are, and a text is scanned once and escaped by `serde_json` itself only
 //! when it holds such a character.
 
+use super::plan::{write_day, write_instant, write_local};
 use super::{Due, Timestamp, Todo};
 
 impl Todo {
     /// This todo as JSON, onto the end of `out`.
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"{\"uid\":\"");
-        out.extend_from_slice(
-            self.uid
-                .hyphenated()
-                .encode_lower(&mut uuid::Uuid::encode_buffer())
-                .as_bytes(),
-        );
-        out.extend_from_slice(b"\",\"username\":");
+        out.extend_from_slice(b"{\"uid\":");
+        push_uuid(out, self.uid);
+        out.extend_from_slice(b",\"username\":");
         push_str(out, self.username.as_str());
-        out.extend_from_slice(b",\"list\":\"");
-        out.extend_from_slice(
-            self.list
-                .uuid()
-                .hyphenated()
-                .encode_lower(&mut uuid::Uuid::encode_buffer())
-                .as_bytes(),
-        );
-        out.extend_from_slice(b"\",\"description\":");
+        out.extend_from_slice(b",\"list\":");
+        push_uuid(out, self.list.uuid());
+        out.extend_from_slice(b",\"description\":");
         push_str(out, self.description.as_str());
         out.extend_from_slice(b",\"state\":\"");
         out.extend_from_slice(self.state.as_str().as_bytes());
@@ -51,19 +41,16 @@ impl Todo {
         out.extend_from_slice(b"\",\"due\":");
         match &self.due {
             None => out.extend_from_slice(b"null"),
-            Some(due) => match (due.day_text(), due.at_text()) {
-                (Some(day), _) => push_str(out, &day),
-                (None, Some((at, zone, utc))) => {
-                    out.extend_from_slice(b"{\"at\":");
-                    push_str(out, &at);
-                    out.extend_from_slice(b",\"tz\":");
-                    push_str(out, zone);
-                    out.extend_from_slice(b",\"utc\":");
-                    push_str(out, &utc);
-                    out.push(b'}');
-                }
-                (None, None) => out.extend_from_slice(b"null"),
-            },
+            Some(Due::Day(day)) => push_str(out, &write_day(*day)),
+            Some(Due::At { local, zone, utc }) => {
+                out.extend_from_slice(b"{\"at\":");
+                push_str(out, &write_local(*local));
+                out.extend_from_slice(b",\"tz\":");
+                push_str(out, zone);
+                out.extend_from_slice(b",\"utc\":");
+                push_str(out, &write_instant(*utc));
+                out.push(b'}');
+            }
         }
         out.extend_from_slice(b",\"position\":");
         push_str(out, self.position.as_str());
@@ -137,6 +124,17 @@ fn push_str(out: &mut Vec<u8>, text: &str) {
         out.extend_from_slice(text.as_bytes());
         out.push(b'"');
     }
+}
+
+/// An id as serde writes it: hyphenated, lower case, quoted.
+fn push_uuid(out: &mut Vec<u8>, id: uuid::Uuid) {
+    out.push(b'"');
+    out.extend_from_slice(
+        id.hyphenated()
+            .encode_lower(&mut uuid::Uuid::encode_buffer())
+            .as_bytes(),
+    );
+    out.push(b'"');
 }
 
 fn push_optional(out: &mut Vec<u8>, text: Option<&str>) {

@@ -628,13 +628,11 @@ fn push_day(out: &mut String, day: Date) {
     push_digits(out, day.day().unsigned_abs().into(), 2);
 }
 
-/// `value` in `width` digits, zeros in front (`value` has at most `width` digits).
-fn push_digits(out: &mut String, value: u32, width: u32) {
-    let mut unit = 10u32.pow(width - 1);
-    while unit > 0 {
-        out.push(char::from(b'0' + (value / unit % 10) as u8));
-        unit /= 10;
-    }
+/// `value` in `width` digits (at most 4), zeros in front.
+fn push_digits(out: &mut String, value: u32, width: usize) {
+    let mut digits = [0; 4];
+    super::zero_padded(&mut digits[..width], value);
+    out.extend(digits[..width].iter().map(|&d| char::from(d)));
 }
 
 /// `HH:MM`, and `:SS` when `second` is not `None`.
@@ -650,7 +648,7 @@ fn push_time(out: &mut String, hour: i8, minute: i8, second: Option<i8>) {
 }
 
 /// A local time as given: seconds only when there are some.
-fn write_local(local: DateTime) -> String {
+pub(super) fn write_local(local: DateTime) -> String {
     let mut out = String::with_capacity(20);
     push_day(&mut out, local.date());
     let second = (local.second() != 0).then_some(local.second());

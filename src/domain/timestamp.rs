@@ -107,13 +107,7 @@ impl Timestamp {
     /// The fixed-width text form, written digit by digit: two of these per listed item made the
     /// general formatter a tenth of a list request's CPU.
     pub(super) fn text(&self) -> [u8; 24] {
-        fn put(out: &mut [u8], value: u32) {
-            let mut value = value;
-            for slot in out.iter_mut().rev() {
-                *slot = b'0' + (value % 10) as u8;
-                value /= 10;
-            }
-        }
+        use super::zero_padded as put;
         let (year, month, day) = self.0.to_calendar_date();
         let (hour, minute, second, milli) = self.0.to_hms_milli();
         let mut out = *b"0000-00-00T00:00:00.000Z";
