@@ -6,10 +6,14 @@ Usage (normally through bench/load, which builds checkoff and installs wrk first
     python3 bench/load.py [--duration 10s] [--connections 1000] [--out bench/last-run-load.md]
 
 One release `checkoff serve` (SQLite, its default limits) on a free port of 127.0.0.1, one user
-with 20 todos, then three wrk loads of the same duration (2 threads, --latency):
+with 20 todos, then wrk loads (2 threads, --latency):
 
-1. list 20 at 32 connections (bench/run's setting), then at 1,000 connections: the throughput
-   ratio and both p99s. Goal (issue 20): ≥ 90 % of the 32-connection throughput, p99 under 100 ms.
+1. list 20 at 32 connections (bench/run's setting) and at 1,000 connections, in ROUNDS
+   alternating slices of half the duration each (the host's pace drifts over a run by more than
+   the 10 % looked for: one load of each, a minute apart, came out anywhere from 72 % to 106 %).
+   Each row is the median slice; the ratio is the median of the rounds' ratios, and the p99 the
+   median of the 1,000-connection slices' (the worst is printed beside it). Goal (issue 20): ≥ 90 % of the 32-connection
+   throughput, p99 under 100 ms.
 2. create at 1,000 connections (bench/lua/create_count.lua): wrk counts the 201s it saw and
    writes down their uids; afterwards the user's todos are listed through the API (paged) and
    counted in the database file once the server has stopped. Goal: every acknowledged uid is
@@ -29,6 +33,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,6 +46,7 @@ import bench as b  # noqa: E402  (the servers, wrk, and cleanup on every way out
 
 TODOS = b.TODOS_PER_USER
 MIN_RATIO = 0.90
+ROUNDS = 5
 MAX_P99_MS = 100.0
 
 
@@ -122,15 +128,28 @@ def main() -> int:
             b.log("warm-up: list, 32 connections, 2 s")
             b.wrk(port, lst, 2)
 
+            slice_seconds = max(1.0, seconds / 2)
+            slices: dict[int, list[tuple[b.Load, CpuMeter]]] = {b.CONNECTIONS: [], high: []}
+            for r in range(ROUNDS):
+                for conns in slices:
+                    b.log(f"list 20 at {conns:,} connections, round {r + 1} of {ROUNDS} "
+                          f"({b.wrk_duration(slice_seconds)})")
+                    with CpuMeter(server.proc.pid) as cpu:
+                        load = b.wrk(port, lst, slice_seconds, connections=conns)
+                    slices[conns].append((load, cpu))
+                    b.log(f"  {load.rps:,.0f} req/s, p50 {load.p50_ms:.2f} ms, p99 "
+                          f"{load.p99_ms:.2f} ms, {load.non2xx} non-2xx, {load.socket_errors} "
+                          "socket errors; " + cpu.describe())
             loads = {}
-            for conns in (b.CONNECTIONS, high):
-                b.log(f"list 20 at {conns:,} connections ({b.wrk_duration(seconds)})")
-                with CpuMeter(server.proc.pid) as cpu:
-                    load = b.wrk(port, lst, seconds, connections=conns)
+            for conns, runs in slices.items():
+                load, cpu = sorted(runs, key=lambda run: run[0].rps)[len(runs) // 2]
+                # The row counts the errors of every slice, not only the median's.
+                load.non2xx = sum(x.non2xx for x, _ in runs)
+                load.socket_errors = sum(x.socket_errors for x, _ in runs)
                 loads[conns] = (load, cpu)
-                b.log(f"  {load.rps:,.0f} req/s, p50 {load.p50_ms:.2f} ms, p99 {load.p99_ms:.2f} ms,"
-                      f" {load.non2xx} non-2xx, {load.socket_errors} socket errors; "
-                      + cpu.describe())
+            ratios = [hi.rps / lo.rps if lo.rps else 0.0
+                      for (lo, _), (hi, _) in zip(slices[b.CONNECTIONS], slices[high])]
+            p99s = [x.p99_ms for x, _ in slices[high]]
 
             acks = workdir / "acks"
             acks.mkdir()
@@ -155,7 +174,7 @@ def main() -> int:
 
     # -----------------------------------------------------------------------------------------
     (l32, c32), (lhi, chi) = loads[b.CONNECTIONS], loads[high]
-    ratio = lhi.rps / l32.rps if l32.rps else 0.0
+    ratio = statistics.median(ratios)
     stored = set(via_api)
     lost = [u for u in acked if u not in stored]
     new_stored = len(via_api) - TODOS
@@ -165,8 +184,10 @@ def main() -> int:
     lines = [
         f"Run {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}, checkoff {commit} "
         f"(store: sqlite, default limits), {os.cpu_count()} cores, {platform.system()} "
-        f"{platform.release()}; wrk {b.THREADS} threads, --latency, {b.wrk_duration(seconds)} "
-        f"per load; whole run {time.monotonic() - started:.0f} s. One user with {TODOS} todos.",
+        f"{platform.release()}; wrk {b.THREADS} threads, --latency; list in {ROUNDS} alternating "
+        f"rounds of {b.wrk_duration(slice_seconds)} at each connection count (rows: the median "
+        f"slice), create {b.wrk_duration(seconds)}; whole run {time.monotonic() - started:.0f} s. "
+        f"One user with {TODOS} todos.",
         "",
         "| load | connections | req/s | p50 | p99 | non-2xx | load avg before | CPU taken by "
         "other processes |",
@@ -174,6 +195,10 @@ def main() -> int:
         load_row("list 20", b.CONNECTIONS, l32, c32),
         load_row("list 20", high, lhi, chi),
         load_row("create", high, cload, ccpu),
+        "",
+        f"List rounds, {b.CONNECTIONS} / {high:,} connections (req/s): "
+        + "; ".join(f"{lo.rps:,.0f} / {hi.rps:,.0f} ({hi.rps / lo.rps:.0%})" if lo.rps else "—"
+                    for (lo, _), (hi, _) in zip(slices[b.CONNECTIONS], slices[high])) + ".",
         "",
         f"| create load at {high:,} connections | count |",
         "|---|---:|",
@@ -197,10 +222,12 @@ def main() -> int:
         lines.append(f"- [{'x' if ok else ' '}] **{'PASS' if ok else 'MISS'}** {text}: {value}")
 
     goal(f"list at {high:,} connections ≥ {MIN_RATIO:.0%} of its throughput at "
-         f"{b.CONNECTIONS}", f"{ratio:.0%} ({lhi.rps:,.0f} / {l32.rps:,.0f} req/s)",
-         ratio >= MIN_RATIO)
-    goal(f"list p99 at {high:,} connections < {MAX_P99_MS:.0f} ms", b.fmt_ms(lhi.p99_ms),
-         lhi.p99_ms < MAX_P99_MS)
+         f"{b.CONNECTIONS} (median of the rounds)",
+         f"{ratio:.0%} (median slices {lhi.rps:,.0f} / {l32.rps:,.0f} req/s)", ratio >= MIN_RATIO)
+    p99 = statistics.median(p99s)
+    goal(f"list p99 at {high:,} connections < {MAX_P99_MS:.0f} ms (median of the slices)",
+         f"{b.fmt_ms(p99)} (slices {b.fmt_ms(min(p99s))}–{b.fmt_ms(max(p99s))})",
+         p99 < MAX_P99_MS)
     goal(f"no acknowledged write lost under {high:,}-connection creates",
          f"{len(lost):,} of {counts['created']:,} missing, {on_disk - TODOS:,} stored",
          not lost and counts["created"] == len(acked) and on_disk == len(via_api)

@@ -33,7 +33,7 @@ pub struct WhoAmI {
     ))]
 pub async fn whoami(Principal(caller): Principal) -> Json<WhoAmI> {
     Json(WhoAmI {
-        principal: caller.principal,
+        principal: caller.principal.to_string(),
         authorizer: caller.authorizer,
         owner: caller.owner.to_string(),
         admin: caller.admin,

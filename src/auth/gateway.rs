@@ -176,7 +176,7 @@ impl Authorizer for GatewayAuthorizer {
             return Err(AuthError::InvalidToken);
         }
         Ok(Decision {
-            principal,
+            principal: principal.into(),
             account: Some(user.created_at),
             usage: user.usage,
             owner,

@@ -56,33 +56,55 @@ impl JwtAuthorizer {
                 Err(e) => return Err(AuthError::Unavailable(e.to_string())),
             },
         };
-        // A token of an account deleted, and perhaps made again under the same name, is void.
-        if !user.created_at.written_as(&claims.acct) {
+        admit(&claims, facts, &user)
+    }
+
+    /// [`JwtAuthorizer::decide`] when it needs no wait: the owner's profile is kept (or the
+    /// token fails on its own). `None`: the profile has to be read.
+    pub fn decide_kept(&self, token: &str) -> Option<Result<Decision, AuthError>> {
+        let Some(claims) = self.tokens.verify(token) else {
+            return Some(Err(AuthError::InvalidToken));
+        };
+        let Some(facts) = TokenFacts::of(&claims) else {
+            return Some(Err(AuthError::InvalidToken));
+        };
+        let user = self.store.kept_user(&facts.owner)?;
+        Some(admit(&claims, facts, &user))
+    }
+}
+
+/// The decision on a verified token, given its owner's profile as it stands.
+fn admit(
+    claims: &super::tokens::Claims,
+    facts: &TokenFacts,
+    user: &crate::domain::User,
+) -> Result<Decision, AuthError> {
+    // A token of an account deleted, and perhaps made again under the same name, is void.
+    if !user.created_at.written_as(&claims.acct) {
+        return Err(AuthError::InvalidToken);
+    }
+    // Its session ended (logout, a revoked API token, a password change, a logout
+    // everywhere): the profile just read says so, no further request needed.
+    if let Some(sid) = facts.sid {
+        if user.revoked.revokes(&sid, now_seconds()) {
             return Err(AuthError::InvalidToken);
         }
-        // Its session ended (logout, a revoked API token, a password change, a logout
-        // everywhere): the profile just read says so, no further request needed.
-        if let Some(sid) = facts.sid {
-            if user.revoked.revokes(&sid, now_seconds()) {
-                return Err(AuthError::InvalidToken);
-            }
-            if let Some(generation) = claims.generation
-                && !user.revoked.admits_login(&sid, generation)
-            {
-                return Err(AuthError::InvalidToken);
-            }
+        if let Some(generation) = claims.generation
+            && !user.revoked.admits_login(&sid, generation)
+        {
+            return Err(AuthError::InvalidToken);
         }
-        Ok(Decision {
-            principal: facts.owner.as_str().to_owned(),
-            account: Some(user.created_at),
-            usage: user.usage,
-            owner: facts.owner.clone(),
-            authorizer: "builtin",
-            admin: user.admin,
-            routes: facts.routes.clone(),
-            context: Arc::clone(&facts.context),
-        })
     }
+    Ok(Decision {
+        principal: facts.owner.shared(),
+        account: Some(user.created_at),
+        usage: user.usage,
+        owner: facts.owner.clone(),
+        authorizer: "builtin",
+        admin: user.admin,
+        routes: facts.routes.clone(),
+        context: Arc::clone(&facts.context),
+    })
 }
 
 /// What a verified token says besides its signature and lifetime, worked out once and kept

@@ -41,7 +41,8 @@ pub use tokens::{IssuedToken, LEEWAY_SECONDS, TokenService};
 #[derive(Debug, Clone)]
 pub struct Decision {
     /// Who the authorizer says is calling: a user name, an OIDC subject, an IAM ARN.
-    pub principal: String,
+    /// Shared: the built-in check names the owner, whose name is already shared.
+    pub principal: Arc<str>,
     /// Whose data the caller works on.
     pub owner: Username,
     /// When the owner's account was made (its profile's `created_at`): with `owner`, the
@@ -79,6 +80,13 @@ pub enum AuthError {
 #[async_trait]
 pub trait Authorizer: Send + Sync + 'static {
     async fn authorize(&self, request: &Parts) -> Result<Decision, AuthError>;
+
+    /// The decision, when it can be made without waiting (a token whose owner's profile is
+    /// kept, or that fails on its own): the common case spared the boxed future of
+    /// [`Authorizer::authorize`], which `None` leaves it to.
+    fn decide_now(&self, _request: &Parts) -> Option<Result<Decision, AuthError>> {
+        None
+    }
 
     /// Whose data the request is for, as far as can be told without the store (a token's
     /// signature and lifetime, API Gateway's word), so that a read of theirs may start beside

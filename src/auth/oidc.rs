@@ -99,7 +99,7 @@ impl OidcAuthorizer {
             .filter_map(|name| Some(((*name).to_owned(), claims.get(*name)?.clone())))
             .collect();
         Ok(Decision {
-            principal,
+            principal: principal.into(),
             owner,
             account: profile.as_ref().map(|user| user.created_at),
             usage: profile.as_ref().map(|user| user.usage).unwrap_or_default(),

@@ -51,6 +51,18 @@ impl Authorizer for TokenCheck {
             .await
     }
 
+    /// Only checkoff's own tokens, as [`TokenCheck::claimed_owner`]: an issuer's may need its key
+    /// set fetched, and its profile read.
+    fn decide_now(&self, parts: &Parts) -> Option<Result<Decision, AuthError>> {
+        let Some(token) = token_in(parts) else {
+            return Some(Err(AuthError::Unauthorized));
+        };
+        if self.oidc.is_some() && jsonwebtoken::decode_header(token).ok()?.alg != Algorithm::HS256 {
+            return None;
+        }
+        self.builtin.decide_kept(token)
+    }
+
     /// Only checkoff's own tokens: an issuer's needs its key set first, perhaps fetched.
     fn claimed_owner(&self, parts: &Parts) -> Option<Username> {
         let token = token_in(parts)?;

@@ -165,7 +165,7 @@ pub(super) async fn run(cli: &Cli, args: &TodosArgs) -> CliResult {
 /// The person at the terminal, acting on their own todos as the API would let them.
 fn person(user: &User) -> Decision {
     Decision {
-        principal: user.username.to_string(),
+        principal: user.username.shared(),
         owner: user.username.clone(),
         account: Some(user.created_at),
         usage: user.usage,

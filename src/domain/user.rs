@@ -103,6 +103,11 @@ impl Username {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The name, shared rather than copied.
+    pub fn shared(&self) -> Arc<str> {
+        Arc::clone(&self.0)
+    }
 }
 
 impl TryFrom<String> for Username {
