@@ -33,6 +33,13 @@ impl TokenCheck {
             _ => Err(AuthError::InvalidToken),
         }
     }
+
+    /// Whether `token` is one of checkoff's own (HS256), the only kind there is without an
+    /// issuer; an undecodable header is not.
+    fn is_builtin(&self, token: &str) -> bool {
+        self.oidc.is_none()
+            || jsonwebtoken::decode_header(token).is_ok_and(|header| header.alg == Algorithm::HS256)
+    }
 }
 
 /// The token of a request's `Authorization` header.
@@ -51,24 +58,22 @@ impl Authorizer for TokenCheck {
             .await
     }
 
-    /// Only checkoff's own tokens, as [`TokenCheck::claimed_owner`]: an issuer's may need its key
+    /// Only checkoff's own tokens, as for `claimed_owner`: an issuer's may need its key
     /// set fetched, and its profile read.
     fn decide_now(&self, parts: &Parts) -> Option<Result<Decision, AuthError>> {
         let Some(token) = token_in(parts) else {
             return Some(Err(AuthError::Unauthorized));
         };
-        if self.oidc.is_some() && jsonwebtoken::decode_header(token).ok()?.alg != Algorithm::HS256 {
-            return None;
-        }
-        self.builtin.decide_kept(token)
+        self.is_builtin(token)
+            .then(|| self.builtin.decide_kept(token))
+            .flatten()
     }
 
     /// Only checkoff's own tokens: an issuer's needs its key set first, perhaps fetched.
     fn claimed_owner(&self, parts: &Parts) -> Option<Username> {
         let token = token_in(parts)?;
-        if self.oidc.is_some() && jsonwebtoken::decode_header(token).ok()?.alg != Algorithm::HS256 {
-            return None;
-        }
-        self.builtin.claimed_owner(token)
+        self.is_builtin(token)
+            .then(|| self.builtin.claimed_owner(token))
+            .flatten()
     }
 }

@@ -10,6 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use checkoff::auth::{AuthError, JwtAuthorizer, RouteGrants, TokenService};
 use checkoff::domain::{Session, SessionKind, Timestamp, Username};
+use checkoff::store::UserCache;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -137,10 +138,20 @@ fn authorizer() -> JwtAuthorizer {
     JwtAuthorizer::new(Arc::new(tokens()), Arc::clone(&s.store))
 }
 
-/// What the authorizer decides on `token`: `Some(owner)` when it lets it in.
+/// What the authorizer decides on `token`: `Some(owner)` when it lets it in. The decision made
+/// at once, where the authorizer can make one (`decide_kept`: the profile kept, or a token that
+/// fails on its own), must be the same decision.
 fn decide(token: &str) -> Option<String> {
     let authorizer = authorizer();
-    match service().block_on(authorizer.decide(token)) {
+    let decided = service().block_on(authorizer.decide(token));
+    let outcome = |d: &Result<checkoff::auth::Decision, AuthError>| match d {
+        Ok(decision) => Ok(decision.owner.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Some(at_once) = authorizer.decide_kept(token) {
+        assert_eq!(outcome(&at_once), outcome(&decided), "{token:?}");
+    }
+    match decided {
         Ok(decision) => Some(decision.owner.to_string()),
         Err(AuthError::InvalidToken) => None,
         Err(other) => panic!("{token:?}: {other}"),
@@ -154,6 +165,25 @@ fn a_real_token_is_let_in() {
         decide(&sign(&Header::new(Algorithm::HS256), &claims())).as_deref(),
         Some(USER)
     );
+}
+
+#[test]
+fn a_real_token_is_let_in_at_once_once_its_profile_is_kept() {
+    let kept = Arc::new(UserCache::new(
+        Arc::clone(&service().store),
+        Duration::from_secs(60),
+    ));
+    let authorizer = JwtAuthorizer::new(Arc::new(tokens()), kept);
+    let token = real_token();
+    // Nothing kept yet: the profile has to be read, which keeps it.
+    assert!(authorizer.decide_kept(&token).is_none());
+    let read = service().block_on(authorizer.decide(&token)).unwrap();
+    let at_once = authorizer
+        .decide_kept(&token)
+        .expect("the profile is kept")
+        .unwrap();
+    assert_eq!(at_once.owner.as_str(), USER);
+    assert_eq!(at_once.account, read.account);
 }
 
 proptest! {
