@@ -1,8 +1,8 @@
 //! SQLite's memory from the process's own allocator, without SQLite's memory statistics, and
-//! how much of a savepoint's undo copies it keeps in memory.
+//! how much of a statement's undo copies it keeps in memory.
 //!
 //! Left to itself SQLite calls the C library's `malloc`. The writer thread then gets a glibc
-//! arena of its own, and every savepoint (one per write) frees the in-memory sub-journal it
+//! arena of its own, and every write frees the in-memory journal its statements
 //! grew: glibc gives the top of that arena back to the kernel each time (`madvise`), and the
 //! kernel interrupts the other core to flush its TLB. A third of the writer's time under an
 //! update load went there, and the workers on the other core paid for the interrupts. The
@@ -21,16 +21,18 @@ use rusqlite::ffi;
 const HEADER: usize = 16;
 const ALIGN: usize = 16;
 
-/// Bytes of a savepoint's undo copies kept in memory before SQLite moves them to a temporary
-/// file (its default: 64 KiB). Every write runs in a savepoint, and a create changes ~15 pages:
-/// most creates spilled, a file write per page (a tenth of the writer's time, profiled). At
-/// 1 MiB a write of a few dozen todos stays in memory; deleting an account's thousands still
-/// spills, so no write holds more than this in memory. SQLite asks for it as one block at a
-/// savepoint's first change; only the pages written into it are ever touched.
-const STATEMENT_JOURNAL_KEPT: c_int = 1 << 20;
+/// Bytes of a statement's undo copies kept in memory before SQLite moves them to a temporary
+/// file (its default: 64 KiB). A create changes ~15 pages: at the default most spilled, a file
+/// write per page (a tenth of the writer's time, profiled). Kept under 512 KiB, with SQLite's
+/// chunk header and ours: SQLite asks for it as one block at a statement's first change, and
+/// mimalloc serves blocks up to 512 KiB from a free list but maps a page of its own for each
+/// larger one (at 1 MiB, ~2,200 instructions per write, callgrind). A write of a hundred pages
+/// stays in memory; deleting an account's thousands of todos still spills, so no write holds
+/// more than this in memory. Only the pages written into it are ever touched.
+const STATEMENT_JOURNAL_KEPT: c_int = 448 << 10;
 
 /// Makes SQLite allocate through the global allocator and keep up to
-/// [`STATEMENT_JOURNAL_KEPT`] of a savepoint's undo in memory. Call before any database is opened
+/// [`STATEMENT_JOURNAL_KEPT`] of a statement's undo in memory. Call before any database is opened
 /// (SQLite refuses after its first use, and then keeps its own); `false` when refused.
 pub fn use_global_allocator() -> bool {
     let methods = ffi::sqlite3_mem_methods {

@@ -130,7 +130,7 @@ impl GuardStore for SqliteStore {
         self.writer
             .write_unowned(move |conn| {
                 conn.prepare_cached("DELETE FROM login_failures WHERE key = ?1")
-                    .and_then(|mut stmt| stmt.execute([key]))
+                    .and_then(|mut stmt| stmt.execute([&key]))
                     .map_err(from_sqlite)?;
                 Ok(())
             })

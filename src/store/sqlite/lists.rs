@@ -92,7 +92,7 @@ impl ListStore for SqliteStore {
         self.writer
             .write_unowned(move |conn| {
                 let mut list = check_version(conn, &owner, &id, expected_version)?;
-                list.name = name;
+                list.name = name.clone();
                 list.updated_at = now;
                 list.version += 1;
                 conn.prepare_cached(

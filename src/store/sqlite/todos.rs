@@ -513,8 +513,8 @@ impl TodoStore for SqliteStore {
         let (name, places) = (owner.to_string(), places.to_vec());
         self.writer
             .write(owner, move |conn| {
-                for place in places {
-                    let patch = TodoPatch::to_position(place.position);
+                for place in &places {
+                    let patch = TodoPatch::to_position(place.position.clone());
                     let uid = place.uid.to_string();
                     match update_row(conn, &name, &uid, &patch, Some(place.version), now) {
                         Err(StoreError::NotFound | StoreError::VersionMismatch { .. }) => {

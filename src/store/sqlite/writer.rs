@@ -1,7 +1,6 @@
-//! One thread owns the write connection and commits concurrent writes together: each request's
-//! work runs in its own savepoint inside a shared transaction (a write alone in its transaction
-//! needs none: it fails by rolling the transaction back), and every caller hears back only
-//! after the one fsync'd COMMIT that made its write durable.
+//! One thread owns the write connection and commits concurrent writes together, and every
+//! caller hears back only after the one fsync'd COMMIT that made its write durable. A write
+//! that fails is undone alone: the others in its batch still commit.
 //!
 //! Every write names the owner whose todos it may change and counts on the [`ChangeClock`] from
 //! before its COMMIT to after it. Between batches the thread watches SQLite's `data_version`,
@@ -33,50 +32,51 @@ const INDEX_EVERY: Duration = Duration::from_secs(1);
 /// How often an idle writer forgets change-log entries past the history kept.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
-/// Sends the outcome to the caller once the batch's COMMIT is known (`Some(why)` if it failed).
-type Reply = Box<dyn FnOnce(Option<&str>) + Send>;
-
 trait Job: Send {
     /// The stripe of the owner whose todos it may change; `None` for writes that change no
     /// one's todos (login failures).
     fn stripe(&self) -> Option<Stripe>;
-    /// Runs the work: in a savepoint of its own unless it is `alone` in the transaction.
-    /// Whether it succeeded, and what to tell its caller once the commit is known.
-    fn run(self: Box<Self>, conn: &Connection, alone: bool) -> (bool, Reply);
+    /// Runs the work, in a savepoint of its own if `savepoint`, and keeps its outcome (a batch
+    /// run again replaces it); whether it succeeded.
+    fn run(&mut self, conn: &Connection, savepoint: bool) -> bool;
+    /// Tells the caller the kept outcome, or why the commit failed.
+    fn answer(self: Box<Self>, commit_failure: Option<&str>);
     fn fail(self: Box<Self>, why: &str);
 }
 
 struct Task<F, T> {
     stripe: Option<Stripe>,
     work: F,
+    outcome: Option<StoreResult<T>>,
     reply: oneshot::Sender<StoreResult<T>>,
 }
 
 impl<F, T> Job for Task<F, T>
 where
-    F: FnOnce(&Connection) -> StoreResult<T> + Send,
+    F: Fn(&Connection) -> StoreResult<T> + Send,
     T: Send + 'static,
 {
     fn stripe(&self) -> Option<Stripe> {
         self.stripe
     }
 
-    fn run(self: Box<Self>, conn: &Connection, alone: bool) -> (bool, Reply) {
-        let Task { work, reply, .. } = *self;
-        let result = match alone {
-            true => guarded(conn, work),
-            false => in_savepoint(conn, work),
+    fn run(&mut self, conn: &Connection, savepoint: bool) -> bool {
+        let outcome = match savepoint {
+            true => in_savepoint(conn, &self.work),
+            false => guarded(conn, &self.work),
         };
-        (
-            result.is_ok(),
-            Box::new(move |commit_failure| {
-                let outcome = match commit_failure {
-                    Some(why) => Err(StoreError::Unavailable(why.to_owned())),
-                    None => result,
-                };
-                let _ = reply.send(outcome);
-            }),
-        )
+        let done = outcome.is_ok();
+        self.outcome = Some(outcome);
+        done
+    }
+
+    fn answer(self: Box<Self>, commit_failure: Option<&str>) {
+        let outcome = match (commit_failure, self.outcome) {
+            (Some(why), _) => Err(StoreError::Unavailable(why.to_owned())),
+            (None, Some(outcome)) => outcome,
+            (None, None) => Err(StoreError::Unavailable("the write was not run".into())),
+        };
+        let _ = self.reply.send(outcome);
     }
 
     fn fail(self: Box<Self>, why: &str) {
@@ -89,7 +89,7 @@ where
 /// A failed job rolls back alone; the others in its batch still commit.
 fn in_savepoint<T>(
     conn: &Connection,
-    work: impl FnOnce(&Connection) -> StoreResult<T>,
+    work: impl Fn(&Connection) -> StoreResult<T>,
 ) -> StoreResult<T> {
     run_cached(conn, "SAVEPOINT job").map_err(from_sqlite)?;
     let result = guarded(conn, work);
@@ -103,10 +103,7 @@ fn in_savepoint<T>(
 }
 
 /// The job's work, a panic in it answered as a failure.
-fn guarded<T>(
-    conn: &Connection,
-    work: impl FnOnce(&Connection) -> StoreResult<T>,
-) -> StoreResult<T> {
+fn guarded<T>(conn: &Connection, work: impl Fn(&Connection) -> StoreResult<T>) -> StoreResult<T> {
     catch_unwind(AssertUnwindSafe(|| work(conn)))
         .unwrap_or_else(|_| Err(StoreError::Internal("a write panicked".into())))
 }
@@ -137,9 +134,13 @@ impl Writer {
 
     /// Runs `work`, which may change `owner`'s todos, in a write transaction and resolves once
     /// it is committed to disk.
+    ///
+    /// `work` may run more than once (a batch is run again when one of its writes fails after
+    /// changing something): it must touch nothing but `conn`, and change the database only
+    /// through INSERT, UPDATE and DELETE, whose rows SQLite counts.
     pub(super) async fn write<T, F>(&self, owner: &Username, work: F) -> StoreResult<T>
     where
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: Fn(&Connection) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
         self.submit(Some(self.clock.stripe(owner)), work).await
@@ -148,7 +149,7 @@ impl Writer {
     /// Runs `work`, which changes no one's todos, as [`Writer::write`] does.
     pub(super) async fn write_unowned<T, F>(&self, work: F) -> StoreResult<T>
     where
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: Fn(&Connection) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
         self.submit(Some(self.clock.unowned()), work).await
@@ -156,7 +157,7 @@ impl Writer {
 
     async fn submit<T, F>(&self, stripe: Option<Stripe>, work: F) -> StoreResult<T>
     where
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: Fn(&Connection) -> StoreResult<T> + Send + 'static,
         T: Send + 'static,
     {
         let started = std::time::Instant::now();
@@ -165,6 +166,7 @@ impl Writer {
             .send(Box::new(Task {
                 stripe,
                 work,
+                outcome: None,
                 reply,
             }))
             .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?;
@@ -243,6 +245,7 @@ fn index_waiting(conn: &Connection, clock: &ChangeClock, watch: &CommitWatch) ->
                         |e| tracing::warn!(error = %e, "could not update the search index"),
                     )
                 },
+                outcome: None,
                 reply,
             };
             commit_batch(conn, vec![Box::new(job)], clock, watch);
@@ -258,67 +261,127 @@ fn index_waiting(conn: &Connection, clock: &ChangeClock, watch: &CommitWatch) ->
 
 fn commit_batch(
     conn: &Connection,
-    batch: Vec<Box<dyn Job>>,
+    mut batch: Vec<Box<dyn Job>>,
     clock: &ChangeClock,
     watch: &CommitWatch,
 ) {
-    if let Err(e) = run_cached(conn, "BEGIN IMMEDIATE") {
-        let why = format!("could not start a write: {e}");
-        tracing::error!(error = %e, "SQLite BEGIN failed");
+    if let Err(why) = begin(conn) {
         batch.into_iter().for_each(|job| job.fail(&why));
         return;
     }
-    let before = watch.own_write_begun(|| clock.maybe_external_change());
+    let mut before = watch.own_write_begun(|| clock.maybe_external_change());
     let stripes: Vec<Stripe> = batch.iter().filter_map(|job| job.stripe()).collect();
     stripes.iter().for_each(|&s| clock.begin(s));
-    // A savepoint costs each write ~3,000 instructions (callgrind: 1-2 % of a create or an
-    // update); a job alone does without, as most are when writes come one at a time.
-    let alone = batch.len() == 1;
-    let mut jobs = batch.into_iter();
-    let mut replies: Vec<Reply> = Vec::new();
-    let mut failed_alone = false;
-    for job in jobs.by_ref() {
-        let (done, reply) = job.run(conn, alone);
-        replies.push(reply);
-        failed_alone = alone && !done;
-        // SQLite rolled the whole transaction back on its own (a full disk, say): the jobs
-        // after it must not run outside it, each committing alone.
-        if conn.is_autocommit() {
-            break;
-        }
+    let mut ran = run_optimistically(conn, &mut batch);
+    if ran == Ran::AgainInSavepoints {
+        // Undone whole; begun again, so another process may have committed in between.
+        let undone = run_cached(conn, "ROLLBACK");
+        watch.own_commit(before, false);
+        ran = match undone.map_err(|e| format!("could not roll back a failed write: {e}")) {
+            Ok(()) => match begin(conn) {
+                Ok(()) => {
+                    before = watch.own_write_begun(|| clock.maybe_external_change());
+                    run_in_savepoints(conn, &mut batch)
+                }
+                Err(why) => Ran::Lost(why),
+            },
+            Err(why) => Ran::Lost(why),
+        };
     }
-    let commit_failure = if conn.is_autocommit() {
-        tracing::error!("SQLite rolled a write transaction back");
-        Some("the write was rolled back (is the disk full?)".to_owned())
-    } else if failed_alone {
-        // Undone as its savepoint would have been; its caller hears its own failure.
-        run_cached(conn, "ROLLBACK").err().map(|e| {
+    let commit_failure = match &ran {
+        Ran::Lost(why) => {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            Some(why.clone())
+        }
+        // Undone as a savepoint would have been; its caller hears its own failure.
+        Ran::FailedAlone => run_cached(conn, "ROLLBACK").err().map(|e| {
             tracing::error!(error = %e, "SQLite ROLLBACK failed");
             format!("could not roll back a failed write: {e}")
-        })
-    } else {
-        run_cached(conn, "COMMIT").err().map(|e| {
+        }),
+        Ran::AgainInSavepoints | Ran::Commit => run_cached(conn, "COMMIT").err().map(|e| {
             tracing::error!(error = %e, "SQLite COMMIT failed");
             let _ = conn.execute_batch("ROLLBACK");
             format!("could not commit: {e}")
-        })
+        }),
     };
     stripes.iter().for_each(|&s| clock.end(s));
-    watch.own_commit(before, commit_failure.is_none() && !failed_alone);
-    for job in jobs {
-        job.fail(
-            commit_failure
-                .as_deref()
-                .unwrap_or("the write was rolled back"),
-        );
+    watch.own_commit(before, commit_failure.is_none() && ran != Ran::FailedAlone);
+    for job in batch {
+        job.answer(commit_failure.as_deref());
     }
-    for reply in replies {
-        reply(commit_failure.as_deref());
+}
+
+fn begin(conn: &Connection) -> Result<(), String> {
+    run_cached(conn, "BEGIN IMMEDIATE").map_err(|e| {
+        tracing::error!(error = %e, "SQLite BEGIN failed");
+        format!("could not start a write: {e}")
+    })
+}
+
+/// How a batch's jobs ran in its transaction.
+#[derive(Debug, PartialEq, Eq)]
+enum Ran {
+    /// Every change left is one a job made and succeeded with.
+    Commit,
+    /// A job alone in the transaction failed: rolling it back undoes it.
+    FailedAlone,
+    /// A job failed after changing something: only running the batch again, each job in a
+    /// savepoint, can undo it alone.
+    AgainInSavepoints,
+    /// SQLite rolled the transaction back on its own (a full disk, say), or it could not go on.
+    Lost(String),
+}
+
+/// Runs the jobs without savepoints. A savepoint makes SQLite copy every page a job changes
+/// before changing it, and two more statements run per job (callgrind, 32 connections updating
+/// one todo: ~5,400 instructions per update, a tenth of the writer's work). It is needed only
+/// to undo a job that fails after it changed something: most failures (a version that does not
+/// match, a todo or list not found) change nothing, as SQLite's count of changed rows shows,
+/// and a failed statement undoes itself.
+fn run_optimistically(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Ran {
+    let alone = batch.len() == 1;
+    for job in batch.iter_mut() {
+        let changes = conn.total_changes();
+        let done = job.run(conn, false);
+        if let Some(lost) = lost(conn) {
+            return lost;
+        }
+        if !done && alone {
+            return Ran::FailedAlone;
+        }
+        if !done && conn.total_changes() != changes {
+            return Ran::AgainInSavepoints;
+        }
     }
+    Ran::Commit
+}
+
+/// Runs the jobs each in a savepoint of its own: a failed one rolls back alone.
+fn run_in_savepoints(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Ran {
+    for job in batch.iter_mut() {
+        job.run(conn, true);
+        if let Some(lost) = lost(conn) {
+            return lost;
+        }
+    }
+    Ran::Commit
+}
+
+/// SQLite rolled the whole transaction back on its own: the jobs after it must not run outside
+/// it, each committing alone.
+fn lost(conn: &Connection) -> Option<Ran> {
+    conn.is_autocommit().then(|| {
+        tracing::error!("SQLite rolled a write transaction back");
+        Ran::Lost("the write was rolled back (is the disk full?)".into())
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
     use crate::store::SqliteStore;
 
@@ -327,7 +390,7 @@ mod tests {
     }
 
     /// A job that writes `value` into the test's table, then fails if told to.
-    fn insert(value: i64, fail: bool) -> impl FnOnce(&Connection) -> StoreResult<()> + Send {
+    fn insert(value: i64, fail: bool) -> impl Fn(&Connection) -> StoreResult<()> + Send {
         move |conn| {
             conn.execute("INSERT INTO t (x) VALUES (?1)", [value])
                 .map_err(from_sqlite)?;
@@ -383,28 +446,94 @@ mod tests {
         assert_eq!(stored(&store).await, [3]);
     }
 
-    #[tokio::test]
-    async fn a_failed_write_in_a_batch_rolls_back_alone() {
-        let (_dir, store) = with_table().await;
+    type Work = Box<dyn Fn(&Connection) -> StoreResult<()> + Send>;
+
+    /// `work`, counting how often it runs.
+    fn counted(
+        runs: &Arc<AtomicUsize>,
+        work: impl Fn(&Connection) -> StoreResult<()> + Send + 'static,
+    ) -> Work {
+        let runs = Arc::clone(runs);
+        Box::new(move |conn| {
+            runs.fetch_add(1, Ordering::Relaxed);
+            work(conn)
+        })
+    }
+
+    /// Runs `jobs` committed together: queued while the writer is held busy.
+    async fn in_one_batch(store: &SqliteStore, jobs: Vec<Work>) -> Vec<StoreResult<()>> {
         let alice = alice();
-        // The writer held busy while the next three queue: they are committed together.
         let busy = store.writer.write(&alice, |_| {
             std::thread::sleep(Duration::from_millis(300));
             Ok(())
         });
         let queued = async {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            tokio::join!(
-                store.writer.write(&alice, insert(1, false)),
-                store.writer.write(&alice, insert(2, true)),
-                store.writer.write(&alice, insert(3, false)),
-            )
+            let writes = jobs.into_iter().map(|job| store.writer.write(&alice, job));
+            futures_util::future::join_all(writes).await
         };
-        let (busy, (first, second, third)) = tokio::join!(busy, queued);
+        let (busy, results) = tokio::join!(busy, queued);
         busy.unwrap();
-        first.unwrap();
-        assert!(matches!(second, Err(StoreError::NotFound)));
-        third.unwrap();
+        results
+    }
+
+    #[tokio::test]
+    async fn a_write_that_fails_after_changing_something_rolls_back_alone() {
+        let (_dir, store) = with_table().await;
+        let runs = Arc::new(AtomicUsize::new(0));
+        let results = in_one_batch(
+            &store,
+            vec![
+                counted(&runs, insert(1, false)),
+                counted(&runs, insert(2, true)),
+                counted(&runs, insert(3, false)),
+            ],
+        )
+        .await;
+        assert!(results[0].is_ok() && results[2].is_ok());
+        assert!(matches!(results[1], Err(StoreError::NotFound)));
+        assert_eq!(stored(&store).await, [1, 3]);
+        // Only the batch run again, each write in a savepoint, could undo it alone: the first
+        // two ran twice, the third once.
+        assert_eq!(runs.load(Ordering::Relaxed), 5);
+    }
+
+    #[tokio::test]
+    async fn a_write_that_fails_having_changed_nothing_leaves_its_batch_as_it_ran() {
+        let (_dir, store) = with_table().await;
+        let runs = Arc::new(AtomicUsize::new(0));
+        let results = in_one_batch(
+            &store,
+            vec![
+                counted(&runs, insert(1, false)),
+                counted(&runs, |_| Err(StoreError::NotFound)),
+                counted(&runs, insert(3, false)),
+            ],
+        )
+        .await;
+        assert!(results[0].is_ok() && results[2].is_ok());
+        assert!(matches!(results[1], Err(StoreError::NotFound)));
+        assert_eq!(stored(&store).await, [1, 3]);
+        assert_eq!(runs.load(Ordering::Relaxed), 3);
+    }
+
+    #[tokio::test]
+    async fn a_write_that_panics_in_a_batch_leaves_nothing_of_itself() {
+        let (_dir, store) = with_table().await;
+        let results = in_one_batch(
+            &store,
+            vec![
+                Box::new(insert(1, false)),
+                Box::new(|conn: &Connection| -> StoreResult<()> {
+                    insert(2, false)(conn)?;
+                    panic!("a bug in a write")
+                }),
+                Box::new(insert(3, false)),
+            ],
+        )
+        .await;
+        assert!(results[0].is_ok() && results[2].is_ok());
+        assert!(matches!(results[1], Err(StoreError::Internal(_))));
         assert_eq!(stored(&store).await, [1, 3]);
     }
 }
