@@ -272,22 +272,21 @@ fn commit_batch(
     let mut before = watch.own_write_begun(|| clock.maybe_external_change());
     let stripes: Vec<Stripe> = batch.iter().filter_map(|job| job.stripe()).collect();
     stripes.iter().for_each(|&s| clock.begin(s));
-    let mut ran = run_optimistically(conn, &mut batch);
-    if ran == Ran::AgainInSavepoints {
-        // Undone whole; begun again, so another process may have committed in between.
-        let undone = run_cached(conn, "ROLLBACK");
-        watch.own_commit(before, false);
-        ran = match undone.map_err(|e| format!("could not roll back a failed write: {e}")) {
-            Ok(()) => match begin(conn) {
+    let ran = match run_optimistically(conn, &mut batch) {
+        Some(ran) => ran,
+        // Undone whole, then begun again: another process may have committed in between.
+        None => {
+            let undone = roll_back(conn);
+            watch.own_commit(before, false);
+            match undone.and_then(|()| begin(conn)) {
                 Ok(()) => {
                     before = watch.own_write_begun(|| clock.maybe_external_change());
                     run_in_savepoints(conn, &mut batch)
                 }
                 Err(why) => Ran::Lost(why),
-            },
-            Err(why) => Ran::Lost(why),
-        };
-    }
+            }
+        }
+    };
     let commit_failure = match &ran {
         Ran::Lost(why) => {
             if !conn.is_autocommit() {
@@ -296,11 +295,8 @@ fn commit_batch(
             Some(why.clone())
         }
         // Undone as a savepoint would have been; its caller hears its own failure.
-        Ran::FailedAlone => run_cached(conn, "ROLLBACK").err().map(|e| {
-            tracing::error!(error = %e, "SQLite ROLLBACK failed");
-            format!("could not roll back a failed write: {e}")
-        }),
-        Ran::AgainInSavepoints | Ran::Commit => run_cached(conn, "COMMIT").err().map(|e| {
+        Ran::FailedAlone => roll_back(conn).err(),
+        Ran::Commit => run_cached(conn, "COMMIT").err().map(|e| {
             tracing::error!(error = %e, "SQLite COMMIT failed");
             let _ = conn.execute_batch("ROLLBACK");
             format!("could not commit: {e}")
@@ -311,6 +307,13 @@ fn commit_batch(
     for job in batch {
         job.answer(commit_failure.as_deref());
     }
+}
+
+fn roll_back(conn: &Connection) -> Result<(), String> {
+    run_cached(conn, "ROLLBACK").map_err(|e| {
+        tracing::error!(error = %e, "SQLite ROLLBACK failed");
+        format!("could not roll back a failed write: {e}")
+    })
 }
 
 fn begin(conn: &Connection) -> Result<(), String> {
@@ -327,9 +330,6 @@ enum Ran {
     Commit,
     /// A job alone in the transaction failed: rolling it back undoes it.
     FailedAlone,
-    /// A job failed after changing something: only running the batch again, each job in a
-    /// savepoint, can undo it alone.
-    AgainInSavepoints,
     /// SQLite rolled the transaction back on its own (a full disk, say), or it could not go on.
     Lost(String),
 }
@@ -339,23 +339,24 @@ enum Ran {
 /// one todo: ~5,400 instructions per update, a tenth of the writer's work). It is needed only
 /// to undo a job that fails after it changed something: most failures (a version that does not
 /// match, a todo or list not found) change nothing, as SQLite's count of changed rows shows,
-/// and a failed statement undoes itself.
-fn run_optimistically(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Ran {
+/// and a failed statement undoes itself. `None`: a job failed after changing something, which
+/// only running the batch again, each job in a savepoint, can undo alone.
+fn run_optimistically(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Option<Ran> {
     let alone = batch.len() == 1;
     for job in batch.iter_mut() {
         let changes = conn.total_changes();
         let done = job.run(conn, false);
         if let Some(lost) = lost(conn) {
-            return lost;
+            return Some(lost);
         }
         if !done && alone {
-            return Ran::FailedAlone;
+            return Some(Ran::FailedAlone);
         }
         if !done && conn.total_changes() != changes {
-            return Ran::AgainInSavepoints;
+            return None;
         }
     }
-    Ran::Commit
+    Some(Ran::Commit)
 }
 
 /// Runs the jobs each in a savepoint of its own: a failed one rolls back alone.
@@ -460,80 +461,59 @@ mod tests {
         })
     }
 
-    /// Runs `jobs` committed together: queued while the writer is held busy.
-    async fn in_one_batch(store: &SqliteStore, jobs: Vec<Work>) -> Vec<StoreResult<()>> {
-        let alice = alice();
+    /// Runs `middle` committed together between writes of 1 and 3 (queued while the writer is
+    /// held busy), which both succeed and are stored once: `middle`'s answer, and how many
+    /// times the three ran in all.
+    async fn between_two(
+        middle: impl Fn(&Connection) -> StoreResult<()> + Send + 'static,
+    ) -> (StoreResult<()>, usize) {
+        let (_dir, store) = with_table().await;
+        let (alice, runs) = (alice(), Arc::new(AtomicUsize::new(0)));
         let busy = store.writer.write(&alice, |_| {
             std::thread::sleep(Duration::from_millis(300));
             Ok(())
         });
+        let jobs = [
+            counted(&runs, insert(1, false)),
+            counted(&runs, middle),
+            counted(&runs, insert(3, false)),
+        ];
         let queued = async {
             tokio::time::sleep(Duration::from_millis(100)).await;
             let writes = jobs.into_iter().map(|job| store.writer.write(&alice, job));
             futures_util::future::join_all(writes).await
         };
-        let (busy, results) = tokio::join!(busy, queued);
+        let (busy, mut results) = tokio::join!(busy, queued);
         busy.unwrap();
-        results
+        assert!(results[0].is_ok() && results[2].is_ok());
+        assert_eq!(stored(&store).await, [1, 3]);
+        (results.swap_remove(1), runs.load(Ordering::Relaxed))
     }
 
     #[tokio::test]
     async fn a_write_that_fails_after_changing_something_rolls_back_alone() {
-        let (_dir, store) = with_table().await;
-        let runs = Arc::new(AtomicUsize::new(0));
-        let results = in_one_batch(
-            &store,
-            vec![
-                counted(&runs, insert(1, false)),
-                counted(&runs, insert(2, true)),
-                counted(&runs, insert(3, false)),
-            ],
-        )
-        .await;
-        assert!(results[0].is_ok() && results[2].is_ok());
-        assert!(matches!(results[1], Err(StoreError::NotFound)));
-        assert_eq!(stored(&store).await, [1, 3]);
+        let (answer, runs) = between_two(insert(2, true)).await;
+        assert!(matches!(answer, Err(StoreError::NotFound)));
         // Only the batch run again, each write in a savepoint, could undo it alone: the first
         // two ran twice, the third once.
-        assert_eq!(runs.load(Ordering::Relaxed), 5);
+        assert_eq!(runs, 5);
     }
 
     #[tokio::test]
     async fn a_write_that_fails_having_changed_nothing_leaves_its_batch_as_it_ran() {
-        let (_dir, store) = with_table().await;
-        let runs = Arc::new(AtomicUsize::new(0));
-        let results = in_one_batch(
-            &store,
-            vec![
-                counted(&runs, insert(1, false)),
-                counted(&runs, |_| Err(StoreError::NotFound)),
-                counted(&runs, insert(3, false)),
-            ],
-        )
-        .await;
-        assert!(results[0].is_ok() && results[2].is_ok());
-        assert!(matches!(results[1], Err(StoreError::NotFound)));
-        assert_eq!(stored(&store).await, [1, 3]);
-        assert_eq!(runs.load(Ordering::Relaxed), 3);
+        let (answer, runs) = between_two(|_| Err(StoreError::NotFound)).await;
+        assert!(matches!(answer, Err(StoreError::NotFound)));
+        assert_eq!(runs, 3);
     }
 
     #[tokio::test]
     async fn a_write_that_panics_in_a_batch_leaves_nothing_of_itself() {
-        let (_dir, store) = with_table().await;
-        let results = in_one_batch(
-            &store,
-            vec![
-                Box::new(insert(1, false)),
-                Box::new(|conn: &Connection| -> StoreResult<()> {
-                    insert(2, false)(conn)?;
-                    panic!("a bug in a write")
-                }),
-                Box::new(insert(3, false)),
-            ],
-        )
+        let (answer, runs) = between_two(|conn: &Connection| -> StoreResult<()> {
+            insert(2, false)(conn)?;
+            panic!("a bug in a write")
+        })
         .await;
-        assert!(results[0].is_ok() && results[2].is_ok());
-        assert!(matches!(results[1], Err(StoreError::Internal(_))));
-        assert_eq!(stored(&store).await, [1, 3]);
+        assert!(matches!(answer, Err(StoreError::Internal(_))));
+        assert_eq!(runs, 5);
     }
 }
