@@ -254,7 +254,10 @@ async fn the_cli_takes_no_code_that_comes_back_without_its_state() {
     let output = finished(login).await;
     assert!(!output.status.success());
     assert!(output.stdout.is_empty(), "no token may be printed");
-    let said: Vec<String> = lines.try_iter().collect();
+    // Every line, up to the end of its standard error: the CLI having exited does not mean
+    // the thread reading it has passed its last line on.
+    let said: Vec<String> =
+        std::iter::from_fn(|| lines.recv_timeout(Duration::from_secs(10)).ok()).collect();
     assert!(
         said.iter()
             .any(|l| l.contains("without this login's state")),
