@@ -1717,6 +1717,46 @@ fn sigterm_lets_a_request_in_flight_finish_then_exits_zero() {
     }
 }
 
+#[tokio::test]
+async fn after_a_clean_stop_the_database_file_alone_holds_every_write() {
+    let dir = tempfile::tempdir().unwrap();
+    create_user(dir.path(), "alice", false);
+    let mut server = Server::start(dir.path());
+    let token = server.token("alice").await;
+    for text in ["first", "second"] {
+        let made = server
+            .request(Method::POST, "/todos")
+            .bearer_auth(&token)
+            .json(&json!({ "description": text }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(made.status(), StatusCode::CREATED);
+    }
+    // SAFETY: kill only sends a signal to the child we started.
+    unsafe { libc::kill(server.child.0.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while server.child.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "still running after SIGTERM");
+        thread::sleep(Duration::from_millis(50));
+    }
+    // Copied as someone would copy "the database", without the files beside it.
+    let copy = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        dir.path().join("checkoff.db"),
+        copy.path().join("checkoff.db"),
+    )
+    .unwrap();
+    let listed = run(
+        checkoff(copy.path(), &["todos", "--user", "alice", "list"]),
+        None,
+    );
+    listed.assert_code(0);
+    for text in ["first", "second"] {
+        assert!(listed.stdout.contains(text), "{}", listed.stdout);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // CORS
 // ---------------------------------------------------------------------------------------------

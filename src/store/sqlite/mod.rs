@@ -37,6 +37,9 @@ pub use self::backup::{backup, hold_while_serving, restore};
 
 pub const DB_FILE: &str = "checkoff.db";
 
+/// How long a connection waits for another (another process) to let go of a lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
 pub struct SqliteStore {
     writer: Writer,
     readers: Readers,
@@ -75,13 +78,21 @@ impl SqliteStore {
     }
 }
 
+impl Drop for SqliteStore {
+    /// The log folded into the database file first (`writer::fold_log`): a clean stop of the
+    /// server or the end of a command leaves every write in `checkoff.db` itself.
+    fn drop(&mut self) {
+        self.writer.fold_log();
+    }
+}
+
 pub(super) fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // FULL: in WAL mode only this fsyncs at every commit, so a 2xx means the write is on disk.
     conn.pragma_update(None, "synchronous", "FULL")?;

@@ -113,8 +113,15 @@ fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
+/// What reaches the writer thread.
+enum Message {
+    Job(Box<dyn Job>),
+    /// Fold the log into the database file, then say so.
+    FoldLog(mpsc::SyncSender<()>),
+}
+
 pub(super) struct Writer {
-    jobs: mpsc::Sender<Box<dyn Job>>,
+    jobs: mpsc::Sender<Message>,
     clock: Arc<ChangeClock>,
 }
 
@@ -146,6 +153,15 @@ impl Writer {
         self.submit(Some(self.clock.stripe(owner)), work).await
     }
 
+    /// Folds the log into the database file once the writes queued before are committed, and
+    /// waits for it (10 s at most): see [`fold_log`].
+    pub(super) fn fold_log(&self) {
+        let (done, folded) = mpsc::sync_channel(1);
+        if self.jobs.send(Message::FoldLog(done)).is_ok() {
+            let _ = folded.recv_timeout(Duration::from_secs(10));
+        }
+    }
+
     /// Runs `work`, which changes no one's todos, as [`Writer::write`] does.
     pub(super) async fn write_unowned<T, F>(&self, work: F) -> StoreResult<T>
     where
@@ -163,12 +179,12 @@ impl Writer {
         let started = std::time::Instant::now();
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send(Box::new(Task {
+            .send(Message::Job(Box::new(Task {
                 stripe,
                 work,
                 outcome: None,
                 reply,
-            }))
+            })))
             .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?;
         let result = answer
             .await
@@ -179,12 +195,7 @@ impl Writer {
     }
 }
 
-fn run(
-    conn: Connection,
-    queue: mpsc::Receiver<Box<dyn Job>>,
-    clock: &ChangeClock,
-    watch: &CommitWatch,
-) {
+fn run(conn: Connection, queue: mpsc::Receiver<Message>, clock: &ChangeClock, watch: &CommitWatch) {
     let mut seen = data_version(&conn).ok();
     // Whether todos may wait for the search index (any process may have written some), and
     // when they were last indexed.
@@ -195,11 +206,28 @@ fn run(
     let mut pruned: Option<Instant> = None;
     loop {
         let idle = match queue.recv_timeout(WATCH_EVERY) {
-            Ok(first) => {
+            Ok(Message::Job(first)) => {
                 let mut batch = vec![first];
-                batch.extend(queue.try_iter().take(MAX_BATCH - 1));
+                let mut then = None;
+                while batch.len() < MAX_BATCH {
+                    match queue.try_recv() {
+                        Ok(Message::Job(job)) => batch.push(job),
+                        Ok(Message::FoldLog(done)) => {
+                            then = Some(done);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
                 commit_batch(&conn, batch, clock, watch);
+                if let Some(done) = then {
+                    fold_log(&conn, &done);
+                }
                 may_wait = true;
+                false
+            }
+            Ok(Message::FoldLog(done)) => {
+                fold_log(&conn, &done);
                 false
             }
             Err(mpsc::RecvTimeoutError::Timeout) => true,
@@ -227,6 +255,25 @@ fn run(
             may_wait = backlog;
         }
     }
+}
+
+/// Copies every page of the log into the database file and empties the log, then tells
+/// `done`. A store closing does this, so that the file alone holds every write (a copy of
+/// `checkoff.db` by itself, taken after a clean stop, was unreadable: the newest pages were
+/// only in `checkoff.db-wal`) and the next start has no log to read back. Readers in another
+/// process may keep it from emptying the log; they are waited for a moment only, and what they
+/// still read stays in the log, where SQLite finds it.
+fn fold_log(conn: &Connection, done: &mpsc::SyncSender<()>) {
+    let _ = conn.busy_timeout(Duration::from_millis(200));
+    match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+        row.get::<_, i64>(0)
+    }) {
+        Ok(0) => {}
+        Ok(_) => tracing::info!("the SQLite log is still being read elsewhere; left as it is"),
+        Err(e) => tracing::warn!(error = %e, "could not fold the SQLite log into the database"),
+    }
+    let _ = conn.busy_timeout(super::BUSY_TIMEOUT);
+    let _ = done.send(());
 }
 
 /// Indexes a chunk of the texts that wait for the search index, in a transaction of its own;
@@ -445,6 +492,28 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(stored(&store).await, [3]);
+    }
+
+    /// The database file alone, copied after the store has gone, holds every write: none is
+    /// left only in the log.
+    #[tokio::test]
+    async fn a_store_that_goes_leaves_every_write_in_the_database_file() {
+        let (dir, store) = with_table().await;
+        for value in [1, 2] {
+            store
+                .writer
+                .write(&alice(), insert(value, false))
+                .await
+                .unwrap();
+        }
+        drop(store);
+        let copy = tempfile::tempdir().unwrap();
+        let path = copy.path().join(super::super::DB_FILE);
+        std::fs::copy(dir.path().join(super::super::DB_FILE), &path).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        let mut values = conn.prepare("SELECT x FROM t ORDER BY x").unwrap();
+        let rows = values.query_map([], |row| row.get::<_, i64>(0)).unwrap();
+        assert_eq!(rows.map(Result::unwrap).collect::<Vec<_>>(), [1, 2]);
     }
 
     type Work = Box<dyn Fn(&Connection) -> StoreResult<()> + Send>;
