@@ -287,6 +287,24 @@ impl Server {
         }
     }
 
+    /// Sends the server SIGTERM, as a service manager stops it.
+    fn terminate(&self) {
+        // SAFETY: kill only sends a signal to the child we started.
+        unsafe { libc::kill(self.child.0.id() as i32, libc::SIGTERM) };
+    }
+
+    /// How the server exited, which it must within 15 s.
+    fn exit_status(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(exit) = self.child.0.try_wait().unwrap() {
+                return exit;
+            }
+            assert!(Instant::now() < deadline, "still running after SIGTERM");
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// `http://127.0.0.1:PORT`.
     pub(crate) fn base(&self) -> &str {
         &self.base
@@ -1697,18 +1715,9 @@ fn sigterm_lets_a_request_in_flight_finish_then_exits_zero() {
         })
     });
     thread::sleep(Duration::from_millis(20));
-    let pid = server.child.0.id();
-    // SAFETY: kill only sends a signal to the child we started.
-    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    server.terminate();
     let status = in_flight.join().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let exit = loop {
-        if let Some(exit) = server.child.0.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(Instant::now() < deadline, "still running after SIGTERM");
-        thread::sleep(Duration::from_millis(50));
-    };
+    let exit = server.exit_status();
     assert!(exit.success(), "{exit:?}");
     // Either it was answered, or it never got in; never cut off half-way.
     match status {
@@ -1733,13 +1742,9 @@ async fn after_a_clean_stop_the_database_file_alone_holds_every_write() {
             .unwrap();
         assert_eq!(made.status(), StatusCode::CREATED);
     }
-    // SAFETY: kill only sends a signal to the child we started.
-    unsafe { libc::kill(server.child.0.id() as i32, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while server.child.0.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "still running after SIGTERM");
-        thread::sleep(Duration::from_millis(50));
-    }
+    server.terminate();
+    let exit = server.exit_status();
+    assert!(exit.success(), "{exit:?}");
     // Copied as someone would copy "the database", without the files beside it.
     let copy = tempfile::tempdir().unwrap();
     std::fs::copy(
