@@ -4,6 +4,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use sha2::Sha256;
 
 use axum::http::HeaderValue;
@@ -118,27 +119,30 @@ impl Paging {
 #[derive(Debug, Clone, Default)]
 pub struct Filter(String);
 
+/// What a kept parameter's value keeps as it is; every other byte is percent-encoded.
+const KEPT_AS_IS: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/')
+    .remove(b':');
+
 impl Filter {
     /// With `name=value`, when there is a value.
     pub fn with(mut self, name: &str, value: Option<&str>) -> Self {
         if let Some(value) = value {
+            // Room for a few more at the first, where growing by each would move it each time.
+            let needed = name.len() + value.len() + 2;
+            self.0.reserve(if self.0.is_empty() {
+                needed.max(64)
+            } else {
+                needed
+            });
             self.0.push('&');
             self.0.push_str(name);
             self.0.push('=');
-            for byte in value.bytes() {
-                match byte {
-                    b'A'..=b'Z'
-                    | b'a'..=b'z'
-                    | b'0'..=b'9'
-                    | b'-'
-                    | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'/'
-                    | b':' => self.0.push(char::from(byte)),
-                    _ => self.0.push_str(&format!("%{byte:02X}")),
-                }
-            }
+            self.0.extend(utf8_percent_encode(value, KEPT_AS_IS));
         }
         self
     }
@@ -245,6 +249,20 @@ mod tests {
 
     fn cursors(fill: char) -> Cursors {
         Cursors::new(&JwtSecret::from_base64(&fill.to_string().repeat(44)).unwrap())
+    }
+
+    #[test]
+    fn a_filter_keeps_each_value_percent_encoded_in_order() {
+        let filter = Filter::default()
+            .with("q", Some("café & co=1+2%"))
+            .with("state", None)
+            .with("tz", Some("America/Argentina/Buenos_Aires"))
+            .with("due_before", Some("2026-12-24T18:00:00+01:00"));
+        assert_eq!(
+            filter.0,
+            "&q=caf%C3%A9%20%26%20co%3D1%2B2%25&tz=America/Argentina/Buenos_Aires\
+             &due_before=2026-12-24T18:00:00%2B01:00"
+        );
     }
 
     #[test]
