@@ -281,7 +281,7 @@ impl Zone {
         }
         // The bundled database never changes while the process runs, and most requests name
         // the zone the one before them did: each thread keeps the last zone it looked up (the
-        // lookup was ~600 instructions, a fifth of what the Today view adds to a list).
+        // lookup was ~600 instructions, a tenth of what the Today view adds to a list).
         thread_local! {
             static LAST: std::cell::RefCell<Option<(Box<str>, Zone)>> =
                 const { std::cell::RefCell::new(None) };
