@@ -21,6 +21,11 @@ use crate::domain::{ListId, Timestamp, Todo, Username};
 use crate::store::{Changes, SYNC_HISTORY_SECONDS, StoreError, StoreResult, SyncStore};
 
 pub(super) const CHANGE_PREFIX: &str = "CHANGE#";
+/// An entry's attributes besides its key and expiry: what it records (`todo`, `list`, `grant`),
+/// the todos' changes, the list's id. A sync reads these and nothing else.
+const KIND: &str = "kind";
+const CHANGED: &str = "changed";
+const ID: &str = "id";
 /// How far before its token's time a sync reads: longer than a write may take from its stamp
 /// to its commit (a write is given up after `WRITE_BUDGET`, in practice it takes
 /// milliseconds) plus the clocks' skew between instances. What changed within it is sent again.
@@ -177,10 +182,7 @@ impl DynamoStore {
         owner: &Username,
         list: ListId,
     ) -> StoreResult<TransactWriteItem> {
-        let fields = Item::from([
-            ("kind".into(), s("list")),
-            ("id".into(), s(list.to_string())),
-        ]);
+        let fields = Item::from([(KIND.into(), s("list")), (ID.into(), s(list.to_string()))]);
         self.entry(owner, fields)
     }
 
@@ -190,10 +192,7 @@ impl DynamoStore {
         member: &Username,
         list: ListId,
     ) -> StoreResult<TransactWriteItem> {
-        let fields = Item::from([
-            ("kind".into(), s("grant")),
-            ("id".into(), s(list.to_string())),
-        ]);
+        let fields = Item::from([(KIND.into(), s("grant")), (ID.into(), s(list.to_string()))]);
         self.entry(member, fields)
     }
 }
@@ -217,8 +216,8 @@ fn entry_item(owner: &Username, mut item: Item) -> Item {
 fn todos_fields(changed: &[TodoChange]) -> Item {
     let texts = changed.iter().map(TodoChange::text).collect();
     Item::from([
-        ("kind".into(), s("todo")),
-        ("changed".into(), AttributeValue::Ss(texts)),
+        (KIND.into(), s("todo")),
+        (CHANGED.into(), AttributeValue::Ss(texts)),
     ])
 }
 
@@ -256,9 +255,9 @@ impl SyncStore for DynamoStore {
                 // Only what is read below: with the key, stamp and expiry, 32 syncs at once held
                 // 4 MB more and did a third fewer a second.
                 .projection_expression("#kind, #changed, #id")
-                .expression_attribute_names("#kind", "kind")
-                .expression_attribute_names("#changed", "changed")
-                .expression_attribute_names("#id", "id")
+                .expression_attribute_names("#kind", KIND)
+                .expression_attribute_names("#changed", CHANGED)
+                .expression_attribute_names("#id", ID)
                 .consistent_read(true)
         };
         let mut todos = BTreeSet::new();
@@ -267,14 +266,14 @@ impl SyncStore for DynamoStore {
         // burst of writes; all of them at once, 32 syncs held 56 MB.
         self.query_each(read, ENTRIES_PER_PAGE, |entry| {
             let id = || {
-                text(&entry, "id")
+                text(&entry, ID)
                     .ok_or_else(|| StoreError::Internal("a change-log entry without its id".into()))
                     .and_then(list_id)
             };
-            match text(&entry, "kind") {
+            match text(&entry, KIND) {
                 Some("todo") => {
                     let changed = entry
-                        .get("changed")
+                        .get(CHANGED)
                         .and_then(|v| v.as_ss().ok())
                         .ok_or_else(|| StoreError::Internal("a todo entry without todos".into()))?;
                     for change in changed {
