@@ -14,7 +14,7 @@ use super::extract::{
 use super::idempotency::{IdempotencyKey, replayed};
 use super::json::to_text;
 use super::kept::{IfNoneMatch, Kept, ListKey, Listed};
-use super::paging::{Filter, Paging, state_of};
+use super::paging::{Filter, LazyPaging, Paging, state_of};
 use crate::api::AppState;
 use crate::auth::Decision;
 use crate::domain::{
@@ -66,13 +66,13 @@ pub struct ListQuery {
 
 impl ListQuery {
     /// The list asked for, at this moment in the caller's zone (`owner`'s profile's when `tz`
-    /// is not given and the list needs one), and the parameters its links keep.
+    /// is not given and the list needs one).
     async fn todo_query(
         &self,
         app: &AppState,
         owner: &Username,
         state: Option<TodoState>,
-    ) -> ApiResult<(TodoQuery, Filter)> {
+    ) -> ApiResult<TodoQuery> {
         let ask = ListAsk {
             state,
             view: self.view.as_deref().map(str::parse).transpose()?,
@@ -88,8 +88,12 @@ impl ListQuery {
             list: self.list.as_deref().map(ListId::parse).transpose()?,
         };
         let zone = zone_of(app, owner, self.tz.as_deref(), &ask).await?;
-        let query = ask.query(&zone, jiff::Timestamp::now())?;
-        let filter = Filter::default()
+        Ok(ask.query(&zone, jiff::Timestamp::now())?)
+    }
+
+    /// The parameters the list's links keep.
+    fn filter(&self, state: Option<TodoState>) -> Filter {
+        Filter::default()
             .with("state", state.map(TodoState::as_str))
             .with("sort", self.sort.as_deref())
             .with("view", self.view.as_deref())
@@ -97,8 +101,7 @@ impl ListQuery {
             .with("due_before", self.due_before.as_deref())
             .with("due_after", self.due_after.as_deref())
             .with("q", self.q.as_deref())
-            .with("list", self.list.as_deref());
-        Ok((query, filter))
+            .with("list", self.list.as_deref())
     }
 }
 
@@ -348,22 +351,25 @@ pub async fn list_todos(
     let read = async |owner: &Username| -> ApiResult<Listing> {
         let ApiQuery(query) = query?;
         let state = state_of(query.state.as_deref())?;
-        let (todo_query, filter) = query.todo_query(&app, owner, state).await?;
+        let todo_query = query.todo_query(&app, owner, state).await?;
         let (limit, cursor) = (query.limit.as_deref(), query.cursor.as_deref());
-        let paging = Paging::filtered(
-            &app.cursors,
-            "/todos",
-            &["todos", owner.as_str()],
-            filter,
-            limit,
-            cursor,
-        )?;
+        let paging = LazyPaging::new(limit, cursor, || {
+            let scope = ["todos", owner.as_str()];
+            Paging::filtered(
+                &app.cursors,
+                "/todos",
+                &scope,
+                query.filter(state),
+                limit,
+                cursor,
+            )
+        })?;
         // A list not of the owner's own may be shared with them: read once the caller is
         // known, and never kept (a share may end at any moment).
         if let Some(list) = todo_query.list
             && app.todos.owns_list(owner, list).await.is_err()
         {
-            return Ok(Listing::Shared(list, todo_query, paging));
+            return Ok(Listing::Shared(list, todo_query, paging.made()?));
         }
         // Overdue ends at this very second: such a page is never asked for twice. Nor are
         // most searches (typed as one goes): they would crowd the plain lists out.

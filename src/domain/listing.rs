@@ -5,6 +5,7 @@
 //! tests hold both to the same answers).
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use jiff::civil::Date;
 use utoipa::ToSchema;
@@ -148,8 +149,9 @@ pub enum DueFilter {
     Any,
     /// Only todos without a due date.
     Without,
-    /// Only todos due within the range.
-    Within(DueRange),
+    /// Only todos due within the range (shared: a view's range is worked out once a day, and
+    /// every kept page's key holds one).
+    Within(Arc<DueRange>),
 }
 
 /// Which of an owner's todos a list shows, and in which order.
@@ -249,32 +251,18 @@ impl ListAsk {
     /// The query this asks for at `now` in `zone`.
     pub fn query(&self, zone: &Zone, now: jiff::Timestamp) -> Result<TodoQuery, Invalid> {
         // A plain list (the most frequent request) asks for no day: none is worked out.
-        let mut range = None;
-        let mut open = false;
-        match self.view {
-            None | Some(View::NoDate) => {}
-            Some(View::Today) => {
-                let day = Day::at(zone, now)?;
-                range = Some(DueRange {
-                    days: (day.date, day.next_date),
-                    instants: (day.starts, day.next_starts),
-                });
-            }
-            Some(View::Upcoming) => {
-                let day = Day::at(zone, now)?;
-                range = Some(DueRange {
-                    days: (day.next_date, OPEN_END.into()),
-                    instants: (day.next_starts, OPEN_END.into()),
-                });
-            }
-            Some(View::Overdue) => {
-                open = true;
-                range = Some(DueRange {
-                    days: (String::new(), Day::at(zone, now)?.date),
-                    instants: (String::new(), write_instant(now)),
-                });
-            }
-        }
+        let mut range = match self.view {
+            None | Some(View::NoDate) => None,
+            Some(View::Today) => Some(Day::at(zone, now, |day| Arc::clone(&day.today))?),
+            Some(View::Upcoming) => Some(Day::at(zone, now, |day| Arc::clone(&day.upcoming))?),
+            Some(View::Overdue) => Some(Arc::new(DueRange {
+                days: (
+                    String::new(),
+                    Day::at(zone, now, |day| day.today.days.0.clone())?,
+                ),
+                instants: (String::new(), write_instant(now)),
+            })),
+        };
         if let Some(bound) = self.due_before {
             range = narrowed(range, bound.before(zone)?);
         }
@@ -284,16 +272,16 @@ impl ListAsk {
         let due = match (self.view == Some(View::NoDate), range) {
             (true, None) => DueFilter::Without,
             // No todo is both without a due date and due within bounds.
-            (true, Some(_)) => DueFilter::Within(DueRange {
+            (true, Some(_)) => DueFilter::Within(Arc::new(DueRange {
                 days: (OPEN_END.into(), OPEN_END.into()),
                 instants: (OPEN_END.into(), OPEN_END.into()),
-            }),
+            })),
             (false, None) => DueFilter::Any,
             (false, Some(range)) => DueFilter::Within(range),
         };
         Ok(TodoQuery {
             state: self.state,
-            open,
+            open: self.view == Some(View::Overdue),
             due,
             search: self.search.clone(),
             sort: self.sort,
@@ -302,17 +290,16 @@ impl ListAsk {
     }
 }
 
-/// The day it is in a zone, and the next, as the views compare them: dates and the instants
-/// they begin (not always midnight). Worked out once per zone and day on each thread and kept
-/// while it is that day there: a person asks for the same views again and again, and each
-/// working out takes three conversions between the zone's clock and UTC.
-#[derive(Clone)]
+/// The day it is in a zone and the days after it, as the views compare them: dates and the
+/// instants they begin (not always midnight). Worked out once per zone and day on each thread
+/// and kept while it is that day there: a person asks for the same views again and again, and
+/// each working out takes three conversions between the zone's clock and UTC.
 struct Day {
     zone: Zone,
-    date: String,
-    next_date: String,
-    starts: String,
-    next_starts: String,
+    /// Dues today.
+    today: Arc<DueRange>,
+    /// Dues after today.
+    upcoming: Arc<DueRange>,
     from: jiff::Timestamp,
     until: jiff::Timestamp,
 }
@@ -322,38 +309,45 @@ thread_local! {
 }
 
 impl Day {
-    fn at(zone: &Zone, now: jiff::Timestamp) -> Result<Self, Invalid> {
+    /// What `read` takes of the day it is at `now` in `zone`.
+    fn at<T>(zone: &Zone, now: jiff::Timestamp, read: impl Fn(&Day) -> T) -> Result<T, Invalid> {
         let kept = LAST_DAY.with_borrow(|last| {
             last.as_ref()
                 .filter(|d| d.zone == *zone && d.from <= now && now < d.until)
-                .cloned()
+                .map(&read)
         });
-        if let Some(day) = kept {
-            return Ok(day);
+        if let Some(kept) = kept {
+            return Ok(kept);
         }
         let today = zone.day_at(now);
         let tomorrow = today.tomorrow().map_err(|e| Invalid(e.to_string()))?;
         let (from, until) = (zone.start_of(today)?, zone.start_of(tomorrow)?);
+        let (next_date, next_starts) = (write_day(tomorrow), write_instant(until));
         let day = Self {
             zone: zone.clone(),
-            date: write_day(today),
-            next_date: write_day(tomorrow),
-            starts: write_instant(from),
-            next_starts: write_instant(until),
+            today: Arc::new(DueRange {
+                days: (write_day(today), next_date.clone()),
+                instants: (write_instant(from), next_starts.clone()),
+            }),
+            upcoming: Arc::new(DueRange {
+                days: (next_date, OPEN_END.into()),
+                instants: (next_starts, OPEN_END.into()),
+            }),
             from,
             until,
         };
-        LAST_DAY.with_borrow_mut(|last| *last = Some(day.clone()));
-        Ok(day)
+        let taken = read(&day);
+        LAST_DAY.with_borrow_mut(|last| *last = Some(day));
+        Ok(taken)
     }
 }
 
 /// `range` narrowed by `by` (`by` alone when there was none).
-fn narrowed(range: Option<DueRange>, by: DueRange) -> Option<DueRange> {
-    Some(match range {
-        Some(range) => range.and(by),
+fn narrowed(range: Option<Arc<DueRange>>, by: DueRange) -> Option<Arc<DueRange>> {
+    Some(Arc::new(match range {
+        Some(range) => Arc::unwrap_or_clone(range).and(by),
         None => by,
-    })
+    }))
 }
 
 impl TodoQuery {

@@ -256,8 +256,7 @@ impl fmt::Display for Priority {
 /// and on Lambda), under its canonical name.
 #[derive(Clone)]
 pub struct Zone {
-    /// Borrowed for UTC, the zone of every list that names none.
-    name: std::borrow::Cow<'static, str>,
+    /// Named: UTC or a zone of the database, never a bare offset or POSIX rule.
     tz: TimeZone,
 }
 
@@ -289,9 +288,9 @@ impl Zone {
         LAST.with_borrow_mut(|last| match last {
             Some((asked, zone)) if **asked == *raw => Ok(zone.clone()),
             _ => {
-                let tz = TimeZone::get(raw).map_err(|_| unknown())?;
-                let name = tz.iana_name().unwrap_or(raw).to_owned().into();
-                let zone = Self { name, tz };
+                let zone = Self {
+                    tz: TimeZone::get(raw).map_err(|_| unknown())?,
+                };
                 *last = Some((raw.into(), zone.clone()));
                 Ok(zone)
             }
@@ -299,14 +298,13 @@ impl Zone {
     }
 
     pub fn utc() -> Self {
-        Self {
-            name: "UTC".into(),
-            tz: TimeZone::UTC,
-        }
+        Self { tz: TimeZone::UTC }
     }
 
+    /// The canonical name (`europe/berlin` is `Europe/Berlin`).
     pub fn name(&self) -> &str {
-        &self.name
+        // Every zone made here has one (see the field).
+        self.tz.iana_name().unwrap_or("UTC")
     }
 
     /// The calendar day it is at `now` in this zone.
@@ -320,7 +318,7 @@ impl Zone {
         day.to_zoned_datetime(self.tz.clone())
             .and_then(|z| z.start_of_day())
             .map(|z| z.timestamp())
-            .map_err(|e| Invalid(format!("{day} in {}: {e}", self.name)))
+            .map_err(|e| Invalid(format!("{day} in {}: {e}", self.name())))
     }
 
     /// The instant `local` names in this zone: refused when the clocks skip it (a gap when
@@ -332,24 +330,24 @@ impl Zone {
                 "{} does not exist in {}: the clocks skip from UTC{before} to UTC{after} there \
                  (give a time before or after the change)",
                 write_local(local),
-                self.name
+                self.name()
             )));
         }
         ambiguous
             .earlier()
-            .map_err(|e| Invalid(format!("{} in {}: {e}", write_local(local), self.name)))
+            .map_err(|e| Invalid(format!("{} in {}: {e}", write_local(local), self.name())))
     }
 }
 
 impl fmt::Debug for Zone {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.name)
+        f.write_str(self.name())
     }
 }
 
 impl PartialEq for Zone {
     fn eq(&self, other: &Self) -> bool {
-        self.name == other.name
+        self.name() == other.name()
     }
 }
 
