@@ -256,7 +256,8 @@ impl fmt::Display for Priority {
 /// and on Lambda), under its canonical name.
 #[derive(Clone)]
 pub struct Zone {
-    /// Named: UTC or a zone of the database, never a bare offset or POSIX rule.
+    /// Named: UTC or a zone of the database (whose name is kept in it), never a bare offset, a
+    /// POSIX rule or jiff's unknown zone.
     tz: TimeZone,
 }
 
@@ -288,9 +289,11 @@ impl Zone {
         LAST.with_borrow_mut(|last| match last {
             Some((asked, zone)) if **asked == *raw => Ok(zone.clone()),
             _ => {
-                let zone = Self {
-                    tz: TimeZone::get(raw).map_err(|_| unknown())?,
-                };
+                let tz = TimeZone::get(raw).map_err(|_| unknown())?;
+                if tz.iana_name().is_none() {
+                    return Err(unknown());
+                }
+                let zone = Self { tz };
                 *last = Some((raw.into(), zone.clone()));
                 Ok(zone)
             }
@@ -1062,6 +1065,7 @@ mod tests {
             "+02:00",
             "EST5EDT,M3.2.0,M11.1.0",
             "Europe/ Berlin",
+            "Etc/Unknown",
         ] {
             let err = Zone::parse(bad).unwrap_err().0;
             assert!(err.contains("not a time zone"), "{bad:?}: {err}");
